@@ -1,0 +1,305 @@
+//! What each subcommand does: config → scenario → model → engine → schedule → writers.
+//! Errors carry their exit code (see `cli::Cli`).
+
+use crate::cli::{Backend, CheckArgs, Cli, Command, RunArgs};
+use ionfield::config::{self, Scenario};
+use ionfield::cpu::CpuEngine;
+use ionfield::gpu::{self, plan::human_bytes, BufferPlan, GpuContext, GpuEngine};
+use ionfield::model::Model;
+use ionfield::output::{RunInfo, RunWriter};
+use ionfield::sim::{self, Engine, OutputSchedule};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// A failure and the exit code it maps to.
+#[derive(Debug)]
+pub struct AppError {
+    pub code: u8,
+    pub error: anyhow::Error,
+}
+
+impl AppError {
+    /// Bad input or environment: exit 2.
+    fn input(error: impl Into<anyhow::Error>) -> AppError {
+        AppError {
+            code: 2,
+            error: error.into(),
+        }
+    }
+    /// The simulation itself failed: exit 1.
+    fn simulation(error: impl Into<anyhow::Error>) -> AppError {
+        AppError {
+            code: 1,
+            error: error.into(),
+        }
+    }
+}
+
+impl From<sim::Error> for AppError {
+    fn from(e: sim::Error) -> AppError {
+        AppError::simulation(e)
+    }
+}
+
+pub fn run(cli: Cli) -> Result<(), AppError> {
+    match cli.command {
+        Command::Run(args) => run_scenario(&args),
+        Command::Check(args) => check(&args),
+        Command::Info => info(),
+    }
+}
+
+fn load(config: Option<&Path>, sets: &[String]) -> Result<Scenario, AppError> {
+    match config {
+        Some(path) => config::load_file(path, sets),
+        None => config::load_str(config::DEFAULT_SCENARIO_TOML, config::DEFAULT_SOURCE, sets),
+    }
+    .map_err(AppError::input)
+}
+
+/// Bytes the CPU backend holds: f64 fields, the mask and Thomas scratch.
+fn cpu_required_bytes(scenario: &Scenario) -> u64 {
+    let n = scenario.grid.n_voxels() as u64;
+    let g = scenario.grid;
+    let scratch = 2 * 8 * (g.nx * g.ny.max(g.nz)) as u64 * rayon::current_num_threads() as u64;
+    n * (8 * scenario.species.len() as u64 + 4) + scratch
+}
+
+enum Chosen {
+    Gpu(GpuContext),
+    Cpu,
+}
+
+fn choose_backend(args: &RunArgs) -> Result<Chosen, AppError> {
+    let filter = args
+        .adapter
+        .clone()
+        .or_else(|| std::env::var("IONFIELD_ADAPTER").ok());
+    match args.backend {
+        Backend::Cpu => Ok(Chosen::Cpu),
+        Backend::Gpu => GpuContext::new(filter.as_deref())
+            .map(Chosen::Gpu)
+            .map_err(AppError::input),
+        Backend::Auto => {
+            let adapters = gpu::context::list_adapters();
+            let hardware = adapters.iter().find(|a| {
+                a.is_hardware()
+                    && filter
+                        .as_deref()
+                        .is_none_or(|f| a.info.name.to_lowercase().contains(&f.to_lowercase()))
+            });
+            match hardware {
+                Some(a) => {
+                    log::info!("--backend auto: hardware GPU {}", a.describe());
+                    GpuContext::new(Some(&a.info.name))
+                        .map(Chosen::Gpu)
+                        .map_err(AppError::input)
+                }
+                None => {
+                    log::info!(
+                        "--backend auto: no hardware GPU ({} software adapter(s)); using the native CPU backend, faster than software Vulkan (use --backend gpu to force wgpu)",
+                        adapters.len()
+                    );
+                    Ok(Chosen::Cpu)
+                }
+            }
+        }
+    }
+}
+
+fn run_scenario(args: &RunArgs) -> Result<(), AppError> {
+    let started = Instant::now();
+    let scenario = load(args.config.as_deref(), &args.sets)?;
+    let out_dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("out").join(&scenario.name));
+
+    let chosen = choose_backend(args)?;
+    let model = Model::build(&scenario);
+    let mut engine: Box<dyn Engine> = match chosen {
+        Chosen::Gpu(ctx) => Box::new(GpuEngine::new(ctx, &model).map_err(AppError::input)?),
+        Chosen::Cpu => {
+            let need = cpu_required_bytes(&scenario);
+            if let Some(avail) = gpu::plan::host_available_bytes() {
+                if need > avail {
+                    return Err(AppError::input(anyhow::anyhow!(
+                        "{}: grid.shape: the CPU backend needs {} but about {} of memory is available. Fix: use a smaller grid",
+                        scenario.source,
+                        human_bytes(need),
+                        human_bytes(avail)
+                    )));
+                }
+            }
+            Box::new(CpuEngine::new(&model))
+        }
+    };
+    let engine_info = engine.info();
+    eprintln!(
+        "ionfield {}: scenario `{}` ({}), backend {} on {}",
+        ionfield::VERSION,
+        scenario.name,
+        scenario.source,
+        engine_info.backend,
+        engine_info.adapter
+    );
+
+    let mut writer = RunWriter::create(
+        &out_dir,
+        &scenario,
+        RunInfo {
+            backend: engine_info.backend.clone(),
+            adapter: engine_info.adapter.clone(),
+            driver: engine_info.driver.clone(),
+        },
+    )
+    .map_err(AppError::input)?;
+
+    let schedule = OutputSchedule::new(&scenario.time);
+    let total = schedule.n_steps();
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(total);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:40}] step {pos}/{len} ({per_sec}, eta {eta}) {msg}",
+            )
+            .expect("static template is valid")
+            .progress_chars("=> "),
+        );
+        bar
+    });
+    let loop_started = Instant::now();
+    let result = sim::run(
+        engine.as_mut(),
+        &schedule,
+        &scenario.output.fields,
+        |time_s, step, fields| -> Result<(), AppError> {
+            writer
+                .write_output(time_s, step, &fields)
+                .map_err(AppError::input)?;
+            let msg = format!("output t = {time_s} s written");
+            match &bar {
+                Some(b) => b.set_message(msg),
+                None => log::info!(
+                    "step {step}/{total}: {msg} ({:.1} s wall)",
+                    loop_started.elapsed().as_secs_f64()
+                ),
+            }
+            Ok(())
+        },
+        |done, _| {
+            if let Some(b) = &bar {
+                b.set_position(done);
+            }
+        },
+    );
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    let wall_s = started.elapsed().as_secs_f64();
+    if let Err(e) = result {
+        let _ = writer.write_manifest("failed", wall_s);
+        return Err(e);
+    }
+    let manifest = writer
+        .write_manifest("complete", wall_s)
+        .map_err(AppError::simulation)?;
+    let loop_s = loop_started.elapsed().as_secs_f64();
+    let svu = total as f64
+        * scenario.grid.n_voxels() as f64
+        * scenario.species.iter().filter(|s| s.diffuses()).count() as f64;
+    eprintln!(
+        "done: {total} steps in {loop_s:.1} s ({:.1} M species-voxel updates/s incl. output), {} files in {}\nmanifest: {}",
+        svu / loop_s / 1e6,
+        writer.files_written(),
+        writer.out_dir().display(),
+        manifest.display()
+    );
+    Ok(())
+}
+
+fn check(args: &CheckArgs) -> Result<(), AppError> {
+    let scenario = load(args.config.as_deref(), &args.sets)?;
+    let schedule = OutputSchedule::new(&scenario.time);
+    let plan = BufferPlan::new(&scenario.grid, scenario.species.len());
+    let g = scenario.grid;
+    println!("scenario: {} ({})", scenario.name, scenario.source);
+    if !scenario.description.is_empty() {
+        println!("  {}", scenario.description);
+    }
+    println!(
+        "grid: {} × {} × {} voxels of {} µm = {} voxels, domain {:.0} × {:.0} × {:.0} µm",
+        g.nx,
+        g.ny,
+        g.nz,
+        g.voxel_um,
+        g.n_voxels(),
+        g.extent_um().x,
+        g.extent_um().y,
+        g.extent_um().z
+    );
+    println!(
+        "time: dt {} s, end {} s, outputs every {} s → {} steps, {} output times",
+        scenario.time.dt_s,
+        scenario.time.end_s,
+        scenario.time.output_interval_s,
+        schedule.n_steps(),
+        schedule.times_s.len()
+    );
+    let dx2 = g.voxel_um * g.voxel_um;
+    for s in &scenario.species {
+        let r = s.diffusion_um2_per_s * scenario.time.dt_s / dx2;
+        println!(
+            "species {}: D {} µm²/s (r = D·dt/dx² = {:.3}, {:.0}× the explicit limit), decay by tissue {:?} 1/s",
+            s.name,
+            s.diffusion_um2_per_s,
+            r,
+            r * 6.0,
+            s.decay_per_s_by_tissue
+        );
+    }
+    println!(
+        "memory: GPU {} ({} per species buffer), CPU backend {}",
+        human_bytes(plan.required_bytes()),
+        human_bytes(plan.field_bytes),
+        human_bytes(cpu_required_bytes(&scenario))
+    );
+    println!("resolved scenario (JSON):");
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&scenario).expect("a Scenario always serialises")
+    );
+    Ok(())
+}
+
+fn info() -> Result<(), AppError> {
+    let adapters = gpu::context::list_adapters();
+    if adapters.is_empty() {
+        println!(
+            "no GPU adapter found. Fix: {}. The CPU backend (--backend cpu) needs none.",
+            gpu::INSTALL_LAVAPIPE
+        );
+    }
+    for a in &adapters {
+        let l = &a.limits;
+        println!("{}", a.describe());
+        println!(
+            "  max storage binding {} | max buffer {} | storage buffers/stage {} | workgroup invocations {} | workgroup storage {} | workgroups/dim {}",
+            human_bytes(l.max_storage_buffer_binding_size),
+            human_bytes(l.max_buffer_size),
+            l.max_storage_buffers_per_shader_stage,
+            l.max_compute_invocations_per_workgroup,
+            human_bytes(l.max_compute_workgroup_storage_size as u64),
+            l.max_compute_workgroups_per_dimension
+        );
+    }
+    println!(
+        "--backend auto would use: {}",
+        match adapters.iter().find(|a| a.is_hardware()) {
+            Some(a) => format!("gpu on {}", a.info.name),
+            None => format!("cpu ({} threads)", rayon::current_num_threads()),
+        }
+    );
+    Ok(())
+}

@@ -1,0 +1,206 @@
+//! `config::Error`: one line naming the file, the place in it, the dotted field, what was
+//! found and how to fix it (STYLE.md "Errors").
+
+use std::fmt;
+
+/// What class of mistake an [`Error`] reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The file is missing or unreadable.
+    Io,
+    /// Not valid TOML.
+    Syntax,
+    /// A key the schema does not know at that place.
+    UnknownKey,
+    /// A required key is absent.
+    MissingKey,
+    /// A value of the wrong TOML type (string where a number belongs, …).
+    WrongType,
+    /// A value of the right type that makes no physical sense or is inconsistent.
+    InvalidValue,
+    /// A `--set` argument that is malformed or names a key the schema does not allow.
+    BadSet,
+}
+
+/// Where in the input an [`Error`] points.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Location {
+    Unknown,
+    /// 1-based line and column (column counted in characters) in the file.
+    LineCol {
+        line: usize,
+        column: usize,
+    },
+    /// The value came from this `--set` argument, not from the file.
+    Set(String),
+}
+
+/// A scenario that cannot be loaded. Display is one line:
+/// `file[:line:col]: field: problem, found X. Fix: …` (or `file (--set a.b=v): …`).
+/// The parts are read through `Deref` (`err.kind`, `err.field`, …); boxed so that
+/// `Result<_, Error>` stays small.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub struct Error(Box<ErrorDetails>);
+
+/// The parts of an [`Error`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct ErrorDetails {
+    pub kind: ErrorKind,
+    /// The scenario's source: a path or [`super::DEFAULT_SOURCE`].
+    pub file: String,
+    pub location: Location,
+    /// Dotted TOML path of the offending key (`species.O2.diffusion_um2_per_s`,
+    /// `vessels[2].radius_um`); empty when the error is not about one field.
+    pub field: String,
+    /// What is wrong, without the found value (`must be ≥ 0`).
+    pub problem: String,
+    /// The offending value as written, when there is one.
+    pub found: Option<String>,
+    /// What to change.
+    pub fix: String,
+}
+
+impl Error {
+    /// An error about `field`; `file` and `location` are filled in by the loader.
+    pub(crate) fn new(
+        kind: ErrorKind,
+        field: impl Into<String>,
+        problem: impl Into<String>,
+    ) -> Self {
+        Error(Box::new(ErrorDetails {
+            kind,
+            file: String::new(),
+            location: Location::Unknown,
+            field: field.into(),
+            problem: problem.into(),
+            found: None,
+            fix: String::new(),
+        }))
+    }
+
+    pub(crate) fn invalid(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self::new(ErrorKind::InvalidValue, field, problem)
+    }
+
+    pub(crate) fn found(mut self, found: impl fmt::Display) -> Self {
+        self.found = Some(found.to_string());
+        self
+    }
+
+    pub(crate) fn fix(mut self, fix: impl Into<String>) -> Self {
+        self.fix = fix.into();
+        self
+    }
+}
+
+impl std::ops::Deref for Error {
+    type Target = ErrorDetails;
+    fn deref(&self) -> &ErrorDetails {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Error {
+    fn deref_mut(&mut self) -> &mut ErrorDetails {
+        &mut self.0
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.file)?;
+        match &self.location {
+            Location::Unknown => {}
+            Location::LineCol { line, column } => write!(f, ":{line}:{column}")?,
+            Location::Set(arg) => write!(f, " ({arg})")?,
+        }
+        f.write_str(": ")?;
+        if !self.field.is_empty() {
+            write!(f, "{}: ", self.field)?;
+        }
+        f.write_str(self.problem.trim_end_matches('.'))?;
+        if let Some(found) = &self.found {
+            write!(f, ", found {found}")?;
+        }
+        let fix = self.fix.trim();
+        if fix.is_empty() {
+            f.write_str(".")
+        } else if fix.ends_with(['.', '?', '!']) {
+            write!(f, ". Fix: {fix}")
+        } else {
+            write!(f, ". Fix: {fix}.")
+        }
+    }
+}
+
+/// `" (did you mean `x`?)"` when a candidate is close to `word`, else `""`.
+pub(crate) fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> String {
+    let lower = word.to_lowercase();
+    // Jaro–Winkler catches typos in long keys; the edit distance catches short names
+    // (`O3` → `O2`) where one wrong character already drops Jaro–Winkler below the cut.
+    let close = |c: &str| {
+        let c = c.to_lowercase();
+        let edits = strsim::levenshtein(&lower, &c);
+        let score = strsim::jaro_winkler(&lower, &c);
+        (score >= 0.8 || edits <= (lower.chars().count() / 3).max(1)).then_some(score)
+    };
+    let best = candidates
+        .into_iter()
+        .filter(|c| *c != word)
+        .filter_map(|c| close(c).map(|score| (score, c)))
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    match best {
+        Some((_, c)) => format!(" (did you mean `{c}`?)"),
+        None => String::new(),
+    }
+}
+
+/// "`a`, `b`, `c`" (or "none" for an empty list).
+pub(crate) fn list<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
+    let v: Vec<String> = items.into_iter().map(|s| format!("`{s}`")).collect();
+    if v.is_empty() {
+        "none".to_string()
+    } else {
+        v.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_with_line_col() {
+        let mut e = Error::invalid("species.O2.diffusion_um2_per_s", "must be ≥ 0")
+            .found(-5.0)
+            .fix("set a non-negative diffusion coefficient in µm²/s (0 = does not diffuse)");
+        e.file = "scenario.toml".into();
+        e.location = Location::LineCol {
+            line: 12,
+            column: 1,
+        };
+        assert_eq!(
+            e.to_string(),
+            "scenario.toml:12:1: species.O2.diffusion_um2_per_s: must be ≥ 0, found -5. \
+             Fix: set a non-negative diffusion coefficient in µm²/s (0 = does not diffuse)."
+        );
+        e.location = Location::Unknown;
+        assert!(e.to_string().starts_with("scenario.toml: species.O2"));
+    }
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(
+            did_you_mean("difusion_um2_per_s", ["unit", "diffusion_um2_per_s"]),
+            " (did you mean `diffusion_um2_per_s`?)"
+        );
+        assert_eq!(did_you_mean("zzz", ["unit", "diffusion_um2_per_s"]), "");
+        assert_eq!(
+            did_you_mean("center_um", ["shape", "centre_um"]),
+            " (did you mean `centre_um`?)"
+        );
+    }
+}

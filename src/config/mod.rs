@@ -1,0 +1,790 @@
+//! Scenario configuration: TOML schema, `--set` overrides, validation → [`Scenario`].
+//!
+//! Pipeline: text → spanned TOML document (syntax errors with line:col, positions for later
+//! errors) and a plain `toml::Value` tree → `--set` overrides written into the tree → serde
+//! into the raw schema structs (`raw.rs`, unknown keys refused with their dotted path) →
+//! `validate.rs` (defaults, names, physical sense) → [`Scenario`].
+
+mod error;
+mod overrides;
+mod raw;
+pub mod scenario;
+mod validate;
+
+pub use error::{Error, ErrorDetails, ErrorKind, Location};
+pub use scenario::*;
+pub use validate::MAX_VOXELS;
+
+use std::path::Path;
+
+use error::{did_you_mean, list};
+use overrides::{Seg, SetArg};
+use toml::de::{DeTable, DeValue};
+use toml::Spanned;
+
+/// The built-in scenario, used when no CONFIG is given.
+pub const DEFAULT_SCENARIO_TOML: &str = include_str!("../../configs/default.toml");
+/// Source name of [`DEFAULT_SCENARIO_TOML`] in errors and in [`Scenario::source`].
+pub const DEFAULT_SOURCE: &str = "<built-in default>";
+
+/// Reads and validates a scenario file; `overrides` are "dotted.path=value" strings from --set.
+pub fn load_file(path: &Path, overrides: &[String]) -> Result<Scenario, Error> {
+    let source = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        let mut err = Error::new(ErrorKind::Io, "", format!("cannot read the scenario file ({e})"))
+            .fix("check the path (relative paths start from the current directory), or omit CONFIG to run the built-in default");
+        err.file = source.clone();
+        err
+    })?;
+    load_str(&text, &source, overrides)
+}
+
+/// Same, from text; `source` names it in errors (a path or DEFAULT_SOURCE).
+pub fn load_str(text: &str, source: &str, overrides: &[String]) -> Result<Scenario, Error> {
+    let doc = DeTable::parse(text).map_err(|e| syntax_error(&e, text, source))?;
+    let table: toml::Table = toml::from_str(text).map_err(|e| syntax_error(&e, text, source))?;
+    let ctx = Context {
+        source,
+        text,
+        doc: &doc,
+        sets: Vec::new(),
+    };
+    let sets = overrides
+        .iter()
+        .map(|s| overrides::parse(s))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ctx.finish(e))?;
+    let ctx = Context { sets, ..ctx };
+
+    let mut root = toml::Value::Table(table);
+    for set in &ctx.sets {
+        overrides::apply(&mut root, set).map_err(|e| ctx.finish(e))?;
+    }
+    let raw: raw::RawScenario =
+        serde_path_to_error::deserialize(root).map_err(|e| ctx.finish(from_serde(&e)))?;
+    validate::validate(raw, source).map_err(|e| ctx.finish(e))
+}
+
+/// What an error needs to name its file and place.
+struct Context<'a, 'i> {
+    source: &'a str,
+    text: &'a str,
+    doc: &'a Spanned<DeTable<'i>>,
+    sets: Vec<SetArg>,
+}
+
+impl Context<'_, '_> {
+    /// Fills in the file and the location: the `--set` that wrote the field, else the
+    /// field's line:col in the file when it can be found.
+    fn finish(&self, mut e: Error) -> Error {
+        e.file = self.source.to_string();
+        if e.location != Location::Unknown {
+            return e;
+        }
+        let by_set = self.sets.iter().rev().find(|s| {
+            under(&e.field, &s.path)
+                || (e.kind == ErrorKind::UnknownKey && under(&s.path, &e.field))
+        });
+        if let Some(set) = by_set {
+            e.location = Location::Set(set.shown.clone());
+            if e.kind == ErrorKind::UnknownKey {
+                e.kind = ErrorKind::BadSet;
+            }
+        } else if let Some((line, column)) = locate(self.doc, self.text, &e.field) {
+            e.location = Location::LineCol { line, column };
+        }
+        e
+    }
+}
+
+/// Is `path` equal to `prefix` or inside it (`a.b` is under `a`, `a[1].c` under `a[1]`)?
+fn under(path: &str, prefix: &str) -> bool {
+    !prefix.is_empty()
+        && path.starts_with(prefix)
+        && matches!(
+            path[prefix.len()..].chars().next(),
+            None | Some('.') | Some('[')
+        )
+}
+
+fn line_col(text: &str, offset: usize) -> Option<(usize, usize)> {
+    let before = text.get(..offset.min(text.len()))?;
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    Some((line, column))
+}
+
+/// Line:col of the key at `field` (dotted path), or of its deepest existing ancestor.
+fn locate(doc: &Spanned<DeTable<'_>>, text: &str, field: &str) -> Option<(usize, usize)> {
+    let segs = overrides::parse_path(field)?;
+    let mut table: Option<&DeTable<'_>> = Some(doc.get_ref());
+    let mut array: Option<&[Spanned<DeValue<'_>>]> = None;
+    let mut offset = None;
+    for seg in &segs {
+        let next: &Spanned<DeValue<'_>> = match (seg, table, array) {
+            (Seg::Key(k), Some(t), _) => {
+                let Some((key, value)) = t
+                    .iter()
+                    .find(|(key, _)| key.get_ref().as_ref() == k.as_str())
+                else {
+                    break;
+                };
+                offset = Some(key.span().start);
+                value
+            }
+            (Seg::Index(i), _, Some(a)) => {
+                let Some(value) = a.get(*i) else { break };
+                offset = Some(value.span().start);
+                value
+            }
+            _ => break,
+        };
+        table = None;
+        array = None;
+        match next.get_ref() {
+            DeValue::Table(t) => table = Some(t),
+            DeValue::Array(a) => array = Some(a),
+            _ => {}
+        }
+    }
+    line_col(text, offset?)
+}
+
+fn syntax_error(e: &toml::de::Error, text: &str, source: &str) -> Error {
+    let mut err = Error::new(
+        ErrorKind::Syntax,
+        "",
+        format!("invalid TOML: {}", e.message().trim().replace('\n', " ")),
+    )
+    .fix("correct the TOML syntax at this position (strings in quotes, arrays in [ ], one `key = value` per line; see https://toml.io)");
+    err.file = source.to_string();
+    if let Some(span) = e.span() {
+        if let Some((line, column)) = line_col(text, span.start) {
+            err.location = Location::LineCol { line, column };
+        }
+        err.field = syntax_field(text, span.start).unwrap_or_default();
+    }
+    err
+}
+
+/// Best-effort dotted path of a syntax error: the last `[table]` header before it plus the
+/// `key =` on its line. `None` when either part does not look like plain keys.
+fn syntax_field(text: &str, offset: usize) -> Option<String> {
+    let before = text.get(..offset.min(text.len()))?;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next().unwrap_or("");
+    let plain = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    };
+    let key = line
+        .split_once('=')
+        .map(|(k, _)| k.trim())
+        .filter(|k| plain(k));
+    let headers: Vec<&str> = before[..line_start]
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with('['))
+        .collect();
+    let header = headers.last().map(|last| {
+        let name = last
+            .trim_start_matches('[')
+            .split(']')
+            .next()
+            .unwrap_or("")
+            .trim();
+        if last.starts_with("[[") {
+            // Array of tables: the n-th `[[name]]` is element n − 1.
+            let n = headers
+                .iter()
+                .filter(|l| {
+                    l.starts_with("[[")
+                        && l.trim_start_matches('[').split(']').next().map(str::trim) == Some(name)
+                })
+                .count();
+            (name, Some(n.saturating_sub(1)))
+        } else {
+            (name, None)
+        }
+    });
+    let header = header.filter(|(h, _)| plain(h)).map(|(h, i)| match i {
+        Some(i) => format!("{h}[{i}]"),
+        None => h.to_string(),
+    });
+    match (header, key) {
+        (Some(h), Some(k)) => Some(format!("{h}.{k}")),
+        (None, Some(k)) => Some(k.to_string()),
+        (Some(h), None) if !line.trim_start().starts_with('[') => Some(h),
+        _ => None,
+    }
+}
+
+/// Turns a serde error (unknown key, missing key, wrong type) into a [`config::Error`](Error).
+fn from_serde(e: &serde_path_to_error::Error<toml::de::Error>) -> Error {
+    let path = e.path().to_string();
+    let path = if path == "." { String::new() } else { path };
+    let msg = e.inner().message().trim();
+    let backticked = |s: &str| -> Vec<String> {
+        s.split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_string)
+            .collect()
+    };
+    if let Some(rest) = msg.strip_prefix("unknown field `") {
+        let (key, tail) = rest.split_once('`').unwrap_or((rest, ""));
+        let allowed = backticked(tail);
+        let allowed: Vec<&str> = allowed.iter().map(String::as_str).collect();
+        let fix = if allowed.is_empty() {
+            "remove the key".to_string()
+        } else {
+            format!(
+                "use one of the allowed keys here: {}",
+                list(allowed.iter().copied())
+            )
+        };
+        Error::new(
+            ErrorKind::UnknownKey,
+            path,
+            format!(
+                "unknown key `{key}`{}",
+                did_you_mean(key, allowed.iter().copied())
+            ),
+        )
+        .fix(fix)
+    } else if let Some(rest) = msg.strip_prefix("missing field `") {
+        let key = rest.split('`').next().unwrap_or(rest);
+        let field = if path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{path}.{key}")
+        };
+        let fix = match key {
+            "grid" => {
+                "add a [grid] table with `shape = [64, 64, 64]` and `voxel_um = 10.0`".to_string()
+            }
+            "time" => "add a [time] table with `dt_s`, `end_s` and optionally `output_interval_s`"
+                .to_string(),
+            "species" => {
+                "add at least one species, e.g. [species.O2] with `diffusion_um2_per_s = 2000.0`"
+                    .to_string()
+            }
+            _ => format!("add `{key} = …` (see configs/default.toml for an example)"),
+        };
+        Error::new(ErrorKind::MissingKey, field, "required key is missing").fix(fix)
+    } else if let Some(rest) = msg.strip_prefix("invalid type: ") {
+        let (found, expected) = rest
+            .rsplit_once(", expected ")
+            .unwrap_or((rest, "another type"));
+        let expected = human_type(expected);
+        Error::new(
+            ErrorKind::WrongType,
+            path,
+            format!("wrong type, expected {expected}"),
+        )
+        .found(human_found(found))
+        .fix(format!(
+            "write {expected} here (see configs/default.toml for an example)"
+        ))
+    } else {
+        Error::new(ErrorKind::InvalidValue, path, msg.replace('\n', " "))
+            .fix("see configs/default.toml for a working example")
+    }
+}
+
+/// serde's expected-type wording → the TOML words a user knows.
+fn human_type(expected: &str) -> String {
+    match expected.trim() {
+        "f64" | "f32" => "a number".to_string(),
+        "i64" | "i32" | "u64" | "u32" | "usize" => "an integer".to_string(),
+        "a boolean" | "bool" => "true or false".to_string(),
+        "a sequence" => "an array".to_string(),
+        "a string" | "string" => "a string in quotes".to_string(),
+        "a map" | "a table" => "a table".to_string(),
+        s if s.starts_with("struct ") => "a table".to_string(),
+        s => s.to_string(),
+    }
+}
+
+fn human_found(found: &str) -> String {
+    match found {
+        "map" => "a table".to_string(),
+        "sequence" => "an array".to_string(),
+        s => s.replace('`', ""),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILE: &str = "scenario.toml";
+
+    /// The default scenario with each `(from, to)` replaced once (each `from` must occur).
+    fn edited(edits: &[(&str, &str)]) -> String {
+        let mut text = DEFAULT_SCENARIO_TOML.to_string();
+        for (from, to) in edits {
+            assert!(text.contains(from), "test edit `{from}` not found");
+            text = text.replacen(from, to, 1);
+        }
+        text
+    }
+
+    fn load_err(text: &str, sets: &[&str]) -> Error {
+        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        match load_str(text, FILE, &sets) {
+            Ok(_) => panic!("expected an error"),
+            Err(e) => e,
+        }
+    }
+
+    /// One line, names the file and the field, has a fix.
+    fn check(e: &Error, field: &str) -> String {
+        let msg = e.to_string();
+        assert!(msg.starts_with(FILE), "{msg}");
+        assert!(
+            msg.contains(&format!(": {field}: ")),
+            "field `{field}` not in: {msg}"
+        );
+        assert!(msg.contains("Fix: "), "{msg}");
+        assert!(!msg.contains('\n'), "{msg}");
+        assert_eq!(e.field, field);
+        msg
+    }
+
+    fn line_of(text: &str, needle: &str) -> usize {
+        text.lines()
+            .position(|l| l.contains(needle))
+            .expect("needle in text")
+            + 1
+    }
+
+    #[test]
+    fn default_config_loads() {
+        let s = load_str(DEFAULT_SCENARIO_TOML, DEFAULT_SOURCE, &[]).expect("default loads");
+        assert_eq!(s.name, "vascularised_tumour");
+        assert!(!s.description.is_empty());
+        assert_eq!(s.source, DEFAULT_SOURCE);
+        assert_eq!(
+            s.grid,
+            Grid {
+                nx: 64,
+                ny: 64,
+                nz: 64,
+                voxel_um: 10.0
+            }
+        );
+        assert_eq!(
+            s.time,
+            TimeSpec {
+                dt_s: 1.0,
+                end_s: 600.0,
+                output_interval_s: 120.0
+            }
+        );
+        let tissues: Vec<&str> = s.tissues.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(tissues, ["normal", "tumour"]);
+        assert!(s.tissues[0].region.is_none());
+        assert_eq!(
+            s.tissues[1].region,
+            Some(Region::Sphere {
+                centre_um: glam::DVec3::splat(320.0),
+                radius_um: 200.0
+            })
+        );
+        let species: Vec<&str> = s.species.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(species, ["O2", "glucose"]);
+        let o2 = &s.species[0];
+        assert_eq!(o2.unit, "mM");
+        assert_eq!(o2.diffusion_um2_per_s, 2000.0);
+        assert_eq!(o2.decay_per_s_by_tissue, [0.06, 0.1]);
+        assert_eq!(o2.initial.uniform_mm, 0.054);
+        assert!(o2.initial.regions.is_empty());
+        assert_eq!(o2.boundary, [BoundaryCondition::ZeroFlux; 6]);
+        assert_eq!(s.species[1].decay_per_s_by_tissue, [7e-4, 1.7e-3]);
+        assert_eq!(s.vessels.len(), 6);
+        for v in &s.vessels {
+            assert_eq!(v.hold_mm, [(0, 0.054), (1, 5.0)]);
+            assert!(matches!(v.region, Region::Cylinder { radius_um, .. } if radius_um == 8.0));
+        }
+        let out = &s.output;
+        assert_eq!(out.fields, [0, 1]);
+        assert_eq!(out.colormap, Colormap::Viridis);
+        assert_eq!(out.slice_axis, Axis::Z);
+        assert_eq!(out.slices, SliceSelection::Indices(vec![32]));
+        assert_eq!(
+            out.ranges,
+            [
+                ValueRange::Fixed { lo: 0.0, hi: 0.06 },
+                ValueRange::Fixed { lo: 0.0, hi: 5.0 }
+            ]
+        );
+        assert!(out.png16 && out.npy);
+    }
+
+    #[test]
+    fn malformed_toml_has_line_col() {
+        let text = edited(&[("dt_s = 1.0", "dt_s = 1.0.0")]);
+        let e = load_err(&text, &[]);
+        assert_eq!(e.kind, ErrorKind::Syntax);
+        let msg = check(&e, "time.dt_s");
+        let line = line_of(&text, "dt_s = 1.0.0");
+        assert!(
+            matches!(e.location, Location::LineCol { line: l, .. } if l == line),
+            "{msg}"
+        );
+        assert!(msg.starts_with(&format!("{FILE}:{line}:")), "{msg}");
+    }
+
+    #[test]
+    fn unknown_key_suggests_the_close_one() {
+        let text = edited(&[(
+            "diffusion_um2_per_s = 2000.0",
+            "difusion_um2_per_s = 2000.0",
+        )]);
+        let e = load_err(&text, &[]);
+        assert_eq!(e.kind, ErrorKind::UnknownKey);
+        let msg = check(&e, "species.O2.difusion_um2_per_s");
+        assert!(msg.contains("did you mean `diffusion_um2_per_s`?"), "{msg}");
+        assert!(msg.contains("`decay_per_s`"), "allowed keys listed: {msg}");
+        let line = line_of(&text, "difusion_um2_per_s");
+        assert!(msg.starts_with(&format!("{FILE}:{line}:1: ")), "{msg}");
+    }
+
+    #[test]
+    fn center_um_suggests_centre_um() {
+        let text = edited(&[("centre_um = [320.0", "center_um = [320.0")]);
+        let msg = check(&load_err(&text, &[]), "tissues.tumour.center_um");
+        assert!(msg.contains("did you mean `centre_um`?"), "{msg}");
+    }
+
+    #[test]
+    fn negative_diffusion() {
+        let text = edited(&[("diffusion_um2_per_s = 2000.0", "diffusion_um2_per_s = -5")]);
+        let e = load_err(&text, &[]);
+        assert_eq!(e.kind, ErrorKind::InvalidValue);
+        let msg = check(&e, "species.O2.diffusion_um2_per_s");
+        let line = line_of(&text, "diffusion_um2_per_s = -5");
+        assert_eq!(
+            msg,
+            format!(
+                "{FILE}:{line}:1: species.O2.diffusion_um2_per_s: must be ≥ 0, found -5. \
+                 Fix: set a non-negative diffusion coefficient in µm²/s (0 = does not diffuse)."
+            )
+        );
+    }
+
+    #[test]
+    fn non_positive_dt() {
+        for dt in ["0.0", "-1"] {
+            let text = edited(&[("dt_s = 1.0", &format!("dt_s = {dt}"))]);
+            let msg = check(&load_err(&text, &[]), "time.dt_s");
+            assert!(msg.contains("must be > 0"), "{msg}");
+        }
+        let text = edited(&[("end_s = 600.0", "end_s = 0.5")]);
+        check(&load_err(&text, &[]), "time.end_s");
+    }
+
+    #[test]
+    fn region_outside_the_grid() {
+        let text = edited(&[(
+            "centre_um = [320.0, 320.0, 320.0]",
+            "centre_um = [700.0, 320.0, 320.0]",
+        )]);
+        let msg = check(&load_err(&text, &[]), "tissues.tumour.centre_um");
+        assert!(msg.contains("outside the grid"), "{msg}");
+        assert!(msg.contains("[0, 640] µm on x"), "{msg}");
+        let line = line_of(&text, "centre_um = [700.0");
+        assert!(msg.starts_with(&format!("{FILE}:{line}:")), "{msg}");
+        // Vessel end points too, by index.
+        let text = edited(&[(
+            "end_um = [540.0, 150.0, 640.0]",
+            "end_um = [540.0, 150.0, 641.0]",
+        )]);
+        let msg = check(&load_err(&text, &[]), "vessels[1].end_um");
+        assert!(msg.contains("on z"), "{msg}");
+    }
+
+    #[test]
+    fn grid_shape_below_three() {
+        let text = edited(&[("shape = [64, 64, 64]", "shape = [64, 2, 64]")]);
+        let msg = check(&load_err(&text, &[]), "grid.shape");
+        assert!(msg.contains("found [64, 2, 64]"), "{msg}");
+        let text = edited(&[("shape = [64, 64, 64]", "shape = [64, 64]")]);
+        check(&load_err(&text, &[]), "grid.shape");
+        let text = edited(&[("shape = [64, 64, 64]", "shape = [4096, 4096, 4096]")]);
+        let msg = check(&load_err(&text, &[]), "grid.shape");
+        assert!(msg.contains("smaller grid"), "{msg}");
+    }
+
+    #[test]
+    fn set_unknown_key() {
+        let e = load_err(DEFAULT_SCENARIO_TOML, &["species.O2.difusion=3"]);
+        assert_eq!(e.kind, ErrorKind::BadSet);
+        let msg = check(&e, "species.O2.difusion");
+        assert!(
+            msg.starts_with(&format!("{FILE} (--set species.O2.difusion=3): ")),
+            "{msg}"
+        );
+        assert!(msg.contains("did you mean `diffusion_um2_per_s`?"), "{msg}");
+        // A species the file does not define.
+        let e = load_err(DEFAULT_SCENARIO_TOML, &["species.o2.decay_per_s=1"]);
+        assert_eq!(e.kind, ErrorKind::BadSet);
+        let msg = check(&e, "species.o2");
+        assert!(msg.contains("did you mean `O2`?"), "{msg}");
+        // A whole unknown table.
+        let e = load_err(DEFAULT_SCENARIO_TOML, &["tme.dt_s=1"]);
+        assert_eq!(e.kind, ErrorKind::BadSet);
+        let msg = check(&e, "tme");
+        assert!(msg.contains("did you mean `time`?"), "{msg}");
+        // Index out of range.
+        let e = load_err(DEFAULT_SCENARIO_TOML, &["vessels[9].radius_um=3"]);
+        assert_eq!(e.kind, ErrorKind::BadSet);
+        check(&e, "vessels[9]");
+    }
+
+    #[test]
+    fn set_malformed() {
+        let e = load_err(DEFAULT_SCENARIO_TOML, &["time.dt_s"]);
+        assert_eq!(e.kind, ErrorKind::BadSet);
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with(&format!("{FILE} (--set time.dt_s): ")),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("missing `=`") && msg.contains("Fix: "),
+            "{msg}"
+        );
+        let e = load_err(DEFAULT_SCENARIO_TOML, &["time..dt_s=1"]);
+        assert_eq!(e.kind, ErrorKind::BadSet);
+    }
+
+    #[test]
+    fn set_values_apply_and_are_validated() {
+        let sets: Vec<String> = [
+            "output.colormap=magma",
+            "time.dt_s=0.5",
+            "vessels[1].radius_um=5",
+            "species.O2.uptake_per_s.tumour=0.2",
+            "species.glucose.boundary.x_min=5",
+            "output.slices=all",
+            "description=\"changed\"",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let s = load_str(DEFAULT_SCENARIO_TOML, FILE, &sets).expect("overrides load");
+        assert_eq!(s.output.colormap, Colormap::Magma);
+        assert_eq!(s.time.dt_s, 0.5);
+        assert!(
+            matches!(s.vessels[1].region, Region::Cylinder { radius_um, .. } if radius_um == 5.0)
+        );
+        assert_eq!(s.species[0].decay_per_s_by_tissue, [0.06, 0.2]);
+        assert_eq!(
+            s.species[1].boundary[0],
+            BoundaryCondition::Dirichlet { value_mm: 5.0 }
+        );
+        assert_eq!(s.species[1].boundary[1], BoundaryCondition::ZeroFlux);
+        assert_eq!(s.output.slices, SliceSelection::All);
+        assert_eq!(s.description, "changed");
+
+        // A key the file omits but the schema allows.
+        let text = edited(&[("output_interval_s = 120.0\n", "")]);
+        let s = load_str(&text, FILE, &[]).expect("loads");
+        assert_eq!(s.time.output_interval_s, 600.0);
+        let s = load_str(&text, FILE, &["time.output_interval_s=60".to_string()]).expect("loads");
+        assert_eq!(s.time.output_interval_s, 60.0);
+
+        // A bad value from --set is located at the --set, not in the file.
+        let e = load_err(DEFAULT_SCENARIO_TOML, &["species.O2.decay_per_s=-1"]);
+        assert_eq!(e.kind, ErrorKind::InvalidValue);
+        let msg = check(&e, "species.O2.decay_per_s");
+        assert!(
+            msg.starts_with(&format!("{FILE} (--set species.O2.decay_per_s=-1): species.O2.decay_per_s: must be ≥ 0, found -1.")),
+            "{msg}"
+        );
+        let e = load_err(DEFAULT_SCENARIO_TOML, &["time.dt_s=fast"]);
+        assert_eq!(e.kind, ErrorKind::WrongType);
+        let msg = check(&e, "time.dt_s");
+        assert!(
+            msg.contains("(--set time.dt_s=fast)") && msg.contains("expected a number"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn unknown_species_in_hold_mm() {
+        let text = edited(&[("hold_mm = { O2 = 0.054", "hold_mm = { O3 = 0.054")]);
+        let msg = check(&load_err(&text, &[]), "vessels[0].hold_mm.O3");
+        assert!(msg.contains("did you mean `O2`?"), "{msg}");
+        let line = line_of(&text, "O3 = 0.054");
+        assert!(msg.starts_with(&format!("{FILE}:{line}:")), "{msg}");
+    }
+
+    #[test]
+    fn missing_file() {
+        let path = Path::new("/nonexistent/dir/scenario.toml");
+        let e = load_file(path, &[]).expect_err("missing file");
+        assert_eq!(e.kind, ErrorKind::Io);
+        let msg = e.to_string();
+        assert!(msg.starts_with("/nonexistent/dir/scenario.toml: "), "{msg}");
+        assert!(msg.contains("Fix: check the path"), "{msg}");
+    }
+
+    #[test]
+    fn load_file_reads_a_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("s.toml");
+        std::fs::write(&path, DEFAULT_SCENARIO_TOML).expect("write");
+        let s = load_file(&path, &[]).expect("loads");
+        assert_eq!(s.source, path.display().to_string());
+    }
+
+    #[test]
+    fn output_interval_rounded_to_a_multiple_of_dt() {
+        let text = edited(&[("dt_s = 1.0", "dt_s = 0.7")]);
+        let s = load_str(&text, FILE, &[]).expect("loads with a warning");
+        let steps = s.time.output_interval_s / s.time.dt_s;
+        assert!((steps - steps.round()).abs() < 1e-9, "{steps}");
+        assert!((s.time.output_interval_s - 119.7).abs() < 1e-9);
+        // Shorter than one step → one step.
+        let text = edited(&[("output_interval_s = 120.0", "output_interval_s = 0.2")]);
+        let s = load_str(&text, FILE, &[]).expect("loads");
+        assert_eq!(s.time.output_interval_s, 1.0);
+    }
+
+    #[test]
+    fn region_fields_follow_the_shape() {
+        let text = edited(&[("shape = \"sphere\"", "shape = \"box\"")]);
+        let msg = check(&load_err(&text, &[]), "tissues.tumour.centre_um");
+        assert!(
+            msg.contains("`centre_um` is not a field of shape \"box\""),
+            "{msg}"
+        );
+        let text = edited(&[("radius_um = 200.0\n", "")]);
+        let e = load_err(&text, &[]);
+        assert_eq!(e.kind, ErrorKind::MissingKey);
+        check(&e, "tissues.tumour.radius_um");
+        let text = edited(&[("shape = \"sphere\"", "shape = \"spere\"")]);
+        let msg = check(&load_err(&text, &[]), "tissues.tumour.shape");
+        assert!(msg.contains("did you mean `sphere`?"), "{msg}");
+    }
+
+    #[test]
+    fn wrong_type() {
+        let text = edited(&[("voxel_um = 10.0", "voxel_um = \"ten\"")]);
+        let e = load_err(&text, &[]);
+        assert_eq!(e.kind, ErrorKind::WrongType);
+        let msg = check(&e, "grid.voxel_um");
+        assert!(msg.contains("expected a number"), "{msg}");
+        let text = edited(&[("shape = [64, 64, 64]", "shape = [64, 64.5, 64]")]);
+        let e = load_err(&text, &[]);
+        assert_eq!(e.kind, ErrorKind::WrongType);
+        check(&e, "grid.shape[1]");
+    }
+
+    #[test]
+    fn names_and_cross_references() {
+        let text = edited(&[("[tissues.tumour]", "[tissues.normal]")]);
+        check(&load_err(&text, &[]), "tissues.normal");
+        let text = edited(&[(
+            "uptake_per_s = { normal = 0.06, tumour",
+            "uptake_per_s = { normal = 0.06, tumor",
+        )]);
+        let msg = check(&load_err(&text, &[]), "species.O2.uptake_per_s.tumor");
+        assert!(msg.contains("did you mean `tumour`?"), "{msg}");
+        let text = edited(&[("fields = [\"O2\", \"glucose\"]", "fields = [\"O2\"]")]);
+        let msg = check(&load_err(&text, &[]), "output.ranges_mm.glucose");
+        assert!(msg.contains("not in output.fields"), "{msg}");
+        let text = edited(&[("slices = [32]", "slices = [64]")]);
+        check(&load_err(&text, &[]), "output.slices[0]");
+        let text = edited(&[("glucose = [0.0, 5.0]", "glucose = [5.0, 0.0]")]);
+        check(&load_err(&text, &[]), "output.ranges_mm.glucose");
+        let text = edited(&[("name = \"vascularised_tumour\"", "name = \"has space\"")]);
+        check(&load_err(&text, &[]), "name");
+        let text = edited(&[(
+            "boundary = { all = \"zero_flux\" }",
+            "boundary = { all = \"zeroflux\" }",
+        )]);
+        let msg = check(&load_err(&text, &[]), "species.O2.boundary.all");
+        assert!(msg.contains("did you mean `zero_flux`?"), "{msg}");
+    }
+
+    #[test]
+    fn minimal_scenario_takes_defaults() {
+        let text = r#"
+name = "mini"
+[grid]
+shape = [8, 9, 10]
+voxel_um = 5
+[time]
+dt_s = 0.1
+end_s = 1
+[species.A]
+diffusion_um2_per_s = 0
+"#;
+        let s = load_str(text, FILE, &[]).expect("minimal loads");
+        assert_eq!(s.tissues.len(), 1);
+        assert_eq!(s.time.output_interval_s, 1.0);
+        assert_eq!(s.species[0].unit, "mM");
+        assert_eq!(s.species[0].decay_per_s_by_tissue, [0.0]);
+        assert_eq!(s.output.fields, [0]);
+        assert_eq!(s.output.slices, SliceSelection::Indices(vec![5]));
+        assert_eq!(s.output.ranges, [ValueRange::Auto]);
+        let e = load_err(
+            &text.replace("[species.A]\ndiffusion_um2_per_s = 0\n", ""),
+            &[],
+        );
+        assert_eq!(e.kind, ErrorKind::MissingKey);
+        check(&e, "species");
+    }
+
+    /// Mangling any line of the default file gives Ok or a one-line error, never a panic.
+    #[test]
+    fn never_panics_on_mangled_input() {
+        let lines: Vec<&str> = DEFAULT_SCENARIO_TOML.lines().collect();
+        for i in 0..lines.len() {
+            let Some((key, _)) = lines[i].split_once(" = ") else {
+                continue;
+            };
+            for value in [
+                "-1",
+                "0",
+                "\"x\"",
+                "[]",
+                "[1, 2, 3]",
+                "{}",
+                "nan",
+                "1e400",
+                "true",
+                "",
+                "[[1]]",
+            ] {
+                let mut l = lines.clone();
+                let new = format!("{key} = {value}");
+                l[i] = &new;
+                if let Err(e) = load_str(&l.join("\n"), FILE, &[]) {
+                    let msg = e.to_string();
+                    assert!(msg.starts_with(FILE) && !msg.contains('\n'), "{msg}");
+                }
+            }
+            let mut l = lines.clone();
+            l.remove(i);
+            let _ = load_str(&l.join("\n"), FILE, &[]);
+        }
+        for set in [
+            "=",
+            "=1",
+            "a=",
+            "[=1",
+            "grid.shape[0]=2",
+            "grid.shape[7]=2",
+            "name.x=1",
+            "vessels.x=1",
+        ] {
+            let _ = load_str(DEFAULT_SCENARIO_TOML, FILE, &[set.to_string()]);
+        }
+    }
+}

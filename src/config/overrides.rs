@@ -1,0 +1,224 @@
+//! `--set dotted.path=value` overrides, applied to the parsed TOML tree before it is
+//! deserialised. Whether the key is allowed there is decided by the schema itself (serde's
+//! `deny_unknown_fields`), so the schema is not written down twice; only user-named tables
+//! (`species.<name>`, `tissues.<name>`) are checked here, because `--set` cannot create them.
+
+use super::error::{did_you_mean, list, Error, ErrorKind, Location};
+
+/// One step of a dotted path: `species`, `O2`, or the `[2]` of `vessels[2]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+/// Parses `a.b[2].c`; `None` when malformed (empty key, bad brackets).
+pub(crate) fn parse_path(path: &str) -> Option<Vec<Seg>> {
+    let mut segs = Vec::new();
+    for part in path.split('.') {
+        let (key, mut rest) = match part.find('[') {
+            Some(i) => (&part[..i], &part[i..]),
+            None => (part, ""),
+        };
+        let key = key.trim();
+        if key.is_empty() || key.contains(']') {
+            return None;
+        }
+        segs.push(Seg::Key(key.to_string()));
+        while !rest.is_empty() {
+            let close = rest.find(']')?;
+            let index = rest.get(1..close)?.trim().parse().ok()?;
+            segs.push(Seg::Index(index));
+            rest = &rest[close + 1..];
+            if !rest.is_empty() && !rest.starts_with('[') {
+                return None;
+            }
+        }
+    }
+    Some(segs)
+}
+
+/// The canonical spelling of a path: `vessels[2].radius_um`.
+pub(crate) fn dotted(segs: &[Seg]) -> String {
+    let mut out = String::new();
+    for seg in segs {
+        match seg {
+            Seg::Key(k) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(k);
+            }
+            Seg::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    out
+}
+
+/// A parsed `--set` argument.
+#[derive(Clone, Debug)]
+pub(crate) struct SetArg {
+    /// As given on the command line, prefixed with `--set ` (used as the error location).
+    pub shown: String,
+    pub segs: Vec<Seg>,
+    /// Canonical dotted path of the key.
+    pub path: String,
+    pub value: toml::Value,
+}
+
+impl SetArg {
+    fn error(&self, kind: ErrorKind, field: String, problem: impl Into<String>) -> Error {
+        let mut e = Error::new(kind, field, problem);
+        e.location = Location::Set(self.shown.clone());
+        e
+    }
+}
+
+const EXAMPLE: &str =
+    "write --set dotted.path=value, e.g. --set time.end_s=300 or --set output.colormap=magma";
+
+pub(crate) fn parse(arg: &str) -> Result<SetArg, Error> {
+    let shown = format!("--set {arg}");
+    let malformed = |problem: &str| {
+        let mut e = Error::new(ErrorKind::BadSet, "", problem)
+            .found(format!("{arg:?}"))
+            .fix(EXAMPLE);
+        e.location = Location::Set(shown.clone());
+        e
+    };
+    let Some((path, value)) = arg.split_once('=') else {
+        return Err(malformed(
+            "malformed --set: missing `=` between key path and value",
+        ));
+    };
+    let Some(segs) = parse_path(path.trim()) else {
+        return Err(malformed("malformed --set: the key path must be dotted keys such as `species.O2.decay_per_s` or `vessels[0].radius_um`"));
+    };
+    Ok(SetArg {
+        shown,
+        path: dotted(&segs),
+        segs,
+        value: parse_value(value.trim()),
+    })
+}
+
+/// A TOML value (`1.5`, `[1, 2, 3]`, `"text"`, `true`), else the text as a bare string.
+fn parse_value(text: &str) -> toml::Value {
+    match format!("v = {text}").parse::<toml::Table>() {
+        Ok(mut t) if t.len() == 1 => t
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(text.to_string())),
+        _ => toml::Value::String(text.to_string()),
+    }
+}
+
+/// Writes the value into the tree, creating missing tables where the schema has fixed keys.
+pub(crate) fn apply(root: &mut toml::Value, set: &SetArg) -> Result<(), Error> {
+    let mut cur = root;
+    let n = set.segs.len();
+    for (i, seg) in set.segs.iter().enumerate() {
+        let last = i + 1 == n;
+        let here = dotted(&set.segs[..=i]);
+        let parent = dotted(&set.segs[..i]);
+        let kind_of_cur = cur.type_str();
+        match seg {
+            Seg::Key(k) => {
+                let toml::Value::Table(t) = cur else {
+                    return Err(set
+                        .error(ErrorKind::BadSet, parent.clone(), format!("`{parent}` holds a {kind_of_cur}, not a table, so it has no key `{k}`"))
+                        .fix(format!("set `{parent}` itself, or check the path")));
+                };
+                let user_named = i == 1
+                    && matches!(&set.segs[0], Seg::Key(s) if s == "species" || s == "tissues");
+                if !t.contains_key(k) && user_named {
+                    let what = if parent == "species" {
+                        "species"
+                    } else {
+                        "tissue"
+                    };
+                    return Err(set
+                        .error(
+                            ErrorKind::BadSet,
+                            here,
+                            format!(
+                                "unknown {what} `{k}`{}",
+                                did_you_mean(k, t.keys().map(String::as_str))
+                            ),
+                        )
+                        .fix(format!(
+                            "--set can only change a {what} the file defines: {}",
+                            list(t.keys().map(String::as_str))
+                        )));
+                }
+                if last {
+                    t.insert(k.clone(), set.value.clone());
+                    return Ok(());
+                }
+                cur = t
+                    .entry(k.clone())
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            }
+            Seg::Index(idx) => {
+                let toml::Value::Array(a) = cur else {
+                    return Err(set
+                        .error(
+                            ErrorKind::BadSet,
+                            parent.clone(),
+                            format!("`{parent}` holds a {kind_of_cur}, not an array"),
+                        )
+                        .fix("drop the [index] from the path"));
+                };
+                let len = a.len();
+                let Some(item) = a.get_mut(*idx) else {
+                    return Err(set
+                        .error(
+                            ErrorKind::BadSet,
+                            here,
+                            format!("index out of range: `{parent}` has {len} entries"),
+                        )
+                        .fix(format!("use an index from 0 to {}", len.saturating_sub(1))));
+                };
+                if last {
+                    *item = set.value.clone();
+                    return Ok(());
+                }
+                cur = item;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths() {
+        assert_eq!(
+            parse_path("vessels[2].radius_um"),
+            Some(vec![
+                Seg::Key("vessels".into()),
+                Seg::Index(2),
+                Seg::Key("radius_um".into())
+            ])
+        );
+        assert_eq!(
+            dotted(&parse_path("vessels[2].radius_um").unwrap()),
+            "vessels[2].radius_um"
+        );
+        assert_eq!(parse_path("a..b"), None);
+        assert_eq!(parse_path("a[x]"), None);
+        assert_eq!(parse_path("a[1"), None);
+        assert_eq!(parse_path(""), None);
+    }
+
+    #[test]
+    fn values() {
+        assert_eq!(parse_value("1.5"), toml::Value::Float(1.5));
+        assert_eq!(parse_value("magma"), toml::Value::String("magma".into()));
+        assert_eq!(parse_value("\"a b\""), toml::Value::String("a b".into()));
+        assert_eq!(parse_value("true"), toml::Value::Boolean(true));
+        assert!(matches!(parse_value("[1, 2, 3]"), toml::Value::Array(a) if a.len() == 3));
+    }
+}

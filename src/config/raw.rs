@@ -1,0 +1,179 @@
+//! The TOML schema as written: serde structs with `deny_unknown_fields` and optional fields.
+//! `validate` turns them into a [`super::Scenario`]; defaults and physical checks live there.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::{MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+
+/// A TOML table of user-chosen names → `T`, in file order (species order = buffer order).
+#[derive(Debug)]
+pub struct NamedMap<T>(pub Vec<(String, T)>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for NamedMap<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = NamedMap<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a table")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = map.next_entry::<String, T>()? {
+                    out.push((k, v));
+                }
+                Ok(NamedMap(out))
+            }
+        }
+        d.deserialize_map(V(PhantomData))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScenario {
+    pub name: String,
+    pub description: Option<String>,
+    pub grid: RawGrid,
+    pub time: RawTime,
+    pub tissues: Option<NamedMap<RawTissue>>,
+    pub species: NamedMap<RawSpecies>,
+    pub vessels: Option<Vec<RawVessel>>,
+    pub output: Option<RawOutput>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGrid {
+    pub shape: Vec<i64>,
+    pub voxel_um: f64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTime {
+    pub dt_s: f64,
+    pub end_s: f64,
+    pub output_interval_s: Option<f64>,
+}
+
+/// The geometric keys of a region table, borrowed, whatever table they came from.
+pub struct RegionKeys<'a> {
+    pub shape: &'a str,
+    pub centre_um: Option<&'a [f64]>,
+    pub radius_um: Option<f64>,
+    pub min_um: Option<&'a [f64]>,
+    pub max_um: Option<&'a [f64]>,
+    pub start_um: Option<&'a [f64]>,
+    pub end_um: Option<&'a [f64]>,
+    pub sigma_um: Option<f64>,
+}
+
+/// A region table plus the extra keys of its context (`value_mm`, `hold_mm`). A macro
+/// rather than `#[serde(flatten)]`, which does not work with `deny_unknown_fields`.
+macro_rules! region_table {
+    ($(#[$m:meta])* $name:ident { $($extra:ident : $ty:ty),* $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            pub shape: String,
+            pub centre_um: Option<Vec<f64>>,
+            pub radius_um: Option<f64>,
+            pub min_um: Option<Vec<f64>>,
+            pub max_um: Option<Vec<f64>>,
+            pub start_um: Option<Vec<f64>>,
+            pub end_um: Option<Vec<f64>>,
+            pub sigma_um: Option<f64>,
+            $(pub $extra: $ty,)*
+        }
+
+        impl $name {
+            pub fn keys(&self) -> RegionKeys<'_> {
+                RegionKeys {
+                    shape: &self.shape,
+                    centre_um: self.centre_um.as_deref(),
+                    radius_um: self.radius_um,
+                    min_um: self.min_um.as_deref(),
+                    max_um: self.max_um.as_deref(),
+                    start_um: self.start_um.as_deref(),
+                    end_um: self.end_um.as_deref(),
+                    sigma_um: self.sigma_um,
+                }
+            }
+        }
+    };
+}
+
+region_table!(
+    /// `tissues.<name>`.
+    RawTissue {}
+);
+region_table!(
+    /// `species.<name>.initial.regions[i]`.
+    RawInitialRegion { value_mm: f64 }
+);
+region_table!(
+    /// `vessels[i]`.
+    RawVessel { hold_mm: NamedMap<f64> }
+);
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSpecies {
+    pub unit: Option<String>,
+    pub diffusion_um2_per_s: f64,
+    pub decay_per_s: Option<f64>,
+    pub uptake_per_s: Option<NamedMap<f64>>,
+    pub initial: Option<RawInitial>,
+    pub boundary: Option<RawBoundary>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInitial {
+    pub uniform_mm: Option<f64>,
+    pub regions: Option<Vec<RawInitialRegion>>,
+}
+
+/// Each value is `"zero_flux"` or a number (Dirichlet, mM); checked in `validate`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBoundary {
+    pub all: Option<toml::Value>,
+    pub x_min: Option<toml::Value>,
+    pub x_max: Option<toml::Value>,
+    pub y_min: Option<toml::Value>,
+    pub y_max: Option<toml::Value>,
+    pub z_min: Option<toml::Value>,
+    pub z_max: Option<toml::Value>,
+}
+
+impl RawBoundary {
+    /// The per-face values in [`super::Face`] order.
+    pub fn faces(&self) -> [&Option<toml::Value>; 6] {
+        [
+            &self.x_min,
+            &self.x_max,
+            &self.y_min,
+            &self.y_max,
+            &self.z_min,
+            &self.z_max,
+        ]
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOutput {
+    pub fields: Option<Vec<String>>,
+    pub colormap: Option<String>,
+    pub slice_axis: Option<String>,
+    /// An array of indices or `"all"`; checked in `validate`.
+    pub slices: Option<toml::Value>,
+    pub ranges_mm: Option<NamedMap<Vec<f64>>>,
+    pub png16: Option<bool>,
+    pub npy: Option<bool>,
+}

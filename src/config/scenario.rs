@@ -1,0 +1,274 @@
+//! The validated scenario: what `config::load` returns after parsing, `--set` overrides and
+//! validation. Everything after `config/` works from these types only (no TOML, no name
+//! lookups by string). Units are in every field name: µm, s, mM (= mol/m³), µm²/s, 1/s.
+
+use glam::DVec3;
+use serde::Serialize;
+
+/// A fully resolved, physically checked scenario.
+#[derive(Clone, Debug, Serialize)]
+pub struct Scenario {
+    /// Short identifier, used for the default output folder `out/<name>/`.
+    pub name: String,
+    /// One-paragraph human description (may be empty).
+    pub description: String,
+    /// Where the scenario came from: a file path, or `<built-in default>`.
+    pub source: String,
+    pub grid: Grid,
+    pub time: TimeSpec,
+    /// Tissue types in id order; id 0 is always `normal` (every voxel no region claims).
+    /// Later regions win where they overlap. At most [`MAX_TISSUES`].
+    pub tissues: Vec<Tissue>,
+    /// Species in buffer order. At most [`MAX_SPECIES`].
+    pub species: Vec<Species>,
+    /// Interior Dirichlet regions (vessels): voxels inside hold the listed species fixed.
+    pub vessels: Vec<Vessel>,
+    pub output: OutputSpec,
+}
+
+/// At most this many tissue types (4 bits of the voxel mask).
+pub const MAX_TISSUES: usize = 16;
+/// At most this many species (28 "held" bits of the voxel mask).
+pub const MAX_SPECIES: usize = 28;
+
+/// The voxel grid. Voxel (i, j, k) has its centre at ((i+½)·voxel_um, (j+½)·voxel_um,
+/// (k+½)·voxel_um); the domain spans [0, n·voxel_um] on each axis. Storage is x fastest:
+/// index = i + nx·(j + ny·k).
+#[derive(Clone, Copy, Debug, Serialize, PartialEq)]
+pub struct Grid {
+    pub nx: usize,
+    pub ny: usize,
+    pub nz: usize,
+    /// Edge length of a cubic voxel, µm.
+    pub voxel_um: f64,
+}
+
+impl Grid {
+    pub fn n_voxels(&self) -> usize {
+        self.nx * self.ny * self.nz
+    }
+    /// Domain size along (x, y, z), µm.
+    pub fn extent_um(&self) -> DVec3 {
+        DVec3::new(self.nx as f64, self.ny as f64, self.nz as f64) * self.voxel_um
+    }
+    /// Centre of voxel (i, j, k), µm.
+    pub fn centre_um(&self, i: usize, j: usize, k: usize) -> DVec3 {
+        (DVec3::new(i as f64, j as f64, k as f64) + 0.5) * self.voxel_um
+    }
+    pub fn shape(&self) -> [usize; 3] {
+        [self.nx, self.ny, self.nz]
+    }
+}
+
+/// Time stepping. `output_interval_s` is a whole multiple of `dt_s` after validation
+/// (rounded with a warning otherwise); outputs are written at t = 0, every interval, and
+/// at `end_s`.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq)]
+pub struct TimeSpec {
+    /// Splitting step, s.
+    pub dt_s: f64,
+    /// Model time at which the run stops, s.
+    pub end_s: f64,
+    /// Time between outputs, s.
+    pub output_interval_s: f64,
+}
+
+impl TimeSpec {
+    /// Number of steps of the run (the last one may be shortened to land on `end_s`).
+    pub fn n_steps(&self) -> u64 {
+        (self.end_s / self.dt_s - 1e-9).ceil().max(0.0) as u64
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Tissue {
+    pub name: String,
+    /// `None` for `normal` (id 0): the background.
+    pub region: Option<Region>,
+}
+
+/// A geometric region in µm (domain coordinates, origin at the grid corner).
+#[derive(Clone, Copy, Debug, Serialize, PartialEq)]
+#[serde(tag = "shape", rename_all = "snake_case")]
+pub enum Region {
+    Sphere {
+        centre_um: DVec3,
+        radius_um: f64,
+    },
+    /// Axis-aligned box, `min_um` ≤ `max_um` componentwise.
+    Box {
+        min_um: DVec3,
+        max_um: DVec3,
+    },
+    /// Finite cylinder between two axis points (flat ends).
+    Cylinder {
+        start_um: DVec3,
+        end_um: DVec3,
+        radius_um: f64,
+    },
+    /// Cylinder with hemispherical caps (points within `radius_um` of the segment).
+    Capsule {
+        start_um: DVec3,
+        end_um: DVec3,
+        radius_um: f64,
+    },
+    /// Gaussian blob exp(−|x−c|²/(2σ²)): as an initial-value region its value is the peak
+    /// and it is *added*; as a tissue or vessel region it covers |x−c| ≤ 2σ.
+    Gaussian {
+        centre_um: DVec3,
+        sigma_um: f64,
+    },
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Species {
+    pub name: String,
+    /// Display unit of the concentration (the numbers are always mM unless stated).
+    pub unit: String,
+    /// D, µm²/s. 0 means the species does not diffuse (cell-bound).
+    pub diffusion_um2_per_s: f64,
+    /// First-order uptake/decay rate in each tissue (indexed by tissue id), 1/s: the global
+    /// `decay_per_s` plus the tissue's `uptake_per_s`.
+    pub decay_per_s_by_tissue: Vec<f64>,
+    pub initial: InitialCondition,
+    /// Boundary condition per face, in [`Face`] order.
+    pub boundary: [BoundaryCondition; 6],
+}
+
+impl Species {
+    pub fn diffuses(&self) -> bool {
+        self.diffusion_um2_per_s > 0.0
+    }
+}
+
+/// Initial concentration: `uniform_mm` everywhere, then each region in order.
+#[derive(Clone, Debug, Serialize)]
+pub struct InitialCondition {
+    pub uniform_mm: f64,
+    /// Solid shapes set the value inside; a Gaussian adds `value_mm`·exp(−r²/2σ²).
+    pub regions: Vec<InitialRegion>,
+}
+
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct InitialRegion {
+    pub region: Region,
+    pub value_mm: f64,
+}
+
+/// Faces of the box in the order used everywhere (boundary arrays, masks, shaders).
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Face {
+    XMin,
+    XMax,
+    YMin,
+    YMax,
+    ZMin,
+    ZMax,
+}
+
+impl Face {
+    pub const ALL: [Face; 6] = [
+        Face::XMin,
+        Face::XMax,
+        Face::YMin,
+        Face::YMax,
+        Face::ZMin,
+        Face::ZMax,
+    ];
+    /// TOML key of the face.
+    pub fn key(self) -> &'static str {
+        match self {
+            Face::XMin => "x_min",
+            Face::XMax => "x_max",
+            Face::YMin => "y_min",
+            Face::YMax => "y_max",
+            Face::ZMin => "z_min",
+            Face::ZMax => "z_max",
+        }
+    }
+}
+
+/// Boundary condition of one species on one face.
+///
+/// Dirichlet is imposed on the boundary voxel layer itself (the layer is held at the value,
+/// like an interior vessel voxel), zero flux by a conservative one-sided row in the
+/// tridiagonal solve. See `cpu::diffuse` for the discretisation.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum BoundaryCondition {
+    ZeroFlux,
+    Dirichlet { value_mm: f64 },
+}
+
+/// An interior Dirichlet region: inside it, each listed species is held at its value.
+#[derive(Clone, Debug, Serialize)]
+pub struct Vessel {
+    pub region: Region,
+    /// (species index, held concentration mM).
+    pub hold_mm: Vec<(usize, f64)>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct OutputSpec {
+    /// Species indices to write, in order.
+    pub fields: Vec<usize>,
+    pub colormap: Colormap,
+    /// Axis of the 8-bit colour slices and of the 16-bit stacks.
+    pub slice_axis: Axis,
+    /// Which slices along `slice_axis` get an 8-bit colour PNG.
+    pub slices: SliceSelection,
+    /// Value range per written field (same order as `fields`).
+    pub ranges: Vec<ValueRange>,
+    /// Write a 16-bit grayscale PNG stack (every slice along `slice_axis`) per field.
+    pub png16: bool,
+    /// Write the full 3D field as `.npy` (f32, C order, shape (nz, ny, nx)).
+    pub npy: bool,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Axis {
+    X,
+    Y,
+    Z,
+}
+
+impl Axis {
+    pub fn letter(self) -> char {
+        match self {
+            Axis::X => 'x',
+            Axis::Y => 'y',
+            Axis::Z => 'z',
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SliceSelection {
+    /// These slice indices (validated < length of the axis).
+    Indices(Vec<usize>),
+    /// Every slice: a colour stack.
+    All,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum ValueRange {
+    /// Min and max of the field at each output time.
+    Auto,
+    /// Fixed (lo, hi) in the field's unit; values outside are clamped.
+    Fixed { lo: f64, hi: f64 },
+}
+
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Colormap {
+    Viridis,
+    Magma,
+    Inferno,
+    Plasma,
+    Cividis,
+    Grayscale,
+}

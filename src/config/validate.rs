@@ -1,0 +1,764 @@
+//! Raw TOML structs → validated [`Scenario`]: defaults, name resolution, physical sense and
+//! consistency. Every error names the dotted field and says how to fix it.
+
+use glam::DVec3;
+
+use super::error::{did_you_mean, list, Error, ErrorKind};
+use super::raw::{RawBoundary, RawScenario, RawSpecies, RegionKeys};
+use super::scenario::*;
+
+/// Grids above this many voxels are refused (indices are u32 on the GPU, buffers huge).
+pub const MAX_VOXELS: u64 = 1 << 31;
+
+const SHAPES: [&str; 5] = ["sphere", "box", "cylinder", "capsule", "gaussian"];
+const COLORMAPS: [&str; 6] = [
+    "viridis",
+    "magma",
+    "inferno",
+    "plasma",
+    "cividis",
+    "grayscale",
+];
+
+pub fn validate(raw: RawScenario, source: &str) -> Result<Scenario, Error> {
+    check_name(&raw.name)?;
+    let grid = grid(&raw)?;
+    let time = time(&raw, source)?;
+    let tissues = tissues(&raw, &grid)?;
+    let tissue_names: Vec<&str> = tissues.iter().map(|t| t.name.as_str()).collect();
+
+    if raw.species.0.is_empty() {
+        return Err(
+            Error::invalid("species", "at least one species is required")
+                .fix("add a table such as [species.O2] with `diffusion_um2_per_s = 2000.0`"),
+        );
+    }
+    if raw.species.0.len() > MAX_SPECIES {
+        return Err(Error::invalid(
+            "species",
+            format!("at most {MAX_SPECIES} species are supported"),
+        )
+        .found(raw.species.0.len())
+        .fix("remove species or split the scenario"));
+    }
+    let species = raw
+        .species
+        .0
+        .iter()
+        .map(|(name, s)| species(name, s, &tissue_names, &grid))
+        .collect::<Result<Vec<_>, _>>()?;
+    let species_names: Vec<&str> = species.iter().map(|s| s.name.as_str()).collect();
+
+    let vessels = vessels(&raw, &species_names, &grid)?;
+    let output = output(&raw, &species_names, &grid)?;
+
+    Ok(Scenario {
+        name: raw.name.clone(),
+        description: raw.description.clone().unwrap_or_default(),
+        source: source.to_string(),
+        grid,
+        time,
+        tissues,
+        species,
+        vessels,
+        output,
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Small checks
+
+fn check_name(name: &str) -> Result<(), Error> {
+    let ok = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "name",
+            "must be letters, digits, `_` or `-` only (it names the output folder)",
+        )
+        .found(format!("{name:?}"))
+        .fix("use a short identifier such as \"vascularised_tumour\""))
+    }
+}
+
+/// `[A-Za-z][A-Za-z0-9_]*`, plus `-` when `dash` (tissue names).
+fn is_identifier(name: &str, dash: bool) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || (dash && c == '-'))
+}
+
+fn finite(v: f64, field: &str) -> Result<f64, Error> {
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        Err(Error::invalid(field, "must be a finite number")
+            .found(v)
+            .fix("write an ordinary number (not nan or inf)"))
+    }
+}
+
+fn positive(v: f64, field: &str, fix: &str) -> Result<f64, Error> {
+    if finite(v, field)? > 0.0 {
+        Ok(v)
+    } else {
+        Err(Error::invalid(field, "must be > 0").found(v).fix(fix))
+    }
+}
+
+fn non_negative(v: f64, field: &str, fix: &str) -> Result<f64, Error> {
+    if finite(v, field)? >= 0.0 {
+        Ok(v)
+    } else {
+        Err(Error::invalid(field, "must be ≥ 0").found(v).fix(fix))
+    }
+}
+
+fn fmt_vec(v: &[f64]) -> String {
+    let items: Vec<String> = v.iter().map(|x| x.to_string()).collect();
+    format!("[{}]", items.join(", "))
+}
+
+fn vec3(v: &[f64], field: &str) -> Result<DVec3, Error> {
+    if v.len() != 3 {
+        return Err(
+            Error::invalid(field, "must be a point [x, y, z] of 3 numbers in µm")
+                .found(fmt_vec(v))
+                .fix("give exactly three coordinates, e.g. [320.0, 320.0, 320.0]"),
+        );
+    }
+    for &x in v {
+        finite(x, field)?;
+    }
+    Ok(DVec3::new(v[0], v[1], v[2]))
+}
+
+fn join(parent: &str, key: &str) -> String {
+    if parent.is_empty() {
+        key.to_string()
+    } else {
+        format!("{parent}.{key}")
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Sections
+
+fn grid(raw: &RawScenario) -> Result<Grid, Error> {
+    let s = &raw.grid.shape;
+    let shown = format!("{s:?}");
+    if s.len() != 3 {
+        return Err(
+            Error::invalid("grid.shape", "must be [nx, ny, nz] (three voxel counts)")
+                .found(shown)
+                .fix("give three integers, e.g. shape = [64, 64, 64]"),
+        );
+    }
+    if s.iter().any(|&n| n < 3) {
+        return Err(
+            Error::invalid("grid.shape", "every voxel count must be ≥ 3")
+                .found(shown)
+                .fix("use at least 3 voxels along each axis, e.g. shape = [64, 64, 64]"),
+        );
+    }
+    let n: u128 = s.iter().map(|&n| n as u128).product();
+    if n > MAX_VOXELS as u128 {
+        return Err(Error::invalid(
+            "grid.shape",
+            format!("too many voxels ({n}; at most {MAX_VOXELS})"),
+        )
+        .found(shown)
+        .fix("use a smaller grid (fewer voxels per axis, larger grid.voxel_um)"));
+    }
+    let voxel_um = positive(
+        raw.grid.voxel_um,
+        "grid.voxel_um",
+        "set a positive voxel edge length in µm, e.g. 10",
+    )?;
+    Ok(Grid {
+        nx: s[0] as usize,
+        ny: s[1] as usize,
+        nz: s[2] as usize,
+        voxel_um,
+    })
+}
+
+fn time(raw: &RawScenario, source: &str) -> Result<TimeSpec, Error> {
+    let t = &raw.time;
+    let dt_s = positive(
+        t.dt_s,
+        "time.dt_s",
+        "set a positive time step in s, e.g. 1.0",
+    )?;
+    let end_s = positive(
+        t.end_s,
+        "time.end_s",
+        "set a positive end time in s, e.g. 600",
+    )?;
+    if end_s < dt_s {
+        return Err(
+            Error::invalid("time.end_s", format!("must be ≥ time.dt_s = {dt_s} s"))
+                .found(end_s)
+                .fix("make end_s at least one time step, or reduce dt_s"),
+        );
+    }
+    let mut output_interval_s = match t.output_interval_s {
+        Some(v) => positive(
+            v,
+            "time.output_interval_s",
+            "set a positive interval in s, or remove the key to write only at the start and end",
+        )?,
+        None => end_s,
+    };
+    let steps = (output_interval_s / dt_s).round().max(1.0);
+    let rounded = steps * dt_s;
+    if (rounded - output_interval_s).abs() > 1e-9 * output_interval_s {
+        log::warn!(
+            "{source}: time.output_interval_s: {output_interval_s} s is not a whole multiple of \
+             time.dt_s = {dt_s} s; rounded to {rounded} s"
+        );
+    }
+    output_interval_s = rounded;
+    Ok(TimeSpec {
+        dt_s,
+        end_s,
+        output_interval_s,
+    })
+}
+
+fn tissues(raw: &RawScenario, grid: &Grid) -> Result<Vec<Tissue>, Error> {
+    let mut out = vec![Tissue {
+        name: "normal".to_string(),
+        region: None,
+    }];
+    let Some(map) = &raw.tissues else {
+        return Ok(out);
+    };
+    if map.0.len() + 1 > MAX_TISSUES {
+        return Err(Error::invalid(
+            "tissues",
+            format!(
+                "at most {} tissues besides `normal` are supported",
+                MAX_TISSUES - 1
+            ),
+        )
+        .found(map.0.len())
+        .fix("merge or remove tissue types"));
+    }
+    for (name, t) in &map.0 {
+        let path = format!("tissues.{name}");
+        if name == "normal" {
+            return Err(Error::invalid(&path, "`normal` is reserved for the background (tissue id 0)")
+                .fix("rename the tissue, e.g. [tissues.stroma]; every voxel no region claims is already `normal`"));
+        }
+        if !is_identifier(name, true) {
+            return Err(
+                Error::invalid(&path, "tissue names must match [A-Za-z][A-Za-z0-9_-]*")
+                    .found(format!("{name:?}"))
+                    .fix("use a name such as `tumour` or `necrotic_core`"),
+            );
+        }
+        out.push(Tissue {
+            name: name.clone(),
+            region: Some(region(t.keys(), &path, grid)?),
+        });
+    }
+    Ok(out)
+}
+
+fn species(name: &str, s: &RawSpecies, tissues: &[&str], grid: &Grid) -> Result<Species, Error> {
+    let path = format!("species.{name}");
+    if !is_identifier(name, false) {
+        return Err(
+            Error::invalid(&path, "species names must match [A-Za-z][A-Za-z0-9_]*")
+                .found(format!("{name:?}"))
+                .fix("use a name such as `O2`, `glucose` or `H2O2`"),
+        );
+    }
+    let diffusion_um2_per_s = non_negative(
+        s.diffusion_um2_per_s,
+        &format!("{path}.diffusion_um2_per_s"),
+        "set a non-negative diffusion coefficient in µm²/s (0 = does not diffuse)",
+    )?;
+    let decay_per_s = non_negative(
+        s.decay_per_s.unwrap_or(0.0),
+        &format!("{path}.decay_per_s"),
+        "set a non-negative first-order decay rate in 1/s (0 = stable)",
+    )?;
+    let mut decay_per_s_by_tissue = vec![decay_per_s; tissues.len()];
+    if let Some(uptake) = &s.uptake_per_s {
+        for (tissue, rate) in &uptake.0 {
+            let field = format!("{path}.uptake_per_s.{tissue}");
+            let Some(t) = tissues.iter().position(|n| n == tissue) else {
+                return Err(Error::invalid(
+                    &field,
+                    format!(
+                        "unknown tissue `{tissue}`{}",
+                        did_you_mean(tissue, tissues.iter().copied())
+                    ),
+                )
+                .fix(format!(
+                    "use one of the tissues {} (define new ones under [tissues.<name>])",
+                    list(tissues.iter().copied())
+                )));
+            };
+            decay_per_s_by_tissue[t] += non_negative(
+                *rate,
+                &field,
+                "set a non-negative uptake rate in 1/s (0 = no uptake in this tissue)",
+            )?;
+        }
+    }
+
+    let mut initial = InitialCondition {
+        uniform_mm: 0.0,
+        regions: Vec::new(),
+    };
+    if let Some(init) = &s.initial {
+        initial.uniform_mm = non_negative(
+            init.uniform_mm.unwrap_or(0.0),
+            &format!("{path}.initial.uniform_mm"),
+            "set a non-negative concentration in mM",
+        )?;
+        for (i, r) in init.regions.iter().flatten().enumerate() {
+            let rpath = format!("{path}.initial.regions[{i}]");
+            let region = region(r.keys(), &rpath, grid)?;
+            let value_mm = non_negative(
+                r.value_mm,
+                &format!("{rpath}.value_mm"),
+                "set a non-negative concentration in mM",
+            )?;
+            initial.regions.push(InitialRegion { region, value_mm });
+        }
+    }
+
+    let boundary = match &s.boundary {
+        Some(b) => boundary(b, &format!("{path}.boundary"))?,
+        None => [BoundaryCondition::ZeroFlux; 6],
+    };
+
+    Ok(Species {
+        name: name.to_string(),
+        unit: s.unit.clone().unwrap_or_else(|| "mM".to_string()),
+        diffusion_um2_per_s,
+        decay_per_s_by_tissue,
+        initial,
+        boundary,
+    })
+}
+
+fn boundary(b: &RawBoundary, path: &str) -> Result<[BoundaryCondition; 6], Error> {
+    let all = match &b.all {
+        Some(v) => boundary_value(v, &join(path, "all"))?,
+        None => BoundaryCondition::ZeroFlux,
+    };
+    let mut out = [all; 6];
+    for (face, value) in Face::ALL.iter().zip(b.faces()) {
+        if let Some(v) = value {
+            out[*face as usize] = boundary_value(v, &join(path, face.key()))?;
+        }
+    }
+    Ok(out)
+}
+
+fn boundary_value(v: &toml::Value, field: &str) -> Result<BoundaryCondition, Error> {
+    const FIX: &str =
+        "write \"zero_flux\" (no flux through the face) or a number ≥ 0 (held concentration in mM)";
+    match v {
+        toml::Value::String(s) if s == "zero_flux" => Ok(BoundaryCondition::ZeroFlux),
+        toml::Value::String(s) => Err(Error::invalid(
+            field,
+            format!(
+                "unknown boundary condition{}",
+                did_you_mean(s, ["zero_flux"])
+            ),
+        )
+        .found(format!("{s:?}"))
+        .fix(FIX)),
+        toml::Value::Integer(i) => Ok(BoundaryCondition::Dirichlet {
+            value_mm: non_negative(*i as f64, field, FIX)?,
+        }),
+        toml::Value::Float(x) => Ok(BoundaryCondition::Dirichlet {
+            value_mm: non_negative(*x, field, FIX)?,
+        }),
+        other => Err(Error::new(
+            ErrorKind::WrongType,
+            field,
+            "must be \"zero_flux\" or a number",
+        )
+        .found(format!("{} {other}", other.type_str()))
+        .fix(FIX)),
+    }
+}
+
+fn vessels(raw: &RawScenario, species: &[&str], grid: &Grid) -> Result<Vec<Vessel>, Error> {
+    let mut out = Vec::new();
+    for (i, v) in raw.vessels.iter().flatten().enumerate() {
+        let path = format!("vessels[{i}]");
+        let region = region(v.keys(), &path, grid)?;
+        if v.hold_mm.0.is_empty() {
+            return Err(Error::invalid(
+                format!("{path}.hold_mm"),
+                "a vessel must hold at least one species",
+            )
+            .fix("list the held species, e.g. hold_mm = { O2 = 0.054 }, or remove the vessel"));
+        }
+        let mut hold_mm = Vec::new();
+        for (name, value) in &v.hold_mm.0 {
+            let field = format!("{path}.hold_mm.{name}");
+            let Some(s) = species.iter().position(|n| n == name) else {
+                return Err(Error::invalid(
+                    &field,
+                    format!(
+                        "unknown species `{name}`{}",
+                        did_you_mean(name, species.iter().copied())
+                    ),
+                )
+                .fix(format!(
+                    "use one of the species {}",
+                    list(species.iter().copied())
+                )));
+            };
+            let value = non_negative(
+                *value,
+                &field,
+                "set a non-negative held concentration in mM",
+            )?;
+            hold_mm.push((s, value));
+        }
+        out.push(Vessel { region, hold_mm });
+    }
+    Ok(out)
+}
+
+fn output(raw: &RawScenario, species: &[&str], grid: &Grid) -> Result<OutputSpec, Error> {
+    let empty;
+    let o = match &raw.output {
+        Some(o) => o,
+        None => {
+            empty = super::raw::RawOutput {
+                fields: None,
+                colormap: None,
+                slice_axis: None,
+                slices: None,
+                ranges_mm: None,
+                png16: None,
+                npy: None,
+            };
+            &empty
+        }
+    };
+
+    let fields: Vec<usize> = match &o.fields {
+        None => (0..species.len()).collect(),
+        Some(names) => {
+            let mut out = Vec::new();
+            for (i, name) in names.iter().enumerate() {
+                let field = format!("output.fields[{i}]");
+                let Some(s) = species.iter().position(|n| n == name) else {
+                    return Err(Error::invalid(
+                        &field,
+                        format!(
+                            "unknown species{}",
+                            did_you_mean(name, species.iter().copied())
+                        ),
+                    )
+                    .found(format!("{name:?}"))
+                    .fix(format!(
+                        "use species names from {}",
+                        list(species.iter().copied())
+                    )));
+                };
+                if out.contains(&s) {
+                    return Err(Error::invalid(&field, "species listed twice")
+                        .found(format!("{name:?}"))
+                        .fix("list each species once"));
+                }
+                out.push(s);
+            }
+            out
+        }
+    };
+
+    let colormap = match o.colormap.as_deref() {
+        None | Some("viridis") => Colormap::Viridis,
+        Some("magma") => Colormap::Magma,
+        Some("inferno") => Colormap::Inferno,
+        Some("plasma") => Colormap::Plasma,
+        Some("cividis") => Colormap::Cividis,
+        Some("grayscale") => Colormap::Grayscale,
+        Some(other) => {
+            return Err(Error::invalid(
+                "output.colormap",
+                format!("unknown colour map{}", did_you_mean(other, COLORMAPS)),
+            )
+            .found(format!("{other:?}"))
+            .fix(format!("use one of {}", list(COLORMAPS))))
+        }
+    };
+
+    let slice_axis = match o.slice_axis.as_deref() {
+        Some("x") => Axis::X,
+        Some("y") => Axis::Y,
+        None | Some("z") => Axis::Z,
+        Some(other) => {
+            return Err(
+                Error::invalid("output.slice_axis", "must be \"x\", \"y\" or \"z\"")
+                    .found(format!("{other:?}"))
+                    .fix("write slice_axis = \"z\" (or \"x\", \"y\")"),
+            )
+        }
+    };
+    let axis_len = grid.shape()[slice_axis as usize];
+    let slices = match &o.slices {
+        None => SliceSelection::Indices(vec![axis_len / 2]),
+        Some(v) => slices(v, axis_len, slice_axis)?,
+    };
+
+    let mut ranges = vec![ValueRange::Auto; fields.len()];
+    for (name, r) in o.ranges_mm.iter().flat_map(|m| m.0.iter()) {
+        let field = format!("output.ranges_mm.{name}");
+        let Some(s) = species.iter().position(|n| n == name) else {
+            return Err(Error::invalid(
+                &field,
+                format!(
+                    "unknown species `{name}`{}",
+                    did_you_mean(name, species.iter().copied())
+                ),
+            )
+            .fix(format!(
+                "use species names from {}",
+                list(species.iter().copied())
+            )));
+        };
+        let Some(slot) = fields.iter().position(|&f| f == s) else {
+            return Err(Error::invalid(
+                &field,
+                format!("species `{name}` is not in output.fields"),
+            )
+            .fix(format!(
+                "add \"{name}\" to output.fields or remove its range"
+            )));
+        };
+        const FIX: &str = "give [lo, hi] in the species' unit with lo < hi, e.g. [0.0, 0.06]";
+        if r.len() != 2 {
+            return Err(Error::invalid(&field, "must be [lo, hi]")
+                .found(fmt_vec(r))
+                .fix(FIX));
+        }
+        let (lo, hi) = (finite(r[0], &field)?, finite(r[1], &field)?);
+        if lo >= hi {
+            return Err(Error::invalid(&field, "needs lo < hi")
+                .found(fmt_vec(r))
+                .fix(FIX));
+        }
+        ranges[slot] = ValueRange::Fixed { lo, hi };
+    }
+
+    Ok(OutputSpec {
+        fields,
+        colormap,
+        slice_axis,
+        slices,
+        ranges,
+        png16: o.png16.unwrap_or(true),
+        npy: o.npy.unwrap_or(true),
+    })
+}
+
+fn slices(v: &toml::Value, axis_len: usize, axis: Axis) -> Result<SliceSelection, Error> {
+    let fix = format!(
+        "write \"all\" or an array of slice indices 0..{} along {}, e.g. [{}]",
+        axis_len - 1,
+        axis.letter(),
+        axis_len / 2
+    );
+    match v {
+        toml::Value::String(s) if s == "all" => Ok(SliceSelection::All),
+        toml::Value::Array(items) => {
+            let mut out = Vec::new();
+            for (i, item) in items.iter().enumerate() {
+                let field = format!("output.slices[{i}]");
+                match item {
+                    toml::Value::Integer(n) if *n >= 0 && (*n as u64) < axis_len as u64 => {
+                        out.push(*n as usize)
+                    }
+                    toml::Value::Integer(n) => {
+                        return Err(Error::invalid(
+                            field,
+                            format!("slice index must be in 0..{} (the grid has {axis_len} slices along {})", axis_len - 1, axis.letter()),
+                        )
+                        .found(n)
+                        .fix(fix))
+                    }
+                    other => {
+                        return Err(Error::new(ErrorKind::WrongType, field, "must be an integer slice index")
+                            .found(format!("{} {other}", other.type_str()))
+                            .fix(fix))
+                    }
+                }
+            }
+            Ok(SliceSelection::Indices(out))
+        }
+        other => Err(Error::new(
+            ErrorKind::WrongType,
+            "output.slices",
+            "must be \"all\" or an array of indices",
+        )
+        .found(format!("{} {other}", other.type_str()))
+        .fix(fix)),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Regions
+
+/// Which keys each shape takes, in the order they are listed in messages.
+fn shape_keys(shape: &str) -> &'static [&'static str] {
+    match shape {
+        "sphere" => &["centre_um", "radius_um"],
+        "box" => &["min_um", "max_um"],
+        "cylinder" | "capsule" => &["start_um", "end_um", "radius_um"],
+        "gaussian" => &["centre_um", "sigma_um"],
+        _ => &[],
+    }
+}
+
+pub(crate) fn region(k: RegionKeys<'_>, path: &str, grid: &Grid) -> Result<Region, Error> {
+    let shape = k.shape;
+    if !SHAPES.contains(&shape) {
+        return Err(Error::invalid(
+            join(path, "shape"),
+            format!("unknown region shape{}", did_you_mean(shape, SHAPES)),
+        )
+        .found(format!("{shape:?}"))
+        .fix(format!("use one of {}", list(SHAPES))));
+    }
+    let allowed = shape_keys(shape);
+    let present = [
+        ("centre_um", k.centre_um.is_some()),
+        ("radius_um", k.radius_um.is_some()),
+        ("min_um", k.min_um.is_some()),
+        ("max_um", k.max_um.is_some()),
+        ("start_um", k.start_um.is_some()),
+        ("end_um", k.end_um.is_some()),
+        ("sigma_um", k.sigma_um.is_some()),
+    ];
+    for (key, is) in present {
+        if is && !allowed.contains(&key) {
+            return Err(Error::invalid(
+                join(path, key),
+                format!("`{key}` is not a field of shape \"{shape}\""),
+            )
+            .fix(format!(
+                "remove `{key}`; shape \"{shape}\" takes {}",
+                list(allowed.iter().copied())
+            )));
+        }
+    }
+    for key in allowed {
+        if !present.iter().any(|(p, is)| p == key && *is) {
+            return Err(Error::new(
+                ErrorKind::MissingKey,
+                join(path, key),
+                format!("required by shape \"{shape}\" but missing"),
+            )
+            .fix(format!(
+                "add `{key}`; shape \"{shape}\" takes {}",
+                list(allowed.iter().copied())
+            )));
+        }
+    }
+
+    // Presence was checked above; `unwrap_or` only keeps this free of panics.
+    let point = |v: Option<&[f64]>, key: &str| -> Result<DVec3, Error> {
+        let field = join(path, key);
+        let p = vec3(v.unwrap_or(&[]), &field)?;
+        inside_grid(p, &field, grid)?;
+        Ok(p)
+    };
+    let length = |v: Option<f64>, key: &str, what: &str| -> Result<f64, Error> {
+        positive(
+            v.unwrap_or(0.0),
+            &join(path, key),
+            &format!("set a positive {what} in µm"),
+        )
+    };
+    let region =
+        match shape {
+            "sphere" => Region::Sphere {
+                centre_um: point(k.centre_um, "centre_um")?,
+                radius_um: length(k.radius_um, "radius_um", "radius")?,
+            },
+            "box" => {
+                let min_um = point(k.min_um, "min_um")?;
+                let max_um = point(k.max_um, "max_um")?;
+                for a in 0..3 {
+                    if min_um[a] >= max_um[a] {
+                        let axis = ["x", "y", "z"][a];
+                        return Err(Error::invalid(
+                            join(path, "max_um"),
+                            format!(
+                            "must be greater than min_um on every axis ({axis}: max {} ≤ min {})",
+                            max_um[a], min_um[a]
+                        ),
+                        )
+                        .found(fmt_vec(&max_um.to_array()))
+                        .fix("give the lower corner in min_um and the upper corner in max_um"));
+                    }
+                }
+                Region::Box { min_um, max_um }
+            }
+            "cylinder" | "capsule" => {
+                let start_um = point(k.start_um, "start_um")?;
+                let end_um = point(k.end_um, "end_um")?;
+                if start_um == end_um {
+                    return Err(Error::invalid(join(path, "end_um"), "must differ from start_um")
+                    .found(fmt_vec(&end_um.to_array()))
+                    .fix("give two distinct axis end points (use shape = \"sphere\" for a ball)"));
+                }
+                let radius_um = length(k.radius_um, "radius_um", "radius")?;
+                if shape == "cylinder" {
+                    Region::Cylinder {
+                        start_um,
+                        end_um,
+                        radius_um,
+                    }
+                } else {
+                    Region::Capsule {
+                        start_um,
+                        end_um,
+                        radius_um,
+                    }
+                }
+            }
+            _ => Region::Gaussian {
+                centre_um: point(k.centre_um, "centre_um")?,
+                sigma_um: length(k.sigma_um, "sigma_um", "width σ")?,
+            },
+        };
+    Ok(region)
+}
+
+fn inside_grid(p: DVec3, field: &str, grid: &Grid) -> Result<(), Error> {
+    let ext = grid.extent_um();
+    for a in 0..3 {
+        if !(0.0..=ext[a]).contains(&p[a]) {
+            let axis = ["x", "y", "z"][a];
+            return Err(Error::invalid(
+                field,
+                format!("outside the grid: domain is [0, {}] µm on {axis}", ext[a]),
+            )
+            .found(fmt_vec(&p.to_array()))
+            .fix(format!(
+                "move the point inside [0, {}] µm (domain = grid.shape × grid.voxel_um), or enlarge the grid",
+                ext[a]
+            )));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,86 @@
+//! The f64 CPU backend: the same LOD scheme as the GPU kernels, line by line, on all cores
+//! (rayon). It is the oracle of the GPU tests and, without a hardware GPU, the fastest path.
+
+pub mod diffuse;
+
+use crate::model::{Model, SpeciesModel, StepCoefficients};
+use crate::sim::{Engine, EngineInfo, Error};
+
+/// Fields in f64 on the host; one `Vec` per species, x fastest.
+pub struct CpuEngine {
+    shape: [usize; 3],
+    voxel_um: f64,
+    species: Vec<SpeciesModel>,
+    mask: Vec<u32>,
+    conc_mm: Vec<Vec<f64>>,
+    /// Coefficients for the dt they were computed for (recomputed only when dt changes).
+    coefficients: Option<(f64, Vec<StepCoefficients>)>,
+}
+
+impl CpuEngine {
+    pub fn new(model: &Model) -> CpuEngine {
+        CpuEngine {
+            shape: model.grid.shape(),
+            voxel_um: model.grid.voxel_um,
+            species: model.species.clone(),
+            mask: model.mask.clone(),
+            conc_mm: model.initial_mm.clone(),
+            coefficients: None,
+        }
+    }
+
+    /// The f64 field of one species (mM), for tests that need the reference precision.
+    pub fn field_mm(&self, species_ix: usize) -> &[f64] {
+        &self.conc_mm[species_ix]
+    }
+
+    fn coefficients_for(&mut self, dt_s: f64) -> Vec<StepCoefficients> {
+        match &self.coefficients {
+            Some((dt, co)) if *dt == dt_s => co.clone(),
+            _ => {
+                let co: Vec<_> = self
+                    .species
+                    .iter()
+                    .enumerate()
+                    .map(|(s, sp)| StepCoefficients::new(sp, s, self.voxel_um, dt_s))
+                    .collect();
+                self.coefficients = Some((dt_s, co.clone()));
+                co
+            }
+        }
+    }
+}
+
+impl Engine for CpuEngine {
+    fn info(&self) -> EngineInfo {
+        EngineInfo {
+            backend: "cpu".into(),
+            adapter: format!(
+                "native CPU, f64, {} rayon threads",
+                rayon::current_num_threads()
+            ),
+            driver: format!("ionfield {}", crate::VERSION),
+        }
+    }
+
+    fn advance(&mut self, n_steps: u64, dt_s: f64) -> Result<(), Error> {
+        let co = self.coefficients_for(dt_s);
+        for _ in 0..n_steps {
+            for (s, sp) in self.species.iter().enumerate() {
+                if sp.diffuses() {
+                    diffuse::step_in_place(&mut self.conc_mm[s], &self.mask, self.shape, &co[s]);
+                } else if sp.decays() {
+                    diffuse::decay_in_place(&mut self.conc_mm[s], &self.mask, &co[s]);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn read_fields(&mut self, species: &[usize]) -> Result<Vec<Vec<f32>>, Error> {
+        Ok(species
+            .iter()
+            .map(|&s| self.conc_mm[s].iter().map(|&v| v as f32).collect())
+            .collect())
+    }
+}

@@ -1,0 +1,182 @@
+//! The implicit LOD diffusion kernels (`shaders/diffuse_lod.wgsl`). CPU twin:
+//! `cpu::diffuse`. The module owns its pipelines and layout and only records dispatches.
+
+use super::Error;
+use crate::config::MAX_TISSUES;
+use crate::model::StepCoefficients;
+
+/// WGSL source as written in `shaders/` (validated by the shader tests as is).
+pub const SHADER: &str = include_str!("../../shaders/diffuse_lod.wgsl");
+/// Workgroup size of every entry point; must equal `WORKGROUP_SIZE` in the shader
+/// (checked by a test through naga reflection).
+pub const WORKGROUP_SIZE: u32 = 64;
+
+/// Rust twin of `DiffuseParams` in `shaders/diffuse_lod.wgsl` (layout checked by a test).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable, PartialEq)]
+pub struct DiffuseParams {
+    pub nx: u32,
+    pub ny: u32,
+    pub nz: u32,
+    /// Mask bit of this species' held voxels.
+    pub held_bit: u32,
+    /// D·dt/dx², dimensionless.
+    pub r: f32,
+    pub _pad: [u32; 3],
+    /// k_t·dt/3 per tissue id, dimensionless.
+    pub loss_per_sweep: [f32; MAX_TISSUES],
+}
+
+impl DiffuseParams {
+    pub fn new(shape: [usize; 3], co: &StepCoefficients) -> DiffuseParams {
+        DiffuseParams {
+            nx: shape[0] as u32,
+            ny: shape[1] as u32,
+            nz: shape[2] as u32,
+            held_bit: co.held_bit,
+            r: co.r as f32,
+            _pad: [0; 3],
+            loss_per_sweep: co.loss_per_sweep.map(|q| q as f32),
+        }
+    }
+}
+
+/// The WGSL with `MAX_LINE` set to `max_line` (the grid's longest axis).
+pub fn shader_source(max_line: usize) -> String {
+    SHADER.replacen(
+        "const MAX_LINE: u32 = 1024u;",
+        &format!("const MAX_LINE: u32 = {max_line}u;"),
+        1,
+    )
+}
+
+/// Which kernel to dispatch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sweep {
+    X,
+    Y,
+    Z,
+    /// Pointwise loss of a species that does not diffuse.
+    Decay,
+}
+
+impl Sweep {
+    fn entry_point(self) -> &'static str {
+        match self {
+            Sweep::X => "sweep_x",
+            Sweep::Y => "sweep_y",
+            Sweep::Z => "sweep_z",
+            Sweep::Decay => "decay",
+        }
+    }
+    /// Invocations of a dispatch: lines of the sweep, or voxels.
+    pub fn invocations(self, [nx, ny, nz]: [usize; 3]) -> usize {
+        match self {
+            Sweep::X => ny * nz,
+            Sweep::Y => nx * nz,
+            Sweep::Z => nx * ny,
+            Sweep::Decay => nx * ny * nz,
+        }
+    }
+}
+
+/// Pipelines of the four entry points and their shared bind group layout.
+pub struct DiffuseKernel {
+    pub layout: wgpu::BindGroupLayout,
+    pipelines: [wgpu::ComputePipeline; 4],
+}
+
+impl DiffuseKernel {
+    pub fn new(device: &wgpu::Device, max_line: usize) -> Result<DiffuseKernel, Error> {
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("ionfield.diffuse_lod"),
+            source: wgpu::ShaderSource::Wgsl(shader_source(max_line).into()),
+        });
+        let storage = |binding, read_only| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Storage { read_only },
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+            count: None,
+        };
+        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("ionfield.diffuse_lod.layout"),
+            entries: &[
+                wgpu::BindGroupLayoutEntry {
+                    binding: 0,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: false,
+                        min_binding_size: wgpu::BufferSize::new(
+                            std::mem::size_of::<DiffuseParams>() as u64,
+                        ),
+                    },
+                    count: None,
+                },
+                storage(1, false),
+                storage(2, true),
+            ],
+        });
+        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("ionfield.diffuse_lod.pipeline_layout"),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let make = |sweep: Sweep| {
+            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(&format!("ionfield.diffuse_lod.{}", sweep.entry_point())),
+                layout: Some(&pipeline_layout),
+                module: &module,
+                entry_point: Some(sweep.entry_point()),
+                compilation_options: Default::default(),
+                cache: None,
+            })
+        };
+        let pipelines = [
+            make(Sweep::X),
+            make(Sweep::Y),
+            make(Sweep::Z),
+            make(Sweep::Decay),
+        ];
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(Error::Shader {
+                shader: "diffuse_lod.wgsl".into(),
+                message: e.to_string(),
+            });
+        }
+        Ok(DiffuseKernel { layout, pipelines })
+    }
+
+    /// Records one dispatch of `sweep` for the species bound in `bind_group`.
+    pub fn encode(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        bind_group: &wgpu::BindGroup,
+        sweep: Sweep,
+        shape: [usize; 3],
+    ) {
+        let index = match sweep {
+            Sweep::X => 0,
+            Sweep::Y => 1,
+            Sweep::Z => 2,
+            Sweep::Decay => 3,
+        };
+        pass.set_pipeline(&self.pipelines[index]);
+        pass.set_bind_group(0, bind_group, &[]);
+        let (gx, gy) = workgroups_2d(sweep.invocations(shape));
+        pass.dispatch_workgroups(gx, gy, 1);
+    }
+}
+
+/// Workgroup counts (x ≤ 65535, y) covering `invocations`; the shader flattens them
+/// (`flat_id`) and discards the excess.
+pub fn workgroups_2d(invocations: usize) -> (u32, u32) {
+    let groups = invocations.div_ceil(WORKGROUP_SIZE as usize).max(1);
+    let gx = groups.min(65535);
+    (gx as u32, groups.div_ceil(gx) as u32)
+}

@@ -1,0 +1,277 @@
+//! The model: a [`Scenario`] rasterised onto its grid, ready for either engine.
+//!
+//! Both engines start from the same [`Model`]: initial fields (f64, mM), one voxel mask
+//! shared by all species, and per-species coefficients. Nothing after this module looks at
+//! regions or names.
+
+pub mod region;
+
+use crate::config::{BoundaryCondition, Face, Grid, Scenario, MAX_SPECIES, MAX_TISSUES};
+use region::InitialValue;
+
+/// Bits of the voxel mask that hold the tissue id (0 = normal). Kept in sync with
+/// `shaders/shared/mask.wgsl`.
+pub const TISSUE_BITS: u32 = 4;
+/// Mask of the tissue id bits.
+pub const TISSUE_ID_MASK: u32 = (1 << TISSUE_BITS) - 1;
+
+/// Mask bit that marks voxel values of species `species_ix` as held (Dirichlet: a boundary
+/// layer or a vessel).
+pub const fn held_bit(species_ix: usize) -> u32 {
+    1 << (TISSUE_BITS as usize + species_ix)
+}
+
+const _: () = assert!(MAX_TISSUES <= 1 << TISSUE_BITS);
+const _: () = assert!(MAX_SPECIES + TISSUE_BITS as usize <= 32);
+
+/// What the engines need to know of one species.
+#[derive(Clone, Debug)]
+pub struct SpeciesModel {
+    pub name: String,
+    pub unit: String,
+    /// D, µm²/s (0 = does not diffuse).
+    pub diffusion_um2_per_s: f64,
+    /// First-order loss rate per tissue id, 1/s (length [`MAX_TISSUES`], zero-padded).
+    pub decay_per_s_by_tissue: [f64; MAX_TISSUES],
+}
+
+impl SpeciesModel {
+    pub fn diffuses(&self) -> bool {
+        self.diffusion_um2_per_s > 0.0
+    }
+    pub fn decays(&self) -> bool {
+        self.decay_per_s_by_tissue.iter().any(|&k| k > 0.0)
+    }
+}
+
+/// A scenario on its grid.
+#[derive(Clone, Debug)]
+pub struct Model {
+    pub grid: Grid,
+    pub species: Vec<SpeciesModel>,
+    /// Per voxel: tissue id in the low [`TISSUE_BITS`] bits, then one held bit per species.
+    pub mask: Vec<u32>,
+    /// Initial concentration per species per voxel, mM (x fastest). Held voxels carry their
+    /// held value, which the engines never change.
+    pub initial_mm: Vec<Vec<f64>>,
+}
+
+impl Model {
+    /// Rasterises `scenario`: voxel (i, j, k) takes whatever covers its centre.
+    ///
+    /// Order of precedence: tissues (later wins), initial values (uniform, then regions in
+    /// order), Dirichlet faces (boundary voxel layers), then vessels (later wins).
+    pub fn build(scenario: &Scenario) -> Model {
+        let grid = scenario.grid;
+        let (nx, ny, nz) = (grid.nx, grid.ny, grid.nz);
+        let n = grid.n_voxels();
+        let n_species = scenario.species.len();
+        let mut mask = vec![0u32; n];
+        let mut initial_mm: Vec<Vec<f64>> = scenario
+            .species
+            .iter()
+            .map(|s| vec![s.initial.uniform_mm; n])
+            .collect();
+
+        for k in 0..nz {
+            for j in 0..ny {
+                for i in 0..nx {
+                    let ix = i + nx * (j + ny * k);
+                    let p = grid.centre_um(i, j, k);
+                    for (tissue_id, tissue) in scenario.tissues.iter().enumerate() {
+                        if tissue.region.is_some_and(|r| r.contains(p)) {
+                            mask[ix] = (mask[ix] & !TISSUE_ID_MASK) | tissue_id as u32;
+                        }
+                    }
+                    for (s, species) in scenario.species.iter().enumerate() {
+                        for ir in &species.initial.regions {
+                            match ir.region.initial_value(p, ir.value_mm) {
+                                Some(InitialValue::Set(v)) => initial_mm[s][ix] = v,
+                                Some(InitialValue::Add(v)) => initial_mm[s][ix] += v,
+                                None => {}
+                            }
+                        }
+                        let on_face = [i == 0, i == nx - 1, j == 0, j == ny - 1, k == 0, k == nz - 1];
+                        for face in Face::ALL {
+                            if let (true, BoundaryCondition::Dirichlet { value_mm }) =
+                                (on_face[face as usize], species.boundary[face as usize])
+                            {
+                                mask[ix] |= held_bit(s);
+                                initial_mm[s][ix] = value_mm;
+                            }
+                        }
+                    }
+                    for vessel in &scenario.vessels {
+                        if vessel.region.contains(p) {
+                            for &(s, value_mm) in &vessel.hold_mm {
+                                debug_assert!(s < n_species);
+                                mask[ix] |= held_bit(s);
+                                initial_mm[s][ix] = value_mm;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        let species = scenario
+            .species
+            .iter()
+            .map(|s| {
+                let mut decay = [0.0; MAX_TISSUES];
+                for (t, &k) in s.decay_per_s_by_tissue.iter().enumerate().take(MAX_TISSUES) {
+                    decay[t] = k;
+                }
+                SpeciesModel {
+                    name: s.name.clone(),
+                    unit: s.unit.clone(),
+                    diffusion_um2_per_s: s.diffusion_um2_per_s,
+                    decay_per_s_by_tissue: decay,
+                }
+            })
+            .collect();
+        Model {
+            grid,
+            species,
+            mask,
+            initial_mm,
+        }
+    }
+
+    /// Number of voxels of each tissue id (for summaries and tests).
+    pub fn tissue_voxel_counts(&self) -> [usize; MAX_TISSUES] {
+        let mut counts = [0; MAX_TISSUES];
+        for &m in &self.mask {
+            counts[(m & TISSUE_ID_MASK) as usize] += 1;
+        }
+        counts
+    }
+}
+
+/// Per-species coefficients of one implicit step of length `dt_s`, computed once on the
+/// host and shared by both engines (so the CPU and GPU solve the same matrices).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepCoefficients {
+    /// r = D·dt/dx², dimensionless.
+    pub r: f64,
+    /// Implicit first-order loss per sweep and tissue: k·dt/3 (the loss is split evenly
+    /// over the three LOD sweeps, so a step applies 1/(1 + k·dt/3)³ ≈ exp(−k·dt)).
+    pub loss_per_sweep: [f64; MAX_TISSUES],
+    /// Mask bit of this species' held voxels.
+    pub held_bit: u32,
+}
+
+impl StepCoefficients {
+    pub fn new(species: &SpeciesModel, species_ix: usize, voxel_um: f64, dt_s: f64) -> Self {
+        let mut loss_per_sweep = [0.0; MAX_TISSUES];
+        for (l, k) in loss_per_sweep.iter_mut().zip(species.decay_per_s_by_tissue) {
+            *l = k * dt_s / 3.0;
+        }
+        StepCoefficients {
+            r: species.diffusion_um2_per_s * dt_s / (voxel_um * voxel_um),
+            loss_per_sweep,
+            held_bit: held_bit(species_ix),
+        }
+    }
+
+    /// For a species that does not diffuse, the three sweeps collapse to one pointwise
+    /// division by (1 + k·dt/3)³: the loss of that single pass.
+    pub fn collapsed_loss(&self) -> [f64; MAX_TISSUES] {
+        self.loss_per_sweep.map(|q| (1.0 + q).powi(3) - 1.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{
+        Colormap, InitialCondition, OutputSpec, Region, SliceSelection, Species, Tissue,
+        TimeSpec, Vessel,
+    };
+    use glam::DVec3;
+
+    pub(crate) fn tiny_scenario() -> Scenario {
+        let grid = Grid {
+            nx: 5,
+            ny: 4,
+            nz: 3,
+            voxel_um: 10.0,
+        };
+        Scenario {
+            name: "tiny".into(),
+            description: String::new(),
+            source: "test".into(),
+            grid,
+            time: TimeSpec {
+                dt_s: 1.0,
+                end_s: 1.0,
+                output_interval_s: 1.0,
+            },
+            tissues: vec![
+                Tissue {
+                    name: "normal".into(),
+                    region: None,
+                },
+                Tissue {
+                    name: "tumour".into(),
+                    region: Some(Region::Box {
+                        min_um: DVec3::ZERO,
+                        max_um: DVec3::new(20.0, 40.0, 30.0),
+                    }),
+                },
+            ],
+            species: vec![Species {
+                name: "O2".into(),
+                unit: "mM".into(),
+                diffusion_um2_per_s: 100.0,
+                decay_per_s_by_tissue: vec![0.0, 0.3],
+                initial: InitialCondition {
+                    uniform_mm: 1.0,
+                    regions: vec![],
+                },
+                boundary: [
+                    BoundaryCondition::Dirichlet { value_mm: 2.0 },
+                    BoundaryCondition::ZeroFlux,
+                    BoundaryCondition::ZeroFlux,
+                    BoundaryCondition::ZeroFlux,
+                    BoundaryCondition::ZeroFlux,
+                    BoundaryCondition::ZeroFlux,
+                ],
+            }],
+            vessels: vec![Vessel {
+                region: Region::Sphere {
+                    centre_um: DVec3::new(45.0, 35.0, 25.0),
+                    radius_um: 1.0,
+                },
+                hold_mm: vec![(0, 7.0)],
+            }],
+            output: OutputSpec {
+                fields: vec![0],
+                colormap: Colormap::Viridis,
+                slice_axis: crate::config::Axis::Z,
+                slices: SliceSelection::Indices(vec![1]),
+                ranges: vec![crate::config::ValueRange::Auto],
+                png16: true,
+                npy: true,
+            },
+        }
+    }
+
+    #[test]
+    fn rasterises_tissues_faces_and_vessels() {
+        let m = Model::build(&tiny_scenario());
+        let ix = |i: usize, j: usize, k: usize| i + 5 * (j + 4 * k);
+        // Tumour box covers centres x ∈ {5, 15} µm.
+        assert_eq!(m.mask[ix(1, 2, 1)] & TISSUE_ID_MASK, 1);
+        assert_eq!(m.mask[ix(2, 2, 1)] & TISSUE_ID_MASK, 0);
+        // Dirichlet x_min layer held at 2 mM.
+        assert_ne!(m.mask[ix(0, 3, 2)] & held_bit(0), 0);
+        assert_eq!(m.initial_mm[0][ix(0, 3, 2)], 2.0);
+        // Vessel voxel (4, 3, 2) held at 7 mM; its neighbour free at 1 mM.
+        assert_ne!(m.mask[ix(4, 3, 2)] & held_bit(0), 0);
+        assert_eq!(m.initial_mm[0][ix(4, 3, 2)], 7.0);
+        assert_eq!(m.mask[ix(3, 3, 2)] & held_bit(0), 0);
+        assert_eq!(m.initial_mm[0][ix(3, 3, 2)], 1.0);
+        assert_eq!(m.tissue_voxel_counts()[1], 2 * 4 * 3);
+    }
+}

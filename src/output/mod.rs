@@ -1,0 +1,448 @@
+//! Writers for everything a run leaves on disk (DESIGN.md §5): 8-bit colour slices with
+//! title and colour bar, 16-bit grayscale stacks, `.npy` fields and `manifest.json`.
+//!
+//! Layout under the output folder (`<time>` is `t` + seconds with 7 integer digits and a
+//! fixed number of decimals for the whole run, e.g. `t0000120.0s`, so names sort by time
+//! for runs up to 10⁷ s):
+//! ```text
+//! png/<field>/<axis><index:03>_<time>.png     8-bit RGB, colour bar, title
+//! png16/<field>/<time>/<axis><index:03>.png   16-bit gray, every slice, 1 px per voxel
+//! fields/<field>_<time>.npy                   f32, shape (nz, ny, nx)
+//! manifest.json                               scenario, versions, files + sha256
+//! ```
+//! Every file goes through [`atomic::write_atomic`]. Image orientation: see [`slice`].
+
+pub mod atomic;
+pub mod colormap;
+pub mod manifest;
+pub mod npy;
+pub mod png;
+pub mod slice;
+pub mod text;
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::config::{Axis, Scenario, SliceSelection, ValueRange};
+use manifest::{FileRecord, Manifest, OutputRecord, StackRecord};
+use text::TextRenderer;
+
+/// Errors of the output writers. Each names the path, the OS error and a fix.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The output folder (or a subfolder) could not be created.
+    #[error(
+        "cannot create output directory {}: {os_error}. Fix: choose another --out directory or fix its permissions",
+        path.display()
+    )]
+    CreateDir { path: PathBuf, os_error: io::Error },
+    /// The output folder exists but a probe file could not be written or removed.
+    #[error(
+        "output directory {} is not writable: {os_error}. Fix: choose another --out directory or fix its permissions",
+        path.display()
+    )]
+    NotWritable { path: PathBuf, os_error: io::Error },
+    /// Writing, syncing or renaming a file failed (disk full, permissions, …).
+    #[error(
+        "cannot write {}: {os_error}. Fix: choose a writable --out directory with free space",
+        path.display()
+    )]
+    Write { path: PathBuf, os_error: io::Error },
+    /// PNG encoding failed (an internal error: the buffers are built here).
+    #[error("cannot encode PNG {}: {message}", path.display())]
+    Encode { path: PathBuf, message: String },
+    /// The manifest could not be serialised.
+    #[error("cannot serialise {}: {message}", path.display())]
+    Manifest { path: PathBuf, message: String },
+    /// The caller passed fields that do not match the scenario (a programming error).
+    #[error("output at t = {time_s} s: {message}")]
+    Fields { time_s: f64, message: String },
+}
+
+/// Where the run was computed, recorded in the manifest.
+#[derive(Clone, Debug, Default)]
+pub struct RunInfo {
+    pub backend: String,
+    pub adapter: String,
+    pub driver: String,
+}
+
+/// Writes all configured outputs of one run and keeps `manifest.json` current.
+pub struct RunWriter {
+    out_dir: PathBuf,
+    scenario: Scenario,
+    info: RunInfo,
+    started: Instant,
+    /// Decimals of the time tag in file names, fixed for the run so names sort.
+    time_decimals: usize,
+    text: TextRenderer,
+    outputs: Vec<OutputRecord>,
+    files: Vec<FileRecord>,
+    stacks: Vec<StackRecord>,
+}
+
+/// Smallest number of decimals (1 … 6) that writes every output time of the run
+/// (multiples of `interval_s`, and `end_s`) without two times sharing a name.
+fn time_decimals(interval_s: f64, end_s: f64) -> usize {
+    let exact = |v: f64, d: i32| {
+        let scaled = v * 10f64.powi(d);
+        (scaled - scaled.round()).abs() <= 1e-6 * scaled.abs().max(1.0)
+    };
+    (1..=6)
+        .find(|&d| exact(interval_s, d as i32) && exact(end_s, d as i32))
+        .unwrap_or(6)
+}
+
+/// `t0000120.0s`: 7 integer digits, `decimals` decimals.
+fn time_tag(time_s: f64, decimals: usize) -> String {
+    let width = 8 + decimals;
+    format!("t{:0width$.decimals$}s", time_s.max(0.0))
+}
+
+/// A number for titles: at most `decimals` decimals, trailing zeros trimmed.
+fn short_number(v: f64, decimals: usize) -> String {
+    let s = format!("{v:.decimals$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
+/// A species name made safe as a path component (it normally already is).
+fn path_component(name: &str) -> String {
+    let cleaned: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if cleaned.is_empty() || cleaned.chars().all(|c| c == '.') {
+        "field".to_string()
+    } else {
+        cleaned
+    }
+}
+
+/// (lo, hi) of a field at one time; always hi > lo.
+fn resolve_range(range: ValueRange, field: &[f32]) -> (f64, f64) {
+    let (lo, hi) = match range {
+        ValueRange::Fixed { lo, hi } => (lo, hi),
+        ValueRange::Auto => {
+            let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+            for &v in field.iter().filter(|v| v.is_finite()) {
+                lo = lo.min(v as f64);
+                hi = hi.max(v as f64);
+            }
+            if lo > hi {
+                (0.0, 1.0) // no finite value at all
+            } else {
+                (lo, hi)
+            }
+        }
+    };
+    if hi > lo {
+        (lo, hi)
+    } else {
+        // Constant field (or a reversed fixed range): widen so nothing divides by zero.
+        (lo, lo + 1e-12 * lo.abs().max(1.0))
+    }
+}
+
+impl RunWriter {
+    /// Creates `out_dir` (and parents) and checks it is writable by writing and removing
+    /// a probe file.
+    pub fn create(out_dir: &Path, scenario: &Scenario, info: RunInfo) -> Result<Self, Error> {
+        fs::create_dir_all(out_dir).map_err(|os_error| Error::CreateDir {
+            path: out_dir.to_path_buf(),
+            os_error,
+        })?;
+        let probe = out_dir.join(format!(".ionfield-write-probe-{}", std::process::id()));
+        let not_writable = |os_error| Error::NotWritable {
+            path: out_dir.to_path_buf(),
+            os_error,
+        };
+        fs::write(&probe, b"probe").map_err(not_writable)?;
+        fs::remove_file(&probe).map_err(not_writable)?;
+        Ok(RunWriter {
+            out_dir: out_dir.to_path_buf(),
+            scenario: scenario.clone(),
+            info,
+            started: Instant::now(),
+            time_decimals: time_decimals(scenario.time.output_interval_s, scenario.time.end_s),
+            text: TextRenderer::new(),
+            outputs: Vec::new(),
+            files: Vec::new(),
+            stacks: Vec::new(),
+        })
+    }
+
+    pub fn out_dir(&self) -> &Path {
+        &self.out_dir
+    }
+
+    /// Number of data files written so far (the manifest is not counted).
+    pub fn files_written(&self) -> usize {
+        self.files.len()
+    }
+
+    /// Writes every configured output for one output time. `fields[i]` is the full 3D
+    /// field (len = grid.n_voxels()) of species `scenario.output.fields[i]`. Ends by
+    /// rewriting the manifest with status `running`.
+    pub fn write_output(
+        &mut self,
+        time_s: f64,
+        step: u64,
+        fields: &[Vec<f32>],
+    ) -> Result<(), Error> {
+        let out = &self.scenario.output;
+        let grid = self.scenario.grid;
+        let fields_err = |message: String| Error::Fields { time_s, message };
+        if fields.len() != out.fields.len() {
+            return Err(fields_err(format!(
+                "expected {} fields (output.fields), got {}",
+                out.fields.len(),
+                fields.len()
+            )));
+        }
+        let axis = out.slice_axis;
+        let axis_len = slice::axis_len(&grid, axis);
+        let slice_indices: Vec<usize> = match &out.slices {
+            SliceSelection::All => (0..axis_len).collect(),
+            SliceSelection::Indices(ix) => ix.clone(),
+        };
+        if let Some(bad) = slice_indices.iter().find(|&&i| i >= axis_len) {
+            return Err(fields_err(format!(
+                "slice index {bad} is outside axis {} with {axis_len} slices",
+                axis.letter()
+            )));
+        }
+        let tag = time_tag(time_s, self.time_decimals);
+        let time_label = short_number(time_s, self.time_decimals);
+
+        for (n, field) in fields.iter().enumerate() {
+            let species_ix = out.fields[n];
+            let species = self.scenario.species.get(species_ix).ok_or_else(|| {
+                fields_err(format!(
+                    "output.fields[{n}] = {species_ix} is not a species index"
+                ))
+            })?;
+            if field.len() != grid.n_voxels() {
+                return Err(fields_err(format!(
+                    "field {} has {} values, the grid has {} voxels",
+                    species.name,
+                    field.len(),
+                    grid.n_voxels()
+                )));
+            }
+            let name = path_component(&species.name);
+            let unit = species.unit.clone();
+            let range = out.ranges.get(n).copied().unwrap_or(ValueRange::Auto);
+            let (lo, hi) = resolve_range(range, field);
+            let range_note = match range {
+                ValueRange::Auto => "auto range (min/max of the 3D field)",
+                ValueRange::Fixed { .. } => "fixed range",
+            };
+
+            // 8-bit colour slices.
+            let cmap = out.colormap;
+            let mapping8 = format!(
+                "colour = {}((value - lo)/(hi - lo)), clamped to [lo, hi]; NaN = magenta; {range_note}",
+                colormap::name(cmap)
+            );
+            let (right, up) = match axis {
+                Axis::Z => ('x', 'y'),
+                Axis::Y => ('x', 'z'),
+                Axis::X => ('y', 'z'),
+            };
+            let footer = format!(
+                "{right} →   {up} ↑   voxel {} µm   {}, {range_note}",
+                short_number(grid.voxel_um, 3),
+                colormap::name(cmap)
+            );
+            for &index in &slice_indices {
+                let pos_um = (index as f64 + 0.5) * grid.voxel_um;
+                let title = format!(
+                    "{} [{unit}]  t = {time_label} s  {} = {index} ({} µm)",
+                    species.name,
+                    axis.letter(),
+                    short_number(pos_um, 3)
+                );
+                let sl = slice::extract(field, &grid, axis, index);
+                let labels = png::Png8Labels {
+                    title: &title,
+                    unit: &unit,
+                    footer: &footer,
+                    colormap: cmap,
+                    lo,
+                    hi,
+                };
+                let img = png::render_colour(&sl, &labels, &self.text);
+                let rel = format!("png/{name}/{}{index:03}_{tag}.png", axis.letter());
+                let bytes = png::encode_rgb(&img).map_err(|e| Error::Encode {
+                    path: self.out_dir.join(&rel),
+                    message: e.to_string(),
+                })?;
+                write_file(
+                    &self.out_dir,
+                    &mut self.files,
+                    rel,
+                    &bytes,
+                    FileRecord {
+                        path: String::new(),
+                        kind: "png8",
+                        field: species.name.clone(),
+                        unit: unit.clone(),
+                        time_s,
+                        step,
+                        bytes: 0,
+                        sha256: String::new(),
+                        axis: Some(axis.letter().to_string()),
+                        slice_index: Some(index),
+                        lo: Some(lo),
+                        hi: Some(hi),
+                        mapping: Some(mapping8.clone()),
+                    },
+                )?;
+            }
+
+            // 16-bit stack: every slice, one pixel per voxel.
+            if out.png16 {
+                let dir = format!("png16/{name}/{tag}");
+                let (width_px, height_px) = slice::slice_size(&grid, axis);
+                for index in 0..axis_len {
+                    let sl = slice::extract(field, &grid, axis, index);
+                    let rel = format!("{dir}/{}{index:03}.png", axis.letter());
+                    let bytes = png::encode_gray16(&sl, lo, hi).map_err(|e| Error::Encode {
+                        path: self.out_dir.join(&rel),
+                        message: e.to_string(),
+                    })?;
+                    write_file(
+                        &self.out_dir,
+                        &mut self.files,
+                        rel,
+                        &bytes,
+                        FileRecord {
+                            path: String::new(),
+                            kind: "png16",
+                            field: species.name.clone(),
+                            unit: unit.clone(),
+                            time_s,
+                            step,
+                            bytes: 0,
+                            sha256: String::new(),
+                            axis: Some(axis.letter().to_string()),
+                            slice_index: Some(index),
+                            lo: Some(lo),
+                            hi: Some(hi),
+                            mapping: Some(manifest::PNG16_MAPPING.to_string()),
+                        },
+                    )?;
+                }
+                self.stacks.push(StackRecord {
+                    dir,
+                    field: species.name.clone(),
+                    unit: unit.clone(),
+                    time_s,
+                    step,
+                    axis: axis.letter().to_string(),
+                    n_slices: axis_len,
+                    width_px,
+                    height_px,
+                    voxel_um: grid.voxel_um,
+                    lo,
+                    hi,
+                    mapping: manifest::PNG16_MAPPING,
+                    orientation: slice::orientation(axis),
+                });
+            }
+
+            if out.npy {
+                let rel = format!("fields/{name}_{tag}.npy");
+                let bytes = npy::encode_field(field, &grid);
+                write_file(
+                    &self.out_dir,
+                    &mut self.files,
+                    rel,
+                    &bytes,
+                    FileRecord {
+                        path: String::new(),
+                        kind: "npy",
+                        field: species.name.clone(),
+                        unit: unit.clone(),
+                        time_s,
+                        step,
+                        bytes: 0,
+                        sha256: String::new(),
+                        axis: None,
+                        slice_index: None,
+                        lo: None,
+                        hi: None,
+                        mapping: None,
+                    },
+                )?;
+            }
+        }
+
+        self.outputs.push(OutputRecord { time_s, step });
+        let elapsed = self.started.elapsed().as_secs_f64();
+        self.write_manifest("running", elapsed)?;
+        Ok(())
+    }
+
+    /// Rewrites `manifest.json` with `status` (`running`, `complete`, `failed`,
+    /// `interrupted`) and the wall time; returns its path.
+    pub fn write_manifest(&mut self, status: &str, wall_time_s: f64) -> Result<PathBuf, Error> {
+        let path = self.out_dir.join("manifest.json");
+        let manifest = Manifest {
+            ionfield_version: crate::VERSION,
+            git_commit: crate::GIT_COMMIT,
+            status,
+            wall_time_s,
+            backend: &self.info.backend,
+            adapter: &self.info.adapter,
+            driver: &self.info.driver,
+            scenario: &self.scenario,
+            axis_order: manifest::AXIS_ORDER,
+            image_orientation: slice::orientation(self.scenario.output.slice_axis),
+            outputs: &self.outputs,
+            files: &self.files,
+            png16_stacks: &self.stacks,
+        };
+        let mut bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Manifest {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        bytes.push(b'\n');
+        atomic::write_atomic(&path, &bytes)?;
+        Ok(path)
+    }
+}
+
+/// Writes `bytes` atomically to `out_dir/rel` (`rel` relative, `/`-separated) and
+/// records it with its size and checksum.
+fn write_file(
+    out_dir: &Path,
+    files: &mut Vec<FileRecord>,
+    rel: String,
+    bytes: &[u8],
+    mut record: FileRecord,
+) -> Result<(), Error> {
+    let path = out_dir.join(&rel);
+    atomic::write_atomic(&path, bytes)?;
+    log::debug!("wrote {}", path.display());
+    record.path = rel;
+    record.bytes = bytes.len() as u64;
+    record.sha256 = manifest::sha256_hex(bytes);
+    files.push(record);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,333 @@
+//! PNG encoders: 8-bit colour-mapped slices with title, colour bar and axis hints, and
+//! raw 16-bit grayscale slices for quantitative use (Fiji, napari).
+//!
+//! Both use the orientation of [`super::slice`]: origin voxel at the bottom-left.
+
+use std::io::Cursor;
+
+use image::{ImageBuffer, ImageFormat, Luma, Rgb, RgbImage};
+
+use super::colormap;
+use super::slice::Slice;
+use super::text::TextRenderer;
+use crate::config::Colormap;
+
+/// Long side the voxel picture is upscaled to (at least), pixels.
+pub const MIN_LONG_SIDE_PX: usize = 400;
+
+const BACKGROUND: [u8; 3] = [28, 28, 32];
+const FOREGROUND: [u8; 3] = [240, 240, 240];
+const FRAME: [u8; 3] = [150, 150, 150];
+const MARGIN_PX: u32 = 12;
+const TITLE_PX: f32 = 17.0;
+const TICK_PX: f32 = 14.0;
+const FOOTER_PX: f32 = 13.0;
+const BAR_GAP_PX: u32 = 16;
+const BAR_WIDTH_PX: u32 = 18;
+const TICK_LEN_PX: u32 = 5;
+
+/// 16-bit code of `value` on [lo, hi]: round((v − lo)/(hi − lo)·65535), clamped; NaN → 0.
+/// Inverse (recorded in the manifest): value = lo + p/65535·(hi − lo).
+pub fn to_u16(value: f64, lo: f64, hi: f64) -> u16 {
+    if value.is_nan() {
+        return 0;
+    }
+    ((value - lo) / (hi - lo) * 65535.0)
+        .round()
+        .clamp(0.0, 65535.0) as u16
+}
+
+/// Encodes a slice as a 16-bit grayscale PNG at one pixel per voxel.
+pub fn encode_gray16(slice: &Slice, lo: f64, hi: f64) -> Result<Vec<u8>, image::ImageError> {
+    let pixels: Vec<u16> = slice
+        .values
+        .iter()
+        .map(|&v| to_u16(v as f64, lo, hi))
+        .collect();
+    let img: ImageBuffer<Luma<u16>, Vec<u16>> =
+        ImageBuffer::from_raw(slice.width as u32, slice.height as u32, pixels)
+            .expect("buffer length is width × height");
+    let mut bytes = Vec::new();
+    img.write_to(&mut Cursor::new(&mut bytes), ImageFormat::Png)?;
+    Ok(bytes)
+}
+
+/// What is written on an 8-bit slice besides the voxels.
+pub struct Png8Labels<'a> {
+    /// Top line, e.g. `o2 [mM]  t = 120 s  z = 32 (325 µm)`.
+    pub title: &'a str,
+    /// Unit appended to the colour-bar tick values.
+    pub unit: &'a str,
+    /// Bottom line, e.g. axis directions and voxel size.
+    pub footer: &'a str,
+    pub colormap: Colormap,
+    /// Value range of the colour bar; hi > lo.
+    pub lo: f64,
+    pub hi: f64,
+}
+
+/// Integer upscale factor so the long side of a `width × height` slice is at least
+/// [`MIN_LONG_SIDE_PX`] (nearest neighbour: each voxel becomes a crisp square).
+pub fn upscale_factor(width: usize, height: usize) -> usize {
+    let long = width.max(height).max(1);
+    MIN_LONG_SIDE_PX.div_ceil(long).max(1)
+}
+
+/// Formats a tick value with 4 significant digits, trailing zeros trimmed; scientific
+/// notation outside [1e-3, 1e5).
+pub fn format_value(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return if v == 0.0 { "0".into() } else { v.to_string() };
+    }
+    let a = v.abs();
+    if (1e-3..1e5).contains(&a) {
+        let decimals = (3 - a.log10().floor() as i32).max(0) as usize;
+        trim_zeros(&format!("{v:.decimals$}"))
+    } else {
+        let s = format!("{v:.3e}");
+        let (mantissa, exp) = s.split_once('e').expect("{:e} output has an exponent");
+        format!("{}e{exp}", trim_zeros(mantissa))
+    }
+}
+
+fn trim_zeros(s: &str) -> String {
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s.to_string()
+    }
+}
+
+fn fill(img: &mut RgbImage, x0: u32, y0: u32, w: u32, h: u32, rgb: [u8; 3]) {
+    for y in y0..(y0 + h).min(img.height()) {
+        for x in x0..(x0 + w).min(img.width()) {
+            img.put_pixel(x, y, Rgb(rgb));
+        }
+    }
+}
+
+/// 1-px frame just outside the rectangle (x0, y0, w, h).
+fn frame(img: &mut RgbImage, x0: u32, y0: u32, w: u32, h: u32) {
+    fill(img, x0 - 1, y0 - 1, w + 2, 1, FRAME);
+    fill(img, x0 - 1, y0 + h, w + 2, 1, FRAME);
+    fill(img, x0 - 1, y0 - 1, 1, h + 2, FRAME);
+    fill(img, x0 + w, y0 - 1, 1, h + 2, FRAME);
+}
+
+/// Renders the colour-mapped slice with a title band on top, a colour bar with lo / mid /
+/// hi ticks on the right and a footer line below.
+pub fn render_colour(slice: &Slice, labels: &Png8Labels, text: &TextRenderer) -> RgbImage {
+    let s = upscale_factor(slice.width, slice.height) as u32;
+    let (plot_w, plot_h) = (slice.width as u32 * s, slice.height as u32 * s);
+
+    let title_h = text.line_height(TITLE_PX).ceil() as u32 + 2 * 8;
+    let footer_h = text.line_height(FOOTER_PX).ceil() as u32 + 2 * 6;
+    let tick_h = text.line_height(TICK_PX);
+
+    let ticks = [
+        (0.0, labels.lo),
+        (0.5, 0.5 * (labels.lo + labels.hi)),
+        (1.0, labels.hi),
+    ];
+    let tick_labels: Vec<String> = ticks
+        .iter()
+        .map(|&(_, v)| format!("{} {}", format_value(v), labels.unit))
+        .collect();
+    let label_w = tick_labels
+        .iter()
+        .map(|l| text.width(l, TICK_PX).ceil() as u32)
+        .max()
+        .unwrap_or(0);
+
+    let plot_x = MARGIN_PX;
+    let plot_y = title_h + MARGIN_PX;
+    let bar_x = plot_x + plot_w + BAR_GAP_PX;
+    let label_x = bar_x + BAR_WIDTH_PX + TICK_LEN_PX + 4;
+    let content_w = label_x + label_w + MARGIN_PX;
+    let title_w = MARGIN_PX + text.width(labels.title, TITLE_PX).ceil() as u32 + MARGIN_PX;
+    let footer_w = MARGIN_PX + text.width(labels.footer, FOOTER_PX).ceil() as u32 + MARGIN_PX;
+    let width = content_w.max(title_w).max(footer_w);
+    let height = plot_y + plot_h + MARGIN_PX + footer_h;
+
+    let mut img = RgbImage::from_pixel(width, height, Rgb(BACKGROUND));
+
+    // Voxels, nearest-neighbour upscaled.
+    for row in 0..slice.height {
+        for col in 0..slice.width {
+            let rgb = colormap::map_value(
+                labels.colormap,
+                slice.get(col, row) as f64,
+                labels.lo,
+                labels.hi,
+            );
+            fill(
+                &mut img,
+                plot_x + col as u32 * s,
+                plot_y + row as u32 * s,
+                s,
+                s,
+                rgb,
+            );
+        }
+    }
+    frame(&mut img, plot_x, plot_y, plot_w, plot_h);
+
+    // Colour bar: hi at the top, lo at the bottom, same height as the picture.
+    for y in 0..plot_h {
+        let t = 1.0 - (y as f64 + 0.5) / plot_h as f64;
+        fill(
+            &mut img,
+            bar_x,
+            plot_y + y,
+            BAR_WIDTH_PX,
+            1,
+            colormap::rgb(labels.colormap, t),
+        );
+    }
+    frame(&mut img, bar_x, plot_y, BAR_WIDTH_PX, plot_h);
+    for (&(t, _), label) in ticks.iter().zip(&tick_labels) {
+        let tick_y = plot_y + ((1.0 - t) * (plot_h - 1) as f64).round() as u32;
+        fill(
+            &mut img,
+            bar_x + BAR_WIDTH_PX,
+            tick_y,
+            TICK_LEN_PX,
+            1,
+            FOREGROUND,
+        );
+        let top = (tick_y as f32 - tick_h / 2.0)
+            .clamp(plot_y as f32 - 4.0, (plot_y + plot_h) as f32 - tick_h + 4.0);
+        text.draw(&mut img, label_x as f32, top, TICK_PX, label, FOREGROUND);
+    }
+
+    text.draw(
+        &mut img,
+        MARGIN_PX as f32,
+        8.0,
+        TITLE_PX,
+        labels.title,
+        FOREGROUND,
+    );
+    let footer_top = (plot_y + plot_h + MARGIN_PX + 6) as f32;
+    text.draw(
+        &mut img,
+        MARGIN_PX as f32,
+        footer_top,
+        FOOTER_PX,
+        labels.footer,
+        FOREGROUND,
+    );
+    img
+}
+
+/// PNG bytes of an RGB image.
+pub fn encode_rgb(img: &RgbImage) -> Result<Vec<u8>, image::ImageError> {
+    let mut bytes = Vec::new();
+    img.write_to(&mut Cursor::new(&mut bytes), ImageFormat::Png)?;
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Axis, Grid};
+    use crate::output::slice;
+
+    #[test]
+    fn png16_mapping_and_orientation() {
+        let grid = Grid {
+            nx: 6,
+            ny: 5,
+            nz: 2,
+            voxel_um: 1.0,
+        };
+        let field: Vec<f32> = (0..grid.n_voxels()).map(|i| i as f32 * 0.01).collect();
+        let (lo, hi) = (0.05, 0.25);
+        let sl = slice::extract(&field, &grid, Axis::Z, 0);
+        let bytes = encode_gray16(&sl, lo, hi).expect("encode");
+        let img = image::load_from_memory_with_format(&bytes, ImageFormat::Png)
+            .expect("decode")
+            .into_luma16();
+        assert_eq!(img.dimensions(), (6, 5));
+        let expect = |i: usize, j: usize, k: usize| {
+            let v = field[i + grid.nx * (j + grid.ny * k)] as f64;
+            ((v - lo) / (hi - lo) * 65535.0).round().clamp(0.0, 65535.0) as u16
+        };
+        // Highest y (j = 4) is the top row; x increases to the right.
+        for (i, j) in [(0, 4), (5, 4), (2, 0), (3, 2), (0, 0)] {
+            let row = (grid.ny - 1 - j) as u32;
+            assert_eq!(
+                img.get_pixel(i as u32, row).0[0],
+                expect(i, j, 0),
+                "voxel ({i},{j},0)"
+            );
+        }
+        assert_eq!(img.get_pixel(0, 4).0[0], 0, "value below lo clamps to 0");
+        assert_eq!(
+            img.get_pixel(5, 0).0[0],
+            65535,
+            "value above hi clamps to 65535"
+        );
+        // The inverse mapping recorded in the manifest recovers the value to 1/65535.
+        let p = img.get_pixel(3, 2).0[0] as f64;
+        let v = lo + p / 65535.0 * (hi - lo);
+        assert!((v - field[3 + 6 * 2] as f64).abs() < (hi - lo) / 65535.0);
+    }
+
+    #[test]
+    fn png8_has_size_title_and_colour_bar() {
+        let sl = Slice {
+            width: 64,
+            height: 48,
+            values: (0..64 * 48).map(|i| (i % 64) as f32).collect(),
+        };
+        let labels = Png8Labels {
+            title: "o2 [mM]  t = 120 s  z = 32 (325 µm)",
+            unit: "mM",
+            footer: "x →  y ↑",
+            colormap: Colormap::Viridis,
+            lo: 0.0,
+            hi: 63.0,
+        };
+        let img = render_colour(&sl, &labels, &TextRenderer::new());
+        let bytes = encode_rgb(&img).expect("encode");
+        let back = image::load_from_memory_with_format(&bytes, ImageFormat::Png)
+            .expect("decode")
+            .into_rgb8();
+        assert_eq!(back.dimensions(), img.dimensions());
+        let s = upscale_factor(64, 48) as u32;
+        assert!(64 * s >= MIN_LONG_SIDE_PX as u32);
+        assert!(back.width() >= 64 * s && back.height() >= 48 * s);
+        // Title band: rows above the picture contain text pixels.
+        let title_rows = MARGIN_PX..(MARGIN_PX + 10);
+        let text_px = title_rows
+            .flat_map(|y| (0..back.width()).map(move |x| (x, y)))
+            .filter(|&(x, y)| back.get_pixel(x, y).0 != BACKGROUND)
+            .count();
+        assert!(
+            text_px > 30,
+            "title band has {text_px} non-background pixels"
+        );
+        // Colour bar: top and bottom colours differ (viridis yellow vs purple).
+        let title_h = TextRenderer::new().line_height(TITLE_PX).ceil() as u32 + 16;
+        let plot_y = title_h + MARGIN_PX;
+        let bar_mid_x = MARGIN_PX + 64 * s + BAR_GAP_PX + BAR_WIDTH_PX / 2;
+        let top = back.get_pixel(bar_mid_x, plot_y + 1).0;
+        let bottom = back.get_pixel(bar_mid_x, plot_y + 48 * s - 2).0;
+        assert_ne!(top, bottom);
+        assert_eq!(
+            top,
+            colormap::rgb(Colormap::Viridis, 1.0 - 1.5 / (48 * s) as f64)
+        );
+    }
+
+    #[test]
+    fn tick_values_are_short() {
+        assert_eq!(format_value(0.0), "0");
+        assert_eq!(format_value(0.15), "0.15");
+        assert_eq!(format_value(120.0), "120");
+        assert_eq!(format_value(1.23456), "1.235");
+        assert_eq!(format_value(2.5e-6), "2.5e-6");
+        assert_eq!(format_value(-7.0), "-7");
+    }
+}

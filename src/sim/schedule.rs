@@ -1,0 +1,99 @@
+//! Output times and the steps between them. Output times are exact: the step before an
+//! output (or the end) is shortened to land on it.
+
+use crate::config::TimeSpec;
+
+/// Output at t = 0, every `output_interval_s`, and at `end_s`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutputSchedule {
+    pub times_s: Vec<f64>,
+    pub dt_s: f64,
+}
+
+/// A run of equal steps.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Segment {
+    pub n_steps: u64,
+    pub dt_s: f64,
+}
+
+impl OutputSchedule {
+    pub fn new(time: &TimeSpec) -> OutputSchedule {
+        let mut times_s = vec![0.0];
+        let mut k = 1u64;
+        loop {
+            let t = k as f64 * time.output_interval_s;
+            if t >= time.end_s * (1.0 - 1e-12) {
+                break;
+            }
+            times_s.push(t);
+            k += 1;
+        }
+        times_s.push(time.end_s);
+        OutputSchedule {
+            times_s,
+            dt_s: time.dt_s,
+        }
+    }
+
+    /// Steps from `t0_s` to `t1_s`: whole steps of dt, then one shortened step if needed.
+    pub fn segments(&self, t0_s: f64, t1_s: f64) -> Vec<Segment> {
+        let span = t1_s - t0_s;
+        let ratio = span / self.dt_s;
+        let whole = (ratio + 1e-9).floor();
+        let mut out = Vec::new();
+        if whole >= 1.0 {
+            out.push(Segment {
+                n_steps: whole as u64,
+                dt_s: self.dt_s,
+            });
+        }
+        let rest = span - whole * self.dt_s;
+        if rest > 1e-9 * self.dt_s {
+            out.push(Segment {
+                n_steps: 1,
+                dt_s: rest,
+            });
+        }
+        out
+    }
+
+    /// Total number of steps of the run.
+    pub fn n_steps(&self) -> u64 {
+        self.times_s
+            .windows(2)
+            .flat_map(|w| self.segments(w[0], w[1]))
+            .map(|s| s.n_steps)
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outputs_land_on_interval_and_end() {
+        let s = OutputSchedule::new(&TimeSpec {
+            dt_s: 1.0,
+            end_s: 250.0,
+            output_interval_s: 100.0,
+        });
+        assert_eq!(s.times_s, vec![0.0, 100.0, 200.0, 250.0]);
+        assert_eq!(s.n_steps(), 250);
+    }
+
+    #[test]
+    fn last_step_is_shortened_to_hit_the_end() {
+        let s = OutputSchedule::new(&TimeSpec {
+            dt_s: 0.3,
+            end_s: 1.0,
+            output_interval_s: 0.9,
+        });
+        assert_eq!(s.times_s.len(), 3);
+        let seg = s.segments(0.9, 1.0);
+        assert_eq!(seg.len(), 1);
+        assert!((seg[0].dt_s - 0.1).abs() < 1e-12);
+        assert_eq!(s.segments(0.0, 0.9)[0].n_steps, 3);
+    }
+}
