@@ -380,7 +380,8 @@ mod tests {
             TimeSpec {
                 dt_s: 1.0,
                 end_s: 600.0,
-                output_interval_s: 120.0
+                output_interval_s: 120.0,
+                theta: 1.0,
             }
         );
         let tissues: Vec<&str> = s.tissues.iter().map(|t| t.name.as_str()).collect();
@@ -722,21 +723,24 @@ voxel_um = 5
 [time]
 dt_s = 0.1
 end_s = 1
+[species.Z]
+diffusion_um2_per_s = 10
 [species.A]
 diffusion_um2_per_s = 0
 "#;
         let s = load_str(text, FILE, &[]).expect("minimal loads");
         assert_eq!(s.tissues.len(), 1);
         assert_eq!(s.time.output_interval_s, 1.0);
+        let names: Vec<&str> = s.species.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["Z", "A"], "file order is buffer order");
         assert_eq!(s.species[0].unit, "mM");
         assert_eq!(s.species[0].decay_per_s_by_tissue, [0.0]);
-        assert_eq!(s.output.fields, [0]);
+        assert!(!s.species[1].diffuses());
+        assert_eq!(s.output.fields, [0, 1]);
         assert_eq!(s.output.slices, SliceSelection::Indices(vec![5]));
-        assert_eq!(s.output.ranges, [ValueRange::Auto]);
-        let e = load_err(
-            &text.replace("[species.A]\ndiffusion_um2_per_s = 0\n", ""),
-            &[],
-        );
+        assert_eq!(s.output.ranges, [ValueRange::Auto, ValueRange::Auto]);
+        let no_species = text.split("[species.Z]").next().expect("split");
+        let e = load_err(no_species, &[]);
         assert_eq!(e.kind, ErrorKind::MissingKey);
         check(&e, "species");
     }

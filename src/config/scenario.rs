@@ -71,6 +71,9 @@ pub struct TimeSpec {
     pub end_s: f64,
     /// Time between outputs, s.
     pub output_interval_s: f64,
+    /// Douglas ADI weight θ ∈ [½, 1] (`time.theta`, default 1): 1 = backward Euler, first
+    /// order and damping stiff modes; ½ = Crank–Nicolson, second order in time.
+    pub theta: f64,
 }
 
 impl TimeSpec {

@@ -227,6 +227,7 @@ fn time(raw: &RawScenario, source: &str) -> Result<TimeSpec, Error> {
         dt_s,
         end_s,
         output_interval_s,
+        theta: 1.0,
     })
 }
 

@@ -1,199 +1,286 @@
-//! Implicit LOD diffusion with first-order loss, f64. GPU twin: `shaders/diffuse_lod.wgsl`
-//! (`gpu::diffuse`); change the three together.
+//! Implicit Douglas ADI diffusion with first-order loss, f64. GPU twin:
+//! `shaders/diffuse_adi.wgsl` (`gpu::diffuse`); change the three together.
 //!
-//! One step of length dt solves, for each axis in turn (x, then y, then z), the implicit
-//! (backward Euler) system of that axis alone (locally one-dimensional splitting, Yanenko
-//! 1971; the scheme BioFVM uses, Ghaffarizadeh et al. 2016):
+//! The operator of a step, split by direction (r = D·dt/dx², q_t = k_t·dt for tissue t):
 //!
 //! ```text
-//! (1 + q_t)·c_i − r·(c_{i−1} − 2c_i + c_{i+1}) = c_i*      r = D·dt/dx²,  q_t = k_t·dt/3
+//! A_x u = r·δx²u − q_t·u,   A_y u = r·δy²u,   A_z u = r·δz²u
 //! ```
 //!
-//! with one Thomas solve per grid line. Unconditionally stable for any r ≥ 0; first order
-//! in time (splitting and backward Euler), second order in space.
+//! where δ²u_i = (u_{i−1} − u_i) + (u_{i+1} − u_i), a missing neighbour at a grid face
+//! dropping its term (zero flux), and every A_d u = 0 on a held voxel (Dirichlet face layer
+//! or vessel). Douglas–Gunn splitting (Douglas 1962; Douglas & Gunn 1964) with weight θ:
 //!
-//! Row i of a line of n voxels (the same in WGSL, see [`row`]):
-//! - held voxel (Dirichlet face layer or vessel): a = 0, b = 1, c = 0, so it keeps its value;
-//! - free voxel: a = −r (0 at i = 0), c = −r (0 at i = n−1), b = 1 + q_t − a − c. Dropping
-//!   the missing neighbour at a line end is the zero-flux (Neumann) face, and it conserves
-//!   Σc exactly when q = 0.
+//! ```text
+//! x: (I − θA_x) v = u + (1−θ)·A_x u + A_y u + A_z u
+//! y: (I − θA_y) v = v − θ·A_y u
+//! z: (I − θA_z) u = v − θ·A_z u
+//! ```
+//!
+//! one Thomas solve per grid line and direction. Unlike locally one-dimensional splitting,
+//! its fixed point solves (A_x + A_y + A_z) u = 0 exactly, so steady states do not depend on
+//! dt (LOD's did: at r = 20 it made vessel halos anisotropic). Unconditionally stable for
+//! θ ≥ ½; θ = 1 is first order in time and damps stiff modes, θ = ½ is second order.
+//! Second order in space. With zero-flux faces and no loss Σu is conserved exactly.
+//!
+//! Row i of a line of n voxels in direction d (the same in WGSL):
+//! - held: a = 0, b = 1, c = 0 (and the right-hand side is u itself);
+//! - free: a = −θr (0 at i = 0), c = −θr (0 at i = n−1), b = 1 + θ·q − a − c, where q is
+//!   q_t in the x sweep and 0 in the y and z sweeps.
 
 use crate::model::{StepCoefficients, TISSUE_ID_MASK};
 use rayon::prelude::*;
-
-/// Coefficients (a, b, c) of row `i` of a line of `n` voxels whose mask is `mask`.
-#[inline(always)]
-pub fn row(i: usize, n: usize, mask: u32, co: &StepCoefficients) -> (f64, f64, f64) {
-    if mask & co.held_bit != 0 {
-        return (0.0, 1.0, 0.0);
-    }
-    let a = if i > 0 { -co.r } else { 0.0 };
-    let c = if i + 1 < n { -co.r } else { 0.0 };
-    let b = 1.0 + co.loss_per_sweep[(mask & TISSUE_ID_MASK) as usize] - a - c;
-    (a, b, c)
-}
 
 /// Lines along x solved together, interleaved, so the divisions of independent lines
 /// overlap instead of waiting on one recurrence.
 const X_LANES: usize = 8;
 
-/// One full LOD step of one species: x, y and z sweeps, in place.
+/// One full step of one species: `u` advances in place; `v` is scratch of the same size.
 pub fn step_in_place(
-    conc_mm: &mut [f64],
+    u_mm: &mut [f64],
+    v_mm: &mut [f64],
     mask: &[u32],
     shape: [usize; 3],
     co: &StepCoefficients,
 ) {
-    sweep_x_in_place(conc_mm, mask, shape, co);
-    sweep_y_in_place(conc_mm, mask, shape, co);
-    sweep_z_in_place(conc_mm, mask, shape, co);
+    sweep_x(u_mm, v_mm, mask, shape, co);
+    sweep_y(u_mm, v_mm, mask, shape, co);
+    sweep_z(u_mm, v_mm, mask, shape, co);
 }
 
-/// Pointwise loss of a species that does not diffuse: c ← c/(1 + q) with the collapsed
-/// loss of three sweeps (`StepCoefficients::collapsed_loss`); held voxels keep their value.
-pub fn decay_in_place(conc_mm: &mut [f64], mask: &[u32], co: &StepCoefficients) {
-    let loss = co.collapsed_loss();
-    conc_mm
-        .par_chunks_mut(1 << 14)
+/// Pointwise loss of a species that does not diffuse (A_y = A_z = 0, r = 0):
+/// u ← u·(1 − (1−θ)q)/(1 + θq); held voxels keep their value.
+pub fn decay_in_place(u_mm: &mut [f64], mask: &[u32], co: &StepCoefficients) {
+    let th = co.theta;
+    u_mm.par_chunks_mut(1 << 14)
         .zip(mask.par_chunks(1 << 14))
-        .for_each(|(c, m)| {
-            for (c, &m) in c.iter_mut().zip(m) {
+        .for_each(|(u, m)| {
+            for (u, &m) in u.iter_mut().zip(m) {
                 if m & co.held_bit == 0 {
-                    *c /= 1.0 + loss[(m & TISSUE_ID_MASK) as usize];
+                    let q = co.loss[(m & TISSUE_ID_MASK) as usize];
+                    *u *= (1.0 - (1.0 - th) * q) / (1.0 + th * q);
                 }
             }
         });
 }
 
-/// Sweep along x: lines are contiguous; [`X_LANES`] lines of one z-slab at a time.
-pub fn sweep_x_in_place(
-    conc_mm: &mut [f64],
+/// r·δ²u at a voxel with value `u`, neighbours `um`, `up` present when `has_m`, `has_p`.
+#[inline(always)]
+fn second_difference(r: f64, um: f64, u: f64, up: f64, has_m: bool, has_p: bool) -> f64 {
+    let mut s = 0.0;
+    if has_m {
+        s += um - u;
+    }
+    if has_p {
+        s += up - u;
+    }
+    r * s
+}
+
+/// x sweep: v ← (I − θA_x)⁻¹ (u + (1−θ)A_x u + A_y u + A_z u). Lines are contiguous;
+/// [`X_LANES`] lines of one z-slab at a time. Reads u at y and z neighbours.
+pub fn sweep_x(
+    u_mm: &[f64],
+    v_mm: &mut [f64],
     mask: &[u32],
-    [nx, ny, _nz]: [usize; 3],
+    [nx, ny, nz]: [usize; 3],
     co: &StepCoefficients,
 ) {
-    conc_mm
-        .par_chunks_mut(nx * ny)
-        .zip(mask.par_chunks(nx * ny))
+    let slab = nx * ny;
+    v_mm.par_chunks_mut(slab)
+        .enumerate()
         .for_each_init(
-            || vec![0.0f64; 2 * nx * X_LANES],
-            |scratch, (slab, mask_slab)| {
-                let (cp, dp) = scratch.split_at_mut(nx * X_LANES);
+            || vec![0.0f64; 3 * nx * X_LANES],
+            |scratch, (k, v_slab)| {
+                let ctx = XSlab {
+                    u: u_mm,
+                    mask,
+                    nx,
+                    ny,
+                    nz,
+                    k,
+                    co,
+                };
                 let mut j = 0;
                 while j + X_LANES <= ny {
-                    solve_x_lanes::<X_LANES>(slab, mask_slab, j, nx, co, cp, dp);
+                    ctx.solve_lanes::<X_LANES>(v_slab, j, scratch);
                     j += X_LANES;
                 }
                 while j < ny {
-                    solve_x_lanes::<1>(slab, mask_slab, j, nx, co, cp, dp);
+                    ctx.solve_lanes::<1>(v_slab, j, scratch);
                     j += 1;
                 }
             },
         );
 }
 
-/// Thomas solve of the L lines j0..j0+L of one slab (x contiguous).
-#[inline(always)]
-fn solve_x_lanes<const L: usize>(
-    slab: &mut [f64],
-    mask: &[u32],
-    j0: usize,
+struct XSlab<'a> {
+    u: &'a [f64],
+    mask: &'a [u32],
     nx: usize,
-    co: &StepCoefficients,
-    cp: &mut [f64],
-    dp: &mut [f64],
-) {
-    let mut c_prev = [0.0f64; L];
-    let mut d_prev = [0.0f64; L];
-    for i in 0..nx {
-        for l in 0..L {
-            let ix = (j0 + l) * nx + i;
-            let (a, b, c) = row(i, nx, mask[ix], co);
-            let inv = 1.0 / (b - a * c_prev[l]);
-            c_prev[l] = c * inv;
-            d_prev[l] = (slab[ix] - a * d_prev[l]) * inv;
-            cp[i * L + l] = c_prev[l];
-            dp[i * L + l] = d_prev[l];
+    ny: usize,
+    nz: usize,
+    k: usize,
+    co: &'a StepCoefficients,
+}
+
+impl XSlab<'_> {
+    /// Right-hand side of the x sweep at voxel (i, j, k).
+    #[inline(always)]
+    fn rhs(&self, i: usize, j: usize, m: u32) -> f64 {
+        let (nx, ny, nz, k) = (self.nx, self.ny, self.nz, self.k);
+        let ix = i + nx * (j + ny * k);
+        let u = self.u[ix];
+        if m & self.co.held_bit != 0 {
+            return u;
         }
+        let co = self.co;
+        let q = co.loss[(m & TISSUE_ID_MASK) as usize];
+        let ax = second_difference(
+            co.r,
+            self.u[ix.saturating_sub(1)],
+            u,
+            self.u[(ix + 1).min(self.u.len() - 1)],
+            i > 0,
+            i + 1 < nx,
+        ) - q * u;
+        let ay = second_difference(
+            co.r,
+            self.u[ix.saturating_sub(nx)],
+            u,
+            self.u[(ix + nx).min(self.u.len() - 1)],
+            j > 0,
+            j + 1 < ny,
+        );
+        let az = second_difference(
+            co.r,
+            self.u[ix.saturating_sub(nx * ny)],
+            u,
+            self.u[(ix + nx * ny).min(self.u.len() - 1)],
+            k > 0,
+            k + 1 < nz,
+        );
+        u + (1.0 - co.theta) * ax + ay + az
     }
-    // Back substitution; c = 0 on the last row, so starting from x = 0 is exact.
-    let mut x = [0.0f64; L];
-    for i in (0..nx).rev() {
-        for l in 0..L {
-            x[l] = dp[i * L + l] - cp[i * L + l] * x[l];
-            slab[(j0 + l) * nx + i] = x[l];
+
+    /// Thomas solve of the L lines j0..j0+L of slab k, into `v_slab`.
+    #[inline(always)]
+    fn solve_lanes<const L: usize>(&self, v_slab: &mut [f64], j0: usize, scratch: &mut [f64]) {
+        let (nx, ny, k) = (self.nx, self.ny, self.k);
+        let co = self.co;
+        let (cp, dp) = scratch.split_at_mut(nx * L);
+        let mut c_prev = [0.0f64; L];
+        let mut d_prev = [0.0f64; L];
+        let tr = co.theta * co.r;
+        for i in 0..nx {
+            for l in 0..L {
+                let j = j0 + l;
+                let m = self.mask[i + nx * (j + ny * k)];
+                let rhs = self.rhs(i, j, m);
+                let (a, b, c) = if m & co.held_bit != 0 {
+                    (0.0, 1.0, 0.0)
+                } else {
+                    let a = if i > 0 { -tr } else { 0.0 };
+                    let c = if i + 1 < nx { -tr } else { 0.0 };
+                    let q = co.loss[(m & TISSUE_ID_MASK) as usize];
+                    (a, 1.0 + co.theta * q - a - c, c)
+                };
+                let inv = 1.0 / (b - a * c_prev[l]);
+                c_prev[l] = c * inv;
+                d_prev[l] = (rhs - a * d_prev[l]) * inv;
+                cp[i * L + l] = c_prev[l];
+                dp[i * L + l] = d_prev[l];
+            }
+        }
+        // Back substitution; c = 0 on the last row, so starting from x = 0 is exact.
+        let mut x = [0.0f64; L];
+        for i in (0..nx).rev() {
+            for l in 0..L {
+                x[l] = dp[i * L + l] - cp[i * L + l] * x[l];
+                v_slab[(j0 + l) * nx + i] = x[l];
+            }
         }
     }
 }
 
-/// Sweep along y: for each z-slab, all x-lines advance together row by row (contiguous,
-/// vectorisable inner loop over x).
-pub fn sweep_y_in_place(
-    conc_mm: &mut [f64],
+/// y sweep: v ← (I − θA_y)⁻¹ (v − θA_y u). For each z-slab, all x-lines advance together
+/// row by row (contiguous, vectorisable inner loop over x).
+pub fn sweep_y(
+    u_mm: &[f64],
+    v_mm: &mut [f64],
     mask: &[u32],
     [nx, ny, _nz]: [usize; 3],
     co: &StepCoefficients,
 ) {
-    conc_mm
-        .par_chunks_mut(nx * ny)
-        .zip(mask.par_chunks(nx * ny))
+    let slab = nx * ny;
+    v_mm.par_chunks_mut(slab)
+        .zip(u_mm.par_chunks(slab))
+        .zip(mask.par_chunks(slab))
         .for_each_init(
-            || vec![0.0f64; 2 * nx * ny],
-            |scratch, (slab, mask_slab)| {
-                let rows = RowLines {
-                    base: slab.as_mut_ptr(),
-                    mask: mask_slab.as_ptr(),
+            || vec![0.0f64; 2 * slab],
+            |scratch, ((v, u), m)| {
+                let lines = RowLines {
+                    u: u.as_ptr(),
+                    v: v.as_ptr(),
+                    out: v.as_mut_ptr(),
+                    mask: m.as_ptr(),
                     row_stride: nx,
                     n: ny,
                     nx,
                 };
-                // SAFETY: rows j·nx .. j·nx+nx for j < ny lie inside this slab, which this
-                // closure owns exclusively.
-                unsafe { rows.solve_in_place(co, scratch) };
+                // SAFETY: rows t·nx .. t·nx + nx (t < ny) lie in this slab, owned by this
+                // task; `out` aliases `v`, and each v row is read (forward sweep) before it
+                // is written (back substitution).
+                unsafe { lines.solve(co, scratch) };
             },
         );
 }
 
-/// Sweep along z: for each y, all x-lines of the (x, z) plane advance together, row by row.
-pub fn sweep_z_in_place(
-    conc_mm: &mut [f64],
+/// z sweep: u ← (I − θA_z)⁻¹ (v − θA_z u). For each y, all x-lines of the (x, z) plane
+/// advance together row by row.
+pub fn sweep_z(
+    u_mm: &mut [f64],
+    v_mm: &[f64],
     mask: &[u32],
     [nx, ny, nz]: [usize; 3],
     co: &StepCoefficients,
 ) {
-    assert_eq!(conc_mm.len(), nx * ny * nz, "field length matches the grid");
-    assert_eq!(mask.len(), nx * ny * nz, "mask length matches the grid");
-    let base = SendPtr(conc_mm.as_mut_ptr());
-    let mask_base = mask.as_ptr() as usize;
+    let n = nx * ny * nz;
+    assert!(u_mm.len() == n && v_mm.len() == n && mask.len() == n, "fields match the grid");
+    let u = SendPtr(u_mm.as_mut_ptr());
     (0..ny).into_par_iter().for_each_init(
         || vec![0.0f64; 2 * nx * nz],
         |scratch, j| {
-            let base = &base;
-            let rows = RowLines {
-                // SAFETY: offset j·nx < nx·ny·nz.
-                base: unsafe { base.0.add(j * nx) },
-                mask: (mask_base as *const u32).wrapping_add(j * nx),
+            let u = &u;
+            let lines = RowLines {
+                u: u.0.wrapping_add(j * nx),
+                v: v_mm.as_ptr().wrapping_add(j * nx),
+                out: u.0.wrapping_add(j * nx),
+                mask: mask.as_ptr().wrapping_add(j * nx),
                 row_stride: nx * ny,
                 n: nz,
                 nx,
             };
             // SAFETY: the rows of plane j (offsets j·nx + k·nx·ny, k < nz, length nx) are
-            // inside the field and disjoint from every other plane's, so each task writes
-            // only its own voxels.
-            unsafe { rows.solve_in_place(co, scratch) };
+            // inside the fields and disjoint from every other plane's; each u row of the
+            // plane is read in the forward sweep before the back substitution writes it.
+            unsafe { lines.solve(co, scratch) };
         },
     );
 }
 
-/// A raw pointer that may cross threads; each task touches disjoint rows (see the callers).
+/// A raw pointer that may cross threads; each task touches disjoint rows (see callers).
 struct SendPtr(*mut f64);
 unsafe impl Sync for SendPtr {}
 unsafe impl Send for SendPtr {}
 
-/// `nx` independent lines of length `n`, laid out as `n` rows of `nx` contiguous values,
-/// row t at `base + t·row_stride` (y-sweep: stride nx; z-sweep: stride nx·ny).
+/// `nx` independent lines of length `n`, stored as `n` rows of `nx` contiguous values,
+/// row t at offset t·row_stride in `u`, `v`, `out` and `mask` (y sweep: stride nx, out = v;
+/// z sweep: stride nx·ny, out = u).
 struct RowLines {
-    base: *mut f64,
+    u: *const f64,
+    v: *const f64,
+    out: *mut f64,
     mask: *const u32,
     row_stride: usize,
     n: usize,
@@ -201,65 +288,66 @@ struct RowLines {
 }
 
 impl RowLines {
-    /// Thomas solve of all `nx` lines at once. `scratch` holds 2·n·nx values.
+    /// out ← (I − θA)⁻¹ (v − θA u) along the lines. `scratch` holds 2·n·nx values.
     ///
     /// # Safety
-    /// Every row `base + t·row_stride .. + nx` for t < n must be valid for reads and
-    /// writes and not accessed by anyone else during the call; likewise `mask` for reads.
-    unsafe fn solve_in_place(&self, co: &StepCoefficients, scratch: &mut [f64]) {
+    /// Rows t < n at offset t·row_stride, length nx, must be valid in all four arrays and
+    /// touched by no one else during the call; `out` may alias `u` or `v`.
+    unsafe fn solve(&self, co: &StepCoefficients, scratch: &mut [f64]) {
         let (n, nx) = (self.n, self.nx);
+        let row = |p: *const f64, t: usize| std::slice::from_raw_parts(p.add(t * self.row_stride), nx);
         let (cp, dp) = scratch.split_at_mut(n * nx);
+        let tr = co.theta * co.r;
+        let th = co.theta;
         for t in 0..n {
-            let conc = std::slice::from_raw_parts(self.base.add(t * self.row_stride), nx);
+            // Rows read here are not yet written: `out` is only written below.
+            let u = row(self.u, t);
+            let v = row(self.v, t);
             let mask = std::slice::from_raw_parts(self.mask.add(t * self.row_stride), nx);
-            let a_free = if t > 0 { -co.r } else { 0.0 };
-            let c_free = if t + 1 < n { -co.r } else { 0.0 };
+            let um = row(self.u, t.saturating_sub(1));
+            let up = row(self.u, (t + 1).min(n - 1));
+            let (has_m, has_p) = (t > 0, t + 1 < n);
+            let a_free = if has_m { -tr } else { 0.0 };
+            let c_free = if has_p { -tr } else { 0.0 };
             let (cp_done, cp_rest) = cp.split_at_mut(t * nx);
             let (dp_done, dp_rest) = dp.split_at_mut(t * nx);
             let (cp_row, dp_row) = (&mut cp_rest[..nx], &mut dp_rest[..nx]);
-            if t == 0 {
-                for i in 0..nx {
-                    let (_, b, c) = row_free_or_held(mask[i], a_free, c_free, co);
-                    let inv = 1.0 / b;
-                    cp_row[i] = c * inv;
-                    dp_row[i] = conc[i] * inv;
-                }
-            } else {
-                let cp_prev = &cp_done[(t - 1) * nx..];
-                let dp_prev = &dp_done[(t - 1) * nx..];
-                for i in 0..nx {
-                    let (a, b, c) = row_free_or_held(mask[i], a_free, c_free, co);
-                    let inv = 1.0 / (b - a * cp_prev[i]);
-                    cp_row[i] = c * inv;
-                    dp_row[i] = (conc[i] - a * dp_prev[i]) * inv;
-                }
+            let prev = t.saturating_sub(1) * nx;
+            for i in 0..nx {
+                let held = mask[i] & co.held_bit != 0;
+                let rhs = if held {
+                    v[i]
+                } else {
+                    v[i] - th * second_difference(co.r, um[i], u[i], up[i], has_m, has_p)
+                };
+                let (a, b, c) = if held {
+                    (0.0, 1.0, 0.0)
+                } else {
+                    (a_free, 1.0 - a_free - c_free, c_free)
+                };
+                let (cpp, dpp) = if t > 0 {
+                    (cp_done[prev + i], dp_done[prev + i])
+                } else {
+                    (0.0, 0.0)
+                };
+                let inv = 1.0 / (b - a * cpp);
+                cp_row[i] = c * inv;
+                dp_row[i] = (rhs - a * dpp) * inv;
             }
         }
         // Back substitution, last row first (c = 0 there: x = d′).
         for t in (0..n).rev() {
-            let out = std::slice::from_raw_parts_mut(self.base.add(t * self.row_stride), nx);
+            let out = std::slice::from_raw_parts_mut(self.out.add(t * self.row_stride), nx);
             let cp_row = &cp[t * nx..(t + 1) * nx];
             let dp_row = &dp[t * nx..(t + 1) * nx];
             if t + 1 == n {
                 out.copy_from_slice(dp_row);
             } else {
-                let next =
-                    std::slice::from_raw_parts(self.base.add((t + 1) * self.row_stride), nx);
+                let next = row(self.out, t + 1);
                 for i in 0..nx {
                     out[i] = dp_row[i] - cp_row[i] * next[i];
                 }
             }
         }
-    }
-}
-
-/// [`row`] with the line-position terms hoisted out of the inner loop.
-#[inline(always)]
-fn row_free_or_held(mask: u32, a_free: f64, c_free: f64, co: &StepCoefficients) -> (f64, f64, f64) {
-    if mask & co.held_bit != 0 {
-        (0.0, 1.0, 0.0)
-    } else {
-        let q = co.loss_per_sweep[(mask & TISSUE_ID_MASK) as usize];
-        (a_free, 1.0 + q - a_free - c_free, c_free)
     }
 }

@@ -1,4 +1,4 @@
-//! The f64 CPU backend: the same LOD scheme as the GPU kernels, line by line, on all cores
+//! The f64 CPU backend: the same Douglas ADI scheme as the GPU kernels, line by line, on all cores
 //! (rayon). It is the oracle of the GPU tests and, without a hardware GPU, the fastest path.
 
 pub mod diffuse;
@@ -13,6 +13,9 @@ pub struct CpuEngine {
     species: Vec<SpeciesModel>,
     mask: Vec<u32>,
     conc_mm: Vec<Vec<f64>>,
+    /// ADI scratch field (v), shared by all species.
+    scratch_mm: Vec<f64>,
+    theta: f64,
     /// Coefficients for the dt they were computed for (recomputed only when dt changes).
     coefficients: Option<(f64, Vec<StepCoefficients>)>,
 }
@@ -25,6 +28,8 @@ impl CpuEngine {
             species: model.species.clone(),
             mask: model.mask.clone(),
             conc_mm: model.initial_mm.clone(),
+            scratch_mm: vec![0.0; model.grid.n_voxels()],
+            theta: model.theta,
             coefficients: None,
         }
     }
@@ -42,7 +47,7 @@ impl CpuEngine {
                     .species
                     .iter()
                     .enumerate()
-                    .map(|(s, sp)| StepCoefficients::new(sp, s, self.voxel_um, dt_s))
+                    .map(|(s, sp)| StepCoefficients::new(sp, s, self.voxel_um, dt_s, self.theta))
                     .collect();
                 self.coefficients = Some((dt_s, co.clone()));
                 co
@@ -68,7 +73,13 @@ impl Engine for CpuEngine {
         for _ in 0..n_steps {
             for (s, sp) in self.species.iter().enumerate() {
                 if sp.diffuses() {
-                    diffuse::step_in_place(&mut self.conc_mm[s], &self.mask, self.shape, &co[s]);
+                    diffuse::step_in_place(
+                        &mut self.conc_mm[s],
+                        &mut self.scratch_mm,
+                        &self.mask,
+                        self.shape,
+                        &co[s],
+                    );
                 } else if sp.decays() {
                     diffuse::decay_in_place(&mut self.conc_mm[s], &self.mask, &co[s]);
                 }

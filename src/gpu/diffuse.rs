@@ -1,4 +1,4 @@
-//! The implicit LOD diffusion kernels (`shaders/diffuse_lod.wgsl`). CPU twin:
+//! The Douglas ADI diffusion kernels (`shaders/diffuse_adi.wgsl`). CPU twin:
 //! `cpu::diffuse`. The module owns its pipelines and layout and only records dispatches.
 
 use super::Error;
@@ -6,12 +6,12 @@ use crate::config::MAX_TISSUES;
 use crate::model::StepCoefficients;
 
 /// WGSL source as written in `shaders/` (validated by the shader tests as is).
-pub const SHADER: &str = include_str!("../../shaders/diffuse_lod.wgsl");
+pub const SHADER: &str = include_str!("../../shaders/diffuse_adi.wgsl");
 /// Workgroup size of every entry point; must equal `WORKGROUP_SIZE` in the shader
 /// (checked by a test through naga reflection).
 pub const WORKGROUP_SIZE: u32 = 64;
 
-/// Rust twin of `DiffuseParams` in `shaders/diffuse_lod.wgsl` (layout checked by a test).
+/// Rust twin of `DiffuseParams` in `shaders/diffuse_adi.wgsl` (layout checked by a test).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable, PartialEq)]
 pub struct DiffuseParams {
@@ -22,9 +22,11 @@ pub struct DiffuseParams {
     pub held_bit: u32,
     /// D·dt/dx², dimensionless.
     pub r: f32,
-    pub _pad: [u32; 3],
-    /// k_t·dt/3 per tissue id, dimensionless.
-    pub loss_per_sweep: [f32; MAX_TISSUES],
+    /// Douglas weight θ.
+    pub theta: f32,
+    pub _pad: [u32; 2],
+    /// q_t = k_t·dt per tissue id, dimensionless.
+    pub loss: [f32; MAX_TISSUES],
 }
 
 impl DiffuseParams {
@@ -35,8 +37,9 @@ impl DiffuseParams {
             nz: shape[2] as u32,
             held_bit: co.held_bit,
             r: co.r as f32,
-            _pad: [0; 3],
-            loss_per_sweep: co.loss_per_sweep.map(|q| q as f32),
+            theta: co.theta as f32,
+            _pad: [0; 2],
+            loss: co.loss.map(|q| q as f32),
         }
     }
 }
@@ -90,7 +93,7 @@ impl DiffuseKernel {
     pub fn new(device: &wgpu::Device, max_line: usize) -> Result<DiffuseKernel, Error> {
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("ionfield.diffuse_lod"),
+            label: Some("ionfield.diffuse_adi"),
             source: wgpu::ShaderSource::Wgsl(shader_source(max_line).into()),
         });
         let storage = |binding, read_only| wgpu::BindGroupLayoutEntry {
@@ -104,7 +107,7 @@ impl DiffuseKernel {
             count: None,
         };
         let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("ionfield.diffuse_lod.layout"),
+            label: Some("ionfield.diffuse_adi.layout"),
             entries: &[
                 wgpu::BindGroupLayoutEntry {
                     binding: 0,
@@ -119,17 +122,18 @@ impl DiffuseKernel {
                     count: None,
                 },
                 storage(1, false),
-                storage(2, true),
+                storage(2, false),
+                storage(3, true),
             ],
         });
         let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some("ionfield.diffuse_lod.pipeline_layout"),
+            label: Some("ionfield.diffuse_adi.pipeline_layout"),
             bind_group_layouts: &[Some(&layout)],
             immediate_size: 0,
         });
         let make = |sweep: Sweep| {
             device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(&format!("ionfield.diffuse_lod.{}", sweep.entry_point())),
+                label: Some(&format!("ionfield.diffuse_adi.{}", sweep.entry_point())),
                 layout: Some(&pipeline_layout),
                 module: &module,
                 entry_point: Some(sweep.entry_point()),
@@ -145,7 +149,7 @@ impl DiffuseKernel {
         ];
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(Error::Shader {
-                shader: "diffuse_lod.wgsl".into(),
+                shader: "diffuse_adi.wgsl".into(),
                 message: e.to_string(),
             });
         }

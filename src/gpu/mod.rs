@@ -50,11 +50,13 @@ pub struct GpuEngine {
     ctx: GpuContext,
     shape: [usize; 3],
     voxel_um: f64,
+    theta: f64,
     species: Vec<SpeciesModel>,
     plan: BufferPlan,
     kernel: DiffuseKernel,
     buffers: Vec<SpeciesBuffers>,
     _mask: wgpu::Buffer,
+    _scratch: wgpu::Buffer,
     staging: wgpu::Buffer,
     /// dt the params buffers were written for.
     params_dt_s: Option<f64>,
@@ -73,9 +75,15 @@ impl GpuEngine {
         let kernel = DiffuseKernel::new(device, plan.max_line)?;
         let scope = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let mask = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("ionfield.diffuse_lod.mask"),
+            label: Some("ionfield.diffuse_adi.mask"),
             contents: bytemuck::cast_slice(&model.mask),
             usage: wgpu::BufferUsages::STORAGE,
+        });
+        let scratch = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("ionfield.diffuse_adi.scratch"),
+            size: plan.field_bytes,
+            usage: wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
         });
         let buffers = model
             .species
@@ -89,13 +97,13 @@ impl GpuEngine {
                     usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
                 });
                 let params = device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some(&format!("ionfield.diffuse_lod.params.{}", sp.name)),
+                    label: Some(&format!("ionfield.diffuse_adi.params.{}", sp.name)),
                     size: std::mem::size_of::<DiffuseParams>() as u64,
                     usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
                     mapped_at_creation: false,
                 });
                 let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-                    label: Some(&format!("ionfield.diffuse_lod.bind.{}", sp.name)),
+                    label: Some(&format!("ionfield.diffuse_adi.bind.{}", sp.name)),
                     layout: &kernel.layout,
                     entries: &[
                         wgpu::BindGroupEntry {
@@ -108,6 +116,10 @@ impl GpuEngine {
                         },
                         wgpu::BindGroupEntry {
                             binding: 2,
+                            resource: scratch.as_entire_binding(),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 3,
                             resource: mask.as_entire_binding(),
                         },
                     ],
@@ -135,11 +147,13 @@ impl GpuEngine {
         Ok(GpuEngine {
             shape: model.grid.shape(),
             voxel_um: model.grid.voxel_um,
+            theta: model.theta,
             species: model.species.clone(),
             plan,
             kernel,
             buffers,
             _mask: mask,
+            _scratch: scratch,
             staging,
             params_dt_s: None,
             ctx,
@@ -161,7 +175,7 @@ impl GpuEngine {
             return;
         }
         for (s, (sp, b)) in self.species.iter().zip(&self.buffers).enumerate() {
-            let co = StepCoefficients::new(sp, s, self.voxel_um, dt_s);
+            let co = StepCoefficients::new(sp, s, self.voxel_um, dt_s, self.theta);
             let params = DiffuseParams::new(self.shape, &co);
             self.ctx
                 .queue

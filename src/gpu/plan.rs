@@ -17,6 +17,8 @@ pub struct BufferPlan {
     pub field_bytes: u64,
     /// Voxel mask (u32 per voxel), bytes.
     pub mask_bytes: u64,
+    /// ADI scratch (one field, shared by all species), bytes.
+    pub scratch_bytes: u64,
     /// Readback staging buffer (one field), bytes.
     pub staging_bytes: u64,
     /// Uniform parameters (one block per species), bytes.
@@ -34,6 +36,7 @@ impl BufferPlan {
             n_voxels,
             field_bytes,
             mask_bytes: 4 * n_voxels as u64,
+            scratch_bytes: field_bytes,
             staging_bytes: field_bytes,
             params_bytes: n_species as u64
                 * std::mem::size_of::<super::diffuse::DiffuseParams>() as u64,
@@ -45,6 +48,7 @@ impl BufferPlan {
     pub fn required_bytes(&self) -> u64 {
         self.n_species as u64 * self.field_bytes
             + self.mask_bytes
+            + self.scratch_bytes
             + self.staging_bytes
             + self.params_bytes
     }
@@ -66,7 +70,7 @@ impl BufferPlan {
                 ),
             });
         }
-        let storage_buffers = 2; // conc + mask per dispatch
+        let storage_buffers = 3; // u, v, mask per dispatch
         if limits.max_storage_buffers_per_shader_stage < storage_buffers {
             return Err(Error::TooLarge {
                 what: format!("{storage_buffers} storage buffers per shader stage"),
@@ -147,6 +151,6 @@ mod tests {
             voxel_um: 1.0,
         };
         let plan = BufferPlan::new(&grid, 3);
-        assert_eq!(plan.required_bytes(), 3 * 2048 + 2048 + 2048 + 3 * 96);
+        assert_eq!(plan.required_bytes(), 3 * 2048 + 2048 + 2048 + 2048 + 3 * 96);
     }
 }

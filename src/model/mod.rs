@@ -54,6 +54,8 @@ pub struct Model {
     /// Initial concentration per species per voxel, mM (x fastest). Held voxels carry their
     /// held value, which the engines never change.
     pub initial_mm: Vec<Vec<f64>>,
+    /// Douglas ADI weight θ (see `cpu::diffuse`).
+    pub theta: f64,
 }
 
 impl Model {
@@ -135,6 +137,7 @@ impl Model {
             species,
             mask,
             initial_mm,
+            theta: scenario.time.theta,
         }
     }
 
@@ -149,35 +152,34 @@ impl Model {
 }
 
 /// Per-species coefficients of one implicit step of length `dt_s`, computed once on the
-/// host and shared by both engines (so the CPU and GPU solve the same matrices).
+/// host and shared by both engines (so the CPU and GPU solve the same matrices). See
+/// `cpu::diffuse` for the scheme.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct StepCoefficients {
     /// r = D·dt/dx², dimensionless.
     pub r: f64,
-    /// Implicit first-order loss per sweep and tissue: k·dt/3 (the loss is split evenly
-    /// over the three LOD sweeps, so a step applies 1/(1 + k·dt/3)³ ≈ exp(−k·dt)).
-    pub loss_per_sweep: [f64; MAX_TISSUES],
+    /// Douglas weight θ ∈ [½, 1]: 1 = backward Euler (first order), ½ = Crank–Nicolson.
+    pub theta: f64,
+    /// First-order loss per step and tissue, q_t = k_t·dt, dimensionless.
+    pub loss: [f64; MAX_TISSUES],
     /// Mask bit of this species' held voxels.
     pub held_bit: u32,
 }
 
 impl StepCoefficients {
-    pub fn new(species: &SpeciesModel, species_ix: usize, voxel_um: f64, dt_s: f64) -> Self {
-        let mut loss_per_sweep = [0.0; MAX_TISSUES];
-        for (l, k) in loss_per_sweep.iter_mut().zip(species.decay_per_s_by_tissue) {
-            *l = k * dt_s / 3.0;
-        }
+    pub fn new(
+        species: &SpeciesModel,
+        species_ix: usize,
+        voxel_um: f64,
+        dt_s: f64,
+        theta: f64,
+    ) -> Self {
         StepCoefficients {
             r: species.diffusion_um2_per_s * dt_s / (voxel_um * voxel_um),
-            loss_per_sweep,
+            theta,
+            loss: species.decay_per_s_by_tissue.map(|k| k * dt_s),
             held_bit: held_bit(species_ix),
         }
-    }
-
-    /// For a species that does not diffuse, the three sweeps collapse to one pointwise
-    /// division by (1 + k·dt/3)³: the loss of that single pass.
-    pub fn collapsed_loss(&self) -> [f64; MAX_TISSUES] {
-        self.loss_per_sweep.map(|q| (1.0 + q).powi(3) - 1.0)
     }
 }
 
@@ -206,6 +208,7 @@ mod tests {
                 dt_s: 1.0,
                 end_s: 1.0,
                 output_interval_s: 1.0,
+                theta: 1.0,
             },
             tissues: vec![
                 Tissue {

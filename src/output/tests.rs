@@ -38,6 +38,7 @@ fn scenario(output: OutputSpec) -> Scenario {
             dt_s: 1.0,
             end_s: 600.0,
             output_interval_s: 120.0,
+            theta: 1.0,
         },
         tissues: vec![Tissue {
             name: "normal".to_string(),

@@ -81,9 +81,9 @@ impl TextRenderer {
                 }
                 let a = coverage.clamp(0.0, 1.0);
                 let p = img.get_pixel_mut(x as u32, y as u32);
-                for ch in 0..3 {
-                    let bg = p.0[ch] as f32;
-                    p.0[ch] = (bg + (rgb[ch] as f32 - bg) * a).round() as u8;
+                for (dst, &src) in p.0.iter_mut().zip(&rgb) {
+                    let bg = *dst as f32;
+                    *dst = (bg + (src as f32 - bg) * a).round() as u8;
                 }
             });
         }
