@@ -1,8 +1,8 @@
-// diffuse_adi.wgsl: one Douglas ADI sweep of one species (entry points sweep_x, sweep_y,
-// sweep_z), a Thomas solve per grid line of (I − θA_d)·out = rhs, with
-//   x: rhs = u + (1−θ)·A_x u + A_y u + A_z u   → v
-//   y: rhs = v − θ·A_y u                        → v
-//   z: rhs = v − θ·A_z u                        → u
+// diffuse_adi.wgsl: one Douglas ADI sweep of one species in delta form (entry points
+// sweep_x, sweep_y, sweep_z), a Thomas solve per grid line of (I − θA_d)·Δ = rhs, with
+//   x: rhs = (A_x + A_y + A_z) u   → v (= Δ₁)
+//   y: rhs = v                     → v (= Δ₂)
+//   z: rhs = v                     → u ← u + Δ₃
 // A_x u = r·δx²u − q_t·u, A_y u = r·δy²u, A_z u = r·δz²u, A = 0 on held voxels; and
 // `decay`, the pointwise loss of a non-diffusing species.
 // CPU twin: src/cpu/diffuse.rs (scheme, row coefficients, held voxels, zero-flux faces).
@@ -87,7 +87,7 @@ fn free_row(i: u32, n: u32, q: f32) -> vec3<f32> {
     return vec3<f32>(a, 1.0 + params.theta * q - a - c, c);
 }
 
-// Lines along x: line = j + ny·k, contiguous; u → v.
+// Lines along x: line = j + ny·k, contiguous; residual of u → v.
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn sweep_x(@builtin(global_invocation_id) gid: vec3<u32>,
            @builtin(num_workgroups) groups: vec3<u32>) {
@@ -105,17 +105,16 @@ fn sweep_x(@builtin(global_invocation_id) gid: vec3<u32>,
     for (var i = 0u; i < nx; i++) {
         let ix = base + i;
         let m = mask[ix];
-        let uc = u[ix];
         if (is_held(m)) {
-            prev = eliminate(i, 0.0, 1.0, 0.0, uc, prev);
+            prev = eliminate(i, 0.0, 1.0, 0.0, 0.0, prev);
         } else {
+            let uc = u[ix];
             let q = loss_of(m);
             let ax = second_difference(ix, 1u, i, nx, uc) - q * uc;
             let ay = second_difference(ix, nx, j, ny, uc);
             let az = second_difference(ix, nx * ny, k, nz, uc);
-            let rhs = uc + (1.0 - params.theta) * ax + ay + az;
             let row = free_row(i, nx, q);
-            prev = eliminate(i, row.x, row.y, row.z, rhs, prev);
+            prev = eliminate(i, row.x, row.y, row.z, ax + ay + az, prev);
         }
     }
     // c = 0 on the last row, so starting from x = 0 is exact.
@@ -126,26 +125,25 @@ fn sweep_x(@builtin(global_invocation_id) gid: vec3<u32>,
     }
 }
 
-// Shared by the y and z sweeps: rhs = v − θ·A_d u along the line; writes v (y) or u (z).
-fn solve_correction_line(base: u32, stride: u32, n: u32, write_u: bool) {
+// Shared by the y and z sweeps: solves (I − θA_d)Δ = v along the line; stores Δ in v (y)
+// or adds it to u (z).
+fn solve_increment_line(base: u32, stride: u32, n: u32, add_to_u: bool) {
     var prev = vec2<f32>(0.0, 0.0);
     for (var i = 0u; i < n; i++) {
         let ix = base + i * stride;
-        let m = mask[ix];
-        if (is_held(m)) {
+        if (is_held(mask[ix])) {
             prev = eliminate(i, 0.0, 1.0, 0.0, v[ix], prev);
         } else {
-            let rhs = v[ix] - params.theta * second_difference(ix, stride, i, n, u[ix]);
             let row = free_row(i, n, 0.0);
-            prev = eliminate(i, row.x, row.y, row.z, rhs, prev);
+            prev = eliminate(i, row.x, row.y, row.z, v[ix], prev);
         }
     }
     var x = 0.0;
     for (var i = n; i > 0u; i--) {
         x = dp[i - 1u] - cp[i - 1u] * x;
         let ix = base + (i - 1u) * stride;
-        if (write_u) {
-            u[ix] = x;
+        if (add_to_u) {
+            u[ix] = u[ix] + x;
         } else {
             v[ix] = x;
         }
@@ -162,10 +160,10 @@ fn sweep_y(@builtin(global_invocation_id) gid: vec3<u32>,
     }
     let i = line % params.nx;
     let k = line / params.nx;
-    solve_correction_line(i + params.nx * params.ny * k, params.nx, params.ny, false);
+    solve_increment_line(i + params.nx * params.ny * k, params.nx, params.ny, false);
 }
 
-// Lines along z: line = i + nx·j; v → u.
+// Lines along z: line = i + nx·j; u ← u + solve(v).
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn sweep_z(@builtin(global_invocation_id) gid: vec3<u32>,
            @builtin(num_workgroups) groups: vec3<u32>) {
@@ -173,7 +171,7 @@ fn sweep_z(@builtin(global_invocation_id) gid: vec3<u32>,
     if (line >= params.nx * params.ny) {
         return;
     }
-    solve_correction_line(line, params.nx * params.ny, params.nz, true);
+    solve_increment_line(line, params.nx * params.ny, params.nz, true);
 }
 
 // Non-diffusing species (r = 0, A_y = A_z = 0): u ← u·(1 − (1−θ)q)/(1 + θq).

@@ -57,6 +57,8 @@ pub struct RawTime {
     pub dt_s: f64,
     pub end_s: f64,
     pub output_interval_s: Option<f64>,
+    /// Douglas ADI weight θ ∈ [0.5, 1], default 1.
+    pub theta: Option<f64>,
 }
 
 /// The geometric keys of a region table, borrowed, whatever table they came from.

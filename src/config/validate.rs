@@ -223,11 +223,19 @@ fn time(raw: &RawScenario, source: &str) -> Result<TimeSpec, Error> {
         );
     }
     output_interval_s = rounded;
+    let theta = t.theta.unwrap_or(1.0);
+    if !(0.5..=1.0).contains(&theta) {
+        return Err(
+            Error::invalid("time.theta", "must be in [0.5, 1] (Douglas ADI weight)".to_string())
+                .found(theta)
+                .fix("use 1 (backward Euler, robust) or 0.5 (Crank–Nicolson, second order in time); below 0.5 the scheme is unstable"),
+        );
+    }
     Ok(TimeSpec {
         dt_s,
         end_s,
         output_interval_s,
-        theta: 1.0,
+        theta,
     })
 }
 
