@@ -67,19 +67,6 @@ pub fn decay_in_place(u_mm: &mut [f64], mask: &[u32], co: &StepCoefficients) {
         });
 }
 
-/// r·δ²u at a voxel with value `u`, neighbours `um`, `up` present when `has_m`, `has_p`.
-#[inline(always)]
-fn second_difference(r: f64, um: f64, u: f64, up: f64, has_m: bool, has_p: bool) -> f64 {
-    let mut s = 0.0;
-    if has_m {
-        s += um - u;
-    }
-    if has_p {
-        s += up - u;
-    }
-    r * s
-}
-
 /// x sweep: v ← (I − θA_x)⁻¹ (A_x + A_y + A_z) u. Lines are contiguous;
 /// [`X_LANES`] lines of one z-slab at a time. Reads u at y and z neighbours.
 pub fn sweep_x(
@@ -128,42 +115,31 @@ struct XSlab<'a> {
 }
 
 impl XSlab<'_> {
-    /// Right-hand side of the x sweep at voxel (i, j, k): the residual (A_x + A_y + A_z) u.
+    /// Residual (A_x + A_y + A_z) u of the x-line (j, k) into `out` (0 on held voxels).
+    /// A missing neighbour row (grid face) is replaced by the line itself, whose
+    /// difference is 0: the zero-flux face, without a branch per voxel.
     #[inline(always)]
-    fn rhs(&self, i: usize, j: usize, m: u32) -> f64 {
+    fn residual_line(&self, j: usize, out: &mut [f64]) {
         let (nx, ny, nz, k) = (self.nx, self.ny, self.nz, self.k);
-        let ix = i + nx * (j + ny * k);
-        let u = self.u[ix];
-        if m & self.co.held_bit != 0 {
-            return 0.0;
-        }
         let co = self.co;
-        let q = co.loss[(m & TISSUE_ID_MASK) as usize];
-        let ax = second_difference(
-            co.r,
-            self.u[ix.saturating_sub(1)],
-            u,
-            self.u[(ix + 1).min(self.u.len() - 1)],
-            i > 0,
-            i + 1 < nx,
-        ) - q * u;
-        let ay = second_difference(
-            co.r,
-            self.u[ix.saturating_sub(nx)],
-            u,
-            self.u[(ix + nx).min(self.u.len() - 1)],
-            j > 0,
-            j + 1 < ny,
-        );
-        let az = second_difference(
-            co.r,
-            self.u[ix.saturating_sub(nx * ny)],
-            u,
-            self.u[(ix + nx * ny).min(self.u.len() - 1)],
-            k > 0,
-            k + 1 < nz,
-        );
-        ax + ay + az
+        let start = nx * (j + ny * k);
+        let line = |s: usize| &self.u[s..s + nx];
+        let u = line(start);
+        let ym = if j > 0 { line(start - nx) } else { u };
+        let yp = if j + 1 < ny { line(start + nx) } else { u };
+        let zm = if k > 0 { line(start - nx * ny) } else { u };
+        let zp = if k + 1 < nz { line(start + nx * ny) } else { u };
+        let mask = &self.mask[start..start + nx];
+        for i in 0..nx {
+            let uc = u[i];
+            let xm = if i > 0 { u[i - 1] } else { uc };
+            let xp = if i + 1 < nx { u[i + 1] } else { uc };
+            let m = mask[i];
+            let q = co.loss[(m & TISSUE_ID_MASK) as usize];
+            let lap = (xm + xp + ym[i] + yp[i] + zm[i] + zp[i]) - 6.0 * uc;
+            let res = co.r * lap - q * uc;
+            out[i] = if m & co.held_bit != 0 { 0.0 } else { res };
+        }
     }
 
     /// Thomas solve of the L lines j0..j0+L of slab k, into `v_slab`.
@@ -171,26 +147,28 @@ impl XSlab<'_> {
     fn solve_lanes<const L: usize>(&self, v_slab: &mut [f64], j0: usize, scratch: &mut [f64]) {
         let (nx, ny, k) = (self.nx, self.ny, self.k);
         let co = self.co;
-        let (cp, dp) = scratch.split_at_mut(nx * L);
+        let (cp, rest) = scratch.split_at_mut(nx * L);
+        let (dp, res) = rest.split_at_mut(nx * L);
+        for l in 0..L {
+            self.residual_line(j0 + l, &mut res[l * nx..(l + 1) * nx]);
+        }
         let mut c_prev = [0.0f64; L];
         let mut d_prev = [0.0f64; L];
         let tr = co.theta * co.r;
         for i in 0..nx {
+            let a_free = if i > 0 { -tr } else { 0.0 };
+            let c_free = if i + 1 < nx { -tr } else { 0.0 };
             for l in 0..L {
-                let j = j0 + l;
-                let m = self.mask[i + nx * (j + ny * k)];
-                let rhs = self.rhs(i, j, m);
+                let m = self.mask[i + nx * (j0 + l + ny * k)];
                 let (a, b, c) = if m & co.held_bit != 0 {
                     (0.0, 1.0, 0.0)
                 } else {
-                    let a = if i > 0 { -tr } else { 0.0 };
-                    let c = if i + 1 < nx { -tr } else { 0.0 };
                     let q = co.loss[(m & TISSUE_ID_MASK) as usize];
-                    (a, 1.0 + co.theta * q - a - c, c)
+                    (a_free, 1.0 + co.theta * q - a_free - c_free, c_free)
                 };
                 let inv = 1.0 / (b - a * c_prev[l]);
                 c_prev[l] = c * inv;
-                d_prev[l] = (rhs - a * d_prev[l]) * inv;
+                d_prev[l] = (res[l * nx + i] - a * d_prev[l]) * inv;
                 cp[i * L + l] = c_prev[l];
                 dp[i * L + l] = d_prev[l];
             }

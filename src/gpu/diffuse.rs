@@ -184,3 +184,83 @@ pub fn workgroups_2d(invocations: usize) -> (u32, u32) {
     let gx = groups.min(65535);
     (gx as u32, groups.div_ceil(gx) as u32)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::mem::{offset_of, size_of};
+
+    fn module() -> naga::Module {
+        let module = naga::front::wgsl::parse_str(&shader_source(64))
+            .unwrap_or_else(|e| panic!("{}", e.emit_to_string(SHADER)));
+        naga::valid::Validator::new(
+            naga::valid::ValidationFlags::all(),
+            naga::valid::Capabilities::empty(),
+        )
+        .validate(&module)
+        .unwrap_or_else(|e| panic!("diffuse_adi.wgsl does not validate: {e:?}"));
+        module
+    }
+
+    #[test]
+    fn shader_parses_and_validates_without_a_gpu() {
+        let m = module();
+        let names: Vec<_> = m.entry_points.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["sweep_x", "sweep_y", "sweep_z", "decay"]);
+    }
+
+    #[test]
+    fn workgroup_size_matches_the_host_constant() {
+        for ep in module().entry_points {
+            assert_eq!(ep.workgroup_size, [WORKGROUP_SIZE, 1, 1], "{}", ep.name);
+        }
+    }
+
+    #[test]
+    fn params_layout_matches_the_wgsl_struct() {
+        let m = module();
+        let (_, ty) = m
+            .types
+            .iter()
+            .find(|(_, t)| t.name.as_deref() == Some("DiffuseParams"))
+            .expect("DiffuseParams in the shader");
+        let naga::TypeInner::Struct { members, span } = &ty.inner else {
+            panic!("DiffuseParams is a struct")
+        };
+        assert_eq!(*span as usize, size_of::<DiffuseParams>());
+        let offsets: Vec<(String, u32)> = members
+            .iter()
+            .map(|mb| (mb.name.clone().unwrap_or_default(), mb.offset))
+            .collect();
+        let rust = [
+            ("nx", offset_of!(DiffuseParams, nx)),
+            ("ny", offset_of!(DiffuseParams, ny)),
+            ("nz", offset_of!(DiffuseParams, nz)),
+            ("held_bit", offset_of!(DiffuseParams, held_bit)),
+            ("r", offset_of!(DiffuseParams, r)),
+            ("theta", offset_of!(DiffuseParams, theta)),
+            ("loss", offset_of!(DiffuseParams, loss)),
+        ];
+        for (name, off) in rust {
+            let wgsl = offsets
+                .iter()
+                .find(|(n, _)| n == name)
+                .unwrap_or_else(|| panic!("{name} missing in WGSL"));
+            assert_eq!(wgsl.1 as usize, off, "offset of {name}");
+        }
+    }
+
+    #[test]
+    fn max_line_is_substituted() {
+        assert!(shader_source(300).contains("const MAX_LINE: u32 = 300u;"));
+        assert!(!shader_source(300).contains("1024u;"));
+    }
+
+    #[test]
+    fn dispatch_covers_every_line_and_stays_within_limits() {
+        assert_eq!(workgroups_2d(1), (1, 1));
+        assert_eq!(workgroups_2d(64 * 65535 + 1), (65535, 2));
+        let (gx, gy) = workgroups_2d(1000);
+        assert!(gx as usize * gy as usize * WORKGROUP_SIZE as usize >= 1000);
+    }
+}
