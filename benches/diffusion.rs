@@ -69,7 +69,11 @@ fn main() {
         .skip(1)
         .filter_map(|a| a.parse().ok())
         .collect();
-    let sizes = if sizes.is_empty() { vec![64, 128] } else { sizes };
+    let sizes = if sizes.is_empty() {
+        vec![64, 128]
+    } else {
+        sizes
+    };
     let bw = host_copy_bandwidth_gb_s();
     println!(
         "machine: {} threads; host copy bandwidth {bw:.1} GB/s (rayon memcpy, read+write)",
@@ -83,7 +87,14 @@ fn main() {
         cpu.advance(2, 1.0).expect("warm-up");
         let t = Instant::now();
         cpu.advance(steps as u64, 1.0).expect("cpu steps");
-        report("cpu (f64, rayon)", n, steps, t.elapsed().as_secs_f64(), CPU_BYTES_PER_SVU, bw);
+        report(
+            "cpu (f64, rayon)",
+            n,
+            steps,
+            t.elapsed().as_secs_f64(),
+            CPU_BYTES_PER_SVU,
+            bw,
+        );
 
         match GpuContext::new(std::env::var("IONFIELD_ADAPTER").ok().as_deref()) {
             Ok(ctx) => {

@@ -67,7 +67,7 @@ fn cpu_required_bytes(scenario: &Scenario) -> u64 {
 }
 
 enum Chosen {
-    Gpu(GpuContext),
+    Gpu(Box<GpuContext>),
     Cpu,
 }
 
@@ -79,7 +79,7 @@ fn choose_backend(args: &RunArgs) -> Result<Chosen, AppError> {
     match args.backend {
         Backend::Cpu => Ok(Chosen::Cpu),
         Backend::Gpu => GpuContext::new(filter.as_deref())
-            .map(Chosen::Gpu)
+            .map(|c| Chosen::Gpu(Box::new(c)))
             .map_err(AppError::input),
         Backend::Auto => {
             let adapters = gpu::context::list_adapters();
@@ -93,7 +93,7 @@ fn choose_backend(args: &RunArgs) -> Result<Chosen, AppError> {
                 Some(a) => {
                     log::info!("--backend auto: hardware GPU {}", a.describe());
                     GpuContext::new(Some(&a.info.name))
-                        .map(Chosen::Gpu)
+                        .map(|c| Chosen::Gpu(Box::new(c)))
                         .map_err(AppError::input)
                 }
                 None => {
@@ -117,9 +117,20 @@ fn run_scenario(args: &RunArgs) -> Result<(), AppError> {
         .unwrap_or_else(|| PathBuf::from("out").join(&scenario.name));
 
     let chosen = choose_backend(args)?;
-    let model = Model::build(&scenario);
-    let mut engine: Box<dyn Engine> = match chosen {
-        Chosen::Gpu(ctx) => Box::new(GpuEngine::new(ctx, &model).map_err(AppError::input)?),
+    // Refuse a grid the backend cannot hold before rasterising it (that alone takes
+    // minutes and gigabytes for 1024³).
+    match &chosen {
+        Chosen::Gpu(ctx) => {
+            let available = match ctx.adapter.info.device_type {
+                wgpu::DeviceType::Cpu => gpu::plan::host_available_bytes(),
+                _ => None,
+            };
+            BufferPlan::new(&scenario.grid, scenario.species.len())
+                .check(&ctx.adapter.limits, available)
+                .map_err(|e| {
+                    AppError::input(anyhow::anyhow!("{}: grid.shape: {e}", scenario.source))
+                })?;
+        }
         Chosen::Cpu => {
             let need = cpu_required_bytes(&scenario);
             if let Some(avail) = gpu::plan::host_available_bytes() {
@@ -132,8 +143,12 @@ fn run_scenario(args: &RunArgs) -> Result<(), AppError> {
                     )));
                 }
             }
-            Box::new(CpuEngine::new(&model))
         }
+    }
+    let model = Model::build(&scenario);
+    let mut engine: Box<dyn Engine> = match chosen {
+        Chosen::Gpu(ctx) => Box::new(GpuEngine::new(*ctx, &model).map_err(AppError::input)?),
+        Chosen::Cpu => Box::new(CpuEngine::new(&model)),
     };
     let engine_info = engine.info();
     eprintln!(

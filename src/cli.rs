@@ -8,7 +8,12 @@ use std::path::PathBuf;
 /// Exit codes: 0 success; 1 the simulation failed; 2 bad input or environment (config
 /// errors, unwritable output folder, no adapter, grid too large for the device).
 #[derive(Debug, Parser)]
-#[command(name = "ionfield", version, about, long_about = None)]
+#[command(
+    name = "ionfield",
+    version,
+    about,
+    after_help = "Exit codes: 0 success; 1 the simulation failed; 2 bad input or environment (config errors, unwritable --out, no adapter, grid too large for the device)."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -73,7 +78,15 @@ mod tests {
     #[test]
     fn run_takes_repeated_sets_and_a_backend() {
         let cli = Cli::parse_from([
-            "ionfield", "run", "a.toml", "--set", "x=1", "--set", "y=2", "--backend", "cpu",
+            "ionfield",
+            "run",
+            "a.toml",
+            "--set",
+            "x=1",
+            "--set",
+            "y=2",
+            "--backend",
+            "cpu",
         ]);
         let Command::Run(args) = cli.command else {
             panic!("parsed as run")

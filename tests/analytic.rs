@@ -7,7 +7,10 @@ use common::{centre_um, observed_order, run, scenario, Backend};
 use ionfield::model::Model;
 
 fn sci(v: &[f64]) -> String {
-    v.iter().map(|x| format!("{x:.3e}")).collect::<Vec<_>>().join(", ")
+    v.iter()
+        .map(|x| format!("{x:.3e}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 const BACKENDS: [Backend; 2] = [Backend::Cpu, Backend::Gpu];
@@ -49,7 +52,9 @@ fn gaussian_pulse_matches_free_space_solution_far_above_explicit_limit() {
         let sigma2 = sigma0 * sigma0 + 2.0 * d * t;
         let amp = (sigma0 * sigma0 / sigma2).powf(1.5);
         for backend in BACKENDS {
-            let Some(u) = run(backend, &sc, steps, dt_s) else { continue };
+            let Some(u) = run(backend, &sc, steps, dt_s) else {
+                continue;
+            };
             let mut max_err = 0.0f64;
             for k in 0..n {
                 for j in 0..n {
@@ -70,7 +75,10 @@ fn gaussian_pulse_matches_free_space_solution_far_above_explicit_limit() {
             // a measured 18 % error at the peak (it halves with dt, see the time-order
             // test). θ = ½ is the accurate choice at this dt: measured below 1 %.
             let tol = if theta == 1.0 { 0.25 } else { 0.01 };
-            assert!(rel < tol, "{backend:?} θ={theta}: relative error {rel:.3e} ≥ {tol}");
+            assert!(
+                rel < tol,
+                "{backend:?} θ={theta}: relative error {rel:.3e} ≥ {tol}"
+            );
         }
     }
 }
@@ -91,7 +99,9 @@ fn steady_state_with_decay_matches_cosh_profile() {
     for backend in BACKENDS {
         for dt_s in [1.0, 5.0] {
             let steps = (400.0 / dt_s) as u64; // 40 decay times
-            let Some(u) = run(backend, &sc, steps, dt_s) else { continue };
+            let Some(u) = run(backend, &sc, steps, dt_s) else {
+                continue;
+            };
             let mut max_rel = 0.0f64;
             for i in 0..n {
                 let x = centre_um(i, voxel_um);
@@ -127,13 +137,21 @@ fn cosine_model(shape: [usize; 3], voxel_um: f64, d: f64, theta: f64, axes: &[us
 
 fn max_abs_diff(model: &Model, got: &[f64], exact: impl Fn(&[f64]) -> Vec<f64>) -> f64 {
     let want = exact(&model.initial_mm[0]);
-    got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max)
+    got.iter()
+        .zip(&want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max)
 }
 
 fn advance(backend: Backend, model: &Model, steps: u64, dt_s: f64) -> Option<Vec<f64>> {
     let mut e = common::engine(backend, model)?;
     e.advance(steps, dt_s).expect("advance");
-    Some(e.read_fields(&[0]).expect("read")[0].iter().map(|&v| v as f64).collect())
+    Some(
+        e.read_fields(&[0]).expect("read")[0]
+            .iter()
+            .map(|&v| v as f64)
+            .collect(),
+    )
 }
 
 /// Cosine mode in a zero-flux box: spatial order against the continuous decay
@@ -150,9 +168,13 @@ fn cosine_mode_spatial_convergence_is_second_order() {
             let voxel = l / n as f64;
             let model = cosine_model([n, 3, 3], voxel, d, 0.5, &[0]);
             let dt = 0.25; // θ = ½: time error < 1e-7, far below the spatial error
-            let Some(u) = advance(backend, &model, (t_end / dt) as u64, dt) else { return };
+            let Some(u) = advance(backend, &model, (t_end / dt) as u64, dt) else {
+                return;
+            };
             let decay = (-rate * t_end).exp();
-            let err = max_abs_diff(&model, &u, |u0| u0.iter().map(|v| 1.0 + (v - 1.0) * decay).collect());
+            let err = max_abs_diff(&model, &u, |u0| {
+                u0.iter().map(|v| 1.0 + (v - 1.0) * decay).collect()
+            });
             hs.push(voxel);
             errs.push(err);
         }
@@ -177,7 +199,9 @@ fn cosine_mode_time_convergence_matches_theta() {
             let mut dts = vec![];
             let mut errs = vec![];
             for dt in [0.5, 0.25, 0.125, 0.0625] {
-                let Some(u) = advance(backend, &model, (t_end / dt) as u64, dt) else { return };
+                let Some(u) = advance(backend, &model, (t_end / dt) as u64, dt) else {
+                    return;
+                };
                 errs.push(max_abs_diff(&model, &u, |u0| {
                     u0.iter().map(|v| 1.0 + (v - 1.0) * decay).collect()
                 }));
@@ -185,7 +209,10 @@ fn cosine_mode_time_convergence_matches_theta() {
             }
             let order = observed_order(&dts, &errs);
             println!("cosine mode, time, {backend:?} θ={theta}: dt {dts:?} s (r up to {}) → max error {}, observed order {order:.3}", d * 0.5 / (voxel * voxel), sci(&errs));
-            assert!(order >= min_order, "{backend:?} θ={theta}: time order {order:.3} < {min_order}");
+            assert!(
+                order >= min_order,
+                "{backend:?} θ={theta}: time order {order:.3} < {min_order}"
+            );
         }
     }
 }
@@ -199,10 +226,13 @@ fn mass_is_conserved_in_a_closed_box() {
     let sc = scenario(&box_toml([n; 3], 10.0, 2000.0, 1.0, extra));
     let m0: f64 = Model::build(&sc).initial_mm[0].iter().sum();
     for backend in BACKENDS {
-        let Some(u) = run(backend, &sc, 1000, 1.0) else { continue };
+        let Some(u) = run(backend, &sc, 1000, 1.0) else {
+            continue;
+        };
         let m1: f64 = u.iter().sum();
         let rel = ((m1 - m0) / m0).abs();
-        let spread = u.iter().cloned().fold(f64::MIN, f64::max) - u.iter().cloned().fold(f64::MAX, f64::min);
+        let spread =
+            u.iter().cloned().fold(f64::MIN, f64::max) - u.iter().cloned().fold(f64::MAX, f64::min);
         println!("mass {backend:?}: Σ0 = {m0:.6e}, Σ1000 = {m1:.6e}, relative change {rel:.3e}; field spread after 1000 steps {spread:.2e} mM");
         assert!(rel <= 1e-5, "{backend:?}: mass changed by {rel:.3e}");
     }

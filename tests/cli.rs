@@ -220,7 +220,6 @@ fn bad_input_grid_too_large_for_gpu_binding_exits_2() {
 }
 
 #[test]
-#[ignore = "peak RSS ~19 GB, ~2 min: the model is built before the fit check (see report)"]
 fn bad_input_gpu_grid_1024_cubed_is_refused_before_allocating() {
     // 1024³ f32 = 4 GiB per species field. Refusal should come from the size arithmetic,
     // before the host model (masks, initial fields) for 2^30 voxels is built.

@@ -94,8 +94,16 @@ fn compare(shape: [usize; 3], theta: f64, steps: u64) {
             "{shape:?} θ={theta} {}: range [{lo:.4e}, {hi:.4e}] mM, max |GPU − CPU| = {max_diff:.3e} mM = {rel:.3e} of range",
             sp.name
         );
-        assert!(range > 0.0, "{}: the test must produce a non-trivial field", sp.name);
-        assert!(rel <= 1e-4, "{}: GPU differs from CPU by {rel:.3e} of range", sp.name);
+        assert!(
+            range > 0.0,
+            "{}: the test must produce a non-trivial field",
+            sp.name
+        );
+        assert!(
+            rel <= 1e-4,
+            "{}: GPU differs from CPU by {rel:.3e} of range",
+            sp.name
+        );
     }
 }
 

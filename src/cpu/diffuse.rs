@@ -77,31 +77,29 @@ pub fn sweep_x(
     co: &StepCoefficients,
 ) {
     let slab = nx * ny;
-    v_mm.par_chunks_mut(slab)
-        .enumerate()
-        .for_each_init(
-            || vec![0.0f64; 3 * nx * X_LANES],
-            |scratch, (k, v_slab)| {
-                let ctx = XSlab {
-                    u: u_mm,
-                    mask,
-                    nx,
-                    ny,
-                    nz,
-                    k,
-                    co,
-                };
-                let mut j = 0;
-                while j + X_LANES <= ny {
-                    ctx.solve_lanes::<X_LANES>(v_slab, j, scratch);
-                    j += X_LANES;
-                }
-                while j < ny {
-                    ctx.solve_lanes::<1>(v_slab, j, scratch);
-                    j += 1;
-                }
-            },
-        );
+    v_mm.par_chunks_mut(slab).enumerate().for_each_init(
+        || vec![0.0f64; 3 * nx * X_LANES],
+        |scratch, (k, v_slab)| {
+            let ctx = XSlab {
+                u: u_mm,
+                mask,
+                nx,
+                ny,
+                nz,
+                k,
+                co,
+            };
+            let mut j = 0;
+            while j + X_LANES <= ny {
+                ctx.solve_lanes::<X_LANES>(v_slab, j, scratch);
+                j += X_LANES;
+            }
+            while j < ny {
+                ctx.solve_lanes::<1>(v_slab, j, scratch);
+                j += 1;
+            }
+        },
+    );
 }
 
 struct XSlab<'a> {
@@ -224,7 +222,10 @@ pub fn sweep_z(
     co: &StepCoefficients,
 ) {
     let n = nx * ny * nz;
-    assert!(u_mm.len() == n && v_mm.len() == n && mask.len() == n, "fields match the grid");
+    assert!(
+        u_mm.len() == n && v_mm.len() == n && mask.len() == n,
+        "fields match the grid"
+    );
     let u = SendPtr(u_mm.as_mut_ptr());
     let v = SendPtr(v_mm.as_mut_ptr());
     (0..ny).into_par_iter().for_each_init(

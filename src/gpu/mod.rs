@@ -139,7 +139,10 @@ impl GpuEngine {
         });
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(Error::TooLarge {
-                what: format!("{} of device memory", plan::human_bytes(plan.required_bytes())),
+                what: format!(
+                    "{} of device memory",
+                    plan::human_bytes(plan.required_bytes())
+                ),
                 allowed: format!("the device refused: {e}"),
             });
         }
@@ -194,7 +197,8 @@ impl GpuEngine {
             for (sp, b) in self.species.iter().zip(&self.buffers) {
                 if sp.diffuses() {
                     for sweep in [Sweep::X, Sweep::Y, Sweep::Z] {
-                        self.kernel.encode(&mut pass, &b.bind_group, sweep, self.shape);
+                        self.kernel
+                            .encode(&mut pass, &b.bind_group, sweep, self.shape);
                     }
                 } else if sp.decays() {
                     self.kernel
@@ -221,10 +225,9 @@ impl GpuEngine {
         );
         self.ctx.queue.submit([encoder.finish()]);
         let (tx, rx) = std::sync::mpsc::channel();
-        self.staging
-            .map_async(wgpu::MapMode::Read, .., move |r| {
-                let _ = tx.send(r);
-            });
+        self.staging.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send(r);
+        });
         self.ctx.wait()?;
         rx.recv()
             .map_err(|e| Error::Readback {
@@ -234,9 +237,12 @@ impl GpuEngine {
                 message: e.to_string(),
             })?;
         let values = {
-            let view = self.staging.get_mapped_range(..).map_err(|e| Error::Readback {
-                message: e.to_string(),
-            })?;
+            let view = self
+                .staging
+                .get_mapped_range(..)
+                .map_err(|e| Error::Readback {
+                    message: e.to_string(),
+                })?;
             bytemuck::cast_slice::<u8, f32>(&view).to_vec()
         };
         self.staging.unmap();

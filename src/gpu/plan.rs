@@ -139,7 +139,10 @@ mod tests {
         let mut limits = wgpu::Limits::downlevel_defaults();
         limits.max_storage_buffer_binding_size = 128 << 20;
         let err = plan.check(&limits, None).unwrap_err().to_string();
-        assert!(err.contains("512.0 MiB") && err.contains("128.0 MiB"), "{err}");
+        assert!(
+            err.contains("512.0 MiB") && err.contains("128.0 MiB"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -151,6 +154,9 @@ mod tests {
             voxel_um: 1.0,
         };
         let plan = BufferPlan::new(&grid, 3);
-        assert_eq!(plan.required_bytes(), 3 * 2048 + 2048 + 2048 + 2048 + 3 * 96);
+        assert_eq!(
+            plan.required_bytes(),
+            3 * 2048 + 2048 + 2048 + 2048 + 3 * 96
+        );
     }
 }

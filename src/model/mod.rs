@@ -93,7 +93,14 @@ impl Model {
                                 None => {}
                             }
                         }
-                        let on_face = [i == 0, i == nx - 1, j == 0, j == ny - 1, k == 0, k == nz - 1];
+                        let on_face = [
+                            i == 0,
+                            i == nx - 1,
+                            j == 0,
+                            j == ny - 1,
+                            k == 0,
+                            k == nz - 1,
+                        ];
                         for face in Face::ALL {
                             if let (true, BoundaryCondition::Dirichlet { value_mm }) =
                                 (on_face[face as usize], species.boundary[face as usize])
@@ -187,8 +194,8 @@ impl StepCoefficients {
 mod tests {
     use super::*;
     use crate::config::{
-        Colormap, InitialCondition, OutputSpec, Region, SliceSelection, Species, Tissue,
-        TimeSpec, Vessel,
+        Colormap, InitialCondition, OutputSpec, Region, SliceSelection, Species, TimeSpec, Tissue,
+        Vessel,
     };
     use glam::DVec3;
 

@@ -12,9 +12,7 @@ impl Region {
                 centre_um,
                 radius_um,
             } => p_um.distance_squared(centre_um) <= radius_um * radius_um,
-            Region::Box { min_um, max_um } => {
-                p_um.cmpge(min_um).all() && p_um.cmple(max_um).all()
-            }
+            Region::Box { min_um, max_um } => p_um.cmpge(min_um).all() && p_um.cmple(max_um).all(),
             Region::Cylinder {
                 start_um,
                 end_um,
