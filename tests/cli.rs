@@ -458,3 +458,25 @@ fn help_mentions_exit_codes() {
         assert!(help.contains(code), "exit code {code} not described");
     }
 }
+
+/// Without any Vulkan driver, `--backend gpu` fails (exit 2) and says how to install
+/// lavapipe; it never falls back silently. The loader is pointed at a driver list that
+/// does not exist.
+#[test]
+fn no_adapter_exits_2_and_says_how_to_install_lavapipe() {
+    let dir = tmp();
+    let out = Command::new(env!("CARGO_BIN_EXE_ionfield"))
+        .args(["run", "--backend", "gpu", "--out", s(&dir.path().join("o"))])
+        .current_dir(dir.path())
+        .env("XDG_RUNTIME_DIR", dir.path())
+        .env("VK_ICD_FILENAMES", "/nonexistent/icd.json")
+        .env("VK_DRIVER_FILES", "/nonexistent/icd.json")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("the ionfield binary starts");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stderr}");
+    assert!(!stderr.contains("panicked"));
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("mesa-vulkan-drivers"), "{stderr}");
+}
