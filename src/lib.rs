@@ -3,6 +3,22 @@
 //! Data flows one way: `config` (TOML → validated [`config::Scenario`]) → `model`
 //! (rasterised initial fields, voxel masks, per-species coefficients) → an [`sim::Engine`]
 //! (`gpu` or `cpu`) → `sim` (clock, output schedule) → `output` (PNG, npy, manifest).
+//!
+//! ```
+//! use ionfield::{config, cpu::CpuEngine, model::Model, sim::Engine};
+//!
+//! // The built-in default scenario, shortened from the command line's --set syntax.
+//! let sets = ["time.end_s=10".to_string(), "grid.shape=[16,16,16]".to_string(),
+//!             "grid.voxel_um=40".to_string(), "output.slices=[8]".to_string()];
+//! let scenario = config::load_str(config::DEFAULT_SCENARIO_TOML, config::DEFAULT_SOURCE, &sets)
+//!     .expect("valid scenario");
+//! let model = Model::build(&scenario);
+//! let mut engine = CpuEngine::new(&model);
+//! engine.advance(10, scenario.time.dt_s).unwrap();
+//! let o2 = &engine.read_fields(&[0]).unwrap()[0];
+//! // Vessels hold O2 at 0.054 mM; tissue consumes it, so nothing exceeds the blood value.
+//! assert!(o2.iter().all(|&c| (0.0..=0.054 + 1e-6).contains(&c)));
+//! ```
 
 pub mod config;
 pub mod cpu;

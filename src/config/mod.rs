@@ -418,7 +418,7 @@ mod tests {
             out.ranges,
             [
                 ValueRange::Fixed { lo: 0.0, hi: 0.06 },
-                ValueRange::Fixed { lo: 0.0, hi: 5.0 }
+                ValueRange::Fixed { lo: 4.0, hi: 5.0 }
             ]
         );
         assert!(out.png16 && out.npy);
@@ -701,7 +701,7 @@ mod tests {
         assert!(msg.contains("not in output.fields"), "{msg}");
         let text = edited(&[("slices = [32]", "slices = [64]")]);
         check(&load_err(&text, &[]), "output.slices[0]");
-        let text = edited(&[("glucose = [0.0, 5.0]", "glucose = [5.0, 0.0]")]);
+        let text = edited(&[("glucose = [4.0, 5.0]", "glucose = [5.0, 4.0]")]);
         check(&load_err(&text, &[]), "output.ranges_mm.glucose");
         let text = edited(&[("name = \"vascularised_tumour\"", "name = \"has space\"")]);
         check(&load_err(&text, &[]), "name");
