@@ -121,12 +121,8 @@ fn run_scenario(args: &RunArgs) -> Result<(), AppError> {
     // minutes and gigabytes for 1024³).
     match &chosen {
         Chosen::Gpu(ctx) => {
-            let available = match ctx.adapter.info.device_type {
-                wgpu::DeviceType::Cpu => gpu::plan::host_available_bytes(),
-                _ => None,
-            };
             BufferPlan::new(&scenario.grid, scenario.species.len())
-                .check(&ctx.adapter.limits, available)
+                .check_adapter(&ctx.adapter)
                 .map_err(|e| {
                     AppError::input(anyhow::anyhow!("{}: grid.shape: {e}", scenario.source))
                 })?;

@@ -47,7 +47,7 @@ pub fn step_in_place(
     co: &StepCoefficients,
 ) {
     sweep_x(u_mm, v_mm, mask, shape, co);
-    sweep_y(u_mm, v_mm, mask, shape, co);
+    sweep_y(v_mm, mask, shape, co);
     sweep_z(u_mm, v_mm, mask, shape, co);
 }
 
@@ -184,13 +184,7 @@ impl XSlab<'_> {
 
 /// y sweep: v ← (I − θA_y)⁻¹ v. For each z-slab, all x-lines advance together row by
 /// row (contiguous, vectorisable inner loop over x).
-pub fn sweep_y(
-    _u_mm: &[f64],
-    v_mm: &mut [f64],
-    mask: &[u32],
-    [nx, ny, _nz]: [usize; 3],
-    co: &StepCoefficients,
-) {
+pub fn sweep_y(v_mm: &mut [f64], mask: &[u32], [nx, ny, _nz]: [usize; 3], co: &StepCoefficients) {
     let slab = nx * ny;
     v_mm.par_chunks_mut(slab)
         .zip(mask.par_chunks(slab))

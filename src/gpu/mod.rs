@@ -66,11 +66,7 @@ impl GpuEngine {
     /// Checks the [`BufferPlan`] against the adapter, then uploads the model.
     pub fn new(ctx: GpuContext, model: &Model) -> Result<GpuEngine, Error> {
         let plan = BufferPlan::new(&model.grid, model.species.len());
-        let available = match ctx.adapter.info.device_type {
-            wgpu::DeviceType::Cpu => plan::host_available_bytes(),
-            _ => None,
-        };
-        plan.check(&ctx.adapter.limits, available)?;
+        plan.check_adapter(&ctx.adapter)?;
         let device = &ctx.device;
         let kernel = DiffuseKernel::new(device, plan.max_line)?;
         let scope = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);

@@ -98,6 +98,18 @@ impl BufferPlan {
     }
 }
 
+impl BufferPlan {
+    /// [`BufferPlan::check`] against an adapter: its limits, and for a CPU adapter
+    /// (lavapipe) the host memory it allocates from; a GPU's memory size is not exposed.
+    pub fn check_adapter(&self, adapter: &super::context::AdapterSummary) -> Result<(), Error> {
+        let available = match adapter.info.device_type {
+            wgpu::DeviceType::Cpu => host_available_bytes(),
+            _ => None,
+        };
+        self.check(&adapter.limits, available)
+    }
+}
+
 /// Memory available to the process (MemAvailable of /proc/meminfo), bytes, if known.
 pub fn host_available_bytes() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;
