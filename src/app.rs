@@ -37,8 +37,16 @@ impl AppError {
 }
 
 impl From<sim::Error> for AppError {
+    /// A numerical failure of the reaction step (NaN, Inf, negative, no convergence) exits
+    /// with 3; other engine failures with 1.
     fn from(e: sim::Error) -> AppError {
-        AppError::simulation(e)
+        match e {
+            sim::Error::Reaction { .. } => AppError {
+                code: 3,
+                error: e.into(),
+            },
+            e => AppError::simulation(e),
+        }
     }
 }
 
@@ -167,6 +175,23 @@ fn run_scenario(args: &RunArgs) -> Result<(), AppError> {
     )
     .map_err(AppError::input)?;
 
+    if let Some(net) = &model.network {
+        writer
+            .write_text(
+                "react.wgsl",
+                "wgsl",
+                &ionfield::chem::wgsl::kernel_source(net),
+            )
+            .map_err(AppError::input)?;
+    }
+    // One voxel = well-mixed mode: every species to well_mixed.csv, no images.
+    let well_mixed = scenario.grid.n_voxels() == 1;
+    let fields: Vec<usize> = if well_mixed {
+        (0..scenario.species.len()).collect()
+    } else {
+        scenario.output.fields.clone()
+    };
+
     let schedule = OutputSchedule::new(&scenario.time);
     let total = schedule.n_steps();
     let bar = std::io::stderr().is_terminal().then(|| {
@@ -184,11 +209,15 @@ fn run_scenario(args: &RunArgs) -> Result<(), AppError> {
     let result = sim::run(
         engine.as_mut(),
         &schedule,
-        &scenario.output.fields,
+        &fields,
         |time_s, step, fields| -> Result<(), AppError> {
-            writer
-                .write_output(time_s, step, &fields)
-                .map_err(AppError::input)?;
+            if well_mixed {
+                let values: Vec<f64> = fields.iter().map(|f| f[0] as f64).collect();
+                writer.write_well_mixed(time_s, step, &values)
+            } else {
+                writer.write_output(time_s, step, &fields)
+            }
+            .map_err(AppError::input)?;
             let msg = format!("output t = {time_s} s written");
             match &bar {
                 Some(b) => b.set_message(msg),
@@ -211,7 +240,20 @@ fn run_scenario(args: &RunArgs) -> Result<(), AppError> {
     let wall_s = started.elapsed().as_secs_f64();
     if let Err(e) = result {
         let _ = writer.write_manifest("failed", wall_s);
+        eprintln!(
+            "the run stopped; {} finished output file(s) are in {}",
+            writer.files_written(),
+            writer.out_dir().display()
+        );
         return Err(e);
+    }
+    if let Some(st) = engine.reaction_stats() {
+        eprintln!(
+            "reactions: {} calls, {:.2} sub-steps per voxel and call on average, at most {} in one voxel",
+            st.calls,
+            st.substeps as f64 / (st.calls.max(1) as f64 * scenario.grid.n_voxels() as f64),
+            st.max_substeps
+        );
     }
     let manifest = writer
         .write_manifest("complete", wall_s)

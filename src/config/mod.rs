@@ -17,6 +17,8 @@ pub use validate::MAX_VOXELS;
 
 use std::path::Path;
 
+/// "did you mean" suggestions, shared with `chem` name resolution.
+pub(crate) use error::did_you_mean as suggest_name;
 use error::{did_you_mean, list};
 use overrides::{Seg, SetArg};
 use toml::de::{DeTable, DeValue};
@@ -270,7 +272,13 @@ fn from_serde(e: &serde_path_to_error::Error<toml::de::Error>) -> Error {
                 "add at least one species, e.g. [species.O2] with `diffusion_um2_per_s = 2000.0`"
                     .to_string()
             }
-            _ => format!("add `{key} = …` (see configs/default.toml for an example)"),
+            "value" => "add `value = <number>`, or a per-tissue table `value = { normal = 0.07, tumour = 0.1 }`".to_string(),
+            "unit" => "add the parameter's unit, e.g. `unit = \"1/s\"`, `unit = \"1/(mM*s)\"` or `unit = \"1\"` (dimensionless)".to_string(),
+            "equation" => "add the stoichiometry, e.g. `equation = \"Fe2 + H2O2 -> Fe3 + OH\"`".to_string(),
+            "rate" => "add the rate in mM/s, e.g. `rate = \"k_fenton * Fe2 * H2O2\"`".to_string(),
+            "proton" => "add the free proton species, e.g. `proton = \"H\"`".to_string(),
+            "beta_nb_mM_per_pH" => "add the non-bicarbonate buffer capacity, e.g. `beta_nb_mM_per_pH = 20.0`".to_string(),
+            _ => format!("add `{key} = …` (see {} for an example)", example_for(&field)),
         };
         Error::new(ErrorKind::MissingKey, field, "required key is missing").fix(fix)
     } else if let Some(rest) = msg.strip_prefix("invalid type: ") {
@@ -278,18 +286,32 @@ fn from_serde(e: &serde_path_to_error::Error<toml::de::Error>) -> Error {
             .rsplit_once(", expected ")
             .unwrap_or((rest, "another type"));
         let expected = human_type(expected);
+        let fix = format!(
+            "write {expected} here (see {} for an example)",
+            example_for(&path)
+        );
         Error::new(
             ErrorKind::WrongType,
             path,
             format!("wrong type, expected {expected}"),
         )
         .found(human_found(found))
-        .fix(format!(
-            "write {expected} here (see configs/default.toml for an example)"
-        ))
+        .fix(fix)
     } else {
-        Error::new(ErrorKind::InvalidValue, path, msg.replace('\n', " "))
-            .fix("see configs/default.toml for a working example")
+        let fix = format!("see {} for a working example", example_for(&path));
+        Error::new(ErrorKind::InvalidValue, path, msg.replace('\n', " ")).fix(fix)
+    }
+}
+
+/// The example config that shows the section of `field`.
+fn example_for(field: &str) -> &'static str {
+    let chemistry = ["parameters", "reactions", "buffer", "chemistry"]
+        .iter()
+        .any(|s| under(field, s));
+    if chemistry {
+        "configs/wellmixed_fenton.toml"
+    } else {
+        "configs/default.toml"
     }
 }
 
@@ -790,5 +812,551 @@ diffusion_um2_per_s = 0
         ] {
             let _ = load_str(DEFAULT_SCENARIO_TOML, FILE, &[set.to_string()]);
         }
+    }
+
+    // ---- chemistry: [parameters], [reactions], [buffer], [chemistry], quasi_steady ----
+    // Tests marked (chem) call chem::parse_unit / parse_equation / Network::compile.
+
+    const FENTON: &str = include_str!("../../configs/wellmixed_fenton.toml");
+
+    /// The well-mixed Fenton example with each `(from, to)` replaced once.
+    fn fenton(edits: &[(&str, &str)]) -> String {
+        let mut text = FENTON.to_string();
+        for (from, to) in edits {
+            assert!(text.contains(from), "test edit `{from}` not found");
+            text = text.replacen(from, to, 1);
+        }
+        text
+    }
+
+    /// The default scenario (tissues `normal`, `tumour`; species `O2`, `glucose`) plus
+    /// `extra` TOML at the end.
+    fn default_plus(extra: &str) -> String {
+        format!("{DEFAULT_SCENARIO_TOML}\n{extra}\n")
+    }
+
+    fn parameter<'a>(s: &'a Scenario, name: &str) -> &'a Parameter {
+        s.parameters
+            .iter()
+            .find(|p| p.name == name)
+            .unwrap_or_else(|| panic!("parameter {name}"))
+    }
+
+    fn reaction<'a>(s: &'a Scenario, name: &str) -> &'a Reaction {
+        s.reactions
+            .iter()
+            .find(|r| r.name == name)
+            .unwrap_or_else(|| panic!("reaction {name}"))
+    }
+
+    /// (chem) The example loads: indices in species order, fractional and integer
+    /// coefficients, empty sides, buffer, integrator settings.
+    #[test]
+    fn wellmixed_fenton_example_loads() {
+        let s = load_str(FENTON, FILE, &[]).expect("the Fenton example loads");
+        assert_eq!(s.grid.shape(), [1, 1, 1]);
+        let names: Vec<&str> = s.species.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["Fe2", "Fe3", "H2O2", "GSH", "GSSG", "H", "HCO3", "OH"]
+        );
+        let qs: Vec<bool> = s.species.iter().map(|s| s.quasi_steady).collect();
+        assert_eq!(qs, [false, false, false, false, false, false, false, true]);
+        let (fe2, fe3, h2o2, gsh, gssg, h, hco3, oh) = (0, 1, 2, 3, 4, 5, 6, 7);
+
+        assert_eq!(s.parameters.len(), 15);
+        assert_eq!(s.parameters[0].name, "k_fenton", "file order");
+        let k = parameter(&s, "k_fenton");
+        assert_eq!(k.value_by_tissue, [0.07]);
+        assert_eq!(k.unit, "1/(mM*s)");
+        assert!(k.source.starts_with("R1, 63"));
+        assert!(k.is_uniform());
+        assert_eq!(parameter(&s, "K_G").unit, "mM");
+        assert_eq!(parameter(&s, "k_bio").value_by_tissue, [5e8]);
+
+        assert_eq!(s.reactions.len(), 13);
+        assert_eq!(s.reactions[0].name, "fenton", "file order");
+        let r = reaction(&s, "fenton");
+        assert_eq!(r.equation, "Fe2 + H2O2 -> Fe3 + OH");
+        assert_eq!(r.rate, "k_fenton * Fe2 * H2O2");
+        assert_eq!(r.reactants, [(fe2, 1.0), (h2o2, 1.0)]);
+        assert_eq!(r.products, [(fe3, 1.0), (oh, 1.0)]);
+        assert_eq!(r.tissues, None);
+        assert!(!r.viable_only);
+        assert_eq!(reaction(&s, "oh_gsh").reactants, [(oh, 1.0), (gsh, 1.0)]);
+        assert_eq!(reaction(&s, "oh_gsh").products, [(gssg, 0.5)]);
+        assert_eq!(
+            reaction(&s, "fe3_gsh").products,
+            [(fe2, 1.0), (gssg, 0.5), (h, 1.0)]
+        );
+        assert_eq!(
+            reaction(&s, "gsh_h2o2").reactants,
+            [(gsh, 2.0), (h2o2, 1.0)]
+        );
+        assert_eq!(reaction(&s, "gsh_h2o2").products, [(gssg, 1.0)]);
+        assert_eq!(reaction(&s, "gr").products, [(gsh, 2.0)]);
+        let sink = reaction(&s, "oh_h2o2");
+        assert_eq!(sink.reactants, [(oh, 1.0), (h2o2, 1.0)]);
+        assert!(sink.products.is_empty());
+        let source = reaction(&s, "gsh_synthesis");
+        assert!(source.reactants.is_empty());
+        assert_eq!(source.products, [(gsh, 1.0)]);
+
+        let b = s.buffer.as_ref().expect("buffer");
+        assert_eq!(b.proton, h);
+        assert_eq!(b.beta_nb_mm_per_ph, 20.0);
+        assert_eq!(b.bicarbonate, Some(hco3));
+        assert_eq!(
+            s.chemistry,
+            ChemistrySpec {
+                rtol: 1e-4,
+                atol_mm: 1e-12,
+                max_substeps: 20_000
+            }
+        );
+    }
+
+    /// Without chemistry sections a scenario has no network and default integrator settings.
+    #[test]
+    fn no_chemistry_sections_means_no_network() {
+        let s = load_str(DEFAULT_SCENARIO_TOML, FILE, &[]).expect("default loads");
+        assert!(s.parameters.is_empty() && s.reactions.is_empty() && s.buffer.is_none());
+        assert_eq!(s.chemistry, ChemistrySpec::default());
+        assert!(s.species.iter().all(|s| !s.quasi_steady));
+    }
+
+    /// (chem: parse_unit) Per-tissue values, `default`, integers, missing and unknown tissues.
+    #[test]
+    fn per_tissue_parameter_tables() {
+        let text = default_plus(
+            r#"[parameters]
+k_a = { value = { tumour = 0.2, default = 0.1 }, unit = "1/s" }
+k_b = { value = { normal = 1, tumour = 2 }, unit = "1/s", source = "[E]" }
+k_c = { value = 3, unit = "mM" }"#,
+        );
+        let s = load_str(&text, FILE, &[]).expect("loads");
+        assert_eq!(parameter(&s, "k_a").value_by_tissue, [0.1, 0.2]);
+        assert!(!parameter(&s, "k_a").is_uniform());
+        assert_eq!(parameter(&s, "k_b").value_by_tissue, [1.0, 2.0]);
+        assert_eq!(parameter(&s, "k_b").source, "[E]");
+        assert_eq!(parameter(&s, "k_c").value_by_tissue, [3.0, 3.0]);
+        assert!(parameter(&s, "k_c").is_uniform());
+        assert_eq!(parameter(&s, "k_c").source, "");
+
+        // --set into a per-tissue table.
+        let s =
+            load_str(&text, FILE, &["parameters.k_b.value.tumour=5".to_string()]).expect("loads");
+        assert_eq!(parameter(&s, "k_b").value_by_tissue, [1.0, 5.0]);
+    }
+
+    /// These fail before any chemistry string is parsed.
+    #[test]
+    fn per_tissue_parameter_errors() {
+        let one = |value: &str| {
+            default_plus(&format!(
+                "[parameters]\nk = {{ value = {value}, unit = \"1/s\" }}"
+            ))
+        };
+        let text = one("{ tumour = 0.2 }");
+        let msg = check(&load_err(&text, &[]), "parameters.k.value");
+        assert!(
+            msg.contains("`normal`") && msg.contains("default = "),
+            "{msg}"
+        );
+        let line = line_of(&text, "k = { value");
+        assert!(msg.starts_with(&format!("{FILE}:{line}:")), "{msg}");
+
+        let msg = check(
+            &load_err(&one("{ tumor = 0.2, default = 0.1 }"), &[]),
+            "parameters.k.value.tumor",
+        );
+        assert!(
+            msg.contains("unknown tissue `tumor` (did you mean `tumour`?)"),
+            "{msg}"
+        );
+        assert!(msg.contains("`normal`, `tumour`"), "{msg}");
+
+        let e = load_err(&one("\"fast\""), &[]);
+        assert_eq!(e.kind, ErrorKind::WrongType);
+        check(&e, "parameters.k.value");
+        let e = load_err(&one("{ normal = 1, tumour = \"x\" }"), &[]);
+        assert_eq!(e.kind, ErrorKind::WrongType);
+        check(&e, "parameters.k.value.tumour");
+        let msg = check(&load_err(&one("nan"), &[]), "parameters.k.value");
+        assert!(msg.contains("finite"), "{msg}");
+
+        // unit is required, unknown keys refused.
+        let text = default_plus("[parameters]\nk = { value = 1 }");
+        let e = load_err(&text, &[]);
+        assert_eq!(e.kind, ErrorKind::MissingKey);
+        let msg = check(&e, "parameters.k.unit");
+        assert!(msg.contains("unit = \"1/s\""), "{msg}");
+        let text = default_plus("[parameters]\nk = { value = 1, unit = \"1/s\", units = \"1/s\" }");
+        let e = load_err(&text, &[]);
+        assert_eq!(e.kind, ErrorKind::UnknownKey);
+        let msg = check(&e, "parameters.k.units");
+        assert!(msg.contains("did you mean `unit`?"), "{msg}");
+    }
+
+    /// Parameter names: identifiers, not a species, tissue, built-in variable or function.
+    #[test]
+    fn parameter_name_clashes() {
+        let first = "k_fenton    = { value = 0.07";
+        for (name, needle) in [
+            ("Fe2", "already a species"),
+            ("normal", "already a tissue"),
+            ("pH", "reserved"),
+            ("viab", "reserved"),
+            ("t", "reserved"),
+            ("exp", "reserved"),
+            ("hill", "reserved"),
+            ("clamp", "reserved"),
+        ] {
+            let text = fenton(&[(first, &format!("{name} = {{ value = 0.07"))]);
+            let msg = check(&load_err(&text, &[]), &format!("parameters.{name}"));
+            assert!(msg.contains(needle), "{msg}");
+            let line = line_of(&text, &format!("{name} = {{ value = 0.07"));
+            assert!(msg.starts_with(&format!("{FILE}:{line}:")), "{msg}");
+        }
+        let text = fenton(&[(first, "\"k-1\" = { value = 0.07")]);
+        let msg = check(&load_err(&text, &[]), "parameters.k-1");
+        assert!(msg.contains("[A-Za-z][A-Za-z0-9_]*"), "{msg}");
+    }
+
+    /// (chem: parse_unit) A bad unit names the field and the character.
+    #[test]
+    fn bad_parameter_unit() {
+        let text = fenton(&[(
+            "unit = \"1/(mM*s)\", source = \"R1,",
+            "unit = \"1/(mM*s\", source = \"R1,",
+        )]);
+        let msg = check(&load_err(&text, &[]), "parameters.k_fenton.unit");
+        assert!(msg.contains("at character "), "{msg}");
+        let line = line_of(&text, "unit = \"1/(mM*s\"");
+        assert!(msg.starts_with(&format!("{FILE}:{line}:")), "{msg}");
+    }
+
+    /// (chem: parse_unit, parse_equation) Unknown species in an equation, with suggestion.
+    #[test]
+    fn unknown_species_in_equation() {
+        let text = fenton(&[(
+            "equation = \"Fe2 + H2O2 -> Fe3 + OH\"",
+            "equation = \"Fe2 + H2O3 -> Fe3 + OH\"",
+        )]);
+        let msg = check(&load_err(&text, &[]), "reactions.fenton.equation");
+        assert!(
+            msg.contains("unknown species `H2O3` (did you mean `H2O2`?)"),
+            "{msg}"
+        );
+        assert!(msg.contains("`Fe2`, `Fe3`"), "species listed: {msg}");
+        let line = line_of(&text, "H2O3 -> Fe3");
+        assert!(msg.starts_with(&format!("{FILE}:{line}:")), "{msg}");
+        // On the product side too.
+        let text = fenton(&[(
+            "equation = \"GSSG -> 2 GSH\"",
+            "equation = \"GSSG -> 2 GHS\"",
+        )]);
+        let msg = check(&load_err(&text, &[]), "reactions.gr.equation");
+        assert!(msg.contains("unknown species `GHS`"), "{msg}");
+    }
+
+    /// (chem: parse_unit, parse_equation) A syntax error names the character.
+    #[test]
+    fn equation_syntax_error() {
+        let text = fenton(&[(
+            "equation = \"Fe2 + H2O2 -> Fe3 + OH\"",
+            "equation = \"Fe2 + + H2O2 -> Fe3 + OH\"",
+        )]);
+        let msg = check(&load_err(&text, &[]), "reactions.fenton.equation");
+        assert!(msg.contains("at character "), "{msg}");
+    }
+
+    /// (chem: parse_unit, parse_equation) `->` alone is refused with source/sink examples.
+    #[test]
+    fn reaction_without_reactants_or_products() {
+        let text = fenton(&[("equation = \"OH ->\"", "equation = \"->\"")]);
+        let msg = check(&load_err(&text, &[]), "reactions.oh_bio.equation");
+        assert!(
+            msg.contains("a reaction needs at least one reactant or product"),
+            "{msg}"
+        );
+        assert!(msg.contains("-> H2O2") && msg.contains("OH ->"), "{msg}");
+    }
+
+    /// (chem) A species twice on one side is one term with the summed coefficient.
+    #[test]
+    fn repeated_species_on_one_side_are_merged() {
+        let text = fenton(&[(
+            "equation = \"2 GSH + H2O2 -> GSSG\"",
+            "equation = \"GSH + H2O2 + GSH -> GSSG\"",
+        )]);
+        let s = load_str(&text, FILE, &[]).expect("loads");
+        assert_eq!(reaction(&s, "gsh_h2o2").reactants, [(3, 2.0), (2, 1.0)]);
+    }
+
+    /// (chem: parse_unit, parse_equation) `where` names tissues; unknown ones are refused.
+    #[test]
+    fn unknown_tissue_in_where() {
+        let reaction = |place: &str| {
+            default_plus(&format!(
+                "[parameters]\nk = {{ value = 0.1, unit = \"1/s\" }}\n\
+                 [reactions.uptake]\nequation = \"O2 ->\"\nrate = \"k * O2\"\nwhere = {place}"
+            ))
+        };
+        let text = reaction("\"tumor\"");
+        let msg = check(&load_err(&text, &[]), "reactions.uptake.where");
+        assert!(
+            msg.contains("unknown tissue `tumor` (did you mean `tumour`?)"),
+            "{msg}"
+        );
+        assert!(msg.contains("`normal`, `tumour`"), "{msg}");
+        let line = line_of(&text, "where = \"tumor\"");
+        assert!(msg.starts_with(&format!("{FILE}:{line}:")), "{msg}");
+
+        let msg = check(
+            &load_err(&reaction("[\"tumour\", \"tumor\"]"), &[]),
+            "reactions.uptake.where[1]",
+        );
+        assert!(msg.contains("did you mean `tumour`?"), "{msg}");
+        check(
+            &load_err(&reaction("[\"tumour\", \"tumour\"]"), &[]),
+            "reactions.uptake.where[1]",
+        );
+        check(&load_err(&reaction("[]"), &[]), "reactions.uptake.where");
+        check(
+            &load_err(&reaction("[\"viable\"]"), &[]),
+            "reactions.uptake.where[0]",
+        );
+        let e = load_err(&reaction("3"), &[]);
+        assert_eq!(e.kind, ErrorKind::WrongType);
+        check(&e, "reactions.uptake.where");
+    }
+
+    /// (chem) Where a reaction acts, resolved to tissue ids.
+    #[test]
+    fn where_resolves_tissues() {
+        let reaction_where = |place: &str| {
+            let text = default_plus(&format!(
+                "[parameters]\nk = {{ value = 0.1, unit = \"1/s\" }}\n\
+                 [reactions.uptake]\nequation = \"O2 ->\"\nrate = \"k * O2\"\nwhere = {place}"
+            ));
+            let s = load_str(&text, FILE, &[]).expect("loads");
+            (s.reactions[0].tissues.clone(), s.reactions[0].viable_only)
+        };
+        assert_eq!(reaction_where("\"everywhere\""), (None, false));
+        assert_eq!(reaction_where("\"tumour\""), (Some(vec![1]), false));
+        assert_eq!(
+            reaction_where("[\"tumour\", \"normal\"]"),
+            (Some(vec![1, 0]), false)
+        );
+    }
+
+    /// (chem: parse_unit, parse_equation) `where = "viable"` needs a species `viab`.
+    #[test]
+    fn where_viable_needs_viab() {
+        let edit = (
+            "rate = \"k_fenton * Fe2 * H2O2\"",
+            "rate = \"k_fenton * Fe2 * H2O2\"\nwhere = \"viable\"",
+        );
+        let text = fenton(&[edit]);
+        let msg = check(&load_err(&text, &[]), "reactions.fenton.where");
+        assert!(
+            msg.contains("no species `viab`") && msg.contains("[species.viab]"),
+            "{msg}"
+        );
+        let line = line_of(&text, "where = \"viable\"");
+        assert!(msg.starts_with(&format!("{FILE}:{line}:")), "{msg}");
+    }
+
+    /// (chem) With a `viab` species, `where = "viable"` sets viable_only.
+    #[test]
+    fn where_viable_with_viab() {
+        let text = fenton(&[
+            (
+                "rate = \"k_fenton * Fe2 * H2O2\"",
+                "rate = \"k_fenton * Fe2 * H2O2\"\nwhere = \"viable\"",
+            ),
+            (
+                "[species.OH]",
+                "[species.viab]\ndiffusion_um2_per_s = 0.0\nunit = \"1\"\ninitial = { uniform_mm = 1.0 }\n[species.OH]",
+            ),
+        ]);
+        let s = load_str(&text, FILE, &[]).expect("loads");
+        let r = reaction(&s, "fenton");
+        assert!(r.viable_only);
+        assert_eq!(r.tissues, None);
+    }
+
+    /// A quasi-steady species cannot diffuse.
+    #[test]
+    fn quasi_steady_with_diffusion() {
+        let text = fenton(&[(
+            "diffusion_um2_per_s = 0.0\nquasi_steady = true",
+            "diffusion_um2_per_s = 100.0\nquasi_steady = true",
+        )]);
+        let msg = check(&load_err(&text, &[]), "species.OH.diffusion_um2_per_s");
+        assert!(
+            msg.contains("quasi-steady") && msg.contains("found 100"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("diffusion_um2_per_s = 0.0") && msg.contains("quasi_steady = true"),
+            "{msg}"
+        );
+        let line = line_of(&text, "diffusion_um2_per_s = 100.0");
+        assert!(msg.starts_with(&format!("{FILE}:{line}:")), "{msg}");
+        // Also when switched on from the command line.
+        let e = load_err(DEFAULT_SCENARIO_TOML, &["species.O2.quasi_steady=true"]);
+        check(&e, "species.O2.diffusion_um2_per_s");
+        let e = load_err(DEFAULT_SCENARIO_TOML, &["species.O2.quasi_steady=1"]);
+        assert_eq!(e.kind, ErrorKind::WrongType);
+    }
+
+    /// (chem: parse_unit, parse_equation) Buffer species must exist, differ, not be
+    /// quasi-steady; β must be > 0.
+    #[test]
+    fn bad_buffer() {
+        let text = fenton(&[("proton = \"H\"", "proton = \"Hp\"")]);
+        let msg = check(&load_err(&text, &[]), "buffer.proton");
+        assert!(
+            msg.contains("unknown species `Hp` (did you mean `H`?)"),
+            "{msg}"
+        );
+        let line = line_of(&text, "proton = \"Hp\"");
+        assert!(msg.starts_with(&format!("{FILE}:{line}:")), "{msg}");
+        let text = fenton(&[("bicarbonate = \"HCO3\"", "bicarbonate = \"HCO\"")]);
+        let msg = check(&load_err(&text, &[]), "buffer.bicarbonate");
+        assert!(msg.contains("did you mean `HCO3`?"), "{msg}");
+        let text = fenton(&[("bicarbonate = \"HCO3\"", "bicarbonate = \"H\"")]);
+        let msg = check(&load_err(&text, &[]), "buffer.bicarbonate");
+        assert!(msg.contains("must differ from buffer.proton"), "{msg}");
+        let text = fenton(&[("proton = \"H\"", "proton = \"OH\"")]);
+        let msg = check(&load_err(&text, &[]), "buffer.proton");
+        assert!(msg.contains("quasi-steady"), "{msg}");
+        let text = fenton(&[("beta_nb_mM_per_pH = 20.0", "beta_nb_mM_per_pH = 0.0")]);
+        let msg = check(&load_err(&text, &[]), "buffer.beta_nb_mM_per_pH");
+        assert!(msg.contains("must be > 0"), "{msg}");
+        let line = line_of(&text, "beta_nb_mM_per_pH = 0.0");
+        assert!(msg.starts_with(&format!("{FILE}:{line}:")), "{msg}");
+    }
+
+    /// Buffer keys are checked by the schema (no chemistry string parsed yet).
+    #[test]
+    fn buffer_schema() {
+        let text = fenton(&[("beta_nb_mM_per_pH = 20.0", "beta_nb_mm_per_ph = 20.0")]);
+        let e = load_err(&text, &[]);
+        assert_eq!(e.kind, ErrorKind::UnknownKey);
+        let msg = check(&e, "buffer.beta_nb_mm_per_ph");
+        assert!(msg.contains("did you mean `beta_nb_mM_per_pH`?"), "{msg}");
+        let text = fenton(&[("proton = \"H\"\n", "")]);
+        let e = load_err(&text, &[]);
+        assert_eq!(e.kind, ErrorKind::MissingKey);
+        check(&e, "buffer.proton");
+    }
+
+    /// (chem: parse_unit, parse_equation) Integrator settings: defaults and bounds.
+    #[test]
+    fn chemistry_settings() {
+        let cut = FENTON.split("[chemistry]").next().expect("split");
+        let s = load_str(cut, FILE, &[]).expect("loads without [chemistry]");
+        assert_eq!(s.chemistry, ChemistrySpec::default());
+        let s = load_str(FENTON, FILE, &["chemistry.rtol=1e-6".to_string()]).expect("loads");
+        assert_eq!(s.chemistry.rtol, 1e-6);
+        for (set, field) in [
+            ("chemistry.rtol=0", "chemistry.rtol"),
+            ("chemistry.rtol=0.5", "chemistry.rtol"),
+            ("chemistry.atol_mm=0", "chemistry.atol_mm"),
+            ("chemistry.atol_mm=-1e-9", "chemistry.atol_mm"),
+            ("chemistry.max_substeps=0", "chemistry.max_substeps"),
+            (
+                "chemistry.max_substeps=99999999999",
+                "chemistry.max_substeps",
+            ),
+        ] {
+            let e = load_err(FENTON, &[set]);
+            assert_eq!(e.kind, ErrorKind::InvalidValue, "{e}");
+            let msg = check(&e, field);
+            assert!(msg.contains(&format!("(--set {set})")), "{msg}");
+        }
+        let e = load_err(FENTON, &["chemistry.max_substeps=1.5"]);
+        assert_eq!(e.kind, ErrorKind::WrongType);
+    }
+
+    /// (chem) --set changes a parameter value; --set cannot invent a parameter.
+    #[test]
+    fn set_parameter_value() {
+        let s = load_str(
+            FENTON,
+            FILE,
+            &["parameters.k_fenton.value=0.08".to_string()],
+        )
+        .expect("loads");
+        assert_eq!(parameter(&s, "k_fenton").value_by_tissue, [0.08]);
+        let s = load_str(
+            FENTON,
+            FILE,
+            &["parameters.k_fenton.value={ normal = 0.09 }".to_string()],
+        )
+        .expect("loads");
+        assert_eq!(parameter(&s, "k_fenton").value_by_tissue, [0.09]);
+    }
+
+    #[test]
+    fn set_unknown_parameter_or_reaction() {
+        let e = load_err(FENTON, &["parameters.k_fentn.value=0.08"]);
+        assert_eq!(e.kind, ErrorKind::BadSet);
+        let msg = check(&e, "parameters.k_fentn");
+        assert!(
+            msg.contains("unknown parameter `k_fentn` (did you mean `k_fenton`?)"),
+            "{msg}"
+        );
+        assert!(
+            msg.starts_with(&format!("{FILE} (--set parameters.k_fentn.value=0.08): ")),
+            "{msg}"
+        );
+        let e = load_err(FENTON, &["reactions.fentn.rate=0"]);
+        assert_eq!(e.kind, ErrorKind::BadSet);
+        let msg = check(&e, "reactions.fentn");
+        assert!(msg.contains("did you mean `fenton`?"), "{msg}");
+        // A scenario without [parameters].
+        let e = load_err(DEFAULT_SCENARIO_TOML, &["parameters.k.value=1"]);
+        assert_eq!(e.kind, ErrorKind::BadSet);
+        check(&e, "parameters.k");
+    }
+
+    /// (chem) A compile error (here in a rate) is located at its field.
+    #[test]
+    fn compile_error_is_located_at_its_field() {
+        let text = fenton(&[(
+            "rate = \"k_fenton * Fe2 * H2O2\"",
+            "rate = \"k_fentn * Fe2 * H2O2\"",
+        )]);
+        let e = load_err(&text, &[]);
+        assert_eq!(e.kind, ErrorKind::InvalidValue);
+        let msg = check(&e, "reactions.fenton.rate");
+        let line = line_of(&text, "rate = \"k_fentn");
+        assert!(msg.starts_with(&format!("{FILE}:{line}:")), "{msg}");
+    }
+
+    /// [1, 1, 1] is one well-mixed voxel; other shapes still need ≥ 3 per axis.
+    #[test]
+    fn well_mixed_grid() {
+        let text = r#"
+name = "one"
+[grid]
+shape = [1, 1, 1]
+voxel_um = 10
+[time]
+dt_s = 1
+end_s = 10
+[species.A]
+diffusion_um2_per_s = 0
+"#;
+        let s = load_str(text, FILE, &[]).expect("one voxel loads");
+        assert_eq!(s.grid.n_voxels(), 1);
+        assert_eq!(s.output.slices, SliceSelection::Indices(vec![0]));
+        let e = load_err(text, &["grid.shape=[1, 1, 3]"]);
+        let msg = check(&e, "grid.shape");
+        assert!(msg.contains("[1, 1, 1]"), "{msg}");
     }
 }

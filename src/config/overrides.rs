@@ -1,7 +1,8 @@
 //! `--set dotted.path=value` overrides, applied to the parsed TOML tree before it is
 //! deserialised. Whether the key is allowed there is decided by the schema itself (serde's
 //! `deny_unknown_fields`), so the schema is not written down twice; only user-named tables
-//! (`species.<name>`, `tissues.<name>`) are checked here, because `--set` cannot create them.
+//! (`species.<name>`, `tissues.<name>`, `parameters.<name>`, `reactions.<name>`) are checked
+//! here, because `--set` cannot create them.
 
 use super::error::{did_you_mean, list, Error, ErrorKind, Location};
 
@@ -128,14 +129,17 @@ pub(crate) fn apply(root: &mut toml::Value, set: &SetArg) -> Result<(), Error> {
                         .error(ErrorKind::BadSet, parent.clone(), format!("`{parent}` holds a {kind_of_cur}, not a table, so it has no key `{k}`"))
                         .fix(format!("set `{parent}` itself, or check the path")));
                 };
-                let user_named = i == 1
-                    && matches!(&set.segs[0], Seg::Key(s) if s == "species" || s == "tissues");
-                if !t.contains_key(k) && user_named {
-                    let what = if parent == "species" {
-                        "species"
-                    } else {
-                        "tissue"
-                    };
+                let what = match (i, &set.segs[0]) {
+                    (1, Seg::Key(s)) => match s.as_str() {
+                        "species" => Some("species"),
+                        "tissues" => Some("tissue"),
+                        "parameters" => Some("parameter"),
+                        "reactions" => Some("reaction"),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                if let (false, Some(what)) = (t.contains_key(k), what) {
                     return Err(set
                         .error(
                             ErrorKind::BadSet,

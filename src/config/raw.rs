@@ -41,6 +41,10 @@ pub struct RawScenario {
     pub tissues: Option<NamedMap<RawTissue>>,
     pub species: NamedMap<RawSpecies>,
     pub vessels: Option<Vec<RawVessel>>,
+    pub parameters: Option<NamedMap<RawParameter>>,
+    pub reactions: Option<NamedMap<RawReaction>>,
+    pub buffer: Option<RawBuffer>,
+    pub chemistry: Option<RawChemistry>,
     pub output: Option<RawOutput>,
 }
 
@@ -131,6 +135,8 @@ pub struct RawSpecies {
     pub uptake_per_s: Option<NamedMap<f64>>,
     pub initial: Option<RawInitial>,
     pub boundary: Option<RawBoundary>,
+    /// Algebraic species (production / loss each reaction step), default false.
+    pub quasi_steady: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -178,4 +184,46 @@ pub struct RawOutput {
     pub ranges_mm: Option<NamedMap<Vec<f64>>>,
     pub png16: Option<bool>,
     pub npy: Option<bool>,
+}
+
+/// `parameters.<name>`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawParameter {
+    /// A number, or a table tissue name → number (with an optional `default`); checked in
+    /// `validate`.
+    pub value: toml::Value,
+    pub unit: String,
+    pub source: Option<String>,
+}
+
+/// `reactions.<name>`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReaction {
+    pub equation: String,
+    pub rate: String,
+    /// `"everywhere"`, `"viable"`, a tissue name or an array of tissue names; checked in
+    /// `validate`.
+    #[serde(rename = "where")]
+    pub where_: Option<toml::Value>,
+}
+
+/// `[buffer]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBuffer {
+    pub proton: String,
+    #[serde(rename = "beta_nb_mM_per_pH")]
+    pub beta_nb_mm_per_ph: f64,
+    pub bicarbonate: Option<String>,
+}
+
+/// `[chemistry]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawChemistry {
+    pub rtol: Option<f64>,
+    pub atol_mm: Option<f64>,
+    pub max_substeps: Option<i64>,
 }

@@ -23,6 +23,14 @@ pub struct Scenario {
     pub species: Vec<Species>,
     /// Interior Dirichlet regions (vessels): voxels inside hold the listed species fixed.
     pub vessels: Vec<Vessel>,
+    /// Named parameters of the rate expressions (`[parameters]`), in file order.
+    pub parameters: Vec<Parameter>,
+    /// The reaction network (`[reactions.<name>]`), in file order. Empty = diffusion only.
+    pub reactions: Vec<Reaction>,
+    /// Proton buffering (`[buffer]`, MODEL.md R23), if any.
+    pub buffer: Option<Buffer>,
+    /// Integrator settings of the reaction step (`[chemistry]`).
+    pub chemistry: ChemistrySpec,
     pub output: OutputSpec,
 }
 
@@ -136,6 +144,9 @@ pub struct Species {
     pub initial: InitialCondition,
     /// Boundary condition per face, in [`Face`] order.
     pub boundary: [BoundaryCondition; 6],
+    /// Algebraic (quasi-steady) species such as OH·: not integrated; each reaction step sets
+    /// it to production / loss (MODEL.md §8). Requires D = 0 and rates linear in it.
+    pub quasi_steady: bool,
 }
 
 impl Species {
@@ -274,4 +285,77 @@ pub enum Colormap {
     Plasma,
     Cividis,
     Grayscale,
+}
+
+/// A named constant of the rate expressions, e.g. `k_fenton = 0.07 1/(mM*s)`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Parameter {
+    pub name: String,
+    /// Value in each tissue (indexed by tissue id), in `unit`. A plain number in the file
+    /// gives the same value in every tissue.
+    pub value_by_tissue: Vec<f64>,
+    /// Unit as written (`1/(mM*s)`, `mM`, `mM/s`, `1`), checked by `chem::parse_unit`.
+    pub unit: String,
+    /// Where the value comes from (citation or "[E] estimate"); may be empty.
+    pub source: String,
+}
+
+impl Parameter {
+    /// True when every tissue has the same value.
+    pub fn is_uniform(&self) -> bool {
+        self.value_by_tissue.windows(2).all(|w| w[0] == w[1])
+    }
+}
+
+/// One reaction: `equation` gives the stoichiometry, `rate` the rate in mM/s; each species
+/// changes by (product coefficient − reactant coefficient) × rate.
+#[derive(Clone, Debug, Serialize)]
+pub struct Reaction {
+    pub name: String,
+    /// As written, e.g. `Fe2 + H2O2 -> Fe3 + OH`.
+    pub equation: String,
+    /// Rate expression as written, e.g. `k_fenton * Fe2 * H2O2` (mM/s).
+    pub rate: String,
+    /// (species index, coefficient > 0) of the left side, in equation order.
+    pub reactants: Vec<(usize, f64)>,
+    /// (species index, coefficient > 0) of the right side.
+    pub products: Vec<(usize, f64)>,
+    /// Tissue ids where the reaction acts; `None` = everywhere.
+    pub tissues: Option<Vec<usize>>,
+    /// `where = "viable"`: the rate is multiplied by the species `viab` (viable fraction).
+    pub viable_only: bool,
+}
+
+/// Proton buffering (MODEL.md R23): dH/dt = ln10·H/β·S_H with β = β_nb + 2.303·HCO3,
+/// where S_H is the net proton production of the reactions (mM/s). With a bicarbonate
+/// species it is consumed at S_H·2.303·HCO3/β (R23b, open CO2 system).
+#[derive(Clone, Debug, Serialize)]
+pub struct Buffer {
+    /// Species index of free H+ (mM).
+    pub proton: usize,
+    /// Non-bicarbonate buffer capacity β_nb, mM per pH unit.
+    pub beta_nb_mm_per_ph: f64,
+    /// Species index of HCO3-, if the bicarbonate system is on.
+    pub bicarbonate: Option<usize>,
+}
+
+/// Error control of the per-voxel reaction integrator (`[chemistry]`).
+#[derive(Clone, Copy, Debug, Serialize, PartialEq)]
+pub struct ChemistrySpec {
+    /// Relative tolerance per sub-step (default 1e-4).
+    pub rtol: f64,
+    /// Absolute tolerance, mM (default 1e-12).
+    pub atol_mm: f64,
+    /// Sub-steps allowed per voxel and reaction call; more stops the run (default 20000).
+    pub max_substeps: u32,
+}
+
+impl Default for ChemistrySpec {
+    fn default() -> Self {
+        ChemistrySpec {
+            rtol: 1e-4,
+            atol_mm: 1e-12,
+            max_substeps: 20_000,
+        }
+    }
 }

@@ -4,7 +4,7 @@
 use glam::DVec3;
 
 use super::error::{did_you_mean, list, Error, ErrorKind};
-use super::raw::{RawBoundary, RawScenario, RawSpecies, RegionKeys};
+use super::raw::{RawBoundary, RawParameter, RawScenario, RawSpecies, RegionKeys};
 use super::scenario::*;
 
 /// Grids above this many voxels are refused (indices are u32 on the GPU, buffers huge).
@@ -50,9 +50,13 @@ pub fn validate(raw: RawScenario, source: &str) -> Result<Scenario, Error> {
     let species_names: Vec<&str> = species.iter().map(|s| s.name.as_str()).collect();
 
     let vessels = vessels(&raw, &species_names, &grid)?;
+    let parameters = parameters(&raw, &tissue_names, &species_names)?;
+    let reactions = reactions(&raw, &tissue_names, &species_names)?;
+    let buffer = buffer(&raw, &species)?;
+    let chemistry = chemistry(&raw)?;
     let output = output(&raw, &species_names, &grid)?;
 
-    Ok(Scenario {
+    let scenario = Scenario {
         name: raw.name.clone(),
         description: raw.description.clone().unwrap_or_default(),
         source: source.to_string(),
@@ -61,8 +65,22 @@ pub fn validate(raw: RawScenario, source: &str) -> Result<Scenario, Error> {
         tissues,
         species,
         vessels,
+        parameters,
+        reactions,
+        buffer,
+        chemistry,
         output,
-    })
+    };
+    if !scenario.reactions.is_empty() {
+        // Rates, units, names in expressions, quasi-steady linearity: the chemistry compiler
+        // checks them; its error names the TOML field, so the loader can locate it.
+        crate::chem::Network::compile(&scenario).map_err(|e| {
+            let mut err = Error::invalid(e.field, e.problem).fix(e.fix);
+            err.found = e.found;
+            err
+        })?;
+    }
+    Ok(scenario)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -158,12 +176,15 @@ fn grid(raw: &RawScenario) -> Result<Grid, Error> {
                 .fix("give three integers, e.g. shape = [64, 64, 64]"),
         );
     }
-    if s.iter().any(|&n| n < 3) {
-        return Err(
-            Error::invalid("grid.shape", "every voxel count must be ≥ 3")
-                .found(shown)
-                .fix("use at least 3 voxels along each axis, e.g. shape = [64, 64, 64]"),
-        );
+    // [1, 1, 1] is one well-mixed voxel (chemistry without transport).
+    let well_mixed = s.iter().all(|&n| n == 1);
+    if !well_mixed && s.iter().any(|&n| n < 3) {
+        return Err(Error::invalid(
+            "grid.shape",
+            "every voxel count must be ≥ 3 (or all 1: one well-mixed voxel)",
+        )
+        .found(shown)
+        .fix("use at least 3 voxels along each axis, e.g. shape = [64, 64, 64], or [1, 1, 1] for a well-mixed voxel"));
     }
     let n: u128 = s.iter().map(|&n| n as u128).product();
     if n > MAX_VOXELS as u128 {
@@ -350,6 +371,16 @@ fn species(name: &str, s: &RawSpecies, tissues: &[&str], grid: &Grid) -> Result<
         None => [BoundaryCondition::ZeroFlux; 6],
     };
 
+    let quasi_steady = s.quasi_steady.unwrap_or(false);
+    if quasi_steady && diffusion_um2_per_s != 0.0 {
+        return Err(Error::invalid(
+            format!("{path}.diffusion_um2_per_s"),
+            "must be 0 for a quasi-steady species (quasi_steady = true: the species is set to production / loss in each voxel, it cannot diffuse)",
+        )
+        .found(diffusion_um2_per_s)
+        .fix("set diffusion_um2_per_s = 0.0, or remove `quasi_steady = true` to integrate the species like any other"));
+    }
+
     Ok(Species {
         name: name.to_string(),
         unit: s.unit.clone().unwrap_or_else(|| "mM".to_string()),
@@ -357,6 +388,7 @@ fn species(name: &str, s: &RawSpecies, tissues: &[&str], grid: &Grid) -> Result<
         decay_per_s_by_tissue,
         initial,
         boundary,
+        quasi_steady,
     })
 }
 
@@ -621,6 +653,443 @@ fn slices(v: &toml::Value, axis_len: usize, axis: Axis) -> Result<SliceSelection
         .found(format!("{} {other}", other.type_str()))
         .fix(fix)),
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Chemistry: parameters, reactions, buffer, integrator settings
+
+/// Names a parameter may not take: the built-in variables and the functions of the rate
+/// expressions.
+const RESERVED: [&str; 15] = [
+    "pH", "viab", "t", "exp", "log", "log10", "sqrt", "abs", "min", "max", "pow", "hill", "mm",
+    "step", "clamp",
+];
+const UNIT_FIX: &str =
+    "write a unit such as \"1/s\", \"mM\", \"mM/s\", \"1/(mM*s)\" or \"1\" (dimensionless)";
+const EQUATION_FIX: &str = "write the equation like \"Fe2 + H2O2 -> Fe3 + OH\": coefficients before the name (\"2 GSH\"), one side empty for a source (\"-> H2O2\") or a sink (\"OH ->\")";
+const WHERE_FIX: &str = "write where = \"everywhere\" (the default), \"viable\" (rate × the viable fraction `viab`), a tissue name, or an array of tissue names such as [\"tumour\"]";
+
+/// A syntax error in a chemistry string (unit, equation) as a config error on `field`.
+fn syntax_error(
+    field: &str,
+    what: &str,
+    text: &str,
+    e: crate::chem::SyntaxError,
+    default_fix: &str,
+) -> Error {
+    let fix = if e.fix.trim().is_empty() {
+        default_fix.to_string()
+    } else {
+        e.fix
+    };
+    let mut err = Error::invalid(
+        field,
+        format!(
+            "{} at character {} of the {what} {text:?}",
+            e.problem.trim_end_matches('.'),
+            e.column
+        ),
+    )
+    .fix(fix);
+    err.found = e.found.map(|f| format!("{f:?}"));
+    err
+}
+
+fn number(v: &toml::Value) -> Option<f64> {
+    match v {
+        toml::Value::Integer(i) => Some(*i as f64),
+        toml::Value::Float(x) => Some(*x),
+        _ => None,
+    }
+}
+
+fn parameters(
+    raw: &RawScenario,
+    tissues: &[&str],
+    species: &[&str],
+) -> Result<Vec<Parameter>, Error> {
+    let mut out = Vec::new();
+    for (name, p) in raw.parameters.iter().flat_map(|m| m.0.iter()) {
+        let path = format!("parameters.{name}");
+        parameter_name(name, &path, tissues, species)?;
+        let value_by_tissue = parameter_value(p, &format!("{path}.value"), tissues)?;
+        crate::chem::parse_unit(&p.unit)
+            .map_err(|e| syntax_error(&format!("{path}.unit"), "unit", &p.unit, e, UNIT_FIX))?;
+        out.push(Parameter {
+            name: name.clone(),
+            value_by_tissue,
+            unit: p.unit.clone(),
+            source: p.source.clone().unwrap_or_default(),
+        });
+    }
+    Ok(out)
+}
+
+fn parameter_name(name: &str, path: &str, tissues: &[&str], species: &[&str]) -> Result<(), Error> {
+    let rename = format!("rename the parameter, e.g. `k_{name}` or `{name}_set`");
+    if !is_identifier(name, false) {
+        return Err(Error::invalid(
+            path,
+            "parameter names must match [A-Za-z][A-Za-z0-9_]* (they appear in rate expressions)",
+        )
+        .found(format!("{name:?}"))
+        .fix("use a name such as `k_fenton` or `K_G`"));
+    }
+    if species.contains(&name) {
+        return Err(Error::invalid(
+            path,
+            format!("`{name}` is already a species; a rate expression could not tell them apart"),
+        )
+        .fix(rename));
+    }
+    if tissues.contains(&name) {
+        return Err(Error::invalid(
+            path,
+            format!(
+                "`{name}` is already a tissue name; parameter names must differ from tissue names"
+            ),
+        )
+        .fix(rename));
+    }
+    if RESERVED.contains(&name) {
+        return Err(Error::invalid(
+            path,
+            format!(
+                "`{name}` is reserved in rate expressions (built-in variables and functions: {})",
+                list(RESERVED)
+            ),
+        )
+        .fix(rename));
+    }
+    Ok(())
+}
+
+/// `value = 0.07` (every tissue) or `value = { tumour = 0.1, default = 0.07 }`.
+fn parameter_value(p: &RawParameter, field: &str, tissues: &[&str]) -> Result<Vec<f64>, Error> {
+    const FIX: &str = "write value = 0.07, or a per-tissue table value = { normal = 0.07, tumour = 0.1 } (a `default` key covers the tissues not listed)";
+    if let Some(x) = number(&p.value) {
+        return Ok(vec![finite(x, field)?; tissues.len()]);
+    }
+    let toml::Value::Table(table) = &p.value else {
+        return Err(Error::new(
+            ErrorKind::WrongType,
+            field,
+            "must be a number or a table of per-tissue numbers",
+        )
+        .found(format!("{} {}", p.value.type_str(), p.value))
+        .fix(FIX));
+    };
+    let mut by_tissue: Vec<Option<f64>> = vec![None; tissues.len()];
+    let mut default = None;
+    for (key, item) in table {
+        let f = format!("{field}.{key}");
+        let Some(x) = number(item) else {
+            return Err(Error::new(ErrorKind::WrongType, &f, "must be a number")
+                .found(format!("{} {item}", item.type_str()))
+                .fix(FIX));
+        };
+        let x = finite(x, &f)?;
+        if key == "default" {
+            default = Some(x);
+            continue;
+        }
+        let Some(t) = tissues.iter().position(|n| n == key) else {
+            let keys = tissues.iter().copied().chain(["default"]);
+            return Err(Error::invalid(
+                &f,
+                format!("unknown tissue `{key}`{}", did_you_mean(key, keys)),
+            )
+            .fix(format!(
+                "use the tissues {} or `default` (define new tissues under [tissues.<name>])",
+                list(tissues.iter().copied())
+            )));
+        };
+        by_tissue[t] = Some(x);
+    }
+    let missing: Vec<&str> = tissues
+        .iter()
+        .zip(&by_tissue)
+        .filter(|(_, v)| v.is_none())
+        .map(|(n, _)| *n)
+        .collect();
+    if default.is_none() && !missing.is_empty() {
+        return Err(Error::invalid(
+            field,
+            format!("no value for the tissue(s) {}", list(missing.iter().copied())),
+        )
+        .fix(format!(
+            "give every tissue a value, or add `default = <number>` for the tissues not listed ({})",
+            list(missing.iter().copied())
+        )));
+    }
+    Ok(by_tissue
+        .into_iter()
+        .map(|v| v.or(default).unwrap_or_default())
+        .collect())
+}
+
+fn reactions(
+    raw: &RawScenario,
+    tissues: &[&str],
+    species: &[&str],
+) -> Result<Vec<Reaction>, Error> {
+    let mut out = Vec::new();
+    for (name, r) in raw.reactions.iter().flat_map(|m| m.0.iter()) {
+        let path = format!("reactions.{name}");
+        if !is_identifier(name, false) {
+            return Err(
+                Error::invalid(&path, "reaction names must match [A-Za-z][A-Za-z0-9_]*")
+                    .found(format!("{name:?}"))
+                    .fix("use a name such as `fenton` or `gsh_synthesis`"),
+            );
+        }
+        let field = format!("{path}.equation");
+        let eq = crate::chem::parse_equation(&r.equation)
+            .map_err(|e| syntax_error(&field, "equation", &r.equation, e, EQUATION_FIX))?;
+        if eq.reactants.is_empty() && eq.products.is_empty() {
+            return Err(Error::invalid(
+                &field,
+                "a reaction needs at least one reactant or product",
+            )
+            .found(format!("{:?}", r.equation))
+            .fix("write e.g. \"Fe2 + H2O2 -> Fe3 + OH\"; leave one side empty for a source (\"-> H2O2\") or a sink (\"OH ->\")"));
+        }
+        let reactants = equation_side(&eq.reactants, &field, species)?;
+        let products = equation_side(&eq.products, &field, species)?;
+        let (tissue_ids, viable_only) = match &r.where_ {
+            None => (None, false),
+            Some(v) => reaction_where(v, &format!("{path}.where"), tissues, species)?,
+        };
+        out.push(Reaction {
+            name: name.clone(),
+            equation: r.equation.clone(),
+            rate: r.rate.clone(),
+            reactants,
+            products,
+            tissues: tissue_ids,
+            viable_only,
+        });
+    }
+    Ok(out)
+}
+
+/// Names → species indices. A species written twice on one side is merged into one term
+/// (`A + A` = `2 A`), so each index appears at most once per side.
+fn equation_side(
+    terms: &[(String, f64)],
+    field: &str,
+    species: &[&str],
+) -> Result<Vec<(usize, f64)>, Error> {
+    let mut out: Vec<(usize, f64)> = Vec::new();
+    for (name, coef) in terms {
+        let Some(s) = species.iter().position(|n| n == name) else {
+            return Err(Error::invalid(
+                field,
+                format!(
+                    "unknown species `{name}`{}",
+                    did_you_mean(name, species.iter().copied())
+                ),
+            )
+            .fix(format!(
+                "use one of the species {}, or define it under [species.{name}]",
+                list(species.iter().copied())
+            )));
+        };
+        if !(coef.is_finite() && *coef > 0.0) {
+            return Err(Error::invalid(
+                field,
+                format!("the coefficient of `{name}` must be a positive number"),
+            )
+            .found(coef)
+            .fix("write a positive coefficient before the name, e.g. \"2 GSH\" or \"0.5 GSSG\""));
+        }
+        match out.iter_mut().find(|(i, _)| *i == s) {
+            Some((_, c)) => *c += coef,
+            None => out.push((s, *coef)),
+        }
+    }
+    Ok(out)
+}
+
+/// `where`: (tissue ids or None = everywhere, viable_only).
+fn reaction_where(
+    v: &toml::Value,
+    field: &str,
+    tissues: &[&str],
+    species: &[&str],
+) -> Result<(Option<Vec<usize>>, bool), Error> {
+    let tissue = |name: &str, field: &str, keywords: bool| -> Result<usize, Error> {
+        tissues.iter().position(|n| *n == name).ok_or_else(|| {
+            let words: &[&str] = if keywords {
+                &["everywhere", "viable"]
+            } else {
+                &[]
+            };
+            let candidates = tissues.iter().chain(words).copied();
+            Error::invalid(
+                field,
+                format!("unknown tissue `{name}`{}", did_you_mean(name, candidates)),
+            )
+            .fix(format!(
+                "use {}tissue names from {} (define new ones under [tissues.<name>])",
+                if keywords {
+                    "\"everywhere\", \"viable\" or "
+                } else {
+                    ""
+                },
+                list(tissues.iter().copied())
+            ))
+        })
+    };
+    match v {
+        toml::Value::String(s) if s == "everywhere" => Ok((None, false)),
+        toml::Value::String(s) if s == "viable" => {
+            if !species.contains(&"viab") {
+                return Err(Error::invalid(
+                    field,
+                    "where = \"viable\" multiplies the rate by the viable fraction, but there is no species `viab`",
+                )
+                .fix("add [species.viab] with diffusion_um2_per_s = 0.0, unit = \"1\" and initial = { uniform_mm = 1.0 }, or use where = \"everywhere\" or a tissue name"));
+            }
+            Ok((None, true))
+        }
+        toml::Value::String(s) => Ok((Some(vec![tissue(s, field, true)?]), false)),
+        toml::Value::Array(items) => {
+            if items.is_empty() {
+                return Err(Error::invalid(field, "lists no tissue").fix(WHERE_FIX));
+            }
+            let mut ids = Vec::new();
+            for (i, item) in items.iter().enumerate() {
+                let f = format!("{field}[{i}]");
+                let toml::Value::String(s) = item else {
+                    return Err(Error::new(
+                        ErrorKind::WrongType,
+                        &f,
+                        "must be a tissue name in quotes",
+                    )
+                    .found(format!("{} {item}", item.type_str()))
+                    .fix(WHERE_FIX));
+                };
+                if s == "everywhere" || s == "viable" {
+                    return Err(Error::invalid(
+                        &f,
+                        format!("\"{s}\" cannot be combined with tissue names"),
+                    )
+                    .fix(format!(
+                        "write where = \"{s}\" alone, or list tissue names only"
+                    )));
+                }
+                let id = tissue(s, &f, false)?;
+                if ids.contains(&id) {
+                    return Err(Error::invalid(&f, "tissue listed twice")
+                        .found(format!("{s:?}"))
+                        .fix("list each tissue once"));
+                }
+                ids.push(id);
+            }
+            Ok((Some(ids), false))
+        }
+        other => Err(Error::new(
+            ErrorKind::WrongType,
+            field,
+            "must be a string or an array of tissue names",
+        )
+        .found(format!("{} {other}", other.type_str()))
+        .fix(WHERE_FIX)),
+    }
+}
+
+fn buffer(raw: &RawScenario, species: &[Species]) -> Result<Option<Buffer>, Error> {
+    let Some(b) = &raw.buffer else {
+        return Ok(None);
+    };
+    let index = |name: &str, field: &str, example: &str| -> Result<usize, Error> {
+        let names = || species.iter().map(|s| s.name.as_str());
+        let Some(i) = names().position(|n| n == name) else {
+            return Err(Error::invalid(
+                field,
+                format!("unknown species `{name}`{}", did_you_mean(name, names())),
+            )
+            .fix(format!(
+                "name one of the species {} ({example})",
+                list(names())
+            )));
+        };
+        if species[i].quasi_steady {
+            return Err(Error::invalid(
+                field,
+                format!("the buffered species `{name}` cannot be quasi-steady"),
+            )
+            .fix(format!(
+                "remove `quasi_steady = true` from [species.{name}], or name another species"
+            )));
+        }
+        Ok(i)
+    };
+    let proton = index(
+        &b.proton,
+        "buffer.proton",
+        "free H+ in mM, e.g. proton = \"H\"",
+    )?;
+    let beta_nb_mm_per_ph = positive(
+        b.beta_nb_mm_per_ph,
+        "buffer.beta_nb_mM_per_pH",
+        "set the non-bicarbonate buffer capacity in mM per pH unit, e.g. 20.0",
+    )?;
+    let bicarbonate = match &b.bicarbonate {
+        None => None,
+        Some(name) => {
+            let i = index(
+                name,
+                "buffer.bicarbonate",
+                "HCO3- in mM, e.g. bicarbonate = \"HCO3\"",
+            )?;
+            if i == proton {
+                return Err(Error::invalid("buffer.bicarbonate", "must differ from buffer.proton")
+                    .found(format!("{name:?}"))
+                    .fix("name the HCO3- species, e.g. bicarbonate = \"HCO3\", or remove the key for no bicarbonate system"));
+            }
+            Some(i)
+        }
+    };
+    Ok(Some(Buffer {
+        proton,
+        beta_nb_mm_per_ph,
+        bicarbonate,
+    }))
+}
+
+fn chemistry(raw: &RawScenario) -> Result<ChemistrySpec, Error> {
+    let mut spec = ChemistrySpec::default();
+    let Some(c) = &raw.chemistry else {
+        return Ok(spec);
+    };
+    if let Some(rtol) = c.rtol {
+        if !(finite(rtol, "chemistry.rtol")? > 0.0 && rtol <= 0.1) {
+            return Err(Error::invalid("chemistry.rtol", "must be in (0, 0.1]")
+                .found(rtol)
+                .fix("use a relative tolerance such as 1e-4 (smaller = more accurate, more sub-steps)"));
+        }
+        spec.rtol = rtol;
+    }
+    if let Some(atol) = c.atol_mm {
+        spec.atol_mm = positive(
+            atol,
+            "chemistry.atol_mm",
+            "set a positive absolute tolerance in mM, e.g. 1e-12 (below the smallest concentration that matters)",
+        )?;
+    }
+    if let Some(n) = c.max_substeps {
+        spec.max_substeps = u32::try_from(n).ok().filter(|&n| n >= 1).ok_or_else(|| {
+            Error::invalid(
+                "chemistry.max_substeps",
+                format!("must be in 1..={}", u32::MAX),
+            )
+            .found(n)
+            .fix("allow enough sub-steps per voxel and reaction step, e.g. 20000")
+        })?;
+    }
+    Ok(spec)
 }
 
 // ---------------------------------------------------------------------------------------

@@ -2,9 +2,11 @@
 //! (rayon). It is the oracle of the GPU tests and, without a hardware GPU, the fastest path.
 
 pub mod diffuse;
+pub mod react;
 
 use crate::model::{Model, SpeciesModel, StepCoefficients};
-use crate::sim::{Engine, EngineInfo, Error};
+use crate::sim::{Engine, EngineInfo, Error, ReactionStats};
+use react::CpuChemistry;
 
 /// Fields in f64 on the host; one `Vec` per species, x fastest.
 pub struct CpuEngine {
@@ -18,6 +20,10 @@ pub struct CpuEngine {
     theta: f64,
     /// Coefficients for the dt they were computed for (recomputed only when dt changes).
     coefficients: Option<(f64, Vec<StepCoefficients>)>,
+    /// The reaction step, if the scenario has a network.
+    chemistry: Option<CpuChemistry>,
+    /// Model time reached, s.
+    clock_s: f64,
 }
 
 impl CpuEngine {
@@ -31,7 +37,30 @@ impl CpuEngine {
             scratch_mm: vec![0.0; model.grid.n_voxels()],
             theta: model.theta,
             coefficients: None,
+            chemistry: model
+                .network
+                .clone()
+                .map(|net| CpuChemistry::new(net, model.grid.n_voxels())),
+            clock_s: 0.0,
         }
+    }
+
+    /// One reaction call over [t0_s, t0_s + interval_s].
+    fn react(&mut self, interval_s: f64, t0_s: f64) -> Result<(), Error> {
+        let Some(chem) = &mut self.chemistry else {
+            return Ok(());
+        };
+        chem.react(&mut self.conc_mm, &self.mask, interval_s)
+            .map_err(|f| {
+                Error::reaction(
+                    &chem.net,
+                    f.fault,
+                    f.voxel,
+                    self.shape,
+                    t0_s,
+                    t0_s + interval_s,
+                )
+            })
     }
 
     /// The f64 field of one species (mM), for tests that need the reference precision.
@@ -68,9 +97,16 @@ impl Engine for CpuEngine {
         }
     }
 
+    /// Strang splitting: react(dt/2), then per step diffuse(dt) and react — dt between two
+    /// steps (the two halves merged), dt/2 after the last, so the fields are synchronous.
     fn advance(&mut self, n_steps: u64, dt_s: f64) -> Result<(), Error> {
+        if n_steps == 0 {
+            return Ok(());
+        }
         let co = self.coefficients_for(dt_s);
-        for _ in 0..n_steps {
+        let t0 = self.clock_s;
+        self.react(0.5 * dt_s, t0)?;
+        for step in 0..n_steps {
             for (s, sp) in self.species.iter().enumerate() {
                 if sp.diffuses() {
                     diffuse::step_in_place(
@@ -84,8 +120,23 @@ impl Engine for CpuEngine {
                     diffuse::decay_in_place(&mut self.conc_mm[s], &self.mask, &co[s]);
                 }
             }
+            let interval = if step + 1 == n_steps {
+                0.5 * dt_s
+            } else {
+                dt_s
+            };
+            self.react(interval, t0 + (step as f64 + 0.5) * dt_s)?;
         }
+        self.clock_s = t0 + n_steps as f64 * dt_s;
         Ok(())
+    }
+
+    fn reaction_stats(&mut self) -> Option<ReactionStats> {
+        self.chemistry.as_ref().map(|c| ReactionStats {
+            calls: c.calls,
+            substeps: c.substeps_total,
+            max_substeps: c.substeps_max,
+        })
     }
 
     fn read_fields(&mut self, species: &[usize]) -> Result<Vec<Vec<f32>>, Error> {

@@ -4,13 +4,16 @@
 pub mod context;
 pub mod diffuse;
 pub mod plan;
+pub mod react;
 
 pub use context::{GpuContext, INSTALL_LAVAPIPE};
 pub use plan::BufferPlan;
 
+use crate::chem::Network;
 use crate::model::{Model, SpeciesModel, StepCoefficients};
-use crate::sim::{Engine, EngineInfo};
+use crate::sim::{Engine, EngineInfo, ReactionStats};
 use diffuse::{DiffuseKernel, DiffuseParams, Sweep};
+use react::{ReactKernel, ReactParams};
 use wgpu::util::DeviceExt;
 
 /// What the device lacks or did wrong, and what to change.
@@ -46,6 +49,16 @@ struct SpeciesBuffers {
 /// Steps chained in one command buffer before it is submitted.
 const STEPS_PER_SUBMIT: u64 = 16;
 
+/// The reaction step on the device.
+struct GpuChemistry {
+    net: Network,
+    kernel: ReactKernel,
+    bind_group: wgpu::BindGroup,
+    /// [start, end] model time of every reaction call so far, by call id, s.
+    call_times: Vec<(f64, f64)>,
+    stats: ReactionStats,
+}
+
 pub struct GpuEngine {
     ctx: GpuContext,
     shape: [usize; 3],
@@ -60,6 +73,9 @@ pub struct GpuEngine {
     staging: wgpu::Buffer,
     /// dt the params buffers were written for.
     params_dt_s: Option<f64>,
+    chemistry: Option<GpuChemistry>,
+    /// Model time reached, s.
+    clock_s: f64,
 }
 
 impl GpuEngine {
@@ -81,7 +97,7 @@ impl GpuEngine {
             usage: wgpu::BufferUsages::STORAGE,
             mapped_at_creation: false,
         });
-        let buffers = model
+        let buffers: Vec<SpeciesBuffers> = model
             .species
             .iter()
             .zip(&model.initial_mm)
@@ -133,6 +149,28 @@ impl GpuEngine {
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
+        let chemistry = match &model.network {
+            Some(net) => {
+                let kernel = ReactKernel::new(
+                    device,
+                    &ctx.adapter.limits,
+                    net,
+                    crate::chem::wgsl::kernel_source(net),
+                    model.grid.n_voxels(),
+                    STEPS_PER_SUBMIT + 1,
+                )?;
+                let conc: Vec<&wgpu::Buffer> = buffers.iter().map(|b| &b.conc).collect();
+                let bind_group = kernel.bind_group(device, &mask, &conc);
+                Some(GpuChemistry {
+                    net: net.clone(),
+                    kernel,
+                    bind_group,
+                    call_times: Vec::new(),
+                    stats: ReactionStats::default(),
+                })
+            }
+            None => None,
+        };
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(Error::TooLarge {
                 what: format!(
@@ -155,6 +193,8 @@ impl GpuEngine {
             _scratch: scratch,
             staging,
             params_dt_s: None,
+            chemistry,
+            clock_s: 0.0,
             ctx,
         })
     }
@@ -183,12 +223,25 @@ impl GpuEngine {
         self.params_dt_s = Some(dt_s);
     }
 
-    /// Records `n_steps` full steps into one compute pass.
-    fn encode_steps(&self, encoder: &mut wgpu::CommandEncoder, n_steps: u64) {
+    /// Records `n_steps` full steps into one compute pass. With a network, `first_react`
+    /// adds the opening react(dt/2) and every step ends with a react call; parameter slots are
+    /// taken in order from 0.
+    fn encode_steps(&self, encoder: &mut wgpu::CommandEncoder, n_steps: u64, first_react: bool) {
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some("ionfield.step"),
             timestamp_writes: None,
         });
+        let n_voxels = self.shape.iter().product();
+        let mut slot = 0;
+        let mut react = |pass: &mut wgpu::ComputePass<'_>| {
+            if let Some(c) = &self.chemistry {
+                c.kernel.encode(pass, &c.bind_group, slot, n_voxels);
+                slot += 1;
+            }
+        };
+        if first_react {
+            react(&mut pass);
+        }
         for _ in 0..n_steps {
             for (sp, b) in self.species.iter().zip(&self.buffers) {
                 if sp.diffuses() {
@@ -201,7 +254,75 @@ impl GpuEngine {
                         .encode(&mut pass, &b.bind_group, Sweep::Decay, self.shape);
                 }
             }
+            react(&mut pass);
         }
+    }
+
+    /// Writes the parameter slots of the reaction calls `calls` ([start, end] in s) and
+    /// records their times under consecutive call ids.
+    fn write_react_slots(&mut self, calls: &[(f64, f64)]) {
+        let n_voxels: usize = self.shape.iter().product();
+        let Some(c) = &mut self.chemistry else {
+            return;
+        };
+        let spec = c.net.spec;
+        let mut bytes = vec![0u8; (react::SLOT_BYTES * c.kernel.slots) as usize];
+        for (k, &(t0, t1)) in calls.iter().enumerate() {
+            let p = ReactParams {
+                interval_s: (t1 - t0) as f32,
+                rtol: spec.rtol as f32,
+                atol_mm: spec.atol_mm as f32,
+                max_substeps: spec.max_substeps,
+                n_voxels: n_voxels as u32,
+                call_id: c.call_times.len() as u32,
+                row_stride: ReactKernel::row_stride(n_voxels),
+                opaque_zero: 0,
+            };
+            c.call_times.push((t0, t1));
+            let at = k * react::SLOT_BYTES as usize;
+            bytes[at..at + std::mem::size_of::<ReactParams>()]
+                .copy_from_slice(bytemuck::bytes_of(&p));
+        }
+        self.ctx.queue.write_buffer(&c.kernel.params, 0, &bytes);
+    }
+
+    /// Reads the reaction status words (waits for the device), adds the work counters to the
+    /// stats and resets them; a recorded fault becomes [`crate::sim::Error::Reaction`].
+    fn check_reactions(&mut self) -> Result<(), crate::sim::Error> {
+        let Some(c) = &mut self.chemistry else {
+            return Ok(());
+        };
+        let mut encoder = self
+            .ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("ionfield.react_status"),
+            });
+        let bytes = 4 * react::STATUS_WORDS as u64;
+        encoder.copy_buffer_to_buffer(&c.kernel.status, 0, &c.kernel.status_staging, 0, bytes);
+        self.ctx.queue.submit([encoder.finish()]);
+        let words = map_read::<u32>(&self.ctx, &c.kernel.status_staging)?;
+        c.stats.substeps += words[4] as u64;
+        c.stats.max_substeps = c.stats.max_substeps.max(words[5]);
+        self.ctx
+            .queue
+            .write_buffer(&c.kernel.status, 16, bytemuck::cast_slice(&[0u32, 0]));
+        if words[0] > 0 {
+            let (t0, t1) = c
+                .call_times
+                .get(words[1] as usize)
+                .copied()
+                .unwrap_or((f64::NAN, f64::NAN));
+            return Err(crate::sim::Error::reaction(
+                &c.net,
+                crate::chem::ros2::Fault::from_code(words[3]),
+                words[2] as usize,
+                self.shape,
+                t0,
+                t1,
+            ));
+        }
+        Ok(())
     }
 
     /// Copies one species to the staging buffer and maps it. Waits for the device.
@@ -220,30 +341,29 @@ impl GpuEngine {
             self.plan.field_bytes,
         );
         self.ctx.queue.submit([encoder.finish()]);
-        let (tx, rx) = std::sync::mpsc::channel();
-        self.staging.map_async(wgpu::MapMode::Read, .., move |r| {
-            let _ = tx.send(r);
-        });
-        self.ctx.wait()?;
-        rx.recv()
-            .map_err(|e| Error::Readback {
-                message: e.to_string(),
-            })?
-            .map_err(|e| Error::Readback {
-                message: e.to_string(),
-            })?;
-        let values = {
-            let view = self
-                .staging
-                .get_mapped_range(..)
-                .map_err(|e| Error::Readback {
-                    message: e.to_string(),
-                })?;
-            bytemuck::cast_slice::<u8, f32>(&view).to_vec()
-        };
-        self.staging.unmap();
-        Ok(values)
+        map_read::<f32>(&self.ctx, &self.staging)
     }
+}
+
+/// Maps a MAP_READ buffer whose copy was submitted, waits, and returns its contents.
+fn map_read<T: bytemuck::Pod>(ctx: &GpuContext, staging: &wgpu::Buffer) -> Result<Vec<T>, Error> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    staging.map_async(wgpu::MapMode::Read, .., move |r| {
+        let _ = tx.send(r);
+    });
+    ctx.wait()?;
+    let readback = |e: &dyn std::fmt::Display| Error::Readback {
+        message: e.to_string(),
+    };
+    rx.recv()
+        .map_err(|e| readback(&e))?
+        .map_err(|e| readback(&e))?;
+    let values = {
+        let view = staging.get_mapped_range(..).map_err(|e| readback(&e))?;
+        bytemuck::cast_slice::<u8, T>(&view).to_vec()
+    };
+    staging.unmap();
+    Ok(values)
 }
 
 impl Engine for GpuEngine {
@@ -256,23 +376,49 @@ impl Engine for GpuEngine {
         }
     }
 
+    /// Strang splitting as in `cpu::CpuEngine::advance`. With a network, the status of the
+    /// reaction step is read once per call (a few bytes) and a fault stops the run.
     fn advance(&mut self, n_steps: u64, dt_s: f64) -> Result<(), crate::sim::Error> {
+        if n_steps == 0 {
+            return Ok(());
+        }
         self.set_dt(dt_s);
-        let mut left = n_steps;
-        while left > 0 {
-            let batch = left.min(STEPS_PER_SUBMIT);
+        let t0 = self.clock_s;
+        let mut done = 0;
+        while done < n_steps {
+            let batch = (n_steps - done).min(STEPS_PER_SUBMIT);
+            if self.chemistry.is_some() {
+                let mut calls = Vec::with_capacity(batch as usize + 1);
+                if done == 0 {
+                    calls.push((t0, t0 + 0.5 * dt_s));
+                }
+                for i in done..done + batch {
+                    let start = t0 + (i as f64 + 0.5) * dt_s;
+                    let len = if i + 1 == n_steps { 0.5 * dt_s } else { dt_s };
+                    calls.push((start, start + len));
+                }
+                self.write_react_slots(&calls);
+            }
             let mut encoder =
                 self.ctx
                     .device
                     .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                         label: Some("ionfield.steps"),
                     });
-            self.encode_steps(&mut encoder, batch);
+            self.encode_steps(&mut encoder, batch, done == 0);
             self.ctx.queue.submit([encoder.finish()]);
-            left -= batch;
+            done += batch;
         }
+        self.clock_s = t0 + n_steps as f64 * dt_s;
         self.ctx.check_errors()?;
-        Ok(())
+        self.check_reactions()
+    }
+
+    fn reaction_stats(&mut self) -> Option<ReactionStats> {
+        self.chemistry.as_ref().map(|c| ReactionStats {
+            calls: c.call_times.len() as u64,
+            ..c.stats
+        })
     }
 
     fn read_fields(&mut self, species: &[usize]) -> Result<Vec<Vec<f32>>, crate::sim::Error> {

@@ -56,6 +56,8 @@ pub struct Model {
     pub initial_mm: Vec<Vec<f64>>,
     /// Douglas ADI weight θ (see `cpu::diffuse`).
     pub theta: f64,
+    /// The compiled reaction network, if the scenario has reactions.
+    pub network: Option<crate::chem::Network>,
 }
 
 impl Model {
@@ -139,12 +141,20 @@ impl Model {
                 }
             })
             .collect();
+        let network = (!scenario.reactions.is_empty()).then(|| {
+            crate::chem::Network::compile(scenario)
+                .expect("config validation compiles the network of every scenario it accepts")
+        });
+        if let Some(net) = &network {
+            set_quasi_steady(net, &mask, &mut initial_mm);
+        }
         Model {
             grid,
             species,
             mask,
             initial_mm,
             theta: scenario.time.theta,
+            network,
         }
     }
 
@@ -155,6 +165,27 @@ impl Model {
             counts[(m & TISSUE_ID_MASK) as usize] += 1;
         }
         counts
+    }
+}
+
+/// Sets the quasi-steady species (OH·, …) to production/loss at the initial state, so the
+/// fields written at t = 0 are consistent with the other species.
+fn set_quasi_steady(net: &crate::chem::Network, mask: &[u32], conc: &mut [Vec<f64>]) {
+    if net.qss.is_empty() {
+        return;
+    }
+    let tapes = crate::chem::tape::Tapes::new(net);
+    let mut regs = vec![0.0; tapes.n_registers()];
+    let mut voxel = vec![0.0; conc.len()];
+    for v in 0..mask.len() {
+        for (s, field) in conc.iter().enumerate() {
+            voxel[s] = field[v];
+        }
+        let tissue = (mask[v] & TISSUE_ID_MASK) as usize;
+        tapes.qss.run(&voxel, tissue, &net.params, &mut regs);
+        for (k, &(q, _)) in net.qss.iter().enumerate() {
+            conc[q][v] = regs[tapes.qss.outputs[k] as usize];
+        }
     }
 }
 
@@ -247,6 +278,7 @@ mod tests {
                     BoundaryCondition::ZeroFlux,
                     BoundaryCondition::ZeroFlux,
                 ],
+                quasi_steady: false,
             }],
             vessels: vec![Vessel {
                 region: Region::Sphere {
@@ -255,6 +287,10 @@ mod tests {
                 },
                 hold_mm: vec![(0, 7.0)],
             }],
+            parameters: vec![],
+            reactions: vec![],
+            buffer: None,
+            chemistry: crate::config::ChemistrySpec::default(),
             output: OutputSpec {
                 fields: vec![0],
                 colormap: Colormap::Viridis,

@@ -81,6 +81,8 @@ pub struct RunWriter {
     outputs: Vec<OutputRecord>,
     files: Vec<FileRecord>,
     stacks: Vec<StackRecord>,
+    /// Rows of `well_mixed.csv` written so far (well-mixed mode).
+    well_mixed_rows: Vec<String>,
 }
 
 /// Smallest number of decimals (1 … 6) that writes every output time of the run
@@ -180,7 +182,77 @@ impl RunWriter {
             outputs: Vec::new(),
             files: Vec::new(),
             stacks: Vec::new(),
+            well_mixed_rows: Vec::new(),
         })
+    }
+
+    /// Writes (or rewrites) a text file that belongs to the run, e.g. the generated WGSL.
+    pub fn write_text(&mut self, rel: &str, kind: &'static str, text: &str) -> Result<(), Error> {
+        self.files.retain(|f| f.path != rel);
+        write_file(
+            &self.out_dir,
+            &mut self.files,
+            rel.to_string(),
+            text.as_bytes(),
+            FileRecord {
+                path: String::new(),
+                kind,
+                field: String::new(),
+                unit: String::new(),
+                time_s: 0.0,
+                step: 0,
+                bytes: 0,
+                sha256: String::new(),
+                axis: None,
+                slice_index: None,
+                lo: None,
+                hi: None,
+                mapping: None,
+            },
+        )
+    }
+
+    /// Well-mixed mode (a 1-voxel grid): appends one row to `well_mixed.csv` — time in s,
+    /// every species in mM (scenario order), then pH when there is a proton species — and
+    /// rewrites the file and the manifest. `values[s]` is species s.
+    pub fn write_well_mixed(
+        &mut self,
+        time_s: f64,
+        step: u64,
+        values: &[f64],
+    ) -> Result<(), Error> {
+        let sc = &self.scenario;
+        let proton = sc
+            .buffer
+            .as_ref()
+            .map(|b| b.proton)
+            .or_else(|| sc.species.iter().position(|s| s.name == "H"));
+        let mut row = format!("{time_s}");
+        for v in values {
+            row.push_str(&format!(",{v:.9e}"));
+        }
+        if let Some(h) = proton {
+            row.push_str(&format!(",{:.6}", 3.0 - values[h].log10()));
+        }
+        self.well_mixed_rows.push(row);
+        let mut text = String::from("time_s");
+        for s in &sc.species {
+            text.push(',');
+            text.push_str(&s.name);
+        }
+        if proton.is_some() {
+            text.push_str(",pH");
+        }
+        text.push('\n');
+        for r in &self.well_mixed_rows {
+            text.push_str(r);
+            text.push('\n');
+        }
+        self.write_text("well_mixed.csv", "csv", &text)?;
+        self.outputs.push(OutputRecord { time_s, step });
+        let elapsed = self.started.elapsed().as_secs_f64();
+        self.write_manifest("running", elapsed)?;
+        Ok(())
     }
 
     pub fn out_dir(&self) -> &Path {

@@ -19,6 +19,7 @@ fn species(name: &str) -> Species {
             regions: vec![],
         },
         boundary: [BoundaryCondition::ZeroFlux; 6],
+        quasi_steady: false,
     }
 }
 
@@ -46,6 +47,10 @@ fn scenario(output: OutputSpec) -> Scenario {
         }],
         species: vec![species("o2"), species("h_plus")],
         vessels: vec![],
+        parameters: vec![],
+        reactions: vec![],
+        buffer: None,
+        chemistry: Default::default(),
         output,
     }
 }

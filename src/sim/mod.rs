@@ -25,12 +25,92 @@ pub trait Engine {
     fn advance(&mut self, n_steps: u64, dt_s: f64) -> Result<(), Error>;
     /// Full 3D fields (mM, x fastest) of the given species, as f32. Waits for the device.
     fn read_fields(&mut self, species: &[usize]) -> Result<Vec<Vec<f32>>, Error>;
+    /// Work done by the reaction step so far (`None` without a network).
+    fn reaction_stats(&mut self) -> Option<ReactionStats> {
+        None
+    }
+}
+
+/// Work counters of the reaction step (for logs, the manifest and benchmarks).
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
+pub struct ReactionStats {
+    /// Reaction calls (each covers every voxel once).
+    pub calls: u64,
+    /// Sub-steps attempted, summed over voxels and calls.
+    pub substeps: u64,
+    /// Most sub-steps one voxel needed in one call.
+    pub max_substeps: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
     Gpu(#[from] crate::gpu::Error),
+    /// The reaction step produced a NaN, an Inf or a negative value, or could not finish.
+    #[error("{problem} at voxel ({}, {}, {}) in the reaction step from t = {t0_s} s to {t1_s} s. Reactions that touch it: {reactions}. Fix: {fix}", .voxel[0], .voxel[1], .voxel[2])]
+    Reaction {
+        problem: String,
+        voxel: [usize; 3],
+        t0_s: f64,
+        t1_s: f64,
+        reactions: String,
+        fix: String,
+    },
+}
+
+impl Error {
+    /// The failure of `fault` in voxel `voxel` (flat index) in the reaction call [t0_s, t1_s].
+    pub fn reaction(
+        net: &crate::chem::Network,
+        fault: crate::chem::ros2::Fault,
+        voxel: usize,
+        shape: [usize; 3],
+        t0_s: f64,
+        t1_s: f64,
+    ) -> Error {
+        use crate::chem::ros2::Fault;
+        let [nx, ny, _] = shape;
+        let ijk = [voxel % nx, (voxel / nx) % ny, voxel / (nx * ny)];
+        let (problem, species, fix) = match fault {
+            Fault::NonFinite(i) => (
+                "NaN or Inf",
+                Some(net.state[i]),
+                "look for rate terms that can overflow (exp of a large argument, a division by a small quantity) and lower time.dt_s",
+            ),
+            Fault::Negative(i) => (
+                "a negative concentration",
+                Some(net.state[i]),
+                "tighten chemistry.rtol or lower time.dt_s",
+            ),
+            Fault::TooManySubsteps => (
+                "the reaction integrator exceeded chemistry.max_substeps",
+                None,
+                "raise chemistry.max_substeps, loosen chemistry.rtol, or lower time.dt_s",
+            ),
+        };
+        let (problem, reactions) = match species {
+            Some(s) => (
+                format!("{problem} in species `{}`", net.species_names[s]),
+                net.reactions_touching(s),
+            ),
+            None => (
+                problem.to_string(),
+                net.reaction_text
+                    .iter()
+                    .map(|r| r.0.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+        };
+        Error::Reaction {
+            problem,
+            voxel: ijk,
+            t0_s,
+            t1_s,
+            reactions,
+            fix: fix.into(),
+        }
+    }
 }
 
 /// Advances `engine` through every output time of `schedule`, reading back `fields` (species

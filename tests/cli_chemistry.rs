@@ -1,0 +1,235 @@
+//! The real `ionfield` binary on reaction-network configs: the well-mixed Fenton example is
+//! accepted by `check`, and chemistry mistakes exit 2 with one message naming the file,
+//! line, dotted field and fix (never a panic).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use tempfile::TempDir;
+
+/// The well-mixed Fenton + glutathione example; bad configs are made from it by one edit.
+const FENTON_TOML: &str = include_str!("../configs/wellmixed_fenton.toml");
+
+struct Output {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `ionfield args…` in `dir`, RUST_LOG unset; fails on a panic or a signal.
+fn ionfield(dir: &Path, args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_ionfield"))
+        .args(args)
+        .current_dir(dir)
+        .env("XDG_RUNTIME_DIR", dir)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("the ionfield binary starts");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !stderr.contains("panicked"),
+        "ionfield {args:?} panicked:\n{stderr}"
+    );
+    let code = out.status.code().unwrap_or_else(|| {
+        panic!(
+            "ionfield {args:?} killed by a signal: {:?}\n{stderr}",
+            out.status
+        )
+    });
+    Output {
+        code,
+        stdout,
+        stderr,
+    }
+}
+
+/// Writes the Fenton example with `from` replaced by `to` (which must occur once).
+fn edited_fenton(dir: &Path, from: &str, to: &str) -> PathBuf {
+    assert_eq!(
+        FENTON_TOML.matches(from).count(),
+        1,
+        "configs/wellmixed_fenton.toml should contain {from:?} exactly once"
+    );
+    let path = dir.join("fenton.toml");
+    std::fs::write(&path, FENTON_TOML.replacen(from, to, 1)).expect("write a temp config");
+    path
+}
+
+fn line_of(from: &str, to: &str, needle: &str) -> usize {
+    FENTON_TOML
+        .replacen(from, to, 1)
+        .lines()
+        .position(|l| l.contains(needle))
+        .expect("needle in the edited config")
+        + 1
+}
+
+/// `ionfield check` on the example edited once: exit 2, one message with file:line (the
+/// line of the edited text containing `at`), the field, every needle and a fix.
+fn assert_chemistry_error(from: &str, to: &str, at: &str, field: &str, needles: &[&str]) {
+    let dir = tempfile::tempdir().expect("create a temp dir");
+    let path = edited_fenton(dir.path(), from, to);
+    let path = path.to_str().expect("temp paths are UTF-8");
+    let out = ionfield(dir.path(), &["check", path]);
+    println!(
+        "{field}: exit {}\nstderr: {}",
+        out.code,
+        out.stderr.trim_end()
+    );
+    assert_eq!(
+        out.code, 2,
+        "expected exit 2\nstdout:\n{}\nstderr:\n{}",
+        out.stdout, out.stderr
+    );
+    let line = line_of(from, to, at);
+    let at = format!("{path}:{line}:");
+    for n in [at.as_str(), &format!(": {field}: "), "Fix: "]
+        .into_iter()
+        .chain(needles.iter().copied())
+    {
+        assert!(
+            out.stderr.contains(n),
+            "stderr should contain {n:?}, got:\n{}",
+            out.stderr
+        );
+    }
+}
+
+fn example_path() -> String {
+    format!(
+        "{}/configs/wellmixed_fenton.toml",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+#[test]
+fn check_wellmixed_fenton_example_succeeds() {
+    let dir: TempDir = tempfile::tempdir().expect("create a temp dir");
+    let out = ionfield(dir.path(), &["check", &example_path()]);
+    assert_eq!(
+        out.code, 0,
+        "stdout:\n{}\nstderr:\n{}",
+        out.stdout, out.stderr
+    );
+    assert!(
+        out.stdout.contains("wellmixed_fenton"),
+        "stdout:\n{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("3600 steps"), "stdout:\n{}", out.stdout);
+}
+
+#[test]
+fn check_accepts_set_of_a_parameter_value() {
+    let dir = tempfile::tempdir().expect("create a temp dir");
+    let out = ionfield(
+        dir.path(),
+        &[
+            "check",
+            &example_path(),
+            "--set",
+            "parameters.k_fenton.value=0.08",
+        ],
+    );
+    assert_eq!(out.code, 0, "stderr:\n{}", out.stderr);
+}
+
+#[test]
+fn bad_input_unknown_parameter_in_set_exits_2() {
+    let dir = tempfile::tempdir().expect("create a temp dir");
+    let out = ionfield(
+        dir.path(),
+        &[
+            "check",
+            &example_path(),
+            "--set",
+            "parameters.k_fentn.value=0.08",
+        ],
+    );
+    assert_eq!(out.code, 2, "stderr:\n{}", out.stderr);
+    for n in [
+        "(--set parameters.k_fentn.value=0.08)",
+        "parameters.k_fentn",
+        "did you mean `k_fenton`?",
+        "Fix: ",
+    ] {
+        assert!(out.stderr.contains(n), "{n:?} not in:\n{}", out.stderr);
+    }
+}
+
+#[test]
+fn bad_input_unknown_species_in_equation_exits_2() {
+    assert_chemistry_error(
+        "equation = \"Fe2 + H2O2 -> Fe3 + OH\"",
+        "equation = \"Fe2 + H2O3 -> Fe3 + OH\"",
+        "H2O3 -> Fe3",
+        "reactions.fenton.equation",
+        &["unknown species `H2O3`", "did you mean `H2O2`?"],
+    );
+}
+
+#[test]
+fn bad_input_empty_reaction_exits_2() {
+    assert_chemistry_error(
+        "equation = \"OH ->\"",
+        "equation = \"->\"",
+        "equation = \"->\"",
+        "reactions.oh_bio.equation",
+        &["at least one reactant or product"],
+    );
+}
+
+#[test]
+fn bad_input_where_viable_without_viab_exits_2() {
+    assert_chemistry_error(
+        "rate = \"k_fenton * Fe2 * H2O2\"",
+        "rate = \"k_fenton * Fe2 * H2O2\"\nwhere = \"viable\"",
+        "where = \"viable\"",
+        "reactions.fenton.where",
+        &["viab"],
+    );
+}
+
+#[test]
+fn bad_input_quasi_steady_species_that_diffuses_exits_2() {
+    assert_chemistry_error(
+        "diffusion_um2_per_s = 0.0\nquasi_steady = true",
+        "diffusion_um2_per_s = 100.0\nquasi_steady = true",
+        "diffusion_um2_per_s = 100.0",
+        "species.OH.diffusion_um2_per_s",
+        &["quasi-steady"],
+    );
+}
+
+#[test]
+fn bad_input_parameter_named_like_a_species_exits_2() {
+    assert_chemistry_error(
+        "k_fenton    = { value = 0.07",
+        "Fe2 = { value = 0.07",
+        "Fe2 = { value = 0.07",
+        "parameters.Fe2",
+        &["already a species"],
+    );
+}
+
+#[test]
+fn bad_input_unknown_buffer_species_exits_2() {
+    assert_chemistry_error(
+        "proton = \"H\"",
+        "proton = \"Hp\"",
+        "proton = \"Hp\"",
+        "buffer.proton",
+        &["unknown species `Hp`", "did you mean `H`?"],
+    );
+}
+
+#[test]
+fn bad_input_bad_rate_exits_2_at_the_rate() {
+    assert_chemistry_error(
+        "rate = \"k_fenton * Fe2 * H2O2\"",
+        "rate = \"k_fenton * Fe2 * * H2O2\"",
+        "* * H2O2",
+        "reactions.fenton.rate",
+        &[],
+    );
+}
