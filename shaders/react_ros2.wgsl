@@ -13,7 +13,7 @@ struct ReactParams {
     interval_s: f32,
     // Relative tolerance per sub-step.
     rtol: f32,
-    // Absolute tolerance, mM.
+    // Unused (absolute tolerances are per species: ATOL in the generated block).
     atol_mm: f32,
     // Sub-step attempts allowed per voxel in this call.
     max_substeps: u32,
@@ -70,82 +70,18 @@ fn report(v: u32, code: u32) {
     }
 }
 
-// LU with partial pivoting, in place; false if singular.
-fn lu(m: ptr<function, array<f32, NSS>>, perm: ptr<function, array<u32, NS>>) -> bool {
-    for (var i = 0u; i < NS; i++) {
-        (*perm)[i] = i;
-    }
-    for (var c = 0u; c < NS; c++) {
-        var piv = c;
-        for (var r = c + 1u; r < NS; r++) {
-            if abs((*m)[r * NS + c]) > abs((*m)[piv * NS + c]) {
-                piv = r;
-            }
-        }
-        let pv = (*m)[piv * NS + c];
-        if pv == 0.0 || !is_finite(pv) {
-            return false;
-        }
-        if piv != c {
-            for (var k = 0u; k < NS; k++) {
-                let t = (*m)[c * NS + k];
-                (*m)[c * NS + k] = (*m)[piv * NS + k];
-                (*m)[piv * NS + k] = t;
-            }
-            let tp = (*perm)[c];
-            (*perm)[c] = (*perm)[piv];
-            (*perm)[piv] = tp;
-        }
-        let d = (*m)[c * NS + c];
-        for (var r = c + 1u; r < NS; r++) {
-            let l = (*m)[r * NS + c] / d;
-            (*m)[r * NS + c] = l;
-            for (var k = c + 1u; k < NS; k++) {
-                (*m)[r * NS + k] -= l * (*m)[c * NS + k];
-            }
-        }
-    }
-    return true;
-}
-
 // x = M⁻¹·b with one step of iterative refinement against the unfactored `ma`: the f32
-// solve alone leaves errors of order ε·cond(M)·|x| that, repeated call after call near a
-// steady state, add up to a drift of conserved totals; the refined x keeps them at ε·|x|.
-fn solve_refined(ma: ptr<function, array<f32, NSS>>, m: ptr<function, array<f32, NSS>>,
-                 perm: ptr<function, array<u32, NS>>, b: ptr<function, array<f32, NS>>) {
+// solve alone leaves errors of order ε·cond(M)·|x|; `lu` is the factored M (generated
+// functions `lu_solve` and `mat_residual` below the network).
+fn solve_refined(ma: ptr<function, array<f32, NSS>>, lu: ptr<function, array<f32, NSS>>,
+                 b: ptr<function, array<f32, NS>>) {
     var x = *b;
-    lu_solve(m, perm, &x);
+    lu_solve(lu, &x);
     var r: array<f32, NS>;
-    for (var i = 0u; i < NS; i++) {
-        var s = (*b)[i];
-        for (var k = 0u; k < NS; k++) {
-            s -= (*ma)[i * NS + k] * x[k];
-        }
-        r[i] = s;
-    }
-    lu_solve(m, perm, &r);
+    mat_residual(ma, &x, b, &r);
+    lu_solve(lu, &r);
     for (var i = 0u; i < NS; i++) {
         (*b)[i] = x[i] + r[i];
-    }
-}
-
-fn lu_solve(m: ptr<function, array<f32, NSS>>, perm: ptr<function, array<u32, NS>>,
-            b: ptr<function, array<f32, NS>>) {
-    var tmp: array<f32, NS>;
-    for (var i = 0u; i < NS; i++) {
-        var s = (*b)[(*perm)[i]];
-        for (var k = 0u; k < i; k++) {
-            s -= (*m)[i * NS + k] * tmp[k];
-        }
-        tmp[i] = s;
-    }
-    for (var ii = 0u; ii < NS; ii++) {
-        let i = NS - 1u - ii;
-        var s = tmp[i];
-        for (var k = i + 1u; k < NS; k++) {
-            s -= (*m)[i * NS + k] * (*b)[k];
-        }
-        (*b)[i] = s / (*m)[i * NS + i];
     }
 }
 
@@ -170,7 +106,6 @@ fn integrate(v: u32) -> u32 {
     }
     let interval = params.interval_s;
     let rtol = params.rtol;
-    let atol = params.atol_mm;
     var t = 0.0;
     var h = h_last[v];
     if h <= 0.0 {
@@ -183,7 +118,6 @@ fn integrate(v: u32) -> u32 {
     var f: array<f32, NS>;
     var jm: array<f32, NSS>;
     var ma: array<f32, NSS>;
-    var perm: array<u32, NS>;
     var k1: array<f32, NS>;
     var k2: array<f32, NS>;
     var yn: array<f32, NS>;
@@ -206,26 +140,19 @@ fn integrate(v: u32) -> u32 {
         eval_rhs_jac(&f, &jm);
         let inv = 1.0 / (GAMMA * h);
         for (var i = 0u; i < NS; i++) {
-            let row_held = (held_mask & HELD_BITS[i]) != 0u;
-            if row_held {
+            if (held_mask & HELD_BITS[i]) != 0u {
                 f[i] = 0.0;
             }
-            for (var k = 0u; k < NS; k++) {
-                var jik = jm[i * NS + k];
-                if row_held {
-                    jik = 0.0;
-                }
-                jm[i * NS + k] = select(0.0, inv, i == k) - jik;
-            }
         }
-        ma = jm;
-        if !lu(&jm, &perm) {
+        assemble(inv, held_mask, &jm, &ma);
+        var lu = ma;
+        if !lu_factor(&lu) {
             h *= 0.5;
             rejected = true;
             continue;
         }
         k1 = f;
-        solve_refined(&ma, &jm, &perm, &k1);
+        solve_refined(&ma, &lu, &k1);
         // Stage 2 at y + K1/γ.
         for (var i = 0u; i < NS; i++) {
             yn[i] = y[i] + k1[i] / GAMMA;
@@ -240,7 +167,7 @@ fn integrate(v: u32) -> u32 {
             }
             k2[i] = fi + c21 * k1[i];
         }
-        solve_refined(&ma, &jm, &perm, &k2);
+        solve_refined(&ma, &lu, &k2);
         // Increment of the step, with its part along the conserved totals removed (zero in
         // exact arithmetic; in f32 the solves leave a correlated residue there that would
         // otherwise drift the totals call after call near a steady state).
@@ -269,9 +196,9 @@ fn integrate(v: u32) -> u32 {
         for (var i = 0u; i < NS; i++) {
             let ynew = y0[i] + (acc[i] + inc[i]);
             let e = 0.5 * (k1[i] + k2[i]) / GAMMA;
-            let sc = atol + rtol * max(abs(y[i]), abs(ynew));
+            let sc = ATOL[i] + rtol * max(abs(y[i]), abs(ynew));
             err2 += (e / sc) * (e / sc);
-            negative = negative || ynew < -atol;
+            negative = negative || ynew < -ATOL[i];
             finite = finite && is_finite(ynew) && is_finite(e);
             yn[i] = ynew;
         }

@@ -186,11 +186,22 @@ fn run_scenario(args: &RunArgs) -> Result<(), AppError> {
     }
     // One voxel = well-mixed mode: every species to well_mixed.csv, no images.
     let well_mixed = scenario.grid.n_voxels() == 1;
-    let fields: Vec<usize> = if well_mixed {
+    let mut fields: Vec<usize> = if well_mixed {
         (0..scenario.species.len()).collect()
     } else {
         scenario.output.fields.clone()
     };
+    // The derived pH field needs H+: read it as an extra field when it is not written.
+    let n_written = fields.len();
+    let ph_source = scenario.output.ph.filter(|_| !well_mixed).map(|p| {
+        fields
+            .iter()
+            .position(|&f| f == p.proton)
+            .unwrap_or_else(|| {
+                fields.push(p.proton);
+                fields.len() - 1
+            })
+    });
 
     let schedule = OutputSchedule::new(&scenario.time);
     let total = schedule.n_steps();
@@ -215,6 +226,10 @@ fn run_scenario(args: &RunArgs) -> Result<(), AppError> {
                 let values: Vec<f64> = fields.iter().map(|f| f[0] as f64).collect();
                 writer.write_well_mixed(time_s, step, &values)
             } else {
+                let mut fields = fields;
+                let ph = ph_source.map(|i| ph_field(&fields[i]));
+                fields.truncate(n_written);
+                fields.extend(ph);
                 writer.write_output(time_s, step, &fields)
             }
             .map_err(AppError::input)?;
@@ -272,6 +287,13 @@ fn run_scenario(args: &RunArgs) -> Result<(), AppError> {
     Ok(())
 }
 
+/// pH = 3 − log10(H / mM) of a free-H+ field (mM); NaN where H ≤ 0.
+fn ph_field(h_mm: &[f32]) -> Vec<f32> {
+    h_mm.iter()
+        .map(|&h| if h > 0.0 { 3.0 - h.log10() } else { f32::NAN })
+        .collect()
+}
+
 fn check(args: &CheckArgs) -> Result<(), AppError> {
     let scenario = load(args.config.as_deref(), &args.sets)?;
     let schedule = OutputSchedule::new(&scenario.time);
@@ -310,6 +332,43 @@ fn check(args: &CheckArgs) -> Result<(), AppError> {
             r,
             r * 6.0,
             s.decay_per_s_by_tissue
+        );
+    }
+    if !scenario.reactions.is_empty() {
+        // Validation compiled it already; this cannot fail for an accepted scenario.
+        let net = ionfield::chem::Network::compile(&scenario).map_err(|e| {
+            AppError::input(anyhow::anyhow!(
+                "{}: {}: {}",
+                scenario.source,
+                e.field,
+                e.problem
+            ))
+        })?;
+        let names = |ix: &[usize]| {
+            ix.iter()
+                .map(|&s| scenario.species[s].name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let or_none = |s: String| if s.is_empty() { "none".to_string() } else { s };
+        let qss: Vec<usize> = net.qss.iter().map(|&(q, _)| q).collect();
+        println!(
+            "chemistry: {} reactions, {} parameters; integrated: {}; read only: {}; quasi-steady: {}",
+            scenario.reactions.len(),
+            scenario.parameters.len(),
+            names(&net.state),
+            or_none(names(&net.inputs)),
+            or_none(names(&qss)),
+        );
+        println!(
+            "conserved totals (kept to rounding by the integrator): {}",
+            or_none(net.describe_laws().join("; "))
+        );
+        println!(
+            "integrator: ROS2 (Rosenbrock, order 2, L-stable), rtol {}, atol {:?} mM, at most {} sub-steps per voxel and call; Strang splitting react(dt/2) → diffuse(dt) → react(dt/2)",
+            scenario.chemistry.rtol,
+            net.atol_mm,
+            scenario.chemistry.max_substeps
         );
     }
     println!(

@@ -233,3 +233,58 @@ fn bad_input_bad_rate_exits_2_at_the_rate() {
         &[],
     );
 }
+
+#[test]
+fn bad_input_rate_with_unbalanced_units_exits_2() {
+    // A first-order constant (1/s) in a second-order rate: mM²/s instead of mM/s.
+    assert_chemistry_error(
+        "rate = \"k_cat * H2O2\"",
+        "rate = \"k_cat * H2O2 * GSH\"",
+        "k_cat * H2O2 * GSH",
+        "reactions.catalase.rate",
+        &["mM^2 s^-1", "must be in mM s^-1", "`1/s`", "`1/(mM*s)`"],
+    );
+}
+
+#[test]
+fn bad_input_unclosed_parenthesis_in_rate_exits_2_with_the_character() {
+    // `k_fenton * (Fe2 + H2O2` is 22 characters: the `)` is missing at character 23.
+    assert_chemistry_error(
+        "rate = \"k_fenton * Fe2 * H2O2\"",
+        "rate = \"k_fenton * (Fe2 + H2O2\"",
+        "(Fe2 + H2O2",
+        "reactions.fenton.rate",
+        &["at character 23", "expected `)`", "close the parenthesis"],
+    );
+}
+
+#[test]
+fn bad_input_unknown_name_in_rate_exits_2_and_suggests_the_parameter() {
+    assert_chemistry_error(
+        "rate = \"k_gr * GSSG\"",
+        "rate = \"k_grr * GSSG\"",
+        "k_grr * GSSG",
+        "reactions.gr.rate",
+        &[
+            "at character 1",
+            "unknown name `k_grr`",
+            "did you mean `k_gr`?",
+        ],
+    );
+}
+
+#[test]
+fn bad_input_unguarded_division_by_a_species_exits_2() {
+    // GSH can reach 0; the `/` is character 20 of the rate.
+    assert_chemistry_error(
+        "rate = \"k_gr * GSSG\"",
+        "rate = \"k_gr * GSSG * GSSG / GSH\"",
+        "GSSG * GSSG / GSH",
+        "reactions.gr.rate",
+        &[
+            "at character 20",
+            "division by a quantity that can be zero",
+            "max(GSH, 1e-12)",
+        ],
+    );
+}

@@ -14,6 +14,7 @@ pub mod graph;
 pub mod network;
 pub mod parse;
 pub mod ros2;
+pub mod sparse;
 pub mod tape;
 pub mod wgsl;
 
@@ -91,6 +92,8 @@ pub struct Network {
     pub rhs: Vec<Id>,
     /// J_ik = ∂f_i/∂y_k, 1/s, row-major over the state.
     pub jac: Vec<Id>,
+    /// Absolute tolerance of each state species, mM.
+    pub atol_mm: Vec<f64>,
     /// Conserved totals implied by the stoichiometry (weights over the state).
     pub laws: Vec<Vec<f64>>,
     /// Projector onto the conserved directions (row-major n × n, empty if none): every

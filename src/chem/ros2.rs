@@ -16,7 +16,8 @@
 //! never go negative (values in [−atol, 0) are set to 0); the step size follows the RMS
 //! error norm with `rtol`/`atol`; more than `max_substeps` attempts in one call is a failure.
 
-use super::tape::Tapes;
+use super::sparse::LuPlan;
+use super::tape::{Registers, Tapes};
 use super::Network;
 
 /// γ of ROS2.
@@ -49,7 +50,7 @@ impl Fault {
 pub struct Workspace {
     /// All species of the voxel (scenario order), mM.
     pub conc: Vec<f64>,
-    regs: Vec<f64>,
+    regs: [Registers; 3],
     y: Vec<f64>,
     y0: Vec<f64>,
     acc: Vec<f64>,
@@ -58,8 +59,10 @@ pub struct Workspace {
     k1: Vec<f64>,
     k2: Vec<f64>,
     ynew: Vec<f64>,
+    /// M = I/(γh) − J, unfactored (for the residual) and factored.
+    ma: Vec<f64>,
     m: Vec<f64>,
-    perm: Vec<usize>,
+    r: Vec<f64>,
 }
 
 impl Workspace {
@@ -67,7 +70,7 @@ impl Workspace {
         let n = net.state.len();
         Workspace {
             conc: vec![0.0; net.species_names.len()],
-            regs: vec![0.0; tapes.n_registers()],
+            regs: tapes.registers(),
             y: vec![0.0; n],
             y0: vec![0.0; n],
             acc: vec![0.0; n],
@@ -76,8 +79,9 @@ impl Workspace {
             k1: vec![0.0; n],
             k2: vec![0.0; n],
             ynew: vec![0.0; n],
+            ma: vec![0.0; n * n],
             m: vec![0.0; n * n],
-            perm: vec![0; n],
+            r: vec![0.0; n],
         }
     }
 }
@@ -91,54 +95,25 @@ pub struct Outcome {
     pub h_next: f64,
 }
 
-/// LU factorisation with partial pivoting in place (row-major n×n). False if singular.
-fn lu(m: &mut [f64], perm: &mut [usize], n: usize) -> bool {
-    for (i, p) in perm.iter_mut().enumerate() {
-        *p = i;
-    }
-    for c in 0..n {
-        let mut piv = c;
-        for r in c + 1..n {
-            if m[r * n + c].abs() > m[piv * n + c].abs() {
-                piv = r;
-            }
-        }
-        if m[piv * n + c] == 0.0 || !m[piv * n + c].is_finite() {
-            return false;
-        }
-        if piv != c {
-            for k in 0..n {
-                m.swap(c * n + k, piv * n + k);
-            }
-            perm.swap(c, piv);
-        }
-        let d = m[c * n + c];
-        for r in c + 1..n {
-            let l = m[r * n + c] / d;
-            m[r * n + c] = l;
-            for k in c + 1..n {
-                m[r * n + k] -= l * m[c * n + k];
-            }
-        }
-    }
-    true
+#[derive(Clone, Copy)]
+enum Stage {
+    One,
+    Two,
 }
 
-/// Solves LU·x = P·b in place of `b`, using `tmp`.
-fn lu_solve(m: &[f64], perm: &[usize], n: usize, b: &mut [f64], tmp: &mut [f64]) {
-    for i in 0..n {
-        let mut s = b[perm[i]];
-        for k in 0..i {
-            s -= m[i * n + k] * tmp[k];
-        }
-        tmp[i] = s;
-    }
-    for i in (0..n).rev() {
-        let mut s = tmp[i];
-        for k in i + 1..n {
-            s -= m[i * n + k] * b[k];
-        }
-        b[i] = s / m[i * n + i];
+/// K = M⁻¹·K in place (K1 or K2), with one step of iterative refinement as in the shader
+/// (in f64 it changes nothing measurable; kept so the twins run the same algorithm).
+fn solve_refined(lu: &LuPlan, ws: &mut Workspace, stage: Stage) {
+    let k = match stage {
+        Stage::One => &mut ws.k1,
+        Stage::Two => &mut ws.k2,
+    };
+    ws.ynew.copy_from_slice(k); // b
+    lu.solve(&ws.m, k); // x
+    lu.residual(&ws.ma, k, &ws.ynew, &mut ws.r);
+    lu.solve(&ws.m, &mut ws.r);
+    for (x, r) in k.iter_mut().zip(&ws.r) {
+        *x += r;
     }
 }
 
@@ -151,18 +126,36 @@ fn load(net: &Network, ws: &mut Workspace, y: &[f64]) {
 
 /// Integrates one voxel over `interval_s`. `ws.conc` holds the voxel's species on entry and
 /// the result on exit (state species advanced, quasi-steady species set to P/L).
+/// What [`integrate`] needs besides the network: its tapes and LU plan, built once.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    pub tapes: Tapes,
+    pub lu: LuPlan,
+}
+
+impl Prepared {
+    pub fn new(net: &Network) -> Prepared {
+        Prepared {
+            tapes: Tapes::new(net),
+            lu: LuPlan::new(net),
+        }
+    }
+}
+
 pub fn integrate(
     net: &Network,
-    tapes: &Tapes,
+    prep: &Prepared,
     ws: &mut Workspace,
     tissue: usize,
     held: impl Fn(usize) -> bool,
     interval_s: f64,
     h_start: f64,
 ) -> Result<Outcome, Fault> {
+    let (tapes, lu) = (&prep.tapes, &prep.lu);
     let n = net.state.len();
     let spec = net.spec;
-    let (rtol, atol) = (spec.rtol, spec.atol_mm);
+    let rtol = spec.rtol;
+    let atol = &net.atol_mm;
     for i in 0..n {
         let v = ws.conc[net.state[i]];
         if !v.is_finite() {
@@ -195,31 +188,34 @@ pub fn integrate(
         ws.y = y;
         tapes
             .rhs_jac
-            .run(&ws.conc, tissue, &net.params, &mut ws.regs);
+            .run(&ws.conc, tissue, &net.params, &mut ws.regs[1]);
         let inv = 1.0 / (GAMMA * h);
+        ws.ma.fill(0.0);
         for i in 0..n {
             let row_held = held(i);
             ws.f[i] = if row_held {
                 0.0
             } else {
-                ws.regs[tapes.rhs_jac.outputs[i] as usize]
+                ws.regs[1].get(tapes.rhs_jac.outputs[i])
             };
-            for k in 0..n {
-                let jik = if row_held {
-                    0.0
-                } else {
-                    ws.regs[tapes.rhs_jac.outputs[n + i * n + k] as usize]
-                };
-                ws.m[i * n + k] = if i == k { inv } else { 0.0 } - jik;
-            }
         }
-        if !lu(&mut ws.m, &mut ws.perm, n) {
+        for &ix in &lu.matrix {
+            let (i, k) = (ix / n, ix % n);
+            let jik = if held(i) {
+                0.0
+            } else {
+                ws.regs[1].get(tapes.rhs_jac.outputs[n + ix])
+            };
+            ws.ma[ix] = if i == k { inv } else { 0.0 } - jik;
+        }
+        ws.m.copy_from_slice(&ws.ma);
+        if !lu.factor(&mut ws.m) {
             h *= 0.5;
             rejected = true;
             continue;
         }
         ws.k1.copy_from_slice(&ws.f);
-        lu_solve(&ws.m, &ws.perm, n, &mut ws.k1, &mut ws.ynew);
+        solve_refined(lu, ws, Stage::One);
         // Stage 2 at y + K1/γ.
         for i in 0..n {
             ws.ynew[i] = ws.y[i] + ws.k1[i] / GAMMA;
@@ -227,17 +223,19 @@ pub fn integrate(
         let y2 = std::mem::take(&mut ws.ynew);
         load(net, ws, &y2);
         ws.ynew = y2;
-        tapes.rhs.run(&ws.conc, tissue, &net.params, &mut ws.regs);
+        tapes
+            .rhs
+            .run(&ws.conc, tissue, &net.params, &mut ws.regs[0]);
         let c21 = -2.0 / (GAMMA * h);
         for i in 0..n {
             let fi = if held(i) {
                 0.0
             } else {
-                ws.regs[tapes.rhs.outputs[i] as usize]
+                ws.regs[0].get(tapes.rhs.outputs[i])
             };
             ws.k2[i] = fi + c21 * ws.k1[i];
         }
-        lu_solve(&ws.m, &ws.perm, n, &mut ws.k2, &mut ws.ynew);
+        solve_refined(lu, ws, Stage::Two);
         // Solution, error norm, positivity.
         // Increment, minus its part along the conserved totals (see the shader).
         for i in 0..n {
@@ -256,12 +254,13 @@ pub fn integrate(
         let mut err2 = 0.0;
         let mut negative = false;
         let mut finite = true;
+        #[allow(clippy::needless_range_loop)] // mirrors the shader's loop over NS
         for i in 0..n {
             let yn = ws.y0[i] + (ws.acc[i] + ws.inc[i]);
             let e = 0.5 * (ws.k1[i] + ws.k2[i]) / GAMMA;
-            let sc = atol + rtol * ws.y[i].abs().max(yn.abs());
+            let sc = atol[i] + rtol * ws.y[i].abs().max(yn.abs());
             err2 += (e / sc) * (e / sc);
-            negative |= yn < -atol;
+            negative |= yn < -atol[i];
             finite &= yn.is_finite();
             ws.ynew[i] = yn;
         }
@@ -314,33 +313,12 @@ pub fn integrate(
         }
     }
     if !net.qss.is_empty() {
-        tapes.qss.run(&ws.conc, tissue, &net.params, &mut ws.regs);
+        tapes
+            .qss
+            .run(&ws.conc, tissue, &net.params, &mut ws.regs[2]);
         for (k, &(q, _)) in net.qss.iter().enumerate() {
-            ws.conc[q] = ws.regs[tapes.qss.outputs[k] as usize];
+            ws.conc[q] = ws.regs[2].get(tapes.qss.outputs[k]);
         }
     }
     Ok(Outcome { substeps, h_next })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lu_solves_a_pivoting_system() {
-        let n = 3;
-        let mut m = vec![0.0, 2.0, 1.0, 1.0, 1.0, 0.0, 3.0, 0.0, 1.0];
-        let a = m.clone();
-        let mut perm = vec![0; n];
-        assert!(lu(&mut m, &mut perm, n));
-        let x = [1.0, -2.0, 0.5];
-        let mut b: Vec<f64> = (0..n)
-            .map(|i| (0..n).map(|k| a[i * n + k] * x[k]).sum())
-            .collect();
-        let mut tmp = vec![0.0; n];
-        lu_solve(&m, &perm, n, &mut b, &mut tmp);
-        for i in 0..n {
-            assert!((b[i] - x[i]).abs() < 1e-14);
-        }
-    }
 }

@@ -25,12 +25,39 @@ enum Op {
     Step(u32),
 }
 
-/// A flattened program computing some roots of the graph.
+/// A flattened program computing some roots of the graph. Register r holds the value of
+/// the r-th scheduled node. Constants, parameters and tissue gates depend only on the
+/// tissue, so they sit in a prologue that runs when the tissue changes; the body reruns for
+/// every evaluation.
 #[derive(Clone, Debug)]
 pub struct Program {
-    ops: Vec<Op>,
+    /// (register, op) evaluated per tissue.
+    prologue: Vec<(u32, Op)>,
+    /// (register, op) evaluated per call, in order.
+    body: Vec<(u32, Op)>,
+    n_regs: usize,
     /// Register of each root, in the order given.
     pub outputs: Vec<u32>,
+}
+
+/// Registers of one [`Program`] and the tissue its prologue was run for.
+#[derive(Clone, Debug)]
+pub struct Registers {
+    values: Vec<f64>,
+    tissue: Option<usize>,
+}
+
+impl Registers {
+    pub fn new(p: &Program) -> Registers {
+        Registers {
+            values: vec![0.0; p.n_regs],
+            tissue: None,
+        }
+    }
+    /// Value of register `r` (an entry of [`Program::outputs`]).
+    pub fn get(&self, r: u32) -> f64 {
+        self.values[r as usize]
+    }
 }
 
 impl Program {
@@ -41,9 +68,10 @@ impl Program {
             reg[id as usize] = r as u32;
         }
         let r = |id: Id| reg[id as usize];
-        let ops = order
-            .iter()
-            .map(|&id| match g.node(id) {
+        let mut prologue = Vec::new();
+        let mut body = Vec::new();
+        for (k, &id) in order.iter().enumerate() {
+            let op = match g.node(id) {
                 Node::Const(b) => Op::Const(f64::from_bits(b)),
                 Node::Species(s) => Op::Species(s as u32),
                 Node::Param(p) => Op::Param(p as u32),
@@ -60,28 +88,50 @@ impl Program {
                 Node::Min(a, b) => Op::Min(r(a), r(b)),
                 Node::Max(a, b) => Op::Max(r(a), r(b)),
                 Node::Step(a) => Op::Step(r(a)),
-            })
-            .collect();
+            };
+            match op {
+                Op::Const(_) | Op::Param(_) | Op::Gate(_) => prologue.push((k as u32, op)),
+                _ => body.push((k as u32, op)),
+            }
+        }
         Program {
-            ops,
+            prologue,
+            body,
+            n_regs: order.len(),
             outputs: roots.iter().map(|&id| r(id)).collect(),
         }
     }
 
     pub fn n_registers(&self) -> usize {
-        self.ops.len()
+        self.n_regs
     }
 
     /// Runs the tape. `conc` holds every species (scenario order, mM); `params[p][tissue]`.
-    pub fn run(&self, conc: &[f64], tissue: usize, params: &[Vec<f64>], regs: &mut [f64]) {
-        debug_assert!(regs.len() >= self.ops.len());
-        for i in 0..self.ops.len() {
-            let v = |k: u32| regs[k as usize];
-            regs[i] = match self.ops[i] {
-                Op::Const(c) => c,
+    pub fn run(&self, conc: &[f64], tissue: usize, params: &[Vec<f64>], regs: &mut Registers) {
+        if regs.tissue != Some(tissue) {
+            for &(k, op) in &self.prologue {
+                regs.values[k as usize] = match op {
+                    Op::Const(c) => c,
+                    Op::Param(p) => params[p as usize][tissue],
+                    Op::Gate(m) => ((m >> tissue) & 1) as f64,
+                    _ => unreachable!("the prologue holds leaves only"),
+                };
+            }
+            regs.tissue = Some(tissue);
+        }
+        let values = &mut regs.values[..self.n_regs];
+        for &(k, op) in &self.body {
+            // Operands are earlier registers of this program (schedule order), so every index
+            // is < n_regs = values.len(); the compiler cannot see that, hence the hot loop
+            // spends its time on bounds checks unless told.
+            let v = |i: u32| {
+                debug_assert!((i as usize) < values.len());
+                // SAFETY: `Program::new` only emits operand registers of scheduled nodes, all
+                // below `n_regs`, and `values` has exactly `n_regs` entries.
+                unsafe { *values.get_unchecked(i as usize) }
+            };
+            let x = match op {
                 Op::Species(s) => conc[s as usize].max(0.0),
-                Op::Param(p) => params[p as usize][tissue],
-                Op::Gate(m) => ((m >> tissue) & 1) as f64,
                 Op::Add(a, b) => v(a) + v(b),
                 Op::Mul(a, b) => v(a) * v(b),
                 Op::Div(a, b) => v(a) / v(b),
@@ -94,7 +144,12 @@ impl Program {
                 Op::Min(a, b) => v(a).min(v(b)),
                 Op::Max(a, b) => v(a).max(v(b)),
                 Op::Step(a) => (v(a) > 0.0) as u8 as f64,
+                Op::Const(_) | Op::Param(_) | Op::Gate(_) => {
+                    unreachable!("leaves are in the prologue")
+                }
             };
+            // SAFETY: as above, k < n_regs.
+            unsafe { *values.get_unchecked_mut(k as usize) = x };
         }
     }
 }
@@ -122,10 +177,12 @@ impl Tapes {
             qss: Program::new(g, &q),
         }
     }
-    pub fn n_registers(&self) -> usize {
-        self.rhs
-            .n_registers()
-            .max(self.rhs_jac.n_registers())
-            .max(self.qss.n_registers())
+    /// Register files for (rhs, rhs_jac, qss).
+    pub fn registers(&self) -> [Registers; 3] {
+        [
+            Registers::new(&self.rhs),
+            Registers::new(&self.rhs_jac),
+            Registers::new(&self.qss),
+        ]
     }
 }

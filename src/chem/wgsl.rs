@@ -6,6 +6,7 @@
 use std::fmt::Write;
 
 use super::graph::{Graph, Id, Node};
+use super::sparse::{FactorOp, LuPlan};
 use super::Network;
 use crate::model::held_bit;
 
@@ -152,6 +153,13 @@ pub fn generate(net: &Network) -> String {
         .iter()
         .map(|&s| format!("0x{:x}u", held_bit(s)))
         .collect();
+    let atol: Vec<String> = net.atol_mm.iter().map(|&a| f32_literal(a)).collect();
+    let _ = writeln!(out, "// Absolute tolerance of each state species, mM.");
+    let _ = writeln!(
+        out,
+        "var<private> ATOL: array<f32, NS> = array<f32, NS>({});",
+        atol.join(", ")
+    );
     let _ = writeln!(
         out,
         "// Mask bit of each state species' held (Dirichlet/vessel) voxels."
@@ -277,11 +285,87 @@ pub fn generate(net: &Network) -> String {
     for &(s, v) in &net.qss {
         let _ = writeln!(out, "    c_{} = n{v};", e.species(s));
     }
-    out.push_str("}\n// ---- end of generated block ----\n");
+    out.push_str("}\n");
+    lu_functions(&mut out, &LuPlan::new(net), net);
+    out.push_str("// ---- end of generated block ----\n");
     out
 }
 
 /// The complete kernel source: the template with the generated block inserted.
 pub fn kernel_source(net: &Network) -> String {
     TEMPLATE.replacen(MARKER, &generate(net), 1)
+}
+
+/// The matrix functions of the integrator, unrolled from the sparse LU plan: every index is
+/// a constant, so the arrays stay in registers.
+fn lu_functions(out: &mut String, plan: &LuPlan, net: &Network) {
+    let n = plan.n;
+    out.push_str("\n// M = I/(γh) − J over J's nonzeros; held rows keep only the diagonal.\n");
+    out.push_str("fn assemble(inv: f32, held_mask: u32, jm: ptr<function, array<f32, NSS>>, m: ptr<function, array<f32, NSS>>) {\n");
+    for i in 0..n {
+        let _ = writeln!(
+            out,
+            "    let held{i} = (held_mask & 0x{:x}u) != 0u;",
+            held_bit(net.state[i])
+        );
+    }
+    for ix in 0..n * n {
+        let (i, k) = (ix / n, ix % n);
+        if plan.matrix.contains(&ix) {
+            if i == k {
+                let _ = writeln!(
+                    out,
+                    "    (*m)[{ix}] = inv - select((*jm)[{ix}], 0.0, held{i});"
+                );
+            } else {
+                let _ = writeln!(out, "    (*m)[{ix}] = select(-(*jm)[{ix}], 0.0, held{i});");
+            }
+        } else {
+            let _ = writeln!(out, "    (*m)[{ix}] = 0.0;");
+        }
+    }
+    out.push_str(
+        "}\n\n// Sparse LU without pivoting (fill-in planned); false if a pivot vanishes.\n",
+    );
+    out.push_str("fn lu_factor(m: ptr<function, array<f32, NSS>>) -> bool {\n");
+    for op in &plan.factor {
+        match *op {
+            FactorOp::Pivot(kk) => {
+                let _ = writeln!(
+                    out,
+                    "    if (*m)[{kk}] == 0.0 || !is_finite((*m)[{kk}]) {{ return false; }}"
+                );
+            }
+            FactorOp::Scale(ik, kk) => {
+                let _ = writeln!(out, "    (*m)[{ik}] = (*m)[{ik}] / (*m)[{kk}];");
+            }
+            FactorOp::Update(ij, ik, kj) => {
+                let _ = writeln!(out, "    (*m)[{ij}] -= (*m)[{ik}] * (*m)[{kj}];");
+            }
+        }
+    }
+    out.push_str("    return true;\n}\n\n// Solves L·U·x = b in place of b.\n");
+    out.push_str(
+        "fn lu_solve(m: ptr<function, array<f32, NSS>>, b: ptr<function, array<f32, NS>>) {\n",
+    );
+    for &(i, ik, k) in &plan.forward {
+        let _ = writeln!(out, "    (*b)[{i}] -= (*m)[{ik}] * (*b)[{k}];");
+    }
+    for (i, row) in &plan.backward {
+        let mut line = format!("    (*b)[{i}] = ((*b)[{i}]");
+        for &(ij, j) in row {
+            line += &format!(" - (*m)[{ij}] * (*b)[{j}]");
+        }
+        let _ = writeln!(out, "{line}) / (*m)[{}];", i * n + i);
+    }
+    out.push_str("}\n\n// r = b − A·x over A's nonzeros.\n");
+    out.push_str("fn mat_residual(a: ptr<function, array<f32, NSS>>, x: ptr<function, array<f32, NS>>, b: ptr<function, array<f32, NS>>, r: ptr<function, array<f32, NS>>) {\n");
+    for i in 0..n {
+        let mut line = format!("    (*r)[{i}] = (*b)[{i}]");
+        for &ix in plan.matrix.iter().filter(|&&ix| ix / n == i) {
+            line += &format!(" - (*a)[{ix}] * (*x)[{}]", ix % n);
+        }
+        let _ = writeln!(out, "{line};");
+    }
+    out.push_str("}\n");
 }

@@ -137,6 +137,8 @@ pub struct RawSpecies {
     pub boundary: Option<RawBoundary>,
     /// Algebraic species (production / loss each reaction step), default false.
     pub quasi_steady: Option<bool>,
+    /// Absolute tolerance of the reaction integrator for this species, mM.
+    pub atol_mm: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]

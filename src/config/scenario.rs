@@ -147,6 +147,9 @@ pub struct Species {
     /// Algebraic (quasi-steady) species such as OH·: not integrated; each reaction step sets
     /// it to production / loss (MODEL.md §8). Requires D = 0 and rates linear in it.
     pub quasi_steady: bool,
+    /// Absolute tolerance of the reaction integrator for this species, mM; `None` = the
+    /// `[chemistry]` default.
+    pub atol_mm: Option<f64>,
 }
 
 impl Species {
@@ -238,6 +241,16 @@ pub struct OutputSpec {
     pub png16: bool,
     /// Write the full 3D field as `.npy` (f32, C order, shape (nz, ny, nx)).
     pub npy: bool,
+    /// `"pH"` in `output.fields`: pH = 3 − log10(H/mM) written after the species fields.
+    pub ph: Option<PhOutput>,
+}
+
+/// The derived pH field.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq)]
+pub struct PhOutput {
+    /// Species index of free H+ (mM): the buffer's proton, else the species `H`.
+    pub proton: usize,
+    pub range: ValueRange,
 }
 
 #[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
@@ -342,9 +355,9 @@ pub struct Buffer {
 /// Error control of the per-voxel reaction integrator (`[chemistry]`).
 #[derive(Clone, Copy, Debug, Serialize, PartialEq)]
 pub struct ChemistrySpec {
-    /// Relative tolerance per sub-step (default 1e-4).
+    /// Relative tolerance per sub-step (default 1e-3).
     pub rtol: f64,
-    /// Absolute tolerance, mM (default 1e-12).
+    /// Absolute tolerance, mM, for species without their own `atol_mm` (default 1e-6).
     pub atol_mm: f64,
     /// Sub-steps allowed per voxel and reaction call; more stops the run (default 20000).
     pub max_substeps: u32,
@@ -353,8 +366,8 @@ pub struct ChemistrySpec {
 impl Default for ChemistrySpec {
     fn default() -> Self {
         ChemistrySpec {
-            rtol: 1e-4,
-            atol_mm: 1e-12,
+            rtol: 1e-3,
+            atol_mm: 1e-6,
             max_substeps: 20_000,
         }
     }

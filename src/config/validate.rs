@@ -381,6 +381,15 @@ fn species(name: &str, s: &RawSpecies, tissues: &[&str], grid: &Grid) -> Result<
         .fix("set diffusion_um2_per_s = 0.0, or remove `quasi_steady = true` to integrate the species like any other"));
     }
 
+    let atol_mm = match s.atol_mm {
+        Some(a) => Some(positive(
+            a,
+            &format!("{path}.atol_mm"),
+            "set a positive absolute tolerance in mM, about 1e-4 of the smallest value that matters (e.g. 1e-10 for H+ at pH 7)",
+        )?),
+        None => None,
+    };
+
     Ok(Species {
         name: name.to_string(),
         unit: s.unit.clone().unwrap_or_else(|| "mM".to_string()),
@@ -389,6 +398,7 @@ fn species(name: &str, s: &RawSpecies, tissues: &[&str], grid: &Grid) -> Result<
         initial,
         boundary,
         quasi_steady,
+        atol_mm,
     })
 }
 
@@ -494,12 +504,32 @@ fn output(raw: &RawScenario, species: &[&str], grid: &Grid) -> Result<OutputSpec
         }
     };
 
+    // Free H+ behind a "pH" field: the buffer's proton, else a species named H.
+    let proton_name = raw
+        .buffer
+        .as_ref()
+        .map(|b| b.proton.as_str())
+        .unwrap_or("H");
+    let proton = species.iter().position(|n| *n == proton_name);
+    let mut ph = None;
     let fields: Vec<usize> = match &o.fields {
         None => (0..species.len()).collect(),
         Some(names) => {
             let mut out = Vec::new();
             for (i, name) in names.iter().enumerate() {
                 let field = format!("output.fields[{i}]");
+                if name == "pH" {
+                    let Some(proton) = proton else {
+                        return Err(Error::invalid(&field, "pH needs a proton species")
+                            .found("\"pH\"")
+                            .fix("add a species `H` (free H+, mM) or a [buffer] with `proton = \"…\"`"));
+                    };
+                    ph = Some(PhOutput {
+                        proton,
+                        range: ValueRange::Auto,
+                    });
+                    continue;
+                }
                 let Some(s) = species.iter().position(|n| n == name) else {
                     return Err(Error::invalid(
                         &field,
@@ -563,6 +593,19 @@ fn output(raw: &RawScenario, species: &[&str], grid: &Grid) -> Result<OutputSpec
     let mut ranges = vec![ValueRange::Auto; fields.len()];
     for (name, r) in o.ranges_mm.iter().flat_map(|m| m.0.iter()) {
         let field = format!("output.ranges_mm.{name}");
+        if name == "pH" {
+            let Some(p) = ph.as_mut() else {
+                return Err(Error::invalid(&field, "\"pH\" is not in output.fields")
+                    .fix("add \"pH\" to output.fields or remove its range"));
+            };
+            if r.len() != 2 || r[0].partial_cmp(&r[1]) != Some(std::cmp::Ordering::Less) {
+                return Err(Error::invalid(&field, "must be [lo, hi] with lo < hi")
+                    .found(fmt_vec(r))
+                    .fix("give a pH range such as [6.4, 7.5]"));
+            }
+            p.range = ValueRange::Fixed { lo: r[0], hi: r[1] };
+            continue;
+        }
         let Some(s) = species.iter().position(|n| n == name) else {
             return Err(Error::invalid(
                 &field,
@@ -608,6 +651,7 @@ fn output(raw: &RawScenario, species: &[&str], grid: &Grid) -> Result<OutputSpec
         ranges,
         png16: o.png16.unwrap_or(true),
         npy: o.npy.unwrap_or(true),
+        ph,
     })
 }
 

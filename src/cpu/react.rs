@@ -3,8 +3,7 @@
 
 use rayon::prelude::*;
 
-use crate::chem::ros2::{self, Fault, Workspace};
-use crate::chem::tape::Tapes;
+use crate::chem::ros2::{self, Fault, Prepared, Workspace};
 use crate::chem::Network;
 use crate::model::{held_bit, TISSUE_ID_MASK};
 
@@ -14,7 +13,7 @@ const CHUNK: usize = 2048;
 /// The network, its tapes and the per-voxel step-size memory.
 pub struct CpuChemistry {
     pub net: Network,
-    tapes: Tapes,
+    prep: Prepared,
     /// Step size each voxel ended its last call with, s (0 = none yet).
     h_last: Vec<f64>,
     /// Sub-steps attempted over the run, all voxels.
@@ -34,10 +33,10 @@ pub struct VoxelFault {
 
 impl CpuChemistry {
     pub fn new(net: Network, n_voxels: usize) -> CpuChemistry {
-        let tapes = Tapes::new(&net);
+        let prep = Prepared::new(&net);
         CpuChemistry {
             net,
-            tapes,
+            prep,
             h_last: vec![0.0; n_voxels],
             substeps_total: 0,
             calls: 0,
@@ -54,7 +53,7 @@ impl CpuChemistry {
         interval_s: f64,
     ) -> Result<(), VoxelFault> {
         let net = &self.net;
-        let tapes = &self.tapes;
+        let prep = &self.prep;
         let bound = net.bound_species();
         let n_voxels = mask.len();
         let n_chunks = n_voxels.div_ceil(CHUNK);
@@ -79,7 +78,7 @@ impl CpuChemistry {
             .zip(mask.par_chunks(CHUNK))
             .enumerate()
             .map(|(c, ((mut fields, h_last), mask))| {
-                let mut ws = Workspace::new(net, tapes);
+                let mut ws = Workspace::new(net, &prep.tapes);
                 let mut total = 0u64;
                 let mut most = 0u32;
                 let mut first: Option<VoxelFault> = None;
@@ -95,7 +94,7 @@ impl CpuChemistry {
                         interval_s
                     };
                     let held = |i: usize| m & held_bits[i] != 0;
-                    match ros2::integrate(net, tapes, &mut ws, tissue, held, interval_s, h0) {
+                    match ros2::integrate(net, prep, &mut ws, tissue, held, interval_s, h0) {
                         Ok(out) => {
                             total += out.substeps as u64;
                             most = most.max(out.substeps);

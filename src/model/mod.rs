@@ -175,7 +175,7 @@ fn set_quasi_steady(net: &crate::chem::Network, mask: &[u32], conc: &mut [Vec<f6
         return;
     }
     let tapes = crate::chem::tape::Tapes::new(net);
-    let mut regs = vec![0.0; tapes.n_registers()];
+    let [_, _, mut regs] = tapes.registers();
     let mut voxel = vec![0.0; conc.len()];
     for v in 0..mask.len() {
         for (s, field) in conc.iter().enumerate() {
@@ -184,7 +184,7 @@ fn set_quasi_steady(net: &crate::chem::Network, mask: &[u32], conc: &mut [Vec<f6
         let tissue = (mask[v] & TISSUE_ID_MASK) as usize;
         tapes.qss.run(&voxel, tissue, &net.params, &mut regs);
         for (k, &(q, _)) in net.qss.iter().enumerate() {
-            conc[q][v] = regs[tapes.qss.outputs[k] as usize];
+            conc[q][v] = regs.get(tapes.qss.outputs[k]);
         }
     }
 }
@@ -279,6 +279,7 @@ mod tests {
                     BoundaryCondition::ZeroFlux,
                 ],
                 quasi_steady: false,
+                atol_mm: None,
             }],
             vessels: vec![Vessel {
                 region: Region::Sphere {
@@ -299,6 +300,7 @@ mod tests {
                 ranges: vec![crate::config::ValueRange::Auto],
                 png16: true,
                 npy: true,
+                ph: None,
             },
         }
     }

@@ -276,10 +276,10 @@ impl RunWriter {
         let out = &self.scenario.output;
         let grid = self.scenario.grid;
         let fields_err = |message: String| Error::Fields { time_s, message };
-        if fields.len() != out.fields.len() {
+        let expected = out.fields.len() + out.ph.is_some() as usize;
+        if fields.len() != expected {
             return Err(fields_err(format!(
-                "expected {} fields (output.fields), got {}",
-                out.fields.len(),
+                "expected {expected} fields (output.fields), got {}",
                 fields.len()
             )));
         }
@@ -299,23 +299,30 @@ impl RunWriter {
         let time_label = short_number(time_s, self.time_decimals);
 
         for (n, field) in fields.iter().enumerate() {
-            let species_ix = out.fields[n];
-            let species = self.scenario.species.get(species_ix).ok_or_else(|| {
-                fields_err(format!(
-                    "output.fields[{n}] = {species_ix} is not a species index"
-                ))
-            })?;
+            // Species fields in output.fields order, then the derived pH field.
+            let (field_name, unit, range) = match out.fields.get(n) {
+                Some(&species_ix) => {
+                    let species = self.scenario.species.get(species_ix).ok_or_else(|| {
+                        fields_err(format!(
+                            "output.fields[{n}] = {species_ix} is not a species index"
+                        ))
+                    })?;
+                    let range = out.ranges.get(n).copied().unwrap_or(ValueRange::Auto);
+                    (species.name.clone(), species.unit.clone(), range)
+                }
+                None => {
+                    let range = out.ph.map_or(ValueRange::Auto, |p| p.range);
+                    ("pH".to_string(), "pH".to_string(), range)
+                }
+            };
             if field.len() != grid.n_voxels() {
                 return Err(fields_err(format!(
-                    "field {} has {} values, the grid has {} voxels",
-                    species.name,
+                    "field {field_name} has {} values, the grid has {} voxels",
                     field.len(),
                     grid.n_voxels()
                 )));
             }
-            let name = path_component(&species.name);
-            let unit = species.unit.clone();
-            let range = out.ranges.get(n).copied().unwrap_or(ValueRange::Auto);
+            let name = path_component(&field_name);
             let (lo, hi) = resolve_range(range, field);
             let range_note = match range {
                 ValueRange::Auto => "auto range (min/max of the 3D field)",
@@ -342,7 +349,7 @@ impl RunWriter {
                 let pos_um = (index as f64 + 0.5) * grid.voxel_um;
                 let title = format!(
                     "{} [{unit}]  t = {time_label} s  {} = {index} ({} µm)",
-                    species.name,
+                    field_name,
                     axis.letter(),
                     short_number(pos_um, 3)
                 );
@@ -369,7 +376,7 @@ impl RunWriter {
                     FileRecord {
                         path: String::new(),
                         kind: "png8",
-                        field: species.name.clone(),
+                        field: field_name.clone(),
                         unit: unit.clone(),
                         time_s,
                         step,
@@ -403,7 +410,7 @@ impl RunWriter {
                         FileRecord {
                             path: String::new(),
                             kind: "png16",
-                            field: species.name.clone(),
+                            field: field_name.clone(),
                             unit: unit.clone(),
                             time_s,
                             step,
@@ -419,7 +426,7 @@ impl RunWriter {
                 }
                 self.stacks.push(StackRecord {
                     dir,
-                    field: species.name.clone(),
+                    field: field_name.clone(),
                     unit: unit.clone(),
                     time_s,
                     step,
@@ -446,7 +453,7 @@ impl RunWriter {
                     FileRecord {
                         path: String::new(),
                         kind: "npy",
-                        field: species.name.clone(),
+                        field: field_name.clone(),
                         unit: unit.clone(),
                         time_s,
                         step,

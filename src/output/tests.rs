@@ -20,6 +20,7 @@ fn species(name: &str) -> Species {
         },
         boundary: [BoundaryCondition::ZeroFlux; 6],
         quasi_steady: false,
+        atol_mm: None,
     }
 }
 
@@ -64,6 +65,7 @@ fn output_spec(slices: SliceSelection) -> OutputSpec {
         ranges: vec![ValueRange::Auto, ValueRange::Fixed { lo: 0.0, hi: 2.0 }],
         png16: true,
         npy: true,
+        ph: None,
     }
 }
 
