@@ -99,7 +99,7 @@ fn integrate(v: u32) -> u32 {
             report(v, FAULT_NON_FINITE | (i << 8u));
             return 0u;
         }
-        // ADI may undershoot below 0 by rounding-sized amounts next to steep fronts.
+        // ADI undershoots below 0 next to steep fronts; clipping adds that mass (known issue).
         y[i] = max(y[i], 0.0);
         y0[i] = y[i];
         acc[i] = residual[i * params.n_voxels + v];
@@ -115,6 +115,10 @@ fn integrate(v: u32) -> u32 {
     var h_next = h;
     var substeps = 0u;
     var rejected = false;
+    // State index of the last trial step that overflowed (NS = none).
+    var non_finite = NS;
+    // State index with the largest error ratio in the last attempt.
+    var limiting = 0u;
     var f: array<f32, NS>;
     var jm: array<f32, NSS>;
     var ma: array<f32, NSS>;
@@ -126,7 +130,12 @@ fn integrate(v: u32) -> u32 {
             break;
         }
         if substeps >= params.max_substeps {
-            report(v, FAULT_SUBSTEPS);
+            // A trial step that kept overflowing is a blow-up of that species.
+            if non_finite < NS {
+                report(v, FAULT_NON_FINITE | (non_finite << 8u));
+            } else {
+                report(v, FAULT_SUBSTEPS | (limiting << 8u));
+            }
             h_last[v] = h;
             return substeps;
         }
@@ -191,12 +200,17 @@ fn integrate(v: u32) -> u32 {
             }
         }
         var err2 = 0.0;
+        var worst = -1.0;
         var negative = false;
         var finite = true;
         for (var i = 0u; i < NS; i++) {
             let ynew = y0[i] + (acc[i] + inc[i]);
             let e = 0.5 * (k1[i] + k2[i]) / GAMMA;
             let sc = ATOL[i] + rtol * max(abs(y[i]), abs(ynew));
+            if abs(e / sc) > worst {
+                worst = abs(e / sc);
+                limiting = i;
+            }
             err2 += (e / sc) * (e / sc);
             negative = negative || ynew < -ATOL[i];
             finite = finite && is_finite(ynew) && is_finite(e);
@@ -204,10 +218,17 @@ fn integrate(v: u32) -> u32 {
         }
         let err = sqrt(err2 / f32(NS));
         if !finite {
+            non_finite = NS;
+            for (var i = 0u; i < NS; i++) {
+                if non_finite == NS && !is_finite(yn[i]) {
+                    non_finite = i;
+                }
+            }
             h *= 0.25;
             rejected = true;
             continue;
         }
+        non_finite = NS;
         if err <= 1.0 && !negative {
             if last {
                 t = interval;
@@ -240,6 +261,11 @@ fn integrate(v: u32) -> u32 {
             }
             rejected = true;
         }
+    }
+    // Drivers may cap loop iterations (Mesa's llvmpipe leaves a loop after 65535 in total):
+    // a call that did not reach its end is a failure, never a silent partial step.
+    if t < interval {
+        report(v, FAULT_SUBSTEPS | (limiting << 8u));
     }
     // Store y0 + acc as a rounded f32 and its exact rounding error (Fast2Sum, valid as
     // |acc| ≤ |y0| or y0 + acc ≤ 0, which is clamped).

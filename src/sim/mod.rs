@@ -82,26 +82,20 @@ impl Error {
                 Some(net.state[i]),
                 "tighten chemistry.rtol or lower time.dt_s",
             ),
-            Fault::TooManySubsteps => (
-                "the reaction integrator exceeded chemistry.max_substeps",
-                None,
+            Fault::TooManySubsteps(i) => (
+                "the reaction integrator exceeded chemistry.max_substeps (a blow-up or an extremely fast transient; the step size was limited by",
+                Some(net.state[i]),
                 "raise chemistry.max_substeps, loosen chemistry.rtol, or lower time.dt_s",
             ),
         };
-        let (problem, reactions) = match species {
-            Some(s) => (
-                format!("{problem} in species `{}`", net.species_names[s]),
-                net.reactions_touching(s),
-            ),
-            None => (
-                problem.to_string(),
-                net.reaction_text
-                    .iter()
-                    .map(|r| r.0.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            ),
+        let s = species.expect("every fault names a species");
+        let name = &net.species_names[s];
+        let problem = if problem.ends_with("by") {
+            format!("{problem} `{name}`)")
+        } else {
+            format!("{problem} in species `{name}`")
         };
+        let reactions = net.reactions_touching(s);
         Error::Reaction {
             problem,
             voxel: ijk,
