@@ -21,7 +21,7 @@ use ionfield::model::Model;
 use ionfield::sim::{Engine, ReactionStats};
 use std::time::Instant;
 
-const WARM_STEPS: u64 = 5;
+const WARM_STEPS: u64 = 3;
 
 fn scenario(n: usize, diffusion: bool) -> config::Scenario {
     let mut sets = vec![
@@ -92,7 +92,7 @@ fn main() {
     );
     let no_sync = |_: &mut dyn Engine| {};
     for &n in &sizes {
-        let steps = if n <= 64 { 10 } else { 3 };
+        let steps = if n <= 64 { 5 } else { 1 };
         for (what, diffusion) in [("react", false), ("full step", true)] {
             let model = Model::build(&scenario(n, diffusion));
             let mut cpu = CpuEngine::new(&model);

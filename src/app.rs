@@ -79,7 +79,11 @@ enum Chosen {
     Cpu,
 }
 
-fn choose_backend(args: &RunArgs) -> Result<Chosen, AppError> {
+/// `--backend auto`: a hardware GPU; else, for a scenario with reactions, a software Vulkan
+/// adapter (lavapipe runs the unrolled reaction kernel 5.7× faster than the CPU tape per
+/// full step at 64³, BENCHMARKS.md); else the CPU backend (3–4× faster than lavapipe for
+/// diffusion alone).
+fn choose_backend(args: &RunArgs, has_reactions: bool) -> Result<Chosen, AppError> {
     let filter = args
         .adapter
         .clone()
@@ -104,6 +108,15 @@ fn choose_backend(args: &RunArgs) -> Result<Chosen, AppError> {
                         .map(|c| Chosen::Gpu(Box::new(c)))
                         .map_err(AppError::input)
                 }
+                None if has_reactions && !adapters.is_empty() => {
+                    log::info!(
+                        "--backend auto: no hardware GPU; the scenario has reactions, which run faster on software Vulkan ({}) than on the CPU backend (use --backend cpu to force it)",
+                        adapters[0].info.name
+                    );
+                    GpuContext::new(filter.as_deref())
+                        .map(|c| Chosen::Gpu(Box::new(c)))
+                        .map_err(AppError::input)
+                }
                 None => {
                     log::info!(
                         "--backend auto: no hardware GPU ({} software adapter(s)); using the native CPU backend, faster than software Vulkan (use --backend gpu to force wgpu)",
@@ -124,7 +137,7 @@ fn run_scenario(args: &RunArgs) -> Result<(), AppError> {
         .clone()
         .unwrap_or_else(|| PathBuf::from("out").join(&scenario.name));
 
-    let chosen = choose_backend(args)?;
+    let chosen = choose_backend(args, !scenario.reactions.is_empty())?;
     // Refuse a grid the backend cannot hold before rasterising it (that alone takes
     // minutes and gigabytes for 1024³).
     match &chosen {
@@ -410,7 +423,14 @@ fn info() -> Result<(), AppError> {
         "--backend auto would use: {}",
         match adapters.iter().find(|a| a.is_hardware()) {
             Some(a) => format!("gpu on {}", a.info.name),
-            None => format!("cpu ({} threads)", rayon::current_num_threads()),
+            None => match adapters.first() {
+                Some(a) => format!(
+                    "gpu on {} for scenarios with reactions, cpu ({} threads) for diffusion only",
+                    a.info.name,
+                    rayon::current_num_threads()
+                ),
+                None => format!("cpu ({} threads)", rayon::current_num_threads()),
+            },
         }
     );
     Ok(())

@@ -164,7 +164,7 @@ fn bad_input_negative_diffusion_exits_2() {
 #[test]
 fn bad_input_zero_time_step_exits_2() {
     let dir = tmp();
-    let path = edited_default(dir.path(), "dt0.toml", "dt_s = 1.0", "dt_s = 0");
+    let path = edited_default(dir.path(), "dt0.toml", "dt_s = 0.5", "dt_s = 0");
     let out = ionfield(dir.path(), &["check", s(&path)]);
     assert_input_error("dt = 0", &out, &["dt0.toml", "time.dt_s"]);
 }
@@ -345,7 +345,7 @@ fn check_default_prints_step_count_and_memory() {
     let dir = tmp();
     let out = ionfield(dir.path(), &["check"]);
     assert_eq!(out.code, 0, "stderr:\n{}", out.stderr);
-    assert!(out.stdout.contains("600 steps"), "stdout:\n{}", out.stdout);
+    assert!(out.stdout.contains("1200 steps"), "stdout:\n{}", out.stdout);
     let memory = out
         .stdout
         .lines()
