@@ -411,11 +411,6 @@ impl Engine for GpuEngine {
         }
         self.clock_s = t0 + n_steps as f64 * dt_s;
         self.ctx.check_errors()?;
-        if self.chemistry.is_none() {
-            // Let wgpu retire finished submissions (the chemistry path waits for its status
-            // read anyway); without a poll, many small submissions pile up in memory.
-            self.ctx.wait()?;
-        }
         self.check_reactions()
     }
 
