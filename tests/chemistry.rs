@@ -6,13 +6,11 @@
 
 mod common;
 
-use common::{observed_order, scenario, Backend};
+use common::{ionfield, observed_order, scenario, Backend};
 use ionfield::config::Scenario;
 use ionfield::cpu::CpuEngine;
 use ionfield::model::Model;
 use ionfield::sim::Engine;
-use std::path::Path;
-use std::process::Command;
 use std::time::Instant;
 
 fn sci(v: &[f64]) -> String {
@@ -740,35 +738,6 @@ rate = "kb * B"
 [chemistry]
 max_substeps = 100
 "#;
-
-struct Output {
-    code: i32,
-    stderr: String,
-}
-
-/// Runs `ionfield args…` in `dir` (also XDG_RUNTIME_DIR, for Mesa), RUST_LOG unset, as
-/// `tests/cli.rs` does; fails on a panic or a signal.
-fn ionfield(dir: &Path, args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_ionfield"))
-        .args(args)
-        .current_dir(dir)
-        .env("XDG_RUNTIME_DIR", dir)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("the ionfield binary starts");
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        !stderr.contains("panicked"),
-        "ionfield {args:?} panicked:\n{stderr}"
-    );
-    let code = out.status.code().unwrap_or_else(|| {
-        panic!(
-            "ionfield {args:?} killed by a signal: {:?}\n{stderr}",
-            out.status
-        )
-    });
-    Output { code, stderr }
-}
 
 /// `(i, j, k)` after "voxel " in `text`.
 fn reported_voxel(text: &str) -> Option<[usize; 3]> {

@@ -2,6 +2,9 @@
 //! class exits 2 with one message naming the file, the dotted field and the fix; stderr
 //! never contains `panicked`; small runs on both backends write what the manifest lists.
 
+mod common;
+
+use common::{ionfield, Output};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -24,41 +27,6 @@ const SMALL_RUN: [&str; 10] = [
     "--set",
     "output.slices=[8]",
 ];
-
-struct Output {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs `ionfield args…` with the temp dir as working directory and XDG_RUNTIME_DIR
-/// (silences Mesa's "XDG_RUNTIME_DIR is invalid" warning), RUST_LOG unset.
-fn ionfield(dir: &Path, args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_ionfield"))
-        .args(args)
-        .current_dir(dir)
-        .env("XDG_RUNTIME_DIR", dir)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("the ionfield binary starts");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        !stderr.contains("panicked"),
-        "ionfield {args:?} panicked:\n{stderr}"
-    );
-    let code = out.status.code().unwrap_or_else(|| {
-        panic!(
-            "ionfield {args:?} killed by a signal: {:?}\n{stderr}",
-            out.status
-        )
-    });
-    Output {
-        code,
-        stdout,
-        stderr,
-    }
-}
 
 /// Asserts a bad-input exit: code 2, and stderr contains every one of `needles` and "Fix".
 fn assert_input_error(what: &str, out: &Output, needles: &[&str]) {

@@ -2,46 +2,14 @@
 //! accepted by `check`, and chemistry mistakes exit 2 with one message naming the file,
 //! line, dotted field and fix (never a panic).
 
+mod common;
+
+use common::ionfield;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use tempfile::TempDir;
 
 /// The well-mixed Fenton + glutathione example; bad configs are made from it by one edit.
 const FENTON_TOML: &str = include_str!("../configs/wellmixed_fenton.toml");
-
-struct Output {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs `ionfield args…` in `dir`, RUST_LOG unset; fails on a panic or a signal.
-fn ionfield(dir: &Path, args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_ionfield"))
-        .args(args)
-        .current_dir(dir)
-        .env("XDG_RUNTIME_DIR", dir)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("the ionfield binary starts");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        !stderr.contains("panicked"),
-        "ionfield {args:?} panicked:\n{stderr}"
-    );
-    let code = out.status.code().unwrap_or_else(|| {
-        panic!(
-            "ionfield {args:?} killed by a signal: {:?}\n{stderr}",
-            out.status
-        )
-    });
-    Output {
-        code,
-        stdout,
-        stderr,
-    }
-}
 
 /// Writes the Fenton example with `from` replaced by `to` (which must occur once).
 fn edited_fenton(dir: &Path, from: &str, to: &str) -> PathBuf {

@@ -72,3 +72,40 @@ pub fn observed_order(h: &[f64], err: &[f64]) -> f64 {
     let sxx: f64 = xs.iter().map(|x| (x - mx) * (x - mx)).sum();
     sxy / sxx
 }
+
+/// What the `ionfield` binary did.
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `ionfield args…` with `dir` as working directory and XDG_RUNTIME_DIR (silences
+/// Mesa's "XDG_RUNTIME_DIR is invalid" warning), RUST_LOG unset; fails on a panic or a
+/// signal.
+pub fn ionfield(dir: &std::path::Path, args: &[&str]) -> Output {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ionfield"))
+        .args(args)
+        .current_dir(dir)
+        .env("XDG_RUNTIME_DIR", dir)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("the ionfield binary starts");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !stderr.contains("panicked"),
+        "ionfield {args:?} panicked:\n{stderr}"
+    );
+    let code = out.status.code().unwrap_or_else(|| {
+        panic!(
+            "ionfield {args:?} killed by a signal: {:?}\n{stderr}",
+            out.status
+        )
+    });
+    Output {
+        code,
+        stdout,
+        stderr,
+    }
+}
