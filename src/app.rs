@@ -357,21 +357,14 @@ fn check(args: &CheckArgs) -> Result<(), AppError> {
                 e.problem
             ))
         })?;
-        let names = |ix: &[usize]| {
-            ix.iter()
-                .map(|&s| scenario.species[s].name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
         let or_none = |s: String| if s.is_empty() { "none".to_string() } else { s };
-        let qss: Vec<usize> = net.qss.iter().map(|&(q, _)| q).collect();
         println!(
             "chemistry: {} reactions, {} parameters; integrated: {}; read only: {}; quasi-steady: {}",
             scenario.reactions.len(),
             scenario.parameters.len(),
-            names(&net.state),
-            or_none(names(&net.inputs)),
-            or_none(names(&qss)),
+            net.names(net.state.iter().copied()),
+            net.names(net.inputs.iter().copied()),
+            net.names(net.qss.iter().map(|&(q, _)| q)),
         );
         println!(
             "conserved totals (kept to rounding by the integrator): {}",

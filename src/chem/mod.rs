@@ -130,6 +130,19 @@ impl Network {
             .collect()
     }
 
+    /// Names of the given species, comma-separated, or `none`.
+    pub fn names(&self, species: impl IntoIterator<Item = usize>) -> String {
+        let names: Vec<&str> = species
+            .into_iter()
+            .map(|s| self.species_names[s].as_str())
+            .collect();
+        if names.is_empty() {
+            "none".into()
+        } else {
+            names.join(", ")
+        }
+    }
+
     /// The conserved totals as text, e.g. `Fe2 + Fe3`.
     pub fn describe_laws(&self) -> Vec<String> {
         self.laws

@@ -107,37 +107,17 @@ pub fn generate(net: &Network) -> String {
     let _ = writeln!(
         out,
         "// State (integrated): {}",
-        net.state
-            .iter()
-            .map(|&s| e.species(s))
-            .collect::<Vec<_>>()
-            .join(", ")
+        net.names(net.state.iter().copied())
     );
     let _ = writeln!(
         out,
         "// Inputs (read only): {}",
-        if net.inputs.is_empty() {
-            "none".to_string()
-        } else {
-            net.inputs
-                .iter()
-                .map(|&s| e.species(s))
-                .collect::<Vec<_>>()
-                .join(", ")
-        }
+        net.names(net.inputs.iter().copied())
     );
     let _ = writeln!(
         out,
         "// Quasi-steady: {}",
-        if net.qss.is_empty() {
-            "none".to_string()
-        } else {
-            net.qss
-                .iter()
-                .map(|&(s, _)| e.species(s))
-                .collect::<Vec<_>>()
-                .join(", ")
-        }
+        net.names(net.qss.iter().map(|&(s, _)| s))
     );
     let _ = writeln!(out, "// Reactions (rate in mM/s):");
     for (name, equation, rate) in &net.reaction_text {
