@@ -6,10 +6,12 @@
 //! `validate.rs` (defaults, names, physical sense) → [`Scenario`].
 
 mod error;
+pub mod mask;
 mod overrides;
 mod raw;
 pub mod scenario;
 mod validate;
+pub mod vessel_network;
 
 pub use error::{Error, ErrorDetails, ErrorKind, Location};
 pub use scenario::*;
@@ -38,11 +40,23 @@ pub fn load_file(path: &Path, overrides: &[String]) -> Result<Scenario, Error> {
         err.file = source.clone();
         err
     })?;
-    load_str(&text, &source, overrides)
+    let base_dir = path.parent().unwrap_or(Path::new("."));
+    load_str_in(&text, &source, base_dir, overrides)
 }
 
-/// Same, from text; `source` names it in errors (a path or DEFAULT_SOURCE).
+/// Same, from text; `source` names it in errors (a path or DEFAULT_SOURCE). Files the
+/// scenario names (masks, vessel segments) are relative to the current directory.
 pub fn load_str(text: &str, source: &str, overrides: &[String]) -> Result<Scenario, Error> {
+    load_str_in(text, source, Path::new("."), overrides)
+}
+
+/// Same, with files the scenario names relative to `base_dir`.
+pub fn load_str_in(
+    text: &str,
+    source: &str,
+    base_dir: &Path,
+    overrides: &[String],
+) -> Result<Scenario, Error> {
     let doc = DeTable::parse(text).map_err(|e| syntax_error(&e, text, source))?;
     let table: toml::Table = toml::from_str(text).map_err(|e| syntax_error(&e, text, source))?;
     let ctx = Context {
@@ -64,7 +78,7 @@ pub fn load_str(text: &str, source: &str, overrides: &[String]) -> Result<Scenar
     }
     let raw: raw::RawScenario =
         serde_path_to_error::deserialize(root).map_err(|e| ctx.finish(from_serde(&e)))?;
-    validate::validate(raw, source).map_err(|e| ctx.finish(e))
+    validate::validate(raw, source, base_dir).map_err(|e| ctx.finish(e))
 }
 
 /// What an error needs to name its file and place.

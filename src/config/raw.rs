@@ -41,6 +41,7 @@ pub struct RawScenario {
     pub tissues: Option<NamedMap<RawTissue>>,
     pub species: NamedMap<RawSpecies>,
     pub vessels: Option<Vec<RawVessel>>,
+    pub vessel_network: Option<RawVesselNetwork>,
     pub parameters: Option<NamedMap<RawParameter>>,
     pub reactions: Option<NamedMap<RawReaction>>,
     pub buffer: Option<RawBuffer>,
@@ -113,10 +114,73 @@ macro_rules! region_table {
     };
 }
 
-region_table!(
-    /// `tissues.<name>`.
-    RawTissue {}
-);
+/// `tissues.<name>`: a region (the keys of [`RegionKeys`]) or `mask`, a file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTissue {
+    pub shape: Option<String>,
+    pub centre_um: Option<Vec<f64>>,
+    pub radius_um: Option<f64>,
+    pub min_um: Option<Vec<f64>>,
+    pub max_um: Option<Vec<f64>>,
+    pub start_um: Option<Vec<f64>>,
+    pub end_um: Option<Vec<f64>>,
+    pub sigma_um: Option<f64>,
+    /// A `.npy` array (nz, ny, nx) or a folder of PNG slices, relative to the scenario file.
+    pub mask: Option<String>,
+}
+
+impl RawTissue {
+    pub fn keys<'a>(&'a self, shape: &'a str) -> RegionKeys<'a> {
+        RegionKeys {
+            shape,
+            centre_um: self.centre_um.as_deref(),
+            radius_um: self.radius_um,
+            min_um: self.min_um.as_deref(),
+            max_um: self.max_um.as_deref(),
+            start_um: self.start_um.as_deref(),
+            end_um: self.end_um.as_deref(),
+            sigma_um: self.sigma_um,
+        }
+    }
+    /// Whether any geometric key is present.
+    pub fn has_region_keys(&self) -> bool {
+        self.centre_um.is_some()
+            || self.radius_um.is_some()
+            || self.min_um.is_some()
+            || self.max_um.is_some()
+            || self.start_um.is_some()
+            || self.end_um.is_some()
+            || self.sigma_um.is_some()
+    }
+}
+
+/// `[vessel_network]`; checked in `validate`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVesselNetwork {
+    pub seed: Option<i64>,
+    /// `"straight"` or `"branching"`; absent with `file`.
+    pub kind: Option<String>,
+    pub file: Option<String>,
+    pub spacing_um: Option<f64>,
+    pub density_mm_per_mm3: Option<f64>,
+    pub radius_um: Option<f64>,
+    pub axis: Option<String>,
+    pub segment_um: Option<f64>,
+    pub persistence: Option<f64>,
+    pub branch_probability: Option<f64>,
+    pub hold_mm: Option<NamedMap<f64>>,
+    pub exchange: Option<NamedMap<RawExchange>>,
+}
+
+/// `vessel_network.exchange.<species>`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExchange {
+    pub permeability_um_per_s: f64,
+    pub blood_mm: f64,
+}
 region_table!(
     /// `species.<name>.initial.regions[i]`.
     RawInitialRegion { value_mm: f64 }

@@ -22,7 +22,10 @@ pub struct Scenario {
     /// Species in buffer order. At most [`MAX_SPECIES`].
     pub species: Vec<Species>,
     /// Interior Dirichlet regions (vessels): voxels inside hold the listed species fixed.
+    /// `[[vessels]]` first, then the segments of `[vessel_network]`.
     pub vessels: Vec<Vessel>,
+    /// What `[vessel_network]` generated or read, for the manifest and `ionfield check`.
+    pub vessel_network: Option<VesselNetwork>,
     /// Named parameters of the rate expressions (`[parameters]`), in file order.
     pub parameters: Vec<Parameter>,
     /// The reaction network (`[reactions.<name>]`), in file order. Empty = diffusion only.
@@ -94,8 +97,22 @@ impl TimeSpec {
 #[derive(Clone, Debug, Serialize)]
 pub struct Tissue {
     pub name: String,
-    /// `None` for `normal` (id 0): the background.
+    /// `None` for `normal` (id 0), the background, and for tissues given by a mask.
     pub region: Option<Region>,
+    /// `tissues.<name>.mask`: the voxels read from a file (`None` with a region).
+    pub mask: Option<TissueMask>,
+}
+
+/// A tissue read from a voxel mask file (`.npy` or a folder of PNG slices).
+#[derive(Clone, Debug, Serialize)]
+pub struct TissueMask {
+    /// The file or folder as resolved (relative to the scenario file's folder).
+    pub path: String,
+    /// Number of voxels inside.
+    pub n_inside: usize,
+    /// Per voxel (x fastest, the grid's order): inside the tissue.
+    #[serde(skip)]
+    pub inside: Vec<bool>,
 }
 
 /// A geometric region in µm (domain coordinates, origin at the grid corner).
@@ -222,8 +239,41 @@ pub enum BoundaryCondition {
 #[derive(Clone, Debug, Serialize)]
 pub struct Vessel {
     pub region: Region,
-    /// (species index, held concentration mM).
+    /// (species index, held concentration mM). May be empty for a network segment that
+    /// only exchanges (Robin).
     pub hold_mm: Vec<(usize, f64)>,
+    /// A `[vessel_network]` segment: besides the voxels whose centre it covers, every voxel
+    /// its centre line passes through is a vessel voxel (a 5 µm capillary between voxel
+    /// centres would otherwise vanish at 10 µm voxels), and its voxels count for the
+    /// surface field of exchange.
+    pub from_network: bool,
+}
+
+/// What `[vessel_network]` produced.
+#[derive(Clone, Debug, Serialize)]
+pub struct VesselNetwork {
+    /// `"straight"`, `"branching"` or `"file"`.
+    pub kind: String,
+    pub seed: Option<u64>,
+    /// The segment file as resolved, for `kind = "file"`.
+    pub file: Option<String>,
+    pub n_segments: usize,
+    /// Total centre-line length inside the domain, µm.
+    pub total_length_um: f64,
+    /// total_length_um / domain volume, in mm/mm³ (= 1e6 × µm/µm³).
+    pub length_density_mm_per_mm3: f64,
+    /// Robin exchange per species (generated reactions `vessel_exchange_<species>`).
+    pub exchange: Vec<Exchange>,
+    /// Species index of the generated `vessel_SV` field (1/µm) when there is exchange.
+    pub surface_species: Option<usize>,
+}
+
+/// Robin exchange of one species with blood: source P·(S/V)·(C_b − C) next to vessels.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq)]
+pub struct Exchange {
+    pub species: usize,
+    pub permeability_um_per_s: f64,
+    pub blood_mm: f64,
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -1,6 +1,8 @@
 //! Raw TOML structs → validated [`Scenario`]: defaults, name resolution, physical sense and
 //! consistency. Every error names the dotted field and says how to fix it.
 
+use std::path::Path;
+
 use glam::DVec3;
 
 use super::error::{did_you_mean, list, Error, ErrorKind};
@@ -20,11 +22,13 @@ const COLORMAPS: [&str; 6] = [
     "grayscale",
 ];
 
-pub fn validate(raw: RawScenario, source: &str) -> Result<Scenario, Error> {
+/// `base_dir`: the scenario file's folder; files named in the scenario (masks, vessel
+/// segments) are relative to it.
+pub fn validate(raw: RawScenario, source: &str, base_dir: &Path) -> Result<Scenario, Error> {
     check_name(&raw.name)?;
     let grid = grid(&raw)?;
     let time = time(&raw, source)?;
-    let tissues = tissues(&raw, &grid)?;
+    let tissues = tissues(&raw, &grid, base_dir)?;
     let tissue_names: Vec<&str> = tissues.iter().map(|t| t.name.as_str()).collect();
 
     if raw.species.0.is_empty() {
@@ -41,17 +45,32 @@ pub fn validate(raw: RawScenario, source: &str) -> Result<Scenario, Error> {
         .found(raw.species.0.len())
         .fix("remove species or split the scenario"));
     }
-    let species = raw
+    let mut species = raw
         .species
         .0
         .iter()
         .map(|(name, s)| species(name, s, &tissue_names, &grid))
         .collect::<Result<Vec<_>, _>>()?;
-    let species_names: Vec<&str> = species.iter().map(|s| s.name.as_str()).collect();
+    let raw_species_names: Vec<String> = species.iter().map(|s| s.name.clone()).collect();
+    let raw_species_names: Vec<&str> = raw_species_names.iter().map(String::as_str).collect();
 
-    let vessels = vessels(&raw, &species_names, &grid)?;
-    let parameters = parameters(&raw, &tissue_names, &species_names)?;
-    let reactions = reactions(&raw, &tissue_names, &species_names)?;
+    let mut vessels = vessels(&raw, &raw_species_names, &grid)?;
+    let mut parameters = parameters(&raw, &tissue_names, &raw_species_names)?;
+    let mut reactions = reactions(&raw, &tissue_names, &raw_species_names)?;
+    let vessel_network = match &raw.vessel_network {
+        None => None,
+        Some(net) => Some(super::vessel_network::build(
+            net,
+            &grid,
+            base_dir,
+            &tissue_names,
+            &mut species,
+            &mut vessels,
+            &mut parameters,
+            &mut reactions,
+        )?),
+    };
+    let species_names: Vec<&str> = species.iter().map(|s| s.name.as_str()).collect();
     let buffer = buffer(&raw, &species)?;
     let chemistry = chemistry(&raw)?;
     let output = output(&raw, &species_names, &grid)?;
@@ -65,6 +84,7 @@ pub fn validate(raw: RawScenario, source: &str) -> Result<Scenario, Error> {
         tissues,
         species,
         vessels,
+        vessel_network,
         parameters,
         reactions,
         buffer,
@@ -104,13 +124,13 @@ fn check_name(name: &str) -> Result<(), Error> {
 }
 
 /// `[A-Za-z][A-Za-z0-9_]*`, plus `-` when `dash` (tissue names).
-fn is_identifier(name: &str, dash: bool) -> bool {
+pub(super) fn is_identifier(name: &str, dash: bool) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic())
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || (dash && c == '-'))
 }
 
-fn finite(v: f64, field: &str) -> Result<f64, Error> {
+pub(super) fn finite(v: f64, field: &str) -> Result<f64, Error> {
     if v.is_finite() {
         Ok(v)
     } else {
@@ -120,7 +140,7 @@ fn finite(v: f64, field: &str) -> Result<f64, Error> {
     }
 }
 
-fn positive(v: f64, field: &str, fix: &str) -> Result<f64, Error> {
+pub(super) fn positive(v: f64, field: &str, fix: &str) -> Result<f64, Error> {
     if finite(v, field)? > 0.0 {
         Ok(v)
     } else {
@@ -128,7 +148,7 @@ fn positive(v: f64, field: &str, fix: &str) -> Result<f64, Error> {
     }
 }
 
-fn non_negative(v: f64, field: &str, fix: &str) -> Result<f64, Error> {
+pub(super) fn non_negative(v: f64, field: &str, fix: &str) -> Result<f64, Error> {
     if finite(v, field)? >= 0.0 {
         Ok(v)
     } else {
@@ -155,7 +175,7 @@ fn vec3(v: &[f64], field: &str) -> Result<DVec3, Error> {
     Ok(DVec3::new(v[0], v[1], v[2]))
 }
 
-fn join(parent: &str, key: &str) -> String {
+pub(super) fn join(parent: &str, key: &str) -> String {
     if parent.is_empty() {
         key.to_string()
     } else {
@@ -260,10 +280,11 @@ fn time(raw: &RawScenario, source: &str) -> Result<TimeSpec, Error> {
     })
 }
 
-fn tissues(raw: &RawScenario, grid: &Grid) -> Result<Vec<Tissue>, Error> {
+fn tissues(raw: &RawScenario, grid: &Grid, base_dir: &Path) -> Result<Vec<Tissue>, Error> {
     let mut out = vec![Tissue {
         name: "normal".to_string(),
         region: None,
+        mask: None,
     }];
     let Some(map) = &raw.tissues else {
         return Ok(out);
@@ -292,10 +313,46 @@ fn tissues(raw: &RawScenario, grid: &Grid) -> Result<Vec<Tissue>, Error> {
                     .fix("use a name such as `tumour` or `necrotic_core`"),
             );
         }
-        out.push(Tissue {
-            name: name.clone(),
-            region: Some(region(t.keys(), &path, grid)?),
-        });
+        let tissue = match (&t.mask, &t.shape) {
+            (Some(_), Some(_)) => {
+                return Err(Error::invalid(
+                    join(&path, "mask"),
+                    "a tissue takes either a geometric region (`shape` …) or a `mask` file, not both",
+                )
+                .fix("remove `mask`, or remove `shape` and its keys"))
+            }
+            (Some(file), None) => {
+                if t.has_region_keys() {
+                    return Err(Error::invalid(
+                        join(&path, "mask"),
+                        "a tissue with a `mask` takes no region keys (centre_um, radius_um, min_um, …)",
+                    )
+                    .fix("remove the region keys, or remove `mask` and add `shape`"));
+                }
+                let field = join(&path, "mask");
+                let mask = super::mask::read(&base_dir.join(file), grid)
+                    .map_err(|(problem, fix)| Error::invalid(&field, problem).found(format!("{file:?}")).fix(fix))?;
+                Tissue {
+                    name: name.clone(),
+                    region: None,
+                    mask: Some(mask),
+                }
+            }
+            (None, Some(shape)) => Tissue {
+                name: name.clone(),
+                region: Some(region(t.keys(shape), &path, grid)?),
+                mask: None,
+            },
+            (None, None) => {
+                return Err(Error::new(
+                    ErrorKind::MissingKey,
+                    join(&path, "shape"),
+                    "a tissue needs a region (`shape` and its keys) or a `mask` file",
+                )
+                .fix("add e.g. shape = \"sphere\", centre_um = [..], radius_um = 100.0, or mask = \"tumour.npy\""))
+            }
+        };
+        out.push(tissue);
     }
     Ok(out)
 }
@@ -481,7 +538,11 @@ fn vessels(raw: &RawScenario, species: &[&str], grid: &Grid) -> Result<Vec<Vesse
             )?;
             hold_mm.push((s, value));
         }
-        out.push(Vessel { region, hold_mm });
+        out.push(Vessel {
+            region,
+            hold_mm,
+            from_network: false,
+        });
     }
     Ok(out)
 }
@@ -769,7 +830,12 @@ fn parameters(
     Ok(out)
 }
 
-fn parameter_name(name: &str, path: &str, tissues: &[&str], species: &[&str]) -> Result<(), Error> {
+pub(super) fn parameter_name(
+    name: &str,
+    path: &str,
+    tissues: &[&str],
+    species: &[&str],
+) -> Result<(), Error> {
     let rename = format!("rename the parameter, e.g. `k_{name}` or `{name}_set`");
     if !is_identifier(name, false) {
         return Err(Error::invalid(

@@ -6,7 +6,10 @@
 
 pub mod region;
 
-use crate::config::{BoundaryCondition, Face, Grid, Scenario, MAX_SPECIES, MAX_TISSUES};
+use crate::config::{
+    BoundaryCondition, Face, Grid, Region, Scenario, Vessel, MAX_SPECIES, MAX_TISSUES,
+};
+use glam::DVec3;
 use region::InitialValue;
 
 /// Bits of the voxel mask that hold the tissue id (0 = normal). Kept in sync with
@@ -83,7 +86,11 @@ impl Model {
                     let ix = i + nx * (j + ny * k);
                     let p = grid.centre_um(i, j, k);
                     for (tissue_id, tissue) in scenario.tissues.iter().enumerate() {
-                        if tissue.region.is_some_and(|r| r.contains(p)) {
+                        let inside = match &tissue.mask {
+                            Some(m) => m.inside[ix],
+                            None => tissue.region.is_some_and(|r| r.contains(p)),
+                        };
+                        if inside {
                             mask[ix] = (mask[ix] & !TISSUE_ID_MASK) | tissue_id as u32;
                         }
                     }
@@ -112,17 +119,37 @@ impl Model {
                             }
                         }
                     }
-                    for vessel in &scenario.vessels {
-                        if vessel.region.contains(p) {
-                            for &(s, value_mm) in &vessel.hold_mm {
-                                debug_assert!(s < n_species);
-                                mask[ix] |= held_bit(s);
-                                initial_mm[s][ix] = value_mm;
-                            }
-                        }
-                    }
                 }
             }
+        }
+        // Vessels last (later wins), each over its bounding box only: networks have
+        // thousands of segments.
+        let mut network_voxel = vec![
+            false;
+            if scenario.vessel_network.is_some() {
+                n
+            } else {
+                0
+            }
+        ];
+        for vessel in &scenario.vessels {
+            for ix in vessel_voxels(&grid, vessel) {
+                for &(s, value_mm) in &vessel.hold_mm {
+                    debug_assert!(s < n_species);
+                    mask[ix] |= held_bit(s);
+                    initial_mm[s][ix] = value_mm;
+                }
+                if vessel.from_network {
+                    network_voxel[ix] = true;
+                }
+            }
+        }
+        if let Some(sv) = scenario
+            .vessel_network
+            .as_ref()
+            .and_then(|net| net.surface_species)
+        {
+            initial_mm[sv] = surface_per_volume(&grid, &network_voxel);
         }
 
         let species = scenario
@@ -166,6 +193,113 @@ impl Model {
         }
         counts
     }
+}
+
+/// Voxels of one vessel: those whose centre it covers, searched over its bounding box, and
+/// for network segments also every voxel the centre line passes through (sampled every
+/// voxel/4 along it). Sorted, without duplicates.
+fn vessel_voxels(grid: &Grid, vessel: &Vessel) -> Vec<usize> {
+    let (lo, hi) = bounding_box_um(&vessel.region);
+    let h = grid.voxel_um;
+    let dims = [grid.nx, grid.ny, grid.nz];
+    // Voxel index range whose centres ((i + ½)·h) can lie in [lo, hi].
+    let range = |a: usize| -> (usize, usize) {
+        let first = ((lo[a] / h - 0.5).ceil().max(0.0) as usize).min(dims[a]);
+        let last = ((hi[a] / h - 0.5).floor() + 1.0).clamp(0.0, dims[a] as f64) as usize;
+        (first, last.max(first))
+    };
+    let ((i0, i1), (j0, j1), (k0, k1)) = (range(0), range(1), range(2));
+    let mut out = Vec::new();
+    for k in k0..k1 {
+        for j in j0..j1 {
+            for i in i0..i1 {
+                if vessel.region.contains(grid.centre_um(i, j, k)) {
+                    out.push(i + grid.nx * (j + grid.ny * k));
+                }
+            }
+        }
+    }
+    if let (
+        true,
+        Region::Capsule {
+            start_um, end_um, ..
+        },
+    ) = (vessel.from_network, vessel.region)
+    {
+        let n = ((start_um.distance(end_um) / (0.25 * h)).ceil() as usize).max(1);
+        for step in 0..=n {
+            let p = start_um + (end_um - start_um) * (step as f64 / n as f64);
+            let idx = [0, 1, 2].map(|a| ((p[a] / h).floor().max(0.0) as usize).min(dims[a] - 1));
+            out.push(idx[0] + grid.nx * (idx[1] + grid.ny * idx[2]));
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// Axis-aligned bounds of a region, µm.
+fn bounding_box_um(region: &Region) -> (DVec3, DVec3) {
+    match *region {
+        Region::Sphere {
+            centre_um,
+            radius_um,
+        } => (centre_um - radius_um, centre_um + radius_um),
+        Region::Box { min_um, max_um } => (min_um, max_um),
+        Region::Cylinder {
+            start_um,
+            end_um,
+            radius_um,
+        }
+        | Region::Capsule {
+            start_um,
+            end_um,
+            radius_um,
+        } => (
+            start_um.min(end_um) - radius_um,
+            start_um.max(end_um) + radius_um,
+        ),
+        Region::Gaussian {
+            centre_um,
+            sigma_um,
+        } => (centre_um - 2.0 * sigma_um, centre_um + 2.0 * sigma_um),
+    }
+}
+
+/// The `vessel_SV` field of Robin exchange, 1/µm: in each non-vessel voxel, the vessel
+/// surface it touches per voxel volume, S/V = (number of its 6 face-neighbours that are
+/// network vessel voxels)·h²/h³. The surface is the staircase of exposed voxel faces,
+/// which over-estimates a smooth cylinder's 2πr per length (by 4/π for an axis-aligned
+/// one). Vessel voxels themselves get 0: exchange species are not held there; they
+/// diffuse through them like tissue and the scenario's reactions of that tissue apply.
+fn surface_per_volume(grid: &Grid, vessel: &[bool]) -> Vec<f64> {
+    let (nx, ny, nz) = (grid.nx, grid.ny, grid.nz);
+    let inv_h = 1.0 / grid.voxel_um;
+    let mut out = vec![0.0; grid.n_voxels()];
+    for k in 0..nz {
+        for j in 0..ny {
+            for i in 0..nx {
+                let ix = i + nx * (j + ny * k);
+                if vessel[ix] {
+                    continue;
+                }
+                let mut faces = 0;
+                let mut probe = |cond: bool, jx: usize| {
+                    if cond && vessel[jx] {
+                        faces += 1;
+                    }
+                };
+                probe(i > 0, ix.wrapping_sub(1));
+                probe(i + 1 < nx, ix + 1);
+                probe(j > 0, ix.wrapping_sub(nx));
+                probe(j + 1 < ny, ix + nx);
+                probe(k > 0, ix.wrapping_sub(nx * ny));
+                probe(k + 1 < nz, ix + nx * ny);
+                out[ix] = faces as f64 * inv_h;
+            }
+        }
+    }
+    out
 }
 
 /// Sets the quasi-steady species (OH·, …) to production/loss at the initial state, so the
@@ -252,6 +386,7 @@ mod tests {
                 Tissue {
                     name: "normal".into(),
                     region: None,
+                    mask: None,
                 },
                 Tissue {
                     name: "tumour".into(),
@@ -259,6 +394,7 @@ mod tests {
                         min_um: DVec3::ZERO,
                         max_um: DVec3::new(20.0, 40.0, 30.0),
                     }),
+                    mask: None,
                 },
             ],
             species: vec![Species {
@@ -287,7 +423,9 @@ mod tests {
                     radius_um: 1.0,
                 },
                 hold_mm: vec![(0, 7.0)],
+                from_network: false,
             }],
+            vessel_network: None,
             parameters: vec![],
             reactions: vec![],
             buffer: None,

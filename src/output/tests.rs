@@ -45,9 +45,11 @@ fn scenario(output: OutputSpec) -> Scenario {
         tissues: vec![Tissue {
             name: "normal".to_string(),
             region: None,
+            mask: None,
         }],
         species: vec![species("o2"), species("h_plus")],
         vessels: vec![],
+        vessel_network: None,
         parameters: vec![],
         reactions: vec![],
         buffer: None,
