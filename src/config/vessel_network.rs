@@ -334,40 +334,6 @@ pub fn length_in_box_um(segments: &[Segment], extent_um: DVec3) -> f64 {
         .sum()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn splitmix64_matches_the_reference_sequence() {
-        // First outputs of Vigna's splitmix64.c seeded with 1234567.
-        let mut r = SplitMix64::new(1234567);
-        let got: Vec<u64> = (0..3).map(|_| r.next_u64()).collect();
-        assert_eq!(
-            got,
-            [
-                6457827717110365317,
-                3203168211198807973,
-                9817491932198370423
-            ]
-        );
-    }
-
-    #[test]
-    fn csv_polylines_become_capsules() {
-        let text = "polyline,x_um,y_um,z_um,radius_um\n0,0,0,0,4\n0,10,0,0,6\n0,10,10,0,6\n1,5,5,5,3\n1,5,5,25,3\n";
-        let s = parse_csv(text).unwrap();
-        assert_eq!(s.len(), 3);
-        assert_eq!(s[0].radius_um, 5.0);
-        assert_eq!(s[2].length_um(), 20.0);
-        let e = parse_csv("polyline,x,y,z,r\n").unwrap_err();
-        assert_eq!(e.line, 1);
-        let e = parse_csv("polyline,x_um,y_um,z_um,radius_um\n0,1,2,oops,3\n").unwrap_err();
-        assert_eq!(e.line, 2);
-        assert!(e.problem.contains("z_um"), "{}", e.problem);
-    }
-}
-
 // ---------------------------------------------------------------------------------------
 // Validation: `[vessel_network]` → segments appended to the vessels, plus the generated
 // exchange species, parameters and reactions.
@@ -726,4 +692,38 @@ pub(super) fn build(
         exchange,
         surface_species,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splitmix64_matches_the_reference_sequence() {
+        // First outputs of Vigna's splitmix64.c seeded with 1234567.
+        let mut r = SplitMix64::new(1234567);
+        let got: Vec<u64> = (0..3).map(|_| r.next_u64()).collect();
+        assert_eq!(
+            got,
+            [
+                6457827717110365317,
+                3203168211198807973,
+                9817491932198370423
+            ]
+        );
+    }
+
+    #[test]
+    fn csv_polylines_become_capsules() {
+        let text = "polyline,x_um,y_um,z_um,radius_um\n0,0,0,0,4\n0,10,0,0,6\n0,10,10,0,6\n1,5,5,5,3\n1,5,5,25,3\n";
+        let s = parse_csv(text).unwrap();
+        assert_eq!(s.len(), 3);
+        assert_eq!(s[0].radius_um, 5.0);
+        assert_eq!(s[2].length_um(), 20.0);
+        let e = parse_csv("polyline,x,y,z,r\n").unwrap_err();
+        assert_eq!(e.line, 1);
+        let e = parse_csv("polyline,x_um,y_um,z_um,radius_um\n0,1,2,oops,3\n").unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.problem.contains("z_um"), "{}", e.problem);
+    }
 }
