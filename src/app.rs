@@ -347,6 +347,18 @@ fn check(args: &CheckArgs) -> Result<(), AppError> {
             s.decay_per_s_by_tissue
         );
     }
+    if let Some(net) = &scenario.vessel_network {
+        println!(
+            "vessel network: {}{}{}, {} segments, total length {:.0} µm, length density {:.2} mm/mm³, exchanged species {}",
+            net.kind,
+            net.seed.map(|s| format!(" (seed {s})")).unwrap_or_default(),
+            net.file.as_ref().map(|f| format!(" from {f}")).unwrap_or_default(),
+            net.n_segments,
+            net.total_length_um,
+            net.length_density_mm_per_mm3,
+            net.exchange.len()
+        );
+    }
     if !scenario.reactions.is_empty() {
         // Validation compiled it already; this cannot fail for an accepted scenario.
         let net = ionfield::chem::Network::compile(&scenario).map_err(|e| {
