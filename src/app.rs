@@ -6,6 +6,7 @@ use ionfield::config::{self, Scenario};
 use ionfield::cpu::CpuEngine;
 use ionfield::gpu::{self, plan::human_bytes, BufferPlan, GpuContext, GpuEngine};
 use ionfield::model::Model;
+use ionfield::output::viability::ViabilityTracker;
 use ionfield::output::{RunInfo, RunWriter};
 use ionfield::sim::{self, Engine, OutputSchedule};
 use std::io::IsTerminal;
@@ -216,7 +217,26 @@ fn run_scenario(args: &RunArgs) -> Result<(), AppError> {
             })
     });
 
-    let schedule = OutputSchedule::new(&scenario.time);
+    // Viability (a species `viab`): summaries at every stop, at most every 60 s of model
+    // time, so the time series and the time of death resolve the killing.
+    let viability = scenario
+        .species
+        .iter()
+        .position(|s| s.name == "viab")
+        .filter(|_| !well_mixed)
+        .map(|v| {
+            let names: Vec<String> = scenario.tissues.iter().map(|t| t.name.clone()).collect();
+            ViabilityTracker::new(v, &model, &names)
+        });
+    let summary_interval_s = scenario.time.output_interval_s.min(60.0);
+    let n_summaries = (scenario.time.end_s / summary_interval_s).ceil() as u64;
+    let schedule = OutputSchedule::new(&scenario.time)
+        .with_stops(scenario.doses.iter().map(|d| d.time_s))
+        .with_stops(
+            (1..n_summaries)
+                .map(|k| k as f64 * summary_interval_s)
+                .filter(|_| viability.is_some()),
+        );
     let total = schedule.n_steps();
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new(total);
@@ -229,12 +249,48 @@ fn run_scenario(args: &RunArgs) -> Result<(), AppError> {
         );
         bar
     });
+    if let Some(spin) = scenario.spin_up {
+        eprintln!(
+            "spin-up: {} s of baseline (no doses, no outputs) at dt {} s before t = 0",
+            spin.duration_s, spin.dt_s
+        );
+        let names: Vec<String> = scenario.species.iter().map(|s| s.name.clone()).collect();
+        let report = sim::spin_up(engine.as_mut(), spin, &names)?;
+        let worst = report
+            .relative_drift_per_h
+            .iter()
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .cloned()
+            .unwrap_or_default();
+        eprintln!(
+            "spin-up done: largest remaining drift {} at {:.2e} of its range per hour",
+            worst.0, worst.1
+        );
+        writer.set_spin_up(report);
+    }
+    let mut viability = viability;
     let loop_started = Instant::now();
     let result = sim::run(
         engine.as_mut(),
         &schedule,
-        &fields,
-        |time_s, step, fields| -> Result<(), AppError> {
+        &model.doses,
+        |engine, stop| -> Result<(), AppError> {
+            let sim::Stop {
+                time_s,
+                step,
+                output,
+            } = stop;
+            if let Some(v) = &mut viability {
+                let viab = engine.read_fields(&[v.species])?.remove(0);
+                v.record(time_s, &viab);
+                writer
+                    .write_text("viability.csv", "csv", &v.csv())
+                    .map_err(AppError::input)?;
+            }
+            if !output {
+                return Ok(());
+            }
+            let fields = engine.read_fields(&fields)?;
             if well_mixed {
                 let values: Vec<f64> = fields.iter().map(|f| f[0] as f64).collect();
                 writer.write_well_mixed(time_s, step, &values)
@@ -274,6 +330,14 @@ fn run_scenario(args: &RunArgs) -> Result<(), AppError> {
             writer.out_dir().display()
         );
         return Err(e);
+    }
+    if let Some(v) = &viability {
+        writer
+            .write_time_of_death(&v.time_of_death_s)
+            .map_err(AppError::input)?;
+        for line in v.final_summary() {
+            eprintln!("{line}");
+        }
     }
     if let Some(st) = engine.reaction_stats() {
         eprintln!(

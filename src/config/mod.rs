@@ -5,6 +5,8 @@
 //! into the raw schema structs (`raw.rs`, unknown keys refused with their dotted path) →
 //! `validate.rs` (defaults, names, physical sense) → [`Scenario`].
 
+pub mod catalog;
+mod compose;
 mod error;
 pub mod mask;
 mod overrides;
@@ -26,8 +28,8 @@ use overrides::{Seg, SetArg};
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
-/// The built-in scenario, used when no CONFIG is given.
-pub const DEFAULT_SCENARIO_TOML: &str = include_str!("../../configs/default.toml");
+/// The built-in scenario, used when no CONFIG is given: the Fe Fenton CDT preset.
+pub const DEFAULT_SCENARIO_TOML: &str = include_str!("../../configs/therapies/fe_fenton_cdt.toml");
 /// Source name of [`DEFAULT_SCENARIO_TOML`] in errors and in [`Scenario::source`].
 pub const DEFAULT_SOURCE: &str = "<built-in default>";
 
@@ -50,19 +52,26 @@ pub fn load_str(text: &str, source: &str, overrides: &[String]) -> Result<Scenar
     load_str_in(text, source, Path::new("."), overrides)
 }
 
-/// Same, with files the scenario names relative to `base_dir`.
+/// Same, with files the scenario names (masks, vessel segments) relative to `base_dir`,
+/// the top file's folder. Files named in `include = [...]` are merged underneath (see
+/// `compose`; their paths are relative to the including file).
 pub fn load_str_in(
     text: &str,
     source: &str,
     base_dir: &Path,
     overrides: &[String],
 ) -> Result<Scenario, Error> {
-    let doc = DeTable::parse(text).map_err(|e| syntax_error(&e, text, source))?;
-    let table: toml::Table = toml::from_str(text).map_err(|e| syntax_error(&e, text, source))?;
+    let (table, layers) = compose::compose(text, source)?;
+    let texts: Vec<&str> = layers.iter().map(|l| l.text.as_str()).collect();
+    let docs = texts
+        .iter()
+        .zip(&layers)
+        .map(|(t, l)| DeTable::parse(t).map_err(|e| syntax_error(&e, t, &l.source)))
+        .collect::<Result<Vec<_>, _>>()?;
     let ctx = Context {
         source,
-        text,
-        doc: &doc,
+        layers: &layers,
+        docs: &docs,
         sets: Vec::new(),
     };
     let sets = overrides
@@ -83,17 +92,22 @@ pub fn load_str_in(
 
 /// What an error needs to name its file and place.
 struct Context<'a, 'i> {
+    /// The top file (errors about no particular field name it).
     source: &'a str,
-    text: &'a str,
-    doc: &'a Spanned<DeTable<'i>>,
+    /// Every file of the scenario in merge order, the top file last.
+    layers: &'a [compose::Layer],
+    docs: &'a [Spanned<DeTable<'i>>],
     sets: Vec<SetArg>,
 }
 
 impl Context<'_, '_> {
     /// Fills in the file and the location: the `--set` that wrote the field, else the
-    /// field's line:col in the file when it can be found.
+    /// field's line:col in the file that last wrote it (the deepest match over the
+    /// included files; the later file on a tie).
     fn finish(&self, mut e: Error) -> Error {
-        e.file = self.source.to_string();
+        if e.file.is_empty() {
+            e.file = self.source.to_string();
+        }
         if e.location != Location::Unknown {
             return e;
         }
@@ -106,7 +120,23 @@ impl Context<'_, '_> {
             if e.kind == ErrorKind::UnknownKey {
                 e.kind = ErrorKind::BadSet;
             }
-        } else if let Some((line, column)) = locate(self.doc, self.text, &e.field) {
+            return e;
+        }
+        let best = self
+            .docs
+            .iter()
+            .zip(self.layers)
+            .filter_map(|(doc, layer)| {
+                locate(doc, &layer.text, &e.field).map(|(depth, lc)| (depth, lc, layer))
+            })
+            .fold(None, |best: Option<(usize, (usize, usize), &compose::Layer)>, cur| {
+                match best {
+                    Some(b) if b.0 > cur.0 => Some(b),
+                    _ => Some(cur),
+                }
+            });
+        if let Some((_, (line, column), layer)) = best {
+            e.file = layer.source.clone();
             e.location = Location::LineCol { line, column };
         }
         e
@@ -130,12 +160,18 @@ fn line_col(text: &str, offset: usize) -> Option<(usize, usize)> {
     Some((line, column))
 }
 
-/// Line:col of the key at `field` (dotted path), or of its deepest existing ancestor.
-fn locate(doc: &Spanned<DeTable<'_>>, text: &str, field: &str) -> Option<(usize, usize)> {
+/// (depth, line:col) of the key at `field` (dotted path), or of its deepest existing
+/// ancestor; depth counts the path segments found.
+fn locate(
+    doc: &Spanned<DeTable<'_>>,
+    text: &str,
+    field: &str,
+) -> Option<(usize, (usize, usize))> {
     let segs = overrides::parse_path(field)?;
     let mut table: Option<&DeTable<'_>> = Some(doc.get_ref());
     let mut array: Option<&[Spanned<DeValue<'_>>]> = None;
     let mut offset = None;
+    let mut depth = 0;
     for seg in &segs {
         let next: &Spanned<DeValue<'_>> = match (seg, table, array) {
             (Seg::Key(k), Some(t), _) => {
@@ -155,6 +191,7 @@ fn locate(doc: &Spanned<DeTable<'_>>, text: &str, field: &str) -> Option<(usize,
             }
             _ => break,
         };
+        depth += 1;
         table = None;
         array = None;
         match next.get_ref() {
@@ -163,10 +200,10 @@ fn locate(doc: &Spanned<DeTable<'_>>, text: &str, field: &str) -> Option<(usize,
             _ => {}
         }
     }
-    line_col(text, offset?)
+    Some((depth, line_col(text, offset?)?))
 }
 
-fn syntax_error(e: &toml::de::Error, text: &str, source: &str) -> Error {
+pub(crate) fn syntax_error(e: &toml::de::Error, text: &str, source: &str) -> Error {
     let mut err = Error::new(
         ErrorKind::Syntax,
         "",

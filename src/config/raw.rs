@@ -46,6 +46,8 @@ pub struct RawScenario {
     pub reactions: Option<NamedMap<RawReaction>>,
     pub buffer: Option<RawBuffer>,
     pub chemistry: Option<RawChemistry>,
+    /// `[[dosing]]`: particle or drug doses during the run.
+    pub dosing: Option<Vec<RawDose>>,
     pub output: Option<RawOutput>,
 }
 
@@ -64,6 +66,10 @@ pub struct RawTime {
     pub output_interval_s: Option<f64>,
     /// Douglas ADI weight θ ∈ [0.5, 1], default 1.
     pub theta: Option<f64>,
+    /// Model time run before t = 0 without doses or outputs (baseline to steady state), s.
+    pub spin_up_s: Option<f64>,
+    /// Step of the spin-up, s (default `dt_s`).
+    pub spin_up_dt_s: Option<f64>,
 }
 
 /// The geometric keys of a region table, borrowed, whatever table they came from.
@@ -186,6 +192,16 @@ region_table!(
     RawInitialRegion { value_mm: f64 }
 );
 region_table!(
+    /// `dosing[i]`: `amount_mm` added to `species` inside the region at `time_s`.
+    RawDose {
+        species: String,
+        kind: Option<String>,
+        time_s: Option<f64>,
+        amount_mm: f64,
+        source: Option<String>,
+    }
+);
+region_table!(
     /// `vessels[i]`.
     RawVessel { hold_mm: NamedMap<f64> }
 );
@@ -209,6 +225,8 @@ pub struct RawSpecies {
 #[serde(deny_unknown_fields)]
 pub struct RawInitial {
     pub uniform_mm: Option<f64>,
+    /// Tissue name → value in every voxel of that tissue (after `uniform_mm`).
+    pub tissue_mm: Option<NamedMap<f64>>,
     pub regions: Option<Vec<RawInitialRegion>>,
 }
 

@@ -34,7 +34,34 @@ pub struct Scenario {
     pub buffer: Option<Buffer>,
     /// Integrator settings of the reaction step (`[chemistry]`).
     pub chemistry: ChemistrySpec,
+    /// Doses added during the run (`[[dosing]]`), in time order.
+    pub doses: Vec<Dose>,
+    /// Baseline run before t = 0 (`time.spin_up_s`), if any.
+    pub spin_up: Option<SpinUp>,
     pub output: OutputSpec,
+}
+
+/// A bolus: `amount_mm` added to a species inside a region at a time (a Gaussian region
+/// adds amount·exp(−r²/2σ²): an intratumoural injection). Held (vessel, Dirichlet) voxels
+/// are not dosed.
+#[derive(Clone, Debug, Serialize)]
+pub struct Dose {
+    pub species: usize,
+    /// Model time of the dose, s (≥ 0; doses come after any spin-up).
+    pub time_s: f64,
+    pub region: Region,
+    /// Concentration added (peak of a Gaussian), mM.
+    pub amount_mm: f64,
+    /// Where the dose comes from (citation or "[E]").
+    pub source: String,
+}
+
+/// The baseline run before t = 0: the model without doses, no outputs, so the therapy
+/// starts from the untreated steady state. The manifest reports how steady it got.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq)]
+pub struct SpinUp {
+    pub duration_s: f64,
+    pub dt_s: f64,
 }
 
 /// At most this many tissue types (4 bits of the voxel mask).
@@ -175,10 +202,13 @@ impl Species {
     }
 }
 
-/// Initial concentration: `uniform_mm` everywhere, then each region in order.
+/// Initial concentration: `uniform_mm` everywhere, then the value of each voxel's tissue
+/// (where `tissue_mm` gives one), then each region in order.
 #[derive(Clone, Debug, Serialize)]
 pub struct InitialCondition {
     pub uniform_mm: f64,
+    /// By tissue id: the value in that tissue's voxels, mM (`None` = keep `uniform_mm`).
+    pub tissue_mm: Vec<Option<f64>>,
     /// Solid shapes set the value inside; a Gaussian adds `value_mm`·exp(−r²/2σ²).
     pub regions: Vec<InitialRegion>,
 }

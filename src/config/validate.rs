@@ -73,6 +73,8 @@ pub fn validate(raw: RawScenario, source: &str, base_dir: &Path) -> Result<Scena
     let species_names: Vec<&str> = species.iter().map(|s| s.name.as_str()).collect();
     let buffer = buffer(&raw, &species)?;
     let chemistry = chemistry(&raw)?;
+    let doses = doses(&raw, &species_names, &grid, &time)?;
+    let spin_up = spin_up(&raw, &time)?;
     let output = output(&raw, &species_names, &grid)?;
 
     let scenario = Scenario {
@@ -89,6 +91,8 @@ pub fn validate(raw: RawScenario, source: &str, base_dir: &Path) -> Result<Scena
         reactions,
         buffer,
         chemistry,
+        doses,
+        spin_up,
         output,
     };
     if !scenario.reactions.is_empty() {
@@ -380,19 +384,7 @@ fn species(name: &str, s: &RawSpecies, tissues: &[&str], grid: &Grid) -> Result<
     if let Some(uptake) = &s.uptake_per_s {
         for (tissue, rate) in &uptake.0 {
             let field = format!("{path}.uptake_per_s.{tissue}");
-            let Some(t) = tissues.iter().position(|n| n == tissue) else {
-                return Err(Error::invalid(
-                    &field,
-                    format!(
-                        "unknown tissue `{tissue}`{}",
-                        did_you_mean(tissue, tissues.iter().copied())
-                    ),
-                )
-                .fix(format!(
-                    "use one of the tissues {} (define new ones under [tissues.<name>])",
-                    list(tissues.iter().copied())
-                )));
-            };
+            let t = tissue_ix(tissue, &field, tissues)?;
             decay_per_s_by_tissue[t] += non_negative(
                 *rate,
                 &field,
@@ -403,6 +395,7 @@ fn species(name: &str, s: &RawSpecies, tissues: &[&str], grid: &Grid) -> Result<
 
     let mut initial = InitialCondition {
         uniform_mm: 0.0,
+        tissue_mm: vec![None; tissues.len()],
         regions: Vec::new(),
     };
     if let Some(init) = &s.initial {
@@ -411,6 +404,15 @@ fn species(name: &str, s: &RawSpecies, tissues: &[&str], grid: &Grid) -> Result<
             &format!("{path}.initial.uniform_mm"),
             "set a non-negative concentration in mM",
         )?;
+        for (tissue, value) in init.tissue_mm.iter().flat_map(|m| &m.0) {
+            let field = format!("{path}.initial.tissue_mm.{tissue}");
+            let t = tissue_ix(tissue, &field, tissues)?;
+            initial.tissue_mm[t] = Some(non_negative(
+                *value,
+                &field,
+                "set a non-negative concentration in mM",
+            )?);
+        }
         for (i, r) in init.regions.iter().flatten().enumerate() {
             let rpath = format!("{path}.initial.regions[{i}]");
             let region = region(r.keys(), &rpath, grid)?;
@@ -501,6 +503,112 @@ fn boundary_value(v: &toml::Value, field: &str) -> Result<BoundaryCondition, Err
         .found(format!("{} {other}", other.type_str()))
         .fix(FIX)),
     }
+}
+
+/// Tissue id of `name`, or an error at `field` listing the tissues.
+fn tissue_ix(name: &str, field: &str, tissues: &[&str]) -> Result<usize, Error> {
+    tissues.iter().position(|n| *n == name).ok_or_else(|| {
+        Error::invalid(
+            field,
+            format!(
+                "unknown tissue `{name}`{}",
+                did_you_mean(name, tissues.iter().copied())
+            ),
+        )
+        .fix(format!(
+            "use one of the tissues {} (define new ones under [tissues.<name>])",
+            list(tissues.iter().copied())
+        ))
+    })
+}
+
+/// Species index of `name`, or an error at `field` listing the species.
+fn species_ix(name: &str, field: &str, species: &[&str]) -> Result<usize, Error> {
+    species.iter().position(|n| *n == name).ok_or_else(|| {
+        Error::invalid(
+            field,
+            format!(
+                "unknown species `{name}`{}",
+                did_you_mean(name, species.iter().copied())
+            ),
+        )
+        .fix(format!(
+            "use one of the species {}",
+            list(species.iter().copied())
+        ))
+    })
+}
+
+fn doses(
+    raw: &RawScenario,
+    species: &[&str],
+    grid: &Grid,
+    time: &TimeSpec,
+) -> Result<Vec<Dose>, Error> {
+    let mut out = Vec::new();
+    for (i, d) in raw.dosing.iter().flatten().enumerate() {
+        let path = format!("dosing[{i}]");
+        let species = species_ix(&d.species, &format!("{path}.species"), species)?;
+        match d.kind.as_deref().unwrap_or("bolus") {
+            "bolus" => {}
+            other => {
+                return Err(Error::invalid(format!("{path}.kind"), "unknown dosing kind")
+                    .found(format!("{other:?}"))
+                    .fix("use kind = \"bolus\" (an amount added in a region at time_s)"))
+            }
+        }
+        let time_s = non_negative(
+            d.time_s.unwrap_or(0.0),
+            &format!("{path}.time_s"),
+            "doses are given at t ≥ 0 (after any spin-up)",
+        )?;
+        if time_s > time.end_s {
+            return Err(Error::invalid(
+                format!("{path}.time_s"),
+                format!("is after time.end_s = {} s", time.end_s),
+            )
+            .found(time_s)
+            .fix("dose within the run, or lengthen time.end_s"));
+        }
+        let amount_mm = non_negative(
+            d.amount_mm,
+            &format!("{path}.amount_mm"),
+            "set the added concentration in mM (peak of a Gaussian)",
+        )?;
+        out.push(Dose {
+            species,
+            time_s,
+            region: region(d.keys(), &path, grid)?,
+            amount_mm,
+            source: d.source.clone().unwrap_or_default(),
+        });
+    }
+    out.sort_by(|a, b| a.time_s.total_cmp(&b.time_s));
+    Ok(out)
+}
+
+fn spin_up(raw: &RawScenario, time: &TimeSpec) -> Result<Option<SpinUp>, Error> {
+    let Some(duration_s) = raw.time.spin_up_s else {
+        if raw.time.spin_up_dt_s.is_some() {
+            return Err(Error::invalid(
+                "time.spin_up_dt_s",
+                "is set without time.spin_up_s",
+            )
+            .fix("add time.spin_up_s (the baseline run before t = 0, s) or remove spin_up_dt_s"));
+        }
+        return Ok(None);
+    };
+    let duration_s = non_negative(
+        duration_s,
+        "time.spin_up_s",
+        "set the baseline run before t = 0 in s, or 0 for none",
+    )?;
+    let dt_s = positive(
+        raw.time.spin_up_dt_s.unwrap_or(time.dt_s),
+        "time.spin_up_dt_s",
+        "set a positive spin-up step in s",
+    )?;
+    Ok((duration_s > 0.0).then_some(SpinUp { duration_s, dt_s }))
 }
 
 fn vessels(raw: &RawScenario, species: &[&str], grid: &Grid) -> Result<Vec<Vessel>, Error> {

@@ -620,6 +620,7 @@ pub(super) fn build(
             // Filled per voxel by `Model::build` from the rasterised vessels.
             initial: InitialCondition {
                 uniform_mm: 0.0,
+                tissue_mm: vec![None; n_tissues],
                 regions: Vec::new(),
             },
             boundary: [BoundaryCondition::ZeroFlux; 6],

@@ -145,4 +145,11 @@ impl Engine for CpuEngine {
             .map(|&s| self.conc_mm[s].iter().map(|&v| v as f32).collect())
             .collect())
     }
+
+    fn add_to_field(&mut self, species_ix: usize, delta_mm: &[f64]) -> Result<(), Error> {
+        for (c, d) in self.conc_mm[species_ix].iter_mut().zip(delta_mm) {
+            *c += d;
+        }
+        Ok(())
+    }
 }

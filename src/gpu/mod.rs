@@ -106,7 +106,9 @@ impl GpuEngine {
                 let conc = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
                     label: Some(&format!("ionfield.conc.{}", sp.name)),
                     contents: bytemuck::cast_slice(&values),
-                    usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+                    usage: wgpu::BufferUsages::STORAGE
+                        | wgpu::BufferUsages::COPY_SRC
+                        | wgpu::BufferUsages::COPY_DST,
                 });
                 let params = device.create_buffer(&wgpu::BufferDescriptor {
                     label: Some(&format!("ionfield.diffuse_adi.params.{}", sp.name)),
@@ -426,5 +428,19 @@ impl Engine for GpuEngine {
             .iter()
             .map(|&s| self.read_one(s))
             .collect::<Result<_, _>>()?)
+    }
+
+    /// Read, add on the host in f32, write back (doses are rare: once per dose event).
+    fn add_to_field(&mut self, species_ix: usize, delta_mm: &[f64]) -> Result<(), crate::sim::Error> {
+        let mut values = self.read_one(species_ix)?;
+        for (v, d) in values.iter_mut().zip(delta_mm) {
+            *v += *d as f32;
+        }
+        self.ctx.queue.write_buffer(
+            &self.buffers[species_ix].conc,
+            0,
+            bytemuck::cast_slice(&values),
+        );
+        Ok(())
     }
 }

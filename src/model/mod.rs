@@ -61,6 +61,17 @@ pub struct Model {
     pub theta: f64,
     /// The compiled reaction network, if the scenario has reactions.
     pub network: Option<crate::chem::Network>,
+    /// Doses in time order, rasterised (see [`DoseField`]).
+    pub doses: Vec<DoseField>,
+}
+
+/// A dose on the grid: `delta_mm` is added to `species` at `time_s` (zero in held voxels).
+#[derive(Clone, Debug)]
+pub struct DoseField {
+    pub time_s: f64,
+    pub species: usize,
+    /// Added concentration per voxel, mM, x fastest.
+    pub delta_mm: Vec<f64>,
 }
 
 impl Model {
@@ -95,6 +106,10 @@ impl Model {
                         }
                     }
                     for (s, species) in scenario.species.iter().enumerate() {
+                        let tissue = (mask[ix] & TISSUE_ID_MASK) as usize;
+                        if let Some(Some(v)) = species.initial.tissue_mm.get(tissue) {
+                            initial_mm[s][ix] = *v;
+                        }
                         for ir in &species.initial.regions {
                             match ir.region.initial_value(p, ir.value_mm) {
                                 Some(InitialValue::Set(v)) => initial_mm[s][ix] = v,
@@ -175,6 +190,26 @@ impl Model {
         if let Some(net) = &network {
             set_quasi_steady(net, &mask, &mut initial_mm);
         }
+        let doses = scenario
+            .doses
+            .iter()
+            .map(|d| DoseField {
+                time_s: d.time_s,
+                species: d.species,
+                delta_mm: (0..n)
+                    .map(|ix| {
+                        if mask[ix] & held_bit(d.species) != 0 {
+                            return 0.0;
+                        }
+                        let p = grid.centre_um(ix % nx, (ix / nx) % ny, ix / (nx * ny));
+                        match d.region.initial_value(p, d.amount_mm) {
+                            Some(InitialValue::Set(v) | InitialValue::Add(v)) => v,
+                            None => 0.0,
+                        }
+                    })
+                    .collect(),
+            })
+            .collect();
         Model {
             grid,
             species,
@@ -182,6 +217,7 @@ impl Model {
             initial_mm,
             theta: scenario.time.theta,
             network,
+            doses,
         }
     }
 

@@ -94,6 +94,9 @@ pub struct Manifest<'a> {
     pub outputs: &'a [OutputRecord],
     pub files: &'a [FileRecord],
     pub png16_stacks: &'a [StackRecord],
+    /// The baseline run before t = 0 and how steady it got.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spin_up: Option<&'a crate::sim::SpinUpReport>,
 }
 
 #[cfg(test)]

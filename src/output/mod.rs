@@ -19,6 +19,7 @@ pub mod npy;
 pub mod png;
 pub mod slice;
 pub mod text;
+pub mod viability;
 
 use std::fs;
 use std::io;
@@ -83,6 +84,8 @@ pub struct RunWriter {
     stacks: Vec<StackRecord>,
     /// Rows of `well_mixed.csv` written so far (well-mixed mode).
     well_mixed_rows: Vec<String>,
+    /// How steady the baseline got before t = 0, if there was a spin-up.
+    spin_up: Option<crate::sim::SpinUpReport>,
 }
 
 /// Smallest number of decimals (1 … 6) that writes every output time of the run
@@ -183,6 +186,7 @@ impl RunWriter {
             files: Vec::new(),
             stacks: Vec::new(),
             well_mixed_rows: Vec::new(),
+            spin_up: None,
         })
     }
 
@@ -273,7 +277,7 @@ impl RunWriter {
         step: u64,
         fields: &[Vec<f32>],
     ) -> Result<(), Error> {
-        let out = &self.scenario.output;
+        let out = self.scenario.output.clone();
         let grid = self.scenario.grid;
         let fields_err = |message: String| Error::Fields { time_s, message };
         let expected = out.fields.len() + out.ph.is_some() as usize;
@@ -295,9 +299,6 @@ impl RunWriter {
                 axis.letter()
             )));
         }
-        let tag = time_tag(time_s, self.time_decimals);
-        let time_label = short_number(time_s, self.time_decimals);
-
         for (n, field) in fields.iter().enumerate() {
             // Species fields in output.fields order, then the derived pH field.
             let (field_name, unit, range) = match out.fields.get(n) {
@@ -322,49 +323,114 @@ impl RunWriter {
                     grid.n_voxels()
                 )));
             }
-            let name = path_component(&field_name);
-            let (lo, hi) = resolve_range(range, field);
-            let range_note = match range {
-                ValueRange::Auto => "auto range (min/max of the 3D field)",
-                ValueRange::Fixed { .. } => "fixed range",
-            };
+            self.write_field(&field_name, &unit, range, field, time_s, step)?;
+        }
 
-            // 8-bit colour slices.
-            let cmap = out.colormap;
-            let mapping8 = format!(
-                "colour = {}((value - lo)/(hi - lo)), clamped to [lo, hi]; NaN = magenta; {range_note}",
-                colormap::name(cmap)
+        self.outputs.push(OutputRecord { time_s, step });
+        let elapsed = self.started.elapsed().as_secs_f64();
+        self.write_manifest("running", elapsed)?;
+        Ok(())
+    }
+
+    /// Writes one 3D field (a species or a derived field such as pH) at one time: 8-bit
+    /// colour slices, the 16-bit stack and the `.npy`, as configured in `[output]`.
+    pub fn write_field(
+        &mut self,
+        field_name: &str,
+        unit: &str,
+        range: ValueRange,
+        field: &[f32],
+        time_s: f64,
+        step: u64,
+    ) -> Result<(), Error> {
+        let out = &self.scenario.output;
+        let grid = self.scenario.grid;
+        let axis = out.slice_axis;
+        let axis_len = slice::axis_len(&grid, axis);
+        let slice_indices: Vec<usize> = match &out.slices {
+            SliceSelection::All => (0..axis_len).collect(),
+            SliceSelection::Indices(ix) => ix.clone(),
+        };
+        let tag = time_tag(time_s, self.time_decimals);
+        let time_label = short_number(time_s, self.time_decimals);
+        let (field_name, unit) = (field_name.to_string(), unit.to_string());
+        let name = path_component(&field_name);
+        let (lo, hi) = resolve_range(range, field);
+        let range_note = match range {
+            ValueRange::Auto => "auto range (min/max of the 3D field)",
+            ValueRange::Fixed { .. } => "fixed range",
+        };
+
+        // 8-bit colour slices.
+        let cmap = out.colormap;
+        let mapping8 = format!(
+            "colour = {}((value - lo)/(hi - lo)), clamped to [lo, hi]; NaN = magenta; {range_note}",
+            colormap::name(cmap)
+        );
+        let (right, up) = match axis {
+            Axis::Z => ('x', 'y'),
+            Axis::Y => ('x', 'z'),
+            Axis::X => ('y', 'z'),
+        };
+        let footer = format!(
+            "{right} →   {up} ↑   voxel {} µm   {}, {range_note}",
+            short_number(grid.voxel_um, 3),
+            colormap::name(cmap)
+        );
+        for &index in &slice_indices {
+            let pos_um = (index as f64 + 0.5) * grid.voxel_um;
+            let title = format!(
+                "{} [{unit}]  t = {time_label} s  {} = {index} ({} µm)",
+                field_name,
+                axis.letter(),
+                short_number(pos_um, 3)
             );
-            let (right, up) = match axis {
-                Axis::Z => ('x', 'y'),
-                Axis::Y => ('x', 'z'),
-                Axis::X => ('y', 'z'),
+            let sl = slice::extract(field, &grid, axis, index);
+            let labels = png::Png8Labels {
+                title: &title,
+                unit: &unit,
+                footer: &footer,
+                colormap: cmap,
+                lo,
+                hi,
             };
-            let footer = format!(
-                "{right} →   {up} ↑   voxel {} µm   {}, {range_note}",
-                short_number(grid.voxel_um, 3),
-                colormap::name(cmap)
-            );
-            for &index in &slice_indices {
-                let pos_um = (index as f64 + 0.5) * grid.voxel_um;
-                let title = format!(
-                    "{} [{unit}]  t = {time_label} s  {} = {index} ({} µm)",
-                    field_name,
-                    axis.letter(),
-                    short_number(pos_um, 3)
-                );
+            let img = png::render_colour(&sl, &labels, &self.text);
+            let rel = format!("png/{name}/{}{index:03}_{tag}.png", axis.letter());
+            let bytes = png::encode_rgb(&img).map_err(|e| Error::Encode {
+                path: self.out_dir.join(&rel),
+                message: e.to_string(),
+            })?;
+            write_file(
+                &self.out_dir,
+                &mut self.files,
+                rel,
+                &bytes,
+                FileRecord {
+                    path: String::new(),
+                    kind: "png8",
+                    field: field_name.clone(),
+                    unit: unit.clone(),
+                    time_s,
+                    step,
+                    bytes: 0,
+                    sha256: String::new(),
+                    axis: Some(axis.letter().to_string()),
+                    slice_index: Some(index),
+                    lo: Some(lo),
+                    hi: Some(hi),
+                    mapping: Some(mapping8.clone()),
+                },
+            )?;
+        }
+
+        // 16-bit stack: every slice, one pixel per voxel.
+        if out.png16 {
+            let dir = format!("png16/{name}/{tag}");
+            let (width_px, height_px) = slice::slice_size(&grid, axis);
+            for index in 0..axis_len {
                 let sl = slice::extract(field, &grid, axis, index);
-                let labels = png::Png8Labels {
-                    title: &title,
-                    unit: &unit,
-                    footer: &footer,
-                    colormap: cmap,
-                    lo,
-                    hi,
-                };
-                let img = png::render_colour(&sl, &labels, &self.text);
-                let rel = format!("png/{name}/{}{index:03}_{tag}.png", axis.letter());
-                let bytes = png::encode_rgb(&img).map_err(|e| Error::Encode {
+                let rel = format!("{dir}/{}{index:03}.png", axis.letter());
+                let bytes = png::encode_gray16(&sl, lo, hi).map_err(|e| Error::Encode {
                     path: self.out_dir.join(&rel),
                     message: e.to_string(),
                 })?;
@@ -375,7 +441,7 @@ impl RunWriter {
                     &bytes,
                     FileRecord {
                         path: String::new(),
-                        kind: "png8",
+                        kind: "png16",
                         field: field_name.clone(),
                         unit: unit.clone(),
                         time_s,
@@ -386,90 +452,74 @@ impl RunWriter {
                         slice_index: Some(index),
                         lo: Some(lo),
                         hi: Some(hi),
-                        mapping: Some(mapping8.clone()),
+                        mapping: Some(manifest::PNG16_MAPPING.to_string()),
                     },
                 )?;
             }
+            self.stacks.push(StackRecord {
+                dir,
+                field: field_name.clone(),
+                unit: unit.clone(),
+                time_s,
+                step,
+                axis: axis.letter().to_string(),
+                n_slices: axis_len,
+                width_px,
+                height_px,
+                voxel_um: grid.voxel_um,
+                lo,
+                hi,
+                mapping: manifest::PNG16_MAPPING,
+                orientation: slice::orientation(axis),
+            });
+        }
 
-            // 16-bit stack: every slice, one pixel per voxel.
-            if out.png16 {
-                let dir = format!("png16/{name}/{tag}");
-                let (width_px, height_px) = slice::slice_size(&grid, axis);
-                for index in 0..axis_len {
-                    let sl = slice::extract(field, &grid, axis, index);
-                    let rel = format!("{dir}/{}{index:03}.png", axis.letter());
-                    let bytes = png::encode_gray16(&sl, lo, hi).map_err(|e| Error::Encode {
-                        path: self.out_dir.join(&rel),
-                        message: e.to_string(),
-                    })?;
-                    write_file(
-                        &self.out_dir,
-                        &mut self.files,
-                        rel,
-                        &bytes,
-                        FileRecord {
-                            path: String::new(),
-                            kind: "png16",
-                            field: field_name.clone(),
-                            unit: unit.clone(),
-                            time_s,
-                            step,
-                            bytes: 0,
-                            sha256: String::new(),
-                            axis: Some(axis.letter().to_string()),
-                            slice_index: Some(index),
-                            lo: Some(lo),
-                            hi: Some(hi),
-                            mapping: Some(manifest::PNG16_MAPPING.to_string()),
-                        },
-                    )?;
-                }
-                self.stacks.push(StackRecord {
-                    dir,
+        if out.npy {
+            let rel = format!("fields/{name}_{tag}.npy");
+            let bytes = npy::encode_field(field, &grid);
+            write_file(
+                &self.out_dir,
+                &mut self.files,
+                rel,
+                &bytes,
+                FileRecord {
+                    path: String::new(),
+                    kind: "npy",
                     field: field_name.clone(),
                     unit: unit.clone(),
                     time_s,
                     step,
-                    axis: axis.letter().to_string(),
-                    n_slices: axis_len,
-                    width_px,
-                    height_px,
-                    voxel_um: grid.voxel_um,
-                    lo,
-                    hi,
-                    mapping: manifest::PNG16_MAPPING,
-                    orientation: slice::orientation(axis),
-                });
-            }
-
-            if out.npy {
-                let rel = format!("fields/{name}_{tag}.npy");
-                let bytes = npy::encode_field(field, &grid);
-                write_file(
-                    &self.out_dir,
-                    &mut self.files,
-                    rel,
-                    &bytes,
-                    FileRecord {
-                        path: String::new(),
-                        kind: "npy",
-                        field: field_name.clone(),
-                        unit: unit.clone(),
-                        time_s,
-                        step,
-                        bytes: 0,
-                        sha256: String::new(),
-                        axis: None,
-                        slice_index: None,
-                        lo: None,
-                        hi: None,
-                        mapping: None,
-                    },
-                )?;
-            }
+                    bytes: 0,
+                    sha256: String::new(),
+                    axis: None,
+                    slice_index: None,
+                    lo: None,
+                    hi: None,
+                    mapping: None,
+                },
+            )?;
         }
+        Ok(())
+    }
 
-        self.outputs.push(OutputRecord { time_s, step });
+    /// Records the spin-up report for the manifest.
+    pub fn set_spin_up(&mut self, report: crate::sim::SpinUpReport) {
+        self.spin_up = Some(report);
+    }
+
+    /// Writes the per-voxel time of death (s; NaN = alive at the end) as a field of the
+    /// final time: `.npy`, colour slices and 16-bit stack like any field.
+    pub fn write_time_of_death(&mut self, time_of_death_s: &[f32]) -> Result<(), Error> {
+        let end_s = self.scenario.time.end_s;
+        let step = self.outputs.last().map_or(0, |o| o.step);
+        self.write_field(
+            "time_of_death",
+            "s",
+            ValueRange::Fixed { lo: 0.0, hi: end_s },
+            time_of_death_s,
+            end_s,
+            step,
+        )?;
         let elapsed = self.started.elapsed().as_secs_f64();
         self.write_manifest("running", elapsed)?;
         Ok(())
@@ -493,6 +543,7 @@ impl RunWriter {
             outputs: &self.outputs,
             files: &self.files,
             png16_stacks: &self.stacks,
+            spin_up: self.spin_up.as_ref(),
         };
         let mut bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Manifest {
             path: path.clone(),

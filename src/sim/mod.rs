@@ -25,6 +25,9 @@ pub trait Engine {
     fn advance(&mut self, n_steps: u64, dt_s: f64) -> Result<(), Error>;
     /// Full 3D fields (mM, x fastest) of the given species, as f32. Waits for the device.
     fn read_fields(&mut self, species: &[usize]) -> Result<Vec<Vec<f32>>, Error>;
+    /// Adds `delta_mm` (mM per voxel, x fastest) to species `species_ix` (a dose). The model
+    /// zeroes the delta in held voxels. The CPU engine adds in f64, the GPU engine in f32.
+    fn add_to_field(&mut self, species_ix: usize, delta_mm: &[f64]) -> Result<(), Error>;
     /// Work done by the reaction step so far (`None` without a network).
     fn reaction_stats(&mut self) -> Option<ReactionStats> {
         None
@@ -107,20 +110,49 @@ impl Error {
     }
 }
 
-/// Advances `engine` through every output time of `schedule`, reading back `fields` (species
-/// indices) only at output times and handing them to `on_output(time_s, step, fields)`.
-/// `on_progress(steps_done, steps_total)` is called after each batch of steps.
+/// One stop of [`run`], handed to its callback after the doses due at that time.
+#[derive(Clone, Copy, Debug)]
+pub struct Stop {
+    pub time_s: f64,
+    /// Steps done since t = 0.
+    pub step: u64,
+    /// Files are due (an output time), not only a summary.
+    pub output: bool,
+}
+
+/// Advances `engine` through every stop of `schedule`. At each stop it first adds the
+/// doses due then (`doses` in time order; their times must be stops), then calls
+/// `on_stop(engine, stop)`, which reads what it needs. `on_progress(steps_done,
+/// steps_total)` is called after each batch of steps.
 pub fn run<E: From<Error>>(
     engine: &mut dyn Engine,
     schedule: &OutputSchedule,
-    fields: &[usize],
-    mut on_output: impl FnMut(f64, u64, Vec<Vec<f32>>) -> Result<(), E>,
+    doses: &[crate::model::DoseField],
+    mut on_stop: impl FnMut(&mut dyn Engine, Stop) -> Result<(), E>,
     mut on_progress: impl FnMut(u64, u64),
 ) -> Result<(), E> {
     let total = schedule.n_steps();
+    let tol = 1e-9 * schedule.dt_s;
+    let mut next_dose = 0;
     let mut step = 0u64;
-    on_output(schedule.times_s[0], step, engine.read_fields(fields)?)?;
-    for window in schedule.times_s.windows(2) {
+    let mut stop = |engine: &mut dyn Engine, i: usize, step: u64| -> Result<(), E> {
+        let time_s = schedule.times_s[i];
+        while next_dose < doses.len() && doses[next_dose].time_s <= time_s + tol {
+            let d = &doses[next_dose];
+            engine.add_to_field(d.species, &d.delta_mm)?;
+            next_dose += 1;
+        }
+        on_stop(
+            engine,
+            Stop {
+                time_s,
+                step,
+                output: schedule.is_output[i],
+            },
+        )
+    };
+    stop(engine, 0, 0)?;
+    for (i, window) in schedule.times_s.windows(2).enumerate() {
         for segment in schedule.segments(window[0], window[1]) {
             // Submit in slices so progress moves on long intervals; the GPU engine
             // queues them without waiting.
@@ -133,7 +165,56 @@ pub fn run<E: From<Error>>(
                 on_progress(step, total);
             }
         }
-        on_output(window[1], step, engine.read_fields(fields)?)?;
+        stop(engine, i + 1, step)?;
     }
     Ok(())
+}
+
+/// How steady the spin-up got: per species, the largest change over the last window,
+/// relative to the field's largest magnitude (plus 1e-9 mM), per hour.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SpinUpReport {
+    pub duration_s: f64,
+    pub dt_s: f64,
+    /// Length of the final window the drift is measured over, s.
+    pub window_s: f64,
+    /// (species, max |ΔC| / max |C| per hour over the window).
+    pub relative_drift_per_h: Vec<(String, f64)>,
+}
+
+/// Runs the baseline for `spin.duration_s` before t = 0 (no doses, no outputs) and
+/// measures the drift over the last tenth (at most 10 min) of it.
+pub fn spin_up(
+    engine: &mut dyn Engine,
+    spin: crate::config::SpinUp,
+    names: &[String],
+) -> Result<SpinUpReport, Error> {
+    let window_s = (spin.duration_s / 10.0).min(600.0);
+    let steps = |span: f64| (span / spin.dt_s).round().max(1.0) as u64;
+    let n_all = steps(spin.duration_s);
+    let n_window = steps(window_s).min(n_all);
+    let all: Vec<usize> = (0..names.len()).collect();
+    engine.advance(n_all - n_window, spin.dt_s)?;
+    let before = engine.read_fields(&all)?;
+    engine.advance(n_window, spin.dt_s)?;
+    let after = engine.read_fields(&all)?;
+    let window_s = n_window as f64 * spin.dt_s;
+    let relative_drift_per_h = names
+        .iter()
+        .zip(before.iter().zip(&after))
+        .map(|(name, (b, a))| {
+            let scale = a.iter().fold(0f32, |m, v| m.max(v.abs())) as f64 + 1e-9;
+            let change = b
+                .iter()
+                .zip(a)
+                .fold(0f32, |m, (x, y)| m.max((x - y).abs())) as f64;
+            (name.clone(), change / scale * 3600.0 / window_s)
+        })
+        .collect();
+    Ok(SpinUpReport {
+        duration_s: n_all as f64 * spin.dt_s,
+        dt_s: spin.dt_s,
+        window_s,
+        relative_drift_per_h,
+    })
 }

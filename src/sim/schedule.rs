@@ -3,10 +3,14 @@
 
 use crate::config::TimeSpec;
 
-/// Output at t = 0, every `output_interval_s`, and at `end_s`.
+/// Stops of the time loop: output times (t = 0, every `output_interval_s`, `end_s`) plus
+/// any extra stops (doses, summaries) merged in with [`OutputSchedule::with_stops`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct OutputSchedule {
+    /// Every stop, increasing.
     pub times_s: Vec<f64>,
+    /// Whether the stop at the same index is an output time (files are written).
+    pub is_output: Vec<bool>,
     pub dt_s: f64,
 }
 
@@ -31,9 +35,35 @@ impl OutputSchedule {
         }
         times_s.push(time.end_s);
         OutputSchedule {
+            is_output: vec![true; times_s.len()],
             times_s,
             dt_s: time.dt_s,
         }
+    }
+
+    /// Adds stops that are not outputs (dose times, summary times) inside [0, end]; a stop
+    /// within 1e-9·dt of an existing one is merged with it.
+    pub fn with_stops(mut self, extra: impl IntoIterator<Item = f64>) -> OutputSchedule {
+        let end = *self.times_s.last().expect("a schedule has t = 0");
+        let tol = 1e-9 * self.dt_s;
+        for t in extra {
+            if !(0.0..=end).contains(&t) || self.times_s.iter().any(|&s| (s - t).abs() <= tol) {
+                continue;
+            }
+            let at = self.times_s.partition_point(|&s| s < t);
+            self.times_s.insert(at, t);
+            self.is_output.insert(at, false);
+        }
+        self
+    }
+
+    /// Output times only.
+    pub fn output_times(&self) -> impl Iterator<Item = f64> + '_ {
+        self.times_s
+            .iter()
+            .zip(&self.is_output)
+            .filter(|(_, &o)| o)
+            .map(|(&t, _)| t)
     }
 
     /// Steps from `t0_s` to `t1_s`: whole steps of dt, then one shortened step if needed.
@@ -82,6 +112,11 @@ mod tests {
         });
         assert_eq!(s.times_s, vec![0.0, 100.0, 200.0, 250.0]);
         assert_eq!(s.n_steps(), 250);
+        let s = s.with_stops([50.0, 100.0, 300.0, 0.5]);
+        assert_eq!(s.times_s, vec![0.0, 0.5, 50.0, 100.0, 200.0, 250.0]);
+        assert_eq!(s.is_output, [true, false, false, true, true, true]);
+        assert_eq!(s.output_times().count(), 4);
+        assert_eq!(s.n_steps(), 251, "the stop at 0.5 s splits one step in two");
     }
 
     #[test]

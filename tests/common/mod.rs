@@ -109,3 +109,146 @@ pub fn ionfield(dir: &std::path::Path, args: &[&str]) -> Output {
         stderr,
     }
 }
+
+/// A therapy preset run by the binary on the test grid (see [`run_preset`]).
+pub struct PresetRun {
+    pub dir: tempfile::TempDir,
+    pub out: std::path::PathBuf,
+    pub scenario: Scenario,
+    /// Tissue id per voxel (x fastest), as the run rasterised it.
+    pub tissue: Vec<u32>,
+    pub stderr: String,
+}
+
+/// The test grid of the presets: their 640 µm cube at 32³ voxels of 20 µm, dt 1 s, a 2 min
+/// spin-up, 10 min of therapy, outputs at 0, 5 and 10 min.
+pub const PRESET_TEST_SETS: &[&str] = &[
+    "grid.shape=[32,32,32]",
+    "grid.voxel_um=20",
+    "time.dt_s=1",
+    "time.spin_up_s=120",
+    "time.end_s=600",
+    "time.output_interval_s=300",
+    "output.slices=[16]",
+];
+
+/// Runs `configs/therapies/<name>.toml` with `--backend <backend>` on the test grid plus
+/// `extra` `--set`s; panics unless it exits 0. The repository's config is used in place.
+pub fn run_preset(name: &str, backend: &str, extra: &[&str]) -> PresetRun {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let config = root.join(format!("configs/therapies/{name}.toml"));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("run");
+    let mut args: Vec<String> = vec![
+        "run".into(),
+        config.display().to_string(),
+        "--backend".into(),
+        backend.into(),
+        "--out".into(),
+        out.display().to_string(),
+    ];
+    let sets: Vec<String> = PRESET_TEST_SETS
+        .iter()
+        .chain(extra)
+        .map(|s| s.to_string())
+        .collect();
+    for s in &sets {
+        args.push("--set".into());
+        args.push(s.clone());
+    }
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let started = std::time::Instant::now();
+    let o = ionfield(dir.path(), &argv);
+    assert_eq!(o.code, 0, "preset {name} failed:\n{}", o.stderr);
+    eprintln!(
+        "preset {name} ({backend}): {:.1} s wall",
+        started.elapsed().as_secs_f64()
+    );
+    let scenario = config::load_file(&config, &sets).expect("preset loads");
+    let model = Model::build(&scenario);
+    let tissue = model
+        .mask
+        .iter()
+        .map(|m| m & ionfield::model::TISSUE_ID_MASK)
+        .collect();
+    PresetRun {
+        dir,
+        out,
+        scenario,
+        tissue,
+        stderr: o.stderr,
+    }
+}
+
+impl PresetRun {
+    /// The written field `name` (an `.npy` of the run) at the first (`last = false`) or
+    /// last output time.
+    pub fn field(&self, name: &str, last: bool) -> Vec<f32> {
+        let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(self.out.join("fields"))
+            .expect("fields/ exists")
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(&format!("{name}_t"))
+            })
+            .collect();
+        files.sort();
+        let path = if last { files.last() } else { files.first() };
+        let path = path.unwrap_or_else(|| panic!("no .npy of field {name} in the run"));
+        read_npy_f32(path)
+    }
+
+    /// Tissue id of `name` in the run's scenario.
+    pub fn tissue_id(&self, name: &str) -> u32 {
+        self.scenario
+            .tissues
+            .iter()
+            .position(|t| t.name == name)
+            .unwrap_or_else(|| panic!("no tissue {name}")) as u32
+    }
+
+    /// Mean of `field` over voxels where `pick(voxel index)` holds.
+    pub fn mean(field: &[f32], pick: impl Fn(usize) -> bool) -> f64 {
+        let (mut sum, mut n) = (0.0, 0usize);
+        for (i, &v) in field.iter().enumerate() {
+            if pick(i) {
+                sum += v as f64;
+                n += 1;
+            }
+        }
+        assert!(n > 0, "no voxel selected");
+        sum / n as f64
+    }
+
+    /// The rows of `viability.csv` as (time_s, tissue, mean_viab, alive_fraction).
+    pub fn viability(&self) -> Vec<(f64, String, f64, f64)> {
+        let text = std::fs::read_to_string(self.out.join("viability.csv")).expect("viability.csv");
+        text.lines()
+            .skip(1)
+            .map(|l| {
+                let c: Vec<&str> = l.split(',').collect();
+                (
+                    c[0].parse().unwrap(),
+                    c[1].to_string(),
+                    c[3].parse().unwrap(),
+                    c[4].parse().unwrap(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// Reads a little-endian f32 `.npy` as written by the run (any shape).
+pub fn read_npy_f32(path: &std::path::Path) -> Vec<f32> {
+    let bytes = std::fs::read(path).expect("npy file");
+    assert_eq!(&bytes[..6], b"\x93NUMPY", "{} is not .npy", path.display());
+    let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+    let header = String::from_utf8_lossy(&bytes[10..10 + header_len]);
+    assert!(header.contains("'<f4'"), "not f32: {header}");
+    bytes[10 + header_len..]
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}

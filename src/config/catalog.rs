@@ -1,0 +1,77 @@
+//! The built-in catalogue: every preset in `configs/therapies/` and every file they include,
+//! compiled into the binary, so `ionfield run` (the default), `ionfield run NAME` and
+//! `ionfield list` work from any folder. A test checks that this list and the `configs/`
+//! folder hold the same files.
+
+/// (path relative to the repository root, text).
+pub const FILES: &[(&str, &str)] = &[
+    (
+        "configs/chemistry/baseline.toml",
+        include_str!("../../configs/chemistry/baseline.toml"),
+    ),
+    (
+        "configs/therapies/fe_fenton_cdt.toml",
+        include_str!("../../configs/therapies/fe_fenton_cdt.toml"),
+    ),
+];
+
+/// The built-in default scenario (`ionfield run` without CONFIG).
+pub const DEFAULT_PATH: &str = "configs/therapies/fe_fenton_cdt.toml";
+
+/// Prefix of the error/source names of catalogue files other than the default.
+const PREFIX: &str = "<built-in> ";
+
+/// The text of a catalogue file.
+pub fn file(path: &str) -> Option<&'static str> {
+    FILES.iter().find(|(p, _)| *p == path).map(|(_, t)| *t)
+}
+
+/// How a catalogue file is named in errors and manifests.
+pub fn source_name(path: &str) -> String {
+    format!("{PREFIX}{path}")
+}
+
+/// The catalogue path behind a source name (`None` for files on disk).
+pub fn virtual_path(source: &str) -> Option<&str> {
+    if source == super::DEFAULT_SOURCE {
+        Some(DEFAULT_PATH)
+    } else {
+        source.strip_prefix(PREFIX)
+    }
+}
+
+/// The therapy presets: (name = file stem, catalogue path).
+pub fn presets() -> impl Iterator<Item = (&'static str, &'static str)> {
+    FILES.iter().filter_map(|(p, _)| {
+        p.strip_prefix("configs/therapies/")
+            .and_then(|f| f.strip_suffix(".toml"))
+            .map(|name| (name, *p))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The compiled-in list and the folder agree: no preset is missing from `ionfield list`.
+    #[test]
+    fn catalogue_matches_configs_folder() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut on_disk = Vec::new();
+        for dir in ["configs/chemistry", "configs/therapies"] {
+            for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+                let name = entry.unwrap().file_name().to_string_lossy().to_string();
+                if name.ends_with(".toml") {
+                    on_disk.push(format!("{dir}/{name}"));
+                }
+            }
+        }
+        on_disk.sort();
+        let mut listed: Vec<String> = FILES.iter().map(|(p, _)| p.to_string()).collect();
+        listed.sort();
+        assert_eq!(listed, on_disk);
+        for (p, text) in FILES {
+            assert_eq!(*text, std::fs::read_to_string(root.join(p)).unwrap(), "{p}");
+        }
+    }
+}

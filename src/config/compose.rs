@@ -1,0 +1,182 @@
+//! Composition: `include = ["../chemistry/baseline.toml", …]` at the top of a scenario
+//! merges other TOML files underneath it.
+//!
+//! Merge rule: the included files are read first, in list order, then the including file
+//! on top. Tables merge key by key (recursively); any other value (number, string, array,
+//! array of tables) is replaced whole by the later file. New keys keep file order, so the
+//! species of an included chemistry file come first in buffer order. Includes may include;
+//! paths are relative to the including file. Files of the built-in catalogue
+//! ([`super::catalog`]) resolve inside the binary, so the built-in default needs no files.
+
+use super::catalog;
+use super::error::{Error, ErrorKind};
+use std::path::{Path, PathBuf};
+
+/// One file that went into a scenario, in merge order (the top file last).
+#[derive(Clone, Debug)]
+pub struct Layer {
+    /// Path as shown in errors (a path, or `<built-in> configs/…` for catalogue files).
+    pub source: String,
+    pub text: String,
+}
+
+/// Includes nested deeper than this are refused (a cycle guard besides the path check).
+const MAX_DEPTH: usize = 16;
+
+/// Parses `text` (named `source`) and everything it includes; returns the merged table and
+/// the layers in merge order. Syntax errors name the layer they are in.
+pub fn compose(text: &str, source: &str) -> Result<(toml::Table, Vec<Layer>), Error> {
+    let mut layers = Vec::new();
+    let table = load(text, source, &mut layers, &mut Vec::new())?;
+    Ok((table, layers))
+}
+
+fn load(
+    text: &str,
+    source: &str,
+    layers: &mut Vec<Layer>,
+    stack: &mut Vec<String>,
+) -> Result<toml::Table, Error> {
+    let mut table: toml::Table =
+        toml::from_str(text).map_err(|e| super::syntax_error(&e, text, source))?;
+    let includes = match table.remove("include") {
+        None => Vec::new(),
+        Some(toml::Value::Array(items)) => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_string))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| include_error(source, "every entry must be a file path in quotes"))?,
+        Some(toml::Value::String(s)) => vec![s],
+        Some(_) => return Err(include_error(source, "must be an array of file paths")),
+    };
+    stack.push(source.to_string());
+    let mut merged = toml::Table::new();
+    for inc in &includes {
+        let (inc_source, inc_text) = resolve(source, inc)?;
+        if stack.contains(&inc_source) || stack.len() >= MAX_DEPTH {
+            return Err(include_error(
+                source,
+                &format!("`{inc}` includes itself (through {})", stack.join(" → ")),
+            ));
+        }
+        let sub = load(&inc_text, &inc_source, layers, stack)?;
+        merge(&mut merged, sub);
+    }
+    stack.pop();
+    merge(&mut merged, table);
+    layers.push(Layer {
+        source: source.to_string(),
+        text: text.to_string(),
+    });
+    Ok(merged)
+}
+
+fn include_error(source: &str, problem: &str) -> Error {
+    let mut e = Error::new(ErrorKind::InvalidValue, "include", problem.to_string()).fix(
+        "write include = [\"relative/path.toml\", …] with paths relative to this file, without cycles",
+    );
+    e.file = source.to_string();
+    e
+}
+
+/// Deep merge: tables key by key, everything else replaced.
+pub fn merge(base: &mut toml::Table, top: toml::Table) {
+    for (key, value) in top {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(t)) => merge(b, t),
+            (_, v) => {
+                base.insert(key, v);
+            }
+        }
+    }
+}
+
+/// The text of `path` included from `including`: a catalogue file when the including file
+/// is one (or is the built-in default), else a file on disk relative to the including one.
+fn resolve(including: &str, path: &str) -> Result<(String, String), Error> {
+    if let Some(virtual_path) = catalog::virtual_path(including) {
+        let joined = normalise(&Path::new(virtual_path).parent().unwrap_or(Path::new("")).join(path));
+        let key = joined.to_string_lossy().replace('\\', "/");
+        return match catalog::file(&key) {
+            Some(text) => Ok((catalog::source_name(&key), text.to_string())),
+            None => Err(include_error(
+                including,
+                &format!("`{path}` is not a file of the built-in catalogue ({key})"),
+            )),
+        };
+    }
+    let base = Path::new(including).parent().unwrap_or(Path::new(""));
+    let full = base.join(path);
+    let text = std::fs::read_to_string(&full).map_err(|e| {
+        include_error(
+            including,
+            &format!("cannot read included file `{}` ({e})", full.display()),
+        )
+    })?;
+    Ok((full.display().to_string(), text))
+}
+
+/// `a/b/../c` → `a/c` (no file system access; the catalogue has no symlinks).
+fn normalise(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn later_file_wins_and_tables_merge() {
+        let mut a: toml::Table = toml::from_str(
+            "[species.O2]\nd = 1\ninitial = { u = 1 }\n[species.G]\nd = 2\n[p]\nx = [1, 2]",
+        )
+        .unwrap();
+        let b: toml::Table =
+            toml::from_str("[species.O2]\ninitial = { v = 3 }\n[species.N]\nd = 4\n[p]\nx = [9]")
+                .unwrap();
+        merge(&mut a, b);
+        let species: Vec<&String> = a["species"].as_table().unwrap().keys().collect();
+        assert_eq!(species, ["O2", "G", "N"], "file order kept, new keys appended");
+        let o2 = &a["species"]["O2"];
+        assert_eq!(o2["d"].as_integer(), Some(1));
+        assert_eq!(o2["initial"]["u"].as_integer(), Some(1));
+        assert_eq!(o2["initial"]["v"].as_integer(), Some(3));
+        assert_eq!(a["p"]["x"].as_array().unwrap().len(), 1, "arrays are replaced");
+    }
+
+    #[test]
+    fn includes_resolve_on_disk_and_refuse_cycles() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("chem")).unwrap();
+        std::fs::write(
+            dir.path().join("chem/base.toml"),
+            "[parameters]\nk = { value = 1.0, unit = \"1/s\" }\n",
+        )
+        .unwrap();
+        let top = dir.path().join("top.toml");
+        let text = "include = [\"chem/base.toml\"]\n[parameters]\nk2 = { value = 2.0, unit = \"1/s\" }\n";
+        let (t, layers) = compose(text, &top.display().to_string()).unwrap();
+        let keys: Vec<&String> = t["parameters"].as_table().unwrap().keys().collect();
+        assert_eq!(keys, ["k", "k2"]);
+        assert_eq!(layers.len(), 2);
+        assert!(layers[0].source.ends_with("base.toml"));
+
+        std::fs::write(dir.path().join("loop.toml"), "include = [\"loop.toml\"]\n").unwrap();
+        let loop_path = dir.path().join("loop.toml").display().to_string();
+        let e = compose("include = [\"loop.toml\"]\n", &loop_path).unwrap_err();
+        assert!(e.to_string().contains("includes itself"), "{e}");
+        let e = compose("include = [\"missing.toml\"]\n", &loop_path).unwrap_err();
+        assert!(e.to_string().contains("cannot read included file"), "{e}");
+        assert_eq!(e.field, "include");
+    }
+}
