@@ -31,7 +31,7 @@ pub enum Command {
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// Scenario TOML file. Omitted: the built-in default (configs/default.toml).
+    /// Scenario TOML file. Omitted: the built-in default (configs/therapies/fe_fenton_cdt.toml).
     pub config: Option<PathBuf>,
     /// Output folder. Default: out/<scenario name>/.
     #[arg(long)]

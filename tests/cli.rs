@@ -10,8 +10,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
-/// The built-in scenario; bad configs are made from it by one textual edit each.
-const DEFAULT_TOML: &str = include_str!("../configs/default.toml");
+/// The built-in scenario; bad configs are made from it (or from the baseline chemistry it
+/// includes) by one textual edit each.
+const DEFAULT_TOML: &str = include_str!("../configs/therapies/fe_fenton_cdt.toml");
+const BASELINE_TOML: &str = include_str!("../configs/chemistry/baseline.toml");
 
 /// Overrides for a run that takes about a second: 16³ voxels of 40 µm keep the 640 µm
 /// domain of the default, so its vessels and tumour stay inside the grid.
@@ -49,16 +51,25 @@ fn assert_input_error(what: &str, out: &Output, needles: &[&str]) {
     }
 }
 
-/// Writes the default scenario with `from` replaced by `to` (which must occur once) as
-/// `dir/name`; returns the path.
+/// Writes the default scenario as `dir/therapies/name` and the baseline it includes as
+/// `dir/chemistry/baseline.toml`, with `from` replaced by `to` in whichever of the two
+/// holds it (exactly once in both together); returns the scenario's path.
 fn edited_default(dir: &Path, name: &str, from: &str, to: &str) -> PathBuf {
     assert_eq!(
-        DEFAULT_TOML.matches(from).count(),
+        DEFAULT_TOML.matches(from).count() + BASELINE_TOML.matches(from).count(),
         1,
-        "configs/default.toml should contain {from:?} exactly once"
+        "the default scenario and its baseline should contain {from:?} exactly once"
     );
-    let path = dir.join(name);
+    for sub in ["therapies", "chemistry"] {
+        std::fs::create_dir_all(dir.join(sub)).expect("create a temp config folder");
+    }
+    let path = dir.join("therapies").join(name);
     std::fs::write(&path, DEFAULT_TOML.replacen(from, to, 1)).expect("write a temp config");
+    std::fs::write(
+        dir.join("chemistry/baseline.toml"),
+        BASELINE_TOML.replacen(from, to, 1),
+    )
+    .expect("write a temp config");
     path
 }
 
@@ -105,7 +116,7 @@ fn bad_input_unknown_species_key_exits_2_and_suggests_the_right_one() {
         "unknown key",
         &out,
         &[
-            "typo.toml",
+            "chemistry/baseline.toml:",
             "species.glucose.difusion_um2_per_s",
             "did you mean `diffusion_um2_per_s`",
         ],
@@ -125,7 +136,11 @@ fn bad_input_negative_diffusion_exits_2() {
     assert_input_error(
         "negative D",
         &out,
-        &["negative_d.toml", "species.O2.diffusion_um2_per_s", "-2000"],
+        &[
+            "chemistry/baseline.toml:",
+            "species.O2.diffusion_um2_per_s",
+            "-2000",
+        ],
     );
 }
 

@@ -362,7 +362,7 @@ fn example_for(field: &str) -> &'static str {
     if chemistry {
         "configs/wellmixed_fenton.toml"
     } else {
-        "configs/default.toml"
+        "configs/therapies/fe_fenton_cdt.toml"
     }
 }
 
@@ -439,7 +439,7 @@ mod tests {
     #[test]
     fn default_config_loads() {
         let s = load_str(DEFAULT_SCENARIO_TOML, DEFAULT_SOURCE, &[]).expect("default loads");
-        assert_eq!(s.name, "fenton_cdt_tumour");
+        assert_eq!(s.name, "fe_fenton_cdt");
         assert!(!s.reactions.is_empty() && s.buffer.is_some());
         let s = load_str(BASE, DEFAULT_SOURCE, &[]).expect("test base loads");
         assert_eq!(s.name, "vascularised_tumour");

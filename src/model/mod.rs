@@ -440,6 +440,7 @@ mod tests {
                 decay_per_s_by_tissue: vec![0.0, 0.3],
                 initial: InitialCondition {
                     uniform_mm: 1.0,
+                    tissue_mm: vec![],
                     regions: vec![],
                 },
                 boundary: [
@@ -466,6 +467,8 @@ mod tests {
             reactions: vec![],
             buffer: None,
             chemistry: crate::config::ChemistrySpec::default(),
+            doses: vec![],
+            spin_up: None,
             output: OutputSpec {
                 fields: vec![0],
                 colormap: Colormap::Viridis,

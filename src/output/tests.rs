@@ -16,6 +16,7 @@ fn species(name: &str) -> Species {
         decay_per_s_by_tissue: vec![0.0],
         initial: InitialCondition {
             uniform_mm: 0.0,
+            tissue_mm: vec![],
             regions: vec![],
         },
         boundary: [BoundaryCondition::ZeroFlux; 6],
@@ -54,6 +55,8 @@ fn scenario(output: OutputSpec) -> Scenario {
         reactions: vec![],
         buffer: None,
         chemistry: Default::default(),
+        doses: vec![],
+        spin_up: None,
         output,
     }
 }
