@@ -56,10 +56,24 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
         Command::Run(args) => run_scenario(&args),
         Command::Check(args) => check(&args),
         Command::Info => info(),
+        Command::List => list(),
+        Command::Describe(args) => describe(&args),
     }
 }
 
 fn load(config: Option<&Path>, sets: &[String]) -> Result<Scenario, AppError> {
+    // A preset name (`ionfield run cao2_calcium_overload`) when no such file exists.
+    let preset = config
+        .filter(|p| !p.exists())
+        .and_then(|p| p.to_str())
+        .and_then(|name| {
+            let path = format!("configs/therapies/{name}.toml");
+            config::catalog::file(&path).map(|text| (path, text))
+        });
+    if let Some((path, text)) = preset {
+        return config::load_str(text, &config::catalog::source_name(&path), sets)
+            .map_err(AppError::input);
+    }
     match config {
         Some(path) => config::load_file(path, sets),
         None => config::load_str(config::DEFAULT_SCENARIO_TOML, config::DEFAULT_SOURCE, sets),
@@ -464,6 +478,50 @@ fn check(args: &CheckArgs) -> Result<(), AppError> {
         "{}",
         serde_json::to_string_pretty(&scenario).expect("a Scenario always serialises")
     );
+    Ok(())
+}
+
+fn list() -> Result<(), AppError> {
+    println!("built-in therapy presets (run one with `ionfield run NAME` or `ionfield run configs/therapies/NAME.toml`):");
+    for (name, path) in config::catalog::presets() {
+        let scenario = config::load_str(
+            config::catalog::file(path).unwrap_or_default(),
+            &config::catalog::source_name(path),
+            &[],
+        )
+        .map_err(AppError::input)?;
+        let default = if path == config::catalog::DEFAULT_PATH {
+            " (default)"
+        } else {
+            ""
+        };
+        println!("  {name:<24} {}{default}", scenario.description);
+    }
+    Ok(())
+}
+
+fn describe(args: &crate::cli::DescribeArgs) -> Result<(), AppError> {
+    if args.all {
+        println!("{}", ionfield::output::describe::HEADER);
+        for (_, path) in config::catalog::presets() {
+            let scenario = config::load_str(
+                config::catalog::file(path).unwrap_or_default(),
+                &config::catalog::source_name(path),
+                &[],
+            )
+            .map_err(AppError::input)?;
+            print!("{}", ionfield::output::describe::markdown(&scenario, path));
+        }
+        return Ok(());
+    }
+    let scenario = load(args.config.as_deref(), &[])?;
+    let shown = args
+        .config
+        .as_deref()
+        .map_or(config::catalog::DEFAULT_PATH.to_string(), |p| {
+            p.display().to_string()
+        });
+    print!("{}", ionfield::output::describe::markdown(&scenario, &shown));
     Ok(())
 }
 

@@ -27,11 +27,26 @@ pub enum Command {
     Check(CheckArgs),
     /// List GPU adapters and their limits.
     Info,
+    /// List the built-in therapy presets (configs/therapies/), one line each.
+    List,
+    /// Print a scenario's model as Markdown: species, parameters with sources, reactions,
+    /// doses. `--all` prints every preset (this is how docs/model.md is made).
+    Describe(DescribeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DescribeArgs {
+    /// Scenario TOML file or preset name. Omitted: the built-in default.
+    pub config: Option<PathBuf>,
+    /// Describe every built-in preset, in `ionfield list` order.
+    #[arg(long, conflicts_with = "config")]
+    pub all: bool,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// Scenario TOML file. Omitted: the built-in default (configs/therapies/fe_fenton_cdt.toml).
+    /// Scenario TOML file, or the name of a built-in preset (`ionfield list`). Omitted: the
+    /// built-in default (configs/therapies/fe_fenton_cdt.toml).
     pub config: Option<PathBuf>,
     /// Output folder. Default: out/<scenario name>/.
     #[arg(long)]

@@ -14,6 +14,7 @@
 
 pub mod atomic;
 pub mod colormap;
+pub mod describe;
 pub mod manifest;
 pub mod npy;
 pub mod png;
