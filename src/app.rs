@@ -219,18 +219,11 @@ fn run_scenario(args: &RunArgs) -> Result<(), AppError> {
     } else {
         scenario.output.fields.clone()
     };
-    // The derived pH field needs H+: read it as an extra field when it is not written.
-    let n_written = fields.len();
-    let ph_source = scenario.output.ph.filter(|_| !well_mixed).map(|p| {
-        fields
-            .iter()
-            .position(|&f| f == p.proton)
-            .unwrap_or_else(|| {
-                fields.push(p.proton);
-                fields.len() - 1
-            })
-    });
-
+    // Derived fields (pH, MRI) need species that may not be written: read those too.
+    let derived = ionfield::output::derived::Derived::new(&scenario, &model);
+    if !well_mixed {
+        fields = derived.species_to_read().to_vec();
+    }
     // Viability (a species `viab`): summaries at every stop, at most every 60 s of model
     // time, so the time series and the time of death resolve the killing.
     let viability = scenario
@@ -309,11 +302,7 @@ fn run_scenario(args: &RunArgs) -> Result<(), AppError> {
                 let values: Vec<f64> = fields.iter().map(|f| f[0] as f64).collect();
                 writer.write_well_mixed(time_s, step, &values)
             } else {
-                let mut fields = fields;
-                let ph = ph_source.map(|i| ph_field(&fields[i]));
-                fields.truncate(n_written);
-                fields.extend(ph);
-                writer.write_output(time_s, step, &fields)
+                writer.write_output(time_s, step, &derived.assemble(fields))
             }
             .map_err(AppError::input)?;
             let msg = format!("output t = {time_s} s written");
@@ -376,13 +365,6 @@ fn run_scenario(args: &RunArgs) -> Result<(), AppError> {
         manifest.display()
     );
     Ok(())
-}
-
-/// pH = 3 − log10(H / mM) of a free-H+ field (mM); NaN where H ≤ 0.
-fn ph_field(h_mm: &[f32]) -> Vec<f32> {
-    h_mm.iter()
-        .map(|&h| if h > 0.0 { 3.0 - h.log10() } else { f32::NAN })
-        .collect()
 }
 
 fn check(args: &CheckArgs) -> Result<(), AppError> {

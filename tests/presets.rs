@@ -82,4 +82,33 @@ fn fe_fenton_cdt_makes_oh_in_the_acidic_tumour_and_depletes_gsh_where_iron_is() 
     assert!(fe_gain > 1e-2, "the particles released no Fe2+");
     assert!(gsh.0 < gsh.1 - 1e-3, "GSH did not fall where the iron is");
     assert!(viab.0 < viab.1, "no extra damage where the iron is");
+    // Synthetic MRI: T2-weighted signal darkens where the particle iron is (MODEL.md §6).
+    let t2w = run.field("T2w", false);
+    let (dark, bright) = (PresetRun::mean(&t2w, treated), PresetRun::mean(&t2w, control));
+    eprintln!("T2w signal: cloud {dark:.3e} vs tumour rim {bright:.3e} (a.u.)");
+    assert!(dark < 0.5 * bright, "no T2 darkening where the iron is");
+}
+
+/// `ionfield list` names every preset, and docs/model.md is exactly `ionfield describe
+/// --all` (regenerate with `cargo run -- describe --all > docs/model.md`).
+#[test]
+fn list_names_every_preset_and_docs_model_md_is_current() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = common::ionfield(dir.path(), &["list"]);
+    assert_eq!(list.code, 0, "{}", list.stderr);
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut n = 0;
+    for e in std::fs::read_dir(root.join("configs/therapies")).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().replace(".toml", "");
+        assert!(list.stdout.contains(&format!("  {name} ")), "{name} not listed:\n{}", list.stdout);
+        n += 1;
+    }
+    assert_eq!(list.stdout.lines().count(), n + 1);
+    let describe = common::ionfield(dir.path(), &["describe", "--all"]);
+    assert_eq!(describe.code, 0, "{}", describe.stderr);
+    let docs = std::fs::read_to_string(root.join("docs/model.md")).expect("docs/model.md");
+    assert!(
+        docs == describe.stdout,
+        "docs/model.md is stale: regenerate with `cargo run -- describe --all > docs/model.md`"
+    );
 }

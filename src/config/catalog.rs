@@ -10,6 +10,10 @@ pub const FILES: &[(&str, &str)] = &[
         include_str!("../../configs/chemistry/baseline.toml"),
     ),
     (
+        "configs/tissue/tumour_640um.toml",
+        include_str!("../../configs/tissue/tumour_640um.toml"),
+    ),
+    (
         "configs/therapies/fe_fenton_cdt.toml",
         include_str!("../../configs/therapies/fe_fenton_cdt.toml"),
     ),
@@ -58,7 +62,7 @@ mod tests {
     fn catalogue_matches_configs_folder() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         let mut on_disk = Vec::new();
-        for dir in ["configs/chemistry", "configs/therapies"] {
+        for dir in ["configs/chemistry", "configs/therapies", "configs/tissue"] {
             for entry in std::fs::read_dir(root.join(dir)).unwrap() {
                 let name = entry.unwrap().file_name().to_string_lossy().to_string();
                 if name.ends_with(".toml") {

@@ -48,6 +48,7 @@ pub struct RawScenario {
     pub chemistry: Option<RawChemistry>,
     /// `[[dosing]]`: particle or drug doses during the run.
     pub dosing: Option<Vec<RawDose>>,
+    pub mri: Option<RawMri>,
     pub output: Option<RawOutput>,
 }
 
@@ -310,4 +311,34 @@ pub struct RawChemistry {
     pub rtol: Option<f64>,
     pub atol_mm: Option<f64>,
     pub max_substeps: Option<i64>,
+}
+
+/// `[mri]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMri {
+    #[serde(rename = "field_T")]
+    pub field_t: Option<f64>,
+    #[serde(rename = "r1_per_mM_s")]
+    pub r1_per_mm_s: Option<NamedMap<f64>>,
+    #[serde(rename = "r2_per_mM_s")]
+    pub r2_per_mm_s: Option<NamedMap<f64>>,
+    /// A number or a per-tissue table (with optional `default`), s.
+    #[serde(rename = "T1_0_s")]
+    pub t1_0_s: toml::Value,
+    #[serde(rename = "T2_0_s")]
+    pub t2_0_s: toml::Value,
+    pub rho: Option<toml::Value>,
+    pub t1w: Option<RawSequence>,
+    pub t2w: Option<RawSequence>,
+}
+
+/// A spin-echo sequence.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSequence {
+    #[serde(rename = "TR_s")]
+    pub tr_s: f64,
+    #[serde(rename = "TE_s")]
+    pub te_s: f64,
 }

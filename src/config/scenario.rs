@@ -38,6 +38,8 @@ pub struct Scenario {
     pub doses: Vec<Dose>,
     /// Baseline run before t = 0 (`time.spin_up_s`), if any.
     pub spin_up: Option<SpinUp>,
+    /// Synthetic MRI (`[mri]`), if any.
+    pub mri: Option<Mri>,
     pub output: OutputSpec,
 }
 
@@ -323,6 +325,62 @@ pub struct OutputSpec {
     pub npy: bool,
     /// `"pH"` in `output.fields`: pH = 3 − log10(H/mM) written after the species fields.
     pub ph: Option<PhOutput>,
+    /// Synthetic MRI fields in `output.fields` (`R1`, `R2`, `T1w`, `T2w`; needs `[mri]`),
+    /// written after pH, with their value ranges.
+    pub mri: Vec<(MriField, ValueRange)>,
+}
+
+/// A synthetic MRI readout (MODEL.md §6), computed from the fields at output times.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+pub enum MriField {
+    /// Longitudinal relaxation rate R1 = 1/T1, 1/s.
+    R1,
+    /// Transverse relaxation rate R2 = 1/T2, 1/s.
+    R2,
+    /// T1-weighted spin-echo signal (`mri.t1w` TR/TE), arbitrary units (ρ = 1 → 1).
+    T1w,
+    /// T2-weighted spin-echo signal (`mri.t2w` TR/TE), arbitrary units.
+    T2w,
+}
+
+impl MriField {
+    pub const ALL: [MriField; 4] = [MriField::R1, MriField::R2, MriField::T1w, MriField::T2w];
+    pub fn name(self) -> &'static str {
+        match self {
+            MriField::R1 => "R1",
+            MriField::R2 => "R2",
+            MriField::T1w => "T1w",
+            MriField::T2w => "T2w",
+        }
+    }
+    pub fn unit(self) -> &'static str {
+        match self {
+            MriField::R1 | MriField::R2 => "1/s",
+            MriField::T1w | MriField::T2w => "a.u.",
+        }
+    }
+}
+
+/// `[mri]` (MODEL.md §6): relaxation rates add, 1/T = 1/T0 + Σ r·C (fast exchange);
+/// spin-echo signal S = ρ·(1 − e^(−TR/T1))·e^(−TE/T2).
+#[derive(Clone, Debug, Serialize)]
+pub struct Mri {
+    /// Field strength the relaxivities belong to, T (documentation).
+    pub field_t: f64,
+    /// (species, r1 in 1/(mM·s)).
+    pub r1: Vec<(usize, f64)>,
+    /// (species, r2 in 1/(mM·s)).
+    pub r2: Vec<(usize, f64)>,
+    /// Baseline T1 per tissue id, s.
+    pub t1_0_s_by_tissue: Vec<f64>,
+    /// Baseline T2 per tissue id, s.
+    pub t2_0_s_by_tissue: Vec<f64>,
+    /// Proton density per tissue id (relative).
+    pub rho_by_tissue: Vec<f64>,
+    /// T1-weighted sequence (TR, TE), s.
+    pub t1w_tr_te_s: (f64, f64),
+    /// T2-weighted sequence (TR, TE), s.
+    pub t2w_tr_te_s: (f64, f64),
 }
 
 /// The derived pH field.

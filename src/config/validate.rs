@@ -75,7 +75,8 @@ pub fn validate(raw: RawScenario, source: &str, base_dir: &Path) -> Result<Scena
     let chemistry = chemistry(&raw)?;
     let doses = doses(&raw, &species_names, &grid, &time)?;
     let spin_up = spin_up(&raw, &time)?;
-    let output = output(&raw, &species_names, &grid)?;
+    let mri = mri(&raw, &species_names, &tissue_names)?;
+    let output = output(&raw, &species_names, &grid, mri.is_some())?;
 
     let scenario = Scenario {
         name: raw.name.clone(),
@@ -93,6 +94,7 @@ pub fn validate(raw: RawScenario, source: &str, base_dir: &Path) -> Result<Scena
         chemistry,
         doses,
         spin_up,
+        mri,
         output,
     };
     if !scenario.reactions.is_empty() {
@@ -655,7 +657,71 @@ fn vessels(raw: &RawScenario, species: &[&str], grid: &Grid) -> Result<Vec<Vesse
     Ok(out)
 }
 
-fn output(raw: &RawScenario, species: &[&str], grid: &Grid) -> Result<OutputSpec, Error> {
+fn mri(raw: &RawScenario, species: &[&str], tissues: &[&str]) -> Result<Option<Mri>, Error> {
+    let Some(m) = &raw.mri else {
+        return Ok(None);
+    };
+    let relaxivities = |map: &Option<super::raw::NamedMap<f64>>, key: &str| {
+        map.iter()
+            .flat_map(|m| m.0.iter())
+            .map(|(name, r)| {
+                let field = format!("mri.{key}.{name}");
+                let s = species_ix(name, &field, species)?;
+                let r = non_negative(*r, &field, "give the relaxivity in 1/(mM·s), e.g. 6.5 for Mn2+ r1 at 3 T")?;
+                Ok((s, r))
+            })
+            .collect::<Result<Vec<_>, Error>>()
+    };
+    let by_tissue = |v: &toml::Value, key: &str, what: &str| -> Result<Vec<f64>, Error> {
+        let field = format!("mri.{key}");
+        let raw = RawParameter {
+            value: v.clone(),
+            unit: String::new(),
+            source: None,
+        };
+        let values = parameter_value(&raw, &field, tissues)?;
+        for &x in &values {
+            positive(x, &field, &format!("give {what} > 0 for every tissue"))?;
+        }
+        Ok(values)
+    };
+    let sequence = |s: &Option<super::raw::RawSequence>, key: &str, default: (f64, f64)| {
+        match s {
+            None => Ok(default),
+            Some(s) => {
+                let tr = positive(s.tr_s, &format!("mri.{key}.TR_s"), "give the repetition time in s")?;
+                let te = positive(s.te_s, &format!("mri.{key}.TE_s"), "give the echo time in s")?;
+                if te >= tr {
+                    return Err(Error::invalid(format!("mri.{key}.TE_s"), "must be shorter than TR_s")
+                        .found(te)
+                        .fix("a spin echo needs TE < TR, e.g. TR_s = 0.5, TE_s = 0.01"));
+                }
+                Ok((tr, te))
+            }
+        }
+    };
+    Ok(Some(Mri {
+        field_t: m.field_t.unwrap_or(3.0),
+        r1: relaxivities(&m.r1_per_mm_s, "r1_per_mM_s")?,
+        r2: relaxivities(&m.r2_per_mm_s, "r2_per_mM_s")?,
+        t1_0_s_by_tissue: by_tissue(&m.t1_0_s, "T1_0_s", "T1")?,
+        t2_0_s_by_tissue: by_tissue(&m.t2_0_s, "T2_0_s", "T2")?,
+        rho_by_tissue: match &m.rho {
+            Some(v) => by_tissue(v, "rho", "the proton density")?,
+            None => vec![1.0; tissues.len()],
+        },
+        // MODEL.md §6 suggested sequences.
+        t1w_tr_te_s: sequence(&m.t1w, "t1w", (0.5, 0.01))?,
+        t2w_tr_te_s: sequence(&m.t2w, "t2w", (3.0, 0.08))?,
+    }))
+}
+
+fn output(
+    raw: &RawScenario,
+    species: &[&str],
+    grid: &Grid,
+    has_mri: bool,
+) -> Result<OutputSpec, Error> {
     let empty;
     let o = match &raw.output {
         Some(o) => o,
@@ -681,6 +747,7 @@ fn output(raw: &RawScenario, species: &[&str], grid: &Grid) -> Result<OutputSpec
         .unwrap_or("H");
     let proton = species.iter().position(|n| *n == proton_name);
     let mut ph = None;
+    let mut mri = Vec::new();
     let fields: Vec<usize> = match &o.fields {
         None => (0..species.len()).collect(),
         Some(names) => {
@@ -697,6 +764,15 @@ fn output(raw: &RawScenario, species: &[&str], grid: &Grid) -> Result<OutputSpec
                         proton,
                         range: ValueRange::Auto,
                     });
+                    continue;
+                }
+                if let Some(m) = MriField::ALL.iter().find(|m| m.name() == name) {
+                    if !has_mri {
+                        return Err(Error::invalid(&field, format!("{name} needs an [mri] table"))
+                            .found(format!("{name:?}"))
+                            .fix("add [mri] with relaxivities and baseline T1_0_s/T2_0_s (see configs/therapies/mno2_gsh_depletion.toml), or remove the field"));
+                    }
+                    mri.push((*m, ValueRange::Auto));
                     continue;
                 }
                 let Some(s) = species.iter().position(|n| n == name) else {
@@ -775,6 +851,15 @@ fn output(raw: &RawScenario, species: &[&str], grid: &Grid) -> Result<OutputSpec
             p.range = ValueRange::Fixed { lo: r[0], hi: r[1] };
             continue;
         }
+        if let Some(slot) = mri.iter_mut().find(|(m, _)| m.name() == name) {
+            if r.len() != 2 || r[0].partial_cmp(&r[1]) != Some(std::cmp::Ordering::Less) {
+                return Err(Error::invalid(&field, "must be [lo, hi] with lo < hi")
+                    .found(fmt_vec(r))
+                    .fix("give a range such as [0.5, 2.0]"));
+            }
+            slot.1 = ValueRange::Fixed { lo: r[0], hi: r[1] };
+            continue;
+        }
         let Some(s) = species.iter().position(|n| n == name) else {
             return Err(Error::invalid(
                 &field,
@@ -821,6 +906,7 @@ fn output(raw: &RawScenario, species: &[&str], grid: &Grid) -> Result<OutputSpec
         png16: o.png16.unwrap_or(true),
         npy: o.npy.unwrap_or(true),
         ph,
+        mri,
     })
 }
 

@@ -469,6 +469,7 @@ mod tests {
             chemistry: crate::config::ChemistrySpec::default(),
             doses: vec![],
             spin_up: None,
+            mri: None,
             output: OutputSpec {
                 fields: vec![0],
                 colormap: Colormap::Viridis,
@@ -478,6 +479,7 @@ mod tests {
                 png16: true,
                 npy: true,
                 ph: None,
+                mri: vec![],
             },
         }
     }

@@ -14,6 +14,7 @@
 
 pub mod atomic;
 pub mod colormap;
+pub mod derived;
 pub mod describe;
 pub mod manifest;
 pub mod npy;
@@ -281,7 +282,7 @@ impl RunWriter {
         let out = self.scenario.output.clone();
         let grid = self.scenario.grid;
         let fields_err = |message: String| Error::Fields { time_s, message };
-        let expected = out.fields.len() + out.ph.is_some() as usize;
+        let expected = out.fields.len() + out.ph.is_some() as usize + out.mri.len();
         if fields.len() != expected {
             return Err(fields_err(format!(
                 "expected {expected} fields (output.fields), got {}",
@@ -313,8 +314,14 @@ impl RunWriter {
                     (species.name.clone(), species.unit.clone(), range)
                 }
                 None => {
-                    let range = out.ph.map_or(ValueRange::Auto, |p| p.range);
-                    ("pH".to_string(), "pH".to_string(), range)
+                    let extra = n - out.fields.len();
+                    match (out.ph, extra) {
+                        (Some(p), 0) => ("pH".to_string(), "pH".to_string(), p.range),
+                        (ph, k) => {
+                            let (m, range) = out.mri[k - ph.is_some() as usize];
+                            (m.name().to_string(), m.unit().to_string(), range)
+                        }
+                    }
                 }
             };
             if field.len() != grid.n_voxels() {

@@ -57,6 +57,7 @@ fn scenario(output: OutputSpec) -> Scenario {
         chemistry: Default::default(),
         doses: vec![],
         spin_up: None,
+        mri: None,
         output,
     }
 }
@@ -71,6 +72,7 @@ fn output_spec(slices: SliceSelection) -> OutputSpec {
         png16: true,
         npy: true,
         ph: None,
+        mri: vec![],
     }
 }
 

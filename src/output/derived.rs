@@ -1,0 +1,112 @@
+//! Fields computed on the host from species fields at output times: pH and the synthetic
+//! MRI readouts (MODEL.md §6). [`Derived::species_to_read`] says what to read back;
+//! [`Derived::assemble`] returns the written fields in `RunWriter::write_output` order:
+//! `output.fields` species, then pH, then the MRI fields.
+
+use crate::config::{MriField, Scenario};
+use crate::model::{Model, TISSUE_ID_MASK};
+
+pub struct Derived {
+    /// Species read back at each output, in this order.
+    read: Vec<usize>,
+    n_species_written: usize,
+    /// Index into `read` of free H+ for the pH field.
+    proton: Option<usize>,
+    mri: Vec<MriField>,
+    /// (index into `read`, r1, r2) of each species with a relaxivity.
+    relaxers: Vec<(usize, f64, f64)>,
+    mri_model: Option<crate::config::Mri>,
+    tissue_of_voxel: Vec<u8>,
+}
+
+impl Derived {
+    pub fn new(scenario: &Scenario, model: &Model) -> Derived {
+        let out = &scenario.output;
+        let mut read = out.fields.clone();
+        let slot = |s: usize, read: &mut Vec<usize>| {
+            read.iter().position(|&r| r == s).unwrap_or_else(|| {
+                read.push(s);
+                read.len() - 1
+            })
+        };
+        let proton = out.ph.map(|p| slot(p.proton, &mut read));
+        let mri: Vec<MriField> = out.mri.iter().map(|(m, _)| *m).collect();
+        let mut relaxers = Vec::new();
+        if let (Some(m), false) = (&scenario.mri, mri.is_empty()) {
+            let mut species: Vec<usize> = m.r1.iter().chain(&m.r2).map(|&(s, _)| s).collect();
+            species.dedup();
+            for s in species {
+                let r1 = m.r1.iter().find(|r| r.0 == s).map_or(0.0, |r| r.1);
+                let r2 = m.r2.iter().find(|r| r.0 == s).map_or(0.0, |r| r.1);
+                if !relaxers.iter().any(|&(i, _, _)| read[i] == s) {
+                    relaxers.push((slot(s, &mut read), r1, r2));
+                }
+            }
+        }
+        Derived {
+            read,
+            n_species_written: out.fields.len(),
+            proton,
+            mri,
+            relaxers,
+            mri_model: scenario.mri.clone(),
+            tissue_of_voxel: model
+                .mask
+                .iter()
+                .map(|m| (m & TISSUE_ID_MASK) as u8)
+                .collect(),
+        }
+    }
+
+    pub fn species_to_read(&self) -> &[usize] {
+        &self.read
+    }
+
+    /// `fields[i]` is species `species_to_read()[i]`.
+    pub fn assemble(&self, mut fields: Vec<Vec<f32>>) -> Vec<Vec<f32>> {
+        let ph = self.proton.map(|i| ph_field(&fields[i]));
+        let mri: Vec<Vec<f32>> = self
+            .mri
+            .iter()
+            .map(|&m| self.mri_field(m, &fields))
+            .collect();
+        fields.truncate(self.n_species_written);
+        fields.extend(ph);
+        fields.extend(mri);
+        fields
+    }
+
+    fn mri_field(&self, which: MriField, fields: &[Vec<f32>]) -> Vec<f32> {
+        let m = self
+            .mri_model
+            .as_ref()
+            .expect("validation requires [mri] for MRI fields");
+        (0..self.tissue_of_voxel.len())
+            .map(|v| {
+                let t = self.tissue_of_voxel[v] as usize;
+                let (mut r1, mut r2) = (1.0 / m.t1_0_s_by_tissue[t], 1.0 / m.t2_0_s_by_tissue[t]);
+                for &(i, a1, a2) in &self.relaxers {
+                    let c = fields[i][v].max(0.0) as f64;
+                    r1 += a1 * c;
+                    r2 += a2 * c;
+                }
+                let spin_echo = |(tr, te): (f64, f64)| {
+                    m.rho_by_tissue[t] * (1.0 - (-tr * r1).exp()) * (-te * r2).exp()
+                };
+                (match which {
+                    MriField::R1 => r1,
+                    MriField::R2 => r2,
+                    MriField::T1w => spin_echo(m.t1w_tr_te_s),
+                    MriField::T2w => spin_echo(m.t2w_tr_te_s),
+                }) as f32
+            })
+            .collect()
+    }
+}
+
+/// pH = 3 − log10(H / mM) of a free-H+ field (mM); NaN where H ≤ 0.
+pub fn ph_field(h_mm: &[f32]) -> Vec<f32> {
+    h_mm.iter()
+        .map(|&h| if h > 0.0 { 3.0 - h.log10() } else { f32::NAN })
+        .collect()
+}
