@@ -461,6 +461,7 @@ mod tests {
                 end_s: 600.0,
                 output_interval_s: 120.0,
                 theta: 1.0,
+                max_diffusion_r: None,
             }
         );
         let tissues: Vec<&str> = s.tissues.iter().map(|t| t.name.as_str()).collect();

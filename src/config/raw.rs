@@ -71,6 +71,8 @@ pub struct RawTime {
     pub spin_up_s: Option<f64>,
     /// Step of the spin-up, s (default `dt_s`).
     pub spin_up_dt_s: Option<f64>,
+    /// Cap of r = D·dt/dx² per diffusion sub-step.
+    pub max_diffusion_r: Option<f64>,
 }
 
 /// The geometric keys of a region table, borrowed, whatever table they came from.

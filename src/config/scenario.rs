@@ -114,6 +114,11 @@ pub struct TimeSpec {
     /// Douglas ADI weight θ ∈ [½, 1] (`time.theta`, default 1): 1 = backward Euler, first
     /// order and damping stiff modes; ½ = Crank–Nicolson, second order in time.
     pub theta: f64,
+    /// `time.max_diffusion_r`: a species whose r = D·dt/dx² exceeds this diffuses in
+    /// ⌈r/max⌉ equal sub-steps per step (`None` = never). With reactions split around it,
+    /// the Douglas scheme's fixed point carries a factorisation error growing like r²–r³
+    /// where sources change sharply (vessel walls), so capping r bounds the overshoot.
+    pub max_diffusion_r: Option<f64>,
 }
 
 impl TimeSpec {

@@ -278,11 +278,22 @@ fn time(raw: &RawScenario, source: &str) -> Result<TimeSpec, Error> {
                 .fix("use 1 (backward Euler, robust) or 0.5 (Crank–Nicolson, second order in time); below 0.5 the scheme is unstable"),
         );
     }
+    let max_diffusion_r = t
+        .max_diffusion_r
+        .map(|r| {
+            positive(
+                r,
+                "time.max_diffusion_r",
+                "set the largest r = D·dt/dx² of one diffusion sub-step, e.g. 2, or remove the key",
+            )
+        })
+        .transpose()?;
     Ok(TimeSpec {
         dt_s,
         end_s,
         output_interval_s,
         theta,
+        max_diffusion_r,
     })
 }
 

@@ -18,6 +18,8 @@ pub struct CpuEngine {
     /// ADI scratch field (v), shared by all species.
     scratch_mm: Vec<f64>,
     theta: f64,
+    /// Cap of r per diffusion sub-step (see `StepCoefficients`).
+    max_diffusion_r: Option<f64>,
     /// Coefficients for the dt they were computed for (recomputed only when dt changes).
     coefficients: Option<(f64, Vec<StepCoefficients>)>,
     /// The reaction step, if the scenario has a network.
@@ -36,6 +38,7 @@ impl CpuEngine {
             conc_mm: model.initial_mm.clone(),
             scratch_mm: vec![0.0; model.grid.n_voxels()],
             theta: model.theta,
+            max_diffusion_r: model.max_diffusion_r,
             coefficients: None,
             chemistry: model
                 .network
@@ -76,7 +79,7 @@ impl CpuEngine {
                     .species
                     .iter()
                     .enumerate()
-                    .map(|(s, sp)| StepCoefficients::new(sp, s, self.voxel_um, dt_s, self.theta))
+                    .map(|(s, sp)| StepCoefficients::new(sp, s, self.voxel_um, dt_s, self.theta, self.max_diffusion_r))
                     .collect();
                 self.coefficients = Some((dt_s, co.clone()));
                 co
@@ -109,13 +112,15 @@ impl Engine for CpuEngine {
         for step in 0..n_steps {
             for (s, sp) in self.species.iter().enumerate() {
                 if sp.diffuses() {
-                    diffuse::step_in_place(
-                        &mut self.conc_mm[s],
-                        &mut self.scratch_mm,
-                        &self.mask,
-                        self.shape,
-                        &co[s],
-                    );
+                    for _ in 0..co[s].substeps {
+                        diffuse::step_in_place(
+                            &mut self.conc_mm[s],
+                            &mut self.scratch_mm,
+                            &self.mask,
+                            self.shape,
+                            &co[s],
+                        );
+                    }
                 } else if sp.decays() {
                     diffuse::decay_in_place(&mut self.conc_mm[s], &self.mask, &co[s]);
                 }

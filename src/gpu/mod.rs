@@ -64,6 +64,8 @@ pub struct GpuEngine {
     shape: [usize; 3],
     voxel_um: f64,
     theta: f64,
+    /// Cap of r per diffusion sub-step (see `StepCoefficients`).
+    max_diffusion_r: Option<f64>,
     species: Vec<SpeciesModel>,
     plan: BufferPlan,
     kernel: DiffuseKernel,
@@ -73,6 +75,8 @@ pub struct GpuEngine {
     staging: wgpu::Buffer,
     /// dt the params buffers were written for.
     params_dt_s: Option<f64>,
+    /// Diffusion sub-steps per step of each species at that dt.
+    substeps: Vec<u32>,
     chemistry: Option<GpuChemistry>,
     /// Model time reached, s.
     clock_s: f64,
@@ -187,6 +191,7 @@ impl GpuEngine {
             shape: model.grid.shape(),
             voxel_um: model.grid.voxel_um,
             theta: model.theta,
+            max_diffusion_r: model.max_diffusion_r,
             species: model.species.clone(),
             plan,
             kernel,
@@ -195,6 +200,7 @@ impl GpuEngine {
             _scratch: scratch,
             staging,
             params_dt_s: None,
+            substeps: vec![1; model.species.len()],
             chemistry,
             clock_s: 0.0,
             ctx,
@@ -216,11 +222,12 @@ impl GpuEngine {
             return;
         }
         for (s, (sp, b)) in self.species.iter().zip(&self.buffers).enumerate() {
-            let co = StepCoefficients::new(sp, s, self.voxel_um, dt_s, self.theta);
+            let co = StepCoefficients::new(sp, s, self.voxel_um, dt_s, self.theta, self.max_diffusion_r);
             let params = DiffuseParams::new(self.shape, &co);
             self.ctx
                 .queue
                 .write_buffer(&b.params, 0, bytemuck::bytes_of(&params));
+            self.substeps[s] = co.substeps;
         }
         self.params_dt_s = Some(dt_s);
     }
@@ -245,11 +252,13 @@ impl GpuEngine {
             react(&mut pass);
         }
         for _ in 0..n_steps {
-            for (sp, b) in self.species.iter().zip(&self.buffers) {
+            for ((sp, b), &n_sub) in self.species.iter().zip(&self.buffers).zip(&self.substeps) {
                 if sp.diffuses() {
-                    for sweep in [Sweep::X, Sweep::Y, Sweep::Z] {
-                        self.kernel
-                            .encode(&mut pass, &b.bind_group, sweep, self.shape);
+                    for _ in 0..n_sub {
+                        for sweep in [Sweep::X, Sweep::Y, Sweep::Z] {
+                            self.kernel
+                                .encode(&mut pass, &b.bind_group, sweep, self.shape);
+                        }
                     }
                 } else if sp.decays() {
                     self.kernel

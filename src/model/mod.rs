@@ -59,6 +59,8 @@ pub struct Model {
     pub initial_mm: Vec<Vec<f64>>,
     /// Douglas ADI weight θ (see `cpu::diffuse`).
     pub theta: f64,
+    /// Cap of r per diffusion sub-step (`time.max_diffusion_r`).
+    pub max_diffusion_r: Option<f64>,
     /// The compiled reaction network, if the scenario has reactions.
     pub network: Option<crate::chem::Network>,
     /// Doses in time order, rasterised (see [`DoseField`]).
@@ -216,6 +218,7 @@ impl Model {
             mask,
             initial_mm,
             theta: scenario.time.theta,
+            max_diffusion_r: scenario.time.max_diffusion_r,
             network,
             doses,
         }
@@ -372,6 +375,8 @@ pub struct StepCoefficients {
     pub loss: [f64; MAX_TISSUES],
     /// Mask bit of this species' held voxels.
     pub held_bit: u32,
+    /// Diffusion sub-steps per step; `r` and `loss` are per sub-step.
+    pub substeps: u32,
 }
 
 impl StepCoefficients {
@@ -381,12 +386,17 @@ impl StepCoefficients {
         voxel_um: f64,
         dt_s: f64,
         theta: f64,
+        max_r: Option<f64>,
     ) -> Self {
+        let r_step = species.diffusion_um2_per_s * dt_s / (voxel_um * voxel_um);
+        let substeps = max_r.map_or(1, |m| (r_step / m - 1e-9).ceil().max(1.0) as u32);
+        let dt_sub = dt_s / substeps as f64;
         StepCoefficients {
-            r: species.diffusion_um2_per_s * dt_s / (voxel_um * voxel_um),
+            r: r_step / substeps as f64,
             theta,
-            loss: species.decay_per_s_by_tissue.map(|k| k * dt_s),
+            loss: species.decay_per_s_by_tissue.map(|k| k * dt_sub),
             held_bit: held_bit(species_ix),
+            substeps,
         }
     }
 }
@@ -417,6 +427,7 @@ mod tests {
                 end_s: 1.0,
                 output_interval_s: 1.0,
                 theta: 1.0,
+                max_diffusion_r: None,
             },
             tissues: vec![
                 Tissue {

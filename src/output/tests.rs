@@ -42,6 +42,7 @@ fn scenario(output: OutputSpec) -> Scenario {
             end_s: 600.0,
             output_interval_s: 120.0,
             theta: 1.0,
+            max_diffusion_r: None,
         },
         tissues: vec![Tissue {
             name: "normal".to_string(),

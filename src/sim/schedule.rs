@@ -109,6 +109,7 @@ mod tests {
             end_s: 250.0,
             output_interval_s: 100.0,
             theta: 1.0,
+            max_diffusion_r: None,
         });
         assert_eq!(s.times_s, vec![0.0, 100.0, 200.0, 250.0]);
         assert_eq!(s.n_steps(), 250);
@@ -126,6 +127,7 @@ mod tests {
             end_s: 1.0,
             output_interval_s: 0.9,
             theta: 1.0,
+            max_diffusion_r: None,
         });
         assert_eq!(s.times_s.len(), 3);
         let seg = s.segments(0.9, 1.0);
