@@ -12,10 +12,32 @@ pub const FILES: &[(&str, &str)] = &[
     (
         "configs/tissue/tumour_640um.toml",
         include_str!("../../configs/tissue/tumour_640um.toml"),
+        "configs/therapies/cao2_calcium_overload.toml",
+        include_str!("../../configs/therapies/cao2_calcium_overload.toml"),
+    ),
+    (
+        "configs/therapies/cao2_fe_combination.toml",
+        include_str!("../../configs/therapies/cao2_fe_combination.toml"),
+    ),
+    (
+        "configs/therapies/cu_fenton_like.toml",
+        include_str!("../../configs/therapies/cu_fenton_like.toml"),
     ),
     (
         "configs/therapies/fe_fenton_cdt.toml",
         include_str!("../../configs/therapies/fe_fenton_cdt.toml"),
+    ),
+    (
+        "configs/therapies/mn_fenton_bicarbonate.toml",
+        include_str!("../../configs/therapies/mn_fenton_bicarbonate.toml"),
+    ),
+    (
+        "configs/therapies/nacl_osmotic.toml",
+        include_str!("../../configs/therapies/nacl_osmotic.toml"),
+    ),
+    (
+        "configs/therapies/zno2.toml",
+        include_str!("../../configs/therapies/zno2.toml"),
     ),
 ];
 
