@@ -13,6 +13,30 @@ pub const FILES: &[(&str, &str)] = &[
         "configs/therapies/fe_fenton_cdt.toml",
         include_str!("../../configs/therapies/fe_fenton_cdt.toml"),
     ),
+    (
+        "configs/therapies/cu_chelation.toml",
+        include_str!("../../configs/therapies/cu_chelation.toml"),
+    ),
+    (
+        "configs/therapies/gox_mn_cascade.toml",
+        include_str!("../../configs/therapies/gox_mn_cascade.toml"),
+    ),
+    (
+        "configs/therapies/gox_starvation.toml",
+        include_str!("../../configs/therapies/gox_starvation.toml"),
+    ),
+    (
+        "configs/therapies/h_depletion.toml",
+        include_str!("../../configs/therapies/h_depletion.toml"),
+    ),
+    (
+        "configs/therapies/mg2si_o2_scavenging.toml",
+        include_str!("../../configs/therapies/mg2si_o2_scavenging.toml"),
+    ),
+    (
+        "configs/therapies/mno2_gsh_depletion.toml",
+        include_str!("../../configs/therapies/mno2_gsh_depletion.toml"),
+    ),
 ];
 
 /// The built-in default scenario (`ionfield run` without CONFIG).
