@@ -81,9 +81,8 @@ fn mno2_depletes_gsh_releases_mn2_and_raises_oh_where_the_particles_are() {
     let (inn, out) = regions(&run, "NP_MnO2");
     let gsh0 = run.field("GSH", false);
     let gsh30 = common::read_npy_f32(&run.out.join("fields/GSH_t0000030.0s.npy"));
-    let dgsh = |pick: &[bool]| {
-        PresetRun::mean(&gsh30, |i| pick[i]) - PresetRun::mean(&gsh0, |i| pick[i])
-    };
+    let dgsh =
+        |pick: &[bool]| PresetRun::mean(&gsh30, |i| pick[i]) - PresetRun::mean(&gsh0, |i| pick[i]);
     let (dgsh_in, dgsh_out) = (dgsh(&inn), dgsh(&out));
     let (mn_in, mn_out) = (mean(&run, "Mn2", true, &inn), mean(&run, "Mn2", true, &out));
     let oh_ratio = |pick: &[bool]| mean(&run, "OH", true, pick) / mean(&run, "OH", false, pick);
@@ -92,8 +91,14 @@ fn mno2_depletes_gsh_releases_mn2_and_raises_oh_where_the_particles_are() {
         "tumour, cloud vs outside: ΔGSH at 30 s {dgsh_in:.3e} vs {dgsh_out:.3e} mM; Mn2+ {mn_in:.3e} vs {mn_out:.3e} mM; OH·(end)/OH·(0) {oh_in:.3} vs {oh_out:.3}"
     );
     assert!(dgsh_in < dgsh_out - 0.1, "GSH did not fall where MnO2 is");
-    assert!(mn_in > 1.5 * mn_out && mn_in > 0.1, "no Mn2+ released in the cloud");
-    assert!(oh_in > 2.0 && oh_in > oh_out, "OH· did not rise where Mn2+ is");
+    assert!(
+        mn_in > 1.5 * mn_out && mn_in > 0.1,
+        "no Mn2+ released in the cloud"
+    );
+    assert!(
+        oh_in > 2.0 && oh_in > oh_out,
+        "OH· did not rise where Mn2+ is"
+    );
 }
 
 #[test]
@@ -130,7 +135,10 @@ fn gox_mn_cascade_makes_more_oh_than_gox_alone() {
     eprintln!(
         "cloud ∩ tumour at the end: OH· {oh_cascade:.3e} mM with Mn2+ vs {oh_alone:.3e} mM GOx alone; OH·(end)/OH·(0) {r_in:.3} in the cloud vs {r_out:.3} outside; ΔH2O2 {dh2o2:.3e} mM"
     );
-    assert!(oh_cascade > 2.0 * oh_alone, "Mn2+ did not raise OH· over GOx alone");
+    assert!(
+        oh_cascade > 2.0 * oh_alone,
+        "Mn2+ did not raise OH· over GOx alone"
+    );
     assert!(dh2o2 > 0.0, "GOx made no H2O2 in the cascade");
     assert!(r_in > r_out, "GOx's H2O2 did not feed the Mn2+ cycle");
 }
@@ -147,8 +155,14 @@ fn mg2si_scavenges_o2_raises_ph_and_releases_mg_where_it_is() {
         "tumour, cloud vs outside: O2 at the end {o2_in:.3e} vs {o2_out:.3e} mM; changes: O2 {:.3e} vs {:.3e} mM, pH {:.4} vs {:.4}, Mg2+ {:.3e} vs {:.3e} mM, viab {:.3e} vs {:.3e}",
         o2.0, o2.1, ph.0, ph.1, mg.0, mg.1, v.0, v.1
     );
-    assert!(o2_in < o2_out && o2.0 < o2.1, "O2 did not fall where Mg2Si is");
-    assert!(mg.0 > mg.1 && mg.0 > 0.0, "Mg2+ did not accumulate where Mg2Si is");
+    assert!(
+        o2_in < o2_out && o2.0 < o2.1,
+        "O2 did not fall where Mg2Si is"
+    );
+    assert!(
+        mg.0 > mg.1 && mg.0 > 0.0,
+        "Mg2+ did not accumulate where Mg2Si is"
+    );
     // Not asserted (printed): pH and viab. The perivascular cloud sits where the capillary
     // pins pH, so its pH drifts less than the tumour's; and the whole tumour is already below
     // the hypoxia threshold on the test grid, so hypoxic damage runs at full rate everywhere.
