@@ -38,6 +38,28 @@ pub const FILES: &[(&str, &str)] = &[
     (
         "configs/therapies/zno2.toml",
         include_str!("../../configs/therapies/zno2.toml"),
+        "configs/therapies/cu_chelation.toml",
+        include_str!("../../configs/therapies/cu_chelation.toml"),
+    ),
+    (
+        "configs/therapies/gox_mn_cascade.toml",
+        include_str!("../../configs/therapies/gox_mn_cascade.toml"),
+    ),
+    (
+        "configs/therapies/gox_starvation.toml",
+        include_str!("../../configs/therapies/gox_starvation.toml"),
+    ),
+    (
+        "configs/therapies/h_depletion.toml",
+        include_str!("../../configs/therapies/h_depletion.toml"),
+    ),
+    (
+        "configs/therapies/mg2si_o2_scavenging.toml",
+        include_str!("../../configs/therapies/mg2si_o2_scavenging.toml"),
+    ),
+    (
+        "configs/therapies/mno2_gsh_depletion.toml",
+        include_str!("../../configs/therapies/mno2_gsh_depletion.toml"),
     ),
 ];
 
