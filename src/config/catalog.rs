@@ -12,6 +12,8 @@ pub const FILES: &[(&str, &str)] = &[
     (
         "configs/tissue/tumour_640um.toml",
         include_str!("../../configs/tissue/tumour_640um.toml"),
+    ),
+    (
         "configs/therapies/cao2_calcium_overload.toml",
         include_str!("../../configs/therapies/cao2_calcium_overload.toml"),
     ),
@@ -20,26 +22,16 @@ pub const FILES: &[(&str, &str)] = &[
         include_str!("../../configs/therapies/cao2_fe_combination.toml"),
     ),
     (
+        "configs/therapies/cu_chelation.toml",
+        include_str!("../../configs/therapies/cu_chelation.toml"),
+    ),
+    (
         "configs/therapies/cu_fenton_like.toml",
         include_str!("../../configs/therapies/cu_fenton_like.toml"),
     ),
     (
         "configs/therapies/fe_fenton_cdt.toml",
         include_str!("../../configs/therapies/fe_fenton_cdt.toml"),
-    ),
-    (
-        "configs/therapies/mn_fenton_bicarbonate.toml",
-        include_str!("../../configs/therapies/mn_fenton_bicarbonate.toml"),
-    ),
-    (
-        "configs/therapies/nacl_osmotic.toml",
-        include_str!("../../configs/therapies/nacl_osmotic.toml"),
-    ),
-    (
-        "configs/therapies/zno2.toml",
-        include_str!("../../configs/therapies/zno2.toml"),
-        "configs/therapies/cu_chelation.toml",
-        include_str!("../../configs/therapies/cu_chelation.toml"),
     ),
     (
         "configs/therapies/gox_mn_cascade.toml",
@@ -58,8 +50,20 @@ pub const FILES: &[(&str, &str)] = &[
         include_str!("../../configs/therapies/mg2si_o2_scavenging.toml"),
     ),
     (
+        "configs/therapies/mn_fenton_bicarbonate.toml",
+        include_str!("../../configs/therapies/mn_fenton_bicarbonate.toml"),
+    ),
+    (
         "configs/therapies/mno2_gsh_depletion.toml",
         include_str!("../../configs/therapies/mno2_gsh_depletion.toml"),
+    ),
+    (
+        "configs/therapies/nacl_osmotic.toml",
+        include_str!("../../configs/therapies/nacl_osmotic.toml"),
+    ),
+    (
+        "configs/therapies/zno2.toml",
+        include_str!("../../configs/therapies/zno2.toml"),
     ),
 ];
 
