@@ -187,9 +187,10 @@ fn nacl_loads_intracellular_sodium_where_particles_are() {
 
 /// The combination adds Ca2+ overload to Fenton damage. Its H2O2 boost is small here: the
 /// tumour already makes ≈ 0.05 mM/s of H2O2 (baseline R14p) against ≈ 2.5e-3 mM/s from
-/// CaO2, so OH· and H2O2 must not fall below iron alone, and the damage must be larger.
+/// CaO2, and dying cells make less (R14p × viab), so OH· and H2O2 are only printed; the
+/// damage must be larger than with iron alone, and Ca2+ overloaded.
 #[test]
-fn cao2_with_iron_kills_more_than_iron_alone_without_less_oh() {
+fn cao2_with_iron_kills_more_than_iron_alone() {
     let combo = run_preset("cao2_fe_combination", "gpu", &[]);
     assert_outputs(&combo);
     let fe = run_preset("fe_fenton_cdt", "gpu", &[]);
@@ -205,8 +206,6 @@ fn cao2_with_iron_kills_more_than_iron_alone_without_less_oh() {
         change(&fe, "viab", &rf.inside),
     );
     eprintln!("CaO2+Fe vs Fe alone, cloud: OH {oh_c:.3e} vs {oh_f:.3e} mM; H2O2 {h_c:.3e} vs {h_f:.3e} mM; Δviab {dv_c:.3e} vs {dv_f:.3e}; Ca_i {ca:.3e} mM");
-    assert!(oh_c >= oh_f, "CaO2 lowered OH·");
-    assert!(h_c >= h_f, "CaO2 lowered H2O2");
     assert!(ca > 1e-3, "no Ca2+ overload");
     assert!(dv_c < 2.0 * dv_f, "the combination did not kill more than iron alone");
 }
