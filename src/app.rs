@@ -268,8 +268,17 @@ fn run_scenario(args: &RunArgs) -> Result<(), AppError> {
         let monotone = |s: usize| {
             scenario.species[s].name == "viab"
                 || scenario.reactions.iter().all(|r| {
-                    let net: f64 = r.products.iter().filter(|p| p.0 == s).map(|p| p.1).sum::<f64>()
-                        - r.reactants.iter().filter(|p| p.0 == s).map(|p| p.1).sum::<f64>();
+                    let net: f64 = r
+                        .products
+                        .iter()
+                        .filter(|p| p.0 == s)
+                        .map(|p| p.1)
+                        .sum::<f64>()
+                        - r.reactants
+                            .iter()
+                            .filter(|p| p.0 == s)
+                            .map(|p| p.1)
+                            .sum::<f64>();
                     net >= 0.0
                 })
         };
@@ -476,15 +485,20 @@ fn check(args: &CheckArgs) -> Result<(), AppError> {
     Ok(())
 }
 
+/// A preset of the built-in catalogue, validated.
+fn load_catalogue(path: &str) -> Result<Scenario, AppError> {
+    config::load_str(
+        config::catalog::file(path).unwrap_or_default(),
+        &config::catalog::source_name(path),
+        &[],
+    )
+    .map_err(AppError::input)
+}
+
 fn list() -> Result<(), AppError> {
     println!("built-in therapy presets (run one with `ionfield run NAME` or `ionfield run configs/therapies/NAME.toml`):");
     for (name, path) in config::catalog::presets() {
-        let scenario = config::load_str(
-            config::catalog::file(path).unwrap_or_default(),
-            &config::catalog::source_name(path),
-            &[],
-        )
-        .map_err(AppError::input)?;
+        let scenario = load_catalogue(path)?;
         let default = if path == config::catalog::DEFAULT_PATH {
             " (default)"
         } else {
@@ -499,12 +513,7 @@ fn describe(args: &crate::cli::DescribeArgs) -> Result<(), AppError> {
     if args.all {
         println!("{}", ionfield::output::describe::HEADER);
         for (_, path) in config::catalog::presets() {
-            let scenario = config::load_str(
-                config::catalog::file(path).unwrap_or_default(),
-                &config::catalog::source_name(path),
-                &[],
-            )
-            .map_err(AppError::input)?;
+            let scenario = load_catalogue(path)?;
             print!("{}", ionfield::output::describe::markdown(&scenario, path));
         }
         return Ok(());
@@ -516,7 +525,10 @@ fn describe(args: &crate::cli::DescribeArgs) -> Result<(), AppError> {
         .map_or(config::catalog::DEFAULT_PATH.to_string(), |p| {
             p.display().to_string()
         });
-    print!("{}", ionfield::output::describe::markdown(&scenario, &shown));
+    print!(
+        "{}",
+        ionfield::output::describe::markdown(&scenario, &shown)
+    );
     Ok(())
 }
 

@@ -181,7 +181,10 @@ where = "tumour"
     eprintln!(
         "tumour O2: no insult {alive_early:.4} → {alive_late:.4} mM (viab {alive_viab:.3}); killed {dead_early:.4} → {dead_late:.4} mM (viab {dead_viab:.2e}); supply 0.054 mM"
     );
-    assert!(alive_late < 0.8 * 0.054, "the living tumour should be O2-depleted");
+    assert!(
+        alive_late < 0.8 * 0.054,
+        "the living tumour should be O2-depleted"
+    );
     assert!(dead_viab < 1e-4, "the insult should kill the tumour");
     assert!(
         dead_late > alive_late + 0.005,
@@ -191,5 +194,8 @@ where = "tumour"
         dead_late <= 0.054 * 1.001,
         "O2 above the supply value breaks the maximum principle"
     );
-    assert!(dead_late > dead_early + 0.005, "O2 should rise as the cells die");
+    assert!(
+        dead_late > dead_early + 0.005,
+        "O2 should rise as the cells die"
+    );
 }

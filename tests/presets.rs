@@ -18,40 +18,10 @@ fn dose_fraction(run: &PresetRun, particle: &str) -> Vec<f32> {
     np.iter().map(|&v| v / peak).collect()
 }
 
-/// Checks the files every preset run must leave: PNG slices and 16-bit stacks, `.npy`
-/// fields, `viability.csv` and the time-of-death field.
-fn assert_outputs(run: &PresetRun) {
-    for dir in ["png", "png16", "fields"] {
-        let n = walk(&run.out.join(dir));
-        assert!(n > 0, "no files under {dir}/");
-    }
-    let v = run.viability();
-    assert!(v.len() >= 2 * 10, "viability.csv has {} rows", v.len());
-    assert!(run.out.join("manifest.json").exists());
-    let tod = run.field("time_of_death", true);
-    assert_eq!(tod.len(), 32 * 32 * 32);
-}
-
-fn walk(dir: &std::path::Path) -> usize {
-    std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.map(|e| {
-                let p = e.unwrap().path();
-                if p.is_dir() {
-                    walk(&p)
-                } else {
-                    1
-                }
-            })
-            .sum()
-        })
-        .unwrap_or(0)
-}
-
 #[test]
 fn fe_fenton_cdt_makes_oh_in_the_acidic_tumour_and_depletes_gsh_where_iron_is() {
     let run = run_preset("fe_fenton_cdt", "gpu", &[]);
-    assert_outputs(&run);
+    run.assert_outputs();
     let tumour = run.tissue_id("tumour");
     let normal = run.tissue_id("normal");
     let oh = run.field("OH", true);
@@ -69,22 +39,25 @@ fn fe_fenton_cdt_makes_oh_in_the_acidic_tumour_and_depletes_gsh_where_iron_is() 
     let fe_gain = change("Fe2", &treated);
     let gsh = (change("GSH", &treated), change("GSH", &control));
     let viab = (change("viab", &treated), change("viab", &control));
-    let oh_cloud = (
-        PresetRun::mean(&oh, treated),
-        PresetRun::mean(&oh, control),
-    );
+    let oh_cloud = (PresetRun::mean(&oh, treated), PresetRun::mean(&oh, control));
     eprintln!(
         "OH tumour {oh_t:.3e} mM vs normal {oh_n:.3e} mM; tumour, cloud (>½ peak dose) vs tumour rim (<30 %): OH {:.3e} vs {:.3e} mM, Fe2+ +{fe_gain:.3e} mM, ΔGSH {:.3e} vs {:.3e} mM, Δviab {:.4} vs {:.4}",
         oh_cloud.0, oh_cloud.1, gsh.0, gsh.1, viab.0, viab.1
     );
     assert!(oh_t > 10.0 * oh_n, "OH· not higher in the tumour");
-    assert!(oh_cloud.0 > 2.0 * oh_cloud.1, "OH· not highest in the particle cloud");
+    assert!(
+        oh_cloud.0 > 2.0 * oh_cloud.1,
+        "OH· not highest in the particle cloud"
+    );
     assert!(fe_gain > 1e-2, "the particles released no Fe2+");
     assert!(gsh.0 < gsh.1 - 1e-3, "GSH did not fall where the iron is");
     assert!(viab.0 < viab.1, "no extra damage where the iron is");
     // Synthetic MRI: T2-weighted signal darkens where the particle iron is (MODEL.md §6).
     let t2w = run.field("T2w", false);
-    let (dark, bright) = (PresetRun::mean(&t2w, treated), PresetRun::mean(&t2w, control));
+    let (dark, bright) = (
+        PresetRun::mean(&t2w, treated),
+        PresetRun::mean(&t2w, control),
+    );
     eprintln!("T2w signal: cloud {dark:.3e} vs tumour rim {bright:.3e} (a.u.)");
     assert!(dark < 0.5 * bright, "no T2 darkening where the iron is");
 }
@@ -99,8 +72,16 @@ fn list_names_every_preset_and_docs_model_md_is_current() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut n = 0;
     for e in std::fs::read_dir(root.join("configs/therapies")).unwrap() {
-        let name = e.unwrap().file_name().to_string_lossy().replace(".toml", "");
-        assert!(list.stdout.contains(&format!("  {name} ")), "{name} not listed:\n{}", list.stdout);
+        let name = e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .replace(".toml", "");
+        assert!(
+            list.stdout.contains(&format!("  {name} ")),
+            "{name} not listed:\n{}",
+            list.stdout
+        );
         n += 1;
     }
     assert_eq!(list.stdout.lines().count(), n + 1);

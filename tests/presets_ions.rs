@@ -8,24 +8,6 @@ mod common;
 
 use common::{run_preset, PresetRun};
 
-/// Voxels where the particle field at t = 0 exceeds `frac` of its peak: the dosed cloud.
-fn cloud(run: &PresetRun, particle: &str, frac: f32) -> Vec<bool> {
-    let np = run.field(particle, false);
-    let peak = np.iter().cloned().fold(0.0, f32::max);
-    assert!(peak > 0.0, "{particle} was not dosed");
-    np.iter().map(|&v| v > frac * peak).collect()
-}
-
-/// PNG slices, 16-bit stacks, `.npy` fields, `viability.csv`, time of death.
-fn assert_outputs(run: &PresetRun) {
-    for dir in ["png", "png16", "fields"] {
-        let n = std::fs::read_dir(run.out.join(dir)).map_or(0, |d| d.count());
-        assert!(n > 0, "no files under {dir}/");
-    }
-    assert!(run.viability().len() >= 20, "viability.csv too short");
-    assert_eq!(run.field("time_of_death", true).len(), 32 * 32 * 32);
-}
-
 /// Tumour voxels inside the cloud of `particle` (> half its peak at t = 0) and outside it.
 struct Regions {
     inside: Vec<bool>,
@@ -34,10 +16,10 @@ struct Regions {
 
 fn regions(run: &PresetRun, particle: &str) -> Regions {
     let tumour = run.tissue_id("tumour");
-    let c = cloud(run, particle, 0.5);
+    let c = run.cloud(particle, 0.5);
     // The Gaussian cloud (σ 120 µm) reaches the whole tumour: "outside" is its far shell,
     // dosed at less than 30 % of the peak.
-    let far = cloud(run, particle, 0.3);
+    let far = run.cloud(particle, 0.3);
     let t = |i: usize| run.tissue[i] == tumour;
     Regions {
         inside: (0..c.len()).map(|i| c[i] && t(i)).collect(),
@@ -45,31 +27,21 @@ fn regions(run: &PresetRun, particle: &str) -> Regions {
     }
 }
 
-/// Mean of `field` at the last output over `pick`.
-fn last(run: &PresetRun, field: &str, pick: &[bool]) -> f64 {
-    PresetRun::mean(&run.field(field, true), |i| pick[i])
-}
-
-/// Mean change of `field` (last − first output) over `pick`.
-fn change(run: &PresetRun, field: &str, pick: &[bool]) -> f64 {
-    last(run, field, pick) - PresetRun::mean(&run.field(field, false), |i| pick[i])
-}
-
 #[test]
 fn cu_fenton_like_depletes_gsh_and_makes_oh_where_copper_is() {
     let run = run_preset("cu_fenton_like", "gpu", &[]);
-    assert_outputs(&run);
+    run.assert_outputs();
     let r = regions(&run, "NP_Cu");
     let oh0 = PresetRun::mean(&run.field("OH", false), |i| r.inside[i]);
-    let (oh_in, oh_out) = (last(&run, "OH", &r.inside), last(&run, "OH", &r.outside));
-    let (dg_in, dg_out) = (
-        change(&run, "GSH", &r.inside),
-        change(&run, "GSH", &r.outside),
+    let (oh_in, oh_out) = (
+        run.mean_of("OH", true, &r.inside),
+        run.mean_of("OH", true, &r.outside),
     );
-    let cu = last(&run, "Cu1", &r.inside) + last(&run, "Cu2", &r.inside);
+    let (dg_in, dg_out) = (run.change("GSH", &r.inside), run.change("GSH", &r.outside));
+    let cu = run.mean_of("Cu1", true, &r.inside) + run.mean_of("Cu2", true, &r.inside);
     let (dv_in, dv_out) = (
-        change(&run, "viab", &r.inside),
-        change(&run, "viab", &r.outside),
+        run.change("viab", &r.inside),
+        run.change("viab", &r.outside),
     );
     eprintln!("Cu: OH cloud {oh0:.3e} → {oh_in:.3e} mM (far shell {oh_out:.3e}); ΔGSH cloud {dg_in:.3e} vs far shell {dg_out:.3e} mM; labile Cu {cu:.3e} mM; Δviab cloud {dv_in:.3e} vs far shell {dv_out:.3e}");
     assert!(cu > 1e-2, "no labile Cu released");
@@ -84,9 +56,12 @@ fn cu_fenton_like_depletes_gsh_and_makes_oh_where_copper_is() {
 #[test]
 fn mn_fenton_oh_scales_with_h2o2_where_mn_is() {
     let run = run_preset("mn_fenton_bicarbonate", "gpu", &[]);
-    assert_outputs(&run);
+    run.assert_outputs();
     let r = regions(&run, "Mn2");
-    let (oh_in, oh_out) = (last(&run, "OH", &r.inside), last(&run, "OH", &r.outside));
+    let (oh_in, oh_out) = (
+        run.mean_of("OH", true, &r.inside),
+        run.mean_of("OH", true, &r.outside),
+    );
     // OH· per Mn2+ in tumour (H2O2 0.05 mM) and normal (1e-4 mM) voxels reached by the cloud.
     let (tumour, normal) = (run.tissue_id("tumour"), run.tissue_id("normal"));
     let (oh, mn, h2o2) = (
@@ -94,7 +69,7 @@ fn mn_fenton_oh_scales_with_h2o2_where_mn_is() {
         run.field("Mn2", true),
         run.field("H2O2", true),
     );
-    let reached = cloud(&run, "Mn2", 0.05);
+    let reached = run.cloud("Mn2", 0.05);
     let per_mn = |t: u32| {
         let pick = |i: usize| reached[i] && run.tissue[i] == t;
         (
@@ -103,7 +78,7 @@ fn mn_fenton_oh_scales_with_h2o2_where_mn_is() {
         )
     };
     let ((ot, ht), (on, hn)) = (per_mn(tumour), per_mn(normal));
-    let hco3 = last(&run, "HCO3", &r.inside);
+    let hco3 = run.mean_of("HCO3", true, &r.inside);
     eprintln!("Mn: OH cloud {oh_in:.3e} vs far shell {oh_out:.3e} mM; OH/Mn2 tumour {ot:.3e} (H2O2 {ht:.3e}) vs normal {on:.3e} (H2O2 {hn:.3e}); HCO3 cloud {hco3:.2} mM");
     assert!(oh_in > 1.5 * oh_out, "Mn2+ made no OH·");
     assert!(
@@ -115,14 +90,17 @@ fn mn_fenton_oh_scales_with_h2o2_where_mn_is() {
 #[test]
 fn zno2_releases_zn_and_h2o2_where_particles_are() {
     let run = run_preset("zno2", "gpu", &[]);
-    assert_outputs(&run);
+    run.assert_outputs();
     let r = regions(&run, "NP_ZnO2");
-    let (zn_in, zn_out) = (last(&run, "Zn2", &r.inside), last(&run, "Zn2", &r.outside));
-    let (h_in, h_out) = (
-        last(&run, "H2O2", &r.inside),
-        last(&run, "H2O2", &r.outside),
+    let (zn_in, zn_out) = (
+        run.mean_of("Zn2", true, &r.inside),
+        run.mean_of("Zn2", true, &r.outside),
     );
-    let dissolved = -change(&run, "NP_ZnO2", &r.inside);
+    let (h_in, h_out) = (
+        run.mean_of("H2O2", true, &r.inside),
+        run.mean_of("H2O2", true, &r.outside),
+    );
+    let dissolved = -run.change("NP_ZnO2", &r.inside);
     eprintln!("ZnO2: dissolved {dissolved:.3e} mM; Zn2 cloud {zn_in:.3e} vs far shell {zn_out:.3e} mM; H2O2 cloud {h_in:.3e} vs far shell {h_out:.3e} mM");
     assert!(dissolved > 0.1, "ZnO2 did not dissolve");
     assert!(
@@ -135,26 +113,23 @@ fn zno2_releases_zn_and_h2o2_where_particles_are() {
 #[test]
 fn cao2_overloads_calcium_and_damages_cells_where_particles_are() {
     let run = run_preset("cao2_calcium_overload", "gpu", &[]);
-    assert_outputs(&run);
+    run.assert_outputs();
     let r = regions(&run, "NP_CaO2");
     let (ca_in, ca_out) = (
-        last(&run, "Ca_i", &r.inside),
-        last(&run, "Ca_i", &r.outside),
+        run.mean_of("Ca_i", true, &r.inside),
+        run.mean_of("Ca_i", true, &r.outside),
     );
     let (h_in, h_out) = (
-        last(&run, "H2O2", &r.inside),
-        last(&run, "H2O2", &r.outside),
+        run.mean_of("H2O2", true, &r.inside),
+        run.mean_of("H2O2", true, &r.outside),
     );
-    let (dph_in, dph_out) = (
-        change(&run, "pH", &r.inside),
-        change(&run, "pH", &r.outside),
-    );
-    let dv = change(&run, "viab", &r.inside) - change(&run, "viab", &r.outside);
+    let (dph_in, dph_out) = (run.change("pH", &r.inside), run.change("pH", &r.outside));
+    let dv = run.change("viab", &r.inside) - run.change("viab", &r.outside);
     eprintln!("CaO2: Ca_i cloud {ca_in:.3e} vs far shell {ca_out:.3e} mM; H2O2 cloud {h_in:.3e} vs far shell {h_out:.3e} mM; ΔpH cloud {dph_in:.4} vs far shell {dph_out:.4}; Δviab cloud − outside {dv:.3e}");
     assert!(ca_in > 1e-3 && ca_in > 5.0 * ca_out, "no Ca2+ overload");
     // Each CaO2 dissolved released one H2O2 and consumed two H+; the net H2O2 and pH
     // changes are not asserted: they are masked (see the report in the commit message).
-    let dissolved = -change(&run, "NP_CaO2", &r.inside);
+    let dissolved = -run.change("NP_CaO2", &r.inside);
     eprintln!("CaO2 dissolved in the cloud: {dissolved:.3e} mM");
     assert!(dissolved > 0.5, "CaO2 did not dissolve");
     assert!(dv < -0.1, "no extra damage where CaO2 is");
@@ -163,7 +138,7 @@ fn cao2_overloads_calcium_and_damages_cells_where_particles_are() {
 #[test]
 fn nacl_loads_intracellular_sodium_where_particles_are() {
     let run = run_preset("nacl_osmotic", "gpu", &[]);
-    assert_outputs(&run);
+    run.assert_outputs();
     let r = regions(&run, "NP_NaCl");
     let na = run.field("Na_i", true);
     let na_max = (0..na.len())
@@ -171,12 +146,12 @@ fn nacl_loads_intracellular_sodium_where_particles_are() {
         .map(|i| na[i] as f64)
         .fold(0.0, f64::max);
     let (na_in, na_out) = (
-        last(&run, "Na_i", &r.inside),
-        last(&run, "Na_i", &r.outside),
+        run.mean_of("Na_i", true, &r.inside),
+        run.mean_of("Na_i", true, &r.outside),
     );
     let (dv_in, dv_out) = (
-        change(&run, "viab", &r.inside),
-        change(&run, "viab", &r.outside),
+        run.change("viab", &r.inside),
+        run.change("viab", &r.outside),
     );
     eprintln!("NaCl: Na_i cloud mean {na_in:.2} (max {na_max:.2}) vs far shell {na_out:.2} mM; Δviab cloud {dv_in:.3e} vs far shell {dv_out:.3e}");
     // Na_i peaks (> 40 mM in the core) at ≈ 5 min and is falling again by 10 min; the
@@ -192,20 +167,26 @@ fn nacl_loads_intracellular_sodium_where_particles_are() {
 #[test]
 fn cao2_with_iron_kills_more_than_iron_alone() {
     let combo = run_preset("cao2_fe_combination", "gpu", &[]);
-    assert_outputs(&combo);
+    combo.assert_outputs();
     let fe = run_preset("fe_fenton_cdt", "gpu", &[]);
     let (rc, rf) = (regions(&combo, "NP_Fe"), regions(&fe, "NP_Fe"));
-    let (oh_c, oh_f) = (last(&combo, "OH", &rc.inside), last(&fe, "OH", &rf.inside));
-    let (h_c, h_f) = (
-        last(&combo, "H2O2", &rc.inside),
-        last(&fe, "H2O2", &rf.inside),
+    let (oh_c, oh_f) = (
+        combo.mean_of("OH", true, &rc.inside),
+        fe.mean_of("OH", true, &rf.inside),
     );
-    let ca = last(&combo, "Ca_i", &rc.inside);
+    let (h_c, h_f) = (
+        combo.mean_of("H2O2", true, &rc.inside),
+        fe.mean_of("H2O2", true, &rf.inside),
+    );
+    let ca = combo.mean_of("Ca_i", true, &rc.inside);
     let (dv_c, dv_f) = (
-        change(&combo, "viab", &rc.inside),
-        change(&fe, "viab", &rf.inside),
+        combo.change("viab", &rc.inside),
+        fe.change("viab", &rf.inside),
     );
     eprintln!("CaO2+Fe vs Fe alone, cloud: OH {oh_c:.3e} vs {oh_f:.3e} mM; H2O2 {h_c:.3e} vs {h_f:.3e} mM; Δviab {dv_c:.3e} vs {dv_f:.3e}; Ca_i {ca:.3e} mM");
     assert!(ca > 1e-3, "no Ca2+ overload");
-    assert!(dv_c < 2.0 * dv_f, "the combination did not kill more than iron alone");
+    assert!(
+        dv_c < 2.0 * dv_f,
+        "the combination did not kill more than iron alone"
+    );
 }

@@ -11,48 +11,10 @@ mod common;
 
 use common::{run_preset, PresetRun};
 
-/// Voxels where the particle field at t = 0 exceeds `frac` of its peak: the dosed cloud.
-fn cloud(run: &PresetRun, particle: &str, frac: f32) -> Vec<bool> {
-    let np = run.field(particle, false);
-    let peak = np.iter().cloned().fold(0.0, f32::max);
-    assert!(peak > 0.0, "{particle} was not dosed");
-    np.iter().map(|&v| v > frac * peak).collect()
-}
-
-/// Checks the files every preset run must leave: PNG slices and 16-bit stacks, `.npy`
-/// fields, `viability.csv` and the time-of-death field.
-fn assert_outputs(run: &PresetRun) {
-    for dir in ["png", "png16", "fields"] {
-        let n = walk(&run.out.join(dir));
-        assert!(n > 0, "no files under {dir}/");
-    }
-    let v = run.viability();
-    assert!(v.len() >= 2 * 10, "viability.csv has {} rows", v.len());
-    assert!(run.out.join("manifest.json").exists());
-    let tod = run.field("time_of_death", true);
-    assert_eq!(tod.len(), 32 * 32 * 32);
-}
-
-fn walk(dir: &std::path::Path) -> usize {
-    std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.map(|e| {
-                let p = e.unwrap().path();
-                if p.is_dir() {
-                    walk(&p)
-                } else {
-                    1
-                }
-            })
-            .sum()
-        })
-        .unwrap_or(0)
-}
-
 /// Tumour voxels inside (`.0`) and outside (`.1`) the dosed cloud of `particle`.
 fn regions(run: &PresetRun, particle: &str) -> (Vec<bool>, Vec<bool>) {
     let tumour = run.tissue_id("tumour");
-    let c = cloud(run, particle, 0.5);
+    let c = run.cloud(particle, 0.5);
     let inside = (0..c.len())
         .map(|i| c[i] && run.tissue[i] == tumour)
         .collect();
@@ -62,30 +24,22 @@ fn regions(run: &PresetRun, particle: &str) -> (Vec<bool>, Vec<bool>) {
     (inside, outside)
 }
 
-/// Mean change (end − t = 0) of `field` over the voxels of `pick`.
-fn change(run: &PresetRun, field: &str, pick: &[bool]) -> f64 {
-    let (a, b) = (run.field(field, false), run.field(field, true));
-    PresetRun::mean(&b, |i| pick[i]) - PresetRun::mean(&a, |i| pick[i])
-}
-
-/// Mean of `field` at the end (or t = 0) over the voxels of `pick`.
-fn mean(run: &PresetRun, field: &str, last: bool, pick: &[bool]) -> f64 {
-    PresetRun::mean(&run.field(field, last), |i| pick[i])
-}
-
 #[test]
 fn mno2_depletes_gsh_releases_mn2_and_raises_oh_where_the_particles_are() {
     // Outputs every 30 s: the GSH dip is transient (GR recycles GSSG within ~1 min).
     let run = run_preset("mno2_gsh_depletion", "gpu", &["time.output_interval_s=30"]);
-    assert_outputs(&run);
+    run.assert_outputs();
     let (inn, out) = regions(&run, "NP_MnO2");
     let gsh0 = run.field("GSH", false);
     let gsh30 = common::read_npy_f32(&run.out.join("fields/GSH_t0000030.0s.npy"));
     let dgsh =
         |pick: &[bool]| PresetRun::mean(&gsh30, |i| pick[i]) - PresetRun::mean(&gsh0, |i| pick[i]);
     let (dgsh_in, dgsh_out) = (dgsh(&inn), dgsh(&out));
-    let (mn_in, mn_out) = (mean(&run, "Mn2", true, &inn), mean(&run, "Mn2", true, &out));
-    let oh_ratio = |pick: &[bool]| mean(&run, "OH", true, pick) / mean(&run, "OH", false, pick);
+    let (mn_in, mn_out) = (
+        run.mean_of("Mn2", true, &inn),
+        run.mean_of("Mn2", true, &out),
+    );
+    let oh_ratio = |pick: &[bool]| run.mean_of("OH", true, pick) / run.mean_of("OH", false, pick);
     let (oh_in, oh_out) = (oh_ratio(&inn), oh_ratio(&out));
     eprintln!(
         "tumour, cloud vs outside: ΔGSH at 30 s {dgsh_in:.3e} vs {dgsh_out:.3e} mM; Mn2+ {mn_in:.3e} vs {mn_out:.3e} mM; OH·(end)/OH·(0) {oh_in:.3} vs {oh_out:.3}"
@@ -104,9 +58,9 @@ fn mno2_depletes_gsh_releases_mn2_and_raises_oh_where_the_particles_are() {
 #[test]
 fn gox_consumes_glucose_and_o2_and_makes_h2o2_and_acid_where_it_is() {
     let run = run_preset("gox_starvation", "gpu", &[]);
-    assert_outputs(&run);
+    run.assert_outputs();
     let (inn, out) = regions(&run, "GOx");
-    let d = |f: &str| (change(&run, f, &inn), change(&run, f, &out));
+    let d = |f: &str| (run.change(f, &inn), run.change(f, &out));
     let (glc, o2, h2o2, ph) = (d("glucose"), d("O2"), d("H2O2"), d("pH"));
     eprintln!(
         "tumour, change in the cloud vs outside: glucose {:.3e} vs {:.3e} mM; O2 {:.3e} vs {:.3e} mM; H2O2 {:.3e} vs {:.3e} mM; pH {:.4} vs {:.4}",
@@ -123,15 +77,15 @@ fn gox_consumes_glucose_and_o2_and_makes_h2o2_and_acid_where_it_is() {
 #[test]
 fn gox_mn_cascade_makes_more_oh_than_gox_alone() {
     let run = run_preset("gox_mn_cascade", "gpu", &[]);
-    assert_outputs(&run);
+    run.assert_outputs();
     let alone = run_preset("gox_starvation", "gpu", &[]);
     let (inn, out) = regions(&run, "GOx");
-    let oh_cascade = mean(&run, "OH", true, &inn);
-    let oh_alone = mean(&alone, "OH", true, &inn);
+    let oh_cascade = run.mean_of("OH", true, &inn);
+    let oh_alone = alone.mean_of("OH", true, &inn);
     // GOx's H2O2 feeds the Mn2+ cycle: OH· grows over the run in the cloud, more than outside.
-    let oh_ratio = |pick: &[bool]| mean(&run, "OH", true, pick) / mean(&run, "OH", false, pick);
+    let oh_ratio = |pick: &[bool]| run.mean_of("OH", true, pick) / run.mean_of("OH", false, pick);
     let (r_in, r_out) = (oh_ratio(&inn), oh_ratio(&out));
-    let (dh2o2, dh2o2_out) = (change(&run, "H2O2", &inn), change(&run, "H2O2", &out));
+    let (dh2o2, dh2o2_out) = (run.change("H2O2", &inn), run.change("H2O2", &out));
     eprintln!(
         "cloud ∩ tumour at the end: OH· {oh_cascade:.3e} mM with Mn2+ vs {oh_alone:.3e} mM GOx alone; OH·(end)/OH·(0) {r_in:.3} in the cloud vs {r_out:.3} outside; ΔH2O2 {dh2o2:.3e} in the cloud vs {dh2o2_out:.3e} mM outside"
     );
@@ -146,10 +100,10 @@ fn gox_mn_cascade_makes_more_oh_than_gox_alone() {
 #[test]
 fn mg2si_scavenges_o2_and_releases_mg_where_it_is() {
     let run = run_preset("mg2si_o2_scavenging", "gpu", &[]);
-    assert_outputs(&run);
+    run.assert_outputs();
     let (inn, out) = regions(&run, "NP_Mg2Si");
-    let (o2_in, o2_out) = (mean(&run, "O2", true, &inn), mean(&run, "O2", true, &out));
-    let d = |f: &str| (change(&run, f, &inn), change(&run, f, &out));
+    let (o2_in, o2_out) = (run.mean_of("O2", true, &inn), run.mean_of("O2", true, &out));
+    let d = |f: &str| (run.change(f, &inn), run.change(f, &out));
     let (o2, ph, mg, v) = (d("O2"), d("pH"), d("Mg"), d("viab"));
     eprintln!(
         "tumour, cloud vs outside: O2 at the end {o2_in:.3e} vs {o2_out:.3e} mM; changes: O2 {:.3e} vs {:.3e} mM, pH {:.4} vs {:.4}, Mg2+ {:.3e} vs {:.3e} mM, viab {:.3e} vs {:.3e}",
@@ -168,16 +122,16 @@ fn mg2si_scavenges_o2_and_releases_mg_where_it_is() {
 #[test]
 fn cu_chelation_lowers_labile_cu_and_reoxygenates_the_tumour() {
     let run = run_preset("cu_chelation", "gpu", &[]);
-    assert_outputs(&run);
+    run.assert_outputs();
     let tumour = run.tissue_id("tumour");
     let t: Vec<bool> = run.tissue.iter().map(|&id| id == tumour).collect();
-    let cu = |last: bool| mean(&run, "Cu1", last, &t) + mean(&run, "Cu2", last, &t);
+    let cu = |last: bool| run.mean_of("Cu1", last, &t) + run.mean_of("Cu2", last, &t);
     let (cu0, cu1) = (cu(false), cu(true));
     let normal = run.tissue_id("normal");
     let nrm: Vec<bool> = run.tissue.iter().map(|&id| id == normal).collect();
     // Untreated, tumour O2 drifts slightly down after the 2 min spin-up: a rise is the effect.
-    let rel = |pick: &[bool]| change(&run, "O2", pick) / mean(&run, "O2", false, pick);
-    let (do2_t, r_t, r_n) = (change(&run, "O2", &t), rel(&t), rel(&nrm));
+    let rel = |pick: &[bool]| run.change("O2", pick) / run.mean_of("O2", false, pick);
+    let (do2_t, r_t, r_n) = (run.change("O2", &t), rel(&t), rel(&nrm));
     eprintln!(
         "tumour labile Cu {cu0:.3e} → {cu1:.3e} mM; tumour ΔO2 {do2_t:.3e} mM ({:+.1} %), normal {:+.1} %",
         100.0 * r_t,
@@ -190,9 +144,9 @@ fn cu_chelation_lowers_labile_cu_and_reoxygenates_the_tumour() {
 #[test]
 fn black_phosphorus_takes_o2_and_its_phosphate_binds_h_where_it_is() {
     let run = run_preset("h_depletion", "gpu", &[]);
-    assert_outputs(&run);
+    run.assert_outputs();
     let (inn, out) = regions(&run, "NP_BP");
-    let d = |f: &str| (change(&run, f, &inn), change(&run, f, &out));
+    let d = |f: &str| (run.change(f, &inn), run.change(f, &out));
     let (ph, hpi, pi, o2) = (d("pH"), d("HPi"), d("Pi"), d("O2"));
     eprintln!(
         "tumour, change in the cloud vs outside: pH {:.4} vs {:.4}; Pi {:.3e} vs {:.3e} mM; HPi {:.3e} vs {:.3e} mM; O2 {:.3e} vs {:.3e} mM",

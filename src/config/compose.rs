@@ -95,7 +95,12 @@ pub fn merge(base: &mut toml::Table, top: toml::Table) {
 /// is one (or is the built-in default), else a file on disk relative to the including one.
 fn resolve(including: &str, path: &str) -> Result<(String, String), Error> {
     if let Some(virtual_path) = catalog::virtual_path(including) {
-        let joined = normalise(&Path::new(virtual_path).parent().unwrap_or(Path::new("")).join(path));
+        let joined = normalise(
+            &Path::new(virtual_path)
+                .parent()
+                .unwrap_or(Path::new(""))
+                .join(path),
+        );
         let key = joined.to_string_lossy().replace('\\', "/");
         return match catalog::file(&key) {
             Some(text) => Ok((catalog::source_name(&key), text.to_string())),
@@ -146,12 +151,20 @@ mod tests {
                 .unwrap();
         merge(&mut a, b);
         let species: Vec<&String> = a["species"].as_table().unwrap().keys().collect();
-        assert_eq!(species, ["O2", "G", "N"], "file order kept, new keys appended");
+        assert_eq!(
+            species,
+            ["O2", "G", "N"],
+            "file order kept, new keys appended"
+        );
         let o2 = &a["species"]["O2"];
         assert_eq!(o2["d"].as_integer(), Some(1));
         assert_eq!(o2["initial"]["u"].as_integer(), Some(1));
         assert_eq!(o2["initial"]["v"].as_integer(), Some(3));
-        assert_eq!(a["p"]["x"].as_array().unwrap().len(), 1, "arrays are replaced");
+        assert_eq!(
+            a["p"]["x"].as_array().unwrap().len(),
+            1,
+            "arrays are replaced"
+        );
     }
 
     #[test]
@@ -164,7 +177,8 @@ mod tests {
         )
         .unwrap();
         let top = dir.path().join("top.toml");
-        let text = "include = [\"chem/base.toml\"]\n[parameters]\nk2 = { value = 2.0, unit = \"1/s\" }\n";
+        let text =
+            "include = [\"chem/base.toml\"]\n[parameters]\nk2 = { value = 2.0, unit = \"1/s\" }\n";
         let (t, layers) = compose(text, &top.display().to_string()).unwrap();
         let keys: Vec<&String> = t["parameters"].as_table().unwrap().keys().collect();
         assert_eq!(keys, ["k", "k2"]);

@@ -129,12 +129,13 @@ impl Context<'_, '_> {
             .filter_map(|(doc, layer)| {
                 locate(doc, &layer.text, &e.field).map(|(depth, lc)| (depth, lc, layer))
             })
-            .fold(None, |best: Option<(usize, (usize, usize), &compose::Layer)>, cur| {
-                match best {
+            .fold(
+                None,
+                |best: Option<(usize, (usize, usize), &compose::Layer)>, cur| match best {
                     Some(b) if b.0 > cur.0 => Some(b),
                     _ => Some(cur),
-                }
-            });
+                },
+            );
         if let Some((_, (line, column), layer)) = best {
             e.file = layer.source.clone();
             e.location = Location::LineCol { line, column };
@@ -162,11 +163,7 @@ fn line_col(text: &str, offset: usize) -> Option<(usize, usize)> {
 
 /// (depth, line:col) of the key at `field` (dotted path), or of its deepest existing
 /// ancestor; depth counts the path segments found.
-fn locate(
-    doc: &Spanned<DeTable<'_>>,
-    text: &str,
-    field: &str,
-) -> Option<(usize, (usize, usize))> {
+fn locate(doc: &Spanned<DeTable<'_>>, text: &str, field: &str) -> Option<(usize, (usize, usize))> {
     let segs = overrides::parse_path(field)?;
     let mut table: Option<&DeTable<'_>> = Some(doc.get_ref());
     let mut array: Option<&[Spanned<DeValue<'_>>]> = None;

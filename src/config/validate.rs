@@ -565,9 +565,11 @@ fn doses(
         match d.kind.as_deref().unwrap_or("bolus") {
             "bolus" => {}
             other => {
-                return Err(Error::invalid(format!("{path}.kind"), "unknown dosing kind")
-                    .found(format!("{other:?}"))
-                    .fix("use kind = \"bolus\" (an amount added in a region at time_s)"))
+                return Err(
+                    Error::invalid(format!("{path}.kind"), "unknown dosing kind")
+                        .found(format!("{other:?}"))
+                        .fix("use kind = \"bolus\" (an amount added in a region at time_s)"),
+                )
             }
         }
         let time_s = non_negative(
@@ -603,11 +605,11 @@ fn doses(
 fn spin_up(raw: &RawScenario, time: &TimeSpec) -> Result<Option<SpinUp>, Error> {
     let Some(duration_s) = raw.time.spin_up_s else {
         if raw.time.spin_up_dt_s.is_some() {
-            return Err(Error::invalid(
-                "time.spin_up_dt_s",
-                "is set without time.spin_up_s",
-            )
-            .fix("add time.spin_up_s (the baseline run before t = 0, s) or remove spin_up_dt_s"));
+            return Err(
+                Error::invalid("time.spin_up_dt_s", "is set without time.spin_up_s").fix(
+                    "add time.spin_up_s (the baseline run before t = 0, s) or remove spin_up_dt_s",
+                ),
+            );
         }
         return Ok(None);
     };
@@ -678,7 +680,11 @@ fn mri(raw: &RawScenario, species: &[&str], tissues: &[&str]) -> Result<Option<M
             .map(|(name, r)| {
                 let field = format!("mri.{key}.{name}");
                 let s = species_ix(name, &field, species)?;
-                let r = non_negative(*r, &field, "give the relaxivity in 1/(mM·s), e.g. 6.5 for Mn2+ r1 at 3 T")?;
+                let r = non_negative(
+                    *r,
+                    &field,
+                    "give the relaxivity in 1/(mM·s), e.g. 6.5 for Mn2+ r1 at 3 T",
+                )?;
                 Ok((s, r))
             })
             .collect::<Result<Vec<_>, Error>>()
@@ -696,19 +702,27 @@ fn mri(raw: &RawScenario, species: &[&str], tissues: &[&str]) -> Result<Option<M
         }
         Ok(values)
     };
-    let sequence = |s: &Option<super::raw::RawSequence>, key: &str, default: (f64, f64)| {
-        match s {
-            None => Ok(default),
-            Some(s) => {
-                let tr = positive(s.tr_s, &format!("mri.{key}.TR_s"), "give the repetition time in s")?;
-                let te = positive(s.te_s, &format!("mri.{key}.TE_s"), "give the echo time in s")?;
-                if te >= tr {
-                    return Err(Error::invalid(format!("mri.{key}.TE_s"), "must be shorter than TR_s")
+    let sequence = |s: &Option<super::raw::RawSequence>, key: &str, default: (f64, f64)| match s {
+        None => Ok(default),
+        Some(s) => {
+            let tr = positive(
+                s.tr_s,
+                &format!("mri.{key}.TR_s"),
+                "give the repetition time in s",
+            )?;
+            let te = positive(
+                s.te_s,
+                &format!("mri.{key}.TE_s"),
+                "give the echo time in s",
+            )?;
+            if te >= tr {
+                return Err(
+                    Error::invalid(format!("mri.{key}.TE_s"), "must be shorter than TR_s")
                         .found(te)
-                        .fix("a spin echo needs TE < TR, e.g. TR_s = 0.5, TE_s = 0.01"));
-                }
-                Ok((tr, te))
+                        .fix("a spin echo needs TE < TR, e.g. TR_s = 0.5, TE_s = 0.01"),
+                );
             }
+            Ok((tr, te))
         }
     };
     Ok(Some(Mri {

@@ -79,7 +79,16 @@ impl CpuEngine {
                     .species
                     .iter()
                     .enumerate()
-                    .map(|(s, sp)| StepCoefficients::new(sp, s, self.voxel_um, dt_s, self.theta, self.max_diffusion_r))
+                    .map(|(s, sp)| {
+                        StepCoefficients::new(
+                            sp,
+                            s,
+                            self.voxel_um,
+                            dt_s,
+                            self.theta,
+                            self.max_diffusion_r,
+                        )
+                    })
                     .collect();
                 self.coefficients = Some((dt_s, co.clone()));
                 co

@@ -222,7 +222,8 @@ impl GpuEngine {
             return;
         }
         for (s, (sp, b)) in self.species.iter().zip(&self.buffers).enumerate() {
-            let co = StepCoefficients::new(sp, s, self.voxel_um, dt_s, self.theta, self.max_diffusion_r);
+            let co =
+                StepCoefficients::new(sp, s, self.voxel_um, dt_s, self.theta, self.max_diffusion_r);
             let params = DiffuseParams::new(self.shape, &co);
             self.ctx
                 .queue
@@ -440,7 +441,11 @@ impl Engine for GpuEngine {
     }
 
     /// Read, add on the host in f32, write back (doses are rare: once per dose event).
-    fn add_to_field(&mut self, species_ix: usize, delta_mm: &[f64]) -> Result<(), crate::sim::Error> {
+    fn add_to_field(
+        &mut self,
+        species_ix: usize,
+        delta_mm: &[f64],
+    ) -> Result<(), crate::sim::Error> {
         let mut values = self.read_one(species_ix)?;
         for (v, d) in values.iter_mut().zip(delta_mm) {
             *v += *d as f32;

@@ -65,7 +65,10 @@ pub fn markdown(sc: &Scenario, shown: &str) -> String {
     }
 
     if !sc.reactions.is_empty() {
-        let _ = writeln!(md, "\n### Reactions\n\n| name | equation | rate (mM/s) | where |\n|---|---|---|---|");
+        let _ = writeln!(
+            md,
+            "\n### Reactions\n\n| name | equation | rate (mM/s) | where |\n|---|---|---|---|"
+        );
         for r in &sc.reactions {
             let place = match (&r.tissues, r.viable_only) {
                 (Some(ts), _) => ts.iter().map(|&t| tissue(t)).collect::<Vec<_>>().join(", "),
@@ -93,7 +96,10 @@ pub fn markdown(sc: &Scenario, shown: &str) -> String {
         );
     }
     if !sc.parameters.is_empty() {
-        let _ = writeln!(md, "\n### Parameters\n\n| name | value | unit | source |\n|---|---|---|---|");
+        let _ = writeln!(
+            md,
+            "\n### Parameters\n\n| name | value | unit | source |\n|---|---|---|---|"
+        );
         for p in &sc.parameters {
             let value = if p.is_uniform() {
                 format!("{}", p.value_by_tissue[0])

@@ -82,9 +82,8 @@ impl ViabilityTracker {
 
     /// `viability.csv`: one row per summary time and tissue.
     pub fn csv(&self) -> String {
-        let mut text = String::from(
-            "time_s,tissue,voxels,mean_viab,alive_fraction,necrotic_voxels\n",
-        );
+        let mut text =
+            String::from("time_s,tissue,voxels,mean_viab,alive_fraction,necrotic_voxels\n");
         for r in &self.rows {
             text.push_str(r);
             text.push('\n');

@@ -204,10 +204,7 @@ pub fn spin_up(
         .zip(before.iter().zip(&after))
         .map(|(name, (b, a))| {
             let scale = a.iter().fold(0f32, |m, v| m.max(v.abs())) as f64 + 1e-9;
-            let change = b
-                .iter()
-                .zip(a)
-                .fold(0f32, |m, (x, y)| m.max((x - y).abs())) as f64;
+            let change = b.iter().zip(a).fold(0f32, |m, (x, y)| m.max((x - y).abs())) as f64;
             (name.clone(), change / scale * 3600.0 / window_s)
         })
         .collect();

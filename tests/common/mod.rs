@@ -200,6 +200,38 @@ impl PresetRun {
         read_npy_f32(path)
     }
 
+    /// Voxels where the particle field at t = 0 exceeds `frac` of its peak (the dosed cloud).
+    pub fn cloud(&self, particle: &str, frac: f32) -> Vec<bool> {
+        let np = self.field(particle, false);
+        let peak = np.iter().cloned().fold(0.0, f32::max);
+        assert!(peak > 0.0, "{particle} was not dosed");
+        np.iter().map(|&v| v > frac * peak).collect()
+    }
+
+    /// Mean of `field` at the last (or first) output over the voxels of `pick`.
+    pub fn mean_of(&self, field: &str, last: bool, pick: &[bool]) -> f64 {
+        PresetRun::mean(&self.field(field, last), |i| pick[i])
+    }
+
+    /// Mean change of `field` (last − first output) over the voxels of `pick`.
+    pub fn change(&self, field: &str, pick: &[bool]) -> f64 {
+        self.mean_of(field, true, pick) - self.mean_of(field, false, pick)
+    }
+
+    /// The files every preset run must leave: PNG slices, 16-bit stacks, `.npy` fields,
+    /// the manifest, `viability.csv` (≥ 10 summary times × 2 tissues) and time of death.
+    pub fn assert_outputs(&self) {
+        for dir in ["png", "png16", "fields"] {
+            let n = count_files(&self.out.join(dir));
+            assert!(n > 0, "no files under {dir}/");
+        }
+        let v = self.viability();
+        assert!(v.len() >= 2 * 10, "viability.csv has {} rows", v.len());
+        assert!(self.out.join("manifest.json").exists());
+        let n_voxels = self.scenario.grid.n_voxels();
+        assert_eq!(self.field("time_of_death", true).len(), n_voxels);
+    }
+
     /// Tissue id of `name` in the run's scenario.
     pub fn tissue_id(&self, name: &str) -> u32 {
         self.scenario
@@ -251,4 +283,21 @@ pub fn read_npy_f32(path: &std::path::Path) -> Vec<f32> {
         .chunks_exact(4)
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
         .collect()
+}
+
+/// Files below `dir`, recursively (0 when it does not exist).
+pub fn count_files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.map(|e| {
+                let p = e.expect("readable dir entry").path();
+                if p.is_dir() {
+                    count_files(&p)
+                } else {
+                    1
+                }
+            })
+            .sum()
+        })
+        .unwrap_or(0)
 }
