@@ -14,6 +14,7 @@ use tempfile::TempDir;
 /// includes) by one textual edit each.
 const DEFAULT_TOML: &str = include_str!("../configs/therapies/fe_fenton_cdt.toml");
 const BASELINE_TOML: &str = include_str!("../configs/chemistry/baseline.toml");
+const TISSUE_TOML: &str = include_str!("../configs/tissue/tumour_640um.toml");
 
 /// Overrides for a run that takes about a second: 16³ voxels of 40 µm keep the 640 µm
 /// domain of the default, so its vessels and tumour stay inside the grid.
@@ -51,26 +52,29 @@ fn assert_input_error(what: &str, out: &Output, needles: &[&str]) {
     }
 }
 
-/// Writes the default scenario as `dir/therapies/name` and the baseline it includes as
-/// `dir/chemistry/baseline.toml`, with `from` replaced by `to` in whichever of the two
-/// holds it (exactly once in both together); returns the scenario's path.
+/// Writes the default scenario as `dir/therapies/name` and the files it includes beside it
+/// (`dir/chemistry/baseline.toml`, `dir/tissue/tumour_640um.toml`), with `from` replaced by
+/// `to` in whichever holds it (exactly once in all together); returns the scenario's path.
 fn edited_default(dir: &Path, name: &str, from: &str, to: &str) -> PathBuf {
+    let files = [
+        (format!("therapies/{name}"), DEFAULT_TOML),
+        ("chemistry/baseline.toml".to_string(), BASELINE_TOML),
+        ("tissue/tumour_640um.toml".to_string(), TISSUE_TOML),
+    ];
     assert_eq!(
-        DEFAULT_TOML.matches(from).count() + BASELINE_TOML.matches(from).count(),
+        files
+            .iter()
+            .map(|(_, t)| t.matches(from).count())
+            .sum::<usize>(),
         1,
-        "the default scenario and its baseline should contain {from:?} exactly once"
+        "the default scenario and the files it includes should contain {from:?} exactly once"
     );
-    for sub in ["therapies", "chemistry"] {
-        std::fs::create_dir_all(dir.join(sub)).expect("create a temp config folder");
+    for (rel, text) in &files {
+        let path = dir.join(rel);
+        std::fs::create_dir_all(path.parent().expect("a parent")).expect("create a temp folder");
+        std::fs::write(&path, text.replacen(from, to, 1)).expect("write a temp config");
     }
-    let path = dir.join("therapies").join(name);
-    std::fs::write(&path, DEFAULT_TOML.replacen(from, to, 1)).expect("write a temp config");
-    std::fs::write(
-        dir.join("chemistry/baseline.toml"),
-        BASELINE_TOML.replacen(from, to, 1),
-    )
-    .expect("write a temp config");
-    path
+    dir.join("therapies").join(name)
 }
 
 fn tmp() -> TempDir {
@@ -166,7 +170,7 @@ fn bad_input_region_outside_grid_exits_2() {
         "region outside the grid",
         &out,
         &[
-            "outside.toml",
+            "tissue/tumour_640um.toml:",
             "tissues.tumour.centre_um",
             "outside the grid",
         ],

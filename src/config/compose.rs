@@ -71,10 +71,15 @@ fn load(
     Ok(merged)
 }
 
+const INCLUDE_FIX: &str =
+    "write include = [\"relative/path.toml\", …] with paths relative to this file, without cycles";
+
 fn include_error(source: &str, problem: &str) -> Error {
-    let mut e = Error::new(ErrorKind::InvalidValue, "include", problem.to_string()).fix(
-        "write include = [\"relative/path.toml\", …] with paths relative to this file, without cycles",
-    );
+    include_error_fix(source, problem, INCLUDE_FIX)
+}
+
+fn include_error_fix(source: &str, problem: &str, fix: &str) -> Error {
+    let mut e = Error::new(ErrorKind::InvalidValue, "include", problem.to_string()).fix(fix);
     e.file = source.to_string();
     e
 }
@@ -113,9 +118,10 @@ fn resolve(including: &str, path: &str) -> Result<(String, String), Error> {
     let base = Path::new(including).parent().unwrap_or(Path::new(""));
     let full = base.join(path);
     let text = std::fs::read_to_string(&full).map_err(|e| {
-        include_error(
+        include_error_fix(
             including,
             &format!("cannot read included file `{}` ({e})", full.display()),
+            "check the path: it is relative to the folder of the including file (copy the included files along when you copy a preset)",
         )
     })?;
     Ok((full.display().to_string(), text))
