@@ -44,8 +44,8 @@ pub struct Scenario {
 }
 
 /// A bolus: `amount_mm` added to a species inside a region at a time (a Gaussian region
-/// adds amount·exp(−r²/2σ²): an intratumoural injection). Held (vessel, Dirichlet) voxels
-/// are not dosed.
+/// adds amount·exp(−r²/2σ²): an intratumoural injection). Voxels where any species is held
+/// (vessel lumens, Dirichlet faces) are not dosed.
 #[derive(Clone, Debug, Serialize)]
 pub struct Dose {
     pub species: usize,

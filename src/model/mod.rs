@@ -67,7 +67,8 @@ pub struct Model {
     pub doses: Vec<DoseField>,
 }
 
-/// A dose on the grid: `delta_mm` is added to `species` at `time_s` (zero in held voxels).
+/// A dose on the grid: `delta_mm` is added to `species` at `time_s` (zero in voxels where
+/// any species is held: vessel lumens and Dirichlet faces).
 #[derive(Clone, Debug)]
 pub struct DoseField {
     pub time_s: f64,
@@ -200,7 +201,8 @@ impl Model {
                 species: d.species,
                 delta_mm: (0..n)
                     .map(|ix| {
-                        if mask[ix] & held_bit(d.species) != 0 {
+                        // Not into vessel lumens or Dirichlet faces (any held species).
+                        if mask[ix] >> TISSUE_BITS != 0 {
                             return 0.0;
                         }
                         let p = grid.centre_um(ix % nx, (ix / nx) % ny, ix / (nx * ny));
@@ -511,5 +513,34 @@ mod tests {
         assert_eq!(m.mask[ix(3, 3, 2)] & held_bit(0), 0);
         assert_eq!(m.initial_mm[0][ix(3, 3, 2)], 1.0);
         assert_eq!(m.tissue_voxel_counts()[1], 2 * 4 * 3);
+    }
+
+    /// A Gaussian dose adds peak·exp(−r²/2σ²) in tissue, nothing in a vessel lumen or on a
+    /// Dirichlet face.
+    #[test]
+    fn doses_add_a_gaussian_in_tissue_but_not_in_held_voxels() {
+        let mut sc = tiny_scenario();
+        let centre_um = DVec3::new(35.0, 25.0, 15.0);
+        sc.doses.push(crate::config::Dose {
+            species: 0,
+            time_s: 0.0,
+            region: Region::Gaussian {
+                centre_um,
+                sigma_um: 10.0,
+            },
+            amount_mm: 2.0,
+            source: String::new(),
+        });
+        let m = Model::build(&sc);
+        let d = &m.doses[0].delta_mm;
+        let ix = |i: usize, j: usize, k: usize| i + 5 * (j + 4 * k);
+        assert!(
+            (d[ix(3, 2, 1)] - 2.0).abs() < 1e-12,
+            "peak at the centre voxel"
+        );
+        let r2 = m.grid.centre_um(2, 2, 1).distance_squared(centre_um);
+        assert!((d[ix(2, 2, 1)] - 2.0 * (-r2 / 200.0).exp()).abs() < 1e-12);
+        assert_eq!(d[ix(4, 3, 2)], 0.0, "vessel lumen");
+        assert_eq!(d[ix(0, 2, 1)], 0.0, "Dirichlet face");
     }
 }
