@@ -309,8 +309,15 @@ fn run_scenario(args: &RunArgs) -> Result<(), AppError> {
                 step,
                 output,
             } = stop;
+            // One readback per stop: the written fields at outputs (viab among them when
+            // it is written), viab alone at summary-only stops.
+            let read = if output { fields.as_slice() } else { &[] };
+            let data = engine.read_fields(read)?;
             if let Some(v) = &mut viability {
-                let viab = engine.read_fields(&[v.species])?.remove(0);
+                let viab = match read.iter().position(|&s| s == v.species) {
+                    Some(i) => data[i].clone(),
+                    None => engine.read_fields(&[v.species])?.remove(0),
+                };
                 v.record(time_s, &viab);
                 writer
                     .write_text("viability.csv", "csv", &v.csv())
@@ -319,7 +326,7 @@ fn run_scenario(args: &RunArgs) -> Result<(), AppError> {
             if !output {
                 return Ok(());
             }
-            let fields = engine.read_fields(&fields)?;
+            let fields = data;
             if well_mixed {
                 let values: Vec<f64> = fields.iter().map(|f| f[0] as f64).collect();
                 writer.write_well_mixed(time_s, step, &values)

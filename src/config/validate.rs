@@ -518,38 +518,39 @@ fn boundary_value(v: &toml::Value, field: &str) -> Result<BoundaryCondition, Err
     }
 }
 
-/// Tissue id of `name`, or an error at `field` listing the tissues.
-fn tissue_ix(name: &str, field: &str, tissues: &[&str]) -> Result<usize, Error> {
-    tissues.iter().position(|n| *n == name).ok_or_else(|| {
+/// Index of `name` in `names`, or an error at `field` naming the `kind` ("tissue",
+/// "species"), with a "did you mean" and the list of `plural` to choose from.
+fn name_ix(
+    (kind, plural): (&str, &str),
+    name: &str,
+    field: &str,
+    names: &[&str],
+    extra_fix: &str,
+) -> Result<usize, Error> {
+    names.iter().position(|n| *n == name).ok_or_else(|| {
         Error::invalid(
             field,
             format!(
-                "unknown tissue `{name}`{}",
-                did_you_mean(name, tissues.iter().copied())
+                "unknown {kind} `{name}`{}",
+                did_you_mean(name, names.iter().copied())
             ),
         )
         .fix(format!(
-            "use one of the tissues {} (define new ones under [tissues.<name>])",
-            list(tissues.iter().copied())
+            "use one of the {plural} {}{extra_fix}",
+            list(names.iter().copied())
         ))
     })
 }
 
+/// Tissue id of `name`, or an error at `field` listing the tissues.
+fn tissue_ix(name: &str, field: &str, tissues: &[&str]) -> Result<usize, Error> {
+    let fix = " (define new ones under [tissues.<name>])";
+    name_ix(("tissue", "tissues"), name, field, tissues, fix)
+}
+
 /// Species index of `name`, or an error at `field` listing the species.
 fn species_ix(name: &str, field: &str, species: &[&str]) -> Result<usize, Error> {
-    species.iter().position(|n| *n == name).ok_or_else(|| {
-        Error::invalid(
-            field,
-            format!(
-                "unknown species `{name}`{}",
-                did_you_mean(name, species.iter().copied())
-            ),
-        )
-        .fix(format!(
-            "use one of the species {}",
-            list(species.iter().copied())
-        ))
-    })
+    name_ix(("species", "species"), name, field, species, "")
 }
 
 fn doses(
