@@ -2,16 +2,10 @@
 //! Errors carry their exit code (see `cli::Cli`).
 
 use crate::cli::{Backend, CheckArgs, Cli, Command, RunArgs};
-use ionfield::config::{self, Scenario};
-use ionfield::cpu::CpuEngine;
-use ionfield::gpu::{self, plan::human_bytes, BufferPlan, GpuContext, GpuEngine};
-use ionfield::model::Model;
-use ionfield::output::viability::ViabilityTracker;
-use ionfield::output::{RunInfo, RunWriter};
-use ionfield::sim::{self, Engine, OutputSchedule};
-use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
-use std::time::Instant;
+use ionfield::config::{self, Resolved, Scenario};
+use ionfield::gpu::{self, plan::human_bytes, BufferPlan, GpuContext};
+use ionfield::sim::{self, OutputSchedule};
+use std::path::Path;
 
 /// A failure and the exit code it maps to.
 #[derive(Debug)]
@@ -22,14 +16,14 @@ pub struct AppError {
 
 impl AppError {
     /// Bad input or environment: exit 2.
-    fn input(error: impl Into<anyhow::Error>) -> AppError {
+    pub fn input(error: impl Into<anyhow::Error>) -> AppError {
         AppError {
             code: 2,
             error: error.into(),
         }
     }
     /// The simulation itself failed: exit 1.
-    fn simulation(error: impl Into<anyhow::Error>) -> AppError {
+    pub fn simulation(error: impl Into<anyhow::Error>) -> AppError {
         AppError {
             code: 1,
             error: error.into(),
@@ -53,7 +47,8 @@ impl From<sim::Error> for AppError {
 
 pub fn run(cli: Cli) -> Result<(), AppError> {
     match cli.command {
-        Command::Run(args) => run_scenario(&args),
+        Command::Run(args) => crate::run::run(&args),
+        Command::Resume(args) => crate::run::resume(&args),
         Command::Check(args) => check(&args),
         Command::Info => info(),
         Command::List => list(),
@@ -62,6 +57,12 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
 }
 
 fn load(config: Option<&Path>, sets: &[String]) -> Result<Scenario, AppError> {
+    load_resolved(config, sets).map(|r| r.scenario)
+}
+
+/// A scenario file, a preset name, or (no CONFIG) the built-in default, with `--set`s
+/// applied; keeps the resolved TOML for the run folder and for resume.
+pub fn load_resolved(config: Option<&Path>, sets: &[String]) -> Result<Resolved, AppError> {
     // A preset name (`ionfield run cao2_calcium_overload`) when no such file exists.
     let preset = config
         .filter(|p| !p.exists())
@@ -71,25 +72,35 @@ fn load(config: Option<&Path>, sets: &[String]) -> Result<Scenario, AppError> {
             config::catalog::file(&path).map(|text| (path, text))
         });
     if let Some((path, text)) = preset {
-        return config::load_str(text, &config::catalog::source_name(&path), sets)
-            .map_err(AppError::input);
+        return config::load_resolved(
+            text,
+            &config::catalog::source_name(&path),
+            Path::new("."),
+            sets,
+        )
+        .map_err(AppError::input);
     }
     match config {
-        Some(path) => config::load_file(path, sets),
-        None => config::load_str(config::DEFAULT_SCENARIO_TOML, config::DEFAULT_SOURCE, sets),
+        Some(path) => config::load_file_resolved(path, sets),
+        None => config::load_resolved(
+            config::DEFAULT_SCENARIO_TOML,
+            config::DEFAULT_SOURCE,
+            Path::new("."),
+            sets,
+        ),
     }
     .map_err(AppError::input)
 }
 
 /// Bytes the CPU backend holds: f64 fields, the mask and Thomas scratch.
-fn cpu_required_bytes(scenario: &Scenario) -> u64 {
+pub fn cpu_required_bytes(scenario: &Scenario) -> u64 {
     let n = scenario.grid.n_voxels() as u64;
     let g = scenario.grid;
     let scratch = 2 * 8 * (g.nx * g.ny.max(g.nz)) as u64 * rayon::current_num_threads() as u64;
     n * (8 * scenario.species.len() as u64 + 4) + scratch
 }
 
-enum Chosen {
+pub enum Chosen {
     Gpu(Box<GpuContext>),
     Cpu,
 }
@@ -98,7 +109,7 @@ enum Chosen {
 /// adapter (lavapipe runs the unrolled reaction kernel 5.7× faster than the CPU tape per
 /// full step at 64³, BENCHMARKS.md); else the CPU backend (3–4× faster than lavapipe for
 /// diffusion alone).
-fn choose_backend(args: &RunArgs, has_reactions: bool) -> Result<Chosen, AppError> {
+pub fn choose_backend(args: &RunArgs, has_reactions: bool) -> Result<Chosen, AppError> {
     let filter = args
         .adapter
         .clone()
@@ -142,258 +153,6 @@ fn choose_backend(args: &RunArgs, has_reactions: bool) -> Result<Chosen, AppErro
             }
         }
     }
-}
-
-fn run_scenario(args: &RunArgs) -> Result<(), AppError> {
-    let started = Instant::now();
-    let scenario = load(args.config.as_deref(), &args.sets)?;
-    let out_dir = args
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("out").join(&scenario.name));
-
-    let chosen = choose_backend(args, !scenario.reactions.is_empty())?;
-    // Refuse a grid the backend cannot hold before rasterising it (that alone takes
-    // minutes and gigabytes for 1024³).
-    match &chosen {
-        Chosen::Gpu(ctx) => {
-            BufferPlan::new(&scenario.grid, scenario.species.len())
-                .check_adapter(&ctx.adapter)
-                .map_err(|e| {
-                    AppError::input(anyhow::anyhow!("{}: grid.shape: {e}", scenario.source))
-                })?;
-        }
-        Chosen::Cpu => {
-            let need = cpu_required_bytes(&scenario);
-            if let Some(avail) = gpu::plan::host_available_bytes() {
-                if need > avail {
-                    return Err(AppError::input(anyhow::anyhow!(
-                        "{}: grid.shape: the CPU backend needs {} but about {} of memory is available. Fix: use a smaller grid",
-                        scenario.source,
-                        human_bytes(need),
-                        human_bytes(avail)
-                    )));
-                }
-            }
-        }
-    }
-    let model = Model::build(&scenario);
-    let mut engine: Box<dyn Engine> = match chosen {
-        Chosen::Gpu(ctx) => Box::new(GpuEngine::new(*ctx, &model).map_err(AppError::input)?),
-        Chosen::Cpu => Box::new(CpuEngine::new(&model)),
-    };
-    let engine_info = engine.info();
-    eprintln!(
-        "ionfield {}: scenario `{}` ({}), backend {} on {}",
-        ionfield::VERSION,
-        scenario.name,
-        scenario.source,
-        engine_info.backend,
-        engine_info.adapter
-    );
-
-    let mut writer = RunWriter::create(
-        &out_dir,
-        &scenario,
-        RunInfo {
-            backend: engine_info.backend.clone(),
-            adapter: engine_info.adapter.clone(),
-            driver: engine_info.driver.clone(),
-        },
-    )
-    .map_err(AppError::input)?;
-
-    if let Some(net) = &model.network {
-        writer
-            .write_text(
-                "react.wgsl",
-                "wgsl",
-                &ionfield::chem::wgsl::kernel_source(net),
-            )
-            .map_err(AppError::input)?;
-    }
-    // One voxel = well-mixed mode: every species to well_mixed.csv, no images.
-    let well_mixed = scenario.grid.n_voxels() == 1;
-    let mut fields: Vec<usize> = if well_mixed {
-        (0..scenario.species.len()).collect()
-    } else {
-        scenario.output.fields.clone()
-    };
-    // Derived fields (pH, MRI) need species that may not be written: read those too.
-    let derived = ionfield::output::derived::Derived::new(&scenario, &model);
-    if !well_mixed {
-        fields = derived.species_to_read().to_vec();
-    }
-    // Viability (a species `viab`): summaries at every stop, at most every 60 s of model
-    // time, so the time series and the time of death resolve the killing.
-    let viability = scenario
-        .species
-        .iter()
-        .position(|s| s.name == "viab")
-        .filter(|_| !well_mixed)
-        .map(|v| {
-            let names: Vec<String> = scenario.tissues.iter().map(|t| t.name.clone()).collect();
-            ViabilityTracker::new(v, &model, &names)
-        });
-    let summary_interval_s = scenario.time.output_interval_s.min(60.0);
-    let n_summaries = (scenario.time.end_s / summary_interval_s).ceil() as u64;
-    let schedule = OutputSchedule::new(&scenario.time)
-        .with_stops(scenario.doses.iter().map(|d| d.time_s))
-        .with_stops(
-            (1..n_summaries)
-                .map(|k| k as f64 * summary_interval_s)
-                .filter(|_| viability.is_some()),
-        );
-    let total = schedule.n_steps();
-    let bar = std::io::stderr().is_terminal().then(|| {
-        let bar = indicatif::ProgressBar::new(total);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{elapsed_precise} [{bar:40}] step {pos}/{len} ({per_sec}, eta {eta}) {msg}",
-            )
-            .expect("static template is valid")
-            .progress_chars("=> "),
-        );
-        bar
-    });
-    if let Some(spin) = scenario.spin_up {
-        eprintln!(
-            "spin-up: {} s of baseline (no doses, no outputs) at dt {} s before t = 0",
-            spin.duration_s, spin.dt_s
-        );
-        let names: Vec<String> = scenario.species.iter().map(|s| s.name.clone()).collect();
-        let report = sim::spin_up(engine.as_mut(), spin, &names)?;
-        // Species no reaction consumes (cumulative counters such as Ox) and `viab` grow or
-        // fall by design; the steadiness that matters is that of the others.
-        let monotone = |s: usize| {
-            scenario.species[s].name == "viab"
-                || scenario.reactions.iter().all(|r| {
-                    let net: f64 = r
-                        .products
-                        .iter()
-                        .filter(|p| p.0 == s)
-                        .map(|p| p.1)
-                        .sum::<f64>()
-                        - r.reactants
-                            .iter()
-                            .filter(|p| p.0 == s)
-                            .map(|p| p.1)
-                            .sum::<f64>();
-                    net >= 0.0
-                })
-        };
-        let worst = report
-            .relative_drift_per_h
-            .iter()
-            .enumerate()
-            .filter(|(s, _)| !monotone(*s))
-            .map(|(_, d)| d)
-            .max_by(|a, b| a.1.total_cmp(&b.1))
-            .cloned()
-            .unwrap_or_default();
-        eprintln!(
-            "spin-up done: largest remaining drift {} at {:.2e} of its range per hour (cumulative species and viab excluded; all in manifest.json)",
-            worst.0, worst.1
-        );
-        writer.set_spin_up(report);
-    }
-    let mut viability = viability;
-    let loop_started = Instant::now();
-    let result = sim::run(
-        engine.as_mut(),
-        &schedule,
-        &model.doses,
-        |engine, stop| -> Result<(), AppError> {
-            let sim::Stop {
-                time_s,
-                step,
-                output,
-            } = stop;
-            // One readback per stop: the written fields at outputs (viab among them when
-            // it is written), viab alone at summary-only stops.
-            let read = if output { fields.as_slice() } else { &[] };
-            let data = engine.read_fields(read)?;
-            if let Some(v) = &mut viability {
-                let viab = match read.iter().position(|&s| s == v.species) {
-                    Some(i) => data[i].clone(),
-                    None => engine.read_fields(&[v.species])?.remove(0),
-                };
-                v.record(time_s, &viab);
-                writer
-                    .write_text("viability.csv", "csv", &v.csv())
-                    .map_err(AppError::input)?;
-            }
-            if !output {
-                return Ok(());
-            }
-            let fields = data;
-            if well_mixed {
-                let values: Vec<f64> = fields.iter().map(|f| f[0] as f64).collect();
-                writer.write_well_mixed(time_s, step, &values)
-            } else {
-                writer.write_output(time_s, step, &derived.assemble(fields))
-            }
-            .map_err(AppError::input)?;
-            let msg = format!("output t = {time_s} s written");
-            match &bar {
-                Some(b) => b.set_message(msg),
-                None => log::info!(
-                    "step {step}/{total}: {msg} ({:.1} s wall)",
-                    loop_started.elapsed().as_secs_f64()
-                ),
-            }
-            Ok(())
-        },
-        |done, _| {
-            if let Some(b) = &bar {
-                b.set_position(done);
-            }
-        },
-    );
-    if let Some(b) = &bar {
-        b.finish_and_clear();
-    }
-    let wall_s = started.elapsed().as_secs_f64();
-    if let Err(e) = result {
-        let _ = writer.write_manifest("failed", wall_s);
-        eprintln!(
-            "the run stopped; {} finished output file(s) are in {}",
-            writer.files_written(),
-            writer.out_dir().display()
-        );
-        return Err(e);
-    }
-    if let Some(v) = &viability {
-        writer
-            .write_time_of_death(&v.time_of_death_s)
-            .map_err(AppError::input)?;
-        for line in v.final_summary() {
-            eprintln!("{line}");
-        }
-    }
-    if let Some(st) = engine.reaction_stats() {
-        eprintln!(
-            "reactions: {} calls, {:.2} sub-steps per voxel and call on average, at most {} in one voxel",
-            st.calls,
-            st.substeps as f64 / (st.calls.max(1) as f64 * scenario.grid.n_voxels() as f64),
-            st.max_substeps
-        );
-    }
-    let manifest = writer
-        .write_manifest("complete", wall_s)
-        .map_err(AppError::simulation)?;
-    let loop_s = loop_started.elapsed().as_secs_f64();
-    let svu = total as f64
-        * scenario.grid.n_voxels() as f64
-        * scenario.species.iter().filter(|s| s.diffuses()).count() as f64;
-    eprintln!(
-        "done: {total} steps in {loop_s:.1} s ({:.1} M species-voxel updates/s incl. output), {} files in {}\nmanifest: {}",
-        svu / loop_s / 1e6,
-        writer.files_written(),
-        writer.out_dir().display(),
-        manifest.display()
-    );
-    Ok(())
 }
 
 fn check(args: &CheckArgs) -> Result<(), AppError> {

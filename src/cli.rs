@@ -23,6 +23,9 @@ pub struct Cli {
 pub enum Command {
     /// Run a scenario (the built-in default when CONFIG is omitted) and write its outputs.
     Run(RunArgs),
+    /// Continue an interrupted or stopped run from DIR/checkpoint/state.ifck, with the
+    /// backend and adapter that wrote it; the result is bit-identical to an uninterrupted run.
+    Resume(ResumeArgs),
     /// Validate a scenario: print the resolved values, memory estimate and step count.
     Check(CheckArgs),
     /// List GPU adapters and their limits.
@@ -62,6 +65,31 @@ pub struct RunArgs {
     /// the IONFIELD_ADAPTER environment variable.
     #[arg(long)]
     pub adapter: Option<String>,
+    #[command(flatten)]
+    pub checkpoints: CheckpointArgs,
+}
+
+/// When checkpoints are written. SIGINT or SIGTERM always writes one: the run finishes the
+/// batch of steps in flight (at most 64), writes the checkpoint and pending outputs, and
+/// exits with 130, printing the resume command.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CheckpointArgs {
+    /// Write DIR/checkpoint/state.ifck every SECONDS of model time (at the first batch
+    /// boundary at or after each multiple), replacing the previous one.
+    #[arg(long, value_name = "SECONDS")]
+    pub checkpoint_every: Option<f64>,
+    /// Stop at model time SECONDS (at the first batch boundary at or after it) with a
+    /// checkpoint and exit 0, e.g. to split a long run into job-sized parts.
+    #[arg(long, value_name = "SECONDS")]
+    pub stop_at: Option<f64>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ResumeArgs {
+    /// Output folder of the run (it holds checkpoint/state.ifck and config.resolved.toml).
+    pub dir: PathBuf,
+    #[command(flatten)]
+    pub checkpoints: CheckpointArgs,
 }
 
 #[derive(Debug, clap::Args)]

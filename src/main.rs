@@ -2,6 +2,7 @@
 
 mod app;
 mod cli;
+mod run;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -33,8 +33,24 @@ pub const DEFAULT_SCENARIO_TOML: &str = include_str!("../../configs/therapies/fe
 /// Source name of [`DEFAULT_SCENARIO_TOML`] in errors and in [`Scenario::source`].
 pub const DEFAULT_SOURCE: &str = "<built-in default>";
 
+/// A validated scenario with what is needed to load it again exactly (checkpoints).
+#[derive(Clone, Debug)]
+pub struct Resolved {
+    pub scenario: Scenario,
+    /// The merged scenario (includes resolved, `--set` applied) as TOML, without
+    /// `include`: loading it with the same `base_dir` gives the same scenario.
+    pub toml: String,
+    /// Folder that relative paths in the scenario (masks, vessel CSV) start from.
+    pub base_dir: std::path::PathBuf,
+}
+
 /// Reads and validates a scenario file; `overrides` are "dotted.path=value" strings from --set.
 pub fn load_file(path: &Path, overrides: &[String]) -> Result<Scenario, Error> {
+    load_file_resolved(path, overrides).map(|r| r.scenario)
+}
+
+/// [`load_file`], keeping the resolved TOML.
+pub fn load_file_resolved(path: &Path, overrides: &[String]) -> Result<Resolved, Error> {
     let source = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| {
         let mut err = Error::new(ErrorKind::Io, "", format!("cannot read the scenario file ({e})"))
@@ -43,7 +59,7 @@ pub fn load_file(path: &Path, overrides: &[String]) -> Result<Scenario, Error> {
         err
     })?;
     let base_dir = path.parent().unwrap_or(Path::new("."));
-    load_str_in(&text, &source, base_dir, overrides)
+    load_resolved(&text, &source, base_dir, overrides)
 }
 
 /// Same, from text; `source` names it in errors (a path or DEFAULT_SOURCE). Files the
@@ -61,6 +77,16 @@ pub fn load_str_in(
     base_dir: &Path,
     overrides: &[String],
 ) -> Result<Scenario, Error> {
+    load_resolved(text, source, base_dir, overrides).map(|r| r.scenario)
+}
+
+/// [`load_str_in`], keeping the resolved TOML.
+pub fn load_resolved(
+    text: &str,
+    source: &str,
+    base_dir: &Path,
+    overrides: &[String],
+) -> Result<Resolved, Error> {
     let (table, layers) = compose::compose(text, source)?;
     let texts: Vec<&str> = layers.iter().map(|l| l.text.as_str()).collect();
     let docs = texts
@@ -85,9 +111,21 @@ pub fn load_str_in(
     for set in &ctx.sets {
         overrides::apply(&mut root, set).map_err(|e| ctx.finish(e))?;
     }
+    let toml = toml::to_string(&root).map_err(|e| {
+        ctx.finish(Error::new(
+            ErrorKind::InvalidValue,
+            "",
+            format!("the merged scenario cannot be written back as TOML ({e})"),
+        ))
+    })?;
     let raw: raw::RawScenario =
         serde_path_to_error::deserialize(root).map_err(|e| ctx.finish(from_serde(&e)))?;
-    validate::validate(raw, source, base_dir).map_err(|e| ctx.finish(e))
+    let scenario = validate::validate(raw, source, base_dir).map_err(|e| ctx.finish(e))?;
+    Ok(Resolved {
+        scenario,
+        toml,
+        base_dir: base_dir.to_path_buf(),
+    })
 }
 
 /// What an error needs to name its file and place.

@@ -271,6 +271,18 @@ pub struct RawOutput {
     pub ranges_mm: Option<NamedMap<Vec<f64>>>,
     pub png16: Option<bool>,
     pub npy: Option<bool>,
+    /// Fields of `timeseries.csv` (species names and "pH"); default every species and pH.
+    pub timeseries: Option<Vec<String>>,
+    pub summary_interval_s: Option<f64>,
+    pub probe: Option<Vec<RawProbe>>,
+}
+
+/// `[[output.probe]]`: a point probe in `timeseries.csv`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProbe {
+    pub name: String,
+    pub point_um: Vec<f64>,
 }
 
 /// `parameters.<name>`.

@@ -333,6 +333,32 @@ pub struct OutputSpec {
     /// Synthetic MRI fields in `output.fields` (`R1`, `R2`, `T1w`, `T2w`; needs `[mri]`),
     /// written after pH, with their value ranges.
     pub mri: Vec<(MriField, ValueRange)>,
+    /// Fields summarised in `timeseries.csv`.
+    pub timeseries: Vec<TimeseriesField>,
+    /// Model time between summaries (timeseries.csv, viability.csv, time of death), s;
+    /// set by validation (default: the output interval, at most 60 s).
+    pub summary_interval_s: Option<f64>,
+    /// Point probes in `timeseries.csv`.
+    pub probes: Vec<Probe>,
+}
+
+/// A field of `timeseries.csv`.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+pub enum TimeseriesField {
+    /// A species (scenario index).
+    Species(usize),
+    /// pH computed from the free-H+ species (its scenario index).
+    Ph(usize),
+}
+
+/// `[[output.probe]]`: the value of one voxel over time.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Probe {
+    pub name: String,
+    /// The requested point, µm from the grid's origin corner.
+    pub point_um: [f64; 3],
+    /// The voxel whose box holds the point (flat index, x fastest).
+    pub voxel: usize,
 }
 
 /// A synthetic MRI readout (MODEL.md §6), computed from the fields at output times.

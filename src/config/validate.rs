@@ -760,6 +760,9 @@ fn output(
                 ranges_mm: None,
                 png16: None,
                 npy: None,
+                timeseries: None,
+                summary_interval_s: None,
+                probe: None,
             };
             &empty
         }
@@ -923,6 +926,105 @@ fn output(
         ranges[slot] = ValueRange::Fixed { lo, hi };
     }
 
+    let timeseries = match &o.timeseries {
+        None => (0..species.len())
+            .map(TimeseriesField::Species)
+            .chain(proton.map(TimeseriesField::Ph))
+            .collect(),
+        Some(names) => {
+            let mut out = Vec::new();
+            for (i, name) in names.iter().enumerate() {
+                let field = format!("output.timeseries[{i}]");
+                let f = match (name.as_str(), proton) {
+                    ("pH", Some(p)) => TimeseriesField::Ph(p),
+                    _ => match species.iter().position(|n| n == name) {
+                        Some(s) => TimeseriesField::Species(s),
+                        None => {
+                            return Err(Error::invalid(
+                                &field,
+                                format!(
+                                    "unknown field{}",
+                                    did_you_mean(name, species.iter().copied().chain(["pH"]))
+                                ),
+                            )
+                            .found(format!("{name:?}"))
+                            .fix(format!(
+                                "use species names from {}{}",
+                                list(species.iter().copied()),
+                                if proton.is_some() { " or \"pH\"" } else { "" }
+                            )))
+                        }
+                    },
+                };
+                if !out.contains(&f) {
+                    out.push(f);
+                }
+            }
+            out
+        }
+    };
+    if let Some(v) = o.summary_interval_s {
+        if !(v.is_finite() && v > 0.0) {
+            return Err(
+                Error::invalid("output.summary_interval_s", "must be a positive time in s")
+                    .found(v)
+                    .fix("write e.g. summary_interval_s = 60.0, or leave it out (default: the output interval, at most 60 s)"),
+            );
+        }
+    }
+    let mut probes: Vec<Probe> = Vec::new();
+    for (i, p) in o.probe.iter().flatten().enumerate() {
+        let at = |key: &str| format!("output.probe[{i}].{key}");
+        let reserved = p.name == "whole"
+            || raw
+                .tissues
+                .iter()
+                .flat_map(|m| m.0.iter())
+                .any(|(t, _)| *t == p.name);
+        if p.name.is_empty()
+            || !p
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            || reserved
+            || probes.iter().any(|q| q.name == p.name)
+        {
+            return Err(Error::invalid(
+                at("name"),
+                "must be a new name of letters, digits, `_` or `-` (not `whole`, a tissue or another probe)",
+            )
+            .found(format!("{:?}", p.name))
+            .fix("give each probe its own name, e.g. name = \"centre\""));
+        }
+        let extent = grid.extent_um();
+        let inside = p.point_um.len() == 3
+            && p.point_um.iter().all(|v| v.is_finite())
+            && (0..3).all(|a| p.point_um[a] >= 0.0 && p.point_um[a] < extent[a]);
+        if !inside {
+            return Err(Error::invalid(
+                at("point_um"),
+                "must be a point [x, y, z] inside the grid",
+            )
+            .found(fmt_vec(&p.point_um))
+            .fix(format!(
+                "give µm coordinates with 0 ≤ x < {}, 0 ≤ y < {}, 0 ≤ z < {}",
+                extent.x, extent.y, extent.z
+            )));
+        }
+        let ijk: Vec<usize> = p
+            .point_um
+            .iter()
+            .map(|v| (v / grid.voxel_um) as usize)
+            .collect();
+        let [nx, ny, nz] = grid.shape();
+        let ijk = [ijk[0].min(nx - 1), ijk[1].min(ny - 1), ijk[2].min(nz - 1)];
+        probes.push(Probe {
+            name: p.name.clone(),
+            point_um: [p.point_um[0], p.point_um[1], p.point_um[2]],
+            voxel: ijk[0] + nx * (ijk[1] + ny * ijk[2]),
+        });
+    }
+
     Ok(OutputSpec {
         fields,
         colormap,
@@ -933,6 +1035,9 @@ fn output(
         npy: o.npy.unwrap_or(true),
         ph,
         mri,
+        timeseries,
+        summary_interval_s: o.summary_interval_s,
+        probes,
     })
 }
 

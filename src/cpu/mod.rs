@@ -5,7 +5,7 @@ pub mod diffuse;
 pub mod react;
 
 use crate::model::{Model, SpeciesModel, StepCoefficients};
-use crate::sim::{Engine, EngineInfo, Error, ReactionStats};
+use crate::sim::{Engine, EngineInfo, EngineState, Error, ReactionStats};
 use react::CpuChemistry;
 
 /// Fields in f64 on the host; one `Vec` per species, x fastest.
@@ -151,6 +151,55 @@ impl Engine for CpuEngine {
             substeps: c.substeps_total,
             max_substeps: c.substeps_max,
         })
+    }
+
+    fn save_state(&mut self) -> Result<EngineState, Error> {
+        let bytes = |v: &[f64]| bytemuck::cast_slice::<f64, u8>(v).to_vec();
+        Ok(EngineState {
+            backend: "cpu".into(),
+            value_bytes: 8,
+            clock_s: self.clock_s,
+            fields: self.conc_mm.iter().map(|f| bytes(f)).collect(),
+            reaction_h_s: self
+                .chemistry
+                .as_ref()
+                .map(|c| bytes(&c.h_last))
+                .unwrap_or_default(),
+            reaction_residual_mm: Vec::new(),
+            reaction_stats: self.reaction_stats(),
+        })
+    }
+
+    fn restore_state(&mut self, state: &EngineState) -> Result<(), Error> {
+        let n_voxels = self.mask.len();
+        state
+            .check_fits(
+                "cpu",
+                8,
+                self.conc_mm.len(),
+                n_voxels,
+                self.chemistry.is_some(),
+                0,
+            )
+            .map_err(Error::State)?;
+        // pod_read_unaligned: the bytes come from a file and need not be 8-byte aligned.
+        let values = |b: &[u8]| -> Vec<f64> {
+            b.chunks_exact(8)
+                .map(bytemuck::pod_read_unaligned::<f64>)
+                .collect()
+        };
+        for (f, bytes) in self.conc_mm.iter_mut().zip(&state.fields) {
+            *f = values(bytes);
+        }
+        if let Some(c) = &mut self.chemistry {
+            c.h_last = values(&state.reaction_h_s);
+            let st = state.reaction_stats.unwrap_or_default();
+            c.calls = st.calls;
+            c.substeps_total = st.substeps;
+            c.substeps_max = st.max_substeps;
+        }
+        self.clock_s = state.clock_s;
+        Ok(())
     }
 
     fn read_fields(&mut self, species: &[usize]) -> Result<Vec<Vec<f32>>, Error> {

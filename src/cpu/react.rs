@@ -15,7 +15,7 @@ pub struct CpuChemistry {
     pub net: Network,
     prep: Prepared,
     /// Step size each voxel ended its last call with, s (0 = none yet).
-    h_last: Vec<f64>,
+    pub(crate) h_last: Vec<f64>,
     /// Sub-steps attempted over the run, all voxels.
     pub substeps_total: u64,
     /// Reaction calls over the run.

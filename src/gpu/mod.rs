@@ -11,7 +11,7 @@ pub use plan::BufferPlan;
 
 use crate::chem::Network;
 use crate::model::{Model, SpeciesModel, StepCoefficients};
-use crate::sim::{Engine, EngineInfo, ReactionStats};
+use crate::sim::{Engine, EngineInfo, EngineState, ReactionStats};
 use diffuse::{DiffuseKernel, DiffuseParams, Sweep};
 use react::{ReactKernel, ReactParams};
 use wgpu::util::DeviceExt;
@@ -339,21 +339,34 @@ impl GpuEngine {
 
     /// Copies one species to the staging buffer and maps it. Waits for the device.
     fn read_one(&self, species_ix: usize) -> Result<Vec<f32>, Error> {
+        self.read_buffer(&self.buffers[species_ix].conc)
+    }
+
+    /// Copies the first `field_bytes` of `buffer` (a per-voxel f32 array) to the staging
+    /// buffer and maps it. Waits for the device.
+    fn read_buffer<T: bytemuck::Pod>(&self, buffer: &wgpu::Buffer) -> Result<Vec<T>, Error> {
+        self.read_range(buffer, 0, self.plan.field_bytes)
+    }
+
+    /// Copies `bytes` (at most `field_bytes`) of `buffer` from `offset` to the staging
+    /// buffer and maps it. Waits for the device.
+    fn read_range<T: bytemuck::Pod>(
+        &self,
+        buffer: &wgpu::Buffer,
+        offset: u64,
+        bytes: u64,
+    ) -> Result<Vec<T>, Error> {
         let mut encoder = self
             .ctx
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("ionfield.readback"),
             });
-        encoder.copy_buffer_to_buffer(
-            &self.buffers[species_ix].conc,
-            0,
-            &self.staging,
-            0,
-            self.plan.field_bytes,
-        );
+        encoder.copy_buffer_to_buffer(buffer, offset, &self.staging, 0, bytes);
         self.ctx.queue.submit([encoder.finish()]);
-        map_read::<f32>(&self.ctx, &self.staging)
+        let mut values = map_read::<T>(&self.ctx, &self.staging)?;
+        values.truncate(bytes as usize / std::mem::size_of::<T>());
+        Ok(values)
     }
 }
 
@@ -431,6 +444,82 @@ impl Engine for GpuEngine {
             calls: c.call_times.len() as u64,
             ..c.stats
         })
+    }
+
+    fn save_state(&mut self) -> Result<EngineState, crate::sim::Error> {
+        let n_bytes = 4 * self.shape.iter().product::<usize>();
+        let mut fields = Vec::with_capacity(self.buffers.len());
+        for b in &self.buffers {
+            let mut bytes = self.read_buffer::<u8>(&b.conc)?;
+            bytes.truncate(n_bytes);
+            fields.push(bytes);
+        }
+        let (reaction_h_s, reaction_residual_mm, reaction_stats) = match &self.chemistry {
+            Some(c) => {
+                let h = self.read_range::<u8>(&c.kernel.h_last, 0, n_bytes as u64)?;
+                // One field-sized chunk per integrated species (the staging buffer holds one).
+                let mut residual = Vec::new();
+                for k in 0..c.kernel.residual.size() / n_bytes as u64 {
+                    let chunk = self.read_range::<u8>(
+                        &c.kernel.residual,
+                        k * n_bytes as u64,
+                        n_bytes as u64,
+                    )?;
+                    residual.extend(chunk);
+                }
+                let stats = ReactionStats {
+                    calls: c.call_times.len() as u64,
+                    ..c.stats
+                };
+                (h, residual, Some(stats))
+            }
+            None => (Vec::new(), Vec::new(), None),
+        };
+        Ok(EngineState {
+            backend: "gpu".into(),
+            value_bytes: 4,
+            clock_s: self.clock_s,
+            fields,
+            reaction_h_s,
+            reaction_residual_mm,
+            reaction_stats,
+        })
+    }
+
+    fn restore_state(&mut self, state: &EngineState) -> Result<(), crate::sim::Error> {
+        let n_voxels: usize = self.shape.iter().product();
+        let residual_bytes = self.chemistry.as_ref().map_or(0, |c| {
+            (c.kernel.residual.size() / (4 * n_voxels as u64)) as usize * 4 * n_voxels
+        });
+        state
+            .check_fits(
+                "gpu",
+                4,
+                self.buffers.len(),
+                n_voxels,
+                self.chemistry.is_some(),
+                residual_bytes,
+            )
+            .map_err(crate::sim::Error::State)?;
+        for (b, bytes) in self.buffers.iter().zip(&state.fields) {
+            self.ctx.queue.write_buffer(&b.conc, 0, bytes);
+        }
+        if let Some(c) = &mut self.chemistry {
+            self.ctx
+                .queue
+                .write_buffer(&c.kernel.h_last, 0, &state.reaction_h_s);
+            self.ctx
+                .queue
+                .write_buffer(&c.kernel.residual, 0, &state.reaction_residual_mm);
+            let stats = state.reaction_stats.unwrap_or_default();
+            // Call ids continue from the saved count; the times of calls before the
+            // checkpoint are not kept (they only name a failing call).
+            c.call_times = vec![(f64::NAN, f64::NAN); stats.calls as usize];
+            c.stats = ReactionStats { calls: 0, ..stats };
+        }
+        self.clock_s = state.clock_s;
+        self.ctx.check_errors()?;
+        Ok(())
     }
 
     fn read_fields(&mut self, species: &[usize]) -> Result<Vec<Vec<f32>>, crate::sim::Error> {

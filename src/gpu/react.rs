@@ -166,9 +166,15 @@ impl ReactKernel {
             h_last: buffer(
                 "ionfield.react_ros2.h_last",
                 4 * n_voxels.max(1) as u64,
-                U::STORAGE,
+                // Copied out and back by checkpoints.
+                U::STORAGE | U::COPY_SRC | U::COPY_DST,
             ),
-            residual: buffer("ionfield.react_ros2.residual", residual_bytes, U::STORAGE),
+            residual: buffer(
+                "ionfield.react_ros2.residual",
+                residual_bytes,
+                // Copied out and back by checkpoints.
+                U::STORAGE | U::COPY_SRC | U::COPY_DST,
+            ),
             status: buffer(
                 "ionfield.react_ros2.status",
                 4 * STATUS_WORDS as u64,

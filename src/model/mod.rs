@@ -493,6 +493,9 @@ mod tests {
                 npy: true,
                 ph: None,
                 mri: vec![],
+                timeseries: vec![],
+                summary_interval_s: None,
+                probes: vec![],
             },
         }
     }

@@ -2,7 +2,7 @@
 //! atomically after every output time, so an interrupted run still lists every finished
 //! file with its checksum.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::config::Scenario;
@@ -22,20 +22,37 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
+/// Wall time spent in each phase of the run, s, summed over resumed parts. On the GPU the
+/// steps are queued without waiting, so `steps_s` is the time to submit them and
+/// `readback_s` includes waiting for the device to finish them.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Phases {
+    /// Loading the config, choosing the adapter, building the model and the engine.
+    pub setup_s: f64,
+    pub spin_up_s: f64,
+    /// Doses and time steps.
+    pub steps_s: f64,
+    /// Copying fields back from the engine (waits for queued GPU work).
+    pub readback_s: f64,
+    /// Derived fields, summaries and writing files.
+    pub outputs_s: f64,
+    pub checkpoints_s: f64,
+}
+
 /// One output time.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct OutputRecord {
     pub time_s: f64,
     pub step: u64,
 }
 
 /// One written file. `lo`, `hi`, `mapping`, `axis` and `slice_index` are set for PNGs.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct FileRecord {
     /// Relative to the output folder, `/`-separated.
     pub path: String,
-    /// `png8`, `png16` or `npy`.
-    pub kind: &'static str,
+    /// `png8`, `png16`, `npy`, `csv`, `toml`, `wgsl`, `checkpoint`, …
+    pub kind: String,
     pub field: String,
     pub unit: String,
     pub time_s: f64,
@@ -56,8 +73,30 @@ pub struct FileRecord {
     pub mapping: Option<String>,
 }
 
+impl FileRecord {
+    /// A record of a file that is not a field (CSV, TOML, WGSL, checkpoint, plot): no
+    /// field, time or calibration. Path, size and checksum are filled in when written.
+    pub fn other(kind: &str) -> FileRecord {
+        FileRecord {
+            path: String::new(),
+            kind: kind.to_string(),
+            field: String::new(),
+            unit: String::new(),
+            time_s: 0.0,
+            step: 0,
+            bytes: 0,
+            sha256: String::new(),
+            axis: None,
+            slice_index: None,
+            lo: None,
+            hi: None,
+            mapping: None,
+        }
+    }
+}
+
 /// One 16-bit stack (a folder of slices along `axis`), with its calibration.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct StackRecord {
     /// Folder relative to the output folder; slices are `<axis><index:03>.png` inside.
     pub dir: String,
@@ -72,8 +111,8 @@ pub struct StackRecord {
     pub voxel_um: f64,
     pub lo: f64,
     pub hi: f64,
-    pub mapping: &'static str,
-    pub orientation: &'static str,
+    pub mapping: String,
+    pub orientation: String,
 }
 
 /// The whole manifest, borrowed from the [`super::RunWriter`].
@@ -97,6 +136,27 @@ pub struct Manifest<'a> {
     /// The baseline run before t = 0 and how steady it got.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub spin_up: Option<&'a crate::sim::SpinUpReport>,
+    /// How the run was started and resumed, the seeds and the wall time per phase.
+    pub provenance: &'a Provenance,
+}
+
+/// Where a run came from, for the manifest.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Provenance {
+    /// The command line of the first part, then of every resume.
+    pub command_lines: Vec<Vec<String>>,
+    /// Host name of each part (where known).
+    pub hosts: Vec<String>,
+    /// The fully resolved scenario (includes merged, --set applied) as TOML, relative to
+    /// the output folder; `resume` reads it.
+    pub resolved_config: String,
+    /// Every random seed the scenario uses (name → seed); empty when nothing is random.
+    pub seeds: std::collections::BTreeMap<String, u64>,
+    /// Model times (s) this run was resumed from, in order.
+    pub resumed_from_s: Vec<f64>,
+    /// Model times (s) of the checkpoints written.
+    pub checkpoints_s: Vec<f64>,
+    pub wall_time_by_phase_s: Phases,
 }
 
 #[cfg(test)]

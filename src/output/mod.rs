@@ -13,6 +13,7 @@
 //! Every file goes through [`atomic::write_atomic`]. Image orientation: see [`slice`].
 
 pub mod atomic;
+pub mod checkpoint;
 pub mod colormap;
 pub mod derived;
 pub mod describe;
@@ -21,6 +22,7 @@ pub mod npy;
 pub mod png;
 pub mod slice;
 pub mod text;
+pub mod timeseries;
 pub mod viability;
 
 use std::fs;
@@ -29,7 +31,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::config::{Axis, Scenario, SliceSelection, ValueRange};
-use manifest::{FileRecord, Manifest, OutputRecord, StackRecord};
+use manifest::{FileRecord, Manifest, OutputRecord, Provenance, StackRecord};
 use text::TextRenderer;
 
 /// Errors of the output writers. Each names the path, the OS error and a fix.
@@ -88,6 +90,22 @@ pub struct RunWriter {
     well_mixed_rows: Vec<String>,
     /// How steady the baseline got before t = 0, if there was a spin-up.
     spin_up: Option<crate::sim::SpinUpReport>,
+    /// Command lines, seeds, resumes, checkpoints, wall time per phase.
+    pub provenance: Provenance,
+}
+
+/// What a [`RunWriter`] has written so far, saved in checkpoints so a resumed run keeps
+/// one manifest listing every file.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct WriterState {
+    outputs: Vec<OutputRecord>,
+    files: Vec<FileRecord>,
+    stacks: Vec<StackRecord>,
+    well_mixed_rows: Vec<String>,
+    spin_up: Option<crate::sim::SpinUpReport>,
+    provenance: Provenance,
+    /// Wall time of the parts before this one, s.
+    wall_time_s: f64,
 }
 
 /// Smallest number of decimals (1 … 6) that writes every output time of the run
@@ -189,33 +207,81 @@ impl RunWriter {
             stacks: Vec::new(),
             well_mixed_rows: Vec::new(),
             spin_up: None,
+            provenance: Provenance::default(),
         })
     }
 
-    /// Writes (or rewrites) a text file that belongs to the run, e.g. the generated WGSL.
-    pub fn write_text(&mut self, rel: &str, kind: &'static str, text: &str) -> Result<(), Error> {
+    /// Everything written so far, for a checkpoint; `wall_time_s` is the run's wall time
+    /// up to now.
+    pub fn state(&self, wall_time_s: f64) -> WriterState {
+        WriterState {
+            outputs: self.outputs.clone(),
+            files: self.files.clone(),
+            stacks: self.stacks.clone(),
+            well_mixed_rows: self.well_mixed_rows.clone(),
+            spin_up: self.spin_up.clone(),
+            provenance: self.provenance.clone(),
+            wall_time_s,
+        }
+    }
+
+    /// Continues from a checkpoint's state; returns the wall time of the earlier parts, s.
+    pub fn restore(&mut self, state: WriterState) -> f64 {
+        self.outputs = state.outputs;
+        self.files = state.files;
+        self.stacks = state.stacks;
+        self.well_mixed_rows = state.well_mixed_rows;
+        self.spin_up = state.spin_up;
+        self.provenance = state.provenance;
+        state.wall_time_s
+    }
+
+    /// Writes `bytes` as the run's file `rel` (replacing an earlier version of it) and
+    /// lists it in the manifest under `kind`.
+    pub fn write_bytes(
+        &mut self,
+        rel: &str,
+        kind: &'static str,
+        bytes: &[u8],
+    ) -> Result<(), Error> {
         self.files.retain(|f| f.path != rel);
         write_file(
             &self.out_dir,
             &mut self.files,
             rel.to_string(),
-            text.as_bytes(),
-            FileRecord {
-                path: String::new(),
-                kind,
-                field: String::new(),
-                unit: String::new(),
-                time_s: 0.0,
-                step: 0,
-                bytes: 0,
-                sha256: String::new(),
-                axis: None,
-                slice_index: None,
-                lo: None,
-                hi: None,
-                mapping: None,
-            },
+            bytes,
+            FileRecord::other(kind),
         )
+    }
+
+    /// Lists an existing file of the run (`bytes` are its contents) in the manifest, e.g.
+    /// the checkpoint a resumed run started from.
+    pub fn adopt_file(&mut self, rel: &str, kind: &'static str, bytes: &[u8]) {
+        self.files.retain(|f| f.path != rel);
+        self.files.push(FileRecord {
+            path: rel.to_string(),
+            bytes: bytes.len() as u64,
+            sha256: manifest::sha256_hex(bytes),
+            ..FileRecord::other(kind)
+        });
+    }
+
+    /// Deletes the run's file `rel` and its manifest entry (a checkpoint after the run
+    /// completed).
+    pub fn remove_file(&mut self, rel: &str) -> Result<(), Error> {
+        let path = self.out_dir.join(rel);
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(os_error) => return Err(Error::Write { path, os_error }),
+        }
+        self.files.retain(|f| f.path != rel);
+        Ok(())
+    }
+
+    /// Writes (or rewrites) a text file that belongs to the run, e.g. the generated WGSL.
+    pub fn write_text(&mut self, rel: &str, kind: &'static str, text: &str) -> Result<(), Error> {
+        self.write_bytes(rel, kind, text.as_bytes())
     }
 
     /// Well-mixed mode (a 1-voxel grid): appends one row to `well_mixed.csv` — time in s,
@@ -415,7 +481,7 @@ impl RunWriter {
                 &bytes,
                 FileRecord {
                     path: String::new(),
-                    kind: "png8",
+                    kind: "png8".into(),
                     field: field_name.clone(),
                     unit: unit.clone(),
                     time_s,
@@ -449,7 +515,7 @@ impl RunWriter {
                     &bytes,
                     FileRecord {
                         path: String::new(),
-                        kind: "png16",
+                        kind: "png16".into(),
                         field: field_name.clone(),
                         unit: unit.clone(),
                         time_s,
@@ -477,8 +543,8 @@ impl RunWriter {
                 voxel_um: grid.voxel_um,
                 lo,
                 hi,
-                mapping: manifest::PNG16_MAPPING,
-                orientation: slice::orientation(axis),
+                mapping: manifest::PNG16_MAPPING.into(),
+                orientation: slice::orientation(axis).into(),
             });
         }
 
@@ -492,7 +558,7 @@ impl RunWriter {
                 &bytes,
                 FileRecord {
                     path: String::new(),
-                    kind: "npy",
+                    kind: "npy".into(),
                     field: field_name.clone(),
                     unit: unit.clone(),
                     time_s,
@@ -552,6 +618,7 @@ impl RunWriter {
             files: &self.files,
             png16_stacks: &self.stacks,
             spin_up: self.spin_up.as_ref(),
+            provenance: &self.provenance,
         };
         let mut bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Manifest {
             path: path.clone(),

@@ -74,6 +74,9 @@ fn output_spec(slices: SliceSelection) -> OutputSpec {
         npy: true,
         ph: None,
         mri: vec![],
+        timeseries: vec![],
+        summary_interval_s: None,
+        probes: vec![],
     }
 }
 

@@ -10,6 +10,15 @@ use crate::model::{Model, TISSUE_ID_MASK};
 /// `viab` below this = necrotic (MODEL.md §4: "viable fraction below 0.05").
 pub const NECROSIS_THRESHOLD: f32 = 0.05;
 
+/// The rows and latest summary of a [`ViabilityTracker`], for checkpoints (the time of
+/// death, a per-voxel array, is saved separately).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct ViabilityState {
+    rows: Vec<String>,
+    latest: Vec<(String, f64, f64)>,
+    latest_time_s: f64,
+}
+
 /// Tracks `viab` across the summary times of a run.
 pub struct ViabilityTracker {
     /// Species index of `viab`.
@@ -45,6 +54,36 @@ impl ViabilityTracker {
             latest: Vec::new(),
             latest_time_s: 0.0,
         }
+    }
+
+    /// The summaries so far (see [`ViabilityState`]).
+    pub fn state(&self) -> ViabilityState {
+        ViabilityState {
+            rows: self.rows.clone(),
+            latest: self.latest.clone(),
+            latest_time_s: self.latest_time_s,
+        }
+    }
+
+    /// Continues from a checkpoint: its summaries and per-voxel time of death (s, NaN =
+    /// alive); the time of death must have one value per voxel.
+    pub fn restore(
+        &mut self,
+        state: ViabilityState,
+        time_of_death_s: Vec<f32>,
+    ) -> Result<(), String> {
+        if time_of_death_s.len() != self.time_of_death_s.len() {
+            return Err(format!(
+                "time of death has {} values, the grid has {} voxels",
+                time_of_death_s.len(),
+                self.time_of_death_s.len()
+            ));
+        }
+        self.rows = state.rows;
+        self.latest = state.latest;
+        self.latest_time_s = state.latest_time_s;
+        self.time_of_death_s = time_of_death_s;
+        Ok(())
     }
 
     /// Records the `viab` field at `time_s`.
