@@ -62,6 +62,14 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
 }
 
 fn load(config: Option<&Path>, sets: &[String]) -> Result<Scenario, AppError> {
+    load_with_origins(config, sets).map(|(scenario, _)| scenario)
+}
+
+/// The scenario, and where each of its values came from (file:line or `--set`).
+fn load_with_origins(
+    config: Option<&Path>,
+    sets: &[String],
+) -> Result<(Scenario, Vec<config::ResolvedValue>), AppError> {
     // A preset name (`ionfield run cao2_calcium_overload`) when no such file exists.
     let preset = config
         .filter(|p| !p.exists())
@@ -70,13 +78,19 @@ fn load(config: Option<&Path>, sets: &[String]) -> Result<Scenario, AppError> {
             let path = format!("configs/therapies/{name}.toml");
             config::catalog::file(&path).map(|text| (path, text))
         });
+    let here = Path::new(".");
     if let Some((path, text)) = preset {
-        return config::load_str(text, &config::catalog::source_name(&path), sets)
-            .map_err(AppError::input);
+        let source = config::catalog::source_name(&path);
+        return config::load_str_with_origins(text, &source, here, sets).map_err(AppError::input);
     }
     match config {
-        Some(path) => config::load_file(path, sets),
-        None => config::load_str(config::DEFAULT_SCENARIO_TOML, config::DEFAULT_SOURCE, sets),
+        Some(path) => config::load_file_with_origins(path, sets),
+        None => config::load_str_with_origins(
+            config::DEFAULT_SCENARIO_TOML,
+            config::DEFAULT_SOURCE,
+            here,
+            sets,
+        ),
     }
     .map_err(AppError::input)
 }
@@ -397,7 +411,7 @@ fn run_scenario(args: &RunArgs) -> Result<(), AppError> {
 }
 
 fn check(args: &CheckArgs) -> Result<(), AppError> {
-    let scenario = load(args.config.as_deref(), &args.sets)?;
+    let (scenario, origins) = load_with_origins(args.config.as_deref(), &args.sets)?;
     let schedule = OutputSchedule::new(&scenario.time);
     let plan = BufferPlan::new(&scenario.grid, scenario.species.len());
     let g = scenario.grid;
@@ -489,7 +503,44 @@ fn check(args: &CheckArgs) -> Result<(), AppError> {
         "{}",
         serde_json::to_string_pretty(&scenario).expect("a Scenario always serialises")
     );
+    print_origins(&scenario, &origins);
     Ok(())
+}
+
+/// `check`'s list of every value the files and `--set` wrote, one line each:
+/// `path = value   file:line` (values over 80 characters cut with …).
+fn print_origins(scenario: &Scenario, origins: &[config::ResolvedValue]) {
+    println!(
+        "resolved values ({}), with where each came from:",
+        origins.len()
+    );
+    if scenario.source == config::DEFAULT_SOURCE {
+        println!(
+            "  ({} is {})",
+            config::DEFAULT_SOURCE,
+            config::catalog::DEFAULT_PATH
+        );
+    }
+    let lines: Vec<(String, String)> = origins
+        .iter()
+        .map(|r| {
+            (
+                format!("{} = {}", r.path, r.value_abbreviated(80)),
+                r.origin.to_string(),
+            )
+        })
+        .collect();
+    // The origins in one column, unless a few long values would push it far right.
+    let width = lines
+        .iter()
+        .map(|(v, _)| v.chars().count())
+        .filter(|&n| n <= 72)
+        .max()
+        .unwrap_or(0);
+    for (value, origin) in &lines {
+        println!("  {value:<width$}   {origin}");
+    }
+    println!("  (keys not listed take their defaults; the JSON above has every value)");
 }
 
 /// A preset of the built-in catalogue, validated.

@@ -23,7 +23,8 @@ pub struct Cli {
 pub enum Command {
     /// Run a scenario (the built-in default when CONFIG is omitted) and write its outputs.
     Run(RunArgs),
-    /// Validate a scenario: print the resolved values, memory estimate and step count.
+    /// Validate a scenario: print the resolved values, memory estimate and step count, and
+    /// where each value came from (file:line, or the --set).
     Check(CheckArgs),
     /// List GPU adapters and their limits.
     Info,
