@@ -57,12 +57,17 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
 }
 
 fn load(config: Option<&Path>, sets: &[String]) -> Result<Scenario, AppError> {
-    load_resolved(config, sets).map(|r| r.scenario)
+    load_resolved(config, sets, false).map(|r| r.scenario)
 }
 
 /// A scenario file, a preset name, or (no CONFIG) the built-in default, with `--set`s
-/// applied; keeps the resolved TOML for the run folder and for resume.
-pub fn load_resolved(config: Option<&Path>, sets: &[String]) -> Result<Resolved, AppError> {
+/// applied; keeps the resolved TOML for the run folder and for resume, and where each
+/// value came from (file:line or `--set`) when `with_origins`.
+pub fn load_resolved(
+    config: Option<&Path>,
+    sets: &[String],
+    with_origins: bool,
+) -> Result<Resolved, AppError> {
     // A preset name (`ionfield run cao2_calcium_overload`) when no such file exists.
     let preset = config
         .filter(|p| !p.exists())
@@ -71,22 +76,20 @@ pub fn load_resolved(config: Option<&Path>, sets: &[String]) -> Result<Resolved,
             let path = format!("configs/therapies/{name}.toml");
             config::catalog::file(&path).map(|text| (path, text))
         });
+    let here = Path::new(".");
     if let Some((path, text)) = preset {
-        return config::load_resolved(
-            text,
-            &config::catalog::source_name(&path),
-            Path::new("."),
-            sets,
-        )
-        .map_err(AppError::input);
+        let source = config::catalog::source_name(&path);
+        return config::load_resolved(text, &source, here, sets, with_origins)
+            .map_err(AppError::input);
     }
     match config {
-        Some(path) => config::load_file_resolved(path, sets),
+        Some(path) => config::load_file_resolved(path, sets, with_origins),
         None => config::load_resolved(
             config::DEFAULT_SCENARIO_TOML,
             config::DEFAULT_SOURCE,
-            Path::new("."),
+            here,
             sets,
+            with_origins,
         ),
     }
     .map_err(AppError::input)
@@ -156,7 +159,9 @@ pub fn choose_backend(args: &RunArgs, has_reactions: bool) -> Result<Chosen, App
 }
 
 fn check(args: &CheckArgs) -> Result<(), AppError> {
-    let scenario = load(args.config.as_deref(), &args.sets)?;
+    let Resolved {
+        scenario, origins, ..
+    } = load_resolved(args.config.as_deref(), &args.sets, true)?;
     let schedule = OutputSchedule::new(&scenario.time);
     let plan = BufferPlan::new(&scenario.grid, scenario.species.len());
     let g = scenario.grid;
@@ -248,7 +253,44 @@ fn check(args: &CheckArgs) -> Result<(), AppError> {
         "{}",
         serde_json::to_string_pretty(&scenario).expect("a Scenario always serialises")
     );
+    print_origins(&scenario, &origins);
     Ok(())
+}
+
+/// `check`'s list of every value the files and `--set` wrote, one line each:
+/// `path = value   file:line` (values over 80 characters cut with …).
+fn print_origins(scenario: &Scenario, origins: &[config::ResolvedValue]) {
+    println!(
+        "resolved values ({}), with where each came from:",
+        origins.len()
+    );
+    if scenario.source == config::DEFAULT_SOURCE {
+        println!(
+            "  ({} is {})",
+            config::DEFAULT_SOURCE,
+            config::catalog::DEFAULT_PATH
+        );
+    }
+    let lines: Vec<(String, String)> = origins
+        .iter()
+        .map(|r| {
+            (
+                format!("{} = {}", r.path, r.value_abbreviated(80)),
+                r.origin.to_string(),
+            )
+        })
+        .collect();
+    // The origins in one column, unless a few long values would push it far right.
+    let width = lines
+        .iter()
+        .map(|(v, _)| v.chars().count())
+        .filter(|&n| n <= 72)
+        .max()
+        .unwrap_or(0);
+    for (value, origin) in &lines {
+        println!("  {value:<width$}   {origin}");
+    }
+    println!("  (keys not listed take their defaults; the JSON above has every value)");
 }
 
 /// A preset of the built-in catalogue, validated.

@@ -26,7 +26,8 @@ pub enum Command {
     /// Continue an interrupted or stopped run from DIR/checkpoint/state.ifck, with the
     /// backend and adapter that wrote it; the result is bit-identical to an uninterrupted run.
     Resume(ResumeArgs),
-    /// Validate a scenario: print the resolved values, memory estimate and step count.
+    /// Validate a scenario: print the resolved values, memory estimate and step count, and
+    /// where each value came from (file:line, or the --set).
     Check(CheckArgs),
     /// List GPU adapters and their limits.
     Info,

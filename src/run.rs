@@ -46,7 +46,7 @@ struct RunState {
 /// `ionfield run`.
 pub fn run(args: &RunArgs) -> Result<(), AppError> {
     let started = Instant::now();
-    let resolved = load_resolved(args.config.as_deref(), &args.sets)?;
+    let resolved = load_resolved(args.config.as_deref(), &args.sets, false)?;
     let scenario = &resolved.scenario;
     let out_dir = args
         .out
@@ -144,6 +144,7 @@ pub fn resume(args: &ResumeArgs) -> Result<(), AppError> {
         &config_path.display().to_string(),
         Path::new(&h.base_dir),
         &[],
+        false,
     )
     .map_err(AppError::input)?;
     check_checkpoint_args(&args.checkpoints, &resolved.scenario)?;

@@ -344,6 +344,70 @@ fn check_default_prints_step_count_and_memory() {
     );
 }
 
+/// `check` lists every resolved value with the catalogue file and line it came from, or
+/// the --set that wrote it.
+#[test]
+fn check_prints_where_each_value_came_from() {
+    let dir = tmp();
+    let out = ionfield(dir.path(), &["check", "--set", "time.end_s=60"]);
+    assert_eq!(out.code, 0, "stderr:\n{}", out.stderr);
+    let section = out
+        .stdout
+        .split_once("resolved values (")
+        .unwrap_or_else(|| panic!("no origins section in:\n{}", out.stdout))
+        .1;
+    let line_of = |line: &str| -> &str {
+        section
+            .lines()
+            .find(|l| l.trim_start().starts_with(line))
+            .unwrap_or_else(|| panic!("no line starting with {line:?} in:\n{section}"))
+    };
+    // species.O2.diffusion_um2_per_s: the first such key after [species.O2] in the baseline.
+    let o2 = BASELINE_TOML
+        .lines()
+        .position(|l| l.trim() == "[species.O2]")
+        .expect("baseline has [species.O2]");
+    let line = o2
+        + BASELINE_TOML
+            .lines()
+            .skip(o2)
+            .position(|l| l.starts_with("diffusion_um2_per_s"))
+            .expect("O2 has a diffusion coefficient")
+        + 1;
+    let o2 = line_of("species.O2.diffusion_um2_per_s = 2000.0 ");
+    assert!(
+        o2.ends_with(&format!(
+            " <built-in> configs/chemistry/baseline.toml:{line}"
+        )),
+        "{o2}"
+    );
+    let end = line_of("time.end_s = 60 ");
+    assert!(end.ends_with(" --set time.end_s=60"), "{end}");
+    // A key of the default scenario itself.
+    let line = DEFAULT_TOML
+        .lines()
+        .position(|l| l.starts_with("dt_s = "))
+        .expect("the default sets dt_s")
+        + 1;
+    let dt = line_of("time.dt_s = 0.5 ");
+    assert!(dt.ends_with(&format!(" <built-in default>:{line}")), "{dt}");
+    // One line per value, none over the cut.
+    let n: usize = section
+        .split(')')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("a count");
+    let listed = section.lines().filter(|l| l.contains(" = ")).count();
+    assert_eq!(listed, n, "{n} announced, {listed} listed:\n{section}");
+    for l in section.lines() {
+        assert!(
+            l.chars().count() < 80 + 160,
+            "line too long ({} chars): {l}",
+            l.chars().count()
+        );
+    }
+}
+
 /// Runs the small scenario on `backend` into `<tmp>/run`; checks the manifest and files.
 fn small_run(backend: &str) -> (Output, serde_json::Value) {
     let dir = tmp();

@@ -23,20 +23,37 @@ pub struct Layer {
 /// Includes nested deeper than this are refused (a cycle guard besides the path check).
 const MAX_DEPTH: usize = 16;
 
-/// Parses `text` (named `source`) and everything it includes; returns the merged table and
-/// the layers in merge order. Syntax errors name the layer they are in.
-pub fn compose(text: &str, source: &str) -> Result<(toml::Table, Vec<Layer>), Error> {
-    let mut layers = Vec::new();
-    let table = load(text, source, &mut layers, &mut Vec::new())?;
-    Ok((table, layers))
+/// A composed scenario: the merged table, the files that went into it, and who wrote what.
+#[derive(Clone, Debug)]
+pub struct Composed {
+    pub table: toml::Table,
+    /// Every file in merge order, the top file last.
+    pub layers: Vec<Layer>,
+    /// The same tree shape as `table` (tables merged key by key), each other value (number,
+    /// string, array, array of tables) replaced by the index in `layers` of the file that
+    /// wrote it: made by the same [`merge`] as `table`, so it cannot disagree with it.
+    pub writers: toml::Table,
 }
 
+/// Parses `text` (named `source`) and everything it includes; returns the merged table and
+/// the layers in merge order. Syntax errors name the layer they are in.
+pub fn compose(text: &str, source: &str) -> Result<Composed, Error> {
+    let mut layers = Vec::new();
+    let (table, writers) = load(text, source, &mut layers, &mut Vec::new())?;
+    Ok(Composed {
+        table,
+        layers,
+        writers,
+    })
+}
+
+/// The merged table of `text` and its includes, and its writers (see [`Composed`]).
 fn load(
     text: &str,
     source: &str,
     layers: &mut Vec<Layer>,
     stack: &mut Vec<String>,
-) -> Result<toml::Table, Error> {
+) -> Result<(toml::Table, toml::Table), Error> {
     let mut table: toml::Table =
         toml::from_str(text).map_err(|e| super::syntax_error(&e, text, source))?;
     let includes = match table.remove("include") {
@@ -51,6 +68,7 @@ fn load(
     };
     stack.push(source.to_string());
     let mut merged = toml::Table::new();
+    let mut writers = toml::Table::new();
     for inc in &includes {
         let (inc_source, inc_text) = resolve(source, inc)?;
         if stack.contains(&inc_source) || stack.len() >= MAX_DEPTH {
@@ -59,16 +77,34 @@ fn load(
                 &format!("`{inc}` includes itself (through {})", stack.join(" → ")),
             ));
         }
-        let sub = load(&inc_text, &inc_source, layers, stack)?;
+        let (sub, sub_writers) = load(&inc_text, &inc_source, layers, stack)?;
         merge(&mut merged, sub);
+        merge(&mut writers, sub_writers);
     }
     stack.pop();
+    // This file's index: its includes are pushed before it.
+    merge(&mut writers, written_by(&table, layers.len()));
     merge(&mut merged, table);
     layers.push(Layer {
         source: source.to_string(),
         text: text.to_string(),
     });
-    Ok(merged)
+    Ok((merged, writers))
+}
+
+/// `table` with every value that is not a table replaced by `layer` (the shape [`merge`]
+/// sees: tables, inline ones included, and leaves it replaces whole).
+fn written_by(table: &toml::Table, layer: usize) -> toml::Table {
+    table
+        .iter()
+        .map(|(key, value)| {
+            let tag = match value {
+                toml::Value::Table(t) => toml::Value::Table(written_by(t, layer)),
+                _ => toml::Value::Integer(layer as i64),
+            };
+            (key.clone(), tag)
+        })
+        .collect()
 }
 
 const INCLUDE_FIX: &str =
@@ -185,11 +221,13 @@ mod tests {
         let top = dir.path().join("top.toml");
         let text =
             "include = [\"chem/base.toml\"]\n[parameters]\nk2 = { value = 2.0, unit = \"1/s\" }\n";
-        let (t, layers) = compose(text, &top.display().to_string()).unwrap();
-        let keys: Vec<&String> = t["parameters"].as_table().unwrap().keys().collect();
+        let c = compose(text, &top.display().to_string()).unwrap();
+        let keys: Vec<&String> = c.table["parameters"].as_table().unwrap().keys().collect();
         assert_eq!(keys, ["k", "k2"]);
-        assert_eq!(layers.len(), 2);
-        assert!(layers[0].source.ends_with("base.toml"));
+        assert_eq!(c.layers.len(), 2);
+        assert!(c.layers[0].source.ends_with("base.toml"));
+        assert_eq!(c.writers["parameters"]["k"]["value"].as_integer(), Some(0));
+        assert_eq!(c.writers["parameters"]["k2"]["unit"].as_integer(), Some(1));
 
         std::fs::write(dir.path().join("loop.toml"), "include = [\"loop.toml\"]\n").unwrap();
         let loop_path = dir.path().join("loop.toml").display().to_string();

@@ -9,6 +9,7 @@ pub mod catalog;
 mod compose;
 mod error;
 pub mod mask;
+mod origins;
 mod overrides;
 mod raw;
 pub mod scenario;
@@ -16,6 +17,7 @@ mod validate;
 pub mod vessel_network;
 
 pub use error::{Error, ErrorDetails, ErrorKind, Location};
+pub use origins::{Origin, ResolvedValue};
 pub use scenario::*;
 pub use validate::MAX_VOXELS;
 
@@ -42,15 +44,36 @@ pub struct Resolved {
     pub toml: String,
     /// Folder that relative paths in the scenario (masks, vessel CSV) start from.
     pub base_dir: std::path::PathBuf,
+    /// Where each value came from (empty unless asked for).
+    pub origins: Vec<ResolvedValue>,
 }
 
 /// Reads and validates a scenario file; `overrides` are "dotted.path=value" strings from --set.
 pub fn load_file(path: &Path, overrides: &[String]) -> Result<Scenario, Error> {
-    load_file_resolved(path, overrides).map(|r| r.scenario)
+    load_file_resolved(path, overrides, false).map(|r| r.scenario)
 }
 
-/// [`load_file`], keeping the resolved TOML.
-pub fn load_file_resolved(path: &Path, overrides: &[String]) -> Result<Resolved, Error> {
+/// [`load_file`], and where each value of the scenario came from (see
+/// [`load_str_with_origins`]).
+pub fn load_file_with_origins(
+    path: &Path,
+    overrides: &[String],
+) -> Result<(Scenario, Vec<ResolvedValue>), Error> {
+    load_file_resolved(path, overrides, true).map(|r| (r.scenario, r.origins))
+}
+
+/// [`load_file`], keeping the resolved TOML (and the origins when `with_origins`).
+pub fn load_file_resolved(
+    path: &Path,
+    overrides: &[String],
+    with_origins: bool,
+) -> Result<Resolved, Error> {
+    let (text, source) = read_file(path)?;
+    load_resolved(&text, &source, file_dir(path), overrides, with_origins)
+}
+
+/// The text of a scenario file and its name in errors.
+fn read_file(path: &Path) -> Result<(String, String), Error> {
     let source = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| {
         let mut err = Error::new(ErrorKind::Io, "", format!("cannot read the scenario file ({e})"))
@@ -58,8 +81,12 @@ pub fn load_file_resolved(path: &Path, overrides: &[String]) -> Result<Resolved,
         err.file = source.clone();
         err
     })?;
-    let base_dir = path.parent().unwrap_or(Path::new("."));
-    load_resolved(&text, &source, base_dir, overrides)
+    Ok((text, source))
+}
+
+/// The folder files named in a scenario file are relative to.
+fn file_dir(path: &Path) -> &Path {
+    path.parent().unwrap_or(Path::new("."))
 }
 
 /// Same, from text; `source` names it in errors (a path or DEFAULT_SOURCE). Files the
@@ -77,17 +104,36 @@ pub fn load_str_in(
     base_dir: &Path,
     overrides: &[String],
 ) -> Result<Scenario, Error> {
-    load_resolved(text, source, base_dir, overrides).map(|r| r.scenario)
+    load_resolved(text, source, base_dir, overrides, false).map(|r| r.scenario)
 }
 
-/// [`load_str_in`], keeping the resolved TOML.
+/// [`load_str_in`], and where each value came from: every leaf of the merged TOML tree
+/// after the overrides (see [`ResolvedValue`]), in tree order (an included file's keys
+/// before the including file's new ones), with the file and line that wrote it last in
+/// merge order, or the `--set` that wrote it.
+pub fn load_str_with_origins(
+    text: &str,
+    source: &str,
+    base_dir: &Path,
+    overrides: &[String],
+) -> Result<(Scenario, Vec<ResolvedValue>), Error> {
+    load_resolved(text, source, base_dir, overrides, true).map(|r| (r.scenario, r.origins))
+}
+
+/// The loader behind the `load_*` functions: [`load_str_in`], keeping the resolved TOML,
+/// and the origins of every value (else empty) when `with_origins`.
 pub fn load_resolved(
     text: &str,
     source: &str,
     base_dir: &Path,
     overrides: &[String],
+    with_origins: bool,
 ) -> Result<Resolved, Error> {
-    let (table, layers) = compose::compose(text, source)?;
+    let compose::Composed {
+        table,
+        layers,
+        writers,
+    } = compose::compose(text, source)?;
     let texts: Vec<&str> = layers.iter().map(|l| l.text.as_str()).collect();
     let docs = texts
         .iter()
@@ -111,6 +157,10 @@ pub fn load_resolved(
     for set in &ctx.sets {
         overrides::apply(&mut root, set).map_err(|e| ctx.finish(e))?;
     }
+    let origins = match (&root, with_origins) {
+        (toml::Value::Table(t), true) => ctx.origins(t, &writers),
+        _ => Vec::new(),
+    };
     let toml = toml::to_string(&root).map_err(|e| {
         ctx.finish(Error::new(
             ErrorKind::InvalidValue,
@@ -125,6 +175,7 @@ pub fn load_resolved(
         scenario,
         toml,
         base_dir: base_dir.to_path_buf(),
+        origins,
     })
 }
 
@@ -202,12 +253,20 @@ fn line_col(text: &str, offset: usize) -> Option<(usize, usize)> {
 /// (depth, line:col) of the key at `field` (dotted path), or of its deepest existing
 /// ancestor; depth counts the path segments found.
 fn locate(doc: &Spanned<DeTable<'_>>, text: &str, field: &str) -> Option<(usize, (usize, usize))> {
-    let segs = overrides::parse_path(field)?;
+    locate_segs(doc, text, &overrides::parse_path(field)?)
+}
+
+/// [`locate`] for a parsed path.
+fn locate_segs(
+    doc: &Spanned<DeTable<'_>>,
+    text: &str,
+    segs: &[Seg],
+) -> Option<(usize, (usize, usize))> {
     let mut table: Option<&DeTable<'_>> = Some(doc.get_ref());
     let mut array: Option<&[Spanned<DeValue<'_>>]> = None;
     let mut offset = None;
     let mut depth = 0;
-    for seg in &segs {
+    for seg in segs {
         let next: &Spanned<DeValue<'_>> = match (seg, table, array) {
             (Seg::Key(k), Some(t), _) => {
                 let Some((key, value)) = t
