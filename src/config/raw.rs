@@ -271,6 +271,8 @@ pub struct RawOutput {
     pub ranges_mm: Option<NamedMap<Vec<f64>>>,
     pub png16: Option<bool>,
     pub npy: Option<bool>,
+    pub vti: Option<bool>,
+    pub tiff: Option<bool>,
 }
 
 /// `parameters.<name>`.
