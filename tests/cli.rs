@@ -260,6 +260,34 @@ fn bad_input_grid_too_large_for_cpu_memory_exits_2() {
 }
 
 #[test]
+fn bad_input_tiff_stack_over_4_gib_exits_2() {
+    // 1024³ f32 = 4 GiB: more than a classic TIFF addresses; refused by validation.
+    let dir = tmp();
+    let out = ionfield(
+        dir.path(),
+        &[
+            "check",
+            "--set",
+            "grid.shape=[1024,1024,1024]",
+            "--set",
+            "grid.voxel_um=0.625",
+            "--set",
+            "output.tiff=true",
+        ],
+    );
+    assert_input_error(
+        "TIFF over 4 GiB",
+        &out,
+        &[
+            "--set output.tiff=true",
+            "output.tiff",
+            "4 GiB",
+            "output.tiff = false",
+        ],
+    );
+}
+
+#[test]
 fn bad_input_out_under_a_regular_file_exits_2() {
     let dir = tmp();
     let file = dir.path().join("file.txt");

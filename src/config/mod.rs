@@ -595,7 +595,7 @@ mod tests {
                 ValueRange::Fixed { lo: 4.0, hi: 5.0 }
             ]
         );
-        assert!(out.png16 && out.npy);
+        assert!(out.png16 && out.npy && out.vti && !out.tiff);
     }
 
     #[test]

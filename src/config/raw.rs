@@ -271,6 +271,8 @@ pub struct RawOutput {
     pub ranges_mm: Option<NamedMap<Vec<f64>>>,
     pub png16: Option<bool>,
     pub npy: Option<bool>,
+    pub vti: Option<bool>,
+    pub tiff: Option<bool>,
     /// Fields of `timeseries.csv` (species names and "pH"); default every species and pH.
     pub timeseries: Option<Vec<String>>,
     pub summary_interval_s: Option<f64>,

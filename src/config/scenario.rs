@@ -328,6 +328,12 @@ pub struct OutputSpec {
     pub png16: bool,
     /// Write the full 3D field as `.npy` (f32, C order, shape (nz, ny, nx)).
     pub npy: bool,
+    /// Write one VTK ImageData `vti/fields_<time>.vti` per output time (every field as
+    /// Float32 cell data, spacing = voxel in µm) and the ParaView series `vti/series.pvd`.
+    pub vti: bool,
+    /// Write one calibrated 32-bit float TIFF stack `tiff/<field>_<time>.tif` per field
+    /// and output time (pages = z slices, ImageJ metadata in µm).
+    pub tiff: bool,
     /// `"pH"` in `output.fields`: pH = 3 − log10(H/mM) written after the species fields.
     pub ph: Option<PhOutput>,
     /// Synthetic MRI fields in `output.fields` (`R1`, `R2`, `T1w`, `T2w`; needs `[mri]`),

@@ -760,6 +760,8 @@ fn output(
                 ranges_mm: None,
                 png16: None,
                 npy: None,
+                vti: None,
+                tiff: None,
                 timeseries: None,
                 summary_interval_s: None,
                 probe: None,
@@ -1024,6 +1026,20 @@ fn output(
             voxel: ijk[0] + nx * (ijk[1] + ny * ijk[2]),
         });
     }
+    let tiff = o.tiff.unwrap_or(false);
+    // A classic TIFF addresses 4 GiB; leave 1 MiB for the description and the IFDs.
+    let tiff_bytes = 4 * grid.n_voxels() as u64;
+    if tiff && tiff_bytes > u32::MAX as u64 - (1 << 20) {
+        return Err(Error::invalid(
+            "output.tiff",
+            format!(
+                "a {}×{}×{} f32 stack ({tiff_bytes} bytes) does not fit the 4 GiB of a classic TIFF",
+                grid.nx, grid.ny, grid.nz
+            ),
+        )
+        .found("true")
+        .fix("set output.tiff = false (the .npy and .vti have no such limit) or use a smaller grid.shape"));
+    }
 
     Ok(OutputSpec {
         fields,
@@ -1033,6 +1049,8 @@ fn output(
         ranges,
         png16: o.png16.unwrap_or(true),
         npy: o.npy.unwrap_or(true),
+        vti: o.vti.unwrap_or(true),
+        tiff,
         ph,
         mri,
         timeseries,

@@ -491,6 +491,8 @@ mod tests {
                 ranges: vec![crate::config::ValueRange::Auto],
                 png16: true,
                 npy: true,
+                vti: true,
+                tiff: false,
                 ph: None,
                 mri: vec![],
                 timeseries: vec![],

@@ -46,12 +46,15 @@ pub struct OutputRecord {
     pub step: u64,
 }
 
-/// One written file. `lo`, `hi`, `mapping`, `axis` and `slice_index` are set for PNGs.
+/// One written file. `lo`, `hi`, `mapping`, `axis` and `slice_index` are set for PNGs;
+/// `tiff` sets `lo`/`hi` (display range), `axis` (`z`, the page axis) and `mapping`; a
+/// `vti` lists its fields and units comma-separated in `field`/`unit` and its array
+/// names in `mapping`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct FileRecord {
     /// Relative to the output folder, `/`-separated.
     pub path: String,
-    /// `png8`, `png16`, `npy`, `csv`, `toml`, `wgsl`, `checkpoint`, …
+    /// `png8`, `png16`, `npy`, `tiff`, `vti` or `pvd` (text files: `csv`, `wgsl`, …).
     pub kind: String,
     pub field: String,
     pub unit: String,

@@ -1,5 +1,6 @@
 //! Writers for everything a run leaves on disk (DESIGN.md §5): 8-bit colour slices with
-//! title and colour bar, 16-bit grayscale stacks, `.npy` fields and `manifest.json`.
+//! title and colour bar, 16-bit grayscale stacks, `.npy` fields, VTK ImageData series,
+//! calibrated float TIFF stacks and `manifest.json`.
 //!
 //! Layout under the output folder (`<time>` is `t` + seconds with 7 integer digits and a
 //! fixed number of decimals for the whole run, e.g. `t0000120.0s`, so names sort by time
@@ -8,9 +9,17 @@
 //! png/<field>/<axis><index:03>_<time>.png     8-bit RGB, colour bar, title
 //! png16/<field>/<time>/<axis><index:03>.png   16-bit gray, every slice, 1 px per voxel
 //! fields/<field>_<time>.npy                   f32, shape (nz, ny, nx)
+//! vti/fields_<time>.vti                       VTK ImageData, every field of the time as
+//!                                             Float32 cell data `<field>_<unit>`, spacing µm
+//! vti/series.pvd                              ParaView collection of the .vti (timestep = s)
+//! tiff/<field>_<time>.tif                     f32 stack, page k = z k, row j = y j, ImageJ
+//!                                             calibration in µm (output.tiff, default off)
 //! manifest.json                               scenario, versions, files + sha256
 //! ```
-//! Every file goes through [`atomic::write_atomic`]. Image orientation: see [`slice`].
+//! Every file goes through [`atomic::write_atomic`]. Image orientation: see [`slice`];
+//! `.npy`, `.vti` and `.tif` hold the same f32 values in storage order (see [`vti`],
+//! [`tiff`]). The `.vti` holds the fields of [`RunWriter::write_output`];
+//! `time_of_death` (written on its own at the end) goes to `.npy` and `.tif` only.
 
 pub mod atomic;
 pub mod checkpoint;
@@ -22,8 +31,10 @@ pub mod npy;
 pub mod png;
 pub mod slice;
 pub mod text;
+pub mod tiff;
 pub mod timeseries;
 pub mod viability;
+pub mod vti;
 
 use std::fs;
 use std::io;
@@ -55,8 +66,9 @@ pub enum Error {
         path.display()
     )]
     Write { path: PathBuf, os_error: io::Error },
-    /// PNG encoding failed (an internal error: the buffers are built here).
-    #[error("cannot encode PNG {}: {message}", path.display())]
+    /// PNG or TIFF encoding failed (an internal error, or a grid too large for the format;
+    /// the message says which and the fix).
+    #[error("cannot encode {}: {message}", path.display())]
     Encode { path: PathBuf, message: String },
     /// The manifest could not be serialised.
     #[error("cannot serialise {}: {message}", path.display())]
@@ -90,6 +102,8 @@ pub struct RunWriter {
     well_mixed_rows: Vec<String>,
     /// How steady the baseline got before t = 0, if there was a spin-up.
     spin_up: Option<crate::sim::SpinUpReport>,
+    /// The `.vti` of every output time so far, listed in `vti/series.pvd`.
+    vti_series: Vec<vti::PvdEntry>,
     /// Command lines, seeds, resumes, checkpoints, wall time per phase.
     pub provenance: Provenance,
 }
@@ -103,6 +117,7 @@ pub struct WriterState {
     stacks: Vec<StackRecord>,
     well_mixed_rows: Vec<String>,
     spin_up: Option<crate::sim::SpinUpReport>,
+    vti_series: Vec<vti::PvdEntry>,
     provenance: Provenance,
     /// Wall time of the parts before this one, s.
     wall_time_s: f64,
@@ -207,6 +222,7 @@ impl RunWriter {
             stacks: Vec::new(),
             well_mixed_rows: Vec::new(),
             spin_up: None,
+            vti_series: Vec::new(),
             provenance: Provenance::default(),
         })
     }
@@ -220,6 +236,7 @@ impl RunWriter {
             stacks: self.stacks.clone(),
             well_mixed_rows: self.well_mixed_rows.clone(),
             spin_up: self.spin_up.clone(),
+            vti_series: self.vti_series.clone(),
             provenance: self.provenance.clone(),
             wall_time_s,
         }
@@ -232,6 +249,7 @@ impl RunWriter {
         self.stacks = state.stacks;
         self.well_mixed_rows = state.well_mixed_rows;
         self.spin_up = state.spin_up;
+        self.vti_series = state.vti_series;
         self.provenance = state.provenance;
         state.wall_time_s
     }
@@ -367,6 +385,7 @@ impl RunWriter {
                 axis.letter()
             )));
         }
+        let mut names_units = Vec::with_capacity(fields.len());
         for (n, field) in fields.iter().enumerate() {
             // Species fields in output.fields order, then the derived pH field.
             let (field_name, unit, range) = match out.fields.get(n) {
@@ -398,6 +417,10 @@ impl RunWriter {
                 )));
             }
             self.write_field(&field_name, &unit, range, field, time_s, step)?;
+            names_units.push((field_name, unit));
+        }
+        if out.vti {
+            self.write_vti(time_s, step, &names_units, fields)?;
         }
 
         self.outputs.push(OutputRecord { time_s, step });
@@ -407,7 +430,8 @@ impl RunWriter {
     }
 
     /// Writes one 3D field (a species or a derived field such as pH) at one time: 8-bit
-    /// colour slices, the 16-bit stack and the `.npy`, as configured in `[output]`.
+    /// colour slices, the 16-bit stack, the `.npy` and the TIFF stack, as configured in
+    /// `[output]`.
     pub fn write_field(
         &mut self,
         field_name: &str,
@@ -572,6 +596,9 @@ impl RunWriter {
                     mapping: None,
                 },
             )?;
+        }
+        if out.tiff {
+            self.write_tiff(&field_name, &unit, (lo, hi), field, time_s, step)?;
         }
         Ok(())
     }

@@ -72,6 +72,8 @@ fn output_spec(slices: SliceSelection) -> OutputSpec {
         ranges: vec![ValueRange::Auto, ValueRange::Fixed { lo: 0.0, hi: 2.0 }],
         png16: true,
         npy: true,
+        vti: true,
+        tiff: true,
         ph: None,
         mri: vec![],
         timeseries: vec![],
@@ -119,8 +121,14 @@ fn run_writer_writes_layout_and_manifest() {
         .expect("t=0");
     w.write_output(120.0, 120, &[f0.clone(), f1])
         .expect("t=120");
-    // Per time: 2 fields × (1 png8 + 16 png16 + 1 npy).
-    assert_eq!(w.files_written(), 2 * 2 * 18);
+    // Per time: 2 fields × (1 png8 + 16 png16 + 1 npy + 1 tif) + 1 vti; plus one
+    // series.pvd, rewritten (and listed once) at every time.
+    assert_eq!(w.files_written(), 2 * (2 * 19 + 1) + 1);
+    assert!(out_dir.join("tiff/h_plus_t0000120.0s.tif").is_file());
+    assert!(out_dir.join("vti/fields_t0000000.0s.vti").is_file());
+    let pvd = fs::read_to_string(out_dir.join("vti/series.pvd")).expect("series.pvd");
+    assert_eq!(pvd.matches("<DataSet ").count(), 2, "{pvd}");
+    assert!(pvd.contains("timestep=\"120\" group=\"\" part=\"0\" file=\"fields_t0000120.0s.vti\""));
     let png8 = out_dir.join("png/o2/z008_t0000120.0s.png");
     assert!(png8.is_file(), "missing {}", png8.display());
     assert!(out_dir.join("png16/o2/t0000120.0s/z015.png").is_file());
@@ -155,6 +163,45 @@ fn run_writer_writes_layout_and_manifest() {
         .expect("npy entry");
     let bytes = fs::read(out_dir.join(npy_entry["path"].as_str().expect("path"))).expect("read");
     assert_eq!(npy_entry["sha256"], manifest::sha256_hex(&bytes));
+    // The .npy, the TIFF pages and the first .vti array hold the same f32 bytes.
+    let data = &bytes[bytes.len() - 4 * sc.grid.n_voxels()..];
+    let tif = fs::read(out_dir.join("tiff/o2_t0000120.0s.tif")).expect("tif");
+    assert!(
+        tif.windows(data.len()).any(|w| w == data),
+        "tif pages differ from the npy"
+    );
+    let vti = fs::read(out_dir.join("vti/fields_t0000120.0s.vti")).expect("vti");
+    let head = b"<AppendedData encoding=\"raw\">\n   _";
+    let at = vti
+        .windows(head.len())
+        .position(|w| w == head)
+        .expect("appended")
+        + head.len();
+    assert_eq!(
+        &vti[at + 8..at + 8 + data.len()],
+        data,
+        "vti differs from the npy"
+    );
+    let vti_entry = files
+        .iter()
+        .find(|f| f["kind"] == "vti")
+        .expect("vti entry");
+    assert_eq!(
+        (vti_entry["field"].as_str(), vti_entry["unit"].as_str()),
+        (Some("o2,h_plus"), Some("mM,mM"))
+    );
+    assert!(vti_entry["mapping"]
+        .as_str()
+        .expect("mapping")
+        .contains("o2_mM = o2 in mM"));
+    let tif_entry = files
+        .iter()
+        .find(|f| f["kind"] == "tiff" && f["field"] == "h_plus")
+        .expect("tiff entry");
+    assert_eq!(
+        (tif_entry["lo"].as_f64(), tif_entry["hi"].as_f64()),
+        (Some(0.0), Some(2.0))
+    );
     // The fixed range is recorded for h_plus; o2 is auto (min/max of the field).
     let h16 = files
         .iter()
@@ -244,6 +291,8 @@ fn example_blob_renders_colour_stack() {
     out.ranges = vec![ValueRange::Auto];
     out.png16 = false;
     out.npy = false;
+    out.vti = false;
+    out.tiff = false;
     let sc = scenario(out);
     let mut w = RunWriter::create(tmp.path(), &sc, RunInfo::default()).expect("create");
     w.write_output(120.0, 120, &[blob(&sc.grid, 1.5)])

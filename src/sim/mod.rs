@@ -241,6 +241,33 @@ pub trait Hooks {
     ) -> Result<Flow, Self::Error>;
 }
 
+/// [`Hooks`] made of one closure called at every stop: no checkpoints, never stops early.
+/// Build it with [`on_stop`].
+pub struct OnStop<F, E>(F, std::marker::PhantomData<E>);
+
+/// Hooks for [`run`] from a closure `f(engine, stop)`.
+pub fn on_stop<E, F>(f: F) -> OnStop<F, E>
+where
+    E: From<Error>,
+    F: FnMut(&mut dyn Engine, Stop) -> Result<(), E>,
+{
+    OnStop(f, std::marker::PhantomData)
+}
+
+impl<E, F> Hooks for OnStop<F, E>
+where
+    E: From<Error>,
+    F: FnMut(&mut dyn Engine, Stop) -> Result<(), E>,
+{
+    type Error = E;
+    fn on_stop(&mut self, engine: &mut dyn Engine, stop: Stop) -> Result<(), E> {
+        (self.0)(engine, stop)
+    }
+    fn on_batch(&mut self, _: &mut dyn Engine, _: Position, _: f64) -> Result<Flow, E> {
+        Ok(Flow::Continue)
+    }
+}
+
 /// Advances `engine` through the stops of `schedule` from `start` (`Position::default()` for
 /// a new run, a checkpoint's position to resume). At each stop it first adds the doses due
 /// then (`doses` in time order; their times must be stops), then calls `hooks.on_stop`.
