@@ -22,9 +22,10 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// Wall time spent in each phase of the run, s, summed over resumed parts. On the GPU the
-/// steps are queued without waiting, so `steps_s` is the time to submit them and
-/// `readback_s` includes waiting for the device to finish them.
+/// Wall time spent in each phase of the run, s, summed over resumed parts. With a reaction
+/// network the GPU engine reads the reaction status after every batch of steps, which
+/// waits for the device, so `steps_s` holds the device time; without one, steps are only
+/// queued and the device time falls into `readback_s`.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct Phases {
     /// Loading the config, choosing the adapter, building the model and the engine.
