@@ -81,13 +81,19 @@ impl FileRecord {
     /// A record of a file that is not a field (CSV, TOML, WGSL, checkpoint, plot): no
     /// field, time or calibration. Path, size and checksum are filled in when written.
     pub fn other(kind: &str) -> FileRecord {
+        FileRecord::of_field(kind, "", "", 0.0, 0)
+    }
+
+    /// A record of field `field` (in `unit`) at `time_s`, `step`; the calibration fields
+    /// are set with struct update syntax where they apply.
+    pub fn of_field(kind: &str, field: &str, unit: &str, time_s: f64, step: u64) -> FileRecord {
         FileRecord {
             path: String::new(),
             kind: kind.to_string(),
-            field: String::new(),
-            unit: String::new(),
-            time_s: 0.0,
-            step: 0,
+            field: field.to_string(),
+            unit: unit.to_string(),
+            time_s,
+            step,
             bytes: 0,
             sha256: String::new(),
             axis: None,

@@ -504,19 +504,12 @@ impl RunWriter {
                 rel,
                 &bytes,
                 FileRecord {
-                    path: String::new(),
-                    kind: "png8".into(),
-                    field: field_name.clone(),
-                    unit: unit.clone(),
-                    time_s,
-                    step,
-                    bytes: 0,
-                    sha256: String::new(),
                     axis: Some(axis.letter().to_string()),
                     slice_index: Some(index),
                     lo: Some(lo),
                     hi: Some(hi),
                     mapping: Some(mapping8.clone()),
+                    ..FileRecord::of_field("png8", &field_name, &unit, time_s, step)
                 },
             )?;
         }
@@ -538,19 +531,12 @@ impl RunWriter {
                     rel,
                     &bytes,
                     FileRecord {
-                        path: String::new(),
-                        kind: "png16".into(),
-                        field: field_name.clone(),
-                        unit: unit.clone(),
-                        time_s,
-                        step,
-                        bytes: 0,
-                        sha256: String::new(),
                         axis: Some(axis.letter().to_string()),
                         slice_index: Some(index),
                         lo: Some(lo),
                         hi: Some(hi),
                         mapping: Some(manifest::PNG16_MAPPING.to_string()),
+                        ..FileRecord::of_field("png16", &field_name, &unit, time_s, step)
                     },
                 )?;
             }
@@ -580,21 +566,7 @@ impl RunWriter {
                 &mut self.files,
                 rel,
                 &bytes,
-                FileRecord {
-                    path: String::new(),
-                    kind: "npy".into(),
-                    field: field_name.clone(),
-                    unit: unit.clone(),
-                    time_s,
-                    step,
-                    bytes: 0,
-                    sha256: String::new(),
-                    axis: None,
-                    slice_index: None,
-                    lo: None,
-                    hi: None,
-                    mapping: None,
-                },
+                FileRecord::of_field("npy", &field_name, &unit, time_s, step),
             )?;
         }
         if out.tiff {

@@ -310,19 +310,11 @@ impl super::RunWriter {
             message: format!("field {field_name} at t = {time_s} s: {message}"),
         })?;
         let record = super::FileRecord {
-            path: String::new(),
-            kind: "tiff".into(),
-            field: field_name.to_string(),
-            unit: unit.to_string(),
-            time_s,
-            step,
-            bytes: 0,
-            sha256: String::new(),
             axis: Some("z".to_string()),
-            slice_index: None,
             lo: Some(lo),
             hi: Some(hi),
             mapping: Some(MAPPING.to_string()),
+            ..super::FileRecord::of_field("tiff", field_name, unit, time_s, step)
         };
         self.files.retain(|f| f.path != rel);
         super::write_file(&self.out_dir, &mut self.files, rel, &bytes, record)

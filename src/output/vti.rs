@@ -210,19 +210,8 @@ impl super::RunWriter {
             names_units.iter().map(f).collect::<Vec<_>>().join(",")
         };
         let record = |kind: &str, field: String, unit: String, mapping: String| super::FileRecord {
-            path: String::new(),
-            kind: kind.to_string(),
-            field,
-            unit,
-            time_s,
-            step,
-            bytes: 0,
-            sha256: String::new(),
-            axis: None,
-            slice_index: None,
-            lo: None,
-            hi: None,
             mapping: Some(mapping),
+            ..super::FileRecord::of_field(kind, &field, &unit, time_s, step)
         };
         let vti_record = record(
             "vti",
