@@ -18,6 +18,7 @@ pub mod derived;
 pub mod describe;
 pub mod manifest;
 pub mod npy;
+pub mod plot;
 pub mod png;
 pub mod slice;
 pub mod text;
