@@ -271,6 +271,22 @@ pub struct RawOutput {
     pub ranges_mm: Option<NamedMap<Vec<f64>>>,
     pub png16: Option<bool>,
     pub npy: Option<bool>,
+    /// `[output.figure]`: the multi-panel figure `plots/figure_series.png`.
+    pub figure: Option<RawFigure>,
+}
+
+/// `[output.figure]`; checked in `validate`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFigure {
+    /// Rows: names from `output.fields` (species, `pH`, MRI fields).
+    pub fields: Vec<String>,
+    /// Columns: output times, s (default: up to 4 evenly spaced, first and last included).
+    pub times_s: Option<Vec<f64>>,
+    /// Slice along `output.slice_axis` (default: the middle one).
+    pub slice_index: Option<i64>,
+    /// Resolution, dots per inch (default 150).
+    pub dpi: Option<i64>,
 }
 
 /// `parameters.<name>`.

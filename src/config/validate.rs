@@ -76,7 +76,7 @@ pub fn validate(raw: RawScenario, source: &str, base_dir: &Path) -> Result<Scena
     let doses = doses(&raw, &species_names, &grid, &time)?;
     let spin_up = spin_up(&raw, &time)?;
     let mri = mri(&raw, &species_names, &tissue_names)?;
-    let output = output(&raw, &species_names, &grid, mri.is_some())?;
+    let output = output(&raw, &species_names, &grid, &time, mri.is_some())?;
 
     let scenario = Scenario {
         name: raw.name.clone(),
@@ -746,6 +746,7 @@ fn output(
     raw: &RawScenario,
     species: &[&str],
     grid: &Grid,
+    time: &TimeSpec,
     has_mri: bool,
 ) -> Result<OutputSpec, Error> {
     let empty;
@@ -760,6 +761,7 @@ fn output(
                 ranges_mm: None,
                 png16: None,
                 npy: None,
+                figure: None,
             };
             &empty
         }
@@ -923,6 +925,20 @@ fn output(
         ranges[slot] = ValueRange::Fixed { lo, hi };
     }
 
+    // Written field names in write order: species, pH, MRI.
+    let written: Vec<&str> = fields
+        .iter()
+        .map(|&s| species[s])
+        .chain(ph.iter().map(|_| "pH"))
+        .chain(mri.iter().map(|(m, _)| m.name()))
+        .collect();
+    let figure = match &o.figure {
+        None => None,
+        Some(f) => Some(super::figure::validate(
+            f, &written, time, axis_len, slice_axis,
+        )?),
+    };
+
     Ok(OutputSpec {
         fields,
         colormap,
@@ -933,6 +949,7 @@ fn output(
         npy: o.npy.unwrap_or(true),
         ph,
         mri,
+        figure,
     })
 }
 

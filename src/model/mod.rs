@@ -493,6 +493,7 @@ mod tests {
                 npy: true,
                 ph: None,
                 mri: vec![],
+                figure: None,
             },
         }
     }

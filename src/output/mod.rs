@@ -8,6 +8,7 @@
 //! png/<field>/<axis><index:03>_<time>.png     8-bit RGB, colour bar, title
 //! png16/<field>/<time>/<axis><index:03>.png   16-bit gray, every slice, 1 px per voxel
 //! fields/<field>_<time>.npy                   f32, shape (nz, ny, nx)
+//! plots/figure_series.png                     [output.figure]: fields × times grid
 //! manifest.json                               scenario, versions, files + sha256
 //! ```
 //! Every file goes through [`atomic::write_atomic`]. Image orientation: see [`slice`].
@@ -16,6 +17,7 @@ pub mod atomic;
 pub mod colormap;
 pub mod derived;
 pub mod describe;
+mod figure_out;
 pub mod manifest;
 pub mod npy;
 pub mod plot;
@@ -89,6 +91,8 @@ pub struct RunWriter {
     well_mixed_rows: Vec<String>,
     /// How steady the baseline got before t = 0, if there was a spin-up.
     spin_up: Option<crate::sim::SpinUpReport>,
+    /// Slices kept for `plots/figure_series.png` (`[output.figure]`), see `figure_out`.
+    figure: Option<plot::FigureSeries>,
 }
 
 /// Smallest number of decimals (1 … 6) that writes every output time of the run
@@ -190,6 +194,7 @@ impl RunWriter {
             stacks: Vec::new(),
             well_mixed_rows: Vec::new(),
             spin_up: None,
+            figure: Self::new_figure(scenario),
         })
     }
 
@@ -333,7 +338,9 @@ impl RunWriter {
                 )));
             }
             self.write_field(&field_name, &unit, range, field, time_s, step)?;
+            self.keep_figure_slice(&field_name, &unit, range, field, time_s);
         }
+        self.write_figure_if_due(time_s, step)?;
 
         self.outputs.push(OutputRecord { time_s, step });
         let elapsed = self.started.elapsed().as_secs_f64();

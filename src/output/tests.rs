@@ -74,6 +74,7 @@ fn output_spec(slices: SliceSelection) -> OutputSpec {
         npy: true,
         ph: None,
         mri: vec![],
+        figure: None,
     }
 }
 

@@ -5,14 +5,14 @@
 //! image compositing, where `plotters` would add nothing but a second text layout.
 //!
 //! Voxels are upscaled by a whole number of pixels (nearest neighbour, no blur), chosen so
-//! a panel's long side is as close as possible to [`FigureStyle::panel_in`] × dpi. Slices
+//! a panel's long side is at most (and close to) [`FigureStyle::panel_in`] × dpi. Slices
 //! keep the orientation of [`crate::output::slice`] (origin voxel at the bottom-left).
 
 use image::{Rgb, RgbImage};
 use serde::{Deserialize, Serialize};
 
 use super::pt_to_px;
-use super::raster::{fill, frame, text_vertical, text_with_halo};
+use super::raster::{fill, frame, shade, text_vertical};
 use super::ticks::{coarse_step, coarse_ticks, format_tick};
 use crate::config::Colormap;
 use crate::output::colormap;
@@ -38,6 +38,9 @@ const TICK_LEN_PT: f64 = 2.5;
 const TICK_GAP_PT: f64 = 1.5;
 /// At most this many intervals between colour-bar ticks.
 const BAR_TICKS: usize = 3;
+
+/// Colour range (lo, hi) of a row and its labelled ticks (value, label).
+type RowBar = ((f64, f64), Vec<(f64, String)>);
 
 /// One field of the figure: its slices at the figure times.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -235,14 +238,23 @@ fn scale_bar_um(max_um: f64) -> f64 {
         .unwrap_or(mag)
 }
 
-/// Pixels per voxel: whole, at least 1, the panel's long side nearest `panel_in × dpi`.
+/// Pixels per voxel, a whole number ≥ 1: the largest that keeps the panel's long side
+/// within `panel_in × dpi`, unless that makes it smaller than 80 % of it (then the nearest).
 pub(crate) fn voxel_scale(width: usize, height: usize, panel_in: f64, dpi: u32) -> usize {
     let target = panel_in * dpi as f64;
-    ((target / width.max(height).max(1) as f64).round() as usize).max(1)
+    let long = width.max(height).max(1) as f64;
+    let floor = (target / long).floor();
+    let s = if floor >= 1.0 && floor * long >= 0.8 * target {
+        floor
+    } else {
+        (target / long).round()
+    };
+    (s as usize).max(1)
 }
 
-/// Renders the figure; see the module doc. Rows without a slice at some time show a grey
-/// panel there.
+/// Renders the figure; see the module doc. A row without a slice at some time (or with
+/// one of the wrong size) shows a grey `no data` panel there. Voxels are never shrunk: a
+/// slice wider than `panel_in × dpi` pixels gets 1 pixel per voxel.
 pub fn figure_series(fig: &FigureSeries, style: &FigureStyle) -> RgbImage {
     let dpi = style.dpi.max(1);
     let p = |pt: f64| pt_to_px(pt, dpi);
@@ -264,7 +276,7 @@ pub fn figure_series(fig: &FigureSeries, style: &FigureStyle) -> RgbImage {
     );
 
     // Colour-bar ticks per row, and the widest tick label of all rows.
-    let bars: Vec<((f64, f64), Vec<(f64, String)>)> = (0..n_rows)
+    let bars: Vec<RowBar> = (0..n_rows)
         .map(|r| {
             let (lo, hi) = fig.row_range(r);
             let (ticks, step) = coarse_ticks(lo, hi, BAR_TICKS);
@@ -313,7 +325,7 @@ pub fn figure_series(fig: &FigureSeries, style: &FigureStyle) -> RgbImage {
         let ((lo, hi), ticks) = &bars[r];
         for (c, panel) in row.panels.iter().enumerate() {
             let x0 = col_x(c);
-            match panel {
+            match panel.as_ref().filter(|v| v.len() == fig.width * fig.height) {
                 Some(values) => {
                     for vr in 0..fig.height {
                         for vc in 0..fig.width {
@@ -397,39 +409,41 @@ pub fn figure_series(fig: &FigureSeries, style: &FigureStyle) -> RgbImage {
         let bar_um = scale_bar_um(0.3 * panel_um);
         let len = (bar_um / style.voxel_um * s as f64).round();
         if bar_um > 0.0 && len >= 4.0 {
-            let x0 = col_x(0) + p(5.0);
-            let bar_h = p(2.0).round().max(2.0);
-            let y_bar = row_y(n_rows - 1) + ph - p(5.0) - bar_h;
-            let halo = (p(0.6).round() as i64).max(1);
-            fill(
+            // White bar and label on a translucent dark box: readable on any colour map.
+            let label = format!("{} µm", format_tick(bar_um, bar_um));
+            let lw = text.width(&label, tick_px) as f64;
+            let pad = p(2.0).round();
+            let bar_h = p(1.5).round().max(2.0);
+            let box_w = len.max(lw) + 2.0 * pad;
+            let box_h = tick_h + p(1.0) + bar_h + 2.0 * pad;
+            let bx = col_x(0) + p(3.0).round();
+            let by = row_y(n_rows - 1) + ph - p(3.0).round() - box_h;
+            shade(
                 &mut img,
-                x0 as i64 - halo,
-                y_bar as i64 - halo,
-                len as i64 + 2 * halo,
-                bar_h as i64 + 2 * halo,
-                INK,
+                bx as i64,
+                by as i64,
+                box_w as i64,
+                box_h as i64,
+                0.55,
             );
+            let bar_x = bx + (box_w - len) / 2.0;
+            let bar_y = by + box_h - pad - bar_h;
             fill(
                 &mut img,
-                x0 as i64,
-                y_bar as i64,
+                bar_x as i64,
+                bar_y as i64,
                 len as i64,
                 bar_h as i64,
                 WHITE,
             );
-            let label = format!("{} µm", format_tick(bar_um, bar_um));
-            let lw = text.width(&label, tick_px) as f64;
-            let lx = (x0 + (len - lw) / 2.0).max(col_x(0) + p(1.0));
-            let ly = y_bar - p(1.5) - tick_h;
-            text_with_halo(
+            let lx = bx + (box_w - lw) / 2.0;
+            text.draw(
                 &mut img,
-                &text,
-                &label,
+                lx as f32,
+                (by + pad) as f32,
                 tick_px,
-                (lx as f32, ly as f32),
+                &label,
                 WHITE,
-                INK,
-                halo as f32,
             );
         }
     }

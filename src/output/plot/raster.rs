@@ -172,31 +172,14 @@ pub(crate) fn text_vertical(
     }
 }
 
-/// Text in `rgb` with an outline of `halo_px` pixels in `halo`, readable on any colour.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn text_with_halo(
-    img: &mut RgbImage,
-    text: &TextRenderer,
-    s: &str,
-    px: f32,
-    (left, top): (f32, f32),
-    rgb: [u8; 3],
-    halo: [u8; 3],
-    halo_px: f32,
-) {
-    for (dx, dy) in [
-        (-1.0, 0.0),
-        (1.0, 0.0),
-        (0.0, -1.0),
-        (0.0, 1.0),
-        (-0.7, -0.7),
-        (0.7, -0.7),
-        (-0.7, 0.7),
-        (0.7, 0.7),
-    ] {
-        text.draw(img, left + dx * halo_px, top + dy * halo_px, px, s, halo);
+/// Darkens the rectangle (x0, y0, w, h) towards black by `amount` ∈ [0, 1].
+pub(crate) fn shade(img: &mut RgbImage, x0: i64, y0: i64, w: i64, h: i64, amount: f64) {
+    let (iw, ih) = (img.width() as i64, img.height() as i64);
+    for y in y0.max(0)..(y0 + h).min(ih) {
+        for x in x0.max(0)..(x0 + w).min(iw) {
+            blend(img, x as u32, y as u32, [0, 0, 0], amount);
+        }
     }
-    text.draw(img, left, top, px, s, rgb);
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 use super::*;
 use crate::config::Colormap;
 use crate::output::slice::Slice;
-use image::{ImageFormat, Rgb};
+use image::ImageFormat;
 
 const BG: [u8; 3] = [255, 255, 255];
 
@@ -227,12 +227,18 @@ fn figure_series_layout_scale_bar_and_colour_bars() {
     assert_eq!(png_dpi(&bytes), Some(150.0));
     let back = decode(&bytes);
     assert_eq!(back.dimensions(), img.dimensions());
-    // Panels: 48 voxels × 5 px (225 px / 48 = 4.7 → 5).
-    assert_eq!(figure::voxel_scale(48, 32, 1.5, 150), 5);
+    // Panels: 48 voxels × 4 px (225 px / 48 = 4.7 → 4, 192 px ≥ 80 % of 225).
+    assert_eq!(figure::voxel_scale(48, 32, 1.5, 150), 4);
+    assert_eq!(
+        figure::voxel_scale(120, 120, 1.5, 150),
+        2,
+        "1 px would be 53 %"
+    );
+    assert_eq!(figure::voxel_scale(1000, 10, 1.5, 150), 1);
     // Size follows columns: one more time adds a panel and a gap, exactly.
     let wider = figure_series(&test_figure(4), &style);
     let gap = pt_to_px(3.0, 150).round() as u32;
-    assert_eq!(wider.width() - img.width(), 48 * 5 + gap);
+    assert_eq!(wider.width() - img.width(), 48 * 4 + gap);
     assert_eq!(wider.height(), img.height());
     // … and rows: one more field adds a panel height and a row gap, exactly.
     let mut taller = fig.clone();
@@ -241,8 +247,9 @@ fn figure_series_layout_scale_bar_and_colour_bars() {
     taller.rows.push(extra);
     let row_gap = pt_to_px(6.0, 150).round() as u32;
     let taller = figure_series(&taller, &style);
-    assert_eq!(taller.height() - img.height(), 32 * 5 + row_gap);
-    // At 300 dpi: 9 px per voxel (450 px / 48 = 9.4), fonts and gaps doubled.
+    assert_eq!(taller.height() - img.height(), 32 * 4 + row_gap);
+    // At 300 dpi: 9 px per voxel (450 px / 48 = 9.4; 4 at 150 dpi), fonts and gaps
+    // doubled, so about twice as wide (panels 2.25×).
     assert_eq!(figure::voxel_scale(48, 32, 1.5, 300), 9);
     let big = figure_series(
         &fig,
@@ -253,12 +260,39 @@ fn figure_series_layout_scale_bar_and_colour_bars() {
     );
     let ratio = big.width() as f64 / img.width() as f64;
     assert!(
-        (1.75..2.05).contains(&ratio),
+        (1.9..2.3).contains(&ratio),
         "300 vs 150 dpi width ratio {ratio}"
     );
-    // Physical size sensible for a paper: about 3 × 1.6 in panels + labels.
+    // Scale bar: without a voxel size there is none; the difference is a white bar of
+    // 100 µm (10 voxels × 4 px) and its label on a dark box, in the bottom-left panel.
+    let bare = figure_series(
+        &fig,
+        &FigureStyle {
+            voxel_um: 0.0,
+            ..style.clone()
+        },
+    );
+    let (mut n_diff, mut n_white, mut max_x, mut min_y) = (0, 0, 0, u32::MAX);
+    for (x, y, p) in img.enumerate_pixels() {
+        if p != bare.get_pixel(x, y) {
+            n_diff += 1;
+            n_white += (p.0 == [255, 255, 255]) as usize;
+            max_x = max_x.max(x);
+            min_y = min_y.min(y);
+        }
+    }
+    assert!(
+        n_white >= 40 * 3,
+        "white bar and text: {n_white} of {n_diff} changed pixels"
+    );
+    assert!(max_x < img.width() / 4, "in the first column (x ≤ {max_x})");
+    assert!(
+        min_y > img.height() * 2 / 3,
+        "in the last row (y ≥ {min_y})"
+    );
+    // Physical size sensible for a paper: 3 panels of 1.28 in + labels.
     let w_in = img.width() as f64 / 150.0;
-    assert!((4.0..7.5).contains(&w_in), "width {w_in} in");
+    assert!((4.0..6.0).contains(&w_in), "width {w_in} in");
 }
 
 #[test]
@@ -267,8 +301,8 @@ fn figure_colour_bars_are_monotone_and_panels_share_the_row_range() {
     let style = FigureStyle::new(Colormap::Grayscale, 150, 10.0, "caption");
     let img = figure_series(&fig, &style);
     // Find the colour bars: columns right of the panels whose pixels are gray levels
-    // running from white (top) to black (bottom) over a panel height (32 × 5 = 160 px).
-    let ph = 160u32;
+    // running from white (top) to black (bottom) over a panel height (32 × 4 = 128 px).
+    let ph = 128u32;
     let mut bar_x = None;
     'search: for x in (img.width() / 2)..img.width() {
         for y0 in 0..img.height().saturating_sub(ph) {
