@@ -4,6 +4,7 @@
 
 use super::manifest::FileRecord;
 use super::plot::{self, FigureSeries, FigureStyle};
+use super::png::format_value;
 use super::{colormap, short_number, slice, write_file, Error, RunWriter};
 use crate::config::{Axis, ValueRange};
 
@@ -116,7 +117,12 @@ impl RunWriter {
                 } else {
                     "auto over the row"
                 };
-                format!("{} {lo} … {hi} ({how})", fig.row_label(r))
+                format!(
+                    "{} {} … {} ({how})",
+                    fig.row_label(r),
+                    format_value(lo),
+                    format_value(hi)
+                )
             })
             .collect();
         let times: Vec<String> = fig.times_s.iter().map(|t| format!("{t}")).collect();

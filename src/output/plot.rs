@@ -31,8 +31,6 @@ use image::RgbImage;
 
 /// Default resolution of plots, dots per inch.
 pub const DEFAULT_DPI: u32 = 150;
-/// Allowed resolutions (`output.figure.dpi`), dots per inch.
-pub const DPI_RANGE: std::ops::RangeInclusive<u32> = 1..=1200;
 
 /// Okabe & Ito (2008), "Color Universal Design": blue, vermillion, bluish green, reddish
 /// purple, orange, sky blue, black, yellow — ordered so the first colours contrast most on
