@@ -519,6 +519,7 @@ impl Session {
                 return Err(e);
             }
         };
+        self.write_plots()?;
         if let Outcome::Stopped(pos) = outcome {
             let by_signal = self.interrupted.load(Ordering::SeqCst);
             let status = if by_signal { "interrupted" } else { "stopped" };
@@ -586,6 +587,52 @@ impl Session {
             self.writer.out_dir().display(),
             manifest.display()
         );
+        Ok(())
+    }
+
+    /// `plots/timeseries.png` (the fields of `output.fields` that `timeseries.csv` has,
+    /// else all of them) and `plots/viability.png`, from the summaries so far.
+    fn write_plots(&mut self) -> Result<(), AppError> {
+        let Some(ts) = &self.timeseries else {
+            return Ok(());
+        };
+        let sc = &self.scenario;
+        let all: Vec<(String, String, bool)> = sc
+            .output
+            .timeseries
+            .iter()
+            .map(|f| match *f {
+                TimeseriesField::Species(s) => (
+                    sc.species[s].name.clone(),
+                    sc.species[s].unit.clone(),
+                    sc.output.fields.contains(&s),
+                ),
+                TimeseriesField::Ph(_) => ("pH".into(), "pH".into(), sc.output.ph.is_some()),
+            })
+            .collect();
+        let written: Vec<(String, String)> = all
+            .iter()
+            .filter(|f| f.2)
+            .map(|f| (f.0.clone(), f.1.clone()))
+            .collect();
+        let fields = if written.is_empty() {
+            all.into_iter().map(|f| (f.0, f.1)).collect()
+        } else {
+            written
+        };
+        let dpi = ionfield::output::plot::DEFAULT_DPI;
+        let pages = [
+            ("plots/timeseries.png", ts.chart_page_png(&fields, dpi)),
+            ("plots/viability.png", ts.viability_png(dpi)),
+        ];
+        for (rel, png) in pages {
+            let png = png.map_err(AppError::simulation)?;
+            if let Some(bytes) = png {
+                self.writer
+                    .write_bytes(rel, "plot", &bytes)
+                    .map_err(AppError::input)?;
+            }
+        }
         Ok(())
     }
 

@@ -8,6 +8,7 @@
 pub mod catalog;
 mod compose;
 mod error;
+mod figure;
 pub mod mask;
 mod origins;
 mod overrides;

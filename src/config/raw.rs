@@ -277,6 +277,8 @@ pub struct RawOutput {
     pub timeseries: Option<Vec<String>>,
     pub summary_interval_s: Option<f64>,
     pub probe: Option<Vec<RawProbe>>,
+    /// `[output.figure]`: the multi-panel figure `plots/figure_series.png`.
+    pub figure: Option<RawFigure>,
 }
 
 /// `[[output.probe]]`: a point probe in `timeseries.csv`.
@@ -285,6 +287,20 @@ pub struct RawOutput {
 pub struct RawProbe {
     pub name: String,
     pub point_um: Vec<f64>,
+}
+
+/// `[output.figure]`; checked in `validate`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFigure {
+    /// Rows: names from `output.fields` (species, `pH`, MRI fields).
+    pub fields: Vec<String>,
+    /// Columns: output times, s (default: up to 4 evenly spaced, first and last included).
+    pub times_s: Option<Vec<f64>>,
+    /// Slice along `output.slice_axis` (default: the middle one).
+    pub slice_index: Option<i64>,
+    /// Resolution, dots per inch (default 150).
+    pub dpi: Option<i64>,
 }
 
 /// `parameters.<name>`.

@@ -126,6 +126,23 @@ impl TimeSpec {
     pub fn n_steps(&self) -> u64 {
         (self.end_s / self.dt_s - 1e-9).ceil().max(0.0) as u64
     }
+
+    /// Output times, s: 0, every `output_interval_s` before `end_s`, and `end_s` (the
+    /// same values as `sim::OutputSchedule::new`).
+    pub fn output_times_s(&self) -> Vec<f64> {
+        let mut times = vec![0.0];
+        let mut k = 1u64;
+        loop {
+            let t = k as f64 * self.output_interval_s;
+            if t >= self.end_s * (1.0 - 1e-12) {
+                break;
+            }
+            times.push(t);
+            k += 1;
+        }
+        times.push(self.end_s);
+        times
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -346,6 +363,8 @@ pub struct OutputSpec {
     pub summary_interval_s: Option<f64>,
     /// Point probes in `timeseries.csv`.
     pub probes: Vec<Probe>,
+    /// `[output.figure]`: the multi-panel figure `plots/figure_series.png`.
+    pub figure: Option<FigureSpec>,
 }
 
 /// A field of `timeseries.csv`.
@@ -365,6 +384,19 @@ pub struct Probe {
     pub point_um: [f64; 3],
     /// The voxel whose box holds the point (flat index, x fastest).
     pub voxel: usize,
+}
+
+/// `[output.figure]`: a grid of 2D slices, one row per field and one column per time.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct FigureSpec {
+    /// Row fields, names as in `output.fields` (species, `pH`, MRI fields).
+    pub fields: Vec<String>,
+    /// Column times, s: output times (as the schedule computes them), increasing.
+    pub times_s: Vec<f64>,
+    /// Slice index along `output.slice_axis`.
+    pub slice_index: usize,
+    /// Resolution of the PNG, dots per inch.
+    pub dpi: u32,
 }
 
 /// A synthetic MRI readout (MODEL.md §6), computed from the fields at output times.

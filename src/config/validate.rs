@@ -76,7 +76,7 @@ pub fn validate(raw: RawScenario, source: &str, base_dir: &Path) -> Result<Scena
     let doses = doses(&raw, &species_names, &grid, &time)?;
     let spin_up = spin_up(&raw, &time)?;
     let mri = mri(&raw, &species_names, &tissue_names)?;
-    let output = output(&raw, &species_names, &grid, mri.is_some())?;
+    let output = output(&raw, &species_names, &grid, &time, mri.is_some())?;
 
     let scenario = Scenario {
         name: raw.name.clone(),
@@ -746,6 +746,7 @@ fn output(
     raw: &RawScenario,
     species: &[&str],
     grid: &Grid,
+    time: &TimeSpec,
     has_mri: bool,
 ) -> Result<OutputSpec, Error> {
     let empty;
@@ -765,6 +766,7 @@ fn output(
                 timeseries: None,
                 summary_interval_s: None,
                 probe: None,
+                figure: None,
             };
             &empty
         }
@@ -1040,6 +1042,19 @@ fn output(
         .found("true")
         .fix("set output.tiff = false (the .npy and .vti have no such limit) or use a smaller grid.shape"));
     }
+    // Written field names in write order: species, pH, MRI.
+    let written: Vec<&str> = fields
+        .iter()
+        .map(|&s| species[s])
+        .chain(ph.iter().map(|_| "pH"))
+        .chain(mri.iter().map(|(m, _)| m.name()))
+        .collect();
+    let figure = match &o.figure {
+        None => None,
+        Some(f) => Some(super::figure::validate(
+            f, &written, time, axis_len, slice_axis,
+        )?),
+    };
 
     Ok(OutputSpec {
         fields,
@@ -1056,6 +1071,7 @@ fn output(
         timeseries,
         summary_interval_s: o.summary_interval_s,
         probes,
+        figure,
     })
 }
 

@@ -498,6 +498,7 @@ mod tests {
                 timeseries: vec![],
                 summary_interval_s: None,
                 probes: vec![],
+                figure: None,
             },
         }
     }

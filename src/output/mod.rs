@@ -14,6 +14,7 @@
 //! vti/series.pvd                              ParaView collection of the .vti (timestep = s)
 //! tiff/<field>_<time>.tif                     f32 stack, page k = z k, row j = y j, ImageJ
 //!                                             calibration in µm (output.tiff, default off)
+//! plots/figure_series.png                     [output.figure]: fields × times grid
 //! manifest.json                               scenario, versions, files + sha256
 //! ```
 //! Every file goes through [`atomic::write_atomic`]. Image orientation: see [`slice`];
@@ -26,8 +27,10 @@ pub mod checkpoint;
 pub mod colormap;
 pub mod derived;
 pub mod describe;
+mod figure_out;
 pub mod manifest;
 pub mod npy;
+pub mod plot;
 pub mod png;
 pub mod slice;
 pub mod text;
@@ -106,6 +109,8 @@ pub struct RunWriter {
     vti_series: Vec<vti::PvdEntry>,
     /// Command lines, seeds, resumes, checkpoints, wall time per phase.
     pub provenance: Provenance,
+    /// Slices kept for `plots/figure_series.png` (`[output.figure]`), see `figure_out`.
+    figure: Option<plot::FigureSeries>,
 }
 
 /// What a [`RunWriter`] has written so far, saved in checkpoints so a resumed run keeps
@@ -118,6 +123,7 @@ pub struct WriterState {
     well_mixed_rows: Vec<String>,
     spin_up: Option<crate::sim::SpinUpReport>,
     vti_series: Vec<vti::PvdEntry>,
+    figure: Option<plot::FigureSeries>,
     provenance: Provenance,
     /// Wall time of the parts before this one, s.
     wall_time_s: f64,
@@ -224,6 +230,7 @@ impl RunWriter {
             spin_up: None,
             vti_series: Vec::new(),
             provenance: Provenance::default(),
+            figure: Self::new_figure(scenario),
         })
     }
 
@@ -237,6 +244,7 @@ impl RunWriter {
             well_mixed_rows: self.well_mixed_rows.clone(),
             spin_up: self.spin_up.clone(),
             vti_series: self.vti_series.clone(),
+            figure: self.figure.clone(),
             provenance: self.provenance.clone(),
             wall_time_s,
         }
@@ -250,6 +258,7 @@ impl RunWriter {
         self.well_mixed_rows = state.well_mixed_rows;
         self.spin_up = state.spin_up;
         self.vti_series = state.vti_series;
+        self.figure = state.figure;
         self.provenance = state.provenance;
         state.wall_time_s
     }
@@ -417,11 +426,13 @@ impl RunWriter {
                 )));
             }
             self.write_field(&field_name, &unit, range, field, time_s, step)?;
+            self.keep_figure_slice(&field_name, &unit, range, field, time_s);
             names_units.push((field_name, unit));
         }
         if out.vti {
             self.write_vti(time_s, step, &names_units, fields)?;
         }
+        self.write_figure_if_due(time_s, step)?;
 
         self.outputs.push(OutputRecord { time_s, step });
         let elapsed = self.started.elapsed().as_secs_f64();

@@ -79,6 +79,7 @@ fn output_spec(slices: SliceSelection) -> OutputSpec {
         timeseries: vec![],
         summary_interval_s: None,
         probes: vec![],
+        figure: None,
     }
 }
 

@@ -5,7 +5,7 @@
 use ab_glyph::{point, Font, FontRef, PxScale, ScaleFont};
 use image::RgbImage;
 
-const FONT_BYTES: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
+pub(crate) const FONT_BYTES: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 
 /// Draws single lines of text with the bundled font.
 pub struct TextRenderer {

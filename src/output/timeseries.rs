@@ -18,6 +18,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::plot::{self, ChartPanel, ChartSpec, PlotError, Series};
 use super::viability::NECROSIS_THRESHOLD;
 use crate::config::Probe;
 use crate::model::{Model, TISSUE_ID_MASK};
@@ -146,6 +147,89 @@ impl TimeSeries {
             ));
         }
         text
+    }
+
+    /// `plots/timeseries.png`: one panel per field of `fields` (name, unit), each with the
+    /// mean of every tissue and the value at every point probe (the same lines in every
+    /// panel, one shared legend); a log axis for positive fields spanning more than three
+    /// decades (OH·). `None` when there is nothing to draw.
+    pub fn chart_page_png(
+        &self,
+        fields: &[(String, String)],
+        dpi: u32,
+    ) -> Result<Option<Vec<u8>>, PlotError> {
+        let lines: Vec<(String, &str, String)> = self
+            .regions
+            .iter()
+            .filter(|r| r.name != "whole")
+            .map(|r| (r.name.clone(), "mean", format!("{} (mean)", r.name)))
+            .chain(
+                self.probes
+                    .iter()
+                    .map(|(name, _)| (name.clone(), "value", name.clone())),
+            )
+            .collect();
+        let panels: Vec<ChartPanel> = fields
+            .iter()
+            .map(|(field, unit)| {
+                let series: Vec<Series> = lines
+                    .iter()
+                    .map(|(probe, stat, label)| Series {
+                        label: label.clone(),
+                        points: self.series(probe, field, stat),
+                    })
+                    .collect();
+                let values = || series.iter().flat_map(|s| s.points.iter().map(|p| p.1));
+                let lo = values().fold(f64::INFINITY, f64::min);
+                let hi = values().fold(f64::NEG_INFINITY, f64::max);
+                let log_y = lo > 0.0 && hi / lo > 1e3;
+                let unit = if unit == "1" {
+                    "fraction".to_string()
+                } else {
+                    unit.clone()
+                };
+                ChartPanel {
+                    spec: ChartSpec::new(field, "time [s]", &format!("{field} [{unit}]"))
+                        .with_size_in(3.2, 2.3, dpi)
+                        .with_log_y(log_y),
+                    series,
+                }
+            })
+            .filter(|p| p.series.iter().any(|s| !s.points.is_empty()))
+            .collect();
+        if panels.is_empty() {
+            return Ok(None);
+        }
+        let columns = if panels.len() > 4 { 3 } else { 2 };
+        let page = plot::chart_page(&panels, columns)?;
+        plot::encode_png(&page, dpi).map(Some)
+    }
+
+    /// `plots/viability.png`: per tissue, the fraction of voxels alive (viab ≥ 0.05) and
+    /// the mean viable fraction over time. `None` without a `viab` field.
+    pub fn viability_png(&self, dpi: u32) -> Result<Option<Vec<u8>>, PlotError> {
+        let mut series = Vec::new();
+        for r in self.regions.iter().filter(|r| r.name != "whole") {
+            for (stat, what) in [("fraction_alive", "alive"), ("mean", "mean viab")] {
+                let points = self.series(&r.name, "viab", stat);
+                if !points.is_empty() {
+                    series.push(Series {
+                        label: format!("{} {what}", r.name),
+                        points,
+                    });
+                }
+            }
+        }
+        if series.is_empty() {
+            return Ok(None);
+        }
+        let spec = ChartSpec::new(
+            "Viability by tissue",
+            "time [s]",
+            "fraction of voxels / viab [1]",
+        )
+        .with_size_in(4.5, 3.0, dpi);
+        plot::line_chart_png(&spec, &series).map(Some)
     }
 
     /// The (time_s, value) series of one probe, field and statistic.

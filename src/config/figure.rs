@@ -1,0 +1,157 @@
+//! `[output.figure]` (the multi-panel figure `plots/figure_series.png`): raw table →
+//! [`FigureSpec`]. Errors name the dotted field and list what is allowed.
+
+use super::error::{did_you_mean, list, Error};
+use super::raw::RawFigure;
+use super::scenario::{Axis, FigureSpec, TimeSpec};
+
+/// At most this many output times are listed in an error message.
+const LISTED_TIMES: usize = 12;
+
+/// `a, b, c s` (or the first and last few of many).
+fn list_times(times: &[f64]) -> String {
+    let fmt = |t: &f64| format!("{t}");
+    let items: Vec<String> = if times.len() <= LISTED_TIMES {
+        times.iter().map(fmt).collect()
+    } else {
+        let head = times[..LISTED_TIMES - 3].iter().map(fmt);
+        let tail = times[times.len() - 2..].iter().map(fmt);
+        head.chain(std::iter::once("…".to_string()))
+            .chain(tail)
+            .collect()
+    };
+    format!("{} s", items.join(", "))
+}
+
+/// `[output.figure]`: fields among the written ones (`written`: names in write order),
+/// times among the output times, the slice inside the grid, dpi 1 … 1200.
+pub(super) fn validate(
+    f: &RawFigure,
+    written: &[&str],
+    time: &TimeSpec,
+    axis_len: usize,
+    axis: Axis,
+) -> Result<FigureSpec, Error> {
+    if f.fields.is_empty() {
+        return Err(
+            Error::invalid("output.figure.fields", "needs at least one field").fix(format!(
+                "list fields from output.fields, e.g. fields = [\"{}\"]",
+                written.first().copied().unwrap_or("O2")
+            )),
+        );
+    }
+    let mut fields = Vec::new();
+    for (i, name) in f.fields.iter().enumerate() {
+        let field = format!("output.figure.fields[{i}]");
+        if !written.contains(&name.as_str()) {
+            return Err(Error::invalid(
+                &field,
+                format!(
+                    "`{name}` is not an output field{}",
+                    did_you_mean(name, written.iter().copied())
+                ),
+            )
+            .found(format!("{name:?}"))
+            .fix(format!(
+                "use names from output.fields ({}) or add \"{name}\" to output.fields",
+                list(written.iter().copied())
+            )));
+        }
+        if fields.contains(name) {
+            return Err(Error::invalid(&field, "field listed twice")
+                .found(format!("{name:?}"))
+                .fix("list each field once"));
+        }
+        fields.push(name.clone());
+    }
+
+    let outputs = time.output_times_s();
+    let same = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0);
+    let times_s = match &f.times_s {
+        None => {
+            // Up to 4 output times evenly spread by index, first and last included.
+            let n = outputs.len();
+            let mut picked: Vec<usize> = (0..4.min(n))
+                .map(|k| {
+                    if n <= 4 {
+                        k
+                    } else {
+                        (k as f64 * (n - 1) as f64 / 3.0).round() as usize
+                    }
+                })
+                .collect();
+            picked.dedup();
+            picked.into_iter().map(|i| outputs[i]).collect()
+        }
+        Some(times) => {
+            if times.is_empty() {
+                return Err(
+                    Error::invalid("output.figure.times_s", "needs at least one time").fix(
+                        "list output times in s, or remove times_s for up to 4 evenly spaced ones",
+                    ),
+                );
+            }
+            let mut out: Vec<f64> = Vec::new();
+            for (i, &t) in times.iter().enumerate() {
+                let field = format!("output.figure.times_s[{i}]");
+                let Some(&exact) = outputs.iter().find(|&&o| same(o, t)) else {
+                    return Err(Error::invalid(&field, format!("{t} s is not an output time"))
+                        .found(t)
+                        .fix(format!(
+                            "use output times (t = 0, every time.output_interval_s = {} s, and time.end_s = {} s): {}; or remove times_s for up to 4 evenly spaced ones",
+                            time.output_interval_s,
+                            time.end_s,
+                            list_times(&outputs)
+                        )));
+                };
+                if out.last().is_some_and(|&prev| exact <= prev) {
+                    return Err(Error::invalid(&field, "times must increase")
+                        .found(t)
+                        .fix("list each time once, in increasing order"));
+                }
+                out.push(exact);
+            }
+            out
+        }
+    };
+
+    let slice_index = match f.slice_index {
+        None => axis_len / 2,
+        Some(i) if i >= 0 && (i as u64) < axis_len as u64 => i as usize,
+        Some(i) => {
+            return Err(Error::invalid(
+                "output.figure.slice_index",
+                format!(
+                    "must be in 0..{} (the grid has {axis_len} slices along output.slice_axis = {})",
+                    axis_len.saturating_sub(1),
+                    axis.letter()
+                ),
+            )
+            .found(i)
+            .fix(format!(
+                "write a slice index along {}, e.g. slice_index = {}, or remove it for the middle slice",
+                axis.letter(),
+                axis_len / 2
+            )))
+        }
+    };
+
+    let dpi = match f.dpi {
+        None => 150,
+        Some(d) if (1..=1200).contains(&d) => d as u32,
+        Some(d) => {
+            return Err(
+                Error::invalid("output.figure.dpi", "must be 1 … 1200 dots per inch")
+                    .found(d)
+                    .fix("write dpi = 150 (screen, default) or 300 (print)"),
+            )
+        }
+    };
+
+    Ok(FigureSpec {
+        fields,
+        times_s,
+        slice_index,
+        dpi,
+    })
+}

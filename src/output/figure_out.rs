@@ -1,0 +1,146 @@
+//! `plots/figure_series.png` of a run (`[output.figure]`): [`RunWriter`] keeps the 2D
+//! slice of each figure field at each figure time as the fields are written, and renders
+//! the figure once the last figure time has been written.
+
+use super::manifest::FileRecord;
+use super::plot::{self, FigureSeries, FigureStyle};
+use super::png::format_value;
+use super::{colormap, short_number, slice, write_file, Error, RunWriter};
+use crate::config::{Axis, ValueRange};
+
+/// Path of the figure in the output folder.
+pub const FIGURE_PATH: &str = "plots/figure_series.png";
+
+impl RunWriter {
+    /// The empty figure of `[output.figure]`, if configured.
+    pub(super) fn new_figure(scenario: &crate::config::Scenario) -> Option<FigureSeries> {
+        let spec = scenario.output.figure.as_ref()?;
+        let (w, h) = slice::slice_size(&scenario.grid, scenario.output.slice_axis);
+        Some(FigureSeries::new(&spec.fields, &spec.times_s, w, h))
+    }
+
+    /// Keeps the figure slice of one written field (values in `unit`) if the field and
+    /// the time are in the figure.
+    pub(super) fn keep_figure_slice(
+        &mut self,
+        field_name: &str,
+        unit: &str,
+        range: ValueRange,
+        field: &[f32],
+        time_s: f64,
+    ) {
+        let (Some(fig), Some(spec)) = (self.figure.as_mut(), self.scenario.output.figure.as_ref())
+        else {
+            return;
+        };
+        if fig.written || !fig.has_field(field_name) || fig.column(time_s).is_none() {
+            return;
+        }
+        let grid = self.scenario.grid;
+        let axis = self.scenario.output.slice_axis;
+        if field.len() != grid.n_voxels() || spec.slice_index >= slice::axis_len(&grid, axis) {
+            return; // write_output has reported a mismatch already
+        }
+        let sl = slice::extract(field, &grid, axis, spec.slice_index);
+        let range = match range {
+            ValueRange::Fixed { lo, hi } => Some((lo, hi)),
+            ValueRange::Auto => None,
+        };
+        fig.keep(field_name, unit, range, time_s, &sl);
+    }
+
+    /// After the last figure time: renders and writes `plots/figure_series.png` (kind
+    /// `plot` in the manifest), once.
+    pub(super) fn write_figure_if_due(&mut self, time_s: f64, step: u64) -> Result<(), Error> {
+        let (Some(fig), Some(spec)) = (self.figure.as_ref(), self.scenario.output.figure.as_ref())
+        else {
+            return Ok(());
+        };
+        if fig.written || !fig.is_due(time_s) {
+            return Ok(());
+        }
+        let out = &self.scenario.output;
+        let grid = self.scenario.grid;
+        let axis = out.slice_axis;
+        let (right, up) = match axis {
+            Axis::Z => ('x', 'y'),
+            Axis::Y => ('x', 'z'),
+            Axis::X => ('y', 'z'),
+        };
+        let pos_um = (spec.slice_index as f64 + 0.5) * grid.voxel_um;
+        let names = |fixed: bool| {
+            fig.rows
+                .iter()
+                .filter(|r| r.range.is_some() == fixed)
+                .map(|r| r.field.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let (fixed, auto) = (names(true), names(false));
+        let mut ranges = Vec::new();
+        if !fixed.is_empty() {
+            ranges.push(format!("fixed ({fixed})"));
+        }
+        if !auto.is_empty() {
+            ranges.push(format!("min–max over the row ({auto})"));
+        }
+        let caption = format!(
+            "Slice {} = {} ({} µm from the grid edge), voxel {} µm; {right} →, {up} ↑. Colour range per row: {}.",
+            axis.letter(),
+            spec.slice_index,
+            short_number(pos_um, 3),
+            short_number(grid.voxel_um, 3),
+            ranges.join("; ")
+        );
+        let style = FigureStyle::new(out.colormap, spec.dpi, grid.voxel_um, &caption);
+        let img = plot::figure_series(fig, &style);
+        let path = self.out_dir.join(FIGURE_PATH);
+        let bytes = plot::encode_png(&img, spec.dpi).map_err(|e| Error::Encode {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        let rows: Vec<String> = (0..fig.rows.len())
+            .map(|r| {
+                let (lo, hi) = fig.row_range(r);
+                let how = if fig.rows[r].range.is_some() {
+                    "fixed"
+                } else {
+                    "auto over the row"
+                };
+                format!(
+                    "{} {} … {} ({how})",
+                    fig.row_label(r),
+                    format_value(lo),
+                    format_value(hi)
+                )
+            })
+            .collect();
+        let times: Vec<String> = fig.times_s.iter().map(|t| format!("{t}")).collect();
+        let mapping = format!(
+            "rows top to bottom: {}; columns t = {} s; colour = {}((value − lo)/(hi − lo)) per row, clamped; NaN = magenta; {} dpi (pHYs)",
+            rows.join("; "),
+            times.join(", "),
+            colormap::name(out.colormap),
+            spec.dpi
+        );
+        let fields: Vec<&str> = fig.rows.iter().map(|r| r.field.as_str()).collect();
+        let record = FileRecord {
+            axis: Some(axis.letter().to_string()),
+            slice_index: Some(spec.slice_index),
+            mapping: Some(mapping),
+            ..FileRecord::of_field("plot", &fields.join(","), "", time_s, step)
+        };
+        self.files.retain(|f| f.path != FIGURE_PATH);
+        write_file(
+            &self.out_dir,
+            &mut self.files,
+            FIGURE_PATH.to_string(),
+            &bytes,
+            record,
+        )?;
+        if let Some(fig) = self.figure.as_mut() {
+            fig.written = true;
+        }
+        Ok(())
+    }
+}

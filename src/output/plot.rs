@@ -1,0 +1,106 @@
+//! Publication plots: time-series line charts ([`line_chart`], [`chart_page`]) and the
+//! multi-panel field figure ([`figure_series`], `plots/figure_series.png` of a run).
+//!
+//! Physical size: every plot has a resolution in dots per inch; pixels = inches × dpi,
+//! font sizes and line widths are given in points (1 pt = 1/72 in) and converted with
+//! [`pt_to_px`], so a plot rendered at 300 dpi is the same figure as at 150 dpi with twice
+//! the pixels. [`encode_png`] writes the dpi into the PNG `pHYs` chunk (pixels per metre),
+//! so word processors and LaTeX place the figure at its intended size.
+//!
+//! Text uses the bundled DejaVu Sans (no system fonts): the line charts draw with
+//! `plotters` (axes, ticks, grid) through its `ab_glyph` font backend, the figure series
+//! with the same font through [`super::text::TextRenderer`].
+//!
+//! Colours of lines follow the Okabe–Ito palette ([`OKABE_ITO`]), which stays distinct
+//! for the common forms of colour blindness.
+
+mod chart;
+mod figure;
+mod raster;
+mod ticks;
+
+pub use chart::{chart_page, line_chart, line_chart_png, ChartPanel, ChartSpec, Series};
+pub use figure::{figure_series, FigureRow, FigureSeries, FigureStyle};
+pub use ticks::{
+    coarse_step, coarse_ticks, format_log_tick, format_tick, log_ticks, nice_step, nice_ticks,
+};
+
+use std::io::Cursor;
+
+use image::RgbImage;
+
+/// Default resolution of plots, dots per inch.
+pub const DEFAULT_DPI: u32 = 150;
+
+/// Okabe & Ito (2008), "Color Universal Design": blue, vermillion, bluish green, reddish
+/// purple, orange, sky blue, black, yellow — ordered so the first colours contrast most on
+/// white. Series `i` of a chart gets colour `i % 8` (dashed after the first 8).
+pub const OKABE_ITO: [[u8; 3]; 8] = [
+    [0, 114, 178],
+    [213, 94, 0],
+    [0, 158, 115],
+    [204, 121, 167],
+    [230, 159, 0],
+    [86, 180, 233],
+    [0, 0, 0],
+    [240, 228, 66],
+];
+
+/// A plot could not be drawn or encoded (an internal error: inputs are checked).
+#[derive(Debug, thiserror::Error)]
+pub enum PlotError {
+    #[error("cannot draw plot: {0}")]
+    Draw(String),
+    #[error("cannot encode plot PNG: {0}")]
+    Encode(String),
+}
+
+/// Pixels of a length of `pt` points at `dpi` dots per inch.
+pub fn pt_to_px(pt: f64, dpi: u32) -> f64 {
+    pt * dpi as f64 / 72.0
+}
+
+/// Pixels per metre of `dpi` (the unit of the PNG `pHYs` chunk), rounded.
+pub fn dpi_to_pixels_per_metre(dpi: u32) -> u32 {
+    (dpi as f64 / 0.0254).round() as u32
+}
+
+/// PNG bytes of an RGB image with a `pHYs` chunk saying `dpi` (as pixels per metre).
+pub fn encode_png(img: &RgbImage, dpi: u32) -> Result<Vec<u8>, PlotError> {
+    let mut bytes = Vec::new();
+    {
+        let mut enc = png::Encoder::new(Cursor::new(&mut bytes), img.width(), img.height());
+        enc.set_color(png::ColorType::Rgb);
+        enc.set_depth(png::BitDepth::Eight);
+        let ppm = dpi_to_pixels_per_metre(dpi);
+        enc.set_pixel_dims(Some(png::PixelDimensions {
+            xppu: ppm,
+            yppu: ppm,
+            unit: png::Unit::Meter,
+        }));
+        let mut writer = enc
+            .write_header()
+            .map_err(|e| PlotError::Encode(e.to_string()))?;
+        writer
+            .write_image_data(img.as_raw())
+            .map_err(|e| PlotError::Encode(e.to_string()))?;
+        writer
+            .finish()
+            .map_err(|e| PlotError::Encode(e.to_string()))?;
+    }
+    Ok(bytes)
+}
+
+/// The resolution recorded in a PNG's `pHYs` chunk, dots per inch (rounded to 0.1);
+/// `None` without the chunk or with an unspecified unit.
+pub fn png_dpi(bytes: &[u8]) -> Option<f64> {
+    let reader = png::Decoder::new(Cursor::new(bytes)).read_info().ok()?;
+    let dims = reader.info().pixel_dims?;
+    if dims.unit != png::Unit::Meter {
+        return None;
+    }
+    Some((dims.xppu as f64 * 0.0254 * 10.0).round() / 10.0)
+}
+
+#[cfg(test)]
+mod tests;

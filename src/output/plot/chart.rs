@@ -1,0 +1,603 @@
+//! Line charts of time series.
+//!
+//! One chart: white background, left and bottom axes with outward ticks and numbers, a
+//! light grid at the labelled ticks (and at 2…9 × 10ᵏ on a log axis), axis titles with
+//! units, an optional title, and the legend to the right of the axes (it never covers
+//! data). Series `i` is drawn in [`super::OKABE_ITO`] colour `i % 8`, dashed from the 9th
+//! on. A log-y chart plots only positive values and labels decades (`10⁻⁶`); a non-finite
+//! or (log-y) non-positive value breaks the line.
+//!
+//! Who draws what: `plotters` lays out the chart (label areas, the data → pixel mapping
+//! of a [`TickAxis`]) and draws the axes, tick marks and grid. Text and data lines are
+//! drawn afterwards by this crate: plotters 0.3.7's `ab_glyph` text ignores glyph side
+//! bearings (uneven letter spacing, e.g. `tum our`) and its bitmap backend draws thick
+//! lines without anti-aliasing (stair steps at 150 dpi), neither of which belongs in a
+//! paper. Text uses the bundled DejaVu Sans through [`TextRenderer`] (kerning, sub-pixel
+//! placement, anti-aliasing), lines [`super::raster::polyline`]. No system font is read:
+//! plotters is built without its `ttf`/font-kit feature.
+
+use std::sync::Once;
+
+use image::RgbImage;
+use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::raster;
+use super::ticks::{format_log_tick, format_tick, log_ticks, nice_ticks};
+use super::{pt_to_px, PlotError, DEFAULT_DPI, OKABE_ITO};
+use crate::output::text::{TextRenderer, FONT_BYTES};
+
+/// Font sizes in points.
+const TITLE_PT: f64 = 9.0;
+const LABEL_PT: f64 = 8.0;
+const TICK_PT: f64 = 7.0;
+const LEGEND_PT: f64 = 7.0;
+/// Line widths and lengths in points.
+const LINE_PT: f64 = 1.25;
+const AXIS_PT: f64 = 0.6;
+const TICK_LEN_PT: f64 = 3.0;
+const LEGEND_SAMPLE_PT: f64 = 16.0;
+const PAD_PT: f64 = 4.0;
+
+const GRID_RGB: RGBColor = RGBColor(225, 225, 225);
+const MINOR_GRID_RGB: RGBColor = RGBColor(242, 242, 242);
+const INK: [u8; 3] = [0, 0, 0];
+
+/// A linear axis over [lo, hi] (plot coordinates: log10 of the value on a log axis) whose
+/// ticks are given: `bold` labelled ticks with grid lines, `light` minor grid lines.
+struct TickAxis {
+    lo: f64,
+    hi: f64,
+    bold: Vec<f64>,
+    light: Vec<f64>,
+}
+
+impl Ranged for TickAxis {
+    type FormatOption = DefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, v: &f64, limit: (i32, i32)) -> i32 {
+        let frac = ((v - self.lo) / (self.hi - self.lo)).clamp(-10.0, 10.0);
+        limit.0 + ((limit.1 - limit.0) as f64 * frac).round() as i32
+    }
+
+    fn key_points<Hint: KeyPointHint>(&self, hint: Hint) -> Vec<f64> {
+        if hint.weight().allow_light_points() {
+            self.light.clone()
+        } else {
+            self.bold.clone()
+        }
+    }
+
+    fn range(&self) -> std::ops::Range<f64> {
+        self.lo..self.hi
+    }
+}
+
+/// One line of a chart: `points` are (x, y) in the units of the chart's axis labels.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Series {
+    /// Legend entry, e.g. a probe name (`tumour centre`).
+    pub label: String,
+    pub points: Vec<(f64, f64)>,
+}
+
+/// Labels, scale and size of one chart.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChartSpec {
+    /// Drawn above the axes; empty for none.
+    pub title: String,
+    /// x axis title with its unit, e.g. `time [s]`.
+    pub x_label: String,
+    /// y axis title with its unit, e.g. `O2 [mM]`.
+    pub y_label: String,
+    /// Logarithmic y axis (base 10), for quantities spanning decades such as OH·.
+    pub log_y: bool,
+    /// Size of the whole chart (axes, labels and legend), pixels.
+    pub width_px: u32,
+    pub height_px: u32,
+    /// Resolution, dots per inch: fonts and lines are sized in points for it.
+    pub dpi: u32,
+}
+
+impl ChartSpec {
+    /// A chart of 3.5 × 2.4 inches (a single journal column) at [`DEFAULT_DPI`].
+    pub fn new(title: &str, x_label: &str, y_label: &str) -> ChartSpec {
+        ChartSpec {
+            title: title.to_string(),
+            x_label: x_label.to_string(),
+            y_label: y_label.to_string(),
+            log_y: false,
+            width_px: (3.5 * DEFAULT_DPI as f64) as u32,
+            height_px: (2.4 * DEFAULT_DPI as f64) as u32,
+            dpi: DEFAULT_DPI,
+        }
+    }
+
+    /// The same chart at `width_in × height_in` inches and `dpi` dots per inch.
+    pub fn with_size_in(mut self, width_in: f64, height_in: f64, dpi: u32) -> ChartSpec {
+        self.width_px = (width_in * dpi as f64).round().max(1.0) as u32;
+        self.height_px = (height_in * dpi as f64).round().max(1.0) as u32;
+        self.dpi = dpi.max(1);
+        self
+    }
+
+    /// The same chart with a logarithmic (`true`) or linear y axis.
+    pub fn with_log_y(mut self, log_y: bool) -> ChartSpec {
+        self.log_y = log_y;
+        self
+    }
+}
+
+/// One panel of a [`chart_page`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChartPanel {
+    pub spec: ChartSpec,
+    pub series: Vec<Series>,
+}
+
+/// plotters measures (empty) tick-label strings with a font even though it draws no text
+/// here; it gets the bundled one under its default family name, never a system font.
+fn register_font() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // The bundled font parses (text.rs tests); if it did not, plotters would report
+        // FontUnavailable, surfacing as a PlotError::Draw.
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT_BYTES);
+    });
+}
+
+fn draw_err(e: impl std::fmt::Display) -> PlotError {
+    PlotError::Draw(e.to_string())
+}
+
+fn px(pt: f64, dpi: u32) -> f64 {
+    pt_to_px(pt, dpi)
+}
+
+fn px_u(pt: f64, dpi: u32) -> u32 {
+    px(pt, dpi).round().max(1.0) as u32
+}
+
+/// Style of series `i`: (colour, dashed).
+fn series_style(i: usize) -> ([u8; 3], bool) {
+    (OKABE_ITO[i % OKABE_ITO.len()], i >= OKABE_ITO.len())
+}
+
+/// Data range of one axis in plot coordinates (log10 of the value for a log axis).
+fn axis_range(values: impl Iterator<Item = f64>, log: bool, pad_frac: f64) -> (f64, f64) {
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for v in values {
+        let v = if log {
+            if v > 0.0 {
+                v.log10()
+            } else {
+                continue;
+            }
+        } else {
+            v
+        };
+        if v.is_finite() {
+            lo = lo.min(v);
+            hi = hi.max(v);
+        }
+    }
+    if lo > hi {
+        return if log { (-1.0, 1.0) } else { (0.0, 1.0) };
+    }
+    if hi - lo <= 1e-12 * hi.abs().max(lo.abs()).max(1e-300) {
+        let half = if log {
+            0.5
+        } else if lo == 0.0 {
+            1.0
+        } else {
+            0.1 * lo.abs()
+        };
+        return (lo - half, hi + half);
+    }
+    let pad = pad_frac * (hi - lo);
+    let lo_p = if !log && lo >= 0.0 && (lo - pad < 0.0 || lo <= 0.1 * hi) {
+        0.0 // a non-negative quantity near 0: the axis starts at 0
+    } else {
+        lo - pad
+    };
+    (lo_p, hi + pad)
+}
+
+/// Width of the widest string at `pt` points, pixels.
+fn max_width(text: &TextRenderer, labels: &[String], pt: f64, dpi: u32) -> f64 {
+    labels
+        .iter()
+        .map(|l| text.width(l, px(pt, dpi) as f32) as f64)
+        .fold(0.0, f64::max)
+}
+
+/// A line of text: top-left corner, or the centre when `vertical` (rotated 90° CCW).
+struct Label {
+    text: String,
+    px: f32,
+    at: (f64, f64),
+    vertical: bool,
+}
+
+/// A data line or legend sample, in image pixels, clipped to `clip` (x0, y0, x1, y1).
+struct Line {
+    pts: Vec<(f64, f64)>,
+    width: f64,
+    rgb: [u8; 3],
+    dashed: bool,
+    clip: (f64, f64, f64, f64),
+}
+
+/// What is drawn over plotters' axes once its backend has released the pixels.
+#[derive(Default)]
+struct Overlay {
+    lines: Vec<Line>,
+    labels: Vec<Label>,
+}
+
+impl Overlay {
+    fn apply(&self, img: &mut RgbImage, text: &TextRenderer, dpi: u32) {
+        let (on, off) = (px(3.5, dpi), px(2.0, dpi));
+        for l in &self.lines {
+            if l.dashed {
+                for dash in raster::dashes(&l.pts, on, off) {
+                    raster::polyline(img, &dash, l.width, l.rgb, l.clip);
+                }
+            } else {
+                raster::polyline(img, &l.pts, l.width, l.rgb, l.clip);
+            }
+        }
+        for l in &self.labels {
+            if l.vertical {
+                raster::text_vertical(img, text, &l.text, l.px, l.at, INK);
+            } else {
+                text.draw(img, l.at.0 as f32, l.at.1 as f32, l.px, &l.text, INK);
+            }
+        }
+    }
+
+    /// `s` with its left edge at `x` (or right edge, `right_align`) and its line box
+    /// centred on `cy`.
+    fn text_mid(
+        &mut self,
+        text: &TextRenderer,
+        s: &str,
+        px: f32,
+        x: f64,
+        cy: f64,
+        right_align: bool,
+    ) {
+        let w = text.width(s, px) as f64;
+        let h = text.line_height(px) as f64;
+        let left = if right_align { x - w } else { x };
+        self.labels.push(Label {
+            text: s.to_string(),
+            px,
+            at: (left, cy - h / 2.0),
+            vertical: false,
+        });
+    }
+}
+
+/// Legend box width for these labels, pixels.
+fn legend_width(text: &TextRenderer, labels: &[String], dpi: u32) -> u32 {
+    if labels.is_empty() {
+        return 0;
+    }
+    let w = px(PAD_PT, dpi)
+        + px(LEGEND_SAMPLE_PT, dpi)
+        + px(PAD_PT, dpi)
+        + max_width(text, labels, LEGEND_PT, dpi)
+        + px(PAD_PT, dpi);
+    w.ceil() as u32
+}
+
+/// Adds the legend (line sample + label per series) with its top-left at (x, y), image
+/// pixels.
+fn legend(overlay: &mut Overlay, text: &TextRenderer, labels: &[String], x: f64, y: f64, dpi: u32) {
+    let lpx = px(LEGEND_PT, dpi) as f32;
+    let row_h = text.line_height(lpx) as f64 * 1.35;
+    let sample = px(LEGEND_SAMPLE_PT, dpi);
+    let x0 = x + px(PAD_PT, dpi);
+    for (i, label) in labels.iter().enumerate() {
+        let yc = y + row_h * (i as f64 + 0.5);
+        let (rgb, dashed) = series_style(i);
+        overlay.lines.push(Line {
+            pts: vec![(x0, yc), (x0 + sample, yc)],
+            width: px(LINE_PT, dpi),
+            rgb,
+            dashed,
+            clip: (0.0, 0.0, f64::MAX, f64::MAX),
+        });
+        overlay.text_mid(text, label, lpx, x0 + sample + px(PAD_PT, dpi), yc, false);
+    }
+}
+
+/// Lays out one chart in `area` (plotters draws axes, ticks and grid) and adds its lines
+/// and text to `overlay`; with `with_legend`, the legend takes a column at the right.
+/// Returns the top of the plotting area, image pixels.
+fn draw_chart(
+    area: &DrawingArea<BitMapBackend, Shift>,
+    spec: &ChartSpec,
+    series: &[Series],
+    with_legend: bool,
+    overlay: &mut Overlay,
+) -> Result<f64, PlotError> {
+    let dpi = spec.dpi.max(1);
+    let text = TextRenderer::new();
+    let (w, h) = area.dim_in_pixel();
+    let (ax, ay) = area.get_base_pixel();
+    let labels: Vec<String> = series.iter().map(|s| s.label.clone()).collect();
+    let legend_w = if with_legend {
+        legend_width(&text, &labels, dpi).min(w * 2 / 5)
+    } else {
+        0
+    };
+    let (chart_area, _) = area.split_horizontally(w - legend_w);
+
+    // Ranges in plot coordinates (log10 for a log y axis).
+    let (x0, x1) = axis_range(
+        series.iter().flat_map(|s| s.points.iter().map(|p| p.0)),
+        false,
+        0.0,
+    );
+    let (y0, y1) = axis_range(
+        series.iter().flat_map(|s| s.points.iter().map(|p| p.1)),
+        spec.log_y,
+        0.05,
+    );
+    let plot_w_in = (w - legend_w) as f64 / dpi as f64;
+    let plot_h_in = h as f64 / dpi as f64;
+    let (x_ticks, x_step) = nice_ticks(x0, x1, (plot_w_in / 0.6).clamp(3.0, 8.0).round() as usize);
+    let (y_ticks, y_minor, y_step) = if spec.log_y {
+        let (major, minor) = log_ticks(y0, y1);
+        (major, minor, 0.0)
+    } else {
+        let (t, s) = nice_ticks(y0, y1, (plot_h_in / 0.4).clamp(3.0, 7.0).round() as usize);
+        (t, Vec::new(), s)
+    };
+    let y_fmt = |v: f64| {
+        if spec.log_y {
+            format_log_tick(v)
+        } else {
+            format_tick(v, y_step)
+        }
+    };
+    let y_labels: Vec<String> = y_ticks.iter().map(|&v| y_fmt(v)).collect();
+    let x_labels: Vec<String> = x_ticks.iter().map(|&v| format_tick(v, x_step)).collect();
+
+    // Label areas sized from the text they hold.
+    let (tick_px, label_px, title_px) = (
+        px(TICK_PT, dpi) as f32,
+        px(LABEL_PT, dpi) as f32,
+        px(TITLE_PT, dpi) as f32,
+    );
+    let tick_len = px(TICK_LEN_PT, dpi).round();
+    let pad = px(PAD_PT, dpi);
+    let label_h = text.line_height(label_px) as f64;
+    let tick_h = text.line_height(tick_px) as f64;
+    let title_h = text.line_height(title_px) as f64;
+    let y_tick_w = max_width(&text, &y_labels, TICK_PT, dpi);
+    let y_area = tick_len + pad * 0.5 + y_tick_w + pad * 0.75 + label_h;
+    let x_area = tick_len + pad * 0.5 + tick_h + pad * 0.5 + label_h;
+    let half_last_x = x_labels
+        .last()
+        .map(|l| text.width(l, tick_px) as f64 / 2.0)
+        .unwrap_or(0.0);
+    let top = if spec.title.is_empty() {
+        tick_h * 0.6 + pad * 0.5
+    } else {
+        title_h + pad
+    };
+
+    let mut chart = ChartBuilder::on(&chart_area)
+        .margin_top(top as u32)
+        .margin_right((half_last_x + pad) as u32)
+        .margin_left((pad * 0.5) as u32)
+        .margin_bottom((pad * 0.5) as u32)
+        .x_label_area_size(x_area.ceil() as u32)
+        .y_label_area_size(y_area.ceil() as u32)
+        .build_cartesian_2d(
+            TickAxis {
+                lo: x0,
+                hi: x1,
+                bold: x_ticks.clone(),
+                light: Vec::new(),
+            },
+            TickAxis {
+                lo: y0,
+                hi: y1,
+                bold: y_ticks.clone(),
+                light: y_minor,
+            },
+        )
+        .map_err(draw_err)?;
+    let no_label = |_: &f64| String::new();
+    chart
+        .configure_mesh()
+        .x_label_formatter(&no_label)
+        .y_label_formatter(&no_label)
+        .bold_line_style(GRID_RGB.stroke_width(1))
+        .light_line_style(MINOR_GRID_RGB.stroke_width(1))
+        .axis_style(BLACK.stroke_width(px_u(AXIS_PT, dpi)))
+        .set_all_tick_mark_size(tick_len as u32)
+        .draw()
+        .map_err(draw_err)?;
+
+    let (pxr, pyr) = chart.plotting_area().get_pixel_range();
+    let (left, right) = (pxr.start as f64, pxr.end as f64);
+    let (ptop, bottom) = (pyr.start as f64, pyr.end as f64);
+    let map = |x: f64, y: f64| {
+        let (bx, by) = chart.backend_coord(&(x, y));
+        (bx as f64 + 0.5, by as f64 + 0.5)
+    };
+
+    // Data lines: runs of drawable points; anything else breaks the line.
+    let clip = (left, ptop, right, bottom);
+    for (i, s) in series.iter().enumerate() {
+        let (rgb, dashed) = series_style(i);
+        let mut run: Vec<(f64, f64)> = Vec::new();
+        let mut flush = |run: &mut Vec<(f64, f64)>| {
+            if !run.is_empty() {
+                overlay.lines.push(Line {
+                    pts: std::mem::take(run),
+                    width: px(LINE_PT, dpi),
+                    rgb,
+                    dashed,
+                    clip,
+                });
+            }
+        };
+        for &(x, y) in &s.points {
+            let y = match spec.log_y {
+                true if y > 0.0 => y.log10(),
+                true => f64::NAN,
+                false => y,
+            };
+            if x.is_finite() && y.is_finite() {
+                run.push(map(x, y));
+            } else {
+                flush(&mut run);
+            }
+        }
+        flush(&mut run);
+    }
+
+    // Tick numbers, axis titles, title.
+    let area_right = (ax + (w - legend_w) as i32) as f64;
+    for (v, l) in x_ticks.iter().zip(&x_labels) {
+        let cx = map(*v, y0).0;
+        let lw = text.width(l, tick_px) as f64;
+        let lx = (cx - lw / 2.0).min(area_right - lw - 1.0);
+        overlay.labels.push(Label {
+            text: l.clone(),
+            px: tick_px,
+            at: (lx, bottom + tick_len + pad * 0.5),
+            vertical: false,
+        });
+    }
+    for (v, l) in y_ticks.iter().zip(&y_labels) {
+        let cy = map(x0, *v).1;
+        overlay.text_mid(&text, l, tick_px, left - tick_len - pad * 0.5, cy, true);
+    }
+    let xw = text.width(&spec.x_label, label_px) as f64;
+    overlay.labels.push(Label {
+        text: spec.x_label.clone(),
+        px: label_px,
+        at: (
+            (left + right) / 2.0 - xw / 2.0,
+            bottom + tick_len + pad + tick_h,
+        ),
+        vertical: false,
+    });
+    overlay.labels.push(Label {
+        text: spec.y_label.clone(),
+        px: label_px,
+        at: (
+            left - tick_len - pad * 0.5 - y_tick_w - pad * 0.75 - label_h / 2.0,
+            (ptop + bottom) / 2.0,
+        ),
+        vertical: true,
+    });
+    if !spec.title.is_empty() {
+        let tw = text.width(&spec.title, title_px) as f64;
+        overlay.labels.push(Label {
+            text: spec.title.clone(),
+            px: title_px,
+            at: (
+                ((left + right) / 2.0 - tw / 2.0).max(ax as f64),
+                ay as f64 + pad * 0.5,
+            ),
+            vertical: false,
+        });
+    }
+    if legend_w > 0 {
+        legend(overlay, &text, &labels, area_right, ptop, dpi);
+    }
+    Ok(ptop)
+}
+
+/// Draws into a white `w × h` bitmap with plotters, then the overlay on top.
+fn render(
+    w: u32,
+    h: u32,
+    dpi: u32,
+    draw: impl FnOnce(&DrawingArea<BitMapBackend, Shift>, &mut Overlay) -> Result<(), PlotError>,
+) -> Result<RgbImage, PlotError> {
+    register_font();
+    let mut buf = vec![255u8; (w as usize) * (h as usize) * 3];
+    let mut overlay = Overlay::default();
+    {
+        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
+        root.fill(&WHITE).map_err(draw_err)?;
+        draw(&root, &mut overlay)?;
+        root.present().map_err(draw_err)?;
+    }
+    let mut img = RgbImage::from_raw(w, h, buf).expect("buffer is w × h × 3");
+    overlay.apply(&mut img, &TextRenderer::new(), dpi);
+    Ok(img)
+}
+
+/// Renders a line chart of `series` at `spec`'s size; see the module doc for the style.
+pub fn line_chart(spec: &ChartSpec, series: &[Series]) -> Result<RgbImage, PlotError> {
+    let (w, h) = (spec.width_px.max(16), spec.height_px.max(16));
+    render(w, h, spec.dpi.max(1), |root, overlay| {
+        draw_chart(root, spec, series, !series.is_empty(), overlay).map(|_| ())
+    })
+}
+
+/// [`line_chart`] as PNG bytes with the chart's dpi in the `pHYs` chunk.
+pub fn line_chart_png(spec: &ChartSpec, series: &[Series]) -> Result<Vec<u8>, PlotError> {
+    super::encode_png(&line_chart(spec, series)?, spec.dpi)
+}
+
+/// Several charts on one page, `columns` per row, filled row by row. Each cell has the
+/// size of the largest panel spec; the page's dpi is the first panel's. When every panel
+/// has the same series labels in the same order (e.g. one panel per field, one line per
+/// probe), one shared legend is drawn at the right of the page instead of one per panel,
+/// so a probe keeps its colour across panels.
+pub fn chart_page(panels: &[ChartPanel], columns: usize) -> Result<RgbImage, PlotError> {
+    let columns = columns.clamp(1, panels.len().max(1));
+    let rows = panels.len().div_ceil(columns).max(1);
+    let cell_w = panels
+        .iter()
+        .map(|p| p.spec.width_px)
+        .max()
+        .unwrap_or(400)
+        .max(16);
+    let cell_h = panels
+        .iter()
+        .map(|p| p.spec.height_px)
+        .max()
+        .unwrap_or(300)
+        .max(16);
+    let dpi = panels.first().map_or(DEFAULT_DPI, |p| p.spec.dpi.max(1));
+    let labels_of = |p: &ChartPanel| p.series.iter().map(|s| s.label.clone()).collect::<Vec<_>>();
+    let shared = panels
+        .first()
+        .map(labels_of)
+        .filter(|first| !first.is_empty() && panels.iter().all(|p| labels_of(p) == *first));
+    let text = TextRenderer::new();
+    let legend_w = shared.as_ref().map_or(0, |l| legend_width(&text, l, dpi));
+    let (w, h) = (cell_w * columns as u32 + legend_w, cell_h * rows as u32);
+    render(w, h, dpi, |root, overlay| {
+        let (grid_area, _) = root.split_horizontally(cell_w * columns as u32);
+        let cells = grid_area.split_evenly((rows, columns));
+        let mut first_top = None;
+        for (panel, cell) in panels.iter().zip(&cells) {
+            let spec = ChartSpec {
+                dpi,
+                ..panel.spec.clone()
+            };
+            let top = draw_chart(cell, &spec, &panel.series, shared.is_none(), overlay)?;
+            first_top.get_or_insert(top);
+        }
+        if let Some(labels) = &shared {
+            let x = (cell_w * columns as u32) as f64;
+            legend(overlay, &text, labels, x, first_top.unwrap_or(0.0), dpi);
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,460 @@
+//! The figure series: a grid of 2D slices, one row per field and one column per time,
+//! with one colour bar per row (the same range for every time of the row, so times
+//! compare), column headers `t = 600 s`, row labels `O2 [mM]`, a scale bar in µm and a
+//! caption giving the slice. Drawn directly on an RGB image with the bundled font: it is
+//! image compositing, where `plotters` would add nothing but a second text layout.
+//!
+//! Voxels are upscaled by a whole number of pixels (nearest neighbour, no blur), chosen so
+//! a panel's long side is at most (and close to) [`FigureStyle::panel_in`] × dpi. Slices
+//! keep the orientation of [`crate::output::slice`] (origin voxel at the bottom-left).
+
+use image::{Rgb, RgbImage};
+use serde::{Deserialize, Serialize};
+
+use super::pt_to_px;
+use super::raster::{fill, frame, shade, text_vertical};
+use super::ticks::{coarse_step, coarse_ticks, format_tick};
+use crate::config::Colormap;
+use crate::output::colormap;
+use crate::output::slice::Slice;
+use crate::output::text::TextRenderer;
+
+const WHITE: [u8; 3] = [255, 255, 255];
+const INK: [u8; 3] = [0, 0, 0];
+const FRAME: [u8; 3] = [90, 90, 90];
+const MISSING: [u8; 3] = [225, 225, 225];
+
+/// Font sizes, points.
+const LABEL_PT: f64 = 8.0;
+const TICK_PT: f64 = 7.0;
+const CAPTION_PT: f64 = 6.5;
+/// Spacing, points.
+const MARGIN_PT: f64 = 6.0;
+const COL_GAP_PT: f64 = 3.0;
+const ROW_GAP_PT: f64 = 6.0;
+const BAR_GAP_PT: f64 = 5.0;
+const BAR_W_PT: f64 = 7.0;
+const TICK_LEN_PT: f64 = 2.5;
+const TICK_GAP_PT: f64 = 1.5;
+/// At most this many intervals between colour-bar ticks.
+const BAR_TICKS: usize = 3;
+
+/// Colour range (lo, hi) of a row and its labelled ticks (value, label).
+type RowBar = ((f64, f64), Vec<(f64, String)>);
+
+/// One field of the figure: its slices at the figure times.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct FigureRow {
+    /// Output field name (`O2`, `pH`, `T2w`).
+    pub field: String,
+    /// Unit of the values (`mM`, `pH`, `1/s`, `a.u.`); set when the first slice is kept.
+    pub unit: String,
+    /// Fixed colour range (lo, hi) in `unit`; `None` = min and max over the row's slices.
+    pub range: Option<(f64, f64)>,
+    /// One slice per figure time, `None` until it is written: `width × height` values in
+    /// `unit`, row-major, top row first.
+    pub panels: Vec<Option<Vec<f32>>>,
+}
+
+/// The slices collected for `plots/figure_series.png` during a run (serialisable, so a
+/// checkpoint can carry them).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct FigureSeries {
+    /// Column times, s, increasing.
+    pub times_s: Vec<f64>,
+    /// Slice size, voxels (image columns × rows).
+    pub width: usize,
+    pub height: usize,
+    pub rows: Vec<FigureRow>,
+    /// Whether the figure has been written.
+    pub written: bool,
+}
+
+/// How the figure is drawn (not part of the collected data).
+#[derive(Clone, Debug, PartialEq)]
+pub struct FigureStyle {
+    pub colormap: Colormap,
+    /// Resolution, dots per inch (also recorded in the PNG).
+    pub dpi: u32,
+    /// Target long side of one panel, inches.
+    pub panel_in: f64,
+    /// Edge of a voxel, µm (for the scale bar).
+    pub voxel_um: f64,
+    /// Line under the figure, e.g. `slice z = 32 (325 µm); x →, y ↑`.
+    pub caption: String,
+}
+
+impl FigureStyle {
+    /// Panels of 1.5 inches at `dpi`.
+    pub fn new(colormap: Colormap, dpi: u32, voxel_um: f64, caption: &str) -> FigureStyle {
+        FigureStyle {
+            colormap,
+            dpi,
+            panel_in: 1.5,
+            voxel_um,
+            caption: caption.to_string(),
+        }
+    }
+}
+
+/// Whether two times (s) name the same output time.
+fn same_time(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
+}
+
+impl FigureSeries {
+    /// An empty figure of `fields` (rows) at `times_s` (columns) for slices of
+    /// `width × height` voxels.
+    pub fn new(fields: &[String], times_s: &[f64], width: usize, height: usize) -> FigureSeries {
+        FigureSeries {
+            times_s: times_s.to_vec(),
+            width,
+            height,
+            rows: fields
+                .iter()
+                .map(|f| FigureRow {
+                    field: f.clone(),
+                    unit: String::new(),
+                    range: None,
+                    panels: vec![None; times_s.len()],
+                })
+                .collect(),
+            written: false,
+        }
+    }
+
+    /// Column of `time_s`, if it is a figure time.
+    pub fn column(&self, time_s: f64) -> Option<usize> {
+        self.times_s.iter().position(|&t| same_time(t, time_s))
+    }
+
+    /// Whether `field` is a row of the figure.
+    pub fn has_field(&self, field: &str) -> bool {
+        self.rows.iter().any(|r| r.field == field)
+    }
+
+    /// Keeps `slice` as the panel of (`field`, `time_s`) if both are in the figure;
+    /// `range` is the field's fixed colour range (`None` = auto over the row). Returns
+    /// whether it was kept.
+    pub fn keep(
+        &mut self,
+        field: &str,
+        unit: &str,
+        range: Option<(f64, f64)>,
+        time_s: f64,
+        slice: &Slice,
+    ) -> bool {
+        let Some(col) = self.column(time_s) else {
+            return false;
+        };
+        if (slice.width, slice.height) != (self.width, self.height) {
+            return false;
+        }
+        let Some(row) = self.rows.iter_mut().find(|r| r.field == field) else {
+            return false;
+        };
+        row.unit = unit.to_string();
+        row.range = range;
+        row.panels[col] = Some(slice.values.clone());
+        true
+    }
+
+    /// Whether the last column is reached: `time_s` is at or after the last figure time.
+    pub fn is_due(&self, time_s: f64) -> bool {
+        self.times_s
+            .last()
+            .is_some_and(|&t| time_s >= t || same_time(t, time_s))
+    }
+
+    /// Colour range (lo, hi) of row `r`, hi > lo: the fixed range, else min and max of the
+    /// finite values of its slices widened to the enclosing colour-bar ticks (so both
+    /// ends are labelled; at most one tick spacing wider).
+    pub fn row_range(&self, r: usize) -> (f64, f64) {
+        let row = &self.rows[r];
+        let (lo, hi) = match row.range {
+            Some(range) => range,
+            None => {
+                let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+                for v in row.panels.iter().flatten().flatten() {
+                    if v.is_finite() {
+                        lo = lo.min(*v as f64);
+                        hi = hi.max(*v as f64);
+                    }
+                }
+                if lo > hi {
+                    (0.0, 1.0)
+                } else if hi > lo {
+                    let step = coarse_step(hi - lo, BAR_TICKS);
+                    let snap = |v: f64, up: bool| {
+                        let k = v / step;
+                        let k = if up {
+                            (k - 1e-9).ceil()
+                        } else {
+                            (k + 1e-9).floor()
+                        };
+                        k * step
+                    };
+                    (snap(lo, false), snap(hi, true))
+                } else {
+                    (lo, hi)
+                }
+            }
+        };
+        if hi > lo {
+            (lo, hi)
+        } else {
+            (lo, lo + 1e-12 * lo.abs().max(1.0))
+        }
+    }
+
+    /// Axis title of row `r`: `O2 [mM]`, or just `pH` when the unit is the name.
+    pub fn row_label(&self, r: usize) -> String {
+        let row = &self.rows[r];
+        if row.unit.is_empty() || row.unit == row.field {
+            row.field.clone()
+        } else {
+            format!("{} [{}]", row.field, row.unit)
+        }
+    }
+}
+
+/// `600`, `0.5`, `1.25`: seconds with at most 3 decimals, trailing zeros trimmed.
+fn time_label(t: f64) -> String {
+    let s = format!("{t:.3}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    format!("t = {s} s")
+}
+
+/// Longest scale bar of 1, 2 or 5 × 10ᵏ µm not longer than `max_um`.
+fn scale_bar_um(max_um: f64) -> f64 {
+    if max_um <= 0.0 || !max_um.is_finite() {
+        return 0.0;
+    }
+    let mag = 10f64.powf(max_um.log10().floor());
+    [5.0, 2.0, 1.0]
+        .iter()
+        .map(|m| m * mag)
+        .find(|&l| l <= max_um * (1.0 + 1e-9))
+        .unwrap_or(mag)
+}
+
+/// Pixels per voxel, a whole number ≥ 1: the largest that keeps the panel's long side
+/// within `panel_in × dpi`, unless that makes it smaller than 80 % of it (then the nearest).
+pub(crate) fn voxel_scale(width: usize, height: usize, panel_in: f64, dpi: u32) -> usize {
+    let target = panel_in * dpi as f64;
+    let long = width.max(height).max(1) as f64;
+    let floor = (target / long).floor();
+    let s = if floor >= 1.0 && floor * long >= 0.8 * target {
+        floor
+    } else {
+        (target / long).round()
+    };
+    (s as usize).max(1)
+}
+
+/// Renders the figure; see the module doc. A row without a slice at some time (or with
+/// one of the wrong size) shows a grey `no data` panel there. Voxels are never shrunk: a
+/// slice wider than `panel_in × dpi` pixels gets 1 pixel per voxel.
+pub fn figure_series(fig: &FigureSeries, style: &FigureStyle) -> RgbImage {
+    let dpi = style.dpi.max(1);
+    let p = |pt: f64| pt_to_px(pt, dpi);
+    let text = TextRenderer::new();
+    let (label_px, tick_px, cap_px) = (p(LABEL_PT) as f32, p(TICK_PT) as f32, p(CAPTION_PT) as f32);
+    let label_h = text.line_height(label_px) as f64;
+    let tick_h = text.line_height(tick_px) as f64;
+    let cap_h = text.line_height(cap_px) as f64;
+    let (n_rows, n_cols) = (fig.rows.len(), fig.times_s.len());
+
+    let s = voxel_scale(fig.width, fig.height, style.panel_in, dpi);
+    let (pw, ph) = ((fig.width * s) as f64, (fig.height * s) as f64);
+    let (margin, col_gap, row_gap) = (p(MARGIN_PT), p(COL_GAP_PT).round(), p(ROW_GAP_PT).round());
+    let (bar_gap, bar_w, tick_len, tick_gap) = (
+        p(BAR_GAP_PT),
+        p(BAR_W_PT).round(),
+        p(TICK_LEN_PT),
+        p(TICK_GAP_PT),
+    );
+
+    // Colour-bar ticks per row, and the widest tick label of all rows.
+    let bars: Vec<RowBar> = (0..n_rows)
+        .map(|r| {
+            let (lo, hi) = fig.row_range(r);
+            let (ticks, step) = coarse_ticks(lo, hi, BAR_TICKS);
+            let labelled = ticks.iter().map(|&t| (t, format_tick(t, step))).collect();
+            ((lo, hi), labelled)
+        })
+        .collect();
+    let tick_label_w = bars
+        .iter()
+        .flat_map(|(_, t)| t.iter().map(|(_, l)| text.width(l, tick_px) as f64))
+        .fold(0.0, f64::max);
+
+    let header_h = label_h + p(3.0);
+    let row_label_w = label_h + p(4.0);
+    let left = (margin + row_label_w).round();
+    let top = (margin + header_h).round();
+    let col_x = |c: usize| left + c as f64 * (pw + col_gap);
+    let row_y = |r: usize| top + r as f64 * (ph + row_gap);
+    let grid_right = col_x(n_cols.max(1)) - col_gap;
+    let bar_x = (grid_right + bar_gap).round();
+    let content_w = bar_x + bar_w + tick_len + tick_gap + tick_label_w + margin;
+    let caption_y = row_y(n_rows.max(1)) - row_gap + p(5.0);
+    let caption_w = 2.0 * margin + text.width(&style.caption, cap_px) as f64;
+    let width = content_w.max(caption_w).ceil() as u32;
+    let height = (caption_y + cap_h + margin).ceil() as u32;
+    let mut img = RgbImage::from_pixel(width, height, Rgb(WHITE));
+
+    // Column headers.
+    for (c, &t) in fig.times_s.iter().enumerate() {
+        let label = time_label(t);
+        let x = col_x(c) + (pw - text.width(&label, label_px) as f64) / 2.0;
+        text.draw(&mut img, x as f32, margin as f32, label_px, &label, INK);
+    }
+
+    let frame_px = (p(0.5).round() as i64).max(1);
+    for (r, row) in fig.rows.iter().enumerate() {
+        let y0 = row_y(r);
+        text_vertical(
+            &mut img,
+            &text,
+            &fig.row_label(r),
+            label_px,
+            (margin + row_label_w / 2.0 - p(1.0), y0 + ph / 2.0),
+            INK,
+        );
+        let ((lo, hi), ticks) = &bars[r];
+        for (c, panel) in row.panels.iter().enumerate() {
+            let x0 = col_x(c);
+            match panel.as_ref().filter(|v| v.len() == fig.width * fig.height) {
+                Some(values) => {
+                    for vr in 0..fig.height {
+                        for vc in 0..fig.width {
+                            let v = values[vc + fig.width * vr] as f64;
+                            let rgb = colormap::map_value(style.colormap, v, *lo, *hi);
+                            fill(
+                                &mut img,
+                                x0 as i64 + (vc * s) as i64,
+                                y0 as i64 + (vr * s) as i64,
+                                s as i64,
+                                s as i64,
+                                rgb,
+                            );
+                        }
+                    }
+                }
+                None => {
+                    fill(
+                        &mut img, x0 as i64, y0 as i64, pw as i64, ph as i64, MISSING,
+                    );
+                    let msg = "no data";
+                    let tx = x0 + (pw - text.width(msg, tick_px) as f64) / 2.0;
+                    let ty = y0 + (ph - tick_h) / 2.0;
+                    text.draw(&mut img, tx as f32, ty as f32, tick_px, msg, FRAME);
+                }
+            }
+            frame(
+                &mut img, x0 as i64, y0 as i64, pw as i64, ph as i64, frame_px, FRAME,
+            );
+        }
+
+        // Colour bar: hi at the top, lo at the bottom, the height of the panels.
+        let bh = ph as i64;
+        for y in 0..bh {
+            let t = 1.0 - (y as f64 + 0.5) / bh as f64;
+            fill(
+                &mut img,
+                bar_x as i64,
+                y0 as i64 + y,
+                bar_w as i64,
+                1,
+                colormap::rgb(style.colormap, t),
+            );
+        }
+        frame(
+            &mut img,
+            bar_x as i64,
+            y0 as i64,
+            bar_w as i64,
+            bh,
+            frame_px,
+            FRAME,
+        );
+        for (v, label) in ticks {
+            let frac = (v - lo) / (hi - lo);
+            let ty = y0 + ((1.0 - frac) * (ph - 1.0)).round();
+            fill(
+                &mut img,
+                (bar_x + bar_w) as i64,
+                ty as i64,
+                tick_len.round() as i64,
+                frame_px,
+                INK,
+            );
+            let label_top =
+                (ty - tick_h / 2.0).clamp(y0 - row_gap / 2.0, y0 + ph + row_gap / 2.0 - tick_h);
+            text.draw(
+                &mut img,
+                (bar_x + bar_w + tick_len + tick_gap) as f32,
+                label_top as f32,
+                tick_px,
+                label,
+                INK,
+            );
+        }
+    }
+
+    // Scale bar in the bottom-left panel.
+    if n_rows > 0 && n_cols > 0 && style.voxel_um > 0.0 {
+        let panel_um = fig.width as f64 * style.voxel_um;
+        let bar_um = scale_bar_um(0.3 * panel_um);
+        let len = (bar_um / style.voxel_um * s as f64).round();
+        if bar_um > 0.0 && len >= 4.0 {
+            // White bar and label on a translucent dark box: readable on any colour map.
+            let label = format!("{} µm", format_tick(bar_um, bar_um));
+            let lw = text.width(&label, tick_px) as f64;
+            let pad = p(2.0).round();
+            let bar_h = p(1.5).round().max(2.0);
+            let box_w = len.max(lw) + 2.0 * pad;
+            let box_h = tick_h + p(1.0) + bar_h + 2.0 * pad;
+            let bx = col_x(0) + p(3.0).round();
+            let by = row_y(n_rows - 1) + ph - p(3.0).round() - box_h;
+            shade(
+                &mut img,
+                bx as i64,
+                by as i64,
+                box_w as i64,
+                box_h as i64,
+                0.55,
+            );
+            let bar_x = bx + (box_w - len) / 2.0;
+            let bar_y = by + box_h - pad - bar_h;
+            fill(
+                &mut img,
+                bar_x as i64,
+                bar_y as i64,
+                len as i64,
+                bar_h as i64,
+                WHITE,
+            );
+            let lx = bx + (box_w - lw) / 2.0;
+            text.draw(
+                &mut img,
+                lx as f32,
+                (by + pad) as f32,
+                tick_px,
+                &label,
+                WHITE,
+            );
+        }
+    }
+
+    text.draw(
+        &mut img,
+        margin as f32,
+        caption_y as f32,
+        cap_px,
+        &style.caption,
+        INK,
+    );
+    img
+}
