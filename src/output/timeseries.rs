@@ -183,13 +183,13 @@ impl TimeSeries {
                 let lo = values().fold(f64::INFINITY, f64::min);
                 let hi = values().fold(f64::NEG_INFINITY, f64::max);
                 let log_y = lo > 0.0 && hi / lo > 1e3;
-                let unit = if unit == "1" {
-                    "fraction".to_string()
-                } else {
-                    unit.clone()
+                let y_label = match unit.as_str() {
+                    "pH" => "pH".to_string(),
+                    "1" => format!("{field} [fraction]"),
+                    u => format!("{field} [{u}]"),
                 };
                 ChartPanel {
-                    spec: ChartSpec::new(field, "time [s]", &format!("{field} [{unit}]"))
+                    spec: ChartSpec::new(field, "time [s]", &y_label)
                         .with_size_in(3.2, 2.3, dpi)
                         .with_log_y(log_y),
                     series,
