@@ -48,10 +48,7 @@ fn validate(sweep: &Sweep, base: &Path, runs: &[Run]) -> Result<(), AppError> {
     load_resolved(Some(base), &sweep.set, false).map_err(|e| {
         input(format!(
             "{}: set / base: the base scenario {} with the fixed sets {:?} does not load: {:#}",
-            sweep.file,
-            sweep.base,
-            sweep.set,
-            e.error
+            sweep.file, sweep.base, sweep.set, e.error
         ))
     })?;
     for run in runs {
@@ -203,7 +200,9 @@ pub fn sweep(args: &SweepArgs) -> Result<(), AppError> {
                     None => "killed by a signal".to_string(),
                 };
                 mark_failed(&dir, &how);
-                eprintln!("sweep: {tag} failed ({how}) after {wall:.1} s; continuing with the next run");
+                eprintln!(
+                    "sweep: {tag} failed ({how}) after {wall:.1} s; continuing with the next run"
+                );
                 failed.push(run.run_id.clone());
                 if interrupted.load(Ordering::SeqCst) {
                     return Err(interrupted_error(&args.sweep, &shard));

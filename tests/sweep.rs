@@ -54,7 +54,11 @@ fn manifest(dir: &Path) -> serde_json::Value {
 fn sharded_dose_sweep_gathers_a_table_and_a_plot_and_reports_failed_runs() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    sweep_file(dir, 120, "\"dosing[0].amount_mm\" = { log = [0.01, 2.0, 3] }");
+    sweep_file(
+        dir,
+        120,
+        "\"dosing[0].amount_mm\" = { log = [0.01, 2.0, 3] }",
+    );
     let list = ionfield(dir, &["sweep", "dose.toml", "--list"], &[]);
     assert_eq!(list.status.code(), Some(0));
     let listing = text(&list.stdout);
@@ -64,12 +68,25 @@ fn sharded_dose_sweep_gathers_a_table_and_a_plot_and_reports_failed_runs() {
         .map(|l| l.split(' ').nth(1).unwrap().to_string())
         .collect();
     assert_eq!(ids.len(), 3, "{listing}");
-    assert!(listing.lines().nth(3).unwrap().ends_with("dosing[0].amount_mm=2.0"));
+    assert!(listing
+        .lines()
+        .nth(3)
+        .unwrap()
+        .ends_with("dosing[0].amount_mm=2.0"));
 
     // Shard 0/2 by flag (runs 0 and 2), shard 1/2 from a Slurm array --array=3-5:2 (task 5).
     let a = ionfield(
         dir,
-        &["sweep", "dose.toml", "--shard", "0/2", "--out", "o", "--backend", "cpu"],
+        &[
+            "sweep",
+            "dose.toml",
+            "--shard",
+            "0/2",
+            "--out",
+            "o",
+            "--backend",
+            "cpu",
+        ],
         &[],
     );
     assert_eq!(a.status.code(), Some(0), "{}", text(&a.stderr));
@@ -87,8 +104,14 @@ fn sharded_dose_sweep_gathers_a_table_and_a_plot_and_reports_failed_runs() {
     let b_err = text(&b.stderr);
     assert_eq!(b.status.code(), Some(0), "{b_err}");
     assert!(b_err.contains("shard 1/2 (Slurm array task 5"), "{b_err}");
-    assert!(b_err.contains(&format!("{} ran: complete", ids[1])), "{b_err}");
-    assert!(!b_err.contains(&ids[0]), "shard 1/2 ran only run 1: {b_err}");
+    assert!(
+        b_err.contains(&format!("{} ran: complete", ids[1])),
+        "{b_err}"
+    );
+    assert!(
+        !b_err.contains(&ids[0]),
+        "shard 1/2 ran only run 1: {b_err}"
+    );
     let out = dir.join("o");
     for id in &ids {
         assert_eq!(manifest(&out.join(id))["status"], "complete");
@@ -102,7 +125,10 @@ fn sharded_dose_sweep_gathers_a_table_and_a_plot_and_reports_failed_runs() {
     let lines: Vec<&str> = csv.lines().collect();
     eprintln!("{csv}");
     let head: Vec<&str> = lines[0].split(',').collect();
-    assert_eq!(head[..4], ["run_id", "index", "status", "dosing[0].amount_mm"]);
+    assert_eq!(
+        head[..4],
+        ["run_id", "index", "status", "dosing[0].amount_mm"]
+    );
     for m in [
         "final_viable_fraction_tumour",
         "final_mean_viab_tumour",
@@ -155,7 +181,35 @@ fn sharded_dose_sweep_gathers_a_table_and_a_plot_and_reports_failed_runs() {
     assert!(lines[2].starts_with(&format!("{},1,failed,0.", ids[1])));
     assert!(lines[2].ends_with(",,,,,,"), "{}", lines[2]);
     assert!(lines[3].starts_with(&format!("{},2,missing,2.0,", ids[2])));
-    assert!(out.join("plots/peak_OH_mM_tumour_vs_dosing_0_.amount_mm.png").is_file());
+    assert!(out
+        .join("plots/peak_OH_mM_tumour_vs_dosing_0_.amount_mm.png")
+        .is_file());
+
+    // The failed run, without a checkpoint, is cleared and run again from scratch.
+    let again = ionfield(
+        dir,
+        &[
+            "sweep",
+            "dose.toml",
+            "--shard",
+            "1/2",
+            "--out",
+            "o",
+            "--backend",
+            "cpu",
+        ],
+        &[],
+    );
+    let err = text(&again.stderr);
+    assert_eq!(again.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{} ran from scratch (previous status failed, no checkpoint): complete",
+            ids[1]
+        )),
+        "{err}"
+    );
+    assert_eq!(manifest(&out.join(&ids[1]))["status"], "complete");
 }
 
 #[test]
@@ -208,13 +262,35 @@ fn interrupted_shard_is_requeued_skipping_finished_runs_and_resuming_the_interru
     let second = ionfield(dir, &args, &[]);
     let err = text(&second.stderr);
     assert_eq!(second.status.code(), Some(0), "{err}");
-    assert!(err.contains(&format!("{} skipped (already complete)", ids[0])), "{err}");
-    assert!(err.contains(&format!("{} resumed from its checkpoint (status interrupted): complete", ids[1])), "{err}");
-    assert_eq!(manifest(&out.join(&ids[0])), run0, "the finished run was not touched");
+    assert!(
+        err.contains(&format!("{} skipped (already complete)", ids[0])),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "{} resumed from its checkpoint (status interrupted): complete",
+            ids[1]
+        )),
+        "{err}"
+    );
+    assert_eq!(
+        manifest(&out.join(&ids[0])),
+        run0,
+        "the finished run was not touched"
+    );
     let run1 = manifest(&out.join(&ids[1]));
     assert_eq!(run1["status"], "complete");
-    assert_eq!(run1["provenance"]["resumed_from_s"][0].as_f64(), Some(stopped_at));
-    assert_eq!(run1["provenance"]["command_lines"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        run1["provenance"]["resumed_from_s"][0].as_f64(),
+        Some(stopped_at)
+    );
+    assert_eq!(
+        run1["provenance"]["command_lines"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
     eprintln!("interrupted at model time {stopped_at} s of 300 s; resumed from there");
 }
 
@@ -222,16 +298,31 @@ fn interrupted_shard_is_requeued_skipping_finished_runs_and_resuming_the_interru
 fn a_bad_axis_key_fails_before_any_run_naming_the_sweep_file_and_axis() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    sweep_file(dir, 120, "\"dosing[0].amount_mm\" = [1.0]\n\"parameters.k_nonexistent.value\" = [1e-3]");
-    let r = ionfield(dir, &["sweep", "dose.toml", "--out", "o", "--backend", "cpu"], &[]);
+    sweep_file(
+        dir,
+        120,
+        "\"dosing[0].amount_mm\" = [1.0]\n\"parameters.k_nonexistent.value\" = [1e-3]",
+    );
+    let r = ionfield(
+        dir,
+        &["sweep", "dose.toml", "--out", "o", "--backend", "cpu"],
+        &[],
+    );
     let err = text(&r.stderr);
     assert_eq!(r.status.code(), Some(2), "{err}");
-    assert!(err.contains("dose.toml: axes.\"parameters.k_nonexistent.value\""), "{err}");
+    assert!(
+        err.contains("dose.toml: axes.\"parameters.k_nonexistent.value\""),
+        "{err}"
+    );
     assert!(err.contains("Fix:"), "{err}");
     assert!(!dir.join("o").exists(), "nothing ran");
     let r = ionfield(dir, &["sweep", "dose.toml", "--shard", "3/2"], &[]);
     assert_eq!(r.status.code(), Some(2));
-    let r = ionfield(dir, &["sweep", "dose.toml"], &[("JOB_COMPLETION_INDEX", "1")]);
+    let r = ionfield(
+        dir,
+        &["sweep", "dose.toml"],
+        &[("JOB_COMPLETION_INDEX", "1")],
+    );
     assert_eq!(r.status.code(), Some(2));
     assert!(text(&r.stderr).contains("IONFIELD_SHARD_COUNT"));
 }

@@ -109,9 +109,9 @@ pub fn run_metrics(dir: &Path) -> BTreeMap<&'static str, f64> {
     } else if let Some(v) = viability.last() {
         m.insert("final_viable_fraction_tumour", v.2);
     }
-    let mean_viab: Option<Series> = get("viab", "mean")
-        .cloned()
-        .or_else(|| (!viability.is_empty()).then(|| viability.iter().map(|v| (v.0, v.1)).collect()));
+    let mean_viab: Option<Series> = get("viab", "mean").cloned().or_else(|| {
+        (!viability.is_empty()).then(|| viability.iter().map(|v| (v.0, v.1)).collect())
+    });
     if let Some(s) = &mean_viab {
         m.insert("final_mean_viab_tumour", s.last().unwrap().1);
         if let Some(t) = time_to_level(s, 0.5) {
@@ -273,7 +273,12 @@ pub fn results_csv(rows: &[ResultRow], keys: &[String]) -> String {
             cols.push(cell(v));
         }
         for m in &metrics {
-            cols.push(r.metrics.get(m).map(|v| format!("{v:?}")).unwrap_or_default());
+            cols.push(
+                r.metrics
+                    .get(m)
+                    .map(|v| format!("{v:?}"))
+                    .unwrap_or_default(),
+            );
         }
         text.push_str(&cols.join(","));
         text.push('\n');

@@ -91,10 +91,9 @@ impl Value {
 fn literal(v: &toml::Value) -> String {
     match v {
         toml::Value::Float(f) => fmt_float(*f),
-        toml::Value::Array(a) => format!(
-            "[{}]",
-            a.iter().map(literal).collect::<Vec<_>>().join(",")
-        ),
+        toml::Value::Array(a) => {
+            format!("[{}]", a.iter().map(literal).collect::<Vec<_>>().join(","))
+        }
         other => other.to_string(),
     }
 }
@@ -660,11 +659,15 @@ fn parse_axis(key: &str, v: &toml::Value, mode: Mode, file: &str) -> Result<Axis
             };
             let nums = match nums {
                 Some(n) if n.len() == want => n,
-                _ => return Err(err(format!("{kind} takes {want} numbers, found {v}"), &shape)),
+                _ => {
+                    return Err(err(
+                        format!("{kind} takes {want} numbers, found {v}"),
+                        &shape,
+                    ))
+                }
             };
             let (lo, hi) = (nums[0], nums[1]);
-            if !lo.is_finite() || !hi.is_finite() || (kind == "log" && (lo <= 0.0 || hi <= 0.0))
-            {
+            if !lo.is_finite() || !hi.is_finite() || (kind == "log" && (lo <= 0.0 || hi <= 0.0)) {
                 return Err(err(
                     format!("{kind} range [{lo}, {hi}] is not usable"),
                     if kind == "log" {
@@ -794,7 +797,10 @@ impl Shard {
                 format!("Kubernetes JOB_COMPLETION_INDEX {index} of IONFIELD_SHARD_COUNT {count}"),
             ));
         }
-        Ok((Shard::ALL, "no --shard or array environment: all runs".into()))
+        Ok((
+            Shard::ALL,
+            "no --shard or array environment: all runs".into(),
+        ))
     }
 }
 

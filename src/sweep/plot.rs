@@ -6,7 +6,9 @@ use image::{Rgb, RgbImage};
 use super::gather::ResultRow;
 use crate::config::Colormap;
 use crate::output::colormap;
-use crate::output::plot::{encode_png, line_chart_png, pt_to_px, ChartSpec, PlotError, Series, DEFAULT_DPI};
+use crate::output::plot::{
+    encode_png, line_chart_png, pt_to_px, ChartSpec, PlotError, Series, DEFAULT_DPI,
+};
 use crate::output::text::TextRenderer;
 
 /// The numeric value of `key` in a row, if it has one.
@@ -122,7 +124,11 @@ pub fn heat_map_png(
     }
     let sort = |v: &mut Vec<String>| {
         if v.iter().all(|s| s.parse::<f64>().is_ok()) {
-            v.sort_by(|a, b| a.parse::<f64>().unwrap().total_cmp(&b.parse::<f64>().unwrap()));
+            v.sort_by(|a, b| {
+                a.parse::<f64>()
+                    .unwrap()
+                    .total_cmp(&b.parse::<f64>().unwrap())
+            });
         }
     };
     sort(&mut x_vals);
@@ -218,7 +224,11 @@ pub fn heat_map_png(
         let xc = left + i as u32 * cell + cell / 2;
         let w = text.width(l, tick_px);
         // Alternate rows so long labels of narrow cells do not overlap.
-        let row = if nx > 1 && w > cell as f32 { (i % 2) as f32 } else { 0.0 };
+        let row = if nx > 1 && w > cell as f32 {
+            (i % 2) as f32
+        } else {
+            0.0
+        };
         let t = (top + plot_h) as f32 + px(2.0) + row * text.line_height(tick_px);
         text.draw(&mut img, xc as f32 - w / 2.0, t, tick_px, l, ink);
     }
@@ -260,4 +270,54 @@ pub fn heat_map_png(
         ink,
     );
     encode_png(&img, dpi).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn row(x: &str, y: &str, v: Option<f64>) -> ResultRow {
+        let mut metrics = BTreeMap::new();
+        if let Some(v) = v {
+            metrics.insert("final_viable_fraction_tumour", v);
+        }
+        ResultRow {
+            run_id: format!("r-{x}-{y}"),
+            index: 0,
+            status: if v.is_some() { "complete" } else { "failed" }.into(),
+            assignments: vec![("dose_mm".into(), x.into()), ("k_per_s".into(), y.into())],
+            metrics,
+        }
+    }
+
+    #[test]
+    fn heat_map_and_dose_response_render() {
+        let mut rows = Vec::new();
+        for (i, x) in ["0.01", "0.1", "1.0", "10.0"].iter().enumerate() {
+            for (j, y) in ["0.0001", "0.001", "0.01"].iter().enumerate() {
+                let v = (i == 3 && j == 0)
+                    .then_some(())
+                    .map_or(Some(1.0 - 0.08 * (i * 3 + j) as f64), |_| None);
+                rows.push(row(x, y, v));
+            }
+        }
+        let png = heat_map_png(&rows, "dose_mm", "k_per_s", "final_viable_fraction_tumour")
+            .unwrap()
+            .unwrap();
+        let img = image::load_from_memory(&png).unwrap();
+        assert!(img.width() > 300 && img.height() > 150);
+        if let Ok(dir) = std::env::var("IONFIELD_PLOT_DUMP") {
+            std::fs::write(format!("{dir}/heat_map.png"), &png).unwrap();
+        }
+        let keys = vec!["dose_mm".to_string(), "k_per_s".to_string()];
+        let png = dose_response_png(&rows, &keys, "dose_mm", "final_viable_fraction_tumour")
+            .unwrap()
+            .unwrap();
+        if let Ok(dir) = std::env::var("IONFIELD_PLOT_DUMP") {
+            std::fs::write(format!("{dir}/dose_response.png"), &png).unwrap();
+        }
+        assert!(wants_log(&[0.01, 10.0]) && !wants_log(&[0.01, 1.0]));
+        assert_eq!(safe_name("dosing[0].amount_mm"), "dosing_0_.amount_mm");
+    }
 }

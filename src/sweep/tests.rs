@@ -47,7 +47,9 @@ fn shards_partition_the_runs() {
         let mut seen: Vec<usize> = (0..n)
             .flat_map(|i| {
                 let shard = Shard { index: i, count: n };
-                runs.iter().filter(move |r| shard.contains(r.index)).map(|r| r.index)
+                runs.iter()
+                    .filter(move |r| shard.contains(r.index))
+                    .map(|r| r.index)
             })
             .collect();
         seen.sort();
@@ -78,20 +80,36 @@ fn shard_from_slurm_and_kubernetes_environments() {
     let vars = slurm("6");
     assert!(Shard::from_env(env(&vars)).is_err());
     // --array=0-3: no STEP in old Slurm versions → 1.
-    let vars = [("SLURM_ARRAY_TASK_ID", "3"), ("SLURM_ARRAY_TASK_MIN", "0"), ("SLURM_ARRAY_TASK_COUNT", "4")];
-    assert_eq!(Shard::from_env(env(&vars)).unwrap().0, Shard { index: 3, count: 4 });
+    let vars = [
+        ("SLURM_ARRAY_TASK_ID", "3"),
+        ("SLURM_ARRAY_TASK_MIN", "0"),
+        ("SLURM_ARRAY_TASK_COUNT", "4"),
+    ];
+    assert_eq!(
+        Shard::from_env(env(&vars)).unwrap().0,
+        Shard { index: 3, count: 4 }
+    );
     let vars = [("JOB_COMPLETION_INDEX", "2"), ("IONFIELD_SHARD_COUNT", "5")];
-    assert_eq!(Shard::from_env(env(&vars)).unwrap().0, Shard { index: 2, count: 5 });
+    assert_eq!(
+        Shard::from_env(env(&vars)).unwrap().0,
+        Shard { index: 2, count: 5 }
+    );
     let vars = [("JOB_COMPLETION_INDEX", "2")];
     let e = Shard::from_env(env(&vars)).unwrap_err();
-    assert!(e.contains("IONFIELD_SHARD_COUNT") && e.contains("Fix:"), "{e}");
+    assert!(
+        e.contains("IONFIELD_SHARD_COUNT") && e.contains("Fix:"),
+        "{e}"
+    );
     assert_eq!(Shard::from_env(env(&[])).unwrap().0, Shard::ALL);
 }
 
 #[test]
 fn log_and_linear_spacing_are_exact() {
     assert_eq!(logspace(0.01, 1.0, 3), [0.01, 0.1, 1.0]);
-    assert_eq!(logspace(1e-3, 1e3, 7), [1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0, 1000.0]);
+    assert_eq!(
+        logspace(1e-3, 1e3, 7),
+        [1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0, 1000.0]
+    );
     assert_eq!(linspace(0.0, 1.0, 5), [0.0, 0.25, 0.5, 0.75, 1.0]);
     assert_eq!(linspace(2.0, 3.0, 1), [2.0]);
     let s = Sweep::parse(
@@ -135,15 +153,27 @@ fn bad_sweep_files_name_file_field_and_fix() {
         ("base='b'\n[axes]\nx=[1]\n", "name"),
         ("name='a'\nbase='b'\n", "axes"),
         ("name='a'\nbase='b'\nmode='grid'\n[axes]\nx=[1]\n", "mode"),
-        ("name='a'\nbase='b'\n[axes]\nx={ log = [0, 1, 3] }\n", "axes.\"x\""),
-        ("name='a'\nbase='b'\nmode='zip'\n[axes]\nx=[1,2]\ny=[1]\n", "axes.\"y\""),
-        ("name='a'\nbase='b'\nmode='lhs'\n[axes]\nx={ log = [1, 2] }\n", "samples"),
+        (
+            "name='a'\nbase='b'\n[axes]\nx={ log = [0, 1, 3] }\n",
+            "axes.\"x\"",
+        ),
+        (
+            "name='a'\nbase='b'\nmode='zip'\n[axes]\nx=[1,2]\ny=[1]\n",
+            "axes.\"y\"",
+        ),
+        (
+            "name='a'\nbase='b'\nmode='lhs'\n[axes]\nx={ log = [1, 2] }\n",
+            "samples",
+        ),
         ("name='a'\nbase='b'\nfoo=1\n[axes]\nx=[1]\n", "foo"),
     ];
     for (text, field) in cases {
         let e = Sweep::parse(text, "s.toml").unwrap_err();
         assert_eq!(e.field, field, "{e}");
         let shown = e.to_string();
-        assert!(shown.starts_with("s.toml: ") && shown.contains("Fix: "), "{shown}");
+        assert!(
+            shown.starts_with("s.toml: ") && shown.contains("Fix: "),
+            "{shown}"
+        );
     }
 }
