@@ -210,9 +210,7 @@ pub fn result_row(
     assignments: &[(String, String)],
 ) -> ResultRow {
     let run_dir = dir.join(run_id);
-    let status = if !run_dir.is_dir() {
-        "missing".to_string()
-    } else if !run_dir.join("manifest.json").exists() {
+    let status = if !run_dir.join("manifest.json").is_file() {
         "missing".to_string()
     } else {
         match read_manifest(&run_dir) {
