@@ -326,3 +326,36 @@ fn a_bad_axis_key_fails_before_any_run_naming_the_sweep_file_and_axis() {
     assert_eq!(r.status.code(), Some(2));
     assert!(text(&r.stderr).contains("IONFIELD_SHARD_COUNT"));
 }
+
+#[test]
+fn failing_runs_are_marked_failed_and_the_sweep_continues_then_exits_1() {
+    // Every child fails at start (no adapter of that name): recorded, the next run tried.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    sweep_file(dir, 120, "\"dosing[0].amount_mm\" = [0.5, 1.0]");
+    let r = ionfield(
+        dir,
+        &["sweep", "dose.toml", "--out", "o", "--backend", "gpu"],
+        &[("IONFIELD_ADAPTER", "no-such-adapter")],
+    );
+    let err = text(&r.stderr);
+    assert_eq!(r.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("[1/2]") && err.contains("failed (exit code 2)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("[2/2]"),
+        "the sweep went on after the failure: {err}"
+    );
+    assert!(err.contains("2 of 2 runs of this shard failed"), "{err}");
+    let g = ionfield(dir, &["gather", "o"], &[]);
+    assert_eq!(g.status.code(), Some(0));
+    assert!(text(&g.stdout).contains("2 runs: 0 complete, 2 failed"));
+    assert_eq!(
+        text(&g.stderr)
+            .matches("failed (manifest status failed)")
+            .count(),
+        2
+    );
+}
