@@ -53,6 +53,8 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
         Command::Info => info(),
         Command::List => list(),
         Command::Describe(args) => describe(&args),
+        Command::Sweep(args) => crate::sweep_cmd::sweep(&args),
+        Command::Gather(args) => crate::sweep_cmd::gather(&args),
     }
 }
 

@@ -36,6 +36,48 @@ pub enum Command {
     /// Print a scenario's model as Markdown: species, parameters with sources, reactions,
     /// doses. `--all` prints every preset (this is how docs/model.md is made).
     Describe(DescribeArgs),
+    /// Run a parameter sweep (a sweep TOML file: base scenario, fixed sets, axes), or this
+    /// worker's shard of it; each run is a child `ionfield run` in OUT/<run_id>/. Finished
+    /// runs are skipped, interrupted ones resumed (README "Parameter sweeps").
+    Sweep(SweepArgs),
+    /// Collect a sweep's runs into DIR/results.csv (status, swept values, metrics) and plot
+    /// a metric against an axis (DIR/plots/<metric>_vs_<axis>.png).
+    Gather(GatherArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SweepArgs {
+    /// Sweep file (TOML: name, base, set, mode, [axes]).
+    pub sweep: PathBuf,
+    /// Print the expansion (a header, then `<index> <run_id> <key>=<value> ...` per run)
+    /// and exit without running anything.
+    #[arg(long)]
+    pub list: bool,
+    /// Run only runs with index % N == I. Default: from SLURM_ARRAY_TASK_ID/_MIN/_STEP/_COUNT,
+    /// else JOB_COMPLETION_INDEX with IONFIELD_SHARD_COUNT, else all runs (0/1).
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+    /// Output folder of the sweep (sweep.json and one folder per run). Default: out/<sweep name>/.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Backend of every run (passed to `ionfield run`).
+    #[arg(long, value_enum, default_value_t = Backend::Auto)]
+    pub backend: Backend,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct GatherArgs {
+    /// Output folder of a sweep (holds sweep.json).
+    pub dir: PathBuf,
+    /// Metric to plot (a column of results.csv).
+    #[arg(long, default_value = "final_viable_fraction_tumour")]
+    pub metric: String,
+    /// Axis on the x axis of the plot. Default: the first axis of the sweep.
+    #[arg(long)]
+    pub x: Option<String>,
+    /// Second axis: plot a heat map of the metric over --x and --y instead of lines.
+    #[arg(long)]
+    pub y: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]

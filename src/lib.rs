@@ -27,6 +27,7 @@ pub mod gpu;
 pub mod model;
 pub mod output;
 pub mod sim;
+pub mod sweep;
 
 /// Version and commit recorded in every manifest.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

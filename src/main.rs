@@ -3,6 +3,7 @@
 mod app;
 mod cli;
 mod run;
+mod sweep_cmd;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -383,13 +383,18 @@ impl Session {
             bar
         });
         let interrupted = Arc::new(AtomicBool::new(false));
+        // Under `ionfield sweep` the parent forwards the signal it got, and Slurm may also
+        // signal the child directly: there a second signal must not end the run unsaved.
+        let forwarded = std::env::var_os("IONFIELD_SWEEP_CHILD").is_some();
         for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-            // A second signal while the first is handled ends the process at once (exit 1).
-            signal_hook::flag::register_conditional_shutdown(sig, 1, Arc::clone(&interrupted))
-                .and_then(|_| signal_hook::flag::register(sig, Arc::clone(&interrupted)))
-                .map_err(|e| {
-                    AppError::simulation(anyhow::anyhow!("cannot install a signal handler: {e}"))
-                })?;
+            let handler_error =
+                |e| AppError::simulation(anyhow::anyhow!("cannot install a signal handler: {e}"));
+            if !forwarded {
+                // A second signal while the first is handled ends the process at once (exit 1).
+                signal_hook::flag::register_conditional_shutdown(sig, 1, Arc::clone(&interrupted))
+                    .map_err(handler_error)?;
+            }
+            signal_hook::flag::register(sig, Arc::clone(&interrupted)).map_err(handler_error)?;
         }
         let base_dir = std::path::absolute(&resolved.base_dir)
             .unwrap_or(resolved.base_dir)

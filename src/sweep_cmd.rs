@@ -1,0 +1,379 @@
+//! `ionfield sweep` and `ionfield gather`: the command-line side of `ionfield::sweep`.
+//!
+//! Each run of a sweep is a child process (`ionfield run BASE --out DIR/<id> --set ...`,
+//! or `ionfield resume DIR/<id>`) of the current executable, so a GPU driver crash or a
+//! signal stays in one run. SIGINT/SIGTERM to the sweep is forwarded to the running child
+//! (as SIGINT), which checkpoints and exits 130; the sweep then exits 130 too.
+
+use crate::app::{load_resolved, AppError};
+use crate::cli::{Backend, GatherArgs, SweepArgs};
+use ionfield::output::atomic::write_atomic;
+use ionfield::output::checkpoint;
+use ionfield::sweep::gather::{self, ResultRow, METRICS};
+use ionfield::sweep::{plot, Run, Shard, Sweep};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const EXIT_INTERRUPTED: u8 = 130;
+
+fn input(msg: String) -> AppError {
+    AppError::input(anyhow::anyhow!(msg))
+}
+
+/// The base as `ionfield run` takes it: a scenario path (relative to the sweep file) if
+/// that file exists, else a preset name.
+fn resolve_base(sweep: &Sweep, sweep_path: &Path) -> Result<PathBuf, AppError> {
+    let dir = sweep_path.parent().unwrap_or(Path::new("."));
+    let candidate = dir.join(&sweep.base);
+    if candidate.is_file() {
+        return Ok(std::path::absolute(&candidate).unwrap_or(candidate));
+    }
+    let preset = format!("configs/therapies/{}.toml", sweep.base);
+    if ionfield::config::catalog::file(&preset).is_some() {
+        return Ok(PathBuf::from(&sweep.base));
+    }
+    Err(input(format!(
+        "{}: base: no scenario file {} and no preset named {:?}. Fix: give a preset name from `ionfield list` or a scenario path relative to the sweep file",
+        sweep.file,
+        candidate.display(),
+        sweep.base
+    )))
+}
+
+/// Loads the base with the fixed sets, then with every run's sets, so a bad key fails
+/// before any run starts; the error names the sweep file and the axis.
+fn validate(sweep: &Sweep, base: &Path, runs: &[Run]) -> Result<(), AppError> {
+    load_resolved(Some(base), &sweep.set, false).map_err(|e| {
+        input(format!(
+            "{}: set / base: the base scenario {} with the fixed sets {:?} does not load: {:#}",
+            sweep.file, sweep.base, sweep.set, e.error
+        ))
+    })?;
+    for run in runs {
+        let mut sets = sweep.set.clone();
+        sets.extend(run.sets());
+        if let Err(e) = load_resolved(Some(base), &sets, false) {
+            // Name the axis whose value alone breaks the scenario (else all together).
+            let culprit = run.assignments.iter().find(|(k, v)| {
+                let mut one = sweep.set.clone();
+                one.push(format!("{k}={v}"));
+                load_resolved(Some(base), &one, false).is_err()
+            });
+            let field = match culprit {
+                Some((k, v)) => format!("axes.\"{k}\" = {v}"),
+                None => format!("axes (together: {})", run.sets().join(" ")),
+            };
+            return Err(input(format!(
+                "{}: {field} (run {}): the scenario does not accept it: {:#}",
+                sweep.file, run.run_id, e.error
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `ionfield sweep`.
+pub fn sweep(args: &SweepArgs) -> Result<(), AppError> {
+    let sweep = Sweep::load(&args.sweep).map_err(AppError::input)?;
+    let runs = sweep.runs();
+    if args.list {
+        print!("{}", sweep.listing());
+        return Ok(());
+    }
+    let base = resolve_base(&sweep, &args.sweep)?;
+    let (shard, shard_source) = match &args.shard {
+        Some(s) => (Shard::parse(s).map_err(input)?, format!("--shard {s}")),
+        None => Shard::from_env(|k| std::env::var(k).ok()).map_err(input)?,
+    };
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("out").join(&sweep.name));
+    validate(&sweep, &base, &runs)?;
+
+    let json_path = out.join("sweep.json");
+    let json = sweep.json();
+    if let Ok(existing) = std::fs::read_to_string(&json_path) {
+        if existing != json {
+            return Err(input(format!(
+                "{}: belongs to a different sweep (or an older version of {}): its expansion differs. Fix: use another --out, or delete the folder to start this sweep afresh",
+                json_path.display(),
+                sweep.file
+            )));
+        }
+    } else {
+        write_atomic(&json_path, json.as_bytes()).map_err(AppError::input)?;
+    }
+
+    let mine: Vec<&Run> = runs.iter().filter(|r| shard.contains(r.index)).collect();
+    eprintln!(
+        "sweep {}: {} runs, this worker shard {}/{} ({shard_source}): {} runs → {}",
+        sweep.name,
+        runs.len(),
+        shard.index,
+        shard.count,
+        mine.len(),
+        out.display()
+    );
+
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&interrupted)).map_err(|e| {
+            AppError::simulation(anyhow::anyhow!("cannot install a signal handler: {e}"))
+        })?;
+    }
+    let exe = std::env::current_exe().map_err(|e| {
+        AppError::input(anyhow::anyhow!(
+            "cannot find the ionfield executable to run each sweep run ({e})"
+        ))
+    })?;
+    let mut failed = Vec::new();
+    for (k, run) in mine.iter().enumerate() {
+        if interrupted.load(Ordering::SeqCst) {
+            return Err(interrupted_error(&args.sweep, &shard));
+        }
+        let dir = out.join(&run.run_id);
+        let tag = format!("[{}/{}] {}", k + 1, mine.len(), run.run_id);
+        let manifest = gather::read_manifest(&dir);
+        let status = manifest
+            .as_ref()
+            .and_then(|m| m["status"].as_str().map(str::to_string));
+        if status.as_deref() == Some("complete") {
+            eprintln!("sweep: {tag} skipped (already complete)");
+            continue;
+        }
+        let has_checkpoint = dir.join(checkpoint::REL_PATH).is_file();
+        let mut cmd = std::process::Command::new(&exe);
+        let action = if has_checkpoint {
+            cmd.arg("resume").arg(&dir);
+            format!(
+                "resumed from its checkpoint (status {})",
+                status.as_deref().unwrap_or("unknown")
+            )
+        } else {
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir).map_err(|e| {
+                    input(format!(
+                        "{}: cannot clear the unfinished run folder ({e}). Fix: delete it by hand",
+                        dir.display()
+                    ))
+                })?;
+            }
+            cmd.arg("run").arg(&base).arg("--out").arg(&dir);
+            for s in sweep.set.iter().cloned().chain(run.sets()) {
+                cmd.arg("--set").arg(s);
+            }
+            cmd.arg("--backend").arg(match args.backend {
+                Backend::Auto => "auto",
+                Backend::Gpu => "gpu",
+                Backend::Cpu => "cpu",
+            });
+            if status.is_some() {
+                format!(
+                    "ran from scratch (previous status {}, no checkpoint)",
+                    status.as_deref().unwrap_or("")
+                )
+            } else {
+                "ran".to_string()
+            }
+        };
+        eprintln!("sweep: {tag} starting: {}", run.sets().join(" "));
+        let started = Instant::now();
+        let code = run_child(cmd, &interrupted).map_err(|e| {
+            AppError::simulation(anyhow::anyhow!("cannot start the run {}: {e}", run.run_id))
+        })?;
+        let wall = started.elapsed().as_secs_f64();
+        match code {
+            Some(0) => eprintln!("sweep: {tag} {action}: complete in {wall:.1} s"),
+            Some(130) => {
+                eprintln!(
+                    "sweep: {tag} interrupted after {wall:.1} s (checkpoint written in {})",
+                    dir.display()
+                );
+                return Err(interrupted_error(&args.sweep, &shard));
+            }
+            other => {
+                let how = match other {
+                    Some(c) => format!("exit code {c}"),
+                    None => "killed by a signal".to_string(),
+                };
+                mark_failed(&dir, &how);
+                eprintln!(
+                    "sweep: {tag} failed ({how}) after {wall:.1} s; continuing with the next run"
+                );
+                failed.push(run.run_id.clone());
+                if interrupted.load(Ordering::SeqCst) {
+                    return Err(interrupted_error(&args.sweep, &shard));
+                }
+            }
+        }
+    }
+    if failed.is_empty() {
+        eprintln!(
+            "sweep {}: shard {}/{} done ({} runs). Collect with: ionfield gather {}",
+            sweep.name,
+            shard.index,
+            shard.count,
+            mine.len(),
+            out.display()
+        );
+        Ok(())
+    } else {
+        Err(AppError::simulation(anyhow::anyhow!(
+            "{} of {} runs of this shard failed: {} (their manifests say failed; rerunning the sweep runs them again from scratch)",
+            failed.len(),
+            mine.len(),
+            failed.join(", ")
+        )))
+    }
+}
+
+fn interrupted_error(sweep: &Path, shard: &Shard) -> AppError {
+    AppError {
+        code: EXIT_INTERRUPTED,
+        error: anyhow::anyhow!(
+            "sweep interrupted. Rerun the same command (ionfield sweep {} --shard {}/{} ...) to skip the finished runs and resume the interrupted one",
+            sweep.display(),
+            shard.index,
+            shard.count
+        ),
+    }
+}
+
+/// Runs the child to its end; a signal to the sweep is forwarded once as SIGINT. The
+/// child is in its own process group, so a terminal's Ctrl-C reaches it only through us,
+/// and it is told (IONFIELD_SWEEP_CHILD) that a second signal is no reason to quit unsaved.
+fn run_child(
+    mut cmd: std::process::Command,
+    interrupted: &AtomicBool,
+) -> std::io::Result<Option<i32>> {
+    use std::os::unix::process::CommandExt;
+    cmd.env("IONFIELD_SWEEP_CHILD", "1").process_group(0);
+    let mut child = cmd.spawn()?;
+    let mut forwarded = false;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status.code());
+        }
+        if !forwarded && interrupted.load(Ordering::SeqCst) {
+            forwarded = true;
+            let _ = std::process::Command::new("kill")
+                .args(["-INT", &child.id().to_string()])
+                .status();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Makes the run's manifest say `failed` (a child killed by a signal or refused at start
+/// may have left `running` or nothing).
+fn mark_failed(dir: &Path, how: &str) {
+    let path = dir.join("manifest.json");
+    let mut doc = gather::read_manifest(dir).unwrap_or_else(|| serde_json::json!({}));
+    if doc["status"].as_str() == Some("failed") {
+        return;
+    }
+    if let Some(obj) = doc.as_object_mut() {
+        obj.insert("status".into(), "failed".into());
+        obj.insert(
+            "sweep_failure".into(),
+            format!("ionfield sweep: the run's process ended with {how}").into(),
+        );
+    }
+    let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    if let Err(e) = write_atomic(&path, text.as_bytes()) {
+        eprintln!("sweep: cannot mark {} failed: {e}", path.display());
+    }
+}
+
+/// `ionfield gather`.
+pub fn gather(args: &GatherArgs) -> Result<(), AppError> {
+    let dir = &args.dir;
+    let (listed, keys) = gather::read_sweep_json(&dir.join("sweep.json")).map_err(input)?;
+    if !METRICS.contains(&args.metric.as_str()) {
+        return Err(input(format!(
+            "--metric {}: unknown metric. Fix: use one of {}",
+            args.metric,
+            METRICS.join(", ")
+        )));
+    }
+    let check_axis = |flag: &str, a: &str| {
+        if keys.iter().any(|k| k == a) {
+            Ok(())
+        } else {
+            Err(input(format!(
+                "{flag} {a}: not an axis of the sweep in {}. Fix: use one of {}",
+                dir.join("sweep.json").display(),
+                keys.join(", ")
+            )))
+        }
+    };
+    let x = args.x.clone().unwrap_or_else(|| keys[0].clone());
+    check_axis("--x", &x)?;
+    if let Some(y) = &args.y {
+        check_axis("--y", y)?;
+    }
+    let rows: Vec<ResultRow> = listed
+        .iter()
+        .map(|(i, id, a)| gather::result_row(dir, *i, id, a))
+        .collect();
+    let (mut complete, mut failed, mut missing, mut other) = (0, 0, 0, 0);
+    for r in &rows {
+        match r.status.as_str() {
+            "complete" => complete += 1,
+            "failed" => {
+                failed += 1;
+                eprintln!("run {}: failed (manifest status failed)", r.run_id);
+            }
+            "missing" => {
+                missing += 1;
+                eprintln!(
+                    "run {}: missing (no {} or no manifest.json in it)",
+                    r.run_id,
+                    dir.join(&r.run_id).display()
+                );
+            }
+            s => {
+                other += 1;
+                eprintln!("run {}: not finished (manifest status {s})", r.run_id);
+            }
+        }
+    }
+    let csv_path = dir.join("results.csv");
+    write_atomic(&csv_path, gather::results_csv(&rows, &keys).as_bytes())
+        .map_err(AppError::input)?;
+    println!(
+        "{}: {} runs: {complete} complete, {failed} failed, {missing} missing, {other} unfinished",
+        csv_path.display(),
+        rows.len()
+    );
+    let (png, name) = match &args.y {
+        Some(y) => (
+            plot::heat_map_png(&rows, &x, y, &args.metric),
+            format!(
+                "{}_vs_{}_and_{}.png",
+                args.metric,
+                plot::safe_name(&x),
+                plot::safe_name(y)
+            ),
+        ),
+        None => (
+            plot::dose_response_png(&rows, &keys, &x, &args.metric),
+            format!("{}_vs_{}.png", args.metric, plot::safe_name(&x)),
+        ),
+    };
+    match png.map_err(AppError::simulation)? {
+        Some(bytes) => {
+            let path = dir.join("plots").join(name);
+            write_atomic(&path, &bytes).map_err(AppError::input)?;
+            println!("{}", path.display());
+        }
+        None => eprintln!(
+            "no plot: no complete run has a numeric {x} and the metric {}",
+            args.metric
+        ),
+    }
+    Ok(())
+}
