@@ -238,6 +238,77 @@ fn workdir() -> tempfile::TempDir {
     dir
 }
 
+/// `dir/sweep.toml`: Fe Fenton CDT on 12³ voxels of 53 µm, 10 s spin-up, `end_s` of
+/// therapy, the dose (`amounts`, a TOML list) as the axis.
+fn write_sweep(dir: &Path, end_s: &str, amounts: &str) {
+    std::fs::write(
+        dir.join("sweep.toml"),
+        format!(
+            r#"name = "slurm_test"
+base = "fe_fenton_cdt"
+set = [
+    "grid.shape=[12,12,12]",
+    "grid.voxel_um=53",
+    "time.end_s={end_s}",
+    "time.spin_up_s=10",
+    "output.slices=[6]",
+    "output.png16=false",
+    "output.vti=false",
+]
+mode = "cartesian"
+
+[axes]
+"dosing[0].amount_mm" = {amounts}
+"#
+        ),
+    )
+    .expect("write sweep.toml");
+}
+
+/// Runs the ionfield binary in `dir`; panics unless it exits 0; returns its stdout.
+fn ionfield(dir: &Path, args: &[&str]) -> String {
+    let o = Command::new(env!("CARGO_BIN_EXE_ionfield"))
+        .args(args)
+        .current_dir(dir)
+        .env("XDG_RUNTIME_DIR", dir)
+        .output()
+        .expect("ionfield runs");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    );
+    assert!(
+        o.status.success(),
+        "ionfield {args:?}: {}\n{stdout}{stderr}",
+        o.status
+    );
+    stdout
+}
+
+/// The `(index, run_id)` pairs of `ionfield sweep sweep.toml --list` (a header line, then
+/// `<index> <run_id> key=value ...`).
+fn list_runs(dir: &Path) -> Vec<(String, String)> {
+    ionfield(dir, &["sweep", "sweep.toml", "--list"])
+        .lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let mut w = l.split_whitespace();
+            (w.next().unwrap().to_string(), w.next().unwrap().to_string())
+        })
+        .collect()
+}
+
+/// The top-level `status` of a run's manifest.json ("running", "interrupted", "complete").
+fn manifest_status(run_dir: &Path) -> String {
+    let text = std::fs::read_to_string(run_dir.join("manifest.json")).unwrap_or_default();
+    let flat: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    flat.split_once("\"status\":\"")
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .map(|(status, _)| status.to_string())
+        .unwrap_or_default()
+}
+
 /// `sweep.sbatch` with a stand-in for ionfield that records its arguments, the array
 /// variables and its parent process: each task sees SLURM_ARRAY_TASK_ID/MIN/STEP/COUNT as
 /// SLURM-NOTES.md documents ((ID − MIN) / STEP are distinct shards 0..COUNT), the script
@@ -387,56 +458,11 @@ fn slurm_sweep_array_then_gather() {
     let bin = env!("CARGO_BIN_EXE_ionfield");
     let work = workdir();
     let dir = work.path();
-    std::fs::write(
-        dir.join("sweep.toml"),
-        r#"name = "slurm_test"
-base = "fe_fenton_cdt"
-set = [
-    "grid.shape=[12,12,12]",
-    "grid.voxel_um=53",
-    "time.end_s=60",
-    "time.spin_up_s=10",
-    "output.slices=[6]",
-    "output.png16=false",
-    "output.vti=false",
-]
-mode = "cartesian"
-
-[axes]
-"dosing[0].amount_mm" = [0.5, 1.0, 2.0, 4.0]
-"#,
-    )
-    .unwrap();
-    let ionfield = |args: &[&str]| {
-        let o = Command::new(bin)
-            .args(args)
-            .current_dir(dir)
-            .env("XDG_RUNTIME_DIR", dir)
-            .output()
-            .expect("ionfield runs");
-        let (stdout, stderr) = (
-            String::from_utf8_lossy(&o.stdout).into_owned(),
-            String::from_utf8_lossy(&o.stderr).into_owned(),
-        );
-        assert!(
-            o.status.success(),
-            "ionfield {args:?}: {}\n{stdout}{stderr}",
-            o.status
-        );
-        stdout
-    };
-    // The run list (header, then `<index> <run_id> key=value ...`), before any cluster.
-    let list = ionfield(&["sweep", "sweep.toml", "--list"]);
-    let runs: Vec<(String, String)> = list
-        .lines()
-        .skip(1)
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let mut w = l.split_whitespace();
-            (w.next().unwrap().to_string(), w.next().unwrap().to_string())
-        })
-        .collect();
-    assert_eq!(runs.len(), 4, "sweep --list:\n{list}");
+    write_sweep(dir, "60", "[0.5, 1.0, 2.0, 4.0]");
+    let ionfield = |args: &[&str]| ionfield(dir, args);
+    // The run list, before any cluster.
+    let runs = list_runs(dir);
+    assert_eq!(runs.len(), 4, "sweep --list: {runs:?}");
 
     let cluster = Cluster::start();
     let t0 = Instant::now();
@@ -489,4 +515,104 @@ mode = "cartesian"
             "out/{run_id}/manifest.json"
         );
     }
+}
+
+/// Time limit and requeue for real: a 1-run sweep task gets SIGTERM on its batch step
+/// (what `--signal=B:TERM@120` sends), checkpoints and exits 130 (manifest interrupted);
+/// `scontrol requeue` runs the task again, and the run resumes from its checkpoint and
+/// completes.
+#[test]
+fn slurm_sweep_sigterm_checkpoints_and_requeue_resumes() {
+    if !require_slurm() {
+        return;
+    }
+    let _one = ONE_CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    let bin = env!("CARGO_BIN_EXE_ionfield");
+    let work = workdir();
+    let dir = work.path();
+    // 10 min of therapy (1200 steps): long enough to be interrupted mid-run.
+    write_sweep(dir, "600", "[1.0]");
+    let runs = list_runs(dir);
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let run_dir = dir.join("out").join(&runs[0].1);
+
+    let cluster = Cluster::start();
+    let job = cluster.sbatch(
+        dir,
+        &repo().join("deploy/slurm/sweep.sbatch"),
+        &["--array=0", "--cpus-per-task=2", "--time=10"],
+        &[
+            ("SWEEP", "sweep.toml"),
+            ("OUT", "out"),
+            ("IONFIELD", bin),
+            ("BACKEND", "cpu"),
+        ],
+    );
+    let t0 = Instant::now();
+    while manifest_status(&run_dir) != "running" || t0.elapsed() < Duration::from_secs(3) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "the run did not start:\n{}\n{}",
+            cluster.run("squeue", &["-j", &job]),
+            job_logs(dir)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    cluster.run("scancel", &["--batch", "--signal=TERM", &job]);
+    let tasks = cluster.wait(&job, Duration::from_secs(120), dir);
+    assert_eq!(task_ids(&tasks), ["0"], "{tasks:?}");
+    assert_eq!(tasks[0].exit_code, "130:0", "{tasks:?}\n{}", job_logs(dir));
+    assert_eq!(
+        manifest_status(&run_dir),
+        "interrupted",
+        "{}",
+        job_logs(dir)
+    );
+    assert!(
+        run_dir.join("checkpoint/state.ifck").exists(),
+        "no checkpoint:\n{}",
+        job_logs(dir)
+    );
+
+    let task = format!("{job}_0");
+    cluster.run("scontrol", &["requeue", &task]);
+    // A requeued task waits ~2 min (its BeginTime); start it now.
+    cluster.run(
+        "scontrol",
+        &["update", &format!("jobid={task}"), "starttime=now"],
+    );
+    let t1 = Instant::now();
+    let tasks = cluster.wait(&job, Duration::from_secs(400), dir);
+    eprintln!(
+        "requeued task: {:.1} s from requeue to done",
+        t1.elapsed().as_secs_f64()
+    );
+    assert_eq!(
+        (tasks[0].state.as_str(), tasks[0].exit_code.as_str()),
+        ("COMPLETED", "0:0"),
+        "{tasks:?}\n{}",
+        job_logs(dir)
+    );
+    assert_eq!(manifest_status(&run_dir), "complete", "{}", job_logs(dir));
+    let manifest = std::fs::read_to_string(run_dir.join("manifest.json")).unwrap();
+    let flat: String = manifest.chars().filter(|c| !c.is_whitespace()).collect();
+    assert!(
+        flat.contains("\"resumed_from_s\":[") && !flat.contains("\"resumed_from_s\":[]"),
+        "the requeued task did not resume from the checkpoint:\n{}",
+        job_logs(dir)
+    );
+    // --open-mode=append: the log holds both attempts.
+    let log = job_logs(dir);
+    assert!(
+        log.contains("restart 0") && log.contains("restart 1"),
+        "log of both attempts:\n{log}"
+    );
+    drop(cluster);
+    ionfield(dir, &["gather", "out"]);
+    let csv = std::fs::read_to_string(dir.join("out/results.csv")).expect("out/results.csv");
+    let row = csv
+        .lines()
+        .find(|l| l.starts_with(&runs[0].1))
+        .unwrap_or_else(|| panic!("run not in results.csv:\n{csv}"));
+    assert_eq!(row.split(',').nth(2), Some("complete"), "{csv}");
 }

@@ -48,20 +48,60 @@ free_port() {
     exit 1
 }
 
-# TERM to every daemon first, then wait for each (up to 10 s, then KILL).
+# Every process of this cluster: `start` gives the daemons IONFIELD_LOCAL_SLURM=DIR in
+# their environment; slurmstepd (which slurmd starts with a fresh environment) listens on
+# a Unix socket in DIR/spool; batch scripts run as DIR/spool/job*/slurm_script. Their
+# descendants (the job's programs) are included.
+cluster_pids() {
+    local e pid ppid roots=() all
+    for e in /proc/[0-9]*/environ; do
+        pid=${e#/proc/}
+        pid=${pid%/environ}
+        [ "$pid" = $$ ] && continue
+        if { tr '\0' '\n' <"$e" | grep -qxF "IONFIELD_LOCAL_SLURM=$dir"; } 2>/dev/null \
+            || { tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF "$dir/spool/"; } 2>/dev/null; then
+            roots+=("$pid")
+        fi
+    done
+    while read -r pid; do roots+=("$pid"); done < <(ss -Hxlp 2>/dev/null \
+        | awk -v d="$dir/" 'index($5, d) == 1' | grep -o 'pid=[0-9]*' | cut -d= -f2)
+    # Descendants: repeat "children of the set" until it stops growing.
+    all=" ${roots[*]} "
+    local grew=1
+    while [ $grew = 1 ]; do
+        grew=0
+        while read -r pid ppid; do
+            case $all in *" $ppid "*) case $all in *" $pid "*) ;; *) all+="$pid "; grew=1 ;; esac ;; esac
+        done < <(ps -e -o pid=,ppid=)
+    done
+    echo "$all" | tr ' ' '\n' | grep -v '^$' | grep -vx "$$" | sort -u
+}
+
+# Cancels the cluster's jobs (up to 15 s for them to end), TERMs every daemon, waits for
+# each (up to 10 s, then KILL), then KILLs whatever process of the cluster is left (a
+# slurmstepd that outlived slurmd, a job's processes).
 stop() {
-    local f pid pids=()
+    local f pid jobs pids=()
+    if [ -f "$dir/run/slurmctld.pid" ] && kill -0 "$(cat "$dir/run/slurmctld.pid")" 2>/dev/null; then
+        export SLURM_CONF=$dir/slurm.conf
+        jobs=$(squeue -h -o %A 2>/dev/null | sort -u || true)
+        if [ -n "$jobs" ]; then
+            # shellcheck disable=SC2086 # one job id per word
+            scancel $jobs 2>/dev/null || true
+            for _ in $(seq 30); do [ -z "$(squeue -h 2>/dev/null)" ] && break; sleep 0.5; done
+        fi
+    fi
     for f in "$dir/run/slurmd.pid" "$dir/run/slurmctld.pid" "$dir/munge/munged.pid"; do
         [ -f "$f" ] || continue
         pid=$(cat "$f")
         if [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null; then pids+=("$pid"); fi
         rm -f "$f"
     done
-    # Jobs still running die with slurmd (their processes are children of slurmstepd).
     for pid in "${pids[@]}"; do
         for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "$pid" 2>/dev/null || true
     done
+    for pid in $(cluster_pids); do kill -KILL "$pid" 2>/dev/null || true; done
 }
 
 logs() {
@@ -117,6 +157,8 @@ NodeName=$host CPUs=$cpus RealMemory=$mem State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 CONF
     export SLURM_CONF=$dir/slurm.conf
+    # Marks the daemons (and the slurmstepd they start) for `stop`.
+    export IONFIELD_LOCAL_SLURM=$dir
     runuser -u munge -- munged --socket="$dir/munge/munge.socket.2" \
         --pid-file="$dir/munge/munged.pid" --log-file="$dir/munge/munged.log" \
         --seed-file="$dir/munge/munged.seed" \
