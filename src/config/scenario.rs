@@ -128,7 +128,7 @@ impl TimeSpec {
     }
 
     /// Output times, s: 0, every `output_interval_s` before `end_s`, and `end_s` (the
-    /// same values as `sim::OutputSchedule::new`).
+    /// output stops of `sim::OutputSchedule::new`).
     pub fn output_times_s(&self) -> Vec<f64> {
         let mut times = vec![0.0];
         let mut k = 1u64;

@@ -23,17 +23,7 @@ pub struct Segment {
 
 impl OutputSchedule {
     pub fn new(time: &TimeSpec) -> OutputSchedule {
-        let mut times_s = vec![0.0];
-        let mut k = 1u64;
-        loop {
-            let t = k as f64 * time.output_interval_s;
-            if t >= time.end_s * (1.0 - 1e-12) {
-                break;
-            }
-            times_s.push(t);
-            k += 1;
-        }
-        times_s.push(time.end_s);
+        let times_s = time.output_times_s();
         OutputSchedule {
             is_output: vec![true; times_s.len()],
             times_s,
