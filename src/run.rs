@@ -779,10 +779,10 @@ impl Hooks for Session {
                 .map_err(AppError::input)?;
         }
         if output {
-            let mut written: Vec<Vec<f32>> = Vec::with_capacity(self.read_at_output.len());
-            for &s in &self.read_at_output {
-                written.push(field(s).clone());
-            }
+            // The output species come first in `read`, in `read_at_output` order: hand
+            // those fields over without copying.
+            let mut written = data;
+            written.truncate(self.read_at_output.len());
             if self.well_mixed {
                 let values: Vec<f64> = written.iter().map(|f| f[0] as f64).collect();
                 self.writer.write_well_mixed(time_s, step, &values)

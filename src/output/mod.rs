@@ -176,29 +176,34 @@ fn path_component(name: &str) -> String {
     }
 }
 
+/// (min, max) of the finite values, `None` when there is none.
+pub(crate) fn finite_min_max(values: impl IntoIterator<Item = f32>) -> Option<(f64, f64)> {
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for v in values.into_iter().filter(|v| v.is_finite()) {
+        lo = lo.min(v as f64);
+        hi = hi.max(v as f64);
+    }
+    (lo <= hi).then_some((lo, hi))
+}
+
+/// (lo, hi) with hi > lo: a constant field (or a reversed fixed range) is widened so
+/// nothing divides by zero.
+pub(crate) fn nonempty_range(lo: f64, hi: f64) -> (f64, f64) {
+    if hi > lo {
+        (lo, hi)
+    } else {
+        (lo, lo + 1e-12 * lo.abs().max(1.0))
+    }
+}
+
 /// (lo, hi) of a field at one time; always hi > lo.
 fn resolve_range(range: ValueRange, field: &[f32]) -> (f64, f64) {
     let (lo, hi) = match range {
         ValueRange::Fixed { lo, hi } => (lo, hi),
-        ValueRange::Auto => {
-            let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
-            for &v in field.iter().filter(|v| v.is_finite()) {
-                lo = lo.min(v as f64);
-                hi = hi.max(v as f64);
-            }
-            if lo > hi {
-                (0.0, 1.0) // no finite value at all
-            } else {
-                (lo, hi)
-            }
-        }
+        // (0, 1) when there is no finite value at all.
+        ValueRange::Auto => finite_min_max(field.iter().copied()).unwrap_or((0.0, 1.0)),
     };
-    if hi > lo {
-        (lo, hi)
-    } else {
-        // Constant field (or a reversed fixed range): widen so nothing divides by zero.
-        (lo, lo + 1e-12 * lo.abs().max(1.0))
-    }
+    nonempty_range(lo, hi)
 }
 
 impl RunWriter {

@@ -174,16 +174,9 @@ impl FigureSeries {
         let (lo, hi) = match row.range {
             Some(range) => range,
             None => {
-                let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
-                for v in row.panels.iter().flatten().flatten() {
-                    if v.is_finite() {
-                        lo = lo.min(*v as f64);
-                        hi = hi.max(*v as f64);
-                    }
-                }
-                if lo > hi {
-                    (0.0, 1.0)
-                } else if hi > lo {
+                let values = row.panels.iter().flatten().flatten().copied();
+                let (lo, hi) = crate::output::finite_min_max(values).unwrap_or((0.0, 1.0));
+                if hi > lo {
                     let step = coarse_step(hi - lo, BAR_TICKS);
                     let snap = |v: f64, up: bool| {
                         let k = v / step;
@@ -200,11 +193,7 @@ impl FigureSeries {
                 }
             }
         };
-        if hi > lo {
-            (lo, hi)
-        } else {
-            (lo, lo + 1e-12 * lo.abs().max(1.0))
-        }
+        crate::output::nonempty_range(lo, hi)
     }
 
     /// Axis title of row `r`: `O2 [mM]`, or just `pH` when the unit is the name.
