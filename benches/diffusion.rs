@@ -25,7 +25,7 @@ fn scenario(n: usize) -> config::Scenario {
         "name = \"bench\"\n[grid]\nshape = [{n}, {n}, {n}]\nvoxel_um = 10.0\n[time]\ndt_s = 1.0\nend_s = 1.0\n"
     );
     for s in 0..N_SPECIES {
-        // D = 2000 µm²/s, dt = 1 s, dx = 10 µm → r = 20 (PERF-NOTES and BioFVM runs).
+        // D = 2000 µm²/s, dt = 1 s, dx = 10 µm → r = 20 (docs/performance.md and BioFVM runs).
         toml += &format!(
             "[species.s{s}]\ndiffusion_um2_per_s = 2000.0\n[species.s{s}.initial]\nuniform_mm = 1.0\n[[species.s{s}.initial.regions]]\nshape = \"gaussian\"\ncentre_um = [{c}, {c}, {c}]\nsigma_um = 50.0\nvalue_mm = 1.0\n",
             c = n as f64 * 5.0

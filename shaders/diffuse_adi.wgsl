@@ -41,7 +41,7 @@ const WORKGROUP_SIZE: u32 = 64u;
 const TISSUE_ID_MASK: u32 = 15u;
 
 // Thomas forward-sweep values, kept in private memory so back substitution does not
-// re-read the buffers (PERF-NOTES: fewer buffer accesses is what is fast on lavapipe).
+// re-read the buffers (docs/performance.md: fewer buffer accesses is what is fast on lavapipe).
 var<private> cp: array<f32, MAX_LINE>;
 var<private> dp: array<f32, MAX_LINE>;
 

@@ -1,5 +1,5 @@
 //! Tissue-biology laws against independent answers: particle dissolution half-lives
-//! (analytic, MODEL.md §3) and "dead cells stop consuming" (MODEL.md §5), on the CPU engine.
+//! (analytic, docs/scientific-model.md §3) and "dead cells stop consuming" (docs/scientific-model.md §5), on the CPU engine.
 
 mod common;
 
@@ -65,8 +65,8 @@ fn half_life(series: &[(f64, f64)]) -> f64 {
 
 #[test]
 fn first_order_acid_dissolution_has_the_predicted_half_life_at_ph_5_and_7_4() {
-    // MODEL.md §3 CaO2: k_d 3e-4 1/s, acid switch f(H) = H/(K + H), pK 6.5.
-    let params = r#"k_d = { value = 3e-4, unit = "1/s", source = "MODEL.md §3 CaO2" }
+    // docs/scientific-model.md §3 CaO2: k_d 3e-4 1/s, acid switch f(H) = H/(K + H), pK 6.5.
+    let params = r#"k_d = { value = 3e-4, unit = "1/s", source = "docs/scientific-model.md §3 CaO2" }
 K = { value = 3.1623e-4, unit = "mM", source = "pK 6.5" }"#;
     for (ph, dt) in [(5.0, 10.0), (7.4, 60.0)] {
         let h = 10f64.powf(3.0 - ph);
@@ -85,9 +85,9 @@ K = { value = 3.1623e-4, unit = "mM", source = "pK 6.5" }"#;
 
 #[test]
 fn shrinking_sphere_dissolution_has_the_predicted_half_life_at_ph_5_and_7_4() {
-    // MODEL.md §3 shrinking sphere: dn/dt = −k f n0^(1/3) n^(2/3) → n = n0 (1 − k f t/3)³,
+    // docs/scientific-model.md §3 shrinking sphere: dn/dt = −k f n0^(1/3) n^(2/3) → n = n0 (1 − k f t/3)³,
     // t½ = 3 (1 − 2^(−1/3)) / (k f). ZnO2-like constants so both pHs finish in a test.
-    let params = r#"k_d = { value = 2e-4, unit = "1/s", source = "MODEL.md §3 ZnO2 k_d" }
+    let params = r#"k_d = { value = 2e-4, unit = "1/s", source = "docs/scientific-model.md §3 ZnO2 k_d" }
 K = { value = 1e-3, unit = "mM", source = "pK 6.0" }
 n0 = { value = 2.0, unit = "mM", source = "initial dose" }"#;
     for (ph, dt) in [(5.0, 10.0), (7.4, 600.0)] {

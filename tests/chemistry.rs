@@ -323,7 +323,7 @@ fn stays_positive_under_extreme_stiffness() {
 // ---------------------------------------------------------------------------------------
 // 3. Iron and copper totals in a closed box
 
-/// Fe and Cu redox cycles (MODEL.md §2: R1, R10, R9, R11, R4–R6, R14p, R14, R16) with
+/// Fe and Cu redox cycles (docs/scientific-model.md §2: R1, R10, R9, R11, R4–R6, R14p, R14, R16) with
 /// diffusion in a zero-flux 8³ box; Fe and Cu start as off-centre Gaussian clouds of
 /// σ = 20 µm (2 voxels; steeper clouds trip `adi_undershoot_does_not_create_iron`).
 const METALS_TOML: &str = r#"
@@ -538,7 +538,7 @@ fn adi_undershoot_does_not_create_iron() {
 // 4. GPU against CPU on a 16³ grid with the Fenton + GSH network
 
 /// The Fenton + glutathione network of `configs/wellmixed_fenton.toml` (13 reactions,
-/// quasi-steady OH, buffered H+, MODEL.md R1–R6, R9, R13–R17, R23) on a 16³ grid: Fe,
+/// quasi-steady OH, buffered H+, docs/scientific-model.md R1–R6, R9, R13–R17, R23) on a 16³ grid: Fe,
 /// H2O2, H+ and HCO3- diffuse, GSH, GSSG and the damage counter Ox do not; a tumour sphere
 /// with its own GSH and H2O2 set points and catalase rate (per-tissue parameters), GSH
 /// synthesis only in the tumour (`where`), an off-centre iron cloud.

@@ -1,4 +1,4 @@
-//! Krogh cylinder (MODEL.md §4): one held capillary voxel column on the axis of a thin,
+//! Krogh cylinder (docs/scientific-model.md §4): one held capillary voxel column on the axis of a thin,
 //! zero-flux box, zero-order O2 consumption inside a tissue cylinder of radius R, none
 //! outside. The steady state is exactly Krogh's profile inside R and constant outside:
 //! C(r) = C_c + (M/4D)(r² − r_c²) − (M R²/2D)·ln(r/r_c).

@@ -52,7 +52,7 @@ fn fe_fenton_cdt_makes_oh_in_the_acidic_tumour_and_depletes_gsh_where_iron_is() 
     assert!(fe_gain > 1e-2, "the particles released no Fe2+");
     assert!(gsh.0 < gsh.1 - 1e-3, "GSH did not fall where the iron is");
     assert!(viab.0 < viab.1, "no extra damage where the iron is");
-    // Synthetic MRI: T2-weighted signal darkens where the particle iron is (MODEL.md §6).
+    // Synthetic MRI: T2-weighted signal darkens where the particle iron is (docs/scientific-model.md §6).
     let t2w = run.field("T2w", false);
     let (dark, bright) = (
         PresetRun::mean(&t2w, treated),

@@ -30,7 +30,7 @@ pub struct Scenario {
     pub parameters: Vec<Parameter>,
     /// The reaction network (`[reactions.<name>]`), in file order. Empty = diffusion only.
     pub reactions: Vec<Reaction>,
-    /// Proton buffering (`[buffer]`, MODEL.md R23), if any.
+    /// Proton buffering (`[buffer]`, docs/scientific-model.md R23), if any.
     pub buffer: Option<Buffer>,
     /// Integrator settings of the reaction step (`[chemistry]`).
     pub chemistry: ChemistrySpec,
@@ -213,7 +213,7 @@ pub struct Species {
     /// Boundary condition per face, in [`Face`] order.
     pub boundary: [BoundaryCondition; 6],
     /// Algebraic (quasi-steady) species such as OH·: not integrated; each reaction step sets
-    /// it to production / loss (MODEL.md §8). Requires D = 0 and rates linear in it.
+    /// it to production / loss (docs/scientific-model.md §8). Requires D = 0 and rates linear in it.
     pub quasi_steady: bool,
     /// Absolute tolerance of the reaction integrator for this species, mM; `None` = the
     /// `[chemistry]` default.
@@ -399,7 +399,7 @@ pub struct FigureSpec {
     pub dpi: u32,
 }
 
-/// A synthetic MRI readout (MODEL.md §6), computed from the fields at output times.
+/// A synthetic MRI readout (docs/scientific-model.md §6), computed from the fields at output times.
 #[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
 pub enum MriField {
     /// Longitudinal relaxation rate R1 = 1/T1, 1/s.
@@ -430,7 +430,7 @@ impl MriField {
     }
 }
 
-/// `[mri]` (MODEL.md §6): relaxation rates add, 1/T = 1/T0 + Σ r·C (fast exchange);
+/// `[mri]` (docs/scientific-model.md §6): relaxation rates add, 1/T = 1/T0 + Σ r·C (fast exchange);
 /// spin-echo signal S = ρ·(1 − e^(−TR/T1))·e^(−TE/T2).
 #[derive(Clone, Debug, Serialize)]
 pub struct Mri {
@@ -546,7 +546,7 @@ pub struct Reaction {
     pub viable_only: bool,
 }
 
-/// Proton buffering (MODEL.md R23): dH/dt = ln10·H/β·S_H with β = β_nb + 2.303·HCO3,
+/// Proton buffering (docs/scientific-model.md R23): dH/dt = ln10·H/β·S_H with β = β_nb + 2.303·HCO3,
 /// where S_H is the net proton production of the reactions (mM/s). With a bicarbonate
 /// species it is consumed at S_H·2.303·HCO3/β (R23b, open CO2 system).
 #[derive(Clone, Debug, Serialize)]

@@ -736,7 +736,7 @@ fn mri(raw: &RawScenario, species: &[&str], tissues: &[&str]) -> Result<Option<M
             Some(v) => by_tissue(v, "rho", "the proton density")?,
             None => vec![1.0; tissues.len()],
         },
-        // MODEL.md §6 suggested sequences.
+        // docs/scientific-model.md §6 suggested sequences.
         t1w_tr_te_s: sequence(&m.t1w, "t1w", (0.5, 0.01))?,
         t2w_tr_te_s: sequence(&m.t2w, "t2w", (3.0, 0.08))?,
     }))

@@ -5,7 +5,7 @@ use super::Error;
 use std::sync::{Arc, Mutex};
 
 /// Backends probed. GL is left out: it adds nothing for compute here and probing it prints
-/// "XDG_RUNTIME_DIR is invalid" on headless machines (PERF-NOTES.md).
+/// "XDG_RUNTIME_DIR is invalid" on headless machines (docs/performance.md).
 pub const BACKENDS: wgpu::Backends = wgpu::Backends::VULKAN
     .union(wgpu::Backends::METAL)
     .union(wgpu::Backends::DX12);
@@ -108,7 +108,7 @@ impl GpuContext {
             limits: chosen.limits(),
         };
         // Ask for the adapter's own limits: lavapipe allows 128 MiB bindings and 32 KiB of
-        // workgroup memory, above wgpu's defaults (PERF-NOTES.md).
+        // workgroup memory, above wgpu's defaults (docs/performance.md).
         let (device, queue) = pollster::block_on(chosen.request_device(&wgpu::DeviceDescriptor {
             label: Some("ionfield.device"),
             required_features: wgpu::Features::empty(),

@@ -1,7 +1,7 @@
 //! Atomic file writes: bytes go to `<name>.tmp-<pid>` in the destination folder, are
 //! fsynced, then renamed over the final name. A rename within one folder is atomic on
 //! POSIX file systems, so a reader (or an interrupted run) sees either the old file or the
-//! complete new one, never a half-written file (DESIGN.md §5).
+//! complete new one, never a half-written file (docs/design.md §5).
 
 use std::fs::{self, File};
 use std::io::Write;

@@ -1,5 +1,5 @@
 //! Fields computed on the host from species fields at output times: pH and the synthetic
-//! MRI readouts (MODEL.md §6). [`Derived::species_to_read`] says what to read back;
+//! MRI readouts (docs/scientific-model.md §6). [`Derived::species_to_read`] says what to read back;
 //! [`Derived::assemble`] returns the written fields in `RunWriter::write_output` order:
 //! `output.fields` species, then pH, then the MRI fields.
 

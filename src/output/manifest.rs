@@ -1,4 +1,4 @@
-//! `manifest.json`: what a run wrote and how to read it back (DESIGN.md §5). Rewritten
+//! `manifest.json`: what a run wrote and how to read it back (docs/design.md §5). Rewritten
 //! atomically after every output time, so an interrupted run still lists every finished
 //! file with its checksum.
 

@@ -1,4 +1,4 @@
-//! Writers for everything a run leaves on disk (DESIGN.md §5): 8-bit colour slices with
+//! Writers for everything a run leaves on disk (docs/design.md §5): 8-bit colour slices with
 //! title and colour bar, 16-bit grayscale stacks, `.npy` fields, VTK ImageData series,
 //! calibrated float TIFF stacks and `manifest.json`.
 //!

@@ -1,5 +1,5 @@
 //! `timeseries.csv`: probes and region summaries at every summary time, one tidy row per
-//! value (DESIGN.md §5).
+//! value (docs/design.md §5).
 //!
 //! Columns:
 //! - `time_s`: model time, s (0 = the end of spin-up, when dosing starts);

@@ -1,4 +1,4 @@
-//! Cell viability summaries (MODEL.md §4–5): the viable fraction of each tissue over time
+//! Cell viability summaries (docs/scientific-model.md §4–5): the viable fraction of each tissue over time
 //! (`viability.csv`) and the per-voxel time of death.
 //!
 //! A voxel counts as dead (necrotic) once its viable fraction `viab` falls below
@@ -7,7 +7,7 @@
 
 use crate::model::{Model, TISSUE_ID_MASK};
 
-/// `viab` below this = necrotic (MODEL.md §4: "viable fraction below 0.05").
+/// `viab` below this = necrotic (docs/scientific-model.md §4: "viable fraction below 0.05").
 pub const NECROSIS_THRESHOLD: f32 = 0.05;
 
 /// The rows and latest summary of a [`ViabilityTracker`], for checkpoints (the time of

@@ -1,7 +1,7 @@
 """Second, independent reference for configs/wellmixed_fenton.toml (one well-mixed voxel).
 
 Solves the same seven ODEs as tests/wellmixed.rs (Fe2, Fe3, H2O2, GSH, GSSG, H, HCO3; OH
-quasi-steady, OH = P/L; buffered H+ per MODEL.md R23/R23b) with scipy's implicit Radau
+quasi-steady, OH = P/L; buffered H+ per docs/scientific-model.md R23/R23b) with scipy's implicit Radau
 method (rtol 1e-10, atol 1e-14), restarting at every output time so each printed value is a
 step end point, not an interpolant. Writes wellmixed_fenton_scipy.csv next to this file with
 the columns of the binary's well_mixed.csv:
