@@ -16,9 +16,9 @@
 
 use ionfield::config;
 use ionfield::cpu::CpuEngine;
+use ionfield::engine::{Engine, ReactionStats};
 use ionfield::gpu::{GpuContext, GpuEngine};
 use ionfield::model::Model;
-use ionfield::sim::{Engine, ReactionStats};
 use std::time::Instant;
 
 const WARM_STEPS: u64 = 3;

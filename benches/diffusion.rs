@@ -7,9 +7,9 @@
 
 use ionfield::config;
 use ionfield::cpu::CpuEngine;
+use ionfield::engine::Engine;
 use ionfield::gpu::{GpuContext, GpuEngine};
 use ionfield::model::Model;
-use ionfield::sim::Engine;
 use std::time::Instant;
 
 const N_SPECIES: usize = 8;

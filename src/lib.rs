@@ -1,11 +1,11 @@
 //! ionfield: 3D tumour-tissue chemistry on the GPU (wgpu/WGSL) with an f64 CPU twin.
 //!
 //! Data flows one way: `config` (TOML → validated [`config::Scenario`]) → `model`
-//! (rasterised initial fields, voxel masks, per-species coefficients) → an [`sim::Engine`]
+//! (rasterised initial fields, voxel masks, per-species coefficients) → an [`engine::Engine`]
 //! (`gpu` or `cpu`) → `sim` (clock, output schedule) → `output` (PNG, npy, manifest).
 //!
 //! ```
-//! use ionfield::{config, cpu::CpuEngine, model::Model, sim::Engine};
+//! use ionfield::{config, cpu::CpuEngine, engine::Engine, model::Model};
 //!
 //! // The built-in default scenario, shortened from the command line's --set syntax.
 //! let sets = ["time.end_s=10".to_string(), "grid.shape=[16,16,16]".to_string(),
@@ -23,6 +23,7 @@
 pub mod chem;
 pub mod config;
 pub mod cpu;
+pub mod engine;
 pub mod gpu;
 pub mod model;
 pub mod output;

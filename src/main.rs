@@ -1,9 +1,6 @@
 //! `ionfield` binary: parse the command line, run, map the outcome to an exit code.
 
-mod app;
-mod cli;
-mod run;
-mod sweep_cmd;
+mod cmd;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -17,14 +14,14 @@ fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
         .format_timestamp(None)
         .init();
-    let cli = match cli::Cli::try_parse() {
+    let cli = match cmd::args::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    match app::run(cli) {
+    match cmd::dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {:#}", e.error);

@@ -9,8 +9,8 @@ mod common;
 use common::{ionfield, observed_order, scenario, Backend};
 use ionfield::config::Scenario;
 use ionfield::cpu::CpuEngine;
+use ionfield::engine::Engine;
 use ionfield::model::Model;
-use ionfield::sim::Engine;
 use std::time::Instant;
 
 fn sci(v: &[f64]) -> String {

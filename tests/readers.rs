@@ -27,6 +27,7 @@ use std::time::Instant;
 
 use ionfield::config;
 use ionfield::cpu::CpuEngine;
+use ionfield::engine::{self, Engine};
 use ionfield::model::Model;
 use ionfield::sim::{self, OutputSchedule};
 
@@ -123,7 +124,7 @@ fn npy_vti_tiff_read_back_by_numpy_vtk_and_tifffile() {
         &model.doses,
         sim::Position::default(),
         &mut sim::on_stop(
-            |e: &mut dyn sim::Engine, stop: sim::Stop| -> Result<(), sim::Error> {
+            |e: &mut dyn Engine, stop: sim::Stop| -> Result<(), engine::Error> {
                 if !stop.output {
                     return Ok(());
                 }

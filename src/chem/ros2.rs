@@ -19,6 +19,7 @@
 use super::sparse::LuPlan;
 use super::tape::{Registers, Tapes};
 use super::Network;
+use crate::engine;
 
 /// γ of ROS2.
 pub const GAMMA: f64 = 1.0 + std::f64::consts::FRAC_1_SQRT_2;
@@ -43,6 +44,56 @@ impl Fault {
             1 => Fault::NonFinite(ix),
             2 => Fault::Negative(ix),
             _ => Fault::TooManySubsteps(ix),
+        }
+    }
+}
+
+impl Fault {
+    /// The engine error for this fault in voxel `voxel` (flat index) of a grid of `shape`
+    /// in the reaction call [t0_s, t1_s]: the problem, the species, the reactions that
+    /// touch it and a fix.
+    pub fn into_engine_error(
+        self,
+        net: &Network,
+        voxel: usize,
+        shape: [usize; 3],
+        t0_s: f64,
+        t1_s: f64,
+    ) -> engine::Error {
+        let [nx, ny, _] = shape;
+        let ijk = [voxel % nx, (voxel / nx) % ny, voxel / (nx * ny)];
+        let (problem, species, fix) = match self {
+            Fault::NonFinite(i) => (
+                "NaN or Inf",
+                Some(net.state[i]),
+                "look for rate terms that can overflow (exp of a large argument, a division by a small quantity) and lower time.dt_s",
+            ),
+            Fault::Negative(i) => (
+                "a negative concentration",
+                Some(net.state[i]),
+                "tighten chemistry.rtol or lower time.dt_s",
+            ),
+            Fault::TooManySubsteps(i) => (
+                "the reaction integrator exceeded chemistry.max_substeps (a blow-up or an extremely fast transient; the step size was limited by",
+                Some(net.state[i]),
+                "raise chemistry.max_substeps, loosen chemistry.rtol, or lower time.dt_s",
+            ),
+        };
+        let s = species.expect("every fault names a species");
+        let name = &net.species_names[s];
+        let problem = if problem.ends_with("by") {
+            format!("{problem} `{name}`)")
+        } else {
+            format!("{problem} in species `{name}`")
+        };
+        let reactions = net.reactions_touching(s);
+        engine::Error::Reaction {
+            problem,
+            voxel: ijk,
+            t0_s,
+            t1_s,
+            reactions,
+            fix: fix.into(),
         }
     }
 }

@@ -4,9 +4,17 @@
 pub mod diffuse;
 pub mod react;
 
+use crate::engine::{strang_react_call, Engine, EngineInfo, EngineState, Error, ReactionStats};
 use crate::model::{Model, SpeciesModel, StepCoefficients};
-use crate::sim::{Engine, EngineInfo, EngineState, Error, ReactionStats};
 use react::CpuChemistry;
+
+/// Bytes the CPU backend holds for `scenario`: f64 fields, the mask and Thomas scratch.
+pub fn required_bytes(scenario: &crate::config::Scenario) -> u64 {
+    let n = scenario.grid.n_voxels() as u64;
+    let g = scenario.grid;
+    let scratch = 2 * 8 * (g.nx * g.ny.max(g.nz)) as u64 * rayon::current_num_threads() as u64;
+    n * (8 * scenario.species.len() as u64 + 4) + scratch
+}
 
 /// Fields in f64 on the host; one `Vec` per species, x fastest.
 pub struct CpuEngine {
@@ -48,21 +56,15 @@ impl CpuEngine {
         }
     }
 
-    /// One reaction call over [t0_s, t0_s + interval_s].
-    fn react(&mut self, interval_s: f64, t0_s: f64) -> Result<(), Error> {
+    /// One reaction call over [t0_s, t1_s].
+    fn react(&mut self, (t0_s, t1_s): (f64, f64)) -> Result<(), Error> {
         let Some(chem) = &mut self.chemistry else {
             return Ok(());
         };
-        chem.react(&mut self.conc_mm, &self.mask, interval_s)
+        chem.react(&mut self.conc_mm, &self.mask, t1_s - t0_s)
             .map_err(|f| {
-                Error::reaction(
-                    &chem.net,
-                    f.fault,
-                    f.voxel,
-                    self.shape,
-                    t0_s,
-                    t0_s + interval_s,
-                )
+                f.fault
+                    .into_engine_error(&chem.net, f.voxel, self.shape, t0_s, t1_s)
             })
     }
 
@@ -109,15 +111,15 @@ impl Engine for CpuEngine {
         }
     }
 
-    /// Strang splitting: react(dt/2), then per step diffuse(dt) and react — dt between two
-    /// steps (the two halves merged), dt/2 after the last, so the fields are synchronous.
+    /// Strang splitting ([`strang_react_call`]): react(dt/2), then per step diffuse(dt) and
+    /// react — dt between two steps, dt/2 after the last, so the fields are synchronous.
     fn advance(&mut self, n_steps: u64, dt_s: f64) -> Result<(), Error> {
         if n_steps == 0 {
             return Ok(());
         }
         let co = self.coefficients_for(dt_s);
         let t0 = self.clock_s;
-        self.react(0.5 * dt_s, t0)?;
+        self.react(strang_react_call(t0, dt_s, n_steps, 0))?;
         for step in 0..n_steps {
             for (s, sp) in self.species.iter().enumerate() {
                 if sp.diffuses() {
@@ -134,12 +136,7 @@ impl Engine for CpuEngine {
                     diffuse::decay_in_place(&mut self.conc_mm[s], &self.mask, &co[s]);
                 }
             }
-            let interval = if step + 1 == n_steps {
-                0.5 * dt_s
-            } else {
-                dt_s
-            };
-            self.react(interval, t0 + (step as f64 + 0.5) * dt_s)?;
+            self.react(strang_react_call(t0, dt_s, n_steps, step + 1))?;
         }
         self.clock_s = t0 + n_steps as f64 * dt_s;
         Ok(())

@@ -10,8 +10,8 @@ pub use context::{GpuContext, INSTALL_LAVAPIPE};
 pub use plan::BufferPlan;
 
 use crate::chem::Network;
+use crate::engine::{self, strang_react_call, Engine, EngineInfo, EngineState, ReactionStats};
 use crate::model::{Model, SpeciesModel, StepCoefficients};
-use crate::sim::{Engine, EngineInfo, EngineState, ReactionStats};
 use diffuse::{DiffuseKernel, DiffuseParams, Sweep};
 use react::{ReactKernel, ReactParams};
 use wgpu::util::DeviceExt;
@@ -37,6 +37,14 @@ pub enum Error {
     Validation { message: String },
     #[error("reading a field back from the GPU failed: {message}")]
     Readback { message: String },
+}
+
+impl From<Error> for engine::Error {
+    /// The engine interface is backend-neutral: a device failure travels as its message,
+    /// which already says what to change.
+    fn from(e: Error) -> engine::Error {
+        engine::Error::Device(e.to_string())
+    }
 }
 
 /// One species on the device.
@@ -299,8 +307,8 @@ impl GpuEngine {
     }
 
     /// Reads the reaction status words (waits for the device), adds the work counters to the
-    /// stats and resets them; a recorded fault becomes [`crate::sim::Error::Reaction`].
-    fn check_reactions(&mut self) -> Result<(), crate::sim::Error> {
+    /// stats and resets them; a recorded fault becomes [`engine::Error::Reaction`].
+    fn check_reactions(&mut self) -> Result<(), engine::Error> {
         let Some(c) = &mut self.chemistry else {
             return Ok(());
         };
@@ -325,14 +333,15 @@ impl GpuEngine {
                 .get(words[1] as usize)
                 .copied()
                 .unwrap_or((f64::NAN, f64::NAN));
-            return Err(crate::sim::Error::reaction(
-                &c.net,
-                crate::chem::ros2::Fault::from_code(words[3]),
-                words[2] as usize,
-                self.shape,
-                t0,
-                t1,
-            ));
+            return Err(
+                crate::chem::ros2::Fault::from_code(words[3]).into_engine_error(
+                    &c.net,
+                    words[2] as usize,
+                    self.shape,
+                    t0,
+                    t1,
+                ),
+            );
         }
         Ok(())
     }
@@ -403,7 +412,7 @@ impl Engine for GpuEngine {
 
     /// Strang splitting as in `cpu::CpuEngine::advance`. With a network, the status of the
     /// reaction step is read once per call (a few bytes) and a fault stops the run.
-    fn advance(&mut self, n_steps: u64, dt_s: f64) -> Result<(), crate::sim::Error> {
+    fn advance(&mut self, n_steps: u64, dt_s: f64) -> Result<(), engine::Error> {
         if n_steps == 0 {
             return Ok(());
         }
@@ -414,14 +423,10 @@ impl Engine for GpuEngine {
             let batch = (n_steps - done).min(STEPS_PER_SUBMIT);
             if self.chemistry.is_some() {
                 let mut calls = Vec::with_capacity(batch as usize + 1);
-                if done == 0 {
-                    calls.push((t0, t0 + 0.5 * dt_s));
-                }
-                for i in done..done + batch {
-                    let start = t0 + (i as f64 + 0.5) * dt_s;
-                    let len = if i + 1 == n_steps { 0.5 * dt_s } else { dt_s };
-                    calls.push((start, start + len));
-                }
+                let first = if done == 0 { 0 } else { done + 1 };
+                calls.extend(
+                    (first..=done + batch).map(|k| strang_react_call(t0, dt_s, n_steps, k)),
+                );
                 self.write_react_slots(&calls);
             }
             let mut encoder =
@@ -446,7 +451,7 @@ impl Engine for GpuEngine {
         })
     }
 
-    fn save_state(&mut self) -> Result<EngineState, crate::sim::Error> {
+    fn save_state(&mut self) -> Result<EngineState, engine::Error> {
         let n_bytes = 4 * self.shape.iter().product::<usize>();
         let mut fields = Vec::with_capacity(self.buffers.len());
         for b in &self.buffers {
@@ -486,7 +491,7 @@ impl Engine for GpuEngine {
         })
     }
 
-    fn restore_state(&mut self, state: &EngineState) -> Result<(), crate::sim::Error> {
+    fn restore_state(&mut self, state: &EngineState) -> Result<(), engine::Error> {
         let n_voxels: usize = self.shape.iter().product();
         let residual_bytes = self.chemistry.as_ref().map_or(0, |c| {
             (c.kernel.residual.size() / (4 * n_voxels as u64)) as usize * 4 * n_voxels
@@ -500,7 +505,7 @@ impl Engine for GpuEngine {
                 self.chemistry.is_some(),
                 residual_bytes,
             )
-            .map_err(crate::sim::Error::State)?;
+            .map_err(engine::Error::State)?;
         for (b, bytes) in self.buffers.iter().zip(&state.fields) {
             self.ctx.queue.write_buffer(&b.conc, 0, bytes);
         }
@@ -522,7 +527,7 @@ impl Engine for GpuEngine {
         Ok(())
     }
 
-    fn read_fields(&mut self, species: &[usize]) -> Result<Vec<Vec<f32>>, crate::sim::Error> {
+    fn read_fields(&mut self, species: &[usize]) -> Result<Vec<Vec<f32>>, engine::Error> {
         Ok(species
             .iter()
             .map(|&s| self.read_one(s))
@@ -530,11 +535,7 @@ impl Engine for GpuEngine {
     }
 
     /// Read, add on the host in f32, write back (doses are rare: once per dose event).
-    fn add_to_field(
-        &mut self,
-        species_ix: usize,
-        delta_mm: &[f64],
-    ) -> Result<(), crate::sim::Error> {
+    fn add_to_field(&mut self, species_ix: usize, delta_mm: &[f64]) -> Result<(), engine::Error> {
         let mut values = self.read_one(species_ix)?;
         for (v, d) in values.iter_mut().zip(delta_mm) {
             *v += *d as f32;

@@ -3,7 +3,6 @@
 //! file with its checksum.
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::config::Scenario;
 
@@ -14,31 +13,11 @@ pub const AXIS_ORDER: &str = "fields stored x fastest; npy shape (nz, ny, nx)";
 pub const PNG16_MAPPING: &str =
     "value = lo + p/65535*(hi - lo), p = 16-bit pixel value; p = round((value - lo)/(hi - lo)*65535) clamped to [0, 65535]; NaN written as 0";
 
-/// Lower-case hex SHA-256 of `bytes` (64 characters).
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
+/// Lower-case hex SHA-256 of `bytes` (64 characters); the one checksum of manifests and
+/// checkpoints.
+pub use crate::sim::checkpoint::sha256_hex;
 
-/// Wall time spent in each phase of the run, s, summed over resumed parts. With a reaction
-/// network the GPU engine reads the reaction status after every batch of steps, which
-/// waits for the device, so `steps_s` holds the device time; without one, steps are only
-/// queued and the device time falls into `readback_s`.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
-pub struct Phases {
-    /// Loading the config, choosing the adapter, building the model and the engine.
-    pub setup_s: f64,
-    pub spin_up_s: f64,
-    /// Doses and time steps.
-    pub steps_s: f64,
-    /// Copying fields back from the engine (waits for queued GPU work).
-    pub readback_s: f64,
-    /// Derived fields, summaries and writing files.
-    pub outputs_s: f64,
-    pub checkpoints_s: f64,
-}
+pub use crate::sim::Phases;
 
 /// One output time.
 #[derive(Clone, Debug, Serialize, Deserialize)]

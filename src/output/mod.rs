@@ -23,7 +23,7 @@
 //! `time_of_death` (written on its own at the end) goes to `.npy` and `.tif` only.
 
 pub mod atomic;
-pub mod checkpoint;
+pub mod callbacks;
 pub mod colormap;
 pub mod derived;
 pub mod describe;

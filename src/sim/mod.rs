@@ -1,188 +1,34 @@
 //! The time loop: an [`Engine`] advanced from output time to output time, with snapshots
 //! handed to the writers. The loop never knows which backend it drives.
 
+pub mod callback;
+pub mod checkpoint;
+pub mod control;
 pub mod schedule;
+pub mod simulation;
 
+pub use callback::{Callback, Schedule};
 pub use schedule::OutputSchedule;
+pub use simulation::{RunIdentity, Simulation};
 
-/// What ran, for logs and the manifest.
-#[derive(Clone, Debug)]
-pub struct EngineInfo {
-    /// `gpu` or `cpu`.
-    pub backend: String,
-    /// Adapter name (GPU) or a description of the CPU path.
-    pub adapter: String,
-    /// Driver name and version where known.
-    pub driver: String,
-}
+use crate::engine::{Engine, Error};
 
-/// A backend that advances the fields. Implemented by `cpu::CpuEngine` and
-/// `gpu::GpuEngine`.
-pub trait Engine {
-    fn info(&self) -> EngineInfo;
-    /// Advances `n_steps` steps of `dt_s` seconds each. The GPU engine records and submits
-    /// without waiting; nothing is read back.
-    fn advance(&mut self, n_steps: u64, dt_s: f64) -> Result<(), Error>;
-    /// Full 3D fields (mM, x fastest) of the given species, as f32. Waits for the device.
-    fn read_fields(&mut self, species: &[usize]) -> Result<Vec<Vec<f32>>, Error>;
-    /// Adds `delta_mm` (mM per voxel, x fastest) to species `species_ix` (a dose). The model
-    /// zeroes the delta in held voxels. The CPU engine adds in f64, the GPU engine in f32.
-    fn add_to_field(&mut self, species_ix: usize, delta_mm: &[f64]) -> Result<(), Error>;
-    /// Work done by the reaction step so far (`None` without a network).
-    fn reaction_stats(&mut self) -> Option<ReactionStats> {
-        None
-    }
-    /// Everything that carries over from one step to the next (fields, the reaction
-    /// integrator's per-voxel step sizes, the clock and the work counters), copied out
-    /// exactly. Waits for the device.
-    fn save_state(&mut self) -> Result<EngineState, Error>;
-    /// Puts back a state saved by the same backend for the same model; afterwards the
-    /// engine continues exactly (bit for bit) as the engine that saved it.
-    fn restore_state(&mut self, state: &EngineState) -> Result<(), Error>;
-}
-
-/// The full state of an engine between steps, as raw little-endian bytes in the engine's
-/// own precision (f32 on the GPU, f64 on the CPU), for checkpoints.
-#[derive(Clone, Debug, PartialEq)]
-pub struct EngineState {
-    /// `gpu` or `cpu` ([`EngineInfo::backend`]).
-    pub backend: String,
-    /// Bytes per value: 4 (f32) or 8 (f64).
-    pub value_bytes: usize,
-    /// Model time reached, s.
-    pub clock_s: f64,
-    /// Per species (scenario order), every voxel, x fastest, mM.
-    pub fields: Vec<Vec<u8>>,
-    /// Per voxel, the step size the reaction integrator ended its last call with, s
-    /// (empty without a network).
-    pub reaction_h_s: Vec<u8>,
-    /// GPU only: per integrated species and voxel, the rounding residual that makes the
-    /// f32 field a double-f32 value inside the reaction step, mM (empty on the CPU, whose
-    /// fields are f64).
-    pub reaction_residual_mm: Vec<u8>,
-    /// Reaction work counters (`None` without a network).
-    pub reaction_stats: Option<ReactionStats>,
-}
-
-impl EngineState {
-    /// Checks that the state fits an engine of `backend` with `n_species` fields of
-    /// `n_voxels` values of `value_bytes` bytes; the message says what differs.
-    pub fn check_fits(
-        &self,
-        backend: &str,
-        value_bytes: usize,
-        n_species: usize,
-        n_voxels: usize,
-        has_network: bool,
-        residual_bytes: usize,
-    ) -> Result<(), String> {
-        if self.backend != backend || self.value_bytes != value_bytes {
-            return Err(format!(
-                "the state was saved by the {} backend ({}-byte values); this engine is {backend} ({value_bytes}-byte values)",
-                self.backend, self.value_bytes
-            ));
-        }
-        let field_bytes = n_voxels * value_bytes;
-        if self.fields.len() != n_species || self.fields.iter().any(|f| f.len() != field_bytes) {
-            return Err(format!(
-                "the state holds {} fields, the model has {n_species} species of {n_voxels} voxels",
-                self.fields.len()
-            ));
-        }
-        let h_bytes = if has_network { field_bytes } else { 0 };
-        if self.reaction_h_s.len() != h_bytes {
-            return Err(format!(
-                "the state's reaction step sizes have {} bytes, expected {h_bytes}",
-                self.reaction_h_s.len()
-            ));
-        }
-        if self.reaction_residual_mm.len() != residual_bytes {
-            return Err(format!(
-                "the state's reaction residuals have {} bytes, expected {residual_bytes}",
-                self.reaction_residual_mm.len()
-            ));
-        }
-        Ok(())
-    }
-}
-
-/// Work counters of the reaction step (for logs, the manifest and benchmarks).
-#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct ReactionStats {
-    /// Reaction calls (each covers every voxel once).
-    pub calls: u64,
-    /// Sub-steps attempted, summed over voxels and calls.
-    pub substeps: u64,
-    /// Most sub-steps one voxel needed in one call.
-    pub max_substeps: u32,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error(transparent)]
-    Gpu(#[from] crate::gpu::Error),
-    /// A checkpoint state that does not fit this engine.
-    #[error("cannot restore the checkpoint: {0}. Fix: resume with the backend and adapter that wrote it (see its manifest.json), or start the run again")]
-    State(String),
-    /// The reaction step produced a NaN, an Inf or a negative value, or could not finish.
-    #[error("{problem} at voxel ({}, {}, {}) in the reaction step from t = {t0_s} s to {t1_s} s. Reactions that touch it: {reactions}. Fix: {fix}", .voxel[0], .voxel[1], .voxel[2])]
-    Reaction {
-        problem: String,
-        voxel: [usize; 3],
-        t0_s: f64,
-        t1_s: f64,
-        reactions: String,
-        fix: String,
-    },
-}
-
-impl Error {
-    /// The failure of `fault` in voxel `voxel` (flat index) in the reaction call [t0_s, t1_s].
-    pub fn reaction(
-        net: &crate::chem::Network,
-        fault: crate::chem::ros2::Fault,
-        voxel: usize,
-        shape: [usize; 3],
-        t0_s: f64,
-        t1_s: f64,
-    ) -> Error {
-        use crate::chem::ros2::Fault;
-        let [nx, ny, _] = shape;
-        let ijk = [voxel % nx, (voxel / nx) % ny, voxel / (nx * ny)];
-        let (problem, species, fix) = match fault {
-            Fault::NonFinite(i) => (
-                "NaN or Inf",
-                Some(net.state[i]),
-                "look for rate terms that can overflow (exp of a large argument, a division by a small quantity) and lower time.dt_s",
-            ),
-            Fault::Negative(i) => (
-                "a negative concentration",
-                Some(net.state[i]),
-                "tighten chemistry.rtol or lower time.dt_s",
-            ),
-            Fault::TooManySubsteps(i) => (
-                "the reaction integrator exceeded chemistry.max_substeps (a blow-up or an extremely fast transient; the step size was limited by",
-                Some(net.state[i]),
-                "raise chemistry.max_substeps, loosen chemistry.rtol, or lower time.dt_s",
-            ),
-        };
-        let s = species.expect("every fault names a species");
-        let name = &net.species_names[s];
-        let problem = if problem.ends_with("by") {
-            format!("{problem} `{name}`)")
-        } else {
-            format!("{problem} in species `{name}`")
-        };
-        let reactions = net.reactions_touching(s);
-        Error::Reaction {
-            problem,
-            voxel: ijk,
-            t0_s,
-            t1_s,
-            reactions,
-            fix: fix.into(),
-        }
-    }
+/// Wall time spent in each phase of the run, s, summed over resumed parts. With a reaction
+/// network the GPU engine reads the reaction status after every batch of steps, which
+/// waits for the device, so `steps_s` holds the device time; without one, steps are only
+/// queued and the device time falls into `readback_s`.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct Phases {
+    /// Loading the config, choosing the adapter, building the model and the engine.
+    pub setup_s: f64,
+    pub spin_up_s: f64,
+    /// Doses and time steps.
+    pub steps_s: f64,
+    /// Copying fields back from the engine (waits for queued GPU work).
+    pub readback_s: f64,
+    /// Derived fields, summaries and writing files.
+    pub outputs_s: f64,
+    pub checkpoints_s: f64,
 }
 
 /// One stop of [`run`], handed to its callback after the doses due at that time.
@@ -222,7 +68,8 @@ pub enum Flow {
 /// How [`run`] ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    Finished,
+    /// Every stop was reached; the position at the end.
+    Finished(Position),
     Stopped(Position),
 }
 
@@ -337,7 +184,7 @@ pub fn run<H: Hooks>(
         }
         stop(engine, &mut pos, hooks)?;
     }
-    Ok(Outcome::Finished)
+    Ok(Outcome::Finished(pos))
 }
 
 /// How steady the spin-up got: per species, the largest change over the last window,
@@ -350,6 +197,30 @@ pub struct SpinUpReport {
     pub window_s: f64,
     /// (species, max |ΔC| / max |C| per hour over the window).
     pub relative_drift_per_h: Vec<(String, f64)>,
+}
+
+impl SpinUpReport {
+    /// The species that drifted most (relative, per hour) among those that should settle:
+    /// species no reaction consumes (cumulative counters such as Ox) and `viab` grow or
+    /// fall by design and are left out.
+    pub fn worst_drift(&self, scenario: &crate::config::Scenario) -> (String, f64) {
+        let monotone = |s: usize| {
+            scenario.species[s].name == "viab"
+                || scenario.reactions.iter().all(|r| {
+                    let made: f64 = r.products.iter().filter(|p| p.0 == s).map(|p| p.1).sum();
+                    let used: f64 = r.reactants.iter().filter(|p| p.0 == s).map(|p| p.1).sum();
+                    made - used >= 0.0
+                })
+        };
+        self.relative_drift_per_h
+            .iter()
+            .enumerate()
+            .filter(|(s, _)| !monotone(*s))
+            .map(|(_, d)| d)
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .cloned()
+            .unwrap_or_default()
+    }
 }
 
 /// Runs the baseline for `spin.duration_s` before t = 0 (no doses, no outputs) and

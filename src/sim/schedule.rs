@@ -5,7 +5,7 @@ use crate::config::TimeSpec;
 
 /// Stops of the time loop: output times (t = 0, every `output_interval_s`, `end_s`) plus
 /// any extra stops (doses, summaries) merged in with [`OutputSchedule::with_stops`].
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct OutputSchedule {
     /// Every stop, increasing.
     pub times_s: Vec<f64>,
@@ -76,6 +76,33 @@ impl OutputSchedule {
             });
         }
         out
+    }
+
+    /// Model time at `pos` (a stop, or a batch boundary after stop `pos.stops_done − 1`), s.
+    pub fn time_at(&self, pos: super::Position) -> f64 {
+        let Some(i) = pos.stops_done.checked_sub(1) else {
+            return 0.0;
+        };
+        let Some(&next) = self.times_s.get(i + 1) else {
+            return self.times_s[i];
+        };
+        let before: u64 = self.times_s[..=i]
+            .windows(2)
+            .flat_map(|w| self.segments(w[0], w[1]))
+            .map(|s| s.n_steps)
+            .sum();
+        let segments = self.segments(self.times_s[i], next);
+        let mut skip = pos.step.saturating_sub(before);
+        if skip >= segments.iter().map(|s| s.n_steps).sum::<u64>() {
+            return next;
+        }
+        let mut t = self.times_s[i];
+        for seg in segments {
+            let n = skip.min(seg.n_steps);
+            t += n as f64 * seg.dt_s;
+            skip -= n;
+        }
+        t
     }
 
     /// Total number of steps of the run.

@@ -4,9 +4,9 @@
 
 use ionfield::config::{self, Scenario};
 use ionfield::cpu::CpuEngine;
+use ionfield::engine::Engine;
 use ionfield::gpu::{GpuContext, GpuEngine, INSTALL_LAVAPIPE};
 use ionfield::model::Model;
-use ionfield::sim::Engine;
 
 /// A validated scenario from TOML text (the real loader, so tests read like configs).
 pub fn scenario(toml: &str) -> Scenario {

@@ -5,10 +5,10 @@
 //! signal stays in one run. SIGINT/SIGTERM to the sweep is forwarded to the running child
 //! (as SIGINT), which checkpoints and exits 130; the sweep then exits 130 too.
 
-use crate::app::{load_resolved, AppError};
-use crate::cli::{Backend, GatherArgs, SweepArgs};
+use super::args::{Backend, GatherArgs, SweepArgs};
+use super::common::{load_resolved, AppError};
 use ionfield::output::atomic::write_atomic;
-use ionfield::output::checkpoint;
+use ionfield::sim::checkpoint;
 use ionfield::sweep::gather::{self, ResultRow, METRICS};
 use ionfield::sweep::{plot, Run, Shard, Sweep};
 use std::path::{Path, PathBuf};

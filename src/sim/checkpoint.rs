@@ -16,8 +16,17 @@
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-use super::manifest::sha256_hex;
-use crate::sim::{EngineState, Position, ReactionStats};
+use super::Position;
+use crate::engine::{EngineInfo, EngineState, ReactionStats};
+use sha2::{Digest, Sha256};
+
+/// Lower-case hex SHA-256 of `bytes` (64 characters).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
 
 /// First bytes of every checkpoint file.
 pub const MAGIC: &[u8; 20] = b"IONFIELD-CHECKPOINT\n";
@@ -96,7 +105,7 @@ impl Checkpoint {
         engine: EngineState,
         species_names: &[String],
         adapter_name: &str,
-        info: &super::RunInfo,
+        info: &EngineInfo,
         config_sha256: String,
         base_dir: String,
         position: Position,
@@ -295,7 +304,11 @@ mod tests {
             engine,
             &["A".into(), "B".into()],
             "llvmpipe",
-            &super::super::RunInfo::default(),
+            &EngineInfo {
+                backend: "cpu".into(),
+                adapter: String::new(),
+                driver: String::new(),
+            },
             "abc".into(),
             "/tmp".into(),
             Position {

@@ -1,0 +1,29 @@
+//! The `ionfield` command line: arguments ([`args`]), one module per subcommand, and the
+//! pieces they share ([`common`]: the error with its exit code, loading, the backend).
+//! Everything a subcommand computes is in the library; here it is called and printed.
+
+pub mod args;
+mod check;
+mod common;
+mod describe;
+mod info;
+mod list;
+mod run;
+mod sweep;
+
+pub use common::AppError;
+
+/// Runs the parsed command line.
+pub fn dispatch(cli: args::Cli) -> Result<(), AppError> {
+    use args::Command;
+    match cli.command {
+        Command::Run(args) => run::run(&args),
+        Command::Resume(args) => run::resume(&args),
+        Command::Check(args) => check::check(&args),
+        Command::Info => info::info(),
+        Command::List => list::list(),
+        Command::Describe(args) => describe::describe(&args),
+        Command::Sweep(args) => sweep::sweep(&args),
+        Command::Gather(args) => sweep::gather(&args),
+    }
+}

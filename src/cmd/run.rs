@@ -1,0 +1,425 @@
+//! `ionfield run` and `ionfield resume`: a validated scenario → engine →
+//! [`Simulation`] with the run folder's writers and the checkpoint, stop and signal
+//! callbacks → the final manifest and report.
+//!
+//! A run folder holds `config.resolved.toml` (the merged scenario) from the start; a
+//! checkpoint (`checkpoint/state.ifck`) holds the engine state, the loop position and the
+//! state of every callback. `resume` loads both, rebuilds the same simulation on the same
+//! backend and adapter, and continues where it stopped. Checkpoints and interrupts happen
+//! only at batch boundaries (`sim::STEPS_PER_BATCH`), where the splitting closes, so the
+//! continued run computes exactly what the uninterrupted run would.
+
+use super::args::{CheckpointArgs, ResumeArgs, RunArgs};
+use super::common::{choose_backend, load_resolved, AppError, Chosen};
+use ionfield::config::{self, Resolved, Scenario};
+use ionfield::cpu::CpuEngine;
+use ionfield::engine::Engine;
+use ionfield::gpu::{self, plan::human_bytes, BufferPlan, GpuContext, GpuEngine};
+use ionfield::model::Model;
+use ionfield::output::callbacks::{self, SharedRunWriter};
+use ionfield::output::manifest::sha256_hex;
+use ionfield::output::{RunInfo, RunWriter};
+use ionfield::sim::checkpoint::{self, Checkpoint};
+use ionfield::sim::control::{CheckpointEvery, Progress, SignalStop, StopAt};
+use ionfield::sim::{Outcome, RunIdentity, Simulation};
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The resolved scenario, relative to the output folder.
+const RESOLVED_CONFIG: &str = "config.resolved.toml";
+/// Exit code after SIGINT/SIGTERM (128 + SIGINT, the shell convention).
+const EXIT_INTERRUPTED: u8 = 130;
+
+/// `ionfield run`.
+pub fn run(args: &RunArgs) -> Result<(), AppError> {
+    let started = Instant::now();
+    let resolved = load_resolved(args.config.as_deref(), &args.sets, false)?;
+    let scenario = &resolved.scenario;
+    let out_dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("out").join(&scenario.name));
+    check_checkpoint_args(&args.checkpoints, scenario)?;
+
+    let chosen = choose_backend(args, !scenario.reactions.is_empty())?;
+    // Refuse a grid the backend cannot hold before rasterising it (that alone takes
+    // minutes and gigabytes for 1024³).
+    match &chosen {
+        Chosen::Gpu(ctx) => {
+            BufferPlan::new(&scenario.grid, scenario.species.len())
+                .check_adapter(&ctx.adapter)
+                .map_err(|e| {
+                    AppError::input(anyhow::anyhow!("{}: grid.shape: {e}", scenario.source))
+                })?;
+        }
+        Chosen::Cpu => {
+            let need = ionfield::cpu::required_bytes(scenario);
+            if let Some(avail) = gpu::plan::host_available_bytes() {
+                if need > avail {
+                    return Err(AppError::input(anyhow::anyhow!(
+                        "{}: grid.shape: the CPU backend needs {} but about {} of memory is available. Fix: use a smaller grid",
+                        scenario.source,
+                        human_bytes(need),
+                        human_bytes(avail)
+                    )));
+                }
+            }
+        }
+    }
+    let model = Model::build(scenario);
+    let (engine, adapter_name) = build_engine(chosen, &model)?;
+    let text = resolved_config_text(&resolved);
+    let base_dir = std::path::absolute(&resolved.base_dir)
+        .unwrap_or(resolved.base_dir.clone())
+        .display()
+        .to_string();
+    let identity = RunIdentity {
+        adapter_name,
+        config_sha256: sha256_hex(text.as_bytes()),
+        base_dir,
+    };
+    let mut run = RunFolder::new(
+        scenario,
+        &model,
+        engine,
+        &out_dir,
+        identity,
+        &args.checkpoints,
+        0.0,
+    )?;
+    {
+        let mut w = run.writer.borrow_mut();
+        w.provenance.command_lines.push(std::env::args().collect());
+        w.provenance.hosts.push(host_name());
+        w.provenance.resolved_config = RESOLVED_CONFIG.into();
+        if let Some(seed) = scenario.vessel_network.as_ref().and_then(|n| n.seed) {
+            w.provenance.seeds.insert("vessel_network".into(), seed);
+        }
+        w.write_text(RESOLVED_CONFIG, "toml", &text)
+            .map_err(AppError::input)?;
+        if let Some(net) = &model.network {
+            w.write_text(
+                "react.wgsl",
+                "wgsl",
+                &ionfield::chem::wgsl::kernel_source(net),
+            )
+            .map_err(AppError::input)?;
+        }
+    }
+    run.sim.phases_mut().setup_s += started.elapsed().as_secs_f64();
+    run.spin_up(scenario)?;
+    run.execute(scenario)
+}
+
+/// `ionfield resume DIR`.
+pub fn resume(args: &ResumeArgs) -> Result<(), AppError> {
+    let started = Instant::now();
+    let dir = &args.dir;
+    let ck_path = dir.join(checkpoint::REL_PATH);
+    let bytes = std::fs::read(&ck_path).map_err(|e| {
+        AppError::input(anyhow::anyhow!(
+            "{}: cannot read the checkpoint ({e}). Fix: give the output folder of a run that was interrupted, stopped with --stop-at or run with --checkpoint-every (a completed run deletes its checkpoint)",
+            ck_path.display()
+        ))
+    })?;
+    let ck = Checkpoint::decode(&bytes, &ck_path).map_err(AppError::input)?;
+    let h = &ck.header;
+    let config_path = dir.join(RESOLVED_CONFIG);
+    let text = std::fs::read_to_string(&config_path).map_err(|e| {
+        AppError::input(anyhow::anyhow!(
+            "{}: cannot read the run's resolved scenario ({e}). Fix: restore the file from the run folder; resume needs it",
+            config_path.display()
+        ))
+    })?;
+    if sha256_hex(text.as_bytes()) != h.config_sha256 {
+        return Err(AppError::input(anyhow::anyhow!(
+            "{}: the file changed since the checkpoint was written (SHA-256 differs). Fix: restore the original file; to change the scenario, start a new run",
+            config_path.display()
+        )));
+    }
+    let resolved = config::load_resolved(
+        &text,
+        &config_path.display().to_string(),
+        Path::new(&h.base_dir),
+        &[],
+        false,
+    )
+    .map_err(AppError::input)?;
+    let scenario = &resolved.scenario;
+    check_checkpoint_args(&args.checkpoints, scenario)?;
+    let chosen = match h.backend.as_str() {
+        "cpu" => Chosen::Cpu,
+        _ => Chosen::Gpu(Box::new(
+            GpuContext::new(Some(&h.adapter_name)).map_err(AppError::input)?,
+        )),
+    };
+    let model = Model::build(scenario);
+    let (engine, adapter_name) = build_engine(chosen, &model)?;
+    let info = engine.info();
+    if info.adapter != h.adapter || info.driver != h.driver {
+        log::warn!(
+            "the checkpoint was written on {} ({}); resuming on {} ({}): the result may differ in the last bits from an uninterrupted run",
+            h.adapter,
+            h.driver,
+            info.adapter,
+            info.driver
+        );
+    }
+    let identity = RunIdentity {
+        adapter_name,
+        config_sha256: h.config_sha256.clone(),
+        base_dir: h.base_dir.clone(),
+    };
+    let mut run = RunFolder::new(
+        scenario,
+        &model,
+        engine,
+        dir,
+        identity,
+        &args.checkpoints,
+        h.time_s,
+    )?;
+    run.sim
+        .restore(&ck)
+        .map_err(|e| AppError::input(anyhow::anyhow!("{}: {e}", ck_path.display())))?;
+    {
+        let mut w = run.writer.borrow_mut();
+        w.adopt_file(checkpoint::REL_PATH, "checkpoint", &bytes);
+        let p = &mut w.provenance;
+        p.command_lines.push(std::env::args().collect());
+        p.hosts.push(host_name());
+        p.resumed_from_s.push(h.time_s);
+    }
+    run.sim.phases_mut().setup_s += started.elapsed().as_secs_f64();
+    eprintln!(
+        "resuming at t = {} s (step {}) from {}",
+        h.time_s,
+        h.position.step,
+        ck_path.display()
+    );
+    run.execute(scenario)
+}
+
+/// A simulation with the writers of a run folder and the run's control callbacks.
+struct RunFolder {
+    sim: Simulation,
+    writer: SharedRunWriter,
+    interrupted: Arc<AtomicBool>,
+}
+
+impl RunFolder {
+    /// The simulation of `scenario` on `engine`, writing into `out_dir`: the standard
+    /// writers, then `--checkpoint-every` (from model time `from_s`), `--stop-at`, the
+    /// signal stop and the progress bar. `run` and `resume` build the same, so a
+    /// checkpoint's callback states find their callbacks.
+    fn new(
+        scenario: &Scenario,
+        model: &Model,
+        engine: Box<dyn Engine>,
+        out_dir: &Path,
+        identity: RunIdentity,
+        ck: &CheckpointArgs,
+        from_s: f64,
+    ) -> Result<RunFolder, AppError> {
+        let info = engine.info();
+        eprintln!(
+            "ionfield {}: scenario `{}` ({}), backend {} on {}",
+            ionfield::VERSION,
+            scenario.name,
+            scenario.source,
+            info.backend,
+            info.adapter
+        );
+        let writer = RunWriter::create(
+            out_dir,
+            scenario,
+            RunInfo {
+                backend: info.backend.clone(),
+                adapter: info.adapter.clone(),
+                driver: info.driver.clone(),
+            },
+        )
+        .map_err(AppError::input)?;
+        let writer: SharedRunWriter = Rc::new(RefCell::new(writer));
+        let mut sim = Simulation::new(scenario, model, engine);
+        sim.set_identity(identity);
+        callbacks::attach(&mut sim, scenario, model, &writer);
+        let (end_s, dt_s) = (scenario.time.end_s, scenario.time.dt_s);
+        if let Some(every) = ck.checkpoint_every {
+            sim.add(CheckpointEvery::new(every, from_s, end_s, dt_s));
+        }
+        if let Some(at) = ck.stop_at {
+            sim.add(StopAt::new(at, dt_s));
+        }
+        let forwarded = std::env::var_os("IONFIELD_SWEEP_CHILD").is_some();
+        let signals =
+            SignalStop::install(forwarded).map_err(|e| AppError::simulation(anyhow::anyhow!(e)))?;
+        let interrupted = signals.flag();
+        sim.add(signals);
+        Ok(RunFolder {
+            sim,
+            writer,
+            interrupted,
+        })
+    }
+
+    /// The untreated baseline before t = 0 (`time.spin_up_s`), with its report.
+    fn spin_up(&mut self, scenario: &Scenario) -> Result<(), AppError> {
+        let Some(spin) = scenario.spin_up else {
+            return Ok(());
+        };
+        eprintln!(
+            "spin-up: {} s of baseline (no doses, no outputs) at dt {} s before t = 0",
+            spin.duration_s, spin.dt_s
+        );
+        let Some(report) = self.sim.spin_up()? else {
+            return Ok(());
+        };
+        let (name, drift) = report.worst_drift(scenario);
+        eprintln!(
+            "spin-up done: largest remaining drift {name} at {drift:.2e} of its range per hour (cumulative species and viab excluded; all in manifest.json)"
+        );
+        self.writer.borrow_mut().set_spin_up(report);
+        Ok(())
+    }
+
+    /// Runs from where the simulation stands to the end (or a stop), then writes the final
+    /// manifest and reports; a stop leaves a checkpoint and the resume hint.
+    fn execute(mut self, scenario: &Scenario) -> Result<(), AppError> {
+        let loop_started = Instant::now();
+        let start_step = self.sim.position().step;
+        let total_steps = self.sim.total_steps();
+        self.sim.add(Progress::new(total_steps, start_step));
+        let result = self.sim.run();
+        let outcome = match result {
+            Ok(o) => o,
+            Err(e) => {
+                let _ = self.write_manifest("failed");
+                eprintln!(
+                    "the run stopped; {} finished output file(s) are in {}",
+                    self.writer.borrow().files_written(),
+                    self.writer.borrow().out_dir().display()
+                );
+                return Err(e.into());
+            }
+        };
+        if let Outcome::Stopped(pos) = outcome {
+            let by_signal = self.interrupted.load(Ordering::SeqCst);
+            let status = if by_signal { "interrupted" } else { "stopped" };
+            self.write_manifest(status).map_err(AppError::input)?;
+            let dir = self.writer.borrow().out_dir().display().to_string();
+            let hint = format!(
+                "{status} at step {} of {total_steps}; checkpoint written. Resume with:\n  ionfield resume {}",
+                pos.step,
+                shell_quote(&dir)
+            );
+            if by_signal {
+                return Err(AppError {
+                    code: EXIT_INTERRUPTED,
+                    error: anyhow::anyhow!("interrupted by a signal: {hint}"),
+                });
+            }
+            eprintln!("{hint}");
+            return Ok(());
+        }
+        if let Some(st) = self.sim.engine().reaction_stats() {
+            eprintln!(
+                "reactions: {} calls, {:.2} sub-steps per voxel and call on average, at most {} in one voxel",
+                st.calls,
+                st.substeps as f64 / (st.calls.max(1) as f64 * scenario.grid.n_voxels() as f64),
+                st.max_substeps
+            );
+        }
+        let manifest = self
+            .write_manifest("complete")
+            .map_err(AppError::simulation)?;
+        let loop_s = loop_started.elapsed().as_secs_f64();
+        let steps = total_steps - start_step;
+        let diffusing = scenario.species.iter().filter(|s| s.diffuses()).count();
+        let svu = steps as f64 * scenario.grid.n_voxels() as f64 * diffusing as f64;
+        let w = self.writer.borrow();
+        eprintln!(
+            "done: {steps} steps in {loop_s:.1} s ({:.1} M species-voxel updates/s incl. output), {} files in {}\nmanifest: {}",
+            svu / loop_s / 1e6,
+            w.files_written(),
+            w.out_dir().display(),
+            manifest.display()
+        );
+        Ok(())
+    }
+
+    /// `manifest.json` with the final `status` and the simulation's wall times.
+    fn write_manifest(&mut self, status: &str) -> Result<PathBuf, ionfield::output::Error> {
+        let mut w = self.writer.borrow_mut();
+        w.provenance.wall_time_by_phase_s = self.sim.phases().clone();
+        w.write_manifest(status, self.sim.wall_s())
+    }
+}
+
+fn check_checkpoint_args(a: &CheckpointArgs, scenario: &Scenario) -> Result<(), AppError> {
+    for (flag, v) in [
+        ("--checkpoint-every", a.checkpoint_every),
+        ("--stop-at", a.stop_at),
+    ] {
+        if let Some(v) = v {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(AppError::input(anyhow::anyhow!(
+                    "{flag} {v}: must be a positive model time in s. Fix: e.g. {flag} {}",
+                    scenario.time.end_s / 2.0
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The engine for `chosen` and the adapter's name as the driver reports it (for resume).
+fn build_engine(chosen: Chosen, model: &Model) -> Result<(Box<dyn Engine>, String), AppError> {
+    Ok(match chosen {
+        Chosen::Gpu(ctx) => {
+            let name = ctx.adapter.info.name.clone();
+            (
+                Box::new(GpuEngine::new(*ctx, model).map_err(AppError::input)?),
+                name,
+            )
+        }
+        Chosen::Cpu => (Box::new(CpuEngine::new(model)), "cpu".to_string()),
+    })
+}
+
+/// `config.resolved.toml`: a comment saying what it is, then the merged scenario.
+fn resolved_config_text(r: &Resolved) -> String {
+    format!(
+        "# The fully resolved scenario of this run: `{}` with its includes merged and every\n# --set applied, written by ionfield {} ({}). `ionfield resume` reads it; relative\n# paths in it start from {}.\n\n{}",
+        r.scenario.source,
+        ionfield::VERSION,
+        ionfield::GIT_COMMIT,
+        r.base_dir.display(),
+        r.toml
+    )
+}
+
+/// This machine's name (Linux), or `unknown`.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Quotes a path for a POSIX shell when it needs it.
+fn shell_quote(s: &str) -> String {
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-+:@".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}

@@ -1,0 +1,169 @@
+//! The engine interface: what every backend (`cpu`, `gpu`) does, the state it saves, and
+//! the Strang splitting's reaction calls, written once for both.
+//!
+//! This is the ground floor with [`crate::grid`]: it imports nothing else from ionfield.
+
+/// What ran, for logs and the manifest.
+#[derive(Clone, Debug)]
+pub struct EngineInfo {
+    /// `gpu` or `cpu`.
+    pub backend: String,
+    /// Adapter name (GPU) or a description of the CPU path.
+    pub adapter: String,
+    /// Driver name and version where known.
+    pub driver: String,
+}
+
+/// A backend that advances the fields. Implemented by `cpu::CpuEngine` and
+/// `gpu::GpuEngine`; the simulation never knows which it drives.
+pub trait Engine {
+    fn info(&self) -> EngineInfo;
+    /// Advances `n_steps` steps of `dt_s` seconds each. The GPU engine records and submits
+    /// without waiting; nothing is read back.
+    fn advance(&mut self, n_steps: u64, dt_s: f64) -> Result<(), Error>;
+    /// Full 3D fields (mM, x fastest) of the given species, as f32. Waits for the device.
+    fn read_fields(&mut self, species: &[usize]) -> Result<Vec<Vec<f32>>, Error>;
+    /// Adds `delta_mm` (mM per voxel, x fastest) to species `species_ix` (a dose). The model
+    /// zeroes the delta in held voxels. The CPU engine adds in f64, the GPU engine in f32.
+    fn add_to_field(&mut self, species_ix: usize, delta_mm: &[f64]) -> Result<(), Error>;
+    /// Work done by the reaction step so far (`None` without a network).
+    fn reaction_stats(&mut self) -> Option<ReactionStats> {
+        None
+    }
+    /// Everything that carries over from one step to the next (fields, the reaction
+    /// integrator's per-voxel step sizes, the clock and the work counters), copied out
+    /// exactly. Waits for the device.
+    fn save_state(&mut self) -> Result<EngineState, Error>;
+    /// Puts back a state saved by the same backend for the same model; afterwards the
+    /// engine continues exactly (bit for bit) as the engine that saved it.
+    fn restore_state(&mut self, state: &EngineState) -> Result<(), Error>;
+}
+
+/// The full state of an engine between steps, as raw little-endian bytes in the engine's
+/// own precision (f32 on the GPU, f64 on the CPU), for checkpoints.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EngineState {
+    /// `gpu` or `cpu` ([`EngineInfo::backend`]).
+    pub backend: String,
+    /// Bytes per value: 4 (f32) or 8 (f64).
+    pub value_bytes: usize,
+    /// Model time reached, s.
+    pub clock_s: f64,
+    /// Per species (scenario order), every voxel, x fastest, mM.
+    pub fields: Vec<Vec<u8>>,
+    /// Per voxel, the step size the reaction integrator ended its last call with, s
+    /// (empty without a network).
+    pub reaction_h_s: Vec<u8>,
+    /// GPU only: per integrated species and voxel, the rounding residual that makes the
+    /// f32 field a double-f32 value inside the reaction step, mM (empty on the CPU, whose
+    /// fields are f64).
+    pub reaction_residual_mm: Vec<u8>,
+    /// Reaction work counters (`None` without a network).
+    pub reaction_stats: Option<ReactionStats>,
+}
+
+impl EngineState {
+    /// Checks that the state fits an engine of `backend` with `n_species` fields of
+    /// `n_voxels` values of `value_bytes` bytes; the message says what differs.
+    pub fn check_fits(
+        &self,
+        backend: &str,
+        value_bytes: usize,
+        n_species: usize,
+        n_voxels: usize,
+        has_network: bool,
+        residual_bytes: usize,
+    ) -> Result<(), String> {
+        if self.backend != backend || self.value_bytes != value_bytes {
+            return Err(format!(
+                "the state was saved by the {} backend ({}-byte values); this engine is {backend} ({value_bytes}-byte values)",
+                self.backend, self.value_bytes
+            ));
+        }
+        let field_bytes = n_voxels * value_bytes;
+        if self.fields.len() != n_species || self.fields.iter().any(|f| f.len() != field_bytes) {
+            return Err(format!(
+                "the state holds {} fields, the model has {n_species} species of {n_voxels} voxels",
+                self.fields.len()
+            ));
+        }
+        let h_bytes = if has_network { field_bytes } else { 0 };
+        if self.reaction_h_s.len() != h_bytes {
+            return Err(format!(
+                "the state's reaction step sizes have {} bytes, expected {h_bytes}",
+                self.reaction_h_s.len()
+            ));
+        }
+        if self.reaction_residual_mm.len() != residual_bytes {
+            return Err(format!(
+                "the state's reaction residuals have {} bytes, expected {residual_bytes}",
+                self.reaction_residual_mm.len()
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Work counters of the reaction step (for logs, the manifest and benchmarks).
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ReactionStats {
+    /// Reaction calls (each covers every voxel once).
+    pub calls: u64,
+    /// Sub-steps attempted, summed over voxels and calls.
+    pub substeps: u64,
+    /// Most sub-steps one voxel needed in one call.
+    pub max_substeps: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The device failed (a GPU validation, out-of-memory or lost-device error), with the
+    /// backend's own message, which says what to change.
+    #[error("{0}")]
+    Device(String),
+    /// A checkpoint state that does not fit this engine.
+    #[error("cannot restore the checkpoint: {0}. Fix: resume with the backend and adapter that wrote it (see its manifest.json), or start the run again")]
+    State(String),
+    /// The reaction step produced a NaN, an Inf or a negative value, or could not finish.
+    #[error("{problem} at voxel ({}, {}, {}) in the reaction step from t = {t0_s} s to {t1_s} s. Reactions that touch it: {reactions}. Fix: {fix}", .voxel[0], .voxel[1], .voxel[2])]
+    Reaction {
+        problem: String,
+        voxel: [usize; 3],
+        t0_s: f64,
+        t1_s: f64,
+        reactions: String,
+        fix: String,
+    },
+}
+
+/// The reaction calls of one [`Engine::advance`] of `n_steps` steps of `dt_s` seconds
+/// from model time `t0_s`, as Strang splitting orders them: call 0 is react(dt/2) before
+/// the first diffusion step; call k (1 ≤ k ≤ n_steps) follows diffusion step k − 1 and
+/// lasts dt (the two halves of neighbouring steps merged), except the last, dt/2, so the
+/// fields are synchronous at the end of the call. Returns [start, end] in s.
+pub fn strang_react_call(t0_s: f64, dt_s: f64, n_steps: u64, call: u64) -> (f64, f64) {
+    if call == 0 {
+        return (t0_s, t0_s + 0.5 * dt_s);
+    }
+    let start = t0_s + (call as f64 - 0.5) * dt_s;
+    let len = if call == n_steps { 0.5 * dt_s } else { dt_s };
+    (start, start + len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::strang_react_call;
+
+    #[test]
+    fn strang_calls_cover_the_steps_once_and_end_synchronous() {
+        let (t0, dt, n) = (10.0, 2.0, 5);
+        let calls: Vec<_> = (0..=n).map(|k| strang_react_call(t0, dt, n, k)).collect();
+        assert_eq!(calls[0], (10.0, 11.0));
+        for w in calls.windows(2) {
+            assert_eq!(w[0].1, w[1].0, "calls are contiguous");
+        }
+        assert_eq!(calls[n as usize].1, t0 + n as f64 * dt);
+        let total: f64 = calls.iter().map(|c| c.1 - c.0).sum();
+        assert_eq!(total, n as f64 * dt);
+    }
+}
