@@ -38,7 +38,7 @@ struct DiffuseParams {
 // longest axis before compiling (gpu::diffuse::shader_source).
 const MAX_LINE: u32 = 1024u;
 const WORKGROUP_SIZE: u32 = 64u;
-const TISSUE_ID_MASK: u32 = 15u;
+// TISSUE_ID_MASK comes from ionfield::grid::wgsl_constants, prepended by the host.
 
 // Thomas forward-sweep values, kept in private memory so back substitution does not
 // re-read the buffers (docs/performance.md: fewer buffer accesses is what is fast on lavapipe).

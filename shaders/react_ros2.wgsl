@@ -301,7 +301,7 @@ fn react(@builtin(global_invocation_id) gid: vec3<u32>,
     let v = gid.x + gid.y * params.row_stride;
     var n = 0u;
     if v < params.n_voxels {
-        tissue = mask[v] & 15u;
+        tissue = mask[v] & TISSUE_ID_MASK;
         load_voxel(v);
         n = integrate(v);
         store_voxel(v);

@@ -25,6 +25,7 @@ pub mod config;
 pub mod cpu;
 pub mod engine;
 pub mod gpu;
+pub mod grid;
 pub mod model;
 pub mod output;
 pub mod sim;

@@ -114,7 +114,7 @@ n0 = { value = 2.0, unit = "mM", source = "initial dose" }"#;
 /// A region killed by a strong insult stops consuming O2, which then recovers there (to the
 /// value its still-consuming surroundings allow, never above the supply), while the same
 /// run without the insult keeps it depleted. dt = 0.05 s (r = D·dt/dx² = 1): at dt 1 s and
-/// 0.25 s, Douglas ADI split with this strong uptake (10× MODEL R20) overshoots the supply
+/// 0.25 s, Douglas ADI split with this strong uptake (10× docs/scientific-model.md R20) overshoots the supply
 /// in the dead region by 70 % and 26 % (measured; a known limit of the scheme, BENCHMARKS.md).
 #[test]
 fn dead_voxels_stop_consuming_and_o2_recovers_there() {
@@ -141,8 +141,8 @@ unit = "1"
 diffusion_um2_per_s = 0.0
 initial = {{ uniform_mm = 1.0 }}
 [parameters]
-Vmax = {{ value = 0.05, unit = "mM/s", source = "test: 10x MODEL R20 so the centre is hypoxic" }}
-K_O2 = {{ value = 1e-3, unit = "mM", source = "MODEL R20" }}
+Vmax = {{ value = 0.05, unit = "mM/s", source = "test: 10x docs/scientific-model.md R20 so the centre is hypoxic" }}
+K_O2 = {{ value = 1e-3, unit = "mM", source = "docs/scientific-model.md R20" }}
 k_kill = {{ value = {k_kill}, unit = "1/s", source = "test insult" }}
 [reactions.respiration]
 equation = "O2 ->"

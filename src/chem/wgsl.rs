@@ -273,7 +273,7 @@ pub fn generate(net: &Network) -> String {
 
 /// The complete kernel source: the template with the generated block inserted.
 pub fn kernel_source(net: &Network) -> String {
-    TEMPLATE.replacen(MARKER, &generate(net), 1)
+    crate::grid::wgsl_constants() + &TEMPLATE.replacen(MARKER, &generate(net), 1)
 }
 
 /// The matrix functions of the integrator, unrolled from the sparse LU plan: every index is

@@ -218,7 +218,7 @@ fn read_png_stack(dir: &Path, grid: &Grid) -> Result<Vec<bool>, MaskError> {
         }
         for row in 0..grid.ny {
             for col in 0..grid.nx {
-                let [i, j, kk] = crate::output::slice::voxel_at(grid, Axis::Z, k, col, row);
+                let [i, j, kk] = crate::grid::voxel_at(grid, Axis::Z, k, col, row);
                 inside[i + grid.nx * (j + grid.ny * kk)] =
                     img.get_pixel(col as u32, row as u32)[0] != 0;
             }

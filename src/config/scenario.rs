@@ -5,6 +5,8 @@
 use glam::DVec3;
 use serde::Serialize;
 
+pub use crate::grid::{Axis, Grid, MAX_SPECIES, MAX_TISSUES};
+
 /// A fully resolved, physically checked scenario.
 #[derive(Clone, Debug, Serialize)]
 pub struct Scenario {
@@ -64,40 +66,6 @@ pub struct Dose {
 pub struct SpinUp {
     pub duration_s: f64,
     pub dt_s: f64,
-}
-
-/// At most this many tissue types (4 bits of the voxel mask).
-pub const MAX_TISSUES: usize = 16;
-/// At most this many species (28 "held" bits of the voxel mask).
-pub const MAX_SPECIES: usize = 28;
-
-/// The voxel grid. Voxel (i, j, k) has its centre at ((i+½)·voxel_um, (j+½)·voxel_um,
-/// (k+½)·voxel_um); the domain spans [0, n·voxel_um] on each axis. Storage is x fastest:
-/// index = i + nx·(j + ny·k).
-#[derive(Clone, Copy, Debug, Serialize, PartialEq)]
-pub struct Grid {
-    pub nx: usize,
-    pub ny: usize,
-    pub nz: usize,
-    /// Edge length of a cubic voxel, µm.
-    pub voxel_um: f64,
-}
-
-impl Grid {
-    pub fn n_voxels(&self) -> usize {
-        self.nx * self.ny * self.nz
-    }
-    /// Domain size along (x, y, z), µm.
-    pub fn extent_um(&self) -> DVec3 {
-        DVec3::new(self.nx as f64, self.ny as f64, self.nz as f64) * self.voxel_um
-    }
-    /// Centre of voxel (i, j, k), µm.
-    pub fn centre_um(&self, i: usize, j: usize, k: usize) -> DVec3 {
-        (DVec3::new(i as f64, j as f64, k as f64) + 0.5) * self.voxel_um
-    }
-    pub fn shape(&self) -> [usize; 3] {
-        [self.nx, self.ny, self.nz]
-    }
 }
 
 /// Time stepping. `output_interval_s` is a whole multiple of `dt_s` after validation
@@ -458,24 +426,6 @@ pub struct PhOutput {
     /// Species index of free H+ (mM): the buffer's proton, else the species `H`.
     pub proton: usize,
     pub range: ValueRange,
-}
-
-#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum Axis {
-    X,
-    Y,
-    Z,
-}
-
-impl Axis {
-    pub fn letter(self) -> char {
-        match self {
-            Axis::X => 'x',
-            Axis::Y => 'y',
-            Axis::Z => 'z',
-        }
-    }
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]

@@ -46,11 +46,12 @@ impl DiffuseParams {
 
 /// The WGSL with `MAX_LINE` set to `max_line` (the grid's longest axis).
 pub fn shader_source(max_line: usize) -> String {
-    SHADER.replacen(
-        "const MAX_LINE: u32 = 1024u;",
-        &format!("const MAX_LINE: u32 = {max_line}u;"),
-        1,
-    )
+    crate::grid::wgsl_constants()
+        + &SHADER.replacen(
+            "const MAX_LINE: u32 = 1024u;",
+            &format!("const MAX_LINE: u32 = {max_line}u;"),
+            1,
+        )
 }
 
 /// Which kernel to dispatch.

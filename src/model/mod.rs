@@ -6,26 +6,11 @@
 
 pub mod region;
 
-use crate::config::{
-    BoundaryCondition, Face, Grid, Region, Scenario, Vessel, MAX_SPECIES, MAX_TISSUES,
-};
+use crate::config::{BoundaryCondition, Face, Grid, Region, Scenario, Vessel, MAX_TISSUES};
 use glam::DVec3;
 use region::InitialValue;
 
-/// Bits of the voxel mask that hold the tissue id (0 = normal). Kept in sync with
-/// `shaders/shared/mask.wgsl`.
-pub const TISSUE_BITS: u32 = 4;
-/// Mask of the tissue id bits.
-pub const TISSUE_ID_MASK: u32 = (1 << TISSUE_BITS) - 1;
-
-/// Mask bit that marks voxel values of species `species_ix` as held (Dirichlet: a boundary
-/// layer or a vessel).
-pub const fn held_bit(species_ix: usize) -> u32 {
-    1 << (TISSUE_BITS as usize + species_ix)
-}
-
-const _: () = assert!(MAX_TISSUES <= 1 << TISSUE_BITS);
-const _: () = assert!(MAX_SPECIES + TISSUE_BITS as usize <= 32);
+pub use crate::grid::{held_bit, TISSUE_BITS, TISSUE_ID_MASK};
 
 /// What the engines need to know of one species.
 #[derive(Clone, Debug)]

@@ -45,14 +45,7 @@ pub fn slice_size(grid: &Grid, axis: Axis) -> (usize, usize) {
     }
 }
 
-/// The voxel (i, j, k) shown at image (col, row) of slice `index` normal to `axis`.
-pub fn voxel_at(grid: &Grid, axis: Axis, index: usize, col: usize, row: usize) -> [usize; 3] {
-    match axis {
-        Axis::Z => [col, grid.ny - 1 - row, index],
-        Axis::Y => [col, index, grid.nz - 1 - row],
-        Axis::X => [index, col, grid.nz - 1 - row],
-    }
-}
+pub use crate::grid::voxel_at;
 
 /// One-line description of the orientation, recorded in the manifest.
 pub fn orientation(axis: Axis) -> &'static str {
