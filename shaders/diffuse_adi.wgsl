@@ -5,7 +5,7 @@
 //   z: rhs = v                     → u ← u + Δ₃
 // A_x u = r·δx²u − q_t·u, A_y u = r·δy²u, A_z u = r·δz²u, A = 0 on held voxels; and
 // `decay`, the pointwise loss of a non-diffusing species.
-// CPU twin: src/cpu/diffuse.rs (scheme, row coefficients, held voxels, zero-flux faces).
+// CPU twin: src/cpu/diffuse_adi.rs (scheme, row coefficients, held voxels, zero-flux faces).
 // binding 0 params  uniform     DiffuseParams (Rust twin: gpu::diffuse::DiffuseParams)
 // binding 1 u       storage rw  f32, mM, the species, x fastest: i + nx·(j + ny·k)
 // binding 2 v       storage rw  f32, mM, scratch shared by all species

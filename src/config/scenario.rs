@@ -249,7 +249,7 @@ impl Face {
 ///
 /// Dirichlet is imposed on the boundary voxel layer itself (the layer is held at the value,
 /// like an interior vessel voxel), zero flux by a conservative one-sided row in the
-/// tridiagonal solve. See `cpu::diffuse` for the discretisation.
+/// tridiagonal solve. See `cpu::diffuse_adi` for the discretisation.
 #[derive(Clone, Copy, Debug, Serialize, PartialEq)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum BoundaryCondition {

@@ -1,12 +1,12 @@
 //! The f64 CPU backend: the same Douglas ADI scheme as the GPU kernels, line by line, on all cores
 //! (rayon). It is the oracle of the GPU tests and, without a hardware GPU, the fastest path.
 
-pub mod diffuse;
-pub mod react;
+pub mod diffuse_adi;
+pub mod react_ros2;
 
 use crate::engine::{strang_react_call, Engine, EngineInfo, EngineState, Error, ReactionStats};
 use crate::model::{Model, SpeciesModel, StepCoefficients};
-use react::CpuChemistry;
+use react_ros2::CpuChemistry;
 
 /// Bytes the CPU backend holds for `scenario`: f64 fields, the mask and Thomas scratch.
 pub fn required_bytes(scenario: &crate::config::Scenario) -> u64 {
@@ -124,7 +124,7 @@ impl Engine for CpuEngine {
             for (s, sp) in self.species.iter().enumerate() {
                 if sp.diffuses() {
                     for _ in 0..co[s].substeps {
-                        diffuse::step_in_place(
+                        diffuse_adi::step_in_place(
                             &mut self.conc_mm[s],
                             &mut self.scratch_mm,
                             &self.mask,
@@ -133,7 +133,7 @@ impl Engine for CpuEngine {
                         );
                     }
                 } else if sp.decays() {
-                    diffuse::decay_in_place(&mut self.conc_mm[s], &self.mask, &co[s]);
+                    diffuse_adi::decay_in_place(&mut self.conc_mm[s], &self.mask, &co[s]);
                 }
             }
             self.react(strang_react_call(t0, dt_s, n_steps, step + 1))?;

@@ -1,5 +1,5 @@
 //! The Douglas ADI diffusion kernels (`shaders/diffuse_adi.wgsl`). CPU twin:
-//! `cpu::diffuse`. The module owns its pipelines and layout and only records dispatches.
+//! `cpu::diffuse_adi`. The module owns its pipelines and layout and only records dispatches.
 
 use super::Error;
 use crate::config::MAX_TISSUES;

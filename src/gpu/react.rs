@@ -1,5 +1,5 @@
 //! The reaction kernel: `shaders/react_ros2.wgsl` with the network's generated block
-//! (`chem::wgsl`). CPU twin: `chem::ros2` driven by `cpu::react`.
+//! (`chem::wgsl`). CPU twin: `chem::ros2` driven by `cpu::react_ros2`.
 
 use super::diffuse::{workgroups_2d, WORKGROUP_SIZE};
 use super::Error;

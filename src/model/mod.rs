@@ -42,7 +42,7 @@ pub struct Model {
     /// Initial concentration per species per voxel, mM (x fastest). Held voxels carry their
     /// held value, which the engines never change.
     pub initial_mm: Vec<Vec<f64>>,
-    /// Douglas ADI weight θ (see `cpu::diffuse`).
+    /// Douglas ADI weight θ (see `cpu::diffuse_adi`).
     pub theta: f64,
     /// Cap of r per diffusion sub-step (`time.max_diffusion_r`).
     pub max_diffusion_r: Option<f64>,
@@ -351,7 +351,7 @@ fn set_quasi_steady(net: &crate::chem::Network, mask: &[u32], conc: &mut [Vec<f6
 
 /// Per-species coefficients of one implicit step of length `dt_s`, computed once on the
 /// host and shared by both engines (so the CPU and GPU solve the same matrices). See
-/// `cpu::diffuse` for the scheme.
+/// `cpu::diffuse_adi` for the scheme.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct StepCoefficients {
     /// r = D·dt/dx², dimensionless.
