@@ -13,6 +13,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "grid.voxel_um=40",
         "time.end_s=180",
         "time.spin_up_s=60",
+        "output.slices=[8]",
     ]
     .map(String::from)
     .into();
