@@ -11,6 +11,7 @@
 //! integrate with the same Rosenbrock scheme ([`ros2`] on the CPU, `shaders/react_ros2.wgsl`).
 
 pub mod graph;
+pub mod input;
 pub mod network;
 pub mod parse;
 pub mod ros2;
@@ -18,14 +19,30 @@ pub mod sparse;
 pub mod tape;
 pub mod wgsl;
 
-use crate::config::ChemistrySpec;
 use graph::{Graph, Id};
+use input::{ChemistrySpec, NetworkInput};
 
-pub(crate) fn did_you_mean<'a>(
-    word: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> String {
-    crate::config::suggest_name(word, candidates)
+/// " (did you mean `x`?)" for the candidate closest to `word`, or "" when none is close:
+/// Jaro–Winkler catches typos in long keys; the edit distance catches short names (`O3` →
+/// `O2`) where one wrong character already drops Jaro–Winkler below the cut. Shared with
+/// `config` error messages.
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+    let lower = word.to_lowercase();
+    let close = |c: &str| {
+        let c = c.to_lowercase();
+        let edits = strsim::levenshtein(&lower, &c);
+        let score = strsim::jaro_winkler(&lower, &c);
+        (score >= 0.8 || edits <= (lower.chars().count() / 3).max(1)).then_some(score)
+    };
+    let best = candidates
+        .into_iter()
+        .filter(|c| *c != word)
+        .filter_map(|c| close(c).map(|score| (score, c)))
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    match best {
+        Some((_, c)) => format!(" (did you mean `{c}`?)"),
+        None => String::new(),
+    }
 }
 
 /// A mistake in one chemistry string (equation, unit or rate expression).
@@ -116,8 +133,8 @@ pub struct Network {
 impl Network {
     /// Parses every rate, resolves names (species, parameters, `pH`, `viab`), checks units
     /// (rates must be mM/s), the linearity of quasi-steady species and guards on divisions.
-    pub fn compile(scenario: &crate::config::Scenario) -> Result<Network, CompileError> {
-        network::compile(scenario)
+    pub fn compile(input: NetworkInput) -> Result<Network, CompileError> {
+        network::compile(input)
     }
 
     /// Species the react step reads or writes: state, inputs, quasi-steady, in that order.

@@ -61,16 +61,8 @@ pub fn check(args: &CheckArgs) -> Result<(), AppError> {
             net.exchange.len()
         );
     }
-    if !scenario.reactions.is_empty() {
-        // Validation compiled it already; this cannot fail for an accepted scenario.
-        let net = ionfield::chem::Network::compile(&scenario).map_err(|e| {
-            AppError::input(anyhow::anyhow!(
-                "{}: {}: {}",
-                scenario.source,
-                e.field,
-                e.problem
-            ))
-        })?;
+    if let Some(net) = scenario.network.as_deref() {
+        // Validation compiled it.
         let or_none = |s: String| if s.is_empty() { "none".to_string() } else { s };
         println!(
             "chemistry: {} reactions, {} parameters; integrated: {}; read only: {}; quasi-steady: {}",

@@ -133,30 +133,7 @@ impl fmt::Display for Error {
     }
 }
 
-/// `" (did you mean `x`?)"` when a candidate is close to `word`, else `""`.
-pub(crate) fn did_you_mean<'a>(
-    word: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> String {
-    let lower = word.to_lowercase();
-    // Jaro–Winkler catches typos in long keys; the edit distance catches short names
-    // (`O3` → `O2`) where one wrong character already drops Jaro–Winkler below the cut.
-    let close = |c: &str| {
-        let c = c.to_lowercase();
-        let edits = strsim::levenshtein(&lower, &c);
-        let score = strsim::jaro_winkler(&lower, &c);
-        (score >= 0.8 || edits <= (lower.chars().count() / 3).max(1)).then_some(score)
-    };
-    let best = candidates
-        .into_iter()
-        .filter(|c| *c != word)
-        .filter_map(|c| close(c).map(|score| (score, c)))
-        .max_by(|a, b| a.0.total_cmp(&b.0));
-    match best {
-        Some((_, c)) => format!(" (did you mean `{c}`?)"),
-        None => String::new(),
-    }
-}
+pub(crate) use crate::chem::did_you_mean;
 
 /// "`a`, `b`, `c`" (or "none" for an empty list).
 pub(crate) fn list<'a>(items: impl IntoIterator<Item = &'a str>) -> String {

@@ -24,8 +24,9 @@ pub use validate::MAX_VOXELS;
 
 use std::path::Path;
 
-/// "did you mean" suggestions, shared with `chem` name resolution.
-pub(crate) use error::did_you_mean as suggest_name;
+#[cfg(test)]
+mod network_tests;
+
 use error::{did_you_mean, list};
 use overrides::{Seg, SetArg};
 use toml::de::{DeTable, DeValue};

@@ -5,6 +5,7 @@
 use glam::DVec3;
 use serde::Serialize;
 
+pub use crate::chem::input::{Buffer, ChemistrySpec, Parameter, Reaction};
 pub use crate::grid::{Axis, Grid, MAX_SPECIES, MAX_TISSUES};
 
 /// A fully resolved, physically checked scenario.
@@ -36,6 +37,9 @@ pub struct Scenario {
     pub buffer: Option<Buffer>,
     /// Integrator settings of the reaction step (`[chemistry]`).
     pub chemistry: ChemistrySpec,
+    /// The reaction network, compiled once during validation (`None` without reactions).
+    #[serde(skip)]
+    pub network: Option<std::sync::Arc<crate::chem::Network>>,
     /// Doses added during the run (`[[dosing]]`), in time order.
     pub doses: Vec<Dose>,
     /// Baseline run before t = 0 (`time.spin_up_s`), if any.
@@ -43,6 +47,24 @@ pub struct Scenario {
     /// Synthetic MRI (`[mri]`), if any.
     pub mri: Option<Mri>,
     pub output: OutputSpec,
+}
+
+impl Scenario {
+    /// The network compiler's view of this scenario; `species` is
+    /// `self.species.iter().map(Species::chem_spec)`, collected by the caller.
+    pub fn network_input<'a>(
+        &'a self,
+        species: &'a [crate::chem::input::SpeciesSpec],
+    ) -> crate::chem::input::NetworkInput<'a> {
+        crate::chem::input::NetworkInput {
+            species,
+            parameters: &self.parameters,
+            reactions: &self.reactions,
+            buffer: self.buffer.as_ref(),
+            chemistry: self.chemistry,
+            n_tissues: self.tissues.len(),
+        }
+    }
 }
 
 /// A bolus: `amount_mm` added to a species inside a region at a time (a Gaussian region
@@ -191,6 +213,16 @@ pub struct Species {
 impl Species {
     pub fn diffuses(&self) -> bool {
         self.diffusion_um2_per_s > 0.0
+    }
+
+    /// What the network compiler needs of this species.
+    pub fn chem_spec(&self) -> crate::chem::input::SpeciesSpec {
+        crate::chem::input::SpeciesSpec {
+            name: self.name.clone(),
+            unit: self.unit.clone(),
+            quasi_steady: self.quasi_steady,
+            atol_mm: self.atol_mm,
+        }
     }
 }
 
@@ -455,77 +487,4 @@ pub enum Colormap {
     Plasma,
     Cividis,
     Grayscale,
-}
-
-/// A named constant of the rate expressions, e.g. `k_fenton = 0.07 1/(mM*s)`.
-#[derive(Clone, Debug, Serialize)]
-pub struct Parameter {
-    pub name: String,
-    /// Value in each tissue (indexed by tissue id), in `unit`. A plain number in the file
-    /// gives the same value in every tissue.
-    pub value_by_tissue: Vec<f64>,
-    /// Unit as written (`1/(mM*s)`, `mM`, `mM/s`, `1`), checked by `chem::parse_unit`.
-    pub unit: String,
-    /// Where the value comes from (citation or "[E] estimate"); may be empty.
-    pub source: String,
-}
-
-impl Parameter {
-    /// True when every tissue has the same value.
-    pub fn is_uniform(&self) -> bool {
-        self.value_by_tissue.windows(2).all(|w| w[0] == w[1])
-    }
-}
-
-/// One reaction: `equation` gives the stoichiometry, `rate` the rate in mM/s; each species
-/// changes by (product coefficient − reactant coefficient) × rate.
-#[derive(Clone, Debug, Serialize)]
-pub struct Reaction {
-    pub name: String,
-    /// As written, e.g. `Fe2 + H2O2 -> Fe3 + OH`.
-    pub equation: String,
-    /// Rate expression as written, e.g. `k_fenton * Fe2 * H2O2` (mM/s).
-    pub rate: String,
-    /// (species index, coefficient > 0) of the left side, in equation order.
-    pub reactants: Vec<(usize, f64)>,
-    /// (species index, coefficient > 0) of the right side.
-    pub products: Vec<(usize, f64)>,
-    /// Tissue ids where the reaction acts; `None` = everywhere.
-    pub tissues: Option<Vec<usize>>,
-    /// `where = "viable"`: the rate is multiplied by the species `viab` (viable fraction).
-    pub viable_only: bool,
-}
-
-/// Proton buffering (docs/scientific-model.md R23): dH/dt = ln10·H/β·S_H with β = β_nb + 2.303·HCO3,
-/// where S_H is the net proton production of the reactions (mM/s). With a bicarbonate
-/// species it is consumed at S_H·2.303·HCO3/β (R23b, open CO2 system).
-#[derive(Clone, Debug, Serialize)]
-pub struct Buffer {
-    /// Species index of free H+ (mM).
-    pub proton: usize,
-    /// Non-bicarbonate buffer capacity β_nb, mM per pH unit.
-    pub beta_nb_mm_per_ph: f64,
-    /// Species index of HCO3-, if the bicarbonate system is on.
-    pub bicarbonate: Option<usize>,
-}
-
-/// Error control of the per-voxel reaction integrator (`[chemistry]`).
-#[derive(Clone, Copy, Debug, Serialize, PartialEq)]
-pub struct ChemistrySpec {
-    /// Relative tolerance per sub-step (default 1e-3).
-    pub rtol: f64,
-    /// Absolute tolerance, mM, for species without their own `atol_mm` (default 1e-6).
-    pub atol_mm: f64,
-    /// Sub-steps allowed per voxel and reaction call; more stops the run (default 20000).
-    pub max_substeps: u32,
-}
-
-impl Default for ChemistrySpec {
-    fn default() -> Self {
-        ChemistrySpec {
-            rtol: 1e-3,
-            atol_mm: 1e-6,
-            max_substeps: 20_000,
-        }
-    }
 }

@@ -78,7 +78,7 @@ pub fn validate(raw: RawScenario, source: &str, base_dir: &Path) -> Result<Scena
     let mri = mri(&raw, &species_names, &tissue_names)?;
     let output = output(&raw, &species_names, &grid, &time, mri.is_some())?;
 
-    let scenario = Scenario {
+    let mut scenario = Scenario {
         name: raw.name.clone(),
         description: raw.description.clone().unwrap_or_default(),
         source: source.to_string(),
@@ -92,6 +92,7 @@ pub fn validate(raw: RawScenario, source: &str, base_dir: &Path) -> Result<Scena
         reactions,
         buffer,
         chemistry,
+        network: None,
         doses,
         spin_up,
         mri,
@@ -99,12 +100,16 @@ pub fn validate(raw: RawScenario, source: &str, base_dir: &Path) -> Result<Scena
     };
     if !scenario.reactions.is_empty() {
         // Rates, units, names in expressions, quasi-steady linearity: the chemistry compiler
-        // checks them; its error names the TOML field, so the loader can locate it.
-        crate::chem::Network::compile(&scenario).map_err(|e| {
-            let mut err = Error::invalid(e.field, e.problem).fix(e.fix);
-            err.found = e.found;
-            err
-        })?;
+        // checks them; its error names the TOML field, so the loader can locate it. The
+        // compiled network travels on in the scenario: it is compiled once.
+        let species: Vec<_> = scenario.species.iter().map(|s| s.chem_spec()).collect();
+        let network =
+            crate::chem::Network::compile(scenario.network_input(&species)).map_err(|e| {
+                let mut err = Error::invalid(e.field, e.problem).fix(e.fix);
+                err.found = e.found;
+                err
+            })?;
+        scenario.network = Some(std::sync::Arc::new(network));
     }
     Ok(scenario)
 }

@@ -171,10 +171,8 @@ impl Model {
                 }
             })
             .collect();
-        let network = (!scenario.reactions.is_empty()).then(|| {
-            crate::chem::Network::compile(scenario)
-                .expect("config validation compiles the network of every scenario it accepts")
-        });
+        // Compiled once, by config validation.
+        let network = scenario.network.as_deref().cloned();
         if let Some(net) = &network {
             set_quasi_steady(net, &mask, &mut initial_mm);
         }
@@ -465,6 +463,7 @@ mod tests {
             reactions: vec![],
             buffer: None,
             chemistry: crate::config::ChemistrySpec::default(),
+            network: None,
             doses: vec![],
             spin_up: None,
             mri: None,

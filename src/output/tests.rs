@@ -56,6 +56,7 @@ fn scenario(output: OutputSpec) -> Scenario {
         reactions: vec![],
         buffer: None,
         chemistry: Default::default(),
+        network: None,
         doses: vec![],
         spin_up: None,
         mri: None,
