@@ -28,6 +28,7 @@ pub mod gpu;
 pub mod grid;
 pub mod model;
 pub mod output;
+pub mod random;
 pub mod sim;
 pub mod sweep;
 

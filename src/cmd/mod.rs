@@ -6,6 +6,7 @@ pub mod args;
 mod check;
 mod common;
 mod describe;
+mod gather;
 mod info;
 mod list;
 mod run;
@@ -24,6 +25,6 @@ pub fn dispatch(cli: args::Cli) -> Result<(), AppError> {
         Command::List => list::list(),
         Command::Describe(args) => describe::describe(&args),
         Command::Sweep(args) => sweep::sweep(&args),
-        Command::Gather(args) => sweep::gather(&args),
+        Command::Gather(args) => gather::gather(&args),
     }
 }

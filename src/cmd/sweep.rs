@@ -1,16 +1,16 @@
-//! `ionfield sweep` and `ionfield gather`: the command-line side of `ionfield::sweep`.
+//! `ionfield sweep`: the command-line side of `ionfield::sweep`.
 //!
 //! Each run of a sweep is a child process (`ionfield run BASE --out DIR/<id> --set ...`,
 //! or `ionfield resume DIR/<id>`) of the current executable, so a GPU driver crash or a
 //! signal stays in one run. SIGINT/SIGTERM to the sweep is forwarded to the running child
 //! (as SIGINT), which checkpoints and exits 130; the sweep then exits 130 too.
 
-use super::args::{Backend, GatherArgs, SweepArgs};
+use super::args::{Backend, SweepArgs};
 use super::common::{load_resolved, AppError};
 use ionfield::output::atomic::write_atomic;
 use ionfield::sim::checkpoint;
-use ionfield::sweep::gather::{self, ResultRow, METRICS};
-use ionfield::sweep::{plot, Run, Shard, Sweep};
+use ionfield::sweep::gather;
+use ionfield::sweep::{Run, Shard, Sweep};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -286,94 +286,4 @@ fn mark_failed(dir: &Path, how: &str) {
     if let Err(e) = write_atomic(&path, text.as_bytes()) {
         eprintln!("sweep: cannot mark {} failed: {e}", path.display());
     }
-}
-
-/// `ionfield gather`.
-pub fn gather(args: &GatherArgs) -> Result<(), AppError> {
-    let dir = &args.dir;
-    let (listed, keys) = gather::read_sweep_json(&dir.join("sweep.json")).map_err(input)?;
-    if !METRICS.contains(&args.metric.as_str()) {
-        return Err(input(format!(
-            "--metric {}: unknown metric. Fix: use one of {}",
-            args.metric,
-            METRICS.join(", ")
-        )));
-    }
-    let check_axis = |flag: &str, a: &str| {
-        if keys.iter().any(|k| k == a) {
-            Ok(())
-        } else {
-            Err(input(format!(
-                "{flag} {a}: not an axis of the sweep in {}. Fix: use one of {}",
-                dir.join("sweep.json").display(),
-                keys.join(", ")
-            )))
-        }
-    };
-    let x = args.x.clone().unwrap_or_else(|| keys[0].clone());
-    check_axis("--x", &x)?;
-    if let Some(y) = &args.y {
-        check_axis("--y", y)?;
-    }
-    let rows: Vec<ResultRow> = listed
-        .iter()
-        .map(|(i, id, a)| gather::result_row(dir, *i, id, a))
-        .collect();
-    let (mut complete, mut failed, mut missing, mut other) = (0, 0, 0, 0);
-    for r in &rows {
-        match r.status.as_str() {
-            "complete" => complete += 1,
-            "failed" => {
-                failed += 1;
-                eprintln!("run {}: failed (manifest status failed)", r.run_id);
-            }
-            "missing" => {
-                missing += 1;
-                eprintln!(
-                    "run {}: missing (no {} or no manifest.json in it)",
-                    r.run_id,
-                    dir.join(&r.run_id).display()
-                );
-            }
-            s => {
-                other += 1;
-                eprintln!("run {}: not finished (manifest status {s})", r.run_id);
-            }
-        }
-    }
-    let csv_path = dir.join("results.csv");
-    write_atomic(&csv_path, gather::results_csv(&rows, &keys).as_bytes())
-        .map_err(AppError::input)?;
-    println!(
-        "{}: {} runs: {complete} complete, {failed} failed, {missing} missing, {other} unfinished",
-        csv_path.display(),
-        rows.len()
-    );
-    let (png, name) = match &args.y {
-        Some(y) => (
-            plot::heat_map_png(&rows, &x, y, &args.metric),
-            format!(
-                "{}_vs_{}_and_{}.png",
-                args.metric,
-                plot::safe_name(&x),
-                plot::safe_name(y)
-            ),
-        ),
-        None => (
-            plot::dose_response_png(&rows, &keys, &x, &args.metric),
-            format!("{}_vs_{}.png", args.metric, plot::safe_name(&x)),
-        ),
-    };
-    match png.map_err(AppError::simulation)? {
-        Some(bytes) => {
-            let path = dir.join("plots").join(name);
-            write_atomic(&path, &bytes).map_err(AppError::input)?;
-            println!("{}", path.display());
-        }
-        None => eprintln!(
-            "no plot: no complete run has a numeric {x} and the metric {}",
-            args.metric
-        ),
-    }
-    Ok(())
 }
