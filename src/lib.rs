@@ -20,6 +20,7 @@
 //! assert!(o2.iter().all(|&c| (0.0..=0.054 + 1e-6).contains(&c)));
 //! ```
 
+pub mod chart;
 pub mod chem;
 pub mod config;
 pub mod cpu;

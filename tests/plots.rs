@@ -6,8 +6,8 @@
 mod common;
 
 use common::ionfield;
+use ionfield::chart::png_dpi;
 use ionfield::config::{self, ErrorKind};
-use ionfield::output::plot::png_dpi;
 
 /// The diffusion-only config fixture: O2 and glucose written, 64³ voxels of 10 µm, outputs
 /// every 120 s to 600 s.

@@ -7,9 +7,9 @@
 mod common;
 
 use common::{ionfield, read_npy_f32};
+use ionfield::chart::png_dpi;
 use ionfield::config;
 use ionfield::model::{Model, TISSUE_ID_MASK};
-use ionfield::output::plot::png_dpi;
 use std::collections::HashMap;
 
 const SETS: [&str; 7] = [

@@ -207,7 +207,7 @@ impl Callback for TimeSeriesWriter {
             .map_err(env_error)
     }
     fn on_end(&mut self, _: End, _: &mut dyn Engine, _: &Status) -> Result<(), CallbackError> {
-        let dpi = super::plot::DEFAULT_DPI;
+        let dpi = crate::chart::DEFAULT_DPI;
         let pages = [
             (
                 "plots/timeseries.png",

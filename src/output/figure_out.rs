@@ -3,9 +3,10 @@
 //! the figure once the last figure time has been written.
 
 use super::manifest::FileRecord;
-use super::plot::{self, FigureSeries, FigureStyle};
 use super::png::format_value;
-use super::{colormap, short_number, slice, write_file, Error, RunWriter};
+use super::{short_number, slice, write_file, Error, RunWriter};
+use crate::chart::colormap;
+use crate::chart::{self, FigureSeries, FigureStyle};
 use crate::config::{Axis, ValueRange};
 
 /// Path of the figure in the output folder.
@@ -93,9 +94,9 @@ impl RunWriter {
             ranges.join("; ")
         );
         let style = FigureStyle::new(out.colormap, spec.dpi, grid.voxel_um, &caption);
-        let img = plot::figure_series(fig, &style);
+        let img = chart::figure_series(fig, &style);
         let path = self.out_dir.join(FIGURE_PATH);
-        let bytes = plot::encode_png(&img, spec.dpi).map_err(|e| Error::Encode {
+        let bytes = chart::encode_png(&img, spec.dpi).map_err(|e| Error::Encode {
             path: path.clone(),
             message: e.to_string(),
         })?;

@@ -24,16 +24,13 @@
 
 pub mod atomic;
 pub mod callbacks;
-pub mod colormap;
 pub mod derived;
 pub mod describe;
 mod figure_out;
 pub mod manifest;
 pub mod npy;
-pub mod plot;
 pub mod png;
 pub mod slice;
-pub mod text;
 pub mod tiff;
 pub mod timeseries;
 pub mod viability;
@@ -44,9 +41,10 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use crate::chart::text::TextRenderer;
+use crate::chart::{self, colormap};
 use crate::config::{Axis, Scenario, SliceSelection, ValueRange};
 use manifest::{FileRecord, Manifest, OutputRecord, Provenance, StackRecord};
-use text::TextRenderer;
 
 /// Errors of the output writers. Each names the path, the OS error and a fix.
 #[derive(Debug, thiserror::Error)]
@@ -110,7 +108,7 @@ pub struct RunWriter {
     /// Command lines, seeds, resumes, checkpoints, wall time per phase.
     pub provenance: Provenance,
     /// Slices kept for `plots/figure_series.png` (`[output.figure]`), see `figure_out`.
-    figure: Option<plot::FigureSeries>,
+    figure: Option<chart::FigureSeries>,
 }
 
 /// What a [`RunWriter`] has written so far, saved in checkpoints so a resumed run keeps
@@ -123,7 +121,7 @@ pub struct WriterState {
     well_mixed_rows: Vec<String>,
     spin_up: Option<crate::sim::SpinUpReport>,
     vti_series: Vec<vti::PvdEntry>,
-    figure: Option<plot::FigureSeries>,
+    figure: Option<chart::FigureSeries>,
     provenance: Provenance,
     /// Wall time of the parts before this one, s.
     wall_time_s: f64,
@@ -475,6 +473,15 @@ impl RunWriter {
             ValueRange::Fixed { .. } => "fixed range",
         };
 
+        // The manifest record of one slice image.
+        let slice_of = |index: usize, kind: &'static str, mapping: &str| FileRecord {
+            axis: Some(axis.letter().to_string()),
+            slice_index: Some(index),
+            lo: Some(lo),
+            hi: Some(hi),
+            mapping: Some(mapping.to_string()),
+            ..FileRecord::of_field(kind, &field_name, &unit, time_s, step)
+        };
         // 8-bit colour slices.
         let cmap = out.colormap;
         let mapping8 = format!(
@@ -510,23 +517,12 @@ impl RunWriter {
             };
             let img = png::render_colour(&sl, &labels, &self.text);
             let rel = format!("png/{name}/{}{index:03}_{tag}.png", axis.letter());
-            let bytes = png::encode_rgb(&img).map_err(|e| Error::Encode {
-                path: self.out_dir.join(&rel),
-                message: e.to_string(),
-            })?;
-            write_file(
+            write_slice_png(
                 &self.out_dir,
                 &mut self.files,
                 rel,
-                &bytes,
-                FileRecord {
-                    axis: Some(axis.letter().to_string()),
-                    slice_index: Some(index),
-                    lo: Some(lo),
-                    hi: Some(hi),
-                    mapping: Some(mapping8.clone()),
-                    ..FileRecord::of_field("png8", &field_name, &unit, time_s, step)
-                },
+                png::encode_rgb(&img),
+                slice_of(index, "png8", &mapping8),
             )?;
         }
 
@@ -537,23 +533,13 @@ impl RunWriter {
             for index in 0..axis_len {
                 let sl = slice::extract(field, &grid, axis, index);
                 let rel = format!("{dir}/{}{index:03}.png", axis.letter());
-                let bytes = png::encode_gray16(&sl, lo, hi).map_err(|e| Error::Encode {
-                    path: self.out_dir.join(&rel),
-                    message: e.to_string(),
-                })?;
-                write_file(
+                let encoded = png::encode_gray16(&sl, lo, hi);
+                write_slice_png(
                     &self.out_dir,
                     &mut self.files,
                     rel,
-                    &bytes,
-                    FileRecord {
-                        axis: Some(axis.letter().to_string()),
-                        slice_index: Some(index),
-                        lo: Some(lo),
-                        hi: Some(hi),
-                        mapping: Some(manifest::PNG16_MAPPING.to_string()),
-                        ..FileRecord::of_field("png16", &field_name, &unit, time_s, step)
-                    },
+                    encoded,
+                    slice_of(index, "png16", manifest::PNG16_MAPPING),
                 )?;
             }
             self.stacks.push(StackRecord {
@@ -643,6 +629,22 @@ impl RunWriter {
         atomic::write_atomic(&path, &bytes)?;
         Ok(path)
     }
+}
+
+/// Writes an encoded slice image (8-bit colour or 16-bit gray) as the run's file `rel`,
+/// listed with its slice, range and mapping; an encoding failure names the file.
+fn write_slice_png(
+    out_dir: &Path,
+    files: &mut Vec<FileRecord>,
+    rel: String,
+    encoded: Result<Vec<u8>, image::ImageError>,
+    record: FileRecord,
+) -> Result<(), Error> {
+    let bytes = encoded.map_err(|e| Error::Encode {
+        path: out_dir.join(&rel),
+        message: e.to_string(),
+    })?;
+    write_file(out_dir, files, rel, &bytes, record)
 }
 
 /// Writes `bytes` atomically to `out_dir/rel` (`rel` relative, `/`-separated) and

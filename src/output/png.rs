@@ -7,9 +7,9 @@ use std::io::Cursor;
 
 use image::{ImageBuffer, ImageFormat, Luma, Rgb, RgbImage};
 
-use super::colormap;
-use super::slice::Slice;
-use super::text::TextRenderer;
+use crate::chart::colormap;
+use crate::chart::text::TextRenderer;
+use crate::chart::Slice;
 use crate::config::Colormap;
 
 /// Long side the voxel picture is upscaled to (at least), pixels.

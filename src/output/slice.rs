@@ -12,20 +12,7 @@
 
 use crate::config::{Axis, Grid};
 
-/// A 2D image of voxel values, row-major, row 0 at the top.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Slice {
-    pub width: usize,
-    pub height: usize,
-    /// `width * height` values (mM), index `col + width * row`.
-    pub values: Vec<f32>,
-}
-
-impl Slice {
-    pub fn get(&self, col: usize, row: usize) -> f32 {
-        self.values[col + self.width * row]
-    }
-}
+pub use crate::chart::Slice;
 
 /// Number of slices along `axis`.
 pub fn axis_len(grid: &Grid, axis: Axis) -> usize {

@@ -18,8 +18,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::plot::{self, ChartPanel, ChartSpec, PlotError, Series};
 use super::viability::NECROSIS_THRESHOLD;
+use crate::chart::{self, ChartPanel, ChartSpec, PlotError, Series};
 use crate::config::Probe;
 use crate::model::{Model, TISSUE_ID_MASK};
 
@@ -201,8 +201,8 @@ impl TimeSeries {
             return Ok(None);
         }
         let columns = if panels.len() > 4 { 3 } else { 2 };
-        let page = plot::chart_page(&panels, columns)?;
-        plot::encode_png(&page, dpi).map(Some)
+        let page = chart::chart_page(&panels, columns)?;
+        chart::encode_png(&page, dpi).map(Some)
     }
 
     /// `plots/viability.png`: per tissue, the fraction of voxels alive (viab ≥ 0.05) and
@@ -229,7 +229,7 @@ impl TimeSeries {
             "fraction of voxels / viab [1]",
         )
         .with_size_in(4.5, 3.0, dpi);
-        plot::line_chart_png(&spec, &series).map(Some)
+        chart::line_chart_png(&spec, &series).map(Some)
     }
 
     /// The (time_s, value) series of one probe, field and statistic.

@@ -4,12 +4,12 @@
 use image::{Rgb, RgbImage};
 
 use super::gather::ResultRow;
-use crate::config::Colormap;
-use crate::output::colormap;
-use crate::output::plot::{
+use crate::chart::colormap;
+use crate::chart::text::TextRenderer;
+use crate::chart::{
     encode_png, line_chart_png, pt_to_px, ChartSpec, PlotError, Series, DEFAULT_DPI,
 };
-use crate::output::text::TextRenderer;
+use crate::config::Colormap;
 
 /// The numeric value of `key` in a row, if it has one.
 fn axis_number(row: &ResultRow, key: &str) -> Option<f64> {

@@ -11,13 +11,13 @@
 use image::{Rgb, RgbImage};
 use serde::{Deserialize, Serialize};
 
+use super::colormap;
 use super::pt_to_px;
 use super::raster::{fill, frame, shade, text_vertical};
+use super::text::TextRenderer;
 use super::ticks::{coarse_step, coarse_ticks, format_tick};
+use super::Slice;
 use crate::config::Colormap;
-use crate::output::colormap;
-use crate::output::slice::Slice;
-use crate::output::text::TextRenderer;
 
 const WHITE: [u8; 3] = [255, 255, 255];
 const INK: [u8; 3] = [0, 0, 0];

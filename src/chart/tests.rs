@@ -1,6 +1,6 @@
+use super::Slice;
 use super::*;
 use crate::config::Colormap;
-use crate::output::slice::Slice;
 use image::ImageFormat;
 
 const BG: [u8; 3] = [255, 255, 255];
@@ -349,7 +349,7 @@ fn figure_missing_panels_are_grey_and_due_after_the_last_time() {
     // Constant row: a usable range, no NaN colour.
     let (lo, hi) = fig.row_range(0);
     assert!(hi > lo);
-    assert_eq!(count_colour(&img, crate::output::colormap::NAN_RGB), 0);
+    assert_eq!(count_colour(&img, crate::chart::colormap::NAN_RGB), 0);
     // Serialisable (checkpoints).
     let json = serde_json::to_string(&fig).expect("serialise");
     let back: FigureSeries = serde_json::from_str(&json).expect("deserialise");

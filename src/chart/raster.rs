@@ -3,7 +3,7 @@
 
 use image::{imageops, Rgb, RgbImage};
 
-use crate::output::text::TextRenderer;
+use super::text::TextRenderer;
 
 /// Fills the rectangle (x0, y0, w, h), clipped to the image.
 pub(crate) fn fill(img: &mut RgbImage, x0: i64, y0: i64, w: i64, h: i64, rgb: [u8; 3]) {

@@ -1,3 +1,7 @@
+//! The chart library: publication plots and the pieces they are drawn with (the bundled
+//! font [`text`], colour maps [`colormap`], rasters, ticks). Writers of run folders
+//! (`output`) and sweeps (`sweep`) draw with it; it writes no files itself.
+//!
 //! Publication plots: time-series line charts ([`line_chart`], [`chart_page`]) and the
 //! multi-panel field figure ([`figure_series`], `plots/figure_series.png` of a run).
 //!
@@ -9,18 +13,20 @@
 //!
 //! Text uses the bundled DejaVu Sans (no system fonts): the line charts draw with
 //! `plotters` (axes, ticks, grid) through its `ab_glyph` font backend, the figure series
-//! with the same font through [`super::text::TextRenderer`].
+//! with the same font through [`text::TextRenderer`].
 //!
 //! Colours of lines follow the Okabe–Ito palette ([`OKABE_ITO`]), which stays distinct
 //! for the common forms of colour blindness.
 
-mod chart;
+pub mod colormap;
 mod figure;
+mod line;
 mod raster;
+pub mod text;
 mod ticks;
 
-pub use chart::{chart_page, line_chart, line_chart_png, ChartPanel, ChartSpec, Series};
 pub use figure::{figure_series, FigureRow, FigureSeries, FigureStyle};
+pub use line::{chart_page, line_chart, line_chart_png, ChartPanel, ChartSpec, Series};
 pub use ticks::{
     coarse_step, coarse_ticks, format_log_tick, format_tick, log_ticks, nice_step, nice_ticks,
 };
@@ -28,6 +34,21 @@ pub use ticks::{
 use std::io::Cursor;
 
 use image::RgbImage;
+
+/// A 2D image of voxel values, row-major, row 0 at the top.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Slice {
+    pub width: usize,
+    pub height: usize,
+    /// `width * height` values (mM), index `col + width * row`.
+    pub values: Vec<f32>,
+}
+
+impl Slice {
+    pub fn get(&self, col: usize, row: usize) -> f32 {
+        self.values[col + self.width * row]
+    }
+}
 
 /// Default resolution of plots, dots per inch.
 pub const DEFAULT_DPI: u32 = 150;

@@ -24,9 +24,9 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::raster;
+use super::text::{TextRenderer, FONT_BYTES};
 use super::ticks::{format_log_tick, format_tick, log_ticks, nice_ticks};
 use super::{pt_to_px, PlotError, DEFAULT_DPI, OKABE_ITO};
-use crate::output::text::{TextRenderer, FONT_BYTES};
 
 /// Font sizes in points.
 const TITLE_PT: f64 = 9.0;
