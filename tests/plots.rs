@@ -1,7 +1,7 @@
 //! Publication plots: `[output.figure]` validation (errors name the file, the dotted field
 //! and the fix) and the figure series of a real run (`plots/figure_series.png`, listed in
 //! the manifest, with the requested dpi). Rendering itself is tested in
-//! `src/output/plot/tests.rs`.
+//! `src/chart/tests.rs`.
 
 mod common;
 
