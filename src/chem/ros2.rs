@@ -24,6 +24,9 @@ use crate::engine;
 /// γ of ROS2.
 pub const GAMMA: f64 = 1.0 + std::f64::consts::FRAC_1_SQRT_2;
 
+/// Largest f32, mM: values above it cannot be written (fields and outputs are f32).
+const F32_MAX: f64 = f32::MAX as f64;
+
 /// Why a voxel's integration failed.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Fault {
@@ -373,7 +376,9 @@ pub fn integrate(
     ws.y = y;
     for i in 0..n {
         let v = ws.y[i];
-        if !v.is_finite() {
+        // Beyond f32's range is an overflow as on the GPU (whose fields are f32): the CPU
+        // twin stops at the same point instead of writing +inf to f32 outputs later.
+        if !v.is_finite() || v > F32_MAX {
             return Err(Fault::NonFinite(i));
         }
         if v < 0.0 {

@@ -298,13 +298,15 @@ impl RunFolder {
         let outcome = match result {
             Ok(o) => o,
             Err(e) => {
+                let e = AppError::from(e);
+                self.writer.borrow_mut().set_failure(format!("{:#}", e.error));
                 let _ = self.write_manifest("failed");
                 eprintln!(
                     "the run stopped; {} finished output file(s) are in {}",
                     self.writer.borrow().files_written(),
                     self.writer.borrow().out_dir().display()
                 );
-                return Err(e.into());
+                return Err(e);
             }
         };
         if let Outcome::Stopped(pos) = outcome {

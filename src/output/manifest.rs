@@ -109,8 +109,11 @@ pub struct StackRecord {
 pub struct Manifest<'a> {
     pub ionfield_version: &'static str,
     pub git_commit: &'static str,
-    /// `running`, `complete`, `failed` or `interrupted`.
+    /// `running`, `complete`, `failed`, `stopped` or `interrupted`.
     pub status: &'a str,
+    /// Why the run failed (status `failed`): the error as printed, with its fix.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<&'a str>,
     pub wall_time_s: f64,
     pub backend: &'a str,
     pub adapter: &'a str,

@@ -109,6 +109,8 @@ pub struct RunWriter {
     pub provenance: Provenance,
     /// Slices kept for `plots/figure_series.png` (`[output.figure]`), see `figure_out`.
     figure: Option<chart::FigureSeries>,
+    /// Why the run failed, for the manifest.
+    failure: Option<String>,
 }
 
 /// What a [`RunWriter`] has written so far, saved in checkpoints so a resumed run keeps
@@ -234,6 +236,7 @@ impl RunWriter {
             vti_series: Vec::new(),
             provenance: Provenance::default(),
             figure: Self::new_figure(scenario),
+            failure: None,
         })
     }
 
@@ -577,6 +580,11 @@ impl RunWriter {
         Ok(())
     }
 
+    /// Records why the run failed; the next manifest carries it (status `failed`).
+    pub fn set_failure(&mut self, message: String) {
+        self.failure = Some(message);
+    }
+
     /// Records the spin-up report for the manifest.
     pub fn set_spin_up(&mut self, report: crate::sim::SpinUpReport) {
         self.spin_up = Some(report);
@@ -608,6 +616,7 @@ impl RunWriter {
             ionfield_version: crate::VERSION,
             git_commit: crate::GIT_COMMIT,
             status,
+            failure: self.failure.as_deref(),
             wall_time_s,
             backend: &self.info.backend,
             adapter: &self.info.adapter,
