@@ -338,13 +338,43 @@ pub fn length_in_box_um(segments: &[Segment], extent_um: DVec3) -> f64 {
 // Validation: `[vessel_network]` → segments appended to the vessels, plus the generated
 // exchange species, parameters and reactions.
 
-use super::error::{did_you_mean, list, Error, ErrorKind};
-use super::raw::RawVesselNetwork;
+use serde::Deserialize;
+
+use super::checks::{finite, non_negative, positive, species_ix};
+use super::error::{did_you_mean, Error, ErrorKind};
+use super::parameters::parameter_name;
+use super::raw::NamedMap;
 use super::scenario::{
     BoundaryCondition, Exchange, Grid, InitialCondition, Parameter, Reaction, Region, Species,
     Vessel, VesselNetwork, MAX_SPECIES,
 };
-use super::validate::{finite, non_negative, parameter_name, positive};
+
+/// `[vessel_network]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVesselNetwork {
+    pub seed: Option<i64>,
+    /// `"straight"` or `"branching"`; absent with `file`.
+    pub kind: Option<String>,
+    pub file: Option<String>,
+    pub spacing_um: Option<f64>,
+    pub density_mm_per_mm3: Option<f64>,
+    pub radius_um: Option<f64>,
+    pub axis: Option<String>,
+    pub segment_um: Option<f64>,
+    pub persistence: Option<f64>,
+    pub branch_probability: Option<f64>,
+    pub hold_mm: Option<NamedMap<f64>>,
+    pub exchange: Option<NamedMap<RawExchange>>,
+}
+
+/// `vessel_network.exchange.<species>`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExchange {
+    pub permeability_um_per_s: f64,
+    pub blood_mm: f64,
+}
 
 /// Name of the generated surface-per-volume field of exchange (1/µm).
 pub const SURFACE_SPECIES: &str = "vessel_SV";
@@ -536,25 +566,11 @@ pub(super) fn build(
     };
 
     let names: Vec<String> = species.iter().map(|s| s.name.clone()).collect();
-    let species_ix = |name: &str, f: &str| -> Result<usize, Error> {
-        names.iter().position(|n| n == name).ok_or_else(|| {
-            Error::invalid(
-                f,
-                format!(
-                    "unknown species `{name}`{}",
-                    did_you_mean(name, names.iter().map(String::as_str))
-                ),
-            )
-            .fix(format!(
-                "use one of the species {}",
-                list(names.iter().map(String::as_str))
-            ))
-        })
-    };
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let mut hold_mm = Vec::new();
     for (name, v) in raw.hold_mm.iter().flat_map(|m| m.0.iter()) {
         let f = field(&format!("hold_mm.{name}"));
-        let s = species_ix(name, &f)?;
+        let s = species_ix(name, &f, &names)?;
         hold_mm.push((
             s,
             non_negative(*v, &f, "set a non-negative held concentration in mM")?,
@@ -563,7 +579,7 @@ pub(super) fn build(
     let mut exchange = Vec::new();
     for (name, x) in raw.exchange.iter().flat_map(|m| m.0.iter()) {
         let f = field(&format!("exchange.{name}"));
-        let s = species_ix(name, &f)?;
+        let s = species_ix(name, &f, &names)?;
         if hold_mm.iter().any(|&(h, _)| h == s) {
             return Err(Error::invalid(
                 &f,
@@ -596,7 +612,7 @@ pub(super) fn build(
     let mut surface_species = None;
     if !exchange.is_empty() {
         let f = field("exchange");
-        if names.iter().any(|n| n == SURFACE_SPECIES) {
+        if names.contains(&SURFACE_SPECIES) {
             return Err(Error::invalid(
                 &f,
                 format!("exchange generates the species `{SURFACE_SPECIES}`, but the scenario already has one"),
