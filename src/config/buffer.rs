@@ -17,6 +17,7 @@ pub struct RawBuffer {
     pub bicarbonate: Option<String>,
 }
 
+/// `[buffer]`; `species`: the validated species (a buffered one may not be quasi-steady).
 pub(super) fn validate(
     b: Option<&RawBuffer>,
     species: &[Species],

@@ -10,6 +10,7 @@ pub(super) fn is_identifier(name: &str, dash: bool) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || (dash && c == '-'))
 }
 
+/// `v` if it is finite, else an error at `field`.
 pub(super) fn finite(v: f64, field: &str) -> Result<f64, Error> {
     if v.is_finite() {
         Ok(v)
@@ -20,6 +21,7 @@ pub(super) fn finite(v: f64, field: &str) -> Result<f64, Error> {
     }
 }
 
+/// `v` if it is finite and > 0, else an error at `field` with `fix`.
 pub(super) fn positive(v: f64, field: &str, fix: &str) -> Result<f64, Error> {
     if finite(v, field)? > 0.0 {
         Ok(v)
@@ -28,6 +30,7 @@ pub(super) fn positive(v: f64, field: &str, fix: &str) -> Result<f64, Error> {
     }
 }
 
+/// `v` if it is finite and ≥ 0, else an error at `field` with `fix`.
 pub(super) fn non_negative(v: f64, field: &str, fix: &str) -> Result<f64, Error> {
     if finite(v, field)? >= 0.0 {
         Ok(v)
@@ -36,11 +39,13 @@ pub(super) fn non_negative(v: f64, field: &str, fix: &str) -> Result<f64, Error>
     }
 }
 
+/// `[1, 2.5, 3]`: numbers as a user wrote them, for `found`.
 pub(super) fn fmt_vec(v: &[f64]) -> String {
     let items: Vec<String> = v.iter().map(|x| x.to_string()).collect();
     format!("[{}]", items.join(", "))
 }
 
+/// The dotted path `parent.key` (`key` alone at the top level).
 pub(super) fn join(parent: &str, key: &str) -> String {
     if parent.is_empty() {
         key.to_string()

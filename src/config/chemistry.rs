@@ -16,6 +16,7 @@ pub struct RawChemistry {
     pub max_substeps: Option<i64>,
 }
 
+/// `[chemistry]`: the integrator defaults, with the keys given.
 pub(super) fn validate(c: Option<&RawChemistry>) -> Result<ChemistrySpec, Error> {
     let mut spec = ChemistrySpec::default();
     let Some(c) = c else {

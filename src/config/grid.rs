@@ -17,6 +17,7 @@ pub struct RawGrid {
     pub voxel_um: f64,
 }
 
+/// `[grid]`: three voxel counts ≥ 3 (or one well-mixed voxel), at most [`MAX_VOXELS`].
 pub(super) fn validate(raw: &RawGrid) -> Result<Grid, Error> {
     let s = &raw.shape;
     let shown = format!("{s:?}");

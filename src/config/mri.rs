@@ -39,6 +39,7 @@ pub struct RawSequence {
     pub te_s: f64,
 }
 
+/// `[mri]`, if any; `species`, `tissues`: the names, by index and id.
 pub(super) fn validate(
     m: Option<&RawMri>,
     species: &[&str],

@@ -51,6 +51,8 @@ pub(super) fn validate(
     Ok(out)
 }
 
+/// A parameter name: an identifier, not a species, a tissue or a reserved word of the rate
+/// expressions (also the names `vessel_network` generates).
 pub(super) fn parameter_name(
     name: &str,
     path: &str,

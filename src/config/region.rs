@@ -57,8 +57,10 @@ macro_rules! region_table {
         }
     };
 }
+
 pub(super) use region_table;
 
+/// A point `[x, y, z]` of finite numbers.
 fn vec3(v: &[f64], field: &str) -> Result<DVec3, Error> {
     if v.len() != 3 {
         return Err(
@@ -84,6 +86,7 @@ fn shape_keys(shape: &str) -> &'static [&'static str] {
     }
 }
 
+/// The region at `path`: the keys its shape takes, and no other, points inside the grid.
 pub(super) fn validate(k: RegionKeys<'_>, path: &str, grid: &Grid) -> Result<Region, Error> {
     let shape = k.shape;
     if !SHAPES.contains(&shape) {

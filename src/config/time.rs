@@ -23,6 +23,7 @@ pub struct RawTime {
     pub max_diffusion_r: Option<f64>,
 }
 
+/// `[time]`; the output interval is rounded to whole steps (with a warning naming `source`).
 pub(super) fn validate(t: &RawTime, source: &str) -> Result<TimeSpec, Error> {
     let dt_s = positive(
         t.dt_s,

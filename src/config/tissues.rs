@@ -53,6 +53,7 @@ impl RawTissue {
     }
 }
 
+/// `[tissues]`, after the background `normal` (id 0).
 pub(super) fn validate(
     map: Option<&NamedMap<RawTissue>>,
     grid: &Grid,
