@@ -48,6 +48,7 @@ mod network_tests;
 #[cfg(test)]
 mod test_support;
 
+pub use catalog::{DEFAULT_SCENARIO_TOML, DEFAULT_SOURCE};
 pub use error::{Error, ErrorDetails, ErrorKind, Location};
 pub use grid::MAX_VOXELS;
 pub use origins::{Origin, ResolvedValue};
@@ -59,11 +60,6 @@ use locate::Context;
 use serde_error::from_serde;
 use syntax::syntax_error;
 use toml::de::DeTable;
-
-/// The built-in scenario, used when no CONFIG is given: the Fe Fenton CDT preset.
-pub const DEFAULT_SCENARIO_TOML: &str = include_str!("../../configs/therapies/fe_fenton_cdt.toml");
-/// Source name of [`DEFAULT_SCENARIO_TOML`] in errors and in [`Scenario::source`].
-pub const DEFAULT_SOURCE: &str = "<built-in default>";
 
 /// A validated scenario with what is needed to load it again exactly (checkpoints).
 #[derive(Clone, Debug)]
