@@ -54,22 +54,21 @@ pub(super) fn join(parent: &str, key: &str) -> String {
     }
 }
 
-/// Index of `name` in `names`, or an error at `field` naming the `kind` ("tissue",
-/// "species"), with a "did you mean"; `fix` writes the fix from the list of `names`.
+/// Index of `name` in `names`, or an error at `field`: "unknown {kind} `name`" ("tissue",
+/// "species") with a "did you mean" among `names` and the words `also` (keys the place
+/// also takes, such as `default`); `fix` writes the fix from the list of `names`.
 fn name_ix(
     kind: &str,
     name: &str,
     field: &str,
-    names: &[&str],
+    (names, also): (&[&str], &[&str]),
     fix: impl FnOnce(String) -> String,
 ) -> Result<usize, Error> {
     names.iter().position(|n| *n == name).ok_or_else(|| {
+        let candidates = names.iter().chain(also).copied();
         Error::invalid(
             field,
-            format!(
-                "unknown {kind} `{name}`{}",
-                did_you_mean(name, names.iter().copied())
-            ),
+            format!("unknown {kind} `{name}`{}", did_you_mean(name, candidates)),
         )
         .fix(fix(list(names.iter().copied())))
     })
@@ -77,9 +76,21 @@ fn name_ix(
 
 /// Tissue id of `name`, or an error at `field` listing the tissues.
 pub(super) fn tissue_ix(name: &str, field: &str, tissues: &[&str]) -> Result<usize, Error> {
-    name_ix("tissue", name, field, tissues, |names| {
+    tissue_ix_fix(name, field, (tissues, &[]), |names| {
         format!("use one of the tissues {names} (define new ones under [tissues.<name>])")
     })
+}
+
+/// [`tissue_ix`] where the place also takes the words `also` (suggested too), with the fix
+/// that `fix` writes from the list of tissues (the one lookup of a tissue name: every
+/// "unknown tissue `name`" error comes from here).
+pub(super) fn tissue_ix_fix(
+    name: &str,
+    field: &str,
+    (tissues, also): (&[&str], &[&str]),
+    fix: impl FnOnce(String) -> String,
+) -> Result<usize, Error> {
+    name_ix("tissue", name, field, (tissues, also), fix)
 }
 
 /// Species index of `name`, or an error at `field` listing the species.
@@ -97,7 +108,7 @@ pub(super) fn species_ix_fix(
     species: &[&str],
     fix: impl FnOnce(String) -> String,
 ) -> Result<usize, Error> {
-    name_ix("species", name, field, species, fix)
+    name_ix("species", name, field, (species, &[]), fix)
 }
 
 /// A syntax error in a chemistry string (unit, equation) as a config error on `field`.

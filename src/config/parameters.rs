@@ -3,8 +3,8 @@
 
 use serde::Deserialize;
 
-use super::checks::{finite, is_identifier, syntax_error};
-use super::error::{did_you_mean, list, Error, ErrorKind};
+use super::checks::{finite, is_identifier, syntax_error, tissue_ix_fix};
+use super::error::{list, Error, ErrorKind};
 use super::raw::NamedMap;
 use super::scenario::Parameter;
 
@@ -130,17 +130,11 @@ pub(super) fn parameter_value(
             default = Some(x);
             continue;
         }
-        let Some(t) = tissues.iter().position(|n| n == key) else {
-            let keys = tissues.iter().copied().chain(["default"]);
-            return Err(Error::invalid(
-                &f,
-                format!("unknown tissue `{key}`{}", did_you_mean(key, keys)),
+        let t = tissue_ix_fix(key, &f, (tissues, &["default"]), |names| {
+            format!(
+                "use the tissues {names} or `default` (define new tissues under [tissues.<name>])"
             )
-            .fix(format!(
-                "use the tissues {} or `default` (define new tissues under [tissues.<name>])",
-                list(tissues.iter().copied())
-            )));
-        };
+        })?;
         by_tissue[t] = Some(x);
     }
     let missing: Vec<&str> = tissues

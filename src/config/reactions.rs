@@ -3,8 +3,8 @@
 
 use serde::Deserialize;
 
-use super::checks::{is_identifier, species_ix_fix, syntax_error};
-use super::error::{did_you_mean, list, Error, ErrorKind};
+use super::checks::{is_identifier, species_ix_fix, syntax_error, tissue_ix_fix};
+use super::error::{Error, ErrorKind};
 use super::raw::NamedMap;
 use super::scenario::Reaction;
 
@@ -105,26 +105,20 @@ fn reaction_where(
     species: &[&str],
 ) -> Result<(Option<Vec<usize>>, bool), Error> {
     let tissue = |name: &str, field: &str, keywords: bool| -> Result<usize, Error> {
-        tissues.iter().position(|n| *n == name).ok_or_else(|| {
-            let words: &[&str] = if keywords {
-                &["everywhere", "viable"]
-            } else {
-                &[]
-            };
-            let candidates = tissues.iter().chain(words).copied();
-            Error::invalid(
-                field,
-                format!("unknown tissue `{name}`{}", did_you_mean(name, candidates)),
-            )
-            .fix(format!(
-                "use {}tissue names from {} (define new ones under [tissues.<name>])",
+        let words: &[&str] = if keywords {
+            &["everywhere", "viable"]
+        } else {
+            &[]
+        };
+        tissue_ix_fix(name, field, (tissues, words), |names| {
+            format!(
+                "use {}tissue names from {names} (define new ones under [tissues.<name>])",
                 if keywords {
                     "\"everywhere\", \"viable\" or "
                 } else {
                     ""
                 },
-                list(tissues.iter().copied())
-            ))
+            )
         })
     };
     match v {
