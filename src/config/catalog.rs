@@ -3,6 +3,11 @@
 //! `ionfield list` work from any folder. A test checks that this list and the `configs/`
 //! folder hold the same files.
 
+/// The built-in scenario, used when no CONFIG is given: the Fe Fenton CDT preset.
+pub const DEFAULT_SCENARIO_TOML: &str = include_str!("../../configs/therapies/fe_fenton_cdt.toml");
+/// Source name of [`DEFAULT_SCENARIO_TOML`] in errors and in [`super::Scenario::source`].
+pub const DEFAULT_SOURCE: &str = "<built-in default>";
+
 /// (path relative to the repository root, text).
 pub const FILES: &[(&str, &str)] = &[
     (
@@ -85,7 +90,7 @@ pub fn source_name(path: &str) -> String {
 
 /// The catalogue path behind a source name (`None` for files on disk).
 pub fn virtual_path(source: &str) -> Option<&str> {
-    if source == super::DEFAULT_SOURCE {
+    if source == DEFAULT_SOURCE {
         Some(DEFAULT_PATH)
     } else {
         source.strip_prefix(PREFIX)

@@ -55,7 +55,7 @@ fn load(
     stack: &mut Vec<String>,
 ) -> Result<(toml::Table, toml::Table), Error> {
     let mut table: toml::Table =
-        toml::from_str(text).map_err(|e| super::syntax_error(&e, text, source))?;
+        toml::from_str(text).map_err(|e| super::syntax::syntax_error(&e, text, source))?;
     let includes = match table.remove("include") {
         None => Vec::new(),
         Some(toml::Value::Array(items)) => items

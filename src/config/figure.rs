@@ -1,9 +1,24 @@
 //! `[output.figure]` (the multi-panel figure `plots/figure_series.png`): raw table →
 //! [`FigureSpec`]. Errors name the dotted field and list what is allowed.
 
+use serde::Deserialize;
+
 use super::error::{did_you_mean, list, Error};
-use super::raw::RawFigure;
 use super::scenario::{Axis, FigureSpec, TimeSpec};
+
+/// `[output.figure]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFigure {
+    /// Rows: names from `output.fields` (species, `pH`, MRI fields).
+    pub fields: Vec<String>,
+    /// Columns: output times, s (default: up to 4 evenly spaced, first and last included).
+    pub times_s: Option<Vec<f64>>,
+    /// Slice along `output.slice_axis` (default: the middle one).
+    pub slice_index: Option<i64>,
+    /// Resolution, dots per inch (default 150).
+    pub dpi: Option<i64>,
+}
 
 /// At most this many output times are listed in an error message.
 const LISTED_TIMES: usize = 12;

@@ -6,8 +6,8 @@
 //! each file, and an array, arrays of tables included, to the one file that wrote it
 //! whole); the line from the spanned document of that file (`locate`, as for errors).
 
+use super::locate::{locate_segs, under, Context};
 use super::overrides::{dotted, Seg};
-use super::{locate_segs, under, Context};
 use std::fmt;
 
 /// Where a resolved value was written last.

@@ -226,3 +226,129 @@ mod tests {
         assert!(matches!(parse_value("[1, 2, 3]"), toml::Value::Array(a) if a.len() == 3));
     }
 }
+
+/// `--set` through the whole loader: located at the `--set`, validated like the file.
+#[cfg(test)]
+mod loader_tests {
+    use crate::config::test_support::*;
+    use crate::config::*;
+
+    #[test]
+    fn set_unknown_key() {
+        let e = load_err(BASE, &["species.O2.difusion=3"]);
+        assert_eq!(e.kind, ErrorKind::BadSet);
+        let msg = check(&e, "species.O2.difusion");
+        assert!(
+            msg.starts_with(&format!("{FILE} (--set species.O2.difusion=3): ")),
+            "{msg}"
+        );
+        assert!(msg.contains("did you mean `diffusion_um2_per_s`?"), "{msg}");
+        // A species the file does not define.
+        let e = load_err(BASE, &["species.o2.decay_per_s=1"]);
+        assert_eq!(e.kind, ErrorKind::BadSet);
+        let msg = check(&e, "species.o2");
+        assert!(msg.contains("did you mean `O2`?"), "{msg}");
+        // A whole unknown table.
+        let e = load_err(BASE, &["tme.dt_s=1"]);
+        assert_eq!(e.kind, ErrorKind::BadSet);
+        let msg = check(&e, "tme");
+        assert!(msg.contains("did you mean `time`?"), "{msg}");
+        // Index out of range.
+        let e = load_err(BASE, &["vessels[9].radius_um=3"]);
+        assert_eq!(e.kind, ErrorKind::BadSet);
+        check(&e, "vessels[9]");
+    }
+
+    #[test]
+    fn set_malformed() {
+        let e = load_err(BASE, &["time.dt_s"]);
+        assert_eq!(e.kind, ErrorKind::BadSet);
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with(&format!("{FILE} (--set time.dt_s): ")),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("missing `=`") && msg.contains("Fix: "),
+            "{msg}"
+        );
+        let e = load_err(BASE, &["time..dt_s=1"]);
+        assert_eq!(e.kind, ErrorKind::BadSet);
+    }
+
+    #[test]
+    fn set_values_apply_and_are_validated() {
+        let sets: Vec<String> = [
+            "output.colormap=magma",
+            "time.dt_s=0.5",
+            "vessels[1].radius_um=5",
+            "species.O2.uptake_per_s.tumour=0.2",
+            "species.glucose.boundary.x_min=5",
+            "output.slices=all",
+            "description=\"changed\"",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let s = load_str(BASE, FILE, &sets).expect("overrides load");
+        assert_eq!(s.output.colormap, Colormap::Magma);
+        assert_eq!(s.time.dt_s, 0.5);
+        assert!(
+            matches!(s.vessels[1].region, Region::Cylinder { radius_um, .. } if radius_um == 5.0)
+        );
+        assert_eq!(s.species[0].decay_per_s_by_tissue, [0.06, 0.2]);
+        assert_eq!(
+            s.species[1].boundary[0],
+            BoundaryCondition::Dirichlet { value_mm: 5.0 }
+        );
+        assert_eq!(s.species[1].boundary[1], BoundaryCondition::ZeroFlux);
+        assert_eq!(s.output.slices, SliceSelection::All);
+        assert_eq!(s.description, "changed");
+
+        // A key the file omits but the schema allows.
+        let text = edited(&[("output_interval_s = 120.0\n", "")]);
+        let s = load_str(&text, FILE, &[]).expect("loads");
+        assert_eq!(s.time.output_interval_s, 600.0);
+        let s = load_str(&text, FILE, &["time.output_interval_s=60".to_string()]).expect("loads");
+        assert_eq!(s.time.output_interval_s, 60.0);
+
+        // A bad value from --set is located at the --set, not in the file.
+        let e = load_err(BASE, &["species.O2.decay_per_s=-1"]);
+        assert_eq!(e.kind, ErrorKind::InvalidValue);
+        let msg = check(&e, "species.O2.decay_per_s");
+        assert!(
+            msg.starts_with(&format!("{FILE} (--set species.O2.decay_per_s=-1): species.O2.decay_per_s: must be ≥ 0, found -1.")),
+            "{msg}"
+        );
+        let e = load_err(BASE, &["time.dt_s=fast"]);
+        assert_eq!(e.kind, ErrorKind::WrongType);
+        let msg = check(&e, "time.dt_s");
+        assert!(
+            msg.contains("(--set time.dt_s=fast)") && msg.contains("expected a number"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn set_unknown_parameter_or_reaction() {
+        let e = load_err(FENTON, &["parameters.k_fentn.value=0.08"]);
+        assert_eq!(e.kind, ErrorKind::BadSet);
+        let msg = check(&e, "parameters.k_fentn");
+        assert!(
+            msg.contains("unknown parameter `k_fentn` (did you mean `k_fenton`?)"),
+            "{msg}"
+        );
+        assert!(
+            msg.starts_with(&format!("{FILE} (--set parameters.k_fentn.value=0.08): ")),
+            "{msg}"
+        );
+        let e = load_err(FENTON, &["reactions.fentn.rate=0"]);
+        assert_eq!(e.kind, ErrorKind::BadSet);
+        let msg = check(&e, "reactions.fentn");
+        assert!(msg.contains("did you mean `fenton`?"), "{msg}");
+        // A scenario without [parameters].
+        let e = load_err(BASE, &["parameters.k.value=1"]);
+        assert_eq!(e.kind, ErrorKind::BadSet);
+        check(&e, "parameters.k");
+    }
+}

@@ -1,350 +1,50 @@
-//! `[vessel_network]`: capillary networks generated from a seed (straight or branching) or
-//! read from a CSV file of polylines, as capsule segments in µm.
-//!
-//! Reproducibility: all randomness comes from [`SplitMix64`], written out here (not a
-//! crate), and only correctly rounded IEEE-754 operations (+, −, ×, ÷, sqrt) touch the
-//! coordinates: random directions are drawn by rejection in the unit ball rather than with
-//! sin/cos, whose rounding differs between libms. The same seed gives the same segments
-//! bit for bit on every platform and crate version.
+//! `[vessel_network]`: a generated (seeded, straight or branching) or CSV-read capillary
+//! network → segments appended to the vessels, plus the species, parameters and reactions
+//! of its exchange with the blood. The geometry itself is in `vessel_network/generate.rs`.
 
-use glam::DVec3;
+mod generate;
 
-/// SplitMix64 (Steele, Lea & Flood, "Fast splittable pseudorandom number generators",
-/// OOPSLA 2014; constants as in Vigna's reference `splitmix64.c`). 64-bit state, passes
-/// BigCrush, and is trivial to reproduce in any language.
-#[derive(Clone, Debug)]
-pub struct SplitMix64 {
-    state: u64,
-}
+pub use generate::{
+    branching, length_in_box_um, parse_csv, straight, Branching, CsvError, Segment, SplitMix64,
+};
 
-impl SplitMix64 {
-    pub fn new(seed: u64) -> Self {
-        SplitMix64 { state: seed }
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in [0, 1) with 53 random bits.
-    pub fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-    }
-    /// Uniform in [lo, hi).
-    pub fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (hi - lo) * self.next_f64()
-    }
-    /// A uniformly distributed unit vector (rejection in the unit ball: no trigonometry).
-    pub fn unit_vector(&mut self) -> DVec3 {
-        loop {
-            let v = DVec3::new(
-                self.uniform(-1.0, 1.0),
-                self.uniform(-1.0, 1.0),
-                self.uniform(-1.0, 1.0),
-            );
-            let l2 = v.length_squared();
-            if l2 > 1e-6 && l2 <= 1.0 {
-                return v / l2.sqrt();
-            }
-        }
-    }
-}
+use serde::Deserialize;
 
-/// One capsule of a network, µm.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Segment {
-    pub start_um: DVec3,
-    pub end_um: DVec3,
-    pub radius_um: f64,
-}
-
-impl Segment {
-    pub fn length_um(&self) -> f64 {
-        self.start_um.distance(self.end_um)
-    }
-}
-
-/// Settings of the branching generator.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Branching {
-    /// Length of one growth step, µm.
-    pub segment_um: f64,
-    /// Weight of the previous direction in the next one, in [0, 1).
-    pub persistence: f64,
-    /// Chance per growth step that a tip splits in two.
-    pub branch_probability: f64,
-}
-
-/// Parallel capillaries along `axis` (0 = x, 1 = y, 2 = z) through the whole box, with
-/// `round(A/spacing²)` lines in a cross-section of area A: length density 1/spacing²
-/// (up to the rounding of the count). Positions: sequential dart throwing with a minimum
-/// distance (a Poisson-disc-like process, Bridson-style), starting at 0.7·spacing and
-/// shrinking by 10 % after 200 failed candidates, so the count is always exact. Centres
-/// stay at least one radius inside the box.
-pub fn straight(
-    extent_um: DVec3,
-    axis: usize,
-    spacing_um: f64,
-    radius_um: f64,
-    seed: u64,
-) -> Vec<Segment> {
-    let (u, v) = match axis {
-        0 => (1, 2),
-        1 => (0, 2),
-        _ => (0, 1),
-    };
-    let (eu, ev) = (extent_um[u], extent_um[v]);
-    let n = ((eu * ev) / (spacing_um * spacing_um)).round().max(1.0) as usize;
-    let mut rng = SplitMix64::new(seed);
-    let margin_u = radius_um.min(0.5 * eu);
-    let margin_v = radius_um.min(0.5 * ev);
-    let mut points: Vec<(f64, f64)> = Vec::with_capacity(n);
-    let mut min_dist = 0.7 * spacing_um;
-    while points.len() < n {
-        let mut placed = false;
-        for _ in 0..200 {
-            let p = (
-                rng.uniform(margin_u, eu - margin_u),
-                rng.uniform(margin_v, ev - margin_v),
-            );
-            let ok = points.iter().all(|q| {
-                let (du, dv) = (p.0 - q.0, p.1 - q.1);
-                du * du + dv * dv >= min_dist * min_dist
-            });
-            if ok {
-                points.push(p);
-                placed = true;
-                break;
-            }
-        }
-        if !placed {
-            min_dist *= 0.9;
-        }
-    }
-    points
-        .into_iter()
-        .map(|(pu, pv)| {
-            let mut a = DVec3::ZERO;
-            a[u] = pu;
-            a[v] = pv;
-            let mut b = a;
-            b[axis] = extent_um[axis];
-            Segment {
-                start_um: a,
-                end_um: b,
-                radius_um,
-            }
-        })
-        .collect()
-}
-
-/// Random trees grown from the inflow face (`axis` = 0) until the total length reaches
-/// `target_length_um`. Tips are grown round-robin (first in, first out), so all trees grow
-/// together: each step goes `segment_um` along normalize(p·d + (1 − p)·w), d the previous
-/// direction, w a random unit vector, p the persistence; a step that would leave the box is
-/// clipped at the box face and the tip stops there. With `branch_probability` a tip splits:
-/// the daughter starts at the same point in direction normalize(d + w'). When no tip is
-/// left a new tree starts at a uniformly random point of the inflow face, heading +axis.
-/// The last segment is shortened so the total is exactly the target.
-pub fn branching(
-    extent_um: DVec3,
-    axis: usize,
-    target_length_um: f64,
-    radius_um: f64,
-    b: Branching,
-    seed: u64,
-) -> Vec<Segment> {
-    let mut rng = SplitMix64::new(seed);
-    let mut out = Vec::new();
-    let mut total = 0.0;
-    let mut tips: std::collections::VecDeque<(DVec3, DVec3)> = Default::default();
-    let mut axis_dir = DVec3::ZERO;
-    axis_dir[axis] = 1.0;
-    // Bounded so a degenerate box cannot loop forever (each step adds ≥ 1e-9 µm or stops a
-    // tip, and each new tree adds a step).
-    let max_steps = 10_000_000usize;
-    let mut steps = 0;
-    while total < target_length_um && steps < max_steps {
-        steps += 1;
-        let Some((p, d)) = tips.pop_front() else {
-            let mut p = DVec3::ZERO;
-            for a in 0..3 {
-                if a != axis {
-                    p[a] = rng.uniform(0.0, extent_um[a]);
-                }
-            }
-            tips.push_back((p, axis_dir));
-            continue;
-        };
-        let w = rng.unit_vector();
-        let mut dir = b.persistence * d + (1.0 - b.persistence) * w;
-        if dir.length_squared() < 1e-12 {
-            dir = d;
-        }
-        dir = dir.normalize();
-        // Largest s ≤ segment_um keeping p + s·dir in the box.
-        let mut s = b.segment_um;
-        let mut clipped = false;
-        for a in 0..3 {
-            if dir[a] > 0.0 {
-                let room = (extent_um[a] - p[a]) / dir[a];
-                if room < s {
-                    s = room;
-                    clipped = true;
-                }
-            } else if dir[a] < 0.0 {
-                let room = -p[a] / dir[a];
-                if room < s {
-                    s = room;
-                    clipped = true;
-                }
-            }
-        }
-        s = s.max(0.0).min(target_length_um - total);
-        if s <= 1e-9 {
-            continue; // tip at a face: stops
-        }
-        // Clamped: p + room·dir can round to just outside a face.
-        let q = (p + s * dir).clamp(DVec3::ZERO, extent_um);
-        out.push(Segment {
-            start_um: p,
-            end_um: q,
-            radius_um,
-        });
-        total += s;
-        if !clipped {
-            tips.push_back((q, dir));
-            if rng.next_f64() < b.branch_probability {
-                let w2 = rng.unit_vector();
-                let mut d2 = dir + w2;
-                if d2.length_squared() < 1e-12 {
-                    d2 = dir;
-                }
-                tips.push_back((q, d2.normalize()));
-            }
-        }
-    }
-    out
-}
-
-/// A parse error of a segment file: line (1-based) and what is wrong.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CsvError {
-    pub line: usize,
-    pub problem: String,
-}
-
-/// Reads `polyline,x_um,y_um,z_um,radius_um` rows (header required, `#` comments and
-/// blank lines skipped). Consecutive rows with the same polyline id are joined by a
-/// capsule whose radius is the mean of the two rows' radii.
-pub fn parse_csv(text: &str) -> Result<Vec<Segment>, CsvError> {
-    const HEADER: [&str; 5] = ["polyline", "x_um", "y_um", "z_um", "radius_um"];
-    let mut lines = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
-    let Some((hline, header)) = lines.next() else {
-        return Err(CsvError {
-            line: 1,
-            problem: "the file is empty (a header `polyline,x_um,y_um,z_um,radius_um` and rows are expected)".into(),
-        });
-    };
-    let cols: Vec<&str> = header.split(',').map(str::trim).collect();
-    if cols != HEADER {
-        return Err(CsvError {
-            line: hline + 1,
-            problem: format!(
-                "the header must be `polyline,x_um,y_um,z_um,radius_um`, found `{}`",
-                header.trim()
-            ),
-        });
-    }
-    let mut out = Vec::new();
-    let mut prev: Option<(String, DVec3, f64)> = None;
-    for (i, line) in lines {
-        let f: Vec<&str> = line.split(',').map(str::trim).collect();
-        if f.len() != 5 {
-            return Err(CsvError {
-                line: i + 1,
-                problem: format!("expected 5 columns, found {}", f.len()),
-            });
-        }
-        let mut v = [0.0; 4];
-        for (k, x) in f[1..].iter().enumerate() {
-            v[k] = x
-                .parse::<f64>()
-                .ok()
-                .filter(|x| x.is_finite())
-                .ok_or_else(|| CsvError {
-                    line: i + 1,
-                    problem: format!("column `{}` is not a finite number: `{x}`", HEADER[k + 1]),
-                })?;
-        }
-        if v[3] <= 0.0 {
-            return Err(CsvError {
-                line: i + 1,
-                problem: format!("radius_um must be > 0, found {}", v[3]),
-            });
-        }
-        let p = DVec3::new(v[0], v[1], v[2]);
-        if let Some((id, q, r)) = &prev {
-            if id == f[0] && *q != p {
-                out.push(Segment {
-                    start_um: *q,
-                    end_um: p,
-                    radius_um: 0.5 * (r + v[3]),
-                });
-            }
-        }
-        prev = Some((f[0].to_string(), p, v[3]));
-    }
-    if out.is_empty() {
-        return Err(CsvError {
-            line: 1,
-            problem: "no segment: a polyline needs at least two consecutive rows with the same id and different points".into(),
-        });
-    }
-    Ok(out)
-}
-
-/// Total length of the segments inside the box [0, extent], µm (each segment clipped to
-/// the box, Liang–Barsky).
-pub fn length_in_box_um(segments: &[Segment], extent_um: DVec3) -> f64 {
-    segments
-        .iter()
-        .map(|s| {
-            let d = s.end_um - s.start_um;
-            let (mut t0, mut t1) = (0.0f64, 1.0f64);
-            for a in 0..3 {
-                if d[a] == 0.0 {
-                    if s.start_um[a] < 0.0 || s.start_um[a] > extent_um[a] {
-                        return 0.0;
-                    }
-                } else {
-                    let ta = (0.0 - s.start_um[a]) / d[a];
-                    let tb = (extent_um[a] - s.start_um[a]) / d[a];
-                    t0 = t0.max(ta.min(tb));
-                    t1 = t1.min(ta.max(tb));
-                }
-            }
-            (t1 - t0).max(0.0) * d.length()
-        })
-        .sum()
-}
-
-// ---------------------------------------------------------------------------------------
-// Validation: `[vessel_network]` → segments appended to the vessels, plus the generated
-// exchange species, parameters and reactions.
-
-use super::error::{did_you_mean, list, Error, ErrorKind};
-use super::raw::RawVesselNetwork;
+use super::checks::{finite, non_negative, positive, species_ix};
+use super::error::{did_you_mean, Error, ErrorKind};
+use super::parameters::parameter_name;
+use super::raw::NamedMap;
 use super::scenario::{
     BoundaryCondition, Exchange, Grid, InitialCondition, Parameter, Reaction, Region, Species,
     Vessel, VesselNetwork, MAX_SPECIES,
 };
-use super::validate::{finite, non_negative, parameter_name, positive};
+
+/// `[vessel_network]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVesselNetwork {
+    pub seed: Option<i64>,
+    /// `"straight"` or `"branching"`; absent with `file`.
+    pub kind: Option<String>,
+    pub file: Option<String>,
+    pub spacing_um: Option<f64>,
+    pub density_mm_per_mm3: Option<f64>,
+    pub radius_um: Option<f64>,
+    pub axis: Option<String>,
+    pub segment_um: Option<f64>,
+    pub persistence: Option<f64>,
+    pub branch_probability: Option<f64>,
+    pub hold_mm: Option<NamedMap<f64>>,
+    pub exchange: Option<NamedMap<RawExchange>>,
+}
+
+/// `vessel_network.exchange.<species>`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExchange {
+    pub permeability_um_per_s: f64,
+    pub blood_mm: f64,
+}
 
 /// Name of the generated surface-per-volume field of exchange (1/µm).
 pub const SURFACE_SPECIES: &str = "vessel_SV";
@@ -536,25 +236,11 @@ pub(super) fn build(
     };
 
     let names: Vec<String> = species.iter().map(|s| s.name.clone()).collect();
-    let species_ix = |name: &str, f: &str| -> Result<usize, Error> {
-        names.iter().position(|n| n == name).ok_or_else(|| {
-            Error::invalid(
-                f,
-                format!(
-                    "unknown species `{name}`{}",
-                    did_you_mean(name, names.iter().map(String::as_str))
-                ),
-            )
-            .fix(format!(
-                "use one of the species {}",
-                list(names.iter().map(String::as_str))
-            ))
-        })
-    };
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let mut hold_mm = Vec::new();
     for (name, v) in raw.hold_mm.iter().flat_map(|m| m.0.iter()) {
         let f = field(&format!("hold_mm.{name}"));
-        let s = species_ix(name, &f)?;
+        let s = species_ix(name, &f, &names)?;
         hold_mm.push((
             s,
             non_negative(*v, &f, "set a non-negative held concentration in mM")?,
@@ -563,7 +249,7 @@ pub(super) fn build(
     let mut exchange = Vec::new();
     for (name, x) in raw.exchange.iter().flat_map(|m| m.0.iter()) {
         let f = field(&format!("exchange.{name}"));
-        let s = species_ix(name, &f)?;
+        let s = species_ix(name, &f, &names)?;
         if hold_mm.iter().any(|&(h, _)| h == s) {
             return Err(Error::invalid(
                 &f,
@@ -596,7 +282,7 @@ pub(super) fn build(
     let mut surface_species = None;
     if !exchange.is_empty() {
         let f = field("exchange");
-        if names.iter().any(|n| n == SURFACE_SPECIES) {
+        if names.contains(&SURFACE_SPECIES) {
             return Err(Error::invalid(
                 &f,
                 format!("exchange generates the species `{SURFACE_SPECIES}`, but the scenario already has one"),
@@ -693,38 +379,4 @@ pub(super) fn build(
         exchange,
         surface_species,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn splitmix64_matches_the_reference_sequence() {
-        // First outputs of Vigna's splitmix64.c seeded with 1234567.
-        let mut r = SplitMix64::new(1234567);
-        let got: Vec<u64> = (0..3).map(|_| r.next_u64()).collect();
-        assert_eq!(
-            got,
-            [
-                6457827717110365317,
-                3203168211198807973,
-                9817491932198370423
-            ]
-        );
-    }
-
-    #[test]
-    fn csv_polylines_become_capsules() {
-        let text = "polyline,x_um,y_um,z_um,radius_um\n0,0,0,0,4\n0,10,0,0,6\n0,10,10,0,6\n1,5,5,5,3\n1,5,5,25,3\n";
-        let s = parse_csv(text).unwrap();
-        assert_eq!(s.len(), 3);
-        assert_eq!(s[0].radius_um, 5.0);
-        assert_eq!(s[2].length_um(), 20.0);
-        let e = parse_csv("polyline,x,y,z,r\n").unwrap_err();
-        assert_eq!(e.line, 1);
-        let e = parse_csv("polyline,x_um,y_um,z_um,radius_um\n0,1,2,oops,3\n").unwrap_err();
-        assert_eq!(e.line, 2);
-        assert!(e.problem.contains("z_um"), "{}", e.problem);
-    }
 }

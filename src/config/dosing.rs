@@ -1,0 +1,68 @@
+//! `[[dosing]]`: bolus doses of a species into a region during the run → [`Dose`]s.
+
+use super::checks::{non_negative, species_ix};
+use super::error::Error;
+use super::region::{self, region_table};
+use super::scenario::{Dose, Grid, TimeSpec};
+
+region_table!(
+    /// `dosing[i]`: `amount_mm` added to `species` inside the region at `time_s`.
+    RawDose {
+        species: String,
+        kind: Option<String>,
+        time_s: Option<f64>,
+        amount_mm: f64,
+        source: Option<String>,
+    }
+);
+
+/// `dosing`, sorted by time; `species`: the species names, by index.
+pub(super) fn validate(
+    raw: &[RawDose],
+    species: &[&str],
+    grid: &Grid,
+    time: &TimeSpec,
+) -> Result<Vec<Dose>, Error> {
+    let mut out = Vec::new();
+    for (i, d) in raw.iter().enumerate() {
+        let path = format!("dosing[{i}]");
+        let species = species_ix(&d.species, &format!("{path}.species"), species)?;
+        match d.kind.as_deref().unwrap_or("bolus") {
+            "bolus" => {}
+            other => {
+                return Err(
+                    Error::invalid(format!("{path}.kind"), "unknown dosing kind")
+                        .found(format!("{other:?}"))
+                        .fix("use kind = \"bolus\" (an amount added in a region at time_s)"),
+                )
+            }
+        }
+        let time_s = non_negative(
+            d.time_s.unwrap_or(0.0),
+            &format!("{path}.time_s"),
+            "doses are given at t ≥ 0 (after any spin-up)",
+        )?;
+        if time_s > time.end_s {
+            return Err(Error::invalid(
+                format!("{path}.time_s"),
+                format!("is after time.end_s = {} s", time.end_s),
+            )
+            .found(time_s)
+            .fix("dose within the run, or lengthen time.end_s"));
+        }
+        let amount_mm = non_negative(
+            d.amount_mm,
+            &format!("{path}.amount_mm"),
+            "set the added concentration in mM (peak of a Gaussian)",
+        )?;
+        out.push(Dose {
+            species,
+            time_s,
+            region: region::validate(d.keys(), &path, grid)?,
+            amount_mm,
+            source: d.source.clone().unwrap_or_default(),
+        });
+    }
+    out.sort_by(|a, b| a.time_s.total_cmp(&b.time_s));
+    Ok(out)
+}

@@ -1,0 +1,413 @@
+//! `[output]`: written fields, colour map, slices, ranges, formats, time series and probes →
+//! [`OutputSpec`] (its `[output.figure]` is checked in `figure.rs`).
+
+use serde::Deserialize;
+
+use super::buffer::RawBuffer;
+use super::checks::{finite, fmt_vec, species_ix_fix};
+use super::error::{did_you_mean, list, Error, ErrorKind};
+use super::figure::{self, RawFigure};
+use super::raw::NamedMap;
+use super::scenario::{
+    Axis, Colormap, Grid, MriField, OutputSpec, PhOutput, Probe, SliceSelection, TimeSpec,
+    TimeseriesField, ValueRange,
+};
+
+const COLORMAPS: [&str; 6] = [
+    "viridis",
+    "magma",
+    "inferno",
+    "plasma",
+    "cividis",
+    "grayscale",
+];
+
+/// `[output]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOutput {
+    pub fields: Option<Vec<String>>,
+    pub colormap: Option<String>,
+    pub slice_axis: Option<String>,
+    /// An array of indices or `"all"`; checked in `validate`.
+    pub slices: Option<toml::Value>,
+    pub ranges_mm: Option<NamedMap<Vec<f64>>>,
+    pub png16: Option<bool>,
+    pub npy: Option<bool>,
+    pub vti: Option<bool>,
+    pub tiff: Option<bool>,
+    /// Fields of `timeseries.csv` (species names and "pH"); default every species and pH.
+    pub timeseries: Option<Vec<String>>,
+    pub summary_interval_s: Option<f64>,
+    pub probe: Option<Vec<RawProbe>>,
+    /// `[output.figure]`: the multi-panel figure `plots/figure_series.png`.
+    pub figure: Option<RawFigure>,
+}
+
+/// `[[output.probe]]`: a point probe in `timeseries.csv`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProbe {
+    pub name: String,
+    pub point_um: Vec<f64>,
+}
+
+/// `[output]`; `buffer` names the proton behind "pH", `tissues` are the names of
+/// `[tissues]` (probes may not take them), `species` the species names, by index.
+pub(super) fn validate(
+    raw: Option<&RawOutput>,
+    buffer: Option<&RawBuffer>,
+    tissues: &[&str],
+    species: &[&str],
+    grid: &Grid,
+    time: &TimeSpec,
+    has_mri: bool,
+) -> Result<OutputSpec, Error> {
+    let empty;
+    let o = match raw {
+        Some(o) => o,
+        None => {
+            empty = RawOutput {
+                fields: None,
+                colormap: None,
+                slice_axis: None,
+                slices: None,
+                ranges_mm: None,
+                png16: None,
+                npy: None,
+                vti: None,
+                tiff: None,
+                timeseries: None,
+                summary_interval_s: None,
+                probe: None,
+                figure: None,
+            };
+            &empty
+        }
+    };
+
+    // Free H+ behind a "pH" field: the buffer's proton, else a species named H.
+    let proton_name = buffer.map(|b| b.proton.as_str()).unwrap_or("H");
+    let proton = species.iter().position(|n| *n == proton_name);
+    let mut ph = None;
+    let mut mri = Vec::new();
+    let fields: Vec<usize> = match &o.fields {
+        None => (0..species.len()).collect(),
+        Some(names) => {
+            let mut out = Vec::new();
+            for (i, name) in names.iter().enumerate() {
+                let field = format!("output.fields[{i}]");
+                if name == "pH" {
+                    let Some(proton) = proton else {
+                        return Err(Error::invalid(&field, "pH needs a proton species")
+                            .found("\"pH\"")
+                            .fix("add a species `H` (free H+, mM) or a [buffer] with `proton = \"…\"`"));
+                    };
+                    ph = Some(PhOutput {
+                        proton,
+                        range: ValueRange::Auto,
+                    });
+                    continue;
+                }
+                if let Some(m) = MriField::ALL.iter().find(|m| m.name() == name) {
+                    if !has_mri {
+                        return Err(Error::invalid(&field, format!("{name} needs an [mri] table"))
+                            .found(format!("{name:?}"))
+                            .fix("add [mri] with relaxivities and baseline T1_0_s/T2_0_s (see configs/therapies/mno2_gsh_depletion.toml), or remove the field"));
+                    }
+                    mri.push((*m, ValueRange::Auto));
+                    continue;
+                }
+                let Some(s) = species.iter().position(|n| n == name) else {
+                    return Err(Error::invalid(
+                        &field,
+                        format!(
+                            "unknown species{}",
+                            did_you_mean(name, species.iter().copied())
+                        ),
+                    )
+                    .found(format!("{name:?}"))
+                    .fix(format!(
+                        "use species names from {}",
+                        list(species.iter().copied())
+                    )));
+                };
+                if out.contains(&s) {
+                    return Err(Error::invalid(&field, "species listed twice")
+                        .found(format!("{name:?}"))
+                        .fix("list each species once"));
+                }
+                out.push(s);
+            }
+            out
+        }
+    };
+
+    let colormap = match o.colormap.as_deref() {
+        None | Some("viridis") => Colormap::Viridis,
+        Some("magma") => Colormap::Magma,
+        Some("inferno") => Colormap::Inferno,
+        Some("plasma") => Colormap::Plasma,
+        Some("cividis") => Colormap::Cividis,
+        Some("grayscale") => Colormap::Grayscale,
+        Some(other) => {
+            return Err(Error::invalid(
+                "output.colormap",
+                format!("unknown colour map{}", did_you_mean(other, COLORMAPS)),
+            )
+            .found(format!("{other:?}"))
+            .fix(format!("use one of {}", list(COLORMAPS))))
+        }
+    };
+
+    let slice_axis = match o.slice_axis.as_deref() {
+        Some("x") => Axis::X,
+        Some("y") => Axis::Y,
+        None | Some("z") => Axis::Z,
+        Some(other) => {
+            return Err(
+                Error::invalid("output.slice_axis", "must be \"x\", \"y\" or \"z\"")
+                    .found(format!("{other:?}"))
+                    .fix("write slice_axis = \"z\" (or \"x\", \"y\")"),
+            )
+        }
+    };
+    let axis_len = grid.shape()[slice_axis as usize];
+    let slices = match &o.slices {
+        None => SliceSelection::Indices(vec![axis_len / 2]),
+        Some(v) => slices(v, axis_len, slice_axis)?,
+    };
+
+    let mut ranges = vec![ValueRange::Auto; fields.len()];
+    for (name, r) in o.ranges_mm.iter().flat_map(|m| m.0.iter()) {
+        let field = format!("output.ranges_mm.{name}");
+        if name == "pH" {
+            let Some(p) = ph.as_mut() else {
+                return Err(Error::invalid(&field, "\"pH\" is not in output.fields")
+                    .fix("add \"pH\" to output.fields or remove its range"));
+            };
+            if r.len() != 2 || r[0].partial_cmp(&r[1]) != Some(std::cmp::Ordering::Less) {
+                return Err(Error::invalid(&field, "must be [lo, hi] with lo < hi")
+                    .found(fmt_vec(r))
+                    .fix("give a pH range such as [6.4, 7.5]"));
+            }
+            p.range = ValueRange::Fixed { lo: r[0], hi: r[1] };
+            continue;
+        }
+        if let Some(slot) = mri.iter_mut().find(|(m, _)| m.name() == name) {
+            if r.len() != 2 || r[0].partial_cmp(&r[1]) != Some(std::cmp::Ordering::Less) {
+                return Err(Error::invalid(&field, "must be [lo, hi] with lo < hi")
+                    .found(fmt_vec(r))
+                    .fix("give a range such as [0.5, 2.0]"));
+            }
+            slot.1 = ValueRange::Fixed { lo: r[0], hi: r[1] };
+            continue;
+        }
+        let s = species_ix_fix(name, &field, species, |names| {
+            format!("use species names from {names}")
+        })?;
+        let Some(slot) = fields.iter().position(|&f| f == s) else {
+            return Err(Error::invalid(
+                &field,
+                format!("species `{name}` is not in output.fields"),
+            )
+            .fix(format!(
+                "add \"{name}\" to output.fields or remove its range"
+            )));
+        };
+        const FIX: &str = "give [lo, hi] in the species' unit with lo < hi, e.g. [0.0, 0.06]";
+        if r.len() != 2 {
+            return Err(Error::invalid(&field, "must be [lo, hi]")
+                .found(fmt_vec(r))
+                .fix(FIX));
+        }
+        let (lo, hi) = (finite(r[0], &field)?, finite(r[1], &field)?);
+        if lo >= hi {
+            return Err(Error::invalid(&field, "needs lo < hi")
+                .found(fmt_vec(r))
+                .fix(FIX));
+        }
+        ranges[slot] = ValueRange::Fixed { lo, hi };
+    }
+
+    let timeseries = match &o.timeseries {
+        None => (0..species.len())
+            .map(TimeseriesField::Species)
+            .chain(proton.map(TimeseriesField::Ph))
+            .collect(),
+        Some(names) => {
+            let mut out = Vec::new();
+            for (i, name) in names.iter().enumerate() {
+                let field = format!("output.timeseries[{i}]");
+                let f = match (name.as_str(), proton) {
+                    ("pH", Some(p)) => TimeseriesField::Ph(p),
+                    _ => match species.iter().position(|n| n == name) {
+                        Some(s) => TimeseriesField::Species(s),
+                        None => {
+                            return Err(Error::invalid(
+                                &field,
+                                format!(
+                                    "unknown field{}",
+                                    did_you_mean(name, species.iter().copied().chain(["pH"]))
+                                ),
+                            )
+                            .found(format!("{name:?}"))
+                            .fix(format!(
+                                "use species names from {}{}",
+                                list(species.iter().copied()),
+                                if proton.is_some() { " or \"pH\"" } else { "" }
+                            )))
+                        }
+                    },
+                };
+                if !out.contains(&f) {
+                    out.push(f);
+                }
+            }
+            out
+        }
+    };
+    if let Some(v) = o.summary_interval_s {
+        if !(v.is_finite() && v > 0.0) {
+            return Err(
+                Error::invalid("output.summary_interval_s", "must be a positive time in s")
+                    .found(v)
+                    .fix("write e.g. summary_interval_s = 60.0, or leave it out (default: the output interval, at most 60 s)"),
+            );
+        }
+    }
+    let mut probes: Vec<Probe> = Vec::new();
+    for (i, p) in o.probe.iter().flatten().enumerate() {
+        let at = |key: &str| format!("output.probe[{i}].{key}");
+        let reserved = p.name == "whole" || tissues.contains(&p.name.as_str());
+        if p.name.is_empty()
+            || !p
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            || reserved
+            || probes.iter().any(|q| q.name == p.name)
+        {
+            return Err(Error::invalid(
+                at("name"),
+                "must be a new name of letters, digits, `_` or `-` (not `whole`, a tissue or another probe)",
+            )
+            .found(format!("{:?}", p.name))
+            .fix("give each probe its own name, e.g. name = \"centre\""));
+        }
+        let extent = grid.extent_um();
+        let inside = p.point_um.len() == 3
+            && p.point_um.iter().all(|v| v.is_finite())
+            && (0..3).all(|a| p.point_um[a] >= 0.0 && p.point_um[a] < extent[a]);
+        if !inside {
+            return Err(Error::invalid(
+                at("point_um"),
+                "must be a point [x, y, z] inside the grid",
+            )
+            .found(fmt_vec(&p.point_um))
+            .fix(format!(
+                "give µm coordinates with 0 ≤ x < {}, 0 ≤ y < {}, 0 ≤ z < {}",
+                extent.x, extent.y, extent.z
+            )));
+        }
+        let ijk: Vec<usize> = p
+            .point_um
+            .iter()
+            .map(|v| (v / grid.voxel_um) as usize)
+            .collect();
+        let [nx, ny, nz] = grid.shape();
+        let ijk = [ijk[0].min(nx - 1), ijk[1].min(ny - 1), ijk[2].min(nz - 1)];
+        probes.push(Probe {
+            name: p.name.clone(),
+            point_um: [p.point_um[0], p.point_um[1], p.point_um[2]],
+            voxel: ijk[0] + nx * (ijk[1] + ny * ijk[2]),
+        });
+    }
+    let tiff = o.tiff.unwrap_or(false);
+    // A classic TIFF addresses 4 GiB; leave 1 MiB for the description and the IFDs.
+    let tiff_bytes = 4 * grid.n_voxels() as u64;
+    if tiff && tiff_bytes > u32::MAX as u64 - (1 << 20) {
+        return Err(Error::invalid(
+            "output.tiff",
+            format!(
+                "a {}×{}×{} f32 stack ({tiff_bytes} bytes) does not fit the 4 GiB of a classic TIFF",
+                grid.nx, grid.ny, grid.nz
+            ),
+        )
+        .found("true")
+        .fix("set output.tiff = false (the .npy and .vti have no such limit) or use a smaller grid.shape"));
+    }
+    // Written field names in write order: species, pH, MRI.
+    let written: Vec<&str> = fields
+        .iter()
+        .map(|&s| species[s])
+        .chain(ph.iter().map(|_| "pH"))
+        .chain(mri.iter().map(|(m, _)| m.name()))
+        .collect();
+    let figure = match &o.figure {
+        None => None,
+        Some(f) => Some(figure::validate(f, &written, time, axis_len, slice_axis)?),
+    };
+
+    Ok(OutputSpec {
+        fields,
+        colormap,
+        slice_axis,
+        slices,
+        ranges,
+        png16: o.png16.unwrap_or(true),
+        npy: o.npy.unwrap_or(true),
+        vti: o.vti.unwrap_or(true),
+        tiff,
+        ph,
+        mri,
+        timeseries,
+        summary_interval_s: o.summary_interval_s,
+        probes,
+        figure,
+    })
+}
+
+fn slices(v: &toml::Value, axis_len: usize, axis: Axis) -> Result<SliceSelection, Error> {
+    let fix = format!(
+        "write \"all\" or an array of slice indices 0..{} along {}, e.g. [{}]",
+        axis_len - 1,
+        axis.letter(),
+        axis_len / 2
+    );
+    match v {
+        toml::Value::String(s) if s == "all" => Ok(SliceSelection::All),
+        toml::Value::Array(items) => {
+            let mut out = Vec::new();
+            for (i, item) in items.iter().enumerate() {
+                let field = format!("output.slices[{i}]");
+                match item {
+                    toml::Value::Integer(n) if *n >= 0 && (*n as u64) < axis_len as u64 => {
+                        out.push(*n as usize)
+                    }
+                    toml::Value::Integer(n) => {
+                        return Err(Error::invalid(
+                            field,
+                            format!("slice index must be in 0..{} (the grid has {axis_len} slices along {})", axis_len - 1, axis.letter()),
+                        )
+                        .found(n)
+                        .fix(fix))
+                    }
+                    other => {
+                        return Err(Error::new(ErrorKind::WrongType, field, "must be an integer slice index")
+                            .found(format!("{} {other}", other.type_str()))
+                            .fix(fix))
+                    }
+                }
+            }
+            Ok(SliceSelection::Indices(out))
+        }
+        other => Err(Error::new(
+            ErrorKind::WrongType,
+            "output.slices",
+            "must be \"all\" or an array of indices",
+        )
+        .found(format!("{} {other}", other.type_str()))
+        .fix(fix)),
+    }
+}

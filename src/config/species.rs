@@ -1,0 +1,265 @@
+//! `[species.<name>]`: transport, decay and uptake, initial values and boundary conditions →
+//! [`Species`].
+
+use serde::Deserialize;
+
+use super::checks::{is_identifier, join, non_negative, positive, tissue_ix};
+use super::error::{did_you_mean, Error, ErrorKind};
+use super::raw::NamedMap;
+use super::region::{self, region_table};
+use super::scenario::{BoundaryCondition, Face, Grid, InitialCondition, InitialRegion, Species};
+
+/// `species.<name>`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSpecies {
+    pub unit: Option<String>,
+    pub diffusion_um2_per_s: f64,
+    pub decay_per_s: Option<f64>,
+    pub uptake_per_s: Option<NamedMap<f64>>,
+    pub initial: Option<RawInitial>,
+    pub boundary: Option<RawBoundary>,
+    /// Algebraic species (production / loss each reaction step), default false.
+    pub quasi_steady: Option<bool>,
+    /// Absolute tolerance of the reaction integrator for this species, mM.
+    pub atol_mm: Option<f64>,
+}
+
+/// `species.<name>.initial`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInitial {
+    pub uniform_mm: Option<f64>,
+    /// Tissue name → value in every voxel of that tissue (after `uniform_mm`).
+    pub tissue_mm: Option<NamedMap<f64>>,
+    pub regions: Option<Vec<RawInitialRegion>>,
+}
+
+region_table!(
+    /// `species.<name>.initial.regions[i]`.
+    RawInitialRegion { value_mm: f64 }
+);
+
+/// Each value is `"zero_flux"` or a number (Dirichlet, mM); checked in `validate`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBoundary {
+    pub all: Option<toml::Value>,
+    pub x_min: Option<toml::Value>,
+    pub x_max: Option<toml::Value>,
+    pub y_min: Option<toml::Value>,
+    pub y_max: Option<toml::Value>,
+    pub z_min: Option<toml::Value>,
+    pub z_max: Option<toml::Value>,
+}
+
+impl RawBoundary {
+    /// The per-face values in [`super::Face`] order.
+    pub fn faces(&self) -> [&Option<toml::Value>; 6] {
+        [
+            &self.x_min,
+            &self.x_max,
+            &self.y_min,
+            &self.y_max,
+            &self.z_min,
+            &self.z_max,
+        ]
+    }
+}
+
+/// `species.<name>`; `tissues`: the tissue names, by id.
+pub(super) fn validate(
+    name: &str,
+    s: &RawSpecies,
+    tissues: &[&str],
+    grid: &Grid,
+) -> Result<Species, Error> {
+    let path = format!("species.{name}");
+    if !is_identifier(name, false) {
+        return Err(
+            Error::invalid(&path, "species names must match [A-Za-z][A-Za-z0-9_]*")
+                .found(format!("{name:?}"))
+                .fix("use a name such as `O2`, `glucose` or `H2O2`"),
+        );
+    }
+    let diffusion_um2_per_s = non_negative(
+        s.diffusion_um2_per_s,
+        &format!("{path}.diffusion_um2_per_s"),
+        "set a non-negative diffusion coefficient in µm²/s (0 = does not diffuse)",
+    )?;
+    let decay_per_s = non_negative(
+        s.decay_per_s.unwrap_or(0.0),
+        &format!("{path}.decay_per_s"),
+        "set a non-negative first-order decay rate in 1/s (0 = stable)",
+    )?;
+    let mut decay_per_s_by_tissue = vec![decay_per_s; tissues.len()];
+    if let Some(uptake) = &s.uptake_per_s {
+        for (tissue, rate) in &uptake.0 {
+            let field = format!("{path}.uptake_per_s.{tissue}");
+            let t = tissue_ix(tissue, &field, tissues)?;
+            decay_per_s_by_tissue[t] += non_negative(
+                *rate,
+                &field,
+                "set a non-negative uptake rate in 1/s (0 = no uptake in this tissue)",
+            )?;
+        }
+    }
+
+    let mut initial = InitialCondition {
+        uniform_mm: 0.0,
+        tissue_mm: vec![None; tissues.len()],
+        regions: Vec::new(),
+    };
+    if let Some(init) = &s.initial {
+        initial.uniform_mm = non_negative(
+            init.uniform_mm.unwrap_or(0.0),
+            &format!("{path}.initial.uniform_mm"),
+            "set a non-negative concentration in mM",
+        )?;
+        for (tissue, value) in init.tissue_mm.iter().flat_map(|m| &m.0) {
+            let field = format!("{path}.initial.tissue_mm.{tissue}");
+            let t = tissue_ix(tissue, &field, tissues)?;
+            initial.tissue_mm[t] = Some(non_negative(
+                *value,
+                &field,
+                "set a non-negative concentration in mM",
+            )?);
+        }
+        for (i, r) in init.regions.iter().flatten().enumerate() {
+            let rpath = format!("{path}.initial.regions[{i}]");
+            let region = region::validate(r.keys(), &rpath, grid)?;
+            let value_mm = non_negative(
+                r.value_mm,
+                &format!("{rpath}.value_mm"),
+                "set a non-negative concentration in mM",
+            )?;
+            initial.regions.push(InitialRegion { region, value_mm });
+        }
+    }
+
+    let boundary = match &s.boundary {
+        Some(b) => boundary(b, &format!("{path}.boundary"))?,
+        None => [BoundaryCondition::ZeroFlux; 6],
+    };
+
+    let quasi_steady = s.quasi_steady.unwrap_or(false);
+    if quasi_steady && diffusion_um2_per_s != 0.0 {
+        return Err(Error::invalid(
+            format!("{path}.diffusion_um2_per_s"),
+            "must be 0 for a quasi-steady species (quasi_steady = true: the species is set to production / loss in each voxel, it cannot diffuse)",
+        )
+        .found(diffusion_um2_per_s)
+        .fix("set diffusion_um2_per_s = 0.0, or remove `quasi_steady = true` to integrate the species like any other"));
+    }
+
+    let atol_mm = match s.atol_mm {
+        Some(a) => Some(positive(
+            a,
+            &format!("{path}.atol_mm"),
+            "set a positive absolute tolerance in mM, about 1e-4 of the smallest value that matters (e.g. 1e-10 for H+ at pH 7)",
+        )?),
+        None => None,
+    };
+
+    Ok(Species {
+        name: name.to_string(),
+        unit: s.unit.clone().unwrap_or_else(|| "mM".to_string()),
+        diffusion_um2_per_s,
+        decay_per_s_by_tissue,
+        initial,
+        boundary,
+        quasi_steady,
+        atol_mm,
+    })
+}
+
+fn boundary(b: &RawBoundary, path: &str) -> Result<[BoundaryCondition; 6], Error> {
+    let all = match &b.all {
+        Some(v) => boundary_value(v, &join(path, "all"))?,
+        None => BoundaryCondition::ZeroFlux,
+    };
+    let mut out = [all; 6];
+    for (face, value) in Face::ALL.iter().zip(b.faces()) {
+        if let Some(v) = value {
+            out[*face as usize] = boundary_value(v, &join(path, face.key()))?;
+        }
+    }
+    Ok(out)
+}
+
+fn boundary_value(v: &toml::Value, field: &str) -> Result<BoundaryCondition, Error> {
+    const FIX: &str =
+        "write \"zero_flux\" (no flux through the face) or a number ≥ 0 (held concentration in mM)";
+    match v {
+        toml::Value::String(s) if s == "zero_flux" => Ok(BoundaryCondition::ZeroFlux),
+        toml::Value::String(s) => Err(Error::invalid(
+            field,
+            format!(
+                "unknown boundary condition{}",
+                did_you_mean(s, ["zero_flux"])
+            ),
+        )
+        .found(format!("{s:?}"))
+        .fix(FIX)),
+        toml::Value::Integer(i) => Ok(BoundaryCondition::Dirichlet {
+            value_mm: non_negative(*i as f64, field, FIX)?,
+        }),
+        toml::Value::Float(x) => Ok(BoundaryCondition::Dirichlet {
+            value_mm: non_negative(*x, field, FIX)?,
+        }),
+        other => Err(Error::new(
+            ErrorKind::WrongType,
+            field,
+            "must be \"zero_flux\" or a number",
+        )
+        .found(format!("{} {other}", other.type_str()))
+        .fix(FIX)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::test_support::*;
+    use crate::config::*;
+
+    #[test]
+    fn negative_diffusion() {
+        let text = edited(&[("diffusion_um2_per_s = 2000.0", "diffusion_um2_per_s = -5")]);
+        let e = load_err(&text, &[]);
+        assert_eq!(e.kind, ErrorKind::InvalidValue);
+        let msg = check(&e, "species.O2.diffusion_um2_per_s");
+        let line = line_of(&text, "diffusion_um2_per_s = -5");
+        assert_eq!(
+            msg,
+            format!(
+                "{FILE}:{line}:1: species.O2.diffusion_um2_per_s: must be ≥ 0, found -5. \
+                 Fix: set a non-negative diffusion coefficient in µm²/s (0 = does not diffuse)."
+            )
+        );
+    }
+
+    /// A quasi-steady species cannot diffuse.
+    #[test]
+    fn quasi_steady_with_diffusion() {
+        let text = fenton(&[(
+            "diffusion_um2_per_s = 0.0\nquasi_steady = true",
+            "diffusion_um2_per_s = 100.0\nquasi_steady = true",
+        )]);
+        let msg = check(&load_err(&text, &[]), "species.OH.diffusion_um2_per_s");
+        assert!(
+            msg.contains("quasi-steady") && msg.contains("found 100"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("diffusion_um2_per_s = 0.0") && msg.contains("quasi_steady = true"),
+            "{msg}"
+        );
+        let line = line_of(&text, "diffusion_um2_per_s = 100.0");
+        assert!(msg.starts_with(&format!("{FILE}:{line}:")), "{msg}");
+        // Also when switched on from the command line.
+        let e = load_err(BASE, &["species.O2.quasi_steady=true"]);
+        check(&e, "species.O2.diffusion_um2_per_s");
+        let e = load_err(BASE, &["species.O2.quasi_steady=1"]);
+        assert_eq!(e.kind, ErrorKind::WrongType);
+    }
+}
