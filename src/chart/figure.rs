@@ -6,7 +6,7 @@
 //!
 //! Voxels are upscaled by a whole number of pixels (nearest neighbour, no blur), chosen so
 //! a panel's long side is at most (and close to) [`FigureStyle::panel_in`] × dpi. Slices
-//! keep the orientation of [`crate::output::slice`] (origin voxel at the bottom-left).
+//! keep the orientation of `output::slice` (origin voxel at the bottom-left).
 
 use image::{Rgb, RgbImage};
 use serde::{Deserialize, Serialize};
@@ -175,7 +175,7 @@ impl FigureSeries {
             Some(range) => range,
             None => {
                 let values = row.panels.iter().flatten().flatten().copied();
-                let (lo, hi) = crate::output::finite_min_max(values).unwrap_or((0.0, 1.0));
+                let (lo, hi) = super::finite_min_max(values).unwrap_or((0.0, 1.0));
                 if hi > lo {
                     let step = coarse_step(hi - lo, BAR_TICKS);
                     let snap = |v: f64, up: bool| {
@@ -193,7 +193,7 @@ impl FigureSeries {
                 }
             }
         };
-        crate::output::nonempty_range(lo, hi)
+        super::nonempty_range(lo, hi)
     }
 
     /// Axis title of row `r`: `O2 [mM]`, or just `pH` when the unit is the name.

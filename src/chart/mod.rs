@@ -50,6 +50,26 @@ impl Slice {
     }
 }
 
+/// (min, max) of the finite values, `None` when there is none.
+pub fn finite_min_max(values: impl IntoIterator<Item = f32>) -> Option<(f64, f64)> {
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for v in values.into_iter().filter(|v| v.is_finite()) {
+        lo = lo.min(v as f64);
+        hi = hi.max(v as f64);
+    }
+    (lo <= hi).then_some((lo, hi))
+}
+
+/// (lo, hi) with hi > lo: a constant field (or a reversed fixed range) is widened so
+/// nothing divides by zero.
+pub fn nonempty_range(lo: f64, hi: f64) -> (f64, f64) {
+    if hi > lo {
+        (lo, hi)
+    } else {
+        (lo, lo + 1e-12 * lo.abs().max(1.0))
+    }
+}
+
 /// Default resolution of plots, dots per inch.
 pub const DEFAULT_DPI: u32 = 150;
 

@@ -8,7 +8,7 @@ use std::fmt::Write;
 use super::graph::{Graph, Id, Node};
 use super::sparse::{FactorOp, LuPlan};
 use super::Network;
-use crate::model::held_bit;
+use crate::grid::held_bit;
 
 /// The integrator template with the generated block marker.
 pub const TEMPLATE: &str = include_str!("../../shaders/react_ros2.wgsl");

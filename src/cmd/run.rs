@@ -299,7 +299,9 @@ impl RunFolder {
             Ok(o) => o,
             Err(e) => {
                 let e = AppError::from(e);
-                self.writer.borrow_mut().set_failure(format!("{:#}", e.error));
+                self.writer
+                    .borrow_mut()
+                    .set_failure(format!("{:#}", e.error));
                 let _ = self.write_manifest("failed");
                 eprintln!(
                     "the run stopped; {} finished output file(s) are in {}",

@@ -1,56 +1,15 @@
 //! The geometry of `[vessel_network]`: capillary networks generated from a seed (straight
 //! or branching) or read from a CSV file of polylines, as capsule segments in µm.
 //!
-//! Reproducibility: all randomness comes from [`SplitMix64`], written out here (not a
-//! crate), and only correctly rounded IEEE-754 operations (+, −, ×, ÷, sqrt) touch the
+//! Reproducibility: all randomness comes from [`SplitMix64`] (`crate::random`, written
+//! out there, not a crate), and only correctly rounded IEEE-754 operations (+, −, ×, ÷, sqrt) touch the
 //! coordinates: random directions are drawn by rejection in the unit ball rather than with
 //! sin/cos, whose rounding differs between libms. The same seed gives the same segments
 //! bit for bit on every platform and crate version.
 
 use glam::DVec3;
 
-/// SplitMix64 (Steele, Lea & Flood, "Fast splittable pseudorandom number generators",
-/// OOPSLA 2014; constants as in Vigna's reference `splitmix64.c`). 64-bit state, passes
-/// BigCrush, and is trivial to reproduce in any language.
-#[derive(Clone, Debug)]
-pub struct SplitMix64 {
-    state: u64,
-}
-
-impl SplitMix64 {
-    pub fn new(seed: u64) -> Self {
-        SplitMix64 { state: seed }
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in [0, 1) with 53 random bits.
-    pub fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-    }
-    /// Uniform in [lo, hi).
-    pub fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (hi - lo) * self.next_f64()
-    }
-    /// A uniformly distributed unit vector (rejection in the unit ball: no trigonometry).
-    pub fn unit_vector(&mut self) -> DVec3 {
-        loop {
-            let v = DVec3::new(
-                self.uniform(-1.0, 1.0),
-                self.uniform(-1.0, 1.0),
-                self.uniform(-1.0, 1.0),
-            );
-            let l2 = v.length_squared();
-            if l2 > 1e-6 && l2 <= 1.0 {
-                return v / l2.sqrt();
-            }
-        }
-    }
-}
+pub use crate::random::SplitMix64;
 
 /// One capsule of a network, µm.
 #[derive(Clone, Copy, Debug, PartialEq)]
