@@ -74,6 +74,8 @@ struct Task {
     task_id: String,
     state: String,
     exit_code: String,
+    /// How often Slurm requeued it (`Restarts`).
+    restarts: u32,
 }
 
 impl Cluster {
@@ -165,6 +167,64 @@ impl Cluster {
         self.tasks(job)
     }
 
+    /// Polls `scontrol show job` until `done(tasks)` holds; panics with the daemons' logs
+    /// after `timeout`.
+    fn wait_until(
+        &self,
+        job: &str,
+        what: &str,
+        timeout: Duration,
+        done: impl Fn(&[Task]) -> bool,
+    ) -> Vec<Task> {
+        let t0 = Instant::now();
+        loop {
+            let tasks = self.tasks(job);
+            if done(&tasks) {
+                return tasks;
+            }
+            assert!(
+                t0.elapsed() < timeout,
+                "job {job}: {what} not reached after {timeout:?}: {tasks:?}\n{}",
+                self.daemon_logs()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Polls until the node is idle: every job's processes and epilog on it have ended.
+    fn wait_node_idle(&self, timeout: Duration) {
+        let t0 = Instant::now();
+        loop {
+            let states = self.run("sinfo", &["-h", "-N", "-o", "%T"]);
+            if states.lines().all(|l| l.trim() == "idle") {
+                return;
+            }
+            assert!(
+                t0.elapsed() < timeout,
+                "node not idle after {timeout:?}: {states}\n{}",
+                self.daemon_logs()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// The last lines of slurmctld's and slurmd's logs, for failure messages.
+    fn daemon_logs(&self) -> String {
+        let mut text = String::new();
+        for name in ["slurmctld.log", "slurmd.log"] {
+            let path = self.dir.path().join("log").join(name);
+            let log = std::fs::read_to_string(&path).unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(40)..];
+            text.push_str(&format!(
+                "--- {} (last 40 lines)\n{}\n",
+                path.display(),
+                tail.join("\n")
+            ));
+        }
+        text
+    }
+
     fn tasks(&self, job: &str) -> Vec<Task> {
         self.run("scontrol", &["show", "job", "-o", job])
             .lines()
@@ -178,6 +238,7 @@ impl Cluster {
                     task_id: kv.get("ArrayTaskId").unwrap_or(&"?").to_string(),
                     state: kv.get("JobState").unwrap_or(&"?").to_string(),
                     exit_code: kv.get("ExitCode").unwrap_or(&"?").to_string(),
+                    restarts: kv.get("Restarts").and_then(|r| r.parse().ok()).unwrap_or(0),
                 }
             })
             .collect()
@@ -575,7 +636,19 @@ fn slurm_sweep_sigterm_checkpoints_and_requeue_resumes() {
     );
 
     let task = format!("{job}_0");
+    // Requeue only once the node has finished with the first attempt (its step and
+    // epilog): a requeued task launched while the node still holds the old instance of
+    // the same job id can fail at launch, before the batch script runs.
+    cluster.wait_node_idle(Duration::from_secs(60));
     cluster.run("scontrol", &["requeue", &task]);
+    // Wait for the requeue to be recorded (Restarts = 1, pending on its BeginTime) before
+    // anything reads the task's state, so no wait below can see the first attempt's record.
+    cluster.wait_until(
+        &task,
+        "requeued and pending",
+        Duration::from_secs(60),
+        |t| t.len() == 1 && t[0].restarts >= 1 && t[0].state == "PENDING",
+    );
     // A requeued task waits ~2 min (its BeginTime); start it now.
     cluster.run(
         "scontrol",
@@ -588,10 +661,15 @@ fn slurm_sweep_sigterm_checkpoints_and_requeue_resumes() {
         t1.elapsed().as_secs_f64()
     );
     assert_eq!(
-        (tasks[0].state.as_str(), tasks[0].exit_code.as_str()),
-        ("COMPLETED", "0:0"),
-        "{tasks:?}\n{}",
-        job_logs(dir)
+        (
+            tasks[0].state.as_str(),
+            tasks[0].exit_code.as_str(),
+            tasks[0].restarts
+        ),
+        ("COMPLETED", "0:0", 1),
+        "{tasks:?}\n{}\n{}",
+        job_logs(dir),
+        cluster.daemon_logs()
     );
     assert_eq!(manifest_status(&run_dir), "complete", "{}", job_logs(dir));
     let manifest = std::fs::read_to_string(run_dir.join("manifest.json")).unwrap();
