@@ -9,7 +9,11 @@
 
 mod common;
 
-use common::{run_preset, PresetRun};
+use common::{run_preset, shared_preset, PresetRun};
+
+/// Tests of this binary that assert on the one gox_starvation run (see
+/// [`common::shared_preset`]).
+const GOX_USERS: usize = 2;
 
 /// Tumour voxels inside (`.0`) and outside (`.1`) the dosed cloud of `particle`.
 fn regions(run: &PresetRun, particle: &str) -> (Vec<bool>, Vec<bool>) {
@@ -57,7 +61,7 @@ fn mno2_depletes_gsh_releases_mn2_and_raises_oh_where_the_particles_are() {
 
 #[test]
 fn gox_consumes_glucose_and_o2_and_makes_h2o2_and_acid_where_it_is() {
-    let run = run_preset("gox_starvation", "gpu", &[]);
+    let run = shared_preset("gox_starvation", &[], GOX_USERS);
     run.assert_outputs();
     let (inn, out) = regions(&run, "GOx");
     let d = |f: &str| (run.change(f, &inn), run.change(f, &out));
@@ -78,7 +82,7 @@ fn gox_consumes_glucose_and_o2_and_makes_h2o2_and_acid_where_it_is() {
 fn gox_mn_cascade_makes_more_oh_than_gox_alone() {
     let run = run_preset("gox_mn_cascade", "gpu", &[]);
     run.assert_outputs();
-    let alone = run_preset("gox_starvation", "gpu", &[]);
+    let alone = shared_preset("gox_starvation", &[], GOX_USERS);
     let (inn, out) = regions(&run, "GOx");
     let oh_cascade = run.mean_of("OH", true, &inn);
     let oh_alone = alone.mean_of("OH", true, &inn);
