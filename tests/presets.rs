@@ -1,4 +1,4 @@
-//! Every therapy preset of `configs/therapies/` runs 10 minutes of model time on a 32³ grid
+//! Every therapy preset of `configs/therapies/` runs 10 minutes of model time on a 24³ grid
 //! (after a 2 min spin-up) and shows the direction of its mechanism, asserted on the fields
 //! it writes. The runs use the wgpu path (lavapipe here), where the reaction step is fast;
 //! `fe_fenton_cdt` also runs on the CPU backend and the two must agree.

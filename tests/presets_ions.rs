@@ -1,5 +1,5 @@
 //! The ion-interference presets (Cu, Mn, ZnO2, CaO2, NaCl, CaO2 + Fe) each run 10 minutes of
-//! model time on the 32³ test grid (wgpu path) and must show the direction of their mechanism.
+//! model time on the 24³ test grid (wgpu path) and must show the direction of their mechanism.
 //! Every comparison uses an internal control (same tissue outside the dosed cloud, or the
 //! fe_fenton_cdt preset), since the baseline itself drifts slightly. Figures are printed
 //! (run with `--nocapture`).

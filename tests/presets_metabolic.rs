@@ -1,5 +1,5 @@
 //! The metabolic and ion-interference presets of `configs/therapies/` (MnO2, GOx, GOx + Mn,
-//! Mg2Si, Cu chelation, H+ depletion) each run 10 minutes of model time on the 32³ test grid
+//! Mg2Si, Cu chelation, H+ depletion) each run 10 minutes of model time on the 24³ test grid
 //! (after a 2 min spin-up, wgpu backend) and must show the direction of their mechanism.
 //! Controls are internal: the dosed cloud inside the tumour against tumour voxels outside
 //! the cloud, changes measured from t = 0 (the dose) to the end, so the slight drift of the

@@ -120,16 +120,19 @@ pub struct PresetRun {
     pub stderr: String,
 }
 
-/// The test grid of the presets: their 640 µm cube at 32³ voxels of 20 µm, dt 1 s, a 2 min
-/// spin-up, 10 min of therapy, outputs at 0, 5 and 10 min.
+/// The test grid of the presets: their 640 µm cube at 24³ voxels of 640/24 ≈ 26.7 µm, dt 1 s,
+/// a 2 min spin-up, 10 min of therapy, outputs at 0, 5 and 10 min. (It was 32³ voxels of
+/// 20 µm; 24³ is 42 % of the voxels and about halves the preset tests. Every asserted
+/// figure of tests/presets*.rs was compared on both grids and keeps its margin: within a
+/// few % of its 32³ value, the commit message lists them.)
 pub const PRESET_TEST_SETS: &[&str] = &[
-    "grid.shape=[32,32,32]",
-    "grid.voxel_um=20",
+    "grid.shape=[24,24,24]",
+    "grid.voxel_um=26.666666666666668",
     "time.dt_s=1",
     "time.spin_up_s=120",
     "time.end_s=600",
     "time.output_interval_s=300",
-    "output.slices=[16]",
+    "output.slices=[12]",
 ];
 
 /// Runs `configs/therapies/<name>.toml` with `--backend <backend>` on the test grid plus
