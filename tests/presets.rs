@@ -1,7 +1,7 @@
 //! Every therapy preset of `configs/therapies/` runs 10 minutes of model time on a 24³ grid
 //! (after a 2 min spin-up) and shows the direction of its mechanism, asserted on the fields
-//! it writes. The runs use the wgpu path (lavapipe here), where the reaction step is fast;
-//! `fe_fenton_cdt` also runs on the CPU backend and the two must agree.
+//! it writes. The runs use the wgpu path (lavapipe here), where the reaction step is fast
+//! (GPU and CPU agreement is tested in tests/gpu_vs_cpu.rs and tests/chemistry.rs).
 //! `cao2_fe_combination` (in this file, not presets_ions.rs) is compared with the same
 //! fe_fenton_cdt run, which runs once for both tests.
 //!
