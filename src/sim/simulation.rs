@@ -74,20 +74,24 @@ impl Clock {
 /// use ionfield::{config, cpu::CpuEngine, model::Model, sim::{callback, Simulation}};
 ///
 /// let sets = ["time.end_s=4".to_string(), "grid.shape=[8,8,8]".to_string(),
-///             "grid.voxel_um=80".to_string(), "time.spin_up_s=0".to_string()];
+///             "grid.voxel_um=80".to_string(), "time.spin_up_s=0".to_string(),
+///             "output.slices=[4]".to_string()];
 /// let scenario = config::load_str(config::DEFAULT_SCENARIO_TOML, config::DEFAULT_SOURCE, &sets)
 ///     .expect("valid scenario");
 /// let model = Model::build(&scenario);
 /// let mut sim = Simulation::new(&scenario, &model, Box::new(CpuEngine::new(&model)));
 /// let o2 = scenario.species.iter().position(|s| s.name == "O2").unwrap();
-/// let mut seen = Vec::new();
+/// let seen = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+/// let log = seen.clone();
 /// sim.add(callback::from_fn("o2_max", callback::Schedule::TimeInterval(2.0), vec![o2],
 ///     move |stop, fields| {
-///         seen.push(stop.time_s);
+///         log.borrow_mut().push(stop.time_s);
 ///         assert!(fields.species(o2).iter().all(|&c| c <= 0.054 + 1e-6));
 ///         Ok(())
 ///     }));
 /// sim.run().unwrap();
+/// // Called at t = 0, every 2 s and the end, exactly.
+/// assert_eq!(*seen.borrow(), [0.0, 2.0, 4.0]);
 /// assert_eq!(sim.time_s(), 4.0);
 /// ```
 pub struct Simulation {
