@@ -82,8 +82,14 @@ impl Error {
         Self::new(ErrorKind::InvalidValue, field, problem)
     }
 
+    /// The offending value; a number whose plain form is long (`1e-300` is written out
+    /// by `f64`'s `Display` as 300 zeros) is shown in the short form [`short`].
     pub(crate) fn found(mut self, found: impl fmt::Display) -> Self {
-        self.found = Some(found.to_string());
+        let s = found.to_string();
+        self.found = Some(match s.parse::<f64>() {
+            Ok(v) if s.len() > SHORT_LEN => short(v),
+            _ => s,
+        });
         self
     }
 
@@ -135,6 +141,21 @@ impl fmt::Display for Error {
 
 pub(crate) use crate::chem::did_you_mean;
 
+/// `v` as written by `{}` when that is short (`0.054`, `600`), else in exponent form
+/// (`1e-300`, `1.7e28`): error messages stay one short line whatever the magnitude.
+pub(crate) fn short(v: f64) -> String {
+    let plain = v.to_string();
+    let exp = format!("{v:e}");
+    if plain.len() <= SHORT_LEN || exp.len() >= plain.len() {
+        plain
+    } else {
+        exp
+    }
+}
+
+/// Numbers up to this many characters are shown as `{}` writes them.
+const SHORT_LEN: usize = 8;
+
 /// "`a`, `b`, `c`" (or "none" for an empty list).
 pub(crate) fn list<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
     let v: Vec<String> = items.into_iter().map(|s| format!("`{s}`")).collect();
@@ -166,6 +187,22 @@ mod tests {
         );
         e.location = Location::Unknown;
         assert!(e.to_string().starts_with("scenario.toml: species.O2"));
+    }
+
+    #[test]
+    fn long_numbers_are_shown_short() {
+        assert_eq!(short(0.054), "0.054");
+        assert_eq!(short(600.0), "600");
+        assert_eq!(short(1e-300), "1e-300");
+        assert_eq!(short(1.7e28), "1.7e28");
+        assert_eq!(short(1e-9), "1e-9");
+        assert_eq!(short(4096000000.0), "4.096e9");
+        assert_eq!(short(6000000.0), "6000000");
+        assert_eq!(short(0.123456789), "0.123456789");
+        let e = Error::invalid("grid.voxel_um", "too small").found(1e-300);
+        assert_eq!(e.found.as_deref(), Some("1e-300"));
+        let e = Error::invalid("name", "bad").found("\"a long name with spaces\"");
+        assert_eq!(e.found.as_deref(), Some("\"a long name with spaces\""));
     }
 
     #[test]
