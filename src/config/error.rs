@@ -118,7 +118,15 @@ impl fmt::Display for Error {
         match &self.location {
             Location::Unknown => {}
             Location::LineCol { line, column } => write!(f, ":{line}:{column}")?,
-            Location::Set(arg) => write!(f, " ({arg})")?,
+            Location::Set(arg) => {
+                // A huge --set value (a generated rate expression) is shown by its head.
+                if arg.chars().count() > SET_SHOWN {
+                    let head: String = arg.chars().take(SET_SHOWN).collect();
+                    write!(f, " ({head}… [{} characters])", arg.chars().count())?
+                } else {
+                    write!(f, " ({arg})")?
+                }
+            }
         }
         f.write_str(": ")?;
         if !self.field.is_empty() {
@@ -150,6 +158,27 @@ pub(crate) fn short(v: f64) -> String {
         plain
     } else {
         exp
+    }
+}
+
+/// Characters of a `--set` argument shown in an error's location.
+const SET_SHOWN: usize = 100;
+
+/// A count for an error message: whole, and in short exponent form when large
+/// (`6.4e17`, not `640000000000000100`).
+pub(crate) fn count(n: f64) -> String {
+    let s = short(n.round());
+    if s.len() <= 12 {
+        s
+    } else {
+        let e = format!("{:.3e}", n);
+        // 6.400e17 → 6.4e17
+        match e.split_once('e') {
+            Some((m, x)) if m.contains('.') => {
+                format!("{}e{x}", m.trim_end_matches('0').trim_end_matches('.'))
+            }
+            _ => e,
+        }
     }
 }
 
@@ -199,6 +228,8 @@ mod tests {
         assert_eq!(short(4096000000.0), "4.096e9");
         assert_eq!(short(6000000.0), "6000000");
         assert_eq!(short(0.123456789), "0.123456789");
+        assert_eq!(count(6.400000000000001e17), "6.4e17");
+        assert_eq!(count(200001.0), "200001");
         let e = Error::invalid("grid.voxel_um", "too small").found(1e-300);
         assert_eq!(e.found.as_deref(), Some("1e-300"));
         let e = Error::invalid("name", "bad").found("\"a long name with spaces\"");

@@ -56,7 +56,10 @@ pub(crate) fn read_text(path: &Path) -> Result<String, String> {
 }
 
 fn too_large(len: u64, max: u64) -> String {
-    format!("it is {len} bytes, more than the limit of {max} bytes ({} MiB)", max >> 20)
+    format!(
+        "it is {len} bytes, more than the limit of {max} bytes ({} MiB)",
+        max >> 20
+    )
 }
 
 #[cfg(unix)]

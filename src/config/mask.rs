@@ -189,18 +189,20 @@ fn read_png_stack(dir: &Path, grid: &Grid) -> Result<Vec<bool>, MaskError> {
     let mut inside = vec![false; grid.n_voxels()];
     for (k, file) in files.iter().enumerate() {
         let name = file.display().to_string();
-        let bytes = super::files::read_bytes(file, super::files::MAX_TEXT_FILE_BYTES).map_err(|e| {
-            (
-                format!("cannot read {name} ({e})"),
-                "give a folder of regular PNG files, one per z slice".to_string(),
-            )
-        })?;
-        let img = image::load_from_memory_with_format(&bytes, image::ImageFormat::Png).map_err(|e| {
-            (
-                format!("cannot decode {name} ({e})"),
-                "save the slices as 8- or 16-bit grayscale PNG".to_string(),
-            )
-        })?;
+        let bytes =
+            super::files::read_bytes(file, super::files::MAX_TEXT_FILE_BYTES).map_err(|e| {
+                (
+                    format!("cannot read {name} ({e})"),
+                    "give a folder of regular PNG files, one per z slice".to_string(),
+                )
+            })?;
+        let img =
+            image::load_from_memory_with_format(&bytes, image::ImageFormat::Png).map_err(|e| {
+                (
+                    format!("cannot decode {name} ({e})"),
+                    "save the slices as 8- or 16-bit grayscale PNG".to_string(),
+                )
+            })?;
         if !matches!(
             img.color(),
             image::ColorType::L8

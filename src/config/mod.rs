@@ -24,8 +24,8 @@ mod chemistry;
 mod compose;
 mod dosing;
 mod error;
-mod files;
 mod figure;
+mod files;
 mod grid;
 mod locate;
 mod mri;
@@ -53,11 +53,9 @@ pub use catalog::{DEFAULT_SCENARIO_TOML, DEFAULT_SOURCE};
 pub use error::{Error, ErrorDetails, ErrorKind, Location};
 pub use files::{MAX_NPY_HEADER_BYTES, MAX_TEXT_FILE_BYTES};
 pub use grid::{MAX_EXTENT_UM, MAX_VOXELS};
-pub use time::{
-    MAX_DIFFUSION_R, MAX_DIFFUSION_SUBSTEPS, MAX_OUTPUT_TIMES, MAX_STEPS, MAX_STOPS,
-};
 pub use origins::{Origin, ResolvedValue};
 pub use scenario::*;
+pub use time::{MAX_DIFFUSION_R, MAX_DIFFUSION_SUBSTEPS, MAX_OUTPUT_TIMES, MAX_STEPS, MAX_STOPS};
 
 use std::path::Path;
 

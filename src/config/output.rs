@@ -6,13 +6,13 @@ use serde::Deserialize;
 use super::buffer::RawBuffer;
 use super::checks::{finite, fmt_vec, species_ix_fix};
 use super::error::{did_you_mean, list, short, Error, ErrorKind};
-use super::time::{output_count, MAX_STOPS};
 use super::figure::{self, RawFigure};
 use super::raw::NamedMap;
 use super::scenario::{
     Axis, Colormap, Grid, MriField, OutputSpec, PhOutput, Probe, SliceSelection, TimeSpec,
     TimeseriesField, ValueRange,
 };
+use super::time::{output_count, MAX_STOPS};
 
 const COLORMAPS: [&str; 6] = [
     "viridis",

@@ -244,7 +244,10 @@ mod tests {
         assert!(out_of_range("1e999") && out_of_range("-2e400") && out_of_range("1_0e999"));
         assert!(!out_of_range("1e300") && !out_of_range("inf") && !out_of_range("magma"));
         let msg = parse("time.end_s=1e999").unwrap_err().to_string();
-        assert!(msg.contains("time.end_s") && msg.contains("out of the range of f64"), "{msg}");
+        assert!(
+            msg.contains("time.end_s") && msg.contains("out of the range of f64"),
+            "{msg}"
+        );
         assert_eq!(parse_value("magma"), toml::Value::String("magma".into()));
         assert_eq!(parse_value("\"a b\""), toml::Value::String("a b".into()));
         assert_eq!(parse_value("true"), toml::Value::Boolean(true));

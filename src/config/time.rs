@@ -67,11 +67,12 @@ pub(super) fn validate(t: &RawTime, source: &str) -> Result<TimeSpec, Error> {
         "set a positive end time in s, e.g. 600",
     )?;
     if end_s < dt_s {
-        return Err(
-            Error::invalid("time.end_s", format!("must be ≥ time.dt_s = {} s", short(dt_s)))
-                .found(short(end_s))
-                .fix("make end_s at least one time step, or reduce dt_s"),
-        );
+        return Err(Error::invalid(
+            "time.end_s",
+            format!("must be ≥ time.dt_s = {} s", short(dt_s)),
+        )
+        .found(short(end_s))
+        .fix("make end_s at least one time step, or reduce dt_s"));
     }
     let mut output_interval_s = match t.output_interval_s {
         Some(v) => positive(
@@ -273,7 +274,10 @@ mod tests {
         // Shorter: an error with the count it would give, not a silent clamp.
         let text = edited(&[("output_interval_s = 120.0", "output_interval_s = 1e-9")]);
         let msg = check(&load_err(&text, &[]), "time.output_interval_s");
-        assert!(msg.contains("601 output times") && msg.contains("1e-9"), "{msg}");
+        assert!(
+            msg.contains("601 output times") && msg.contains("1e-9"),
+            "{msg}"
+        );
     }
 
     /// Counts of output times, steps and sub-steps are checked before anything is
@@ -284,10 +288,16 @@ mod tests {
         assert!(msg.contains("limit") && msg.contains("1e30"), "{msg}");
         let sets = ["time.end_s=1e7", "time.output_interval_s=60"];
         let msg = check(&load_err(BASE, &sets), "time.end_s");
-        assert!(msg.contains("output times") && msg.contains("100000"), "{msg}");
+        assert!(
+            msg.contains("output times") && msg.contains("100000"),
+            "{msg}"
+        );
         let msg = check(&load_err(BASE, &["time.dt_s=1e300"]), "time.dt_s");
         assert!(msg.contains("f32"), "{msg}");
-        let msg = check(&load_err(BASE, &["time.max_diffusion_r=1e-9"]), "time.max_diffusion_r");
+        let msg = check(
+            &load_err(BASE, &["time.max_diffusion_r=1e-9"]),
+            "time.max_diffusion_r",
+        );
         assert!(msg.contains("sub-steps"), "{msg}");
         let e = load_err(BASE, &["species.O2.diffusion_um2_per_s=3e38"]);
         let msg = check(&e, "species.O2.diffusion_um2_per_s");

@@ -11,7 +11,7 @@ pub use generate::{
 use serde::Deserialize;
 
 use super::checks::{finite, non_negative, positive, species_ix};
-use super::error::{did_you_mean, short, Error, ErrorKind};
+use super::error::{count, did_you_mean, short, Error, ErrorKind};
 use super::parameters::parameter_name;
 use super::raw::NamedMap;
 use super::scenario::{
@@ -158,7 +158,7 @@ pub(super) fn build(
                     field(spacing_key),
                     format!(
                         "would generate {} {what} in the {} × {} × {} µm grid, more than the limit of {MAX_NETWORK_SEGMENTS} segments",
-                        short(n.round()),
+                        count(n),
                         short(extent.x),
                         short(extent.y),
                         short(extent.z)
