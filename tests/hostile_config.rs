@@ -462,8 +462,8 @@ fn hostile_inputs_exit_2_with_a_clear_message() {
     );
 }
 
-/// 3. Vessel placement is O(n): a 64 mm grid at 100 µm spacing places 409 600 straight
-/// capillaries (it took minutes with the O(n²) placement).
+/// Reproducer 3, vessel placement is O(n): a 64 mm grid at 100 µm spacing places 409 600
+/// straight capillaries (it took minutes with the O(n²) placement).
 #[test]
 fn many_straight_capillaries_are_placed_quickly() {
     use ionfield::config::vessel_network::straight;

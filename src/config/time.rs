@@ -209,7 +209,7 @@ pub(super) fn check_diffusion(
     for s in species.iter().filter(|s| s.diffusion_um2_per_s > 0.0) {
         let r = s.diffusion_um2_per_s * dt / dx2;
         let field = format!("species.{}.diffusion_um2_per_s", s.name);
-        if !(r <= MAX_DIFFUSION_R) {
+        if r.is_nan() || r > MAX_DIFFUSION_R {
             return Err(Error::invalid(
                 &field,
                 format!(

@@ -233,7 +233,7 @@ pub(super) fn build(
                     _ => (0, 1),
                 };
                 let n = (extent[u] * extent[v]) / (spacing_um * spacing_um);
-                if !(n.round() <= MAX_NETWORK_SEGMENTS as f64) {
+                if n.is_nan() || n.round() > MAX_NETWORK_SEGMENTS as f64 {
                     return Err(too_many(
                         "capillaries",
                         n,
@@ -262,7 +262,7 @@ pub(super) fn build(
                 let target = volume_um3 / (spacing_um * spacing_um);
                 // Every segment but the clipped ones is segment_um long.
                 let n = target / segment_um;
-                if !(n <= MAX_NETWORK_SEGMENTS as f64) {
+                if n.is_nan() || n > MAX_NETWORK_SEGMENTS as f64 {
                     return Err(too_many(
                         &format!("branching segments of segment_um = {} µm (total length {} µm) or more", short(segment_um), short(target)),
                         n,
