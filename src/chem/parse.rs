@@ -117,10 +117,19 @@ fn describe(t: &Tok) -> String {
     }
 }
 
+/// Deepest rate expression or unit accepted: nesting of parentheses, calls, signs and
+/// `^`, plus the length of a chain of `+ - * /` (each operator adds a level to the tree).
+/// The parser, the lowering of the tree and its drop are recursive, so an unbounded depth
+/// would overflow the stack; real rate laws are a few levels deep.
+pub const MAX_EXPR_DEPTH: usize = 256;
+
 struct Parser {
     toks: Vec<(Tok, usize)>,
     pos: usize,
 }
+
+/// A parsed sub-expression and the depth of its tree (a leaf is 1).
+type Parsed = Result<(Ast, usize), SyntaxError>;
 
 impl Parser {
     fn peek(&self) -> &Tok {
@@ -144,6 +153,20 @@ impl Parser {
             fix: fix.into(),
         }
     }
+    /// `depth` if it is within [`MAX_EXPR_DEPTH`], else an error at `col`.
+    fn deep(&self, depth: usize, col: usize) -> Result<usize, SyntaxError> {
+        if depth <= MAX_EXPR_DEPTH {
+            return Ok(depth);
+        }
+        Err(SyntaxError {
+            column: col,
+            problem: format!(
+                "the expression is nested too deeply (more than {MAX_EXPR_DEPTH} levels of parentheses, calls, signs, powers or chained operators)"
+            ),
+            found: None,
+            fix: "simplify the expression, or split a long sum into intermediate parameters or reactions".into(),
+        })
+    }
     fn expect(&mut self, c: char, fix: &str) -> Result<(), SyntaxError> {
         if self.peek() == &Tok::Op(c) {
             self.next();
@@ -154,17 +177,18 @@ impl Parser {
     }
 
     // expr := term (('+'|'-') term)*
-    fn expr(&mut self) -> Result<Ast, SyntaxError> {
-        let mut lhs = self.term()?;
+    fn expr(&mut self, depth: usize) -> Parsed {
+        let (mut lhs, mut d) = self.term(depth)?;
         loop {
             let op = match self.peek() {
                 Tok::Op('+') => BinOp::Add,
                 Tok::Op('-') => BinOp::Sub,
-                _ => return Ok(lhs),
+                _ => return Ok((lhs, d)),
             };
             let col = self.col();
             self.next();
-            let rhs = self.term()?;
+            let (rhs, dr) = self.term(depth)?;
+            d = self.deep(d.max(dr) + 1, col)?;
             lhs = Ast::Bin {
                 op,
                 lhs: Box::new(lhs),
@@ -174,17 +198,18 @@ impl Parser {
         }
     }
     // term := unary (('*'|'/') unary)*
-    fn term(&mut self) -> Result<Ast, SyntaxError> {
-        let mut lhs = self.unary()?;
+    fn term(&mut self, depth: usize) -> Parsed {
+        let (mut lhs, mut d) = self.unary(depth)?;
         loop {
             let op = match self.peek() {
                 Tok::Op('*') => BinOp::Mul,
                 Tok::Op('/') => BinOp::Div,
-                _ => return Ok(lhs),
+                _ => return Ok((lhs, d)),
             };
             let col = self.col();
             self.next();
-            let rhs = self.unary()?;
+            let (rhs, dr) = self.unary(depth)?;
+            d = self.deep(d.max(dr) + 1, col)?;
             lhs = Ast::Bin {
                 op,
                 lhs: Box::new(lhs),
@@ -194,48 +219,61 @@ impl Parser {
         }
     }
     // unary := '-' unary | power
-    fn unary(&mut self) -> Result<Ast, SyntaxError> {
+    // `depth`: levels of recursion above this call; every path of the recursion passes
+    // here, so the check bounds the parser's stack as well as the tree.
+    fn unary(&mut self, depth: usize) -> Parsed {
+        let depth = self.deep(depth + 1, self.col())?;
         if self.peek() == &Tok::Op('-') {
             self.next();
-            return Ok(Ast::Neg(Box::new(self.unary()?)));
+            let col = self.col();
+            let (a, d) = self.unary(depth)?;
+            let d = self.deep(d + 1, col)?;
+            return Ok((Ast::Neg(Box::new(a)), d));
         }
         if self.peek() == &Tok::Op('+') {
             self.next();
-            return self.unary();
+            return self.unary(depth);
         }
-        self.power()
+        self.power(depth)
     }
     // power := atom ('^' unary)?   (right-associative; -x^2 = -(x^2))
-    fn power(&mut self) -> Result<Ast, SyntaxError> {
-        let base = self.atom()?;
+    fn power(&mut self, depth: usize) -> Parsed {
+        let (base, db) = self.atom(depth)?;
         if self.peek() == &Tok::Op('^') {
             let col = self.col();
             self.next();
-            let exp = self.unary()?;
-            return Ok(Ast::Bin {
-                op: BinOp::Pow,
-                lhs: Box::new(base),
-                rhs: Box::new(exp),
-                col,
-            });
+            let (exp, de) = self.unary(depth)?;
+            let d = self.deep(db.max(de) + 1, col)?;
+            return Ok((
+                Ast::Bin {
+                    op: BinOp::Pow,
+                    lhs: Box::new(base),
+                    rhs: Box::new(exp),
+                    col,
+                },
+                d,
+            ));
         }
-        Ok(base)
+        Ok((base, db))
     }
-    fn atom(&mut self) -> Result<Ast, SyntaxError> {
+    fn atom(&mut self, depth: usize) -> Parsed {
         let col = self.col();
         match self.peek().clone() {
             Tok::Num(v) => {
                 self.next();
-                Ok(Ast::Num(v))
+                Ok((Ast::Num(v), 1))
             }
             Tok::Ident(name) => {
                 self.next();
                 if self.peek() == &Tok::Op('(') {
                     self.next();
                     let mut args = Vec::new();
+                    let mut d = 0;
                     if self.peek() != &Tok::Op(')') {
                         loop {
-                            args.push(self.expr()?);
+                            let (a, da) = self.expr(depth)?;
+                            args.push(a);
+                            d = d.max(da);
                             if self.peek() == &Tok::Op(',') {
                                 self.next();
                             } else {
@@ -244,18 +282,22 @@ impl Parser {
                         }
                     }
                     self.expect(')', "close the argument list with `)`")?;
-                    Ok(Ast::Call {
-                        func: name,
-                        args,
-                        col,
-                    })
+                    let d = self.deep(d + 1, col)?;
+                    Ok((
+                        Ast::Call {
+                            func: name,
+                            args,
+                            col,
+                        },
+                        d,
+                    ))
                 } else {
-                    Ok(Ast::Name { name, col })
+                    Ok((Ast::Name { name, col }, 1))
                 }
             }
             Tok::Op('(') => {
                 self.next();
-                let e = self.expr()?;
+                let e = self.expr(depth)?;
                 self.expect(')', "close the parenthesis")?;
                 Ok(e)
             }
@@ -279,7 +321,7 @@ pub fn parse_expr(text: &str) -> Result<Ast, SyntaxError> {
         });
     }
     let mut p = Parser { toks, pos: 0 };
-    let e = p.expr()?;
+    let (e, _) = p.expr(0)?;
     if p.peek() != &Tok::End {
         return Err(p.error(
             "unexpected text after the expression",
@@ -385,7 +427,7 @@ pub fn parse_unit(text: &str) -> Result<Dim, SyntaxError> {
                 .into(),
         });
     }
-    let d = unit_product(&mut p)?;
+    let d = unit_product(&mut p, 0)?;
     if p.peek() != &Tok::End {
         return Err(p.error(
             "unexpected text in the unit",
@@ -396,26 +438,27 @@ pub fn parse_unit(text: &str) -> Result<Dim, SyntaxError> {
 }
 
 // product := factor (('*' | '/' | juxtaposition) factor)*
-fn unit_product(p: &mut Parser) -> Result<Dim, SyntaxError> {
-    let mut d = unit_factor(p)?;
+// `depth`: parentheses around this product (bounded by [`MAX_EXPR_DEPTH`]).
+fn unit_product(p: &mut Parser, depth: usize) -> Result<Dim, SyntaxError> {
+    let mut d = unit_factor(p, depth)?;
     loop {
         match p.peek() {
             Tok::Op('*') => {
                 p.next();
-                d = d.times(unit_factor(p)?);
+                d = d.times(unit_factor(p, depth)?);
             }
             Tok::Op('/') => {
                 p.next();
-                d = d.times(unit_factor(p)?.powi(-1, 1));
+                d = d.times(unit_factor(p, depth)?.powi(-1, 1));
             }
-            Tok::Ident(_) | Tok::Op('(') | Tok::Num(_) => d = d.times(unit_factor(p)?),
+            Tok::Ident(_) | Tok::Op('(') | Tok::Num(_) => d = d.times(unit_factor(p, depth)?),
             _ => return Ok(d),
         }
     }
 }
 
 // factor := (name | '1' | '(' product ')') ['^' signed integer or (a/b)]
-fn unit_factor(p: &mut Parser) -> Result<Dim, SyntaxError> {
+fn unit_factor(p: &mut Parser, depth: usize) -> Result<Dim, SyntaxError> {
     let col = p.col();
     let base = match p.next().0 {
         Tok::Num(1.0) => Dim::default(),
@@ -434,7 +477,8 @@ fn unit_factor(p: &mut Parser) -> Result<Dim, SyntaxError> {
             }
         },
         Tok::Op('(') => {
-            let d = unit_product(p)?;
+            let depth = p.deep(depth + 1, col)?;
+            let d = unit_product(p, depth)?;
             p.expect(')', "close the parenthesis")?;
             d
         }
@@ -598,6 +642,28 @@ mod tests {
         assert_eq!(e.column, 3);
         let e = parse_expr("k # A").unwrap_err();
         assert_eq!((e.column, e.found.as_deref()), (3, Some("#")));
+    }
+
+    /// Deep nesting and long operator chains are a syntax error naming the column, not a
+    /// stack overflow (in the parser, the lowering or the drop of the tree).
+    #[test]
+    fn depth_is_bounded() {
+        let ok = format!("{}A{}", "(".repeat(100), ")".repeat(100));
+        parse_expr(&ok).unwrap();
+        for text in [
+            format!("{}A{}", "(".repeat(8000), ")".repeat(8000)),
+            format!("{}A{}", "abs(".repeat(10_000), ")".repeat(10_000)),
+            format!("{}A", "-".repeat(100_000)),
+            format!("A{}", "^A".repeat(100_000)),
+            format!("A{}", " + A".repeat(100_000)),
+            format!("A{}", " * A".repeat(100_000)),
+        ] {
+            let e = parse_expr(&text).unwrap_err();
+            assert!(e.problem.contains("nested too deeply"), "{e:?}");
+            assert!(e.column > 1 && e.column <= text.len(), "{}", e.column);
+        }
+        let e = parse_unit(&format!("{}mM{}", "(".repeat(8000), ")".repeat(8000))).unwrap_err();
+        assert!(e.problem.contains("nested too deeply"), "{e:?}");
     }
 
     #[test]

@@ -77,6 +77,9 @@ pub fn load_resolved(
             config::catalog::file(&path).map(|text| (path, text))
         });
     let here = Path::new(".");
+    if let Some(e) = config.and_then(config::catalog::unknown_preset) {
+        return Err(AppError::input(e));
+    }
     if let Some((path, text)) = preset {
         let source = config::catalog::source_name(&path);
         return config::load_resolved(text, &source, here, sets, with_origins)

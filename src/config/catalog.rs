@@ -106,9 +106,47 @@ pub fn presets() -> impl Iterator<Item = (&'static str, &'static str)> {
     })
 }
 
+/// The error for CONFIG given as a bare name (no folder, no `.toml`) that is neither an
+/// existing file nor a preset: it lists the presets, with a "did you mean". `None` when
+/// `config` exists, is a preset, or looks like a path (then reading it reports the error).
+pub fn unknown_preset(config: &std::path::Path) -> Option<super::Error> {
+    let name = config.to_str()?;
+    let bare = !name.contains(['/', '\\']) && !name.ends_with(".toml");
+    if !bare || config.exists() || presets().any(|(p, _)| p == name) {
+        return None;
+    }
+    let names: Vec<&str> = presets().map(|(p, _)| p).collect();
+    let mut e = super::Error::new(
+        super::ErrorKind::Io,
+        "",
+        format!(
+            "no such file, and no preset of that name{}",
+            super::error::did_you_mean(name, names.iter().copied())
+        ),
+    )
+    .fix(format!(
+        "give a scenario file, or one of the presets {} (`ionfield list` describes them)",
+        super::error::list(names.iter().copied())
+    ));
+    e.file = name.to_string();
+    Some(e)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_preset_lists_the_presets() {
+        let msg = unknown_preset(std::path::Path::new("fe_fenton_cdx"))
+            .expect("unknown")
+            .to_string();
+        assert!(msg.starts_with("fe_fenton_cdx: no such file"), "{msg}");
+        assert!(msg.contains("did you mean `fe_fenton_cdt`?"), "{msg}");
+        assert!(msg.contains("`cao2_calcium_overload`"), "{msg}");
+        assert!(unknown_preset(std::path::Path::new("fe_fenton_cdt")).is_none());
+        assert!(unknown_preset(std::path::Path::new("dir/missing.toml")).is_none());
+    }
 
     /// The compiled-in list and the folder agree: no preset is missing from `ionfield list`.
     #[test]

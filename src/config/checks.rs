@@ -1,7 +1,7 @@
 //! The small checks every table uses: numbers (finite, > 0, ≥ 0), identifiers, dotted
 //! field paths, and the name lookups (tissue, species) with their "did you mean" errors.
 
-use super::error::{did_you_mean, list, Error};
+use super::error::{did_you_mean, list, short, Error};
 
 /// `[A-Za-z][A-Za-z0-9_]*`, plus `-` when `dash` (tissue names).
 pub(super) fn is_identifier(name: &str, dash: bool) -> bool {
@@ -10,15 +10,39 @@ pub(super) fn is_identifier(name: &str, dash: bool) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || (dash && c == '-'))
 }
 
-/// `v` if it is finite, else an error at `field`.
+/// `v` if it is finite and its f32 form is finite too (|v| ≤ `f32::MAX` ≈ 3.4e38: the GPU
+/// computes in f32, so a larger value would become ±inf there and in the outputs), else
+/// an error at `field`.
 pub(super) fn finite(v: f64, field: &str) -> Result<f64, Error> {
-    if v.is_finite() {
-        Ok(v)
-    } else {
+    if !v.is_finite() {
         Err(Error::invalid(field, "must be a finite number")
             .found(v)
             .fix("write an ordinary number (not nan or inf)"))
+    } else if v.abs() > f32::MAX as f64 {
+        Err(Error::invalid(
+            field,
+            "is beyond the f32 range (±3.4e38) the simulation computes in",
+        )
+        .found(short(v))
+        .fix("check the unit and the exponent; use a value of a physically sensible magnitude"))
+    } else {
+        Ok(v)
     }
+}
+
+/// `v` if it is finite, > 0, and still > 0 as an f32 (≥ `f32::MIN_POSITIVE` ≈ 1.2e-38):
+/// for lengths and times the simulation divides by, where f32 zero would divide by zero.
+pub(super) fn positive_f32(v: f64, field: &str, fix: &str) -> Result<f64, Error> {
+    let v = positive(v, field, fix)?;
+    if v < f32::MIN_POSITIVE as f64 {
+        return Err(Error::invalid(
+            field,
+            "is below the smallest positive f32 (1.2e-38) the simulation computes in",
+        )
+        .found(short(v))
+        .fix(fix));
+    }
+    Ok(v)
 }
 
 /// `v` if it is finite and > 0, else an error at `field` with `fix`.

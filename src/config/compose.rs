@@ -153,7 +153,7 @@ fn resolve(including: &str, path: &str) -> Result<(String, String), Error> {
     }
     let base = Path::new(including).parent().unwrap_or(Path::new(""));
     let full = base.join(path);
-    let text = std::fs::read_to_string(&full).map_err(|e| {
+    let text = super::files::read_text(&full).map_err(|e| {
         include_error_fix(
             including,
             &format!("cannot read included file `{}` ({e})", full.display()),

@@ -82,8 +82,14 @@ impl Error {
         Self::new(ErrorKind::InvalidValue, field, problem)
     }
 
+    /// The offending value; a number whose plain form is long (`1e-300` is written out
+    /// by `f64`'s `Display` as 300 zeros) is shown in the short form [`short`].
     pub(crate) fn found(mut self, found: impl fmt::Display) -> Self {
-        self.found = Some(found.to_string());
+        let s = found.to_string();
+        self.found = Some(match s.parse::<f64>() {
+            Ok(v) if s.len() > SHORT_LEN => short(v),
+            _ => s,
+        });
         self
     }
 
@@ -112,7 +118,15 @@ impl fmt::Display for Error {
         match &self.location {
             Location::Unknown => {}
             Location::LineCol { line, column } => write!(f, ":{line}:{column}")?,
-            Location::Set(arg) => write!(f, " ({arg})")?,
+            Location::Set(arg) => {
+                // A huge --set value (a generated rate expression) is shown by its head.
+                if arg.chars().count() > SET_SHOWN {
+                    let head: String = arg.chars().take(SET_SHOWN).collect();
+                    write!(f, " ({head}… [{} characters])", arg.chars().count())?
+                } else {
+                    write!(f, " ({arg})")?
+                }
+            }
         }
         f.write_str(": ")?;
         if !self.field.is_empty() {
@@ -134,6 +148,42 @@ impl fmt::Display for Error {
 }
 
 pub(crate) use crate::chem::did_you_mean;
+
+/// `v` as written by `{}` when that is short (`0.054`, `600`), else in exponent form
+/// (`1e-300`, `1.7e28`): error messages stay one short line whatever the magnitude.
+pub(crate) fn short(v: f64) -> String {
+    let plain = v.to_string();
+    let exp = format!("{v:e}");
+    if plain.len() <= SHORT_LEN || exp.len() >= plain.len() {
+        plain
+    } else {
+        exp
+    }
+}
+
+/// Characters of a `--set` argument shown in an error's location.
+const SET_SHOWN: usize = 100;
+
+/// A count for an error message: whole, and in short exponent form when large
+/// (`6.4e17`, not `640000000000000100`).
+pub(crate) fn count(n: f64) -> String {
+    let s = short(n.round());
+    if s.len() <= 12 {
+        s
+    } else {
+        let e = format!("{:.3e}", n);
+        // 6.400e17 → 6.4e17
+        match e.split_once('e') {
+            Some((m, x)) if m.contains('.') => {
+                format!("{}e{x}", m.trim_end_matches('0').trim_end_matches('.'))
+            }
+            _ => e,
+        }
+    }
+}
+
+/// Numbers up to this many characters are shown as `{}` writes them.
+const SHORT_LEN: usize = 8;
 
 /// "`a`, `b`, `c`" (or "none" for an empty list).
 pub(crate) fn list<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
@@ -166,6 +216,24 @@ mod tests {
         );
         e.location = Location::Unknown;
         assert!(e.to_string().starts_with("scenario.toml: species.O2"));
+    }
+
+    #[test]
+    fn long_numbers_are_shown_short() {
+        assert_eq!(short(0.054), "0.054");
+        assert_eq!(short(600.0), "600");
+        assert_eq!(short(1e-300), "1e-300");
+        assert_eq!(short(1.7e28), "1.7e28");
+        assert_eq!(short(1e-9), "1e-9");
+        assert_eq!(short(4096000000.0), "4.096e9");
+        assert_eq!(short(6000000.0), "6000000");
+        assert_eq!(short(0.123456789), "0.123456789");
+        assert_eq!(count(6.400000000000001e17), "6.4e17");
+        assert_eq!(count(200001.0), "200001");
+        let e = Error::invalid("grid.voxel_um", "too small").found(1e-300);
+        assert_eq!(e.found.as_deref(), Some("1e-300"));
+        let e = Error::invalid("name", "bad").found("\"a long name with spaces\"");
+        assert_eq!(e.found.as_deref(), Some("\"a long name with spaces\""));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use super::error::{did_you_mean, list, Error};
+use super::error::{did_you_mean, list, short, Error};
 use super::scenario::{Axis, FigureSpec, TimeSpec};
 
 /// `[output.figure]`.
@@ -110,7 +110,7 @@ pub(super) fn validate(
             for (i, &t) in times.iter().enumerate() {
                 let field = format!("output.figure.times_s[{i}]");
                 let Some(&exact) = outputs.iter().find(|&&o| same(o, t)) else {
-                    return Err(Error::invalid(&field, format!("{t} s is not an output time"))
+                    return Err(Error::invalid(&field, format!("{} s is not an output time", short(t)))
                         .found(t)
                         .fix(format!(
                             "use output times (t = 0, every time.output_interval_s = {} s, and time.end_s = {} s): {}; or remove times_s for up to 4 evenly spaced ones",

@@ -2,12 +2,16 @@
 
 use serde::Deserialize;
 
-use super::checks::positive;
-use super::error::Error;
+use super::checks::positive_f32;
+use super::error::{short, Error};
 use super::scenario::Grid;
 
 /// Grids above this many voxels are refused (indices are u32 on the GPU, buffers huge).
 pub const MAX_VOXELS: u64 = 1 << 31;
+
+/// Longest grid edge accepted, µm (1 m). Tissue models are mm to cm; positions and
+/// distances are f32 on the GPU, and at 1e6 µm an f32 still resolves 0.06 µm.
+pub const MAX_EXTENT_UM: f64 = 1e6;
 
 /// `[grid]`.
 #[derive(Debug, Deserialize)]
@@ -47,11 +51,23 @@ pub(super) fn validate(raw: &RawGrid) -> Result<Grid, Error> {
         .found(shown)
         .fix("use a smaller grid (fewer voxels per axis, larger grid.voxel_um)"));
     }
-    let voxel_um = positive(
+    let voxel_um = positive_f32(
         raw.voxel_um,
         "grid.voxel_um",
         "set a positive voxel edge length in µm, e.g. 10",
     )?;
+    let longest = s.iter().copied().max().unwrap_or(1) as f64 * voxel_um;
+    if longest > MAX_EXTENT_UM {
+        return Err(Error::invalid(
+            "grid.voxel_um",
+            format!(
+                "makes the grid {} µm long, more than the limit of {MAX_EXTENT_UM:e} µm (1 m)",
+                short(longest),
+            ),
+        )
+        .found(short(voxel_um))
+        .fix("use a voxel edge in µm (e.g. 10), or fewer voxels"));
+    }
     Ok(Grid {
         nx: s[0] as usize,
         ny: s[1] as usize,

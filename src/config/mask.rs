@@ -26,7 +26,11 @@ pub fn read(path: &Path, grid: &Grid) -> Result<TissueMask, MaskError> {
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("npy"))
     {
-        let bytes = std::fs::read(path).map_err(|e| {
+        // The largest valid mask of this grid (8-byte values) and its header.
+        let max_bytes = (grid.n_voxels() as u64)
+            .saturating_mul(8)
+            .saturating_add(super::files::MAX_NPY_HEADER_BYTES);
+        let bytes = super::files::read_bytes(path, max_bytes).map_err(|e| {
             (
                 format!("cannot read {shown} ({e})"),
                 "give an existing .npy file or PNG folder, relative to the scenario file's folder"
@@ -185,12 +189,20 @@ fn read_png_stack(dir: &Path, grid: &Grid) -> Result<Vec<bool>, MaskError> {
     let mut inside = vec![false; grid.n_voxels()];
     for (k, file) in files.iter().enumerate() {
         let name = file.display().to_string();
-        let img = image::open(file).map_err(|e| {
-            (
-                format!("cannot decode {name} ({e})"),
-                "save the slices as 8- or 16-bit grayscale PNG".to_string(),
-            )
-        })?;
+        let bytes =
+            super::files::read_bytes(file, super::files::MAX_TEXT_FILE_BYTES).map_err(|e| {
+                (
+                    format!("cannot read {name} ({e})"),
+                    "give a folder of regular PNG files, one per z slice".to_string(),
+                )
+            })?;
+        let img =
+            image::load_from_memory_with_format(&bytes, image::ImageFormat::Png).map_err(|e| {
+                (
+                    format!("cannot decode {name} ({e})"),
+                    "save the slices as 8- or 16-bit grayscale PNG".to_string(),
+                )
+            })?;
         if !matches!(
             img.color(),
             image::ColorType::L8

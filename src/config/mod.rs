@@ -25,6 +25,7 @@ mod compose;
 mod dosing;
 mod error;
 mod figure;
+mod files;
 mod grid;
 mod locate;
 mod mri;
@@ -50,9 +51,11 @@ mod test_support;
 
 pub use catalog::{DEFAULT_SCENARIO_TOML, DEFAULT_SOURCE};
 pub use error::{Error, ErrorDetails, ErrorKind, Location};
-pub use grid::MAX_VOXELS;
+pub use files::{MAX_NPY_HEADER_BYTES, MAX_TEXT_FILE_BYTES};
+pub use grid::{MAX_EXTENT_UM, MAX_VOXELS};
 pub use origins::{Origin, ResolvedValue};
 pub use scenario::*;
+pub use time::{MAX_DIFFUSION_R, MAX_DIFFUSION_SUBSTEPS, MAX_OUTPUT_TIMES, MAX_STEPS, MAX_STOPS};
 
 use std::path::Path;
 
@@ -101,7 +104,7 @@ pub fn load_file_resolved(
 /// The text of a scenario file and its name in errors.
 fn read_file(path: &Path) -> Result<(String, String), Error> {
     let source = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let text = files::read_text(path).map_err(|e| {
         let mut err = Error::new(ErrorKind::Io, "", format!("cannot read the scenario file ({e})"))
             .fix("check the path (relative paths start from the current directory), or omit CONFIG to run the built-in default");
         err.file = source.clone();

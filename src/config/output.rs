@@ -5,13 +5,14 @@ use serde::Deserialize;
 
 use super::buffer::RawBuffer;
 use super::checks::{finite, fmt_vec, species_ix_fix};
-use super::error::{did_you_mean, list, Error, ErrorKind};
+use super::error::{did_you_mean, list, short, Error, ErrorKind};
 use super::figure::{self, RawFigure};
 use super::raw::NamedMap;
 use super::scenario::{
     Axis, Colormap, Grid, MriField, OutputSpec, PhOutput, Probe, SliceSelection, TimeSpec,
     TimeseriesField, ValueRange,
 };
+use super::time::{output_count, MAX_STOPS};
 
 const COLORMAPS: [&str; 6] = [
     "viridis",
@@ -274,6 +275,29 @@ pub(super) fn validate(
                     .found(v)
                     .fix("write e.g. summary_interval_s = 60.0, or leave it out (default: the output interval, at most 60 s)"),
             );
+        }
+    }
+    if grid.n_voxels() > 1 {
+        // The stops `output::callbacks::attach` adds: one summary every summary interval.
+        let summary_s = o
+            .summary_interval_s
+            .unwrap_or(time.output_interval_s.min(60.0));
+        let n_outputs = output_count(time.end_s, time.output_interval_s);
+        let n_summaries = (time.end_s / summary_s).ceil();
+        if n_outputs + n_summaries > MAX_STOPS as f64 {
+            let given = o.summary_interval_s.is_some();
+            return Err(Error::invalid(
+                if given { "output.summary_interval_s" } else { "time.end_s" },
+                format!(
+                    "gives {} summary stops (every {} s{}) and {} output times, more than the limit of {MAX_STOPS} stops",
+                    short(n_summaries),
+                    short(summary_s),
+                    if given { "" } else { ", the default min(output interval, 60 s)" },
+                    short(n_outputs)
+                ),
+            )
+            .found(short(if given { summary_s } else { time.end_s }))
+            .fix("lengthen output.summary_interval_s or shorten time.end_s"));
         }
     }
     let mut probes: Vec<Probe> = Vec::new();

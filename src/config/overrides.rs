@@ -95,12 +95,33 @@ pub(crate) fn parse(arg: &str) -> Result<SetArg, Error> {
     let Some(segs) = parse_path(path.trim()) else {
         return Err(malformed("malformed --set: the key path must be dotted keys such as `species.O2.decay_per_s` or `vessels[0].radius_um`"));
     };
+    if out_of_range(value.trim()) {
+        let mut e = Error::new(
+            ErrorKind::BadSet,
+            dotted(&segs),
+            "the number is out of the range of f64 (magnitudes up to about 1.8e308)",
+        )
+        .found(value.trim())
+        .fix("write a number of ordinary magnitude (check the exponent)");
+        e.location = Location::Set(shown.clone());
+        return Err(e);
+    }
     Ok(SetArg {
         shown,
         path: dotted(&segs),
         segs,
         value: parse_value(value.trim()),
     })
+}
+
+/// A number too large for f64 (`1e999`, `-2e400`): TOML refuses it, and it would
+/// otherwise be taken as a bare string ("wrong type, expected a number").
+fn out_of_range(text: &str) -> bool {
+    let plain = text.replace('_', "");
+    let lower = plain.to_ascii_lowercase();
+    !lower.contains("inf")
+        && !lower.contains("nan")
+        && plain.parse::<f64>().is_ok_and(|v| v.is_infinite())
 }
 
 /// A TOML value (`1.5`, `[1, 2, 3]`, `"text"`, `true`), else the text as a bare string.
@@ -220,6 +241,13 @@ mod tests {
     #[test]
     fn values() {
         assert_eq!(parse_value("1.5"), toml::Value::Float(1.5));
+        assert!(out_of_range("1e999") && out_of_range("-2e400") && out_of_range("1_0e999"));
+        assert!(!out_of_range("1e300") && !out_of_range("inf") && !out_of_range("magma"));
+        let msg = parse("time.end_s=1e999").unwrap_err().to_string();
+        assert!(
+            msg.contains("time.end_s") && msg.contains("out of the range of f64"),
+            "{msg}"
+        );
         assert_eq!(parse_value("magma"), toml::Value::String("magma".into()));
         assert_eq!(parse_value("\"a b\""), toml::Value::String("a b".into()));
         assert_eq!(parse_value("true"), toml::Value::Boolean(true));

@@ -94,6 +94,7 @@ pub fn validate(raw: RawScenario, source: &str, base_dir: &Path) -> Result<Scena
     let raw_doses = raw.dosing.as_deref().unwrap_or_default();
     let doses = dosing::validate(raw_doses, &species_names, &grid, &time)?;
     let spin_up = time::spin_up(&raw.time, &time)?;
+    time::check_diffusion(&time, spin_up.as_ref(), &grid, &species)?;
     let mri = mri::validate(raw.mri.as_ref(), &species_names, &tissue_names)?;
     // The tissues of [tissues] as written (without `normal`): probes may not take their names.
     let raw_tissue_names: Vec<&str> = (raw.tissues.iter().flat_map(|m| m.0.iter()))

@@ -11,7 +11,7 @@ pub use generate::{
 use serde::Deserialize;
 
 use super::checks::{finite, non_negative, positive, species_ix};
-use super::error::{did_you_mean, Error, ErrorKind};
+use super::error::{count, did_you_mean, short, Error, ErrorKind};
 use super::parameters::parameter_name;
 use super::raw::NamedMap;
 use super::scenario::{
@@ -45,6 +45,12 @@ pub struct RawExchange {
     pub permeability_um_per_s: f64,
     pub blood_mm: f64,
 }
+
+/// Most segments of a network (generated or read from CSV). Each becomes a capsule that is
+/// rasterised onto the grid and kept in memory; a 1 mm³ tumour at 100 µm spacing has
+/// about 100 straight capillaries or 5 000 branching segments of 20 µm, so a million is
+/// far beyond any real network while still loading in seconds.
+pub const MAX_NETWORK_SEGMENTS: usize = generate::MAX_NETWORK_SEGMENTS;
 
 /// Name of the generated surface-per-volume field of exchange (1/µm).
 pub const SURFACE_SPECIES: &str = "vessel_SV";
@@ -95,7 +101,7 @@ pub(super) fn build(
                 }
             }
             let path = base_dir.join(f);
-            let text = std::fs::read_to_string(&path).map_err(|e| {
+            let text = super::files::read_text(&path).map_err(|e| {
                 Error::new(ErrorKind::Io, field("file"), format!("cannot read {} ({e})", path.display()))
                     .found(format!("{f:?}"))
                     .fix("give a CSV file relative to the scenario file's folder, with the header polyline,x_um,y_um,z_um,radius_um")
@@ -138,6 +144,29 @@ pub(super) fn build(
                     .found(seed)
                     .fix("use an integer ≥ 0, e.g. seed = 7")
             })?;
+            let spacing_key = if raw.spacing_um.is_some() {
+                "spacing_um"
+            } else {
+                "density_mm_per_mm3"
+            };
+            let too_many = |what: &str, n: f64, fix: &str| {
+                let given = match raw.spacing_um {
+                    Some(s) => s,
+                    None => raw.density_mm_per_mm3.unwrap_or(f64::NAN),
+                };
+                Error::invalid(
+                    field(spacing_key),
+                    format!(
+                        "would generate {} {what} in the {} × {} × {} µm grid, more than the limit of {MAX_NETWORK_SEGMENTS} segments",
+                        count(n),
+                        short(extent.x),
+                        short(extent.y),
+                        short(extent.z)
+                    ),
+                )
+                .found(short(given))
+                .fix(fix.to_string())
+            };
             let spacing_um = match (raw.spacing_um, raw.density_mm_per_mm3) {
                 (Some(_), Some(_)) => {
                     return Err(Error::invalid(
@@ -198,6 +227,19 @@ pub(super) fn build(
                         .fix("remove it, or set kind = \"branching\""));
                     }
                 }
+                let (u, v) = match axis {
+                    0 => (1, 2),
+                    1 => (0, 2),
+                    _ => (0, 1),
+                };
+                let n = (extent[u] * extent[v]) / (spacing_um * spacing_um);
+                if n.is_nan() || n.round() > MAX_NETWORK_SEGMENTS as f64 {
+                    return Err(too_many(
+                        "capillaries",
+                        n,
+                        "use a larger spacing_um (tumour 100–300 µm, normal 40–80 µm) or a lower density_mm_per_mm3, or a smaller grid",
+                    ));
+                }
                 straight(extent, axis, spacing_um, radius_um, seed)
             } else {
                 let segment_um = positive(
@@ -218,6 +260,15 @@ pub(super) fn build(
                         .fix("use e.g. 0.05 (chance per growth step that a tip splits)"));
                 }
                 let target = volume_um3 / (spacing_um * spacing_um);
+                // Every segment but the clipped ones is segment_um long.
+                let n = target / segment_um;
+                if n.is_nan() || n > MAX_NETWORK_SEGMENTS as f64 {
+                    return Err(too_many(
+                        &format!("branching segments of segment_um = {} µm (total length {} µm) or more", short(segment_um), short(target)),
+                        n,
+                        "use a larger spacing_um or a lower density_mm_per_mm3, a longer segment_um, or a smaller grid",
+                    ));
+                }
                 branching(
                     extent,
                     axis,
@@ -356,6 +407,18 @@ pub(super) fn build(
         }
     }
 
+    if segments.len() > MAX_NETWORK_SEGMENTS {
+        // Branching: clipped segments are shorter than segment_um, so the estimate
+        // checked before generating can fall short.
+        return Err(Error::invalid(
+            field("kind"),
+            format!(
+                "generated {} segments, more than the limit of {MAX_NETWORK_SEGMENTS}",
+                segments.len()
+            ),
+        )
+        .fix("use a larger spacing_um or segment_um, or a smaller grid"));
+    }
     let total_length_um = length_in_box_um(&segments, extent);
     let n_segments = segments.len();
     for s in segments {
