@@ -102,7 +102,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Run into an --out folder that already holds files: first delete the earlier run's
-    /// files there (those its manifest.json lists, ionfield's own file names and the
+    /// files there (those its manifest.json lists and, in a folder with a run's
+    /// manifest.json, config.resolved.toml or checkpoint, ionfield's own file names and the
     /// png/, png16/, fields/, vti/, tiff/, plots/ and checkpoint/ subfolders); other files
     /// are kept.
     #[arg(long)]

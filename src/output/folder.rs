@@ -2,7 +2,8 @@
 //! refuses a folder that already holds files (another run's, or anything else) unless
 //! `--overwrite` is given, and then removes only what ionfield wrote there: the files the
 //! folder's `manifest.json` lists, ionfield's own file names and subfolders
-//! ([`KNOWN_FILES`], [`KNOWN_DIRS`]) and leftovers of the atomic writer. Other files stay.
+//! ([`KNOWN_FILES`], [`KNOWN_DIRS`]; only in a folder that holds a run's manifest, resolved
+//! scenario or checkpoint) and leftovers of the atomic writer. Other files stay.
 
 use std::fs;
 use std::io;
@@ -176,8 +177,19 @@ pub fn clear_previous_run(dir: &Path) -> io::Result<Cleared> {
             at.pop();
         }
     }
-    for name in KNOWN_FILES.iter().chain(KNOWN_DIRS) {
-        remove(&dir.join(name), &mut cleared)?;
+    // ionfield's names only in a folder that is recognisably a run's (a `plots/` of the
+    // user's in a folder that never held a run stays).
+    let is_run_folder = [
+        "manifest.json",
+        "config.resolved.toml",
+        crate::sim::checkpoint::REL_PATH,
+    ]
+    .iter()
+    .any(|n| dir.join(n).is_file());
+    if is_run_folder {
+        for name in KNOWN_FILES.iter().chain(KNOWN_DIRS) {
+            remove(&dir.join(name), &mut cleared)?;
+        }
     }
     cleared.removed += atomic::remove_leftovers(dir).len();
     let mut kept: Vec<String> = fs::read_dir(dir)?
@@ -250,5 +262,13 @@ mod tests {
         assert_eq!(c.kept, vec!["link".to_string(), "notes.txt".to_string()]);
         assert!(!d.join("extra").exists(), "emptied folders go too");
         assert!(!d.join("png").exists() && !d.join("manifest.json").exists());
+
+        // A folder that never held a run keeps even folders with ionfield's names.
+        let user = tmp.path().join("user");
+        fs::create_dir_all(user.join("plots")).unwrap();
+        fs::write(user.join("plots/mine.png"), b"m").unwrap();
+        let c = clear_previous_run(&user).unwrap();
+        assert_eq!(c.removed, 0);
+        assert!(user.join("plots/mine.png").is_file());
     }
 }
