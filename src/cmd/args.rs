@@ -6,13 +6,14 @@ use std::path::PathBuf;
 /// ionfield: 3D tumour-tissue chemistry under ion-interference therapies, on the GPU.
 ///
 /// Exit codes: 0 success; 1 the simulation failed; 2 bad input or environment (config
-/// errors, unwritable output folder, no adapter, grid too large for the device).
+/// errors, unwritable or occupied output folder, no adapter, grid too large for the
+/// device, a changed input file on resume); 3 numerical failure; 130 interrupted.
 #[derive(Debug, Parser)]
 #[command(
     name = "ionfield",
     version,
     about,
-    after_help = "Exit codes: 0 success; 1 the simulation failed; 2 bad input or environment (config errors, unwritable --out, no adapter, grid too large for the device)."
+    after_help = "Exit codes: 0 success; 1 the simulation failed; 2 bad input or environment (config errors, unwritable or occupied --out, no adapter, grid too large for the device or memory limit, input file changed before resume); 3 numerical failure; 130 interrupted."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -49,8 +50,9 @@ pub enum Command {
 pub struct SweepArgs {
     /// Sweep file (TOML: name, base, set, mode, [axes]).
     pub sweep: PathBuf,
-    /// Print the expansion (a header, then `<index> <run_id> <key>=<value> ...` per run)
-    /// and exit without running anything.
+    /// Check the sweep as a run would (the base, every run's settings), print the
+    /// expansion (a header, then `<index> <run_id> <key>=<value> ...` per run of this
+    /// worker's shard, see --shard) and exit without running anything.
     #[arg(long)]
     pub list: bool,
     /// Run only runs with index % N == I. Default: from SLURM_ARRAY_TASK_ID/_MIN/_STEP/_COUNT,
@@ -94,9 +96,18 @@ pub struct RunArgs {
     /// Scenario TOML file, or the name of a built-in preset (`ionfield list`). Omitted: the
     /// built-in default (configs/therapies/fe_fenton_cdt.toml).
     pub config: Option<PathBuf>,
-    /// Output folder. Default: out/<scenario name>/.
+    /// Output folder. Default: out/<scenario name>/. A run folder belongs to one run: a
+    /// folder that already holds files is refused (resume an unfinished run there with
+    /// `ionfield resume DIR`), unless --overwrite is given.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Run into an --out folder that already holds files: first delete the earlier run's
+    /// files there (those its manifest.json lists and, in a folder with a run's
+    /// manifest.json, config.resolved.toml or checkpoint, ionfield's own file names and the
+    /// png/, png16/, fields/, vti/, tiff/, plots/ and checkpoint/ subfolders); other files
+    /// are kept.
+    #[arg(long)]
+    pub overwrite: bool,
     /// Override a config value, e.g. --set time.end_s=60 (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub sets: Vec<String>,
@@ -119,11 +130,11 @@ pub struct RunArgs {
 pub struct CheckpointArgs {
     /// Write DIR/checkpoint/state.ifck every SECONDS of model time (at the first batch
     /// boundary at or after each multiple), replacing the previous one.
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
     pub checkpoint_every: Option<f64>,
     /// Stop at model time SECONDS (at the first batch boundary at or after it) with a
     /// checkpoint and exit 0, e.g. to split a long run into job-sized parts.
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
     pub stop_at: Option<f64>,
 }
 

@@ -17,9 +17,10 @@ use ionfield::engine::Engine;
 use ionfield::gpu::{self, plan::human_bytes, BufferPlan, GpuContext, GpuEngine};
 use ionfield::model::Model;
 use ionfield::output::callbacks::{self, SharedRunWriter};
+use ionfield::output::folder::{self, Occupant};
 use ionfield::output::manifest::sha256_hex;
 use ionfield::output::{RunInfo, RunWriter};
-use ionfield::sim::checkpoint::{self, Checkpoint};
+use ionfield::sim::checkpoint::{self, Checkpoint, InputFile};
 use ionfield::sim::control::{CheckpointEvery, Progress, SignalStop, StopAt};
 use ionfield::sim::{Outcome, RunIdentity, Simulation};
 use std::cell::RefCell;
@@ -44,6 +45,8 @@ pub fn run(args: &RunArgs) -> Result<(), AppError> {
         .clone()
         .unwrap_or_else(|| PathBuf::from("out").join(&scenario.name));
     check_checkpoint_args(&args.checkpoints, scenario)?;
+    check_out_dir(&out_dir, args.overwrite)?;
+    let input_files = input_files(scenario)?;
 
     let chosen = choose_backend(args, !scenario.reactions.is_empty())?;
     // Refuse a grid the backend cannot hold before rasterising it (that alone takes
@@ -58,13 +61,15 @@ pub fn run(args: &RunArgs) -> Result<(), AppError> {
         }
         Chosen::Cpu => {
             let need = ionfield::cpu::required_bytes(scenario);
-            if let Some(avail) = gpu::plan::host_available_bytes() {
-                if need > avail {
+            if let Some(mem) = gpu::plan::host_memory() {
+                if need > mem.bytes {
                     return Err(AppError::input(anyhow::anyhow!(
-                        "{}: grid.shape: the CPU backend needs {} but about {} of memory is available. Fix: use a smaller grid",
+                        "{}: grid.shape: the CPU backend needs {} but about {} of memory is available ({}). Fix: use a smaller grid{}",
                         scenario.source,
                         human_bytes(need),
-                        human_bytes(avail)
+                        human_bytes(mem.bytes),
+                        mem.bound_by,
+                        mem.fix
                     )));
                 }
             }
@@ -81,7 +86,11 @@ pub fn run(args: &RunArgs) -> Result<(), AppError> {
         adapter_name,
         config_sha256: sha256_hex(text.as_bytes()),
         base_dir,
+        input_files,
     };
+    if args.overwrite {
+        clear_out_dir(&out_dir)?;
+    }
     let mut run = RunFolder::new(
         scenario,
         &model,
@@ -141,6 +150,7 @@ pub fn resume(args: &ResumeArgs) -> Result<(), AppError> {
             config_path.display()
         )));
     }
+    check_input_files(&h.input_files)?;
     let resolved = config::load_resolved(
         &text,
         &config_path.display().to_string(),
@@ -173,6 +183,7 @@ pub fn resume(args: &ResumeArgs) -> Result<(), AppError> {
         adapter_name,
         config_sha256: h.config_sha256.clone(),
         base_dir: h.base_dir.clone(),
+        input_files: h.input_files.clone(),
     };
     let mut run = RunFolder::new(
         scenario,
@@ -362,6 +373,133 @@ impl RunFolder {
         w.provenance.wall_time_by_phase_s = self.sim.phases().clone();
         w.write_manifest(status, self.sim.wall_s())
     }
+}
+
+/// Refuses an `--out` that is not a folder, or a folder that already holds files (another
+/// run, an unfinished run, anything) unless `overwrite`: a run folder belongs to one run,
+/// so its manifest never mixes two runs' files. Changes nothing on disk.
+fn check_out_dir(dir: &Path, overwrite: bool) -> Result<(), AppError> {
+    let shown = dir.display().to_string();
+    let quoted = shell_quote(&shown);
+    let occupant = folder::inspect(dir).map_err(|e| {
+        AppError::input(anyhow::anyhow!(
+            "--out {shown}: cannot use it as the output folder ({e}). Fix: choose another --out folder (it is created if missing)"
+        ))
+    })?;
+    let status = |s: &Option<String>| s.as_deref().unwrap_or("unknown").to_string();
+    let refusal = match occupant {
+        Occupant::Missing | Occupant::Empty => return Ok(()),
+        Occupant::NotAFolder => {
+            return Err(AppError::input(anyhow::anyhow!(
+                "--out {shown}: is a file, and the output must be a folder. Fix: give a folder path for --out (it is created if missing)"
+            )))
+        }
+        _ if overwrite => return Ok(()),
+        Occupant::Resumable { status: s } => format!(
+            "holds an unfinished run (status {}) with a checkpoint. Fix: continue it with `ionfield resume {quoted}`, or start over with --overwrite (deletes that run's files), or choose another --out folder",
+            status(&s)
+        ),
+        Occupant::Run {
+            scenario,
+            status: s,
+        } => format!(
+            "holds another run (manifest.json of scenario `{}`, status {}); a run folder belongs to one run. Fix: choose another --out folder, or add --overwrite to replace that run (only ionfield's files are deleted)",
+            scenario.as_deref().unwrap_or("?"),
+            status(&s)
+        ),
+        Occupant::Other { names, count } => format!(
+            "is not empty ({count} entr{}: {}{}); a run folder belongs to one run. Fix: choose a new or empty --out folder, or add --overwrite (removes only ionfield's own files there; other files stay)",
+            if count == 1 { "y" } else { "ies" },
+            names.join(", "),
+            if count > names.len() { ", …" } else { "" }
+        ),
+    };
+    Err(AppError::input(anyhow::anyhow!("--out {shown}: {refusal}")))
+}
+
+/// `--overwrite`: removes the earlier run's files from `dir` (see
+/// [`folder::clear_previous_run`]); says what it removed and what it kept.
+fn clear_out_dir(dir: &Path) -> Result<(), AppError> {
+    let cleared = folder::clear_previous_run(dir).map_err(|e| {
+        AppError::input(anyhow::anyhow!(
+            "--overwrite: cannot clear the earlier run's files in {} ({e}). Fix: fix the folder's permissions or choose another --out folder",
+            dir.display()
+        ))
+    })?;
+    if cleared.removed > 0 {
+        eprintln!(
+            "--overwrite: removed {} file(s)/folder(s) of the earlier run in {}{}",
+            cleared.removed,
+            dir.display(),
+            if cleared.kept.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; kept {} entr{} that ionfield did not write: {}",
+                    cleared.kept.len(),
+                    if cleared.kept.len() == 1 { "y" } else { "ies" },
+                    cleared.kept.join(", ")
+                )
+            }
+        );
+    }
+    Ok(())
+}
+
+/// Every file the scenario read besides itself (tissue masks, the vessel CSV), with its
+/// SHA-256, so `resume` can refuse when one changed. Included TOML files are not listed:
+/// they are merged into `config.resolved.toml`, which resume reads (and checks) instead.
+fn input_files(scenario: &Scenario) -> Result<Vec<InputFile>, AppError> {
+    let paths = scenario
+        .tissues
+        .iter()
+        .filter_map(|t| t.mask.as_ref().map(|m| m.path.clone()))
+        .chain(
+            scenario
+                .vessel_network
+                .as_ref()
+                .and_then(|n| n.file.clone()),
+        );
+    let mut files: Vec<InputFile> = Vec::new();
+    for p in paths {
+        let path = std::path::absolute(&p).unwrap_or_else(|_| PathBuf::from(&p));
+        let path_text = path.display().to_string();
+        if files.iter().any(|f| f.path == path_text) {
+            continue;
+        }
+        let sha256 = checkpoint::input_sha256(&path).map_err(|e| {
+            AppError::input(anyhow::anyhow!(
+                "{path_text}: cannot read an input file of the scenario ({e}). Fix: check the file"
+            ))
+        })?;
+        files.push(InputFile {
+            path: path_text,
+            sha256,
+        });
+    }
+    Ok(files)
+}
+
+/// Resume: every input file must be what the run started with.
+fn check_input_files(files: &[InputFile]) -> Result<(), AppError> {
+    for f in files {
+        match checkpoint::input_sha256(Path::new(&f.path)) {
+            Ok(sha) if sha == f.sha256 => {}
+            Ok(_) => {
+                return Err(AppError::input(anyhow::anyhow!(
+                    "{}: the input file changed since the run started (SHA-256 differs); the resumed part would compute with other data than the first. Fix: restore the original file, or start a new run with the new one (ionfield run ... --overwrite)",
+                    f.path
+                )))
+            }
+            Err(e) => {
+                return Err(AppError::input(anyhow::anyhow!(
+                    "{}: cannot read an input file of the run ({e}). Fix: restore the file at that path; resume needs the same input files as the start",
+                    f.path
+                )))
+            }
+        }
+    }
+    Ok(())
 }
 
 fn check_checkpoint_args(a: &CheckpointArgs, scenario: &Scenario) -> Result<(), AppError> {

@@ -78,10 +78,6 @@ fn validate(sweep: &Sweep, base: &Path, runs: &[Run]) -> Result<(), AppError> {
 pub fn sweep(args: &SweepArgs) -> Result<(), AppError> {
     let sweep = Sweep::load(&args.sweep).map_err(AppError::input)?;
     let runs = sweep.runs();
-    if args.list {
-        print!("{}", sweep.listing());
-        return Ok(());
-    }
     let base = resolve_base(&sweep, &args.sweep)?;
     let (shard, shard_source) = match &args.shard {
         Some(s) => (Shard::parse(s).map_err(input)?, format!("--shard {s}")),
@@ -92,6 +88,11 @@ pub fn sweep(args: &SweepArgs) -> Result<(), AppError> {
         .clone()
         .unwrap_or_else(|| PathBuf::from("out").join(&sweep.name));
     validate(&sweep, &base, &runs)?;
+    // --list checks exactly what a sweep checks, then lists this worker's runs.
+    if args.list {
+        print!("{}", sweep.listing_of(shard));
+        return Ok(());
+    }
 
     let json_path = out.join("sweep.json");
     let json = sweep.json();
@@ -153,15 +154,12 @@ pub fn sweep(args: &SweepArgs) -> Result<(), AppError> {
                 status.as_deref().unwrap_or("unknown")
             )
         } else {
-            if dir.exists() {
-                std::fs::remove_dir_all(&dir).map_err(|e| {
-                    input(format!(
-                        "{}: cannot clear the unfinished run folder ({e}). Fix: delete it by hand",
-                        dir.display()
-                    ))
-                })?;
-            }
             cmd.arg("run").arg(&base).arg("--out").arg(&dir);
+            // A rerun from scratch replaces what an earlier attempt left (its manifest,
+            // partial outputs); the child deletes only ionfield's files there.
+            if dir.exists() {
+                cmd.arg("--overwrite");
+            }
             for s in sweep.set.iter().cloned().chain(run.sets()) {
                 cmd.arg("--set").arg(s);
             }

@@ -22,7 +22,9 @@ pub enum Error {
     #[error("no GPU adapter{}{}. Fix: {} (or run with --backend cpu)",
         .wanted.as_ref().map(|w| format!(" matching `{w}`")).unwrap_or_default(),
         if .available.is_empty() { String::new() } else { format!(" (available: {})", .available) },
-        INSTALL_LAVAPIPE)]
+        if .available.is_empty() { INSTALL_LAVAPIPE.to_string() } else {
+            "give --adapter (or IONFIELD_ADAPTER) a part of one of the available names; `ionfield info` lists them".to_string()
+        })]
     NoAdapter {
         wanted: Option<String>,
         available: String,

@@ -110,12 +110,150 @@ impl BufferPlan {
     }
 }
 
-/// Memory available to the process (MemAvailable of /proc/meminfo), bytes, if known.
+/// Memory the process may still allocate, and what bounds it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HostMemory {
+    /// Bytes, the least of the bounds below that are known.
+    pub bytes: u64,
+    /// Which bound this is, for messages, e.g. `MemAvailable of /proc/meminfo`.
+    pub bound_by: String,
+    /// What raises that bound (`, or raise ulimit -v`), to append to a fix; may be empty.
+    pub fix: &'static str,
+}
+
+/// Memory available to the process, bytes, if known: the least of [`host_memory`]'s bounds.
 pub fn host_available_bytes() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    host_memory().map(|m| m.bytes)
+}
+
+/// Memory the process may still allocate (Linux): the least of the system's MemAvailable
+/// (/proc/meminfo), what the address-space limit leaves (RLIMIT_AS, `ulimit -v`, from
+/// /proc/self/limits, less the VmSize already mapped) and what the cgroup memory limits
+/// leave (cgroup v2 `memory.max` less `memory.current`, v1 `memory.limit_in_bytes` less
+/// `memory.usage_in_bytes`, both less reclaimable inactive page cache; the process's
+/// cgroup and its ancestors). `None` when none is known.
+pub fn host_memory() -> Option<HostMemory> {
+    let read = |p: &str| std::fs::read_to_string(p).ok();
+    let mut bounds: Vec<HostMemory> = Vec::new();
+    if let Some(b) = read("/proc/meminfo").as_deref().and_then(mem_available) {
+        bounds.push(HostMemory {
+            bytes: b,
+            bound_by: "MemAvailable of /proc/meminfo".into(),
+            fix: "",
+        });
+    }
+    if let Some(limit) = read("/proc/self/limits")
+        .as_deref()
+        .and_then(address_space_limit)
+    {
+        let mapped = read("/proc/self/status")
+            .as_deref()
+            .and_then(vm_size)
+            .unwrap_or(0);
+        bounds.push(HostMemory {
+            bytes: limit.saturating_sub(mapped),
+            bound_by: format!(
+                "the process's address-space limit (ulimit -v) of {}, {} of it already mapped",
+                human_bytes(limit),
+                human_bytes(mapped)
+            ),
+            fix: ", or raise the address-space limit (ulimit -v)",
+        });
+    }
+    if let Some(cgroup) = read("/proc/self/cgroup") {
+        bounds.extend(cgroup_bounds(&cgroup, |p| read(p)));
+    }
+    bounds.into_iter().min_by_key(|b| b.bytes)
+}
+
+/// MemAvailable of /proc/meminfo, bytes.
+fn mem_available(meminfo: &str) -> Option<u64> {
+    let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
+}
+
+/// The soft "Max address space" of /proc/self/limits, bytes; `None` when unlimited.
+fn address_space_limit(limits: &str) -> Option<u64> {
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max address space"))?;
+    line["Max address space".len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// VmSize of /proc/self/status, bytes.
+fn vm_size(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmSize:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// The memory limits of the cgroups in `proc_self_cgroup` (the text of /proc/self/cgroup)
+/// and their ancestors, each less its usage; `read` reads a file under /sys/fs/cgroup.
+fn cgroup_bounds(proc_self_cgroup: &str, read: impl Fn(&str) -> Option<String>) -> Vec<HostMemory> {
+    let num = |text: Option<String>| -> Option<u64> { text?.trim().parse().ok() };
+    let inactive_file = |dir: &str, key: &str| -> u64 {
+        read(&format!("{dir}/memory.stat"))
+            .and_then(|t| {
+                t.lines()
+                    .find_map(|l| l.strip_prefix(key)?.trim().parse().ok())
+            })
+            .unwrap_or(0)
+    };
+    let mut out = Vec::new();
+    for line in proc_self_cgroup.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (Some(id), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        let (root, v2) = if id == "0" && controllers.is_empty() {
+            ("/sys/fs/cgroup".to_string(), true)
+        } else if controllers.split(',').any(|c| c == "memory") {
+            ("/sys/fs/cgroup/memory".to_string(), false)
+        } else {
+            continue;
+        };
+        // The cgroup, then each ancestor up to the root of the mount.
+        let mut rel = path.trim_end_matches('/').to_string();
+        loop {
+            let dir = format!("{root}{rel}");
+            let (limit_file, usage_file, inactive_key) = if v2 {
+                ("memory.max", "memory.current", "inactive_file ")
+            } else {
+                (
+                    "memory.limit_in_bytes",
+                    "memory.usage_in_bytes",
+                    "total_inactive_file ",
+                )
+            };
+            // v2 writes `max` when unlimited; v1 a number near 2^63.
+            if let Some(limit) = num(read(&format!("{dir}/{limit_file}"))).filter(|&l| l < 1 << 60)
+            {
+                let used = num(read(&format!("{dir}/{usage_file}")))
+                    .unwrap_or(0)
+                    .saturating_sub(inactive_file(&dir, inactive_key));
+                out.push(HostMemory {
+                    bytes: limit.saturating_sub(used),
+                    bound_by: format!(
+                        "the cgroup memory limit {dir}/{limit_file} of {}, {} of it in use",
+                        human_bytes(limit),
+                        human_bytes(used)
+                    ),
+                    fix: ", or ask for more memory (container or job limit)",
+                });
+            }
+            match rel.rfind('/') {
+                Some(i) if !rel.is_empty() => rel.truncate(i),
+                _ => break,
+            }
+        }
+    }
+    out
 }
 
 /// `1.5 GiB`, `64.0 MiB`, `512 B`.
@@ -155,6 +293,41 @@ mod tests {
             err.contains("512.0 MiB") && err.contains("128.0 MiB"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn memory_bounds_are_read_from_proc_and_cgroup_files() {
+        let limits = "Limit                     Soft Limit           Hard Limit           Units\nMax stack size            8388608              unlimited            bytes\nMax address space         3072000000           unlimited            bytes\n";
+        assert_eq!(address_space_limit(limits), Some(3_072_000_000));
+        let unlimited =
+            "Max address space         unlimited            unlimited            bytes\n";
+        assert_eq!(address_space_limit(unlimited), None);
+        assert_eq!(vm_size("Name:\tx\nVmSize:\t  1000 kB\n"), Some(1_024_000));
+        assert_eq!(mem_available("MemAvailable:   2048 kB\n"), Some(2_097_152));
+
+        let files = |p: &str| -> Option<String> {
+            match p {
+                "/sys/fs/cgroup/job/task/memory.max" => Some("max\n".into()),
+                "/sys/fs/cgroup/job/memory.max" => Some("1073741824\n".into()),
+                "/sys/fs/cgroup/job/memory.current" => Some("536870912\n".into()),
+                "/sys/fs/cgroup/job/memory.stat" => {
+                    Some("anon 1\ninactive_file 268435456\n".into())
+                }
+                _ => None,
+            }
+        };
+        let b = cgroup_bounds("0::/job/task\n", files);
+        assert_eq!(b.len(), 1, "{b:?}");
+        assert_eq!(b[0].bytes, (1 << 30) - (1 << 29) + (1 << 28));
+        assert!(
+            b[0].bound_by.contains("/sys/fs/cgroup/job/memory.max"),
+            "{b:?}"
+        );
+        let v1 = |p: &str| -> Option<String> {
+            (p == "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+                .then(|| "9223372036854771712".into())
+        };
+        assert!(cgroup_bounds("5:memory:/\n", v1).is_empty(), "v1 unlimited");
     }
 
     #[test]

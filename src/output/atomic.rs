@@ -56,9 +56,70 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     Ok(())
 }
 
+/// Whether `name` is a leftover of an interrupted writer: `<name>.tmp-<pid>` of
+/// [`write_atomic`] or the `.ionfield-write-probe-<pid>` of the writability check. A run
+/// killed mid-write (kill -9, power loss) leaves them; nothing else uses these names.
+pub fn is_leftover_name(name: &str) -> bool {
+    let pid_suffix = |rest: &str| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit());
+    if let Some(rest) = name.strip_prefix(".ionfield-write-probe-") {
+        return pid_suffix(rest);
+    }
+    match name.rfind(".tmp-") {
+        Some(i) if i > 0 => pid_suffix(&name[i + 5..]),
+        _ => false,
+    }
+}
+
+/// Removes the leftovers ([`is_leftover_name`]) under `dir`, subfolders included (symbolic
+/// links are not followed), and returns their paths. Called when a run starts or resumes
+/// in `dir`, which belongs to that one run; errors are skipped (best effort).
+pub fn remove_leftovers(dir: &Path) -> Vec<PathBuf> {
+    let mut removed = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.filter_map(Result::ok) {
+            let Ok(kind) = e.file_type() else { continue };
+            let path = e.path();
+            if kind.is_dir() {
+                stack.push(path);
+            } else if is_leftover_name(&e.file_name().to_string_lossy())
+                && fs::remove_file(&path).is_ok()
+            {
+                removed.push(path);
+            }
+        }
+    }
+    removed.sort();
+    removed
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn leftovers_are_recognised_and_removed_in_subfolders() {
+        for (name, left) in [
+            ("manifest.json.tmp-123", true),
+            (".ionfield-write-probe-9", true),
+            ("a.tmp-", false),
+            ("a.tmp-12x", false),
+            (".tmp-12", false),
+            ("notes.tmp", false),
+        ] {
+            assert_eq!(is_leftover_name(name), left, "{name}");
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        fs::create_dir_all(dir.path().join("png/o2")).unwrap();
+        fs::write(dir.path().join("png/o2/z.png.tmp-77"), b"half").unwrap();
+        fs::write(dir.path().join("png/o2/z.png"), b"whole").unwrap();
+        let removed = remove_leftovers(dir.path());
+        assert_eq!(removed, vec![dir.path().join("png/o2/z.png.tmp-77")]);
+        assert!(dir.path().join("png/o2/z.png").is_file());
+    }
 
     #[test]
     fn atomic_write_leaves_no_temp_file() {

@@ -27,6 +27,7 @@ pub mod callbacks;
 pub mod derived;
 pub mod describe;
 mod figure_out;
+pub mod folder;
 pub mod manifest;
 pub mod npy;
 pub mod png;
@@ -188,13 +189,23 @@ fn resolve_range(range: ValueRange, field: &[f32]) -> (f64, f64) {
 }
 
 impl RunWriter {
-    /// Creates `out_dir` (and parents) and checks it is writable by writing and removing
-    /// a probe file.
+    /// Creates `out_dir` (and parents), checks it is writable by writing and removing a
+    /// probe file, and removes leftover temporary files of an earlier process killed
+    /// mid-write there ([`atomic::remove_leftovers`]; the folder belongs to this run).
     pub fn create(out_dir: &Path, scenario: &Scenario, info: RunInfo) -> Result<Self, Error> {
+        if out_dir.exists() && !out_dir.is_dir() {
+            return Err(Error::CreateDir {
+                path: out_dir.to_path_buf(),
+                os_error: io::Error::other("it is a file, and the output must be a folder"),
+            });
+        }
         fs::create_dir_all(out_dir).map_err(|os_error| Error::CreateDir {
             path: out_dir.to_path_buf(),
             os_error,
         })?;
+        for p in atomic::remove_leftovers(out_dir) {
+            log::info!("removed {} (left by an interrupted write)", p.display());
+        }
         let probe = out_dir.join(format!(".ionfield-write-probe-{}", std::process::id()));
         let not_writable = |os_error| Error::NotWritable {
             path: out_dir.to_path_buf(),

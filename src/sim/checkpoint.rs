@@ -7,9 +7,13 @@
 //! b"IONFIELD-CHECKPOINT\n"     20 bytes, the magic
 //! u64                          length of the JSON header in bytes
 //! JSON header                  [`Header`]: versions, backend, loop position, run state,
-//!                              and the name, size and SHA-256 of every blob
+//!                              the SHA-256 of every input file the run read, and the
+//!                              name, size and SHA-256 of every blob
+//! [u8; 32]                     SHA-256 of the JSON header bytes (format 2 on)
 //! blobs                        raw bytes, one after another in header order
 //! ```
+//! Every byte is covered by a checksum: a same-length edit of the header (the step, the
+//! doses done) is refused like a damaged blob.
 //! Blobs hold the engine state (every species field and the reaction integrator's step
 //! sizes, in the engine's precision) and any per-voxel arrays of the run (time of death).
 
@@ -31,7 +35,8 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// First bytes of every checkpoint file.
 pub const MAGIC: &[u8; 20] = b"IONFIELD-CHECKPOINT\n";
 /// Version of the layout and header; a checkpoint of another version is refused.
-pub const FORMAT: u32 = 1;
+/// Format 2 added the header checksum and the input files.
+pub const FORMAT: u32 = 2;
 /// Checkpoint path relative to the output folder.
 pub const REL_PATH: &str = "checkpoint/state.ifck";
 
@@ -41,6 +46,43 @@ pub struct BlobRecord {
     pub name: String,
     pub bytes: u64,
     pub sha256: String,
+}
+
+/// An input file the run read (a tissue mask, a vessel CSV) and its SHA-256 when the run
+/// started; resume refuses when it changed. A folder (a PNG mask stack) is hashed as the
+/// SHA-256 of its files' names and hashes, see [`input_sha256`].
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct InputFile {
+    /// Absolute path (lexically: `..` kept, symlinks not resolved).
+    pub path: String,
+    pub sha256: String,
+}
+
+/// SHA-256 of an input file, or of a folder: the SHA-256 of `name\0sha256\n` for each of
+/// its files, sorted by name (subfolders are not read by any input, so they are skipped).
+pub fn input_sha256(path: &Path) -> std::io::Result<String> {
+    if path.is_dir() {
+        let mut entries: Vec<(String, String)> = Vec::new();
+        for e in std::fs::read_dir(path)? {
+            let p = e?.path();
+            if p.is_file() {
+                let name = p
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned();
+                entries.push((name, sha256_hex(&std::fs::read(&p)?)));
+            }
+        }
+        entries.sort();
+        let mut text = String::new();
+        for (n, h) in entries {
+            text.push_str(&format!("{n}\0{h}\n"));
+        }
+        Ok(sha256_hex(text.as_bytes()))
+    } else {
+        Ok(sha256_hex(&std::fs::read(path)?))
+    }
 }
 
 /// Everything in a checkpoint besides the blobs.
@@ -61,6 +103,8 @@ pub struct Header {
     /// Folder that relative paths of the scenario (masks, vessel CSV) are resolved from,
     /// absolute.
     pub base_dir: String,
+    /// Every file the scenario read besides the scenario itself, with its SHA-256.
+    pub input_files: Vec<InputFile>,
     /// Where the time loop is.
     pub position: Position,
     /// Model time of the position, s.
@@ -108,6 +152,7 @@ impl Checkpoint {
         info: &EngineInfo,
         config_sha256: String,
         base_dir: String,
+        input_files: Vec<InputFile>,
         position: Position,
         time_s: f64,
         run: serde_json::Value,
@@ -144,6 +189,7 @@ impl Checkpoint {
                 driver: info.driver.clone(),
                 config_sha256,
                 base_dir,
+                input_files,
                 position,
                 time_s,
                 engine_clock_s: engine.clock_s,
@@ -195,18 +241,19 @@ impl Checkpoint {
     pub fn encode(&self) -> Vec<u8> {
         let header = serde_json::to_vec(&self.header).expect("the header is plain data");
         let total: usize = self.blobs.iter().map(|(_, b)| b.len()).sum();
-        let mut out = Vec::with_capacity(MAGIC.len() + 8 + header.len() + total);
+        let mut out = Vec::with_capacity(MAGIC.len() + 8 + header.len() + 32 + total);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&(header.len() as u64).to_le_bytes());
         out.extend_from_slice(&header);
+        out.extend_from_slice(&Sha256::digest(&header));
         for (_, b) in &self.blobs {
             out.extend_from_slice(b);
         }
         out
     }
 
-    /// Parses and verifies a checkpoint file (magic, format, every blob's size and
-    /// SHA-256); `path` names it in errors.
+    /// Parses and verifies a checkpoint file (magic, format, the header's SHA-256, every
+    /// blob's size and SHA-256); `path` names it in errors.
     pub fn decode(bytes: &[u8], path: &Path) -> Result<Checkpoint, ReadError> {
         let err = |problem: String, fix: &'static str| ReadError {
             path: path.display().to_string(),
@@ -226,18 +273,43 @@ impl Checkpoint {
         let header_bytes = bytes
             .get(body..body.saturating_add(header_len))
             .ok_or_else(|| err("the header is cut short".into(), CORRUPT_FIX))?;
-        let header: Header = serde_json::from_slice(header_bytes)
-            .map_err(|e| err(format!("the header cannot be read ({e})"), CORRUPT_FIX))?;
-        if header.format != FORMAT {
+        // The header's checksum follows it (format 2 on). When it does not match, the
+        // format says whether this is an older layout or an edited or damaged header.
+        let sum_at = body + header_len;
+        let sum_ok = bytes
+            .get(sum_at..sum_at.saturating_add(32))
+            .is_some_and(|sum| Sha256::digest(header_bytes).as_slice() == sum);
+        #[derive(Deserialize)]
+        struct Version {
+            format: u32,
+            #[serde(default)]
+            ionfield_version: String,
+        }
+        let version = serde_json::from_slice::<Version>(header_bytes).ok();
+        if let Some(v) = version.as_ref().filter(|v| v.format != FORMAT) {
             return Err(err(
                 format!(
-                    "checkpoint format {} (written by ionfield {}), this ionfield reads format {FORMAT}",
-                    header.format, header.ionfield_version
+                    "checkpoint format {} (written by ionfield {}), this ionfield reads format {FORMAT} only{}",
+                    v.format,
+                    if v.ionfield_version.is_empty() { "?" } else { &v.ionfield_version },
+                    if v.format < FORMAT {
+                        " (format 2 added a checksum of the header and of the run's input files)"
+                    } else {
+                        ""
+                    }
                 ),
-                "resume with the ionfield version that wrote it",
+                "resume with the ionfield version that wrote it, or start the run again",
             ));
         }
-        let mut at = body + header_len;
+        if !sum_ok {
+            return Err(err(
+                "the header fails its SHA-256 check (it was edited or damaged)".into(),
+                CORRUPT_FIX,
+            ));
+        }
+        let header: Header = serde_json::from_slice(header_bytes)
+            .map_err(|e| err(format!("the header cannot be read ({e})"), CORRUPT_FIX))?;
+        let mut at = sum_at + 32;
         let mut blobs = Vec::with_capacity(header.blobs.len());
         for rec in &header.blobs {
             let end = at.saturating_add(rec.bytes as usize);
@@ -311,6 +383,10 @@ mod tests {
             },
             "abc".into(),
             "/tmp".into(),
+            vec![InputFile {
+                path: "/tmp/mask.npy".into(),
+                sha256: "00".into(),
+            }],
             Position {
                 stops_done: 2,
                 step: 25,
@@ -349,8 +425,42 @@ mod tests {
         assert!(e.problem.contains("cut short"), "{e}");
         let e = Checkpoint::decode(b"hello", p).unwrap_err();
         assert!(e.problem.contains("magic"), "{e}");
+        // A same-length edit of the header (step 25 → 15).
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let at = text.find("\"step\":25").expect("the step in the header");
+        let mut edited = bytes.clone();
+        edited[at + 8] = b'1';
+        let e = Checkpoint::decode(&edited, p).unwrap_err();
+        assert!(e.problem.contains("header fails its SHA-256"), "{e}");
         let names = ["A".to_string(), "C".to_string()];
         let e = example().engine_state(&names).unwrap_err();
         assert!(e.contains("`C`"), "{e}");
+    }
+
+    #[test]
+    fn format_1_is_refused_with_the_reason() {
+        // A format-1 file: the header straight after its length, no checksum.
+        let mut h = serde_json::to_value(&example().header).unwrap();
+        h["format"] = 1.into();
+        let header = serde_json::to_vec(&h).unwrap();
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend_from_slice(&(header.len() as u64).to_le_bytes());
+        bytes.extend_from_slice(&header);
+        let e = Checkpoint::decode(&bytes, Path::new("old.ifck")).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains("format 1") && msg.contains("reads format 2") && msg.contains("old.ifck"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn a_folder_is_hashed_by_its_files() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.png"), b"1").unwrap();
+        let before = input_sha256(dir.path()).unwrap();
+        std::fs::write(dir.path().join("a.png"), b"2").unwrap();
+        assert_ne!(input_sha256(dir.path()).unwrap(), before);
+        assert!(input_sha256(&dir.path().join("none")).is_err());
     }
 }

@@ -35,6 +35,8 @@ pub struct RunIdentity {
     pub config_sha256: String,
     /// Absolute folder that relative paths of the scenario start from.
     pub base_dir: String,
+    /// The files the scenario read (masks, vessel CSV) and their SHA-256 at the start.
+    pub input_files: Vec<super::checkpoint::InputFile>,
 }
 
 /// The checkpoint's record of the simulation's own bookkeeping.
@@ -346,6 +348,7 @@ impl Simulation {
             adapter_name: h.adapter_name.clone(),
             config_sha256: h.config_sha256.clone(),
             base_dir: h.base_dir.clone(),
+            input_files: h.input_files.clone(),
         };
         Ok(())
     }
@@ -393,6 +396,7 @@ fn build_checkpoint(
         &engine.info(),
         identity.config_sha256.clone(),
         identity.base_dir.clone(),
+        identity.input_files.clone(),
         pos,
         time_s,
         serde_json::to_value(run).expect("the run state is plain data"),

@@ -190,9 +190,26 @@ impl Sweep {
 
     /// `--list`: a header line, then `<index> <run_id> <key>=<value> ...` per run.
     pub fn listing(&self) -> String {
+        self.listing_of(super::Shard::ALL)
+    }
+
+    /// `--list` of one worker's share: the header (which also gives the shard when it is
+    /// not all runs), then the runs of `shard` only.
+    pub fn listing_of(&self, shard: super::Shard) -> String {
         let runs = self.runs();
+        let mine: Vec<&Run> = runs.iter().filter(|r| shard.contains(r.index)).collect();
+        let share = if shard.count > 1 {
+            format!(
+                "; shard {}/{}: {} of them",
+                shard.index,
+                shard.count,
+                mine.len()
+            )
+        } else {
+            String::new()
+        };
         let mut text = format!(
-            "# sweep {}: {} runs ({} mode) on base {}; index run_id assignments\n",
+            "# sweep {}: {} runs ({} mode) on base {}{share}; index run_id assignments\n",
             self.name,
             runs.len(),
             match self.mode {
@@ -202,7 +219,7 @@ impl Sweep {
             },
             self.base
         );
-        for r in &runs {
+        for r in mine {
             text.push_str(&format!("{} {}", r.index, r.run_id));
             for s in r.sets() {
                 text.push(' ');

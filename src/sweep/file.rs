@@ -8,6 +8,12 @@ use super::{Axis, Mode, Spacing, Sweep, SweepError, Value};
 
 const KEYS: &[&str] = &["name", "base", "set", "mode", "seed", "samples", "axes"];
 
+/// Most runs one sweep file may expand to (and most values of one axis): a sweep is
+/// expanded, validated and written to sweep.json in full before any run, so a typo such as
+/// `n = 100000000000` must be refused before anything is allocated. Split bigger designs
+/// into several sweep files.
+pub const MAX_RUNS: usize = 100_000;
+
 impl Sweep {
     /// Reads and validates a sweep file.
     pub fn load(path: &Path) -> Result<Sweep, SweepError> {
@@ -145,6 +151,13 @@ impl Sweep {
                     "add samples = 12",
                 ))
             }
+            (Mode::Lhs, Some(n)) if n as u64 > MAX_RUNS as u64 => {
+                return Err(err(
+                    "samples",
+                    format!("samples = {n} is more than the {MAX_RUNS} runs one sweep may have"),
+                    &format!("use at most samples = {MAX_RUNS}, or split the design into several sweep files"),
+                ))
+            }
             (_, s) => s.unwrap_or(0) as usize,
         };
         let axes_table = match table.get("axes") {
@@ -167,6 +180,23 @@ impl Sweep {
         let mut axes = Vec::new();
         for (key, v) in axes_table {
             axes.push(parse_axis(key, v, mode, file)?);
+        }
+        if mode == Mode::Cartesian {
+            let total = axes
+                .iter()
+                .try_fold(1usize, |acc, a| acc.checked_mul(a.values.len()))
+                .filter(|&t| t <= MAX_RUNS);
+            if total.is_none() {
+                let sizes: Vec<String> = axes.iter().map(|a| a.values.len().to_string()).collect();
+                return Err(err(
+                    "axes",
+                    format!(
+                        "every combination of {} values is more than the {MAX_RUNS} runs one sweep may have",
+                        sizes.join(" × ")
+                    ),
+                    "use fewer values per axis, mode = \"lhs\" with samples, or split the design into several sweep files",
+                ));
+            }
         }
         if mode == Mode::Zip {
             let n = axes[0].values.len();
@@ -236,6 +266,15 @@ fn parse_axis(key: &str, v: &toml::Value, mode: Mode, file: &str) -> Result<Axis
             if list.is_empty() {
                 return Err(err("empty list".into(), "give at least one value"));
             }
+            if list.len() > MAX_RUNS {
+                return Err(err(
+                    format!(
+                        "{} values is more than the {MAX_RUNS} runs one sweep may have",
+                        list.len()
+                    ),
+                    "split the design into several sweep files",
+                ));
+            }
             Ok(Axis {
                 key: key.to_string(),
                 spacing: Spacing::List,
@@ -294,6 +333,16 @@ fn parse_axis(key: &str, v: &toml::Value, mode: Mode, file: &str) -> Result<Axis
                     return Err(err(
                         format!("n = {n} is not a positive whole number"),
                         &shape,
+                    ));
+                }
+                if n > MAX_RUNS as f64 {
+                    return Err(err(
+                        format!(
+                            "n = {n} values is more than the {MAX_RUNS} runs one sweep may have"
+                        ),
+                        &format!(
+                            "use n ≤ {MAX_RUNS}, or split the design into several sweep files"
+                        ),
                     ));
                 }
                 Some(n as usize)

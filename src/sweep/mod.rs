@@ -25,6 +25,7 @@ pub mod plot;
 mod shard;
 
 pub use design::{latin_hypercube, linspace, logspace, run_id};
+pub use file::MAX_RUNS;
 pub use shard::Shard;
 
 use std::fmt;
