@@ -243,6 +243,7 @@ impl Simulation {
             names: &self.species_names,
             identity: &self.identity,
             stopped_by_callback: false,
+            total_steps: self.schedule.n_steps(),
         };
         let result = super::run(
             self.engine.as_mut(),
@@ -415,6 +416,8 @@ struct Runner<'a> {
     identity: &'a RunIdentity,
     /// A callback asked to stop ([`Action::Stop`]), not `run_until`.
     stopped_by_callback: bool,
+    /// Steps of the whole run (computed once: O(stops)).
+    total_steps: u64,
 }
 
 impl Hooks for Runner<'_> {
@@ -451,7 +454,7 @@ impl Hooks for Runner<'_> {
         let status = Status {
             time_s: stop.time_s,
             step: stop.step,
-            total_steps: self.schedule.n_steps(),
+            total_steps: self.total_steps,
             wall_s: self.clock.wall_s(),
             phases: &phases,
         };
@@ -469,7 +472,7 @@ impl Hooks for Runner<'_> {
         time_s: f64,
     ) -> Result<Flow, Error> {
         self.clock.lap(|p| &mut p.steps_s);
-        let total_steps = self.schedule.n_steps();
+        let total_steps = self.total_steps;
         let phases = self.clock.phases.clone();
         let status = Status {
             time_s,
