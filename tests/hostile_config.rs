@@ -532,7 +532,13 @@ fn random_expr(rng: &mut Rng) -> String {
     s
 }
 
+/// Runs `case` until `budget` is spent; `IONFIELD_FUZZ_SECONDS=N` sets every budget to N s
+/// for a longer run (README, Tests).
 fn time_boxed(budget: Duration, mut case: impl FnMut(u64)) -> u64 {
+    let budget = std::env::var("IONFIELD_FUZZ_SECONDS")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .map_or(budget, Duration::from_secs_f64);
     let start = Instant::now();
     let mut n = 0;
     while start.elapsed() < budget {
