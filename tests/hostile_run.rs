@@ -408,3 +408,53 @@ fn unclear_messages_are_clear() {
         );
     }
 }
+
+/// `A -> 2 A` at 10/s overflows f32 (the fields' and outputs' precision) at t ≈ 8.9 s: both
+/// backends stop with exit 3 in the reaction step at 8.5–9.5 s, name the species and the
+/// reaction, and the manifest says `failed` and why; no field written holds ±inf. (The
+/// CPU backend computes in f64 and used to run on, writing +inf from t = 30 s, exit 0.)
+#[test]
+fn a_blow_up_stops_both_backends_with_exit_3_and_the_reason_in_the_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("a2a.toml"),
+        "name = \"blowup\"\n[grid]\nshape = [4, 4, 4]\nvoxel_um = 10.0\n\
+         [time]\ndt_s = 1.0\nend_s = 120.0\noutput_interval_s = 30.0\n\
+         [species.A]\ndiffusion_um2_per_s = 0.0\ninitial = { uniform_mm = 1.0 }\n\
+         [parameters]\nk = { value = 10.0, unit = \"1/s\" }\n\
+         [reactions.grow]\nequation = \"A -> 2 A\"\nrate = \"k * A\"\n",
+    )
+    .unwrap();
+    for backend in ["cpu", "gpu"] {
+        let out = format!("out_{backend}");
+        let o = ionfield(
+            dir.path(),
+            &["run", "a2a.toml", "--backend", backend, "--out", &out],
+        );
+        assert_eq!(o.code, 3, "{backend}: {}", o.stderr);
+        for needle in ["NaN or Inf", "`A`", "t = 8.5 s to 9.5 s", "grow"] {
+            assert!(
+                o.stderr.contains(needle),
+                "{backend}: no `{needle}` in\n{}",
+                o.stderr
+            );
+        }
+        let manifest: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join(&out).join("manifest.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(manifest["status"], "failed", "{backend}");
+        let why = manifest["failure"].as_str().unwrap_or_default();
+        assert!(
+            why.contains("NaN or Inf in species `A`"),
+            "{backend}: {why}"
+        );
+        for f in std::fs::read_dir(dir.path().join(&out).join("fields")).unwrap() {
+            let bytes = std::fs::read(f.unwrap().path()).unwrap();
+            let header = 10 + u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+            assert!(bytes[header..]
+                .chunks_exact(4)
+                .all(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]).is_finite()));
+        }
+    }
+}
