@@ -640,6 +640,13 @@ fn slurm_sweep_sigterm_checkpoints_and_requeue_resumes() {
     // epilog): a requeued task launched while the node still holds the old instance of
     // the same job id can fail at launch, before the batch script runs.
     cluster.wait_node_idle(Duration::from_secs(60));
+    // slurmd revokes the credential of a job it was told to kill (our SIGTERM), and refuses
+    // to launch an instance whose credential was made in the same second as that
+    // revocation ("Job credential revoked ... already killed, do not launch batch job", the
+    // task then FAILED 1:0 without running: seen here when the requeue followed within
+    // 0.1 s). Slurm's own ~2 min BeginTime hold on a requeued task prevents that;
+    // `starttime=now` below skips the hold, so let the clock pass the revocation's second.
+    std::thread::sleep(Duration::from_secs(2));
     cluster.run("scontrol", &["requeue", &task]);
     // Wait for the requeue to be recorded (Restarts = 1, pending on its BeginTime) before
     // anything reads the task's state, so no wait below can see the first attempt's record.
