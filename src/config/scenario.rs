@@ -109,6 +109,31 @@ pub struct TimeSpec {
     /// the Douglas scheme's fixed point carries a factorisation error growing like r²–r³
     /// where sources change sharply (vessel walls), so capping r bounds the overshoot.
     pub max_diffusion_r: Option<f64>,
+    /// How reaction and diffusion are advanced (`time.scheme`).
+    pub scheme: Scheme,
+}
+
+/// `time.scheme`: the time integrator.
+#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq)]
+#[serde(rename_all = "snake_case", tag = "name")]
+pub enum Scheme {
+    /// Strang splitting of reaction (per-voxel ROS2) and diffusion (Douglas ADI) with the
+    /// fixed step `time.dt_s`.
+    #[default]
+    Split,
+    /// Reaction and diffusion coupled in one Rosenbrock method (ROS2) with a global step
+    /// chosen by error control (`cpu::coupled`); `time.dt_s` is the first step.
+    Coupled {
+        /// Relative tolerance of the step control (`time.tolerance`).
+        rtol: f64,
+        /// First step, s (`time.dt_s`).
+        first_dt_s: f64,
+        /// Longest step, s (`time.max_dt_s`; `None`: unbounded).
+        max_dt_s: Option<f64>,
+        /// `time.adaptive` (default true); false takes fixed steps of `first_dt_s` with no
+        /// error control (for convergence studies).
+        adaptive: bool,
+    },
 }
 
 impl TimeSpec {

@@ -4,7 +4,7 @@ use serde::Deserialize;
 
 use super::checks::{non_negative, positive, positive_f32};
 use super::error::{short, Error};
-use super::scenario::{Grid, Species, SpinUp, TimeSpec};
+use super::scenario::{Grid, Scheme, Species, SpinUp, TimeSpec};
 
 /// Most output times (t = 0, every `time.output_interval_s`, `time.end_s`) of one run.
 /// Each writes a set of files (images, arrays) per field, and the list of them is held in
@@ -52,6 +52,69 @@ pub struct RawTime {
     pub spin_up_dt_s: Option<f64>,
     /// Cap of r = D·dt/dx² per diffusion sub-step.
     pub max_diffusion_r: Option<f64>,
+    /// `split` (default) or `coupled`.
+    pub scheme: Option<String>,
+    /// Relative tolerance of the coupled scheme's step control (default 1e-3).
+    pub tolerance: Option<f64>,
+    /// Longest step of the coupled scheme, s (default: unbounded).
+    pub max_dt_s: Option<f64>,
+    /// Error control of the coupled scheme (default true; false: fixed steps of dt_s).
+    pub adaptive: Option<bool>,
+}
+
+/// Default relative tolerance of the coupled scheme.
+pub const DEFAULT_TOLERANCE: f64 = 1e-3;
+
+/// `time.scheme`, `time.tolerance`, `time.max_dt_s`.
+fn scheme(t: &RawTime) -> Result<Scheme, Error> {
+    let coupled_only = |key: &str| {
+        Error::invalid(key, "applies to time.scheme = \"coupled\" only")
+            .fix("add scheme = \"coupled\" to [time], or remove the key")
+    };
+    match t.scheme.as_deref() {
+        None | Some("split") => {
+            if t.tolerance.is_some() {
+                return Err(coupled_only("time.tolerance"));
+            }
+            if t.max_dt_s.is_some() {
+                return Err(coupled_only("time.max_dt_s"));
+            }
+            if t.adaptive.is_some() {
+                return Err(coupled_only("time.adaptive"));
+            }
+            Ok(Scheme::Split)
+        }
+        Some("coupled") => {
+            let rtol = t.tolerance.unwrap_or(DEFAULT_TOLERANCE);
+            if !(rtol.is_finite() && (1e-10..=0.5).contains(&rtol)) {
+                return Err(Error::invalid(
+                    "time.tolerance",
+                    "must be a relative tolerance in [1e-10, 0.5]",
+                )
+                .found(short(rtol))
+                .fix("use e.g. 1e-3 (the default; about 0.1 % per step) or 1e-4 for a reference run"));
+            }
+            let max_dt_s = t
+                .max_dt_s
+                .map(|v| {
+                    positive(
+                        v,
+                        "time.max_dt_s",
+                        "set the longest step in s, e.g. 600, or remove the key",
+                    )
+                })
+                .transpose()?;
+            Ok(Scheme::Coupled {
+                rtol,
+                first_dt_s: t.dt_s,
+                max_dt_s,
+                adaptive: t.adaptive.unwrap_or(true),
+            })
+        }
+        Some(other) => Err(Error::invalid("time.scheme", "is not a time integrator")
+            .found(format!("\"{other}\""))
+            .fix("use \"split\" (Strang splitting, fixed dt_s) or \"coupled\" (reaction and diffusion together, error-controlled step)")),
+    }
 }
 
 /// `[time]`; the output interval is rounded to whole steps (with a warning naming `source`).
@@ -148,12 +211,14 @@ pub(super) fn validate(t: &RawTime, source: &str) -> Result<TimeSpec, Error> {
             )
         })
         .transpose()?;
+    let scheme = scheme(t)?;
     Ok(TimeSpec {
         dt_s,
         end_s,
         output_interval_s,
         theta,
         max_diffusion_r,
+        scheme,
     })
 }
 

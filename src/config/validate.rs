@@ -195,6 +195,7 @@ mod tests {
                 output_interval_s: 120.0,
                 theta: 1.0,
                 max_diffusion_r: None,
+                scheme: Default::default(),
             }
         );
         let tissues: Vec<&str> = s.tissues.iter().map(|t| t.name.as_str()).collect();

@@ -1,10 +1,14 @@
 //! The f64 CPU backend: the same Douglas ADI scheme as the GPU kernels, line by line, on all cores
 //! (rayon). It is the oracle of the GPU tests and, without a hardware GPU, the fastest path.
 
+pub mod coupled;
 pub mod diffuse_adi;
 pub mod react_ros2;
 
-use crate::engine::{strang_react_call, Engine, EngineInfo, EngineState, Error, ReactionStats};
+use crate::config::Scheme;
+use crate::engine::{
+    strang_react_call, Engine, EngineInfo, EngineState, Error, ReactionStats, StepControl, StepStats,
+};
 use crate::model::{Model, SpeciesModel, StepCoefficients};
 use react_ros2::CpuChemistry;
 
@@ -32,6 +36,10 @@ pub struct CpuEngine {
     coefficients: Option<(f64, Vec<StepCoefficients>)>,
     /// The reaction step, if the scenario has a network.
     chemistry: Option<CpuChemistry>,
+    /// The coupled integrator (`time.scheme = "coupled"`), which replaces the split step.
+    coupled: Option<coupled::Coupled>,
+    /// Longest coupled step, s.
+    max_dt_s: f64,
     /// Model time reached, s.
     clock_s: f64,
 }
@@ -52,6 +60,19 @@ impl CpuEngine {
                 .network
                 .clone()
                 .map(|net| CpuChemistry::new(net, model.grid.n_voxels())),
+            coupled: match model.scheme {
+                Scheme::Coupled {
+                    rtol,
+                    first_dt_s,
+                    adaptive,
+                    ..
+                } => Some(coupled::Coupled::new(model, rtol, first_dt_s, adaptive)),
+                Scheme::Split => None,
+            },
+            max_dt_s: match model.scheme {
+                Scheme::Coupled { max_dt_s, .. } => max_dt_s.unwrap_or(f64::INFINITY),
+                Scheme::Split => f64::INFINITY,
+            },
             clock_s: 0.0,
         }
     }
@@ -117,6 +138,11 @@ impl Engine for CpuEngine {
         if n_steps == 0 {
             return Ok(());
         }
+        if self.coupled.is_some() {
+            // The coupled scheme chooses its own steps over the same span.
+            self.advance_adaptive(n_steps as f64 * dt_s, u64::MAX)?;
+            return Ok(());
+        }
         let co = self.coefficients_for(dt_s);
         let t0 = self.clock_s;
         self.react(strang_react_call(t0, dt_s, n_steps, 0))?;
@@ -142,6 +168,36 @@ impl Engine for CpuEngine {
         Ok(())
     }
 
+    fn is_adaptive(&self) -> bool {
+        self.coupled.is_some()
+    }
+
+    fn advance_adaptive(&mut self, span_s: f64, max_steps: u64) -> Result<(f64, u64), Error> {
+        let Some(c) = &mut self.coupled else {
+            return Err(Error::Device(
+                "advance_adaptive needs time.scheme = \"coupled\"".into(),
+            ));
+        };
+        let before = c.stats.steps;
+        let t0 = self.clock_s;
+        let reached = c
+            .advance(&mut self.conc_mm, 0.0, span_s, max_steps, self.max_dt_s)
+            .map_err(|problem| Error::Reaction {
+                problem,
+                voxel: [0, 0, 0],
+                t0_s: t0,
+                t1_s: t0 + span_s,
+                reactions: "all".into(),
+                fix: "tighten time.tolerance or shorten time.dt_s (the first step); if it persists, run with time.scheme = \"split\" and report it".into(),
+            })?;
+        self.clock_s = t0 + reached;
+        Ok((reached, c.stats.steps - before))
+    }
+
+    fn step_stats(&self) -> Option<StepStats> {
+        self.coupled.as_ref().map(|c| c.stats)
+    }
+
     fn reaction_stats(&mut self) -> Option<ReactionStats> {
         self.chemistry.as_ref().map(|c| ReactionStats {
             calls: c.calls,
@@ -164,6 +220,10 @@ impl Engine for CpuEngine {
                 .unwrap_or_default(),
             reaction_residual_mm: Vec::new(),
             reaction_stats: self.reaction_stats(),
+            step_control: self.coupled.as_ref().map(|c| StepControl {
+                h_s: c.h_s,
+                stats: c.stats,
+            }),
         })
     }
 
@@ -194,6 +254,10 @@ impl Engine for CpuEngine {
             c.calls = st.calls;
             c.substeps_total = st.substeps;
             c.substeps_max = st.max_substeps;
+        }
+        if let (Some(c), Some(sc)) = (&mut self.coupled, state.step_control) {
+            c.h_s = sc.h_s;
+            c.stats = sc.stats;
         }
         self.clock_s = state.clock_s;
         Ok(())

@@ -30,6 +30,26 @@ pub trait Engine {
     fn reaction_stats(&mut self) -> Option<ReactionStats> {
         None
     }
+    /// Whether this engine steps adaptively (`time.scheme = "coupled"`): the time loop
+    /// then calls [`Engine::advance_adaptive`] instead of [`Engine::advance`].
+    fn is_adaptive(&self) -> bool {
+        false
+    }
+    /// Coupled adaptive stepping: advances by `span_s` seconds of model time, or less if
+    /// `max_steps` steps are accepted first; returns (model time advanced, s; steps
+    /// accepted). The last step is shortened to land exactly on the end of the span.
+    fn advance_adaptive(&mut self, span_s: f64, max_steps: u64) -> Result<(f64, u64), Error> {
+        let _ = (span_s, max_steps);
+        Err(Error::Device(
+            "this backend has no coupled time stepping; use the CPU backend (--backend cpu)"
+                .into(),
+        ))
+    }
+    /// Steps, rejections and the step-size range of the adaptive integrator (`None` for
+    /// fixed steps).
+    fn step_stats(&self) -> Option<StepStats> {
+        None
+    }
     /// Everything that carries over from one step to the next (fields, the reaction
     /// integrator's per-voxel step sizes, the clock and the work counters), copied out
     /// exactly. Waits for the device.
@@ -60,6 +80,32 @@ pub struct EngineState {
     pub reaction_residual_mm: Vec<u8>,
     /// Reaction work counters (`None` without a network).
     pub reaction_stats: Option<ReactionStats>,
+    /// The adaptive integrator's next step and counters (`None` for fixed steps).
+    pub step_control: Option<StepControl>,
+}
+
+/// What the adaptive integrator carries from one call to the next.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StepControl {
+    /// Step to try next, s (0 before the first step).
+    pub h_s: f64,
+    pub stats: StepStats,
+}
+
+/// Work counters of the adaptive integrator (for logs, the manifest and benchmarks).
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StepStats {
+    /// Accepted steps.
+    pub steps: u64,
+    /// Rejected attempts (error too large, a negative value, or a linear solve that did
+    /// not converge).
+    pub rejected: u64,
+    /// Iterations of the linear solver over all solves.
+    pub linear_iterations: u64,
+    /// Smallest and largest accepted step, s (0 before the first; the smallest excludes
+    /// steps shortened to land on a stop).
+    pub h_min_s: f64,
+    pub h_max_s: f64,
 }
 
 impl EngineState {

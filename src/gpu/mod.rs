@@ -490,6 +490,7 @@ impl Engine for GpuEngine {
             reaction_h_s,
             reaction_residual_mm,
             reaction_stats,
+            step_control: None,
         })
     }
 

@@ -21,6 +21,8 @@ pub struct SpeciesModel {
     pub diffusion_um2_per_s: f64,
     /// First-order loss rate per tissue id, 1/s (length [`MAX_TISSUES`], zero-padded).
     pub decay_per_s_by_tissue: [f64; MAX_TISSUES],
+    /// `species.<name>.atol_mm`: absolute tolerance of the step control, mM, if set.
+    pub atol_mm: Option<f64>,
 }
 
 impl SpeciesModel {
@@ -46,6 +48,8 @@ pub struct Model {
     pub theta: f64,
     /// Cap of r per diffusion sub-step (`time.max_diffusion_r`).
     pub max_diffusion_r: Option<f64>,
+    /// The time integrator (`time.scheme`).
+    pub scheme: crate::config::Scheme,
     /// The compiled reaction network, if the scenario has reactions.
     pub network: Option<crate::chem::Network>,
     /// Doses in time order, rasterised (see [`DoseField`]).
@@ -168,6 +172,7 @@ impl Model {
                     unit: s.unit.clone(),
                     diffusion_um2_per_s: s.diffusion_um2_per_s,
                     decay_per_s_by_tissue: decay,
+                    atol_mm: s.atol_mm,
                 }
             })
             .collect();
@@ -204,6 +209,7 @@ impl Model {
             initial_mm,
             theta: scenario.time.theta,
             max_diffusion_r: scenario.time.max_diffusion_r,
+            scheme: scenario.time.scheme,
             network,
             doses,
         }
@@ -413,6 +419,7 @@ mod tests {
                 output_interval_s: 1.0,
                 theta: 1.0,
                 max_diffusion_r: None,
+                scheme: Default::default(),
             },
             tissues: vec![
                 Tissue {

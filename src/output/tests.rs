@@ -43,6 +43,7 @@ fn scenario(output: OutputSpec) -> Scenario {
             output_interval_s: 120.0,
             theta: 1.0,
             max_diffusion_r: None,
+            scheme: Default::default(),
         },
         tissues: vec![Tissue {
             name: "normal".to_string(),

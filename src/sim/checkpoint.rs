@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 use super::Position;
-use crate::engine::{EngineInfo, EngineState, ReactionStats};
+use crate::engine::{EngineInfo, EngineState, ReactionStats, StepControl};
 use sha2::{Digest, Sha256};
 
 /// Lower-case hex SHA-256 of `bytes` (64 characters).
@@ -113,6 +113,9 @@ pub struct Header {
     pub engine_clock_s: f64,
     pub engine_value_bytes: usize,
     pub reaction_stats: Option<ReactionStats>,
+    /// The adaptive integrator's next step and counters (coupled scheme only).
+    #[serde(default)]
+    pub step_control: Option<StepControl>,
     /// State of the run's writers and trackers, owned by the caller.
     pub run: serde_json::Value,
     pub blobs: Vec<BlobRecord>,
@@ -195,6 +198,7 @@ impl Checkpoint {
                 engine_clock_s: engine.clock_s,
                 engine_value_bytes: engine.value_bytes,
                 reaction_stats: engine.reaction_stats,
+                step_control: engine.step_control,
                 run,
                 blobs: records,
             },
@@ -226,6 +230,7 @@ impl Checkpoint {
                 .map(<[u8]>::to_vec)
                 .unwrap_or_default(),
             reaction_stats: self.header.reaction_stats,
+            step_control: self.header.step_control,
         })
     }
 
@@ -370,6 +375,10 @@ mod tests {
                 calls: 3,
                 substeps: 9,
                 max_substeps: 4,
+            }),
+            step_control: Some(StepControl {
+                h_s: 7.5,
+                stats: Default::default(),
             }),
         };
         Checkpoint::new(

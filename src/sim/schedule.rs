@@ -155,6 +155,7 @@ mod tests {
             output_interval_s: 100.0,
             theta: 1.0,
             max_diffusion_r: None,
+            scheme: Default::default(),
         });
         assert_eq!(s.times_s, vec![0.0, 100.0, 200.0, 250.0]);
         assert_eq!(s.n_steps(), 250);
@@ -188,6 +189,7 @@ mod tests {
             output_interval_s: 120.0,
             theta: 1.0,
             max_diffusion_r: None,
+            scheme: Default::default(),
         });
         let mut rng = crate::random::SplitMix64::new(11);
         for _ in 0..200 {
@@ -229,6 +231,7 @@ mod tests {
             output_interval_s: 0.9,
             theta: 1.0,
             max_diffusion_r: None,
+            scheme: Default::default(),
         });
         assert_eq!(s.times_s.len(), 3);
         let seg = s.segments(0.9, 1.0);

@@ -1,0 +1,927 @@
+//! The coupled implicit integrator, f64: reaction and diffusion advanced together by one
+//! Rosenbrock method with a global, error-controlled step (`time.scheme = "coupled"`).
+//!
+//! The whole system y' = f(y) = R(y) + A·y (R: the reaction network in every voxel; A: the
+//! diffusion and first-order-loss operator of every species) is advanced by ROS2 (Verwer,
+//! Spee, Blom & Hundsdorfer 1999, SIAM J Sci Comput 20:1456), the method the per-voxel
+//! reaction step uses, now over the grid:
+//!
+//! ```text
+//! W = I/(γh) − J_R − A,  γ = 1 + 1/√2
+//! W·K1 = f(y)
+//! W·K2 = f(y + K1/γ) − (2/(γh))·K1
+//! y⁺ = y + 3/(2γ)·K1 + 1/(2γ)·K2,   error estimate e = (K1 + K2)/(2γ)
+//! ```
+//!
+//! with J_R the reaction Jacobian of each voxel (exact, from the same expression graph as
+//! the split scheme) and A exact. Properties (each tested in `tests/coupled.rs`):
+//!
+//! - **Coupled**: a sink beside a source is solved together; there is no splitting error.
+//! - **Steady states do not depend on h**: f(y) = 0 gives K1 = K2 = 0 whatever the step.
+//! - **L-stable in 3D**: the stability function R(z) = (1 − (2γ − 1)z)/(1 − γz)² lies in
+//!   (0, 1] for z ≤ 0 and tends to 0 as z → −∞, for every mode, because W is inverted
+//!   (to a tolerance) rather than factored by direction.
+//! - **Conservation**: every linear total ℓ that the reactions keep in each voxel and that
+//!   diffusion keeps over the grid (Σ Fe2 + Fe3 with zero-flux faces) is kept to rounding
+//!   by each step, even though the linear solves are inexact (see [`Coupled::solve`]).
+//!
+//! **Linear solves.** W·K = b is solved by restarted GMRES (Saad & Schultz 1986) in the
+//! error-weighted inner product, right-preconditioned by the approximate factorisation
+//!
+//! ```text
+//! P = (σ − J_R)·σ⁻¹·(σ − A_x)·σ⁻¹·(σ − A_y)·σ⁻¹·(σ − A_z),   σ = 1/(γh)
+//! ```
+//!
+//! (a sparse LU per voxel for the reaction block, then one Thomas solve per grid line and
+//! direction). Each factor maps every conserved total ℓ to ℓ/σ·σ (ℓ·(σ − J_R) = σℓ per voxel,
+//! 1ᵀ(σ − A_d) = σ1ᵀ per line with zero-flux ends), so ℓ·P⁻¹ = ℓ/σ and ℓ·W·P⁻¹ = ℓ: every
+//! Krylov vector has ℓ = 0 when ℓ·f = 0, and so does the increment. The solve stops when the
+//! weighted RMS of γh·(b − W·K), the error it leaves in K, is below [`LINEAR_TOL`] of the
+//! step's error tolerance.
+//!
+//! **Step control.** err = max over voxels of the RMS over the integrated species of
+//! e_i/(atol_i + rtol·max(|y_i|, |y⁺_i|)). A step is accepted when err ≤ 1 and no value is
+//! below −atol (values in [−atol, 0) are set to 0); the next step is
+//! h·clamp(0.9/√err, 0.2, 5), not growing right after a rejection; a rejected step is
+//! retried with h·clamp(0.9/√err, 0.2, 0.9), or h/2 for a negative value or a linear solve
+//! that did not converge. Held voxels (vessels, Dirichlet faces) keep their values.
+
+use rayon::prelude::*;
+
+use crate::chem::ros2::{Prepared, GAMMA};
+use crate::chem::sparse::FactorOp;
+use crate::chem::tape::Registers;
+use crate::chem::Network;
+use crate::engine::StepStats;
+use crate::grid::MAX_TISSUES;
+use crate::model::{held_bit, Model, TISSUE_ID_MASK};
+
+/// Fraction of the step's error tolerance the linear solves may leave in K.
+pub const LINEAR_TOL: f64 = 0.02;
+
+/// Absolute tolerance of a species outside the reaction network without `atol_mm`, mM
+/// (the chemistry default).
+pub const DEFAULT_ATOL_MM: f64 = 1e-6;
+
+/// GMRES basis size before a restart.
+const RESTART: usize = 30;
+
+/// Most GMRES iterations per linear solve (all restarts); more rejects the step.
+const MAX_LINEAR_ITERATIONS: usize = 300;
+
+/// Voxels per parallel task in pointwise passes.
+const CHUNK: usize = 4096;
+
+/// One integrated species.
+#[derive(Clone, Debug)]
+struct Var {
+    /// Scenario index.
+    species: usize,
+    /// D/dx², 1/s (0: does not diffuse).
+    c_per_s: f64,
+    /// First-order loss per tissue, 1/s.
+    decay_per_s: [f64; MAX_TISSUES],
+    held_bit: u32,
+    /// Position in the network's state, if the network integrates it.
+    state_ix: Option<usize>,
+    /// Absolute tolerance, mM.
+    atol_mm: f64,
+}
+
+/// The network pieces the coupled step needs, with the LU plan of one voxel's block
+/// remapped onto the entries it touches.
+struct Chemistry {
+    net: Network,
+    prep: Prepared,
+    /// Dense index (i·n + k) → compact slot, for the entries the LU touches.
+    slot: Vec<usize>,
+    /// Compact slots per voxel.
+    n_slots: usize,
+    /// (slot, i, k) of each Jacobian entry of the plan's `matrix`.
+    matrix: Vec<(usize, usize, usize)>,
+    /// Diagonal slot of each row.
+    diag: Vec<usize>,
+}
+
+/// Why a step attempt failed (the caller shrinks h).
+enum Attempt {
+    Accepted { err: f64 },
+    Rejected { err: f64 },
+    Negative,
+    LinearFailed,
+    NonFinite,
+}
+
+/// The coupled integrator's state: the integrated species and their scratch vectors.
+pub struct Coupled {
+    shape: [usize; 3],
+    n: usize,
+    vars: Vec<Var>,
+    chem: Option<Chemistry>,
+    rtol: f64,
+    mask: Vec<u32>,
+    /// Step to try next, s (0: none yet).
+    pub h_s: f64,
+    /// Error control on (false: fixed steps of `h_s`).
+    adaptive: bool,
+    pub stats: StepStats,
+    /// Reaction Jacobian entries per voxel (compact slots), and the factored block.
+    jac: Vec<f64>,
+    lu: Vec<f64>,
+    /// Error weights 1/(atol + rtol·|y|) of the current step, per unknown.
+    weight: Vec<f64>,
+}
+
+impl Coupled {
+    /// Integrates every species that reacts, diffuses or decays; `rtol` is the relative
+    /// tolerance of the step control, `first_dt_s` the first step tried; without
+    /// `adaptive` every step is `first_dt_s` (the last one shortened) and the error estimate
+    /// is not used.
+    pub fn new(model: &Model, rtol: f64, first_dt_s: f64, adaptive: bool) -> Coupled {
+        let n = model.grid.n_voxels();
+        let dx2 = model.grid.voxel_um * model.grid.voxel_um;
+        let net = model.network.clone();
+        let mut vars = Vec::new();
+        for (s, sp) in model.species.iter().enumerate() {
+            let state_ix = net
+                .as_ref()
+                .and_then(|net| net.state.iter().position(|&x| x == s));
+            if state_ix.is_none() && !sp.diffuses() && !sp.decays() {
+                continue;
+            }
+            let atol_mm = match (&net, state_ix) {
+                (Some(net), Some(i)) => net.atol_mm[i],
+                _ => sp.atol_mm.unwrap_or(DEFAULT_ATOL_MM),
+            };
+            vars.push(Var {
+                species: s,
+                c_per_s: sp.diffusion_um2_per_s / dx2,
+                decay_per_s: sp.decay_per_s_by_tissue,
+                held_bit: held_bit(s),
+                state_ix,
+                atol_mm,
+            });
+        }
+        let chem = net.map(|net| {
+            let prep = Prepared::new(&net);
+            let m = net.state.len();
+            let mut used = vec![false; m * m];
+            for &ix in &prep.lu.matrix {
+                used[ix] = true;
+            }
+            for i in 0..m {
+                used[i * m + i] = true;
+            }
+            for op in &prep.lu.factor {
+                if let FactorOp::Update(ij, _, _) = *op {
+                    used[ij] = true;
+                }
+            }
+            let mut slot = vec![usize::MAX; m * m];
+            let mut n_slots = 0;
+            for (ix, u) in used.iter().enumerate() {
+                if *u {
+                    slot[ix] = n_slots;
+                    n_slots += 1;
+                }
+            }
+            let matrix = prep
+                .lu
+                .matrix
+                .iter()
+                .map(|&ix| (slot[ix], ix / m, ix % m))
+                .collect();
+            let diag = (0..m).map(|i| slot[i * m + i]).collect();
+            Chemistry {
+                net,
+                prep,
+                slot,
+                n_slots,
+                matrix,
+                diag,
+            }
+        });
+        let rtol = chem.as_ref().map_or(1e-3, |_| rtol);
+        let n_slots = chem.as_ref().map_or(0, |c| c.n_slots);
+        Coupled {
+            shape: model.grid.shape(),
+            n,
+            rtol,
+            mask: model.mask.clone(),
+            h_s: first_dt_s,
+            adaptive,
+            stats: StepStats::default(),
+            jac: vec![0.0; n * n_slots],
+            lu: vec![0.0; n * n_slots],
+            weight: vec![0.0; n * vars.len()],
+            vars,
+            chem,
+        }
+    }
+
+    /// Scenario indices of the integrated species.
+    pub fn species(&self) -> Vec<usize> {
+        self.vars.iter().map(|v| v.species).collect()
+    }
+
+    fn len(&self) -> usize {
+        self.vars.len() * self.n
+    }
+
+    /// Gathers the integrated species of `conc` into one vector (species-major).
+    fn gather(&self, conc: &[Vec<f64>]) -> Vec<f64> {
+        let mut y = Vec::with_capacity(self.len());
+        for v in &self.vars {
+            y.extend_from_slice(&conc[v.species]);
+        }
+        y
+    }
+
+    /// Advances `conc` (all species, mM) to `t_end_s` from `t_s`, or until `max_steps`
+    /// steps are accepted; returns the time reached. `h_max_s` caps the step.
+    pub fn advance(
+        &mut self,
+        conc: &mut [Vec<f64>],
+        t_s: f64,
+        t_end_s: f64,
+        max_steps: u64,
+        h_max_s: f64,
+    ) -> Result<f64, String> {
+        let mut t = t_s;
+        let mut y = self.gather(conc);
+        let mut h = if self.h_s > 0.0 {
+            self.h_s
+        } else {
+            t_end_s - t_s
+        };
+        let mut taken = 0u64;
+        let mut rejected_in_row = 0u32;
+        let mut after_reject = false;
+        let tiny = 1e-12 * t_end_s.abs().max(1.0);
+        while t < t_end_s - tiny && taken < max_steps {
+            h = h.min(h_max_s);
+            let last = h >= t_end_s - t;
+            let h_try = if last { t_end_s - t } else { h };
+            match self.attempt(&mut y, conc, h_try) {
+                Attempt::Accepted { err } => {
+                    t = if last { t_end_s } else { t + h_try };
+                    taken += 1;
+                    rejected_in_row = 0;
+                    self.stats.steps += 1;
+                    let st = &mut self.stats;
+                    if !last || st.h_min_s == 0.0 {
+                        st.h_min_s = if st.h_min_s == 0.0 {
+                            h_try
+                        } else {
+                            st.h_min_s.min(h_try)
+                        };
+                    }
+                    st.h_max_s = st.h_max_s.max(h_try);
+                    let mut fac = (0.9 / err.max(1e-10).sqrt()).clamp(0.2, 5.0);
+                    if !self.adaptive {
+                        fac = 1.0;
+                    }
+                    if after_reject {
+                        fac = fac.min(1.0);
+                    }
+                    after_reject = false;
+                    // A step shortened to land on t_end keeps the longer step for later.
+                    h = if last { h.max(h_try * fac) } else { h_try * fac };
+                }
+                other => {
+                    if std::env::var("IONFIELD_DEBUG_COUPLED").is_ok() {
+                        eprintln!("reject h={h_try} t={t}: {}", match &other { Attempt::Rejected{err} => format!("err {err}"), Attempt::Negative => "neg".into(), Attempt::LinearFailed => "lin".into(), _ => "nonfinite".into()});
+                    }
+                    self.stats.rejected += 1;
+                    rejected_in_row += 1;
+                    after_reject = true;
+                    if rejected_in_row > 60 {
+                        return Err(format!(
+                            "the coupled step was rejected 60 times in a row at t = {t} s (last try h = {h_try:e} s)"
+                        ));
+                    }
+                    h = h_try
+                        * match other {
+                            Attempt::Rejected { err } => (0.9 / err.sqrt()).clamp(0.2, 0.9),
+                            Attempt::NonFinite => 0.25,
+                            _ => 0.5,
+                        };
+                }
+            }
+        }
+        self.h_s = h;
+        for (k, v) in self.vars.iter().enumerate() {
+            conc[v.species].copy_from_slice(&y[k * self.n..(k + 1) * self.n]);
+        }
+        self.set_quasi_steady(conc);
+        Ok(t)
+    }
+
+    /// One step attempt of length `h` from `y`; on acceptance `y` holds the result.
+    fn attempt(&mut self, y: &mut [f64], conc: &[Vec<f64>], h: f64) -> Attempt {
+        let len = self.len();
+        let sigma = 1.0 / (GAMMA * h);
+        let mut f = vec![0.0; len];
+        self.rhs(y, conc, &mut f, true);
+        self.set_weights(y);
+        if !self.factor_blocks(sigma) {
+            return Attempt::LinearFailed;
+        }
+        let mut k1 = vec![0.0; len];
+        let Some(_) = self.solve(&f, &mut k1, sigma, h) else {
+            return Attempt::LinearFailed;
+        };
+        let y2: Vec<f64> = y.iter().zip(&k1).map(|(a, b)| a + b / GAMMA).collect();
+        let mut f2 = vec![0.0; len];
+        self.rhs(&y2, conc, &mut f2, false);
+        let c21 = -2.0 / (GAMMA * h);
+        for (b, k) in f2.iter_mut().zip(&k1) {
+            *b += c21 * k;
+        }
+        let mut k2 = vec![0.0; len];
+        let Some(_) = self.solve(&f2, &mut k2, sigma, h) else {
+            return Attempt::LinearFailed;
+        };
+        // Result, error and positivity, per voxel.
+        let n = self.n;
+        let nv = self.vars.len();
+        let rtol = self.rtol;
+        let atol: Vec<f64> = self.vars.iter().map(|v| v.atol_mm).collect();
+        let mut err = 0.0f64;
+        let mut negative = false;
+        let mut finite = true;
+        let mut y_new = vec![0.0; len];
+        for i in 0..n {
+            let mut e2 = 0.0;
+            for k in 0..nv {
+                let ix = k * n + i;
+                let yn = y[ix] + (1.5 * k1[ix] + 0.5 * k2[ix]) / GAMMA;
+                let e = 0.5 * (k1[ix] + k2[ix]) / GAMMA;
+                let sc = atol[k] + rtol * y[ix].abs().max(yn.abs());
+                e2 += (e / sc) * (e / sc);
+                negative |= yn < -atol[k];
+                finite &= yn.is_finite();
+                y_new[ix] = yn;
+            }
+            err = err.max((e2 / nv as f64).sqrt());
+        }
+        if !finite || !err.is_finite() {
+            return Attempt::NonFinite;
+        }
+        if negative {
+            return Attempt::Negative;
+        }
+        if err > 1.0 && self.adaptive {
+            return Attempt::Rejected { err };
+        }
+        for (a, b) in y.iter_mut().zip(&y_new) {
+            *a = b.max(0.0);
+        }
+        Attempt::Accepted { err }
+    }
+
+    /// Error weights 1/(atol + rtol·|y|) at the start of a step.
+    fn set_weights(&mut self, y: &[f64]) {
+        let n = self.n;
+        for (k, v) in self.vars.iter().enumerate() {
+            for i in 0..n {
+                self.weight[k * n + i] = 1.0 / (v.atol_mm + self.rtol * y[k * n + i].abs());
+            }
+        }
+    }
+
+    /// f(y) = R(y) + A·y (mM/s), 0 in held voxels. With `jacobian`, also stores J_R.
+    fn rhs(&mut self, y: &[f64], conc: &[Vec<f64>], out: &mut [f64], jacobian: bool) {
+        out.fill(0.0);
+        self.reaction_rhs(y, conc, out, jacobian);
+        for (k, v) in self.vars.iter().enumerate() {
+            let (a, b) = (k * self.n, (k + 1) * self.n);
+            apply_diffusion(v, &y[a..b], &mut out[a..b], &self.mask, self.shape);
+        }
+    }
+
+    fn reaction_rhs(&mut self, y: &[f64], conc: &[Vec<f64>], out: &mut [f64], jacobian: bool) {
+        let Some(chem) = &self.chem else {
+            return;
+        };
+        let n = self.n;
+        let net = &chem.net;
+        let tapes = &chem.prep.tapes;
+        let m = net.state.len();
+        let ns = chem.n_slots;
+        // Per network species: where to read it (integrated var or a constant field).
+        let read: Vec<(usize, Option<usize>)> = net
+            .bound_species()
+            .into_iter()
+            .map(|s| (s, self.vars.iter().position(|v| v.species == s)))
+            .collect();
+        // Per state row: the var it writes.
+        let row_var: Vec<usize> = (0..m)
+            .map(|i| {
+                self.vars
+                    .iter()
+                    .position(|v| v.state_ix == Some(i))
+                    .expect("every state species is integrated")
+            })
+            .collect();
+        let held_bits: Vec<u32> = net.state.iter().map(|&s| held_bit(s)).collect();
+        let mask = &self.mask;
+        let n_chunks = n.div_ceil(CHUNK);
+        let results: Vec<(usize, Vec<f64>, Vec<f64>)> = (0..n_chunks)
+            .into_par_iter()
+            .map(|c| {
+                let lo = c * CHUNK;
+                let hi = (lo + CHUNK).min(n);
+                let mut conc_v = vec![0.0; net.species_names.len()];
+                let mut regs: [Registers; 3] = tapes.registers();
+                let mut f = vec![0.0; (hi - lo) * m];
+                let mut jac = if jacobian {
+                    vec![0.0; (hi - lo) * ns]
+                } else {
+                    Vec::new()
+                };
+                for i in lo..hi {
+                    for &(s, var) in &read {
+                        conc_v[s] = match var {
+                            Some(k) => y[k * n + i].max(0.0),
+                            None => conc[s][i],
+                        };
+                    }
+                    let tissue = (mask[i] & TISSUE_ID_MASK) as usize;
+                    let (prog, r) = if jacobian {
+                        (&tapes.rhs_jac, &mut regs[1])
+                    } else {
+                        (&tapes.rhs, &mut regs[0])
+                    };
+                    prog.run(&conc_v, tissue, &net.params, r);
+                    let li = i - lo;
+                    for row in 0..m {
+                        if mask[i] & held_bits[row] == 0 {
+                            f[li * m + row] = r.get(prog.outputs[row]);
+                        }
+                    }
+                    if jacobian {
+                        for &(slot, row, col) in &chem.matrix {
+                            if mask[i] & held_bits[row] == 0 {
+                                jac[li * ns + slot] = r.get(prog.outputs[m + row * m + col]);
+                            }
+                        }
+                    }
+                }
+                (lo, f, jac)
+            })
+            .collect();
+        for (lo, f, jac) in results {
+            let cnt = f.len() / m.max(1);
+            for li in 0..cnt {
+                for row in 0..m {
+                    out[row_var[row] * n + lo + li] += f[li * m + row];
+                }
+            }
+            if jacobian {
+                self.jac[lo * ns..lo * ns + jac.len()].copy_from_slice(&jac);
+            }
+        }
+    }
+
+    /// Factors σ − J_R in every voxel; false if a pivot vanished.
+    fn factor_blocks(&mut self, sigma: f64) -> bool {
+        let Some(chem) = &self.chem else {
+            return true;
+        };
+        let ns = chem.n_slots;
+        let m = chem.net.state.len();
+        let ops: Vec<FactorOp> = chem
+            .prep
+            .lu
+            .factor
+            .iter()
+            .map(|op| match *op {
+                FactorOp::Pivot(kk) => FactorOp::Pivot(chem.slot[kk]),
+                FactorOp::Scale(a, b) => FactorOp::Scale(chem.slot[a], chem.slot[b]),
+                FactorOp::Update(a, b, c) => {
+                    FactorOp::Update(chem.slot[a], chem.slot[b], chem.slot[c])
+                }
+            })
+            .collect();
+        let _ = m;
+        self.lu
+            .par_chunks_mut(ns * 256)
+            .zip(self.jac.par_chunks(ns * 256))
+            .map(|(lu, jac)| {
+                lu.fill(0.0);
+                let mut ok = true;
+                for (b, j) in lu.chunks_mut(ns).zip(jac.chunks(ns)) {
+                    for &(slot, _, _) in &chem.matrix {
+                        b[slot] = -j[slot];
+                    }
+                    for &d in &chem.diag {
+                        b[d] += sigma;
+                    }
+                    for op in &ops {
+                        match *op {
+                            FactorOp::Pivot(kk) => {
+                                if b[kk] == 0.0 || !b[kk].is_finite() {
+                                    ok = false;
+                                }
+                            }
+                            FactorOp::Scale(ik, kk) => b[ik] /= b[kk],
+                            FactorOp::Update(ij, ik, kj) => b[ij] -= b[ik] * b[kj],
+                        }
+                    }
+                }
+                ok
+            })
+            .reduce(|| true, |a, b| a && b)
+    }
+
+    /// out = W·x = σx − J_R·x − A·x.
+    fn apply_w(&self, x: &[f64], out: &mut [f64], sigma: f64) {
+        let n = self.n;
+        for (o, xv) in out.iter_mut().zip(x) {
+            *o = sigma * xv;
+        }
+        let mut ax = vec![0.0; n];
+        for (k, v) in self.vars.iter().enumerate() {
+            let (a, b) = (k * n, (k + 1) * n);
+            ax.fill(0.0);
+            apply_diffusion(v, &x[a..b], &mut ax, &self.mask, self.shape);
+            for (o, d) in out[a..b].iter_mut().zip(&ax) {
+                *o -= d;
+            }
+        }
+        let Some(chem) = &self.chem else {
+            return;
+        };
+        let ns = chem.n_slots;
+        let var_of_state: Vec<usize> = (0..chem.net.state.len())
+            .map(|i| self.vars.iter().position(|v| v.state_ix == Some(i)).unwrap())
+            .collect();
+        // J_R·x per voxel, in parallel over voxel chunks into a species-major buffer.
+        let m = chem.net.state.len();
+        let jx: Vec<Vec<f64>> = (0..n.div_ceil(CHUNK))
+            .into_par_iter()
+            .map(|c| {
+                let lo = c * CHUNK;
+                let hi = (lo + CHUNK).min(n);
+                let mut r = vec![0.0; (hi - lo) * m];
+                for i in lo..hi {
+                    let j = &self.jac[i * ns..(i + 1) * ns];
+                    for &(slot, row, col) in &chem.matrix {
+                        r[(i - lo) * m + row] += j[slot] * x[var_of_state[col] * n + i];
+                    }
+                }
+                r
+            })
+            .collect();
+        for (c, r) in jx.iter().enumerate() {
+            let lo = c * CHUNK;
+            for li in 0..r.len() / m.max(1) {
+                for row in 0..m {
+                    out[var_of_state[row] * n + lo + li] -= r[li * m + row];
+                }
+            }
+        }
+    }
+
+    /// z = P⁻¹·v (see the module documentation).
+    fn apply_preconditioner(&self, v: &[f64], z: &mut [f64], sigma: f64) {
+        let n = self.n;
+        z.copy_from_slice(v);
+        if let Some(chem) = &self.chem {
+            let ns = chem.n_slots;
+            let m = chem.net.state.len();
+            let plan = &chem.prep.lu;
+            let var_of_state: Vec<usize> = (0..m)
+                .map(|i| self.vars.iter().position(|v| v.state_ix == Some(i)).unwrap())
+                .collect();
+            let solved: Vec<Vec<f64>> = (0..n.div_ceil(CHUNK))
+                .into_par_iter()
+                .map(|c| {
+                    let lo = c * CHUNK;
+                    let hi = (lo + CHUNK).min(n);
+                    let mut out = vec![0.0; (hi - lo) * m];
+                    let mut b = vec![0.0; m];
+                    for i in lo..hi {
+                        let lu = &self.lu[i * ns..(i + 1) * ns];
+                        for row in 0..m {
+                            b[row] = v[var_of_state[row] * n + i];
+                        }
+                        for &(r, ik, k) in &plan.forward {
+                            b[r] -= lu[chem.slot[ik]] * b[k];
+                        }
+                        for (r, row) in &plan.backward {
+                            let mut s = b[*r];
+                            for &(ij, j) in row {
+                                s -= lu[chem.slot[ij]] * b[j];
+                            }
+                            b[*r] = s / lu[chem.diag[*r]];
+                        }
+                        out[(i - lo) * m..(i - lo + 1) * m].copy_from_slice(&b);
+                    }
+                    out
+                })
+                .collect();
+            for (c, r) in solved.iter().enumerate() {
+                let lo = c * CHUNK;
+                for li in 0..r.len() / m.max(1) {
+                    for row in 0..m {
+                        z[var_of_state[row] * n + lo + li] = r[li * m + row];
+                    }
+                }
+            }
+            // Integrated species outside the network: (σ)⁻¹.
+            for (k, var) in self.vars.iter().enumerate() {
+                if var.state_ix.is_none() {
+                    for x in &mut z[k * n..(k + 1) * n] {
+                        *x /= sigma;
+                    }
+                }
+            }
+        } else {
+            for x in z.iter_mut() {
+                *x /= sigma;
+            }
+        }
+        // σ(σ − A_d)⁻¹ = (I − A_d/σ)⁻¹ per direction.
+        for (k, var) in self.vars.iter().enumerate() {
+            if var.c_per_s == 0.0 && !var.decay_per_s.iter().any(|&d| d > 0.0) {
+                continue;
+            }
+            let field = &mut z[k * n..(k + 1) * n];
+            for dir in 0..3 {
+                solve_lines(field, var, &self.mask, self.shape, dir, sigma);
+            }
+        }
+    }
+
+    /// Solves W·x = b (x = 0 on entry) by right-preconditioned restarted GMRES in the
+    /// weighted inner product; returns the iterations, or `None` if it did not converge.
+    fn solve(&mut self, b: &[f64], x: &mut [f64], sigma: f64, h: f64) -> Option<usize> {
+        let len = self.len();
+        let w = &self.weight;
+        let dot = |a: &[f64], c: &[f64]| -> f64 {
+            a.par_iter()
+                .zip(c)
+                .zip(w)
+                .map(|((p, q), s)| p * q * s * s)
+                .sum()
+        };
+        // Stop when the weighted RMS of γh·r is below LINEAR_TOL.
+        let target = LINEAR_TOL * (len as f64).sqrt() / (GAMMA * h);
+        let mut r = b.to_vec();
+        let mut iterations = 0;
+        x.fill(0.0);
+        let mut beta = dot(&r, &r).sqrt();
+        if beta == 0.0 {
+            return Some(0);
+        }
+        let mut first = true;
+        loop {
+            if !first {
+                // True residual after a restart.
+                let mut wx = vec![0.0; len];
+                self.apply_w(x, &mut wx, sigma);
+                for ((ri, bi), wi) in r.iter_mut().zip(b).zip(&wx) {
+                    *ri = bi - wi;
+                }
+                beta = dot(&r, &r).sqrt();
+            }
+            if !first && beta <= target {
+                return Some(iterations);
+            }
+            first = false;
+            let mut basis: Vec<Vec<f64>> = vec![r.iter().map(|v| v / beta).collect()];
+            let mut hess = vec![vec![0.0; RESTART]; RESTART + 1];
+            let mut cs = [0.0; RESTART];
+            let mut sn = [0.0; RESTART];
+            let mut g = vec![0.0; RESTART + 1];
+            g[0] = beta;
+            let mut z = vec![0.0; len];
+            let mut wz = vec![0.0; len];
+            let mut k_used = 0;
+            for j in 0..RESTART {
+                self.apply_preconditioner(&basis[j], &mut z, sigma);
+                self.apply_w(&z, &mut wz, sigma);
+                for (i, v) in basis.iter().enumerate() {
+                    let hij = dot(&wz, v);
+                    hess[i][j] = hij;
+                    wz.par_iter_mut().zip(v).for_each(|(a, b)| *a -= hij * b);
+                }
+                let hn = dot(&wz, &wz).sqrt();
+                hess[j + 1][j] = hn;
+                for i in 0..j {
+                    let t = cs[i] * hess[i][j] + sn[i] * hess[i + 1][j];
+                    hess[i + 1][j] = -sn[i] * hess[i][j] + cs[i] * hess[i + 1][j];
+                    hess[i][j] = t;
+                }
+                let d = (hess[j][j] * hess[j][j] + hn * hn).sqrt();
+                if d == 0.0 || !d.is_finite() {
+                    return None;
+                }
+                cs[j] = hess[j][j] / d;
+                sn[j] = hn / d;
+                hess[j][j] = d;
+                hess[j + 1][j] = 0.0;
+                g[j + 1] = -sn[j] * g[j];
+                g[j] *= cs[j];
+                iterations += 1;
+                k_used = j + 1;
+                let resid = g[j + 1].abs();
+                if resid <= target || iterations >= MAX_LINEAR_ITERATIONS || hn == 0.0 {
+                    break;
+                }
+                basis.push(wz.iter().map(|v| v / hn).collect());
+            }
+            // y = H⁻¹g, u = V·y, x += P⁻¹u.
+            let mut yv = vec![0.0; k_used];
+            for i in (0..k_used).rev() {
+                let mut s = g[i];
+                for (l, yl) in yv.iter().enumerate().skip(i + 1) {
+                    s -= hess[i][l] * yl;
+                }
+                yv[i] = s / hess[i][i];
+            }
+            let mut u = vec![0.0; len];
+            for (vj, yj) in basis.iter().zip(&yv) {
+                u.par_iter_mut().zip(vj).for_each(|(a, b)| *a += yj * b);
+            }
+            self.apply_preconditioner(&u, &mut z, sigma);
+            for (a, b) in x.iter_mut().zip(&z) {
+                *a += b;
+            }
+            self.stats.linear_iterations += k_used as u64;
+            let resid = g[k_used].abs();
+            if resid <= target {
+                return Some(iterations);
+            }
+            if iterations >= MAX_LINEAR_ITERATIONS {
+                return None;
+            }
+        }
+    }
+
+    /// Sets the quasi-steady species from the state (as the split scheme does after each
+    /// reaction call).
+    fn set_quasi_steady(&self, conc: &mut [Vec<f64>]) {
+        let Some(chem) = &self.chem else {
+            return;
+        };
+        let net = &chem.net;
+        if net.qss.is_empty() {
+            return;
+        }
+        let tapes = &chem.prep.tapes;
+        let bound = net.bound_species();
+        let n = self.n;
+        let values: Vec<Vec<f64>> = (0..n.div_ceil(CHUNK))
+            .into_par_iter()
+            .map(|c| {
+                let lo = c * CHUNK;
+                let hi = (lo + CHUNK).min(n);
+                let mut regs = tapes.registers();
+                let mut conc_v = vec![0.0; net.species_names.len()];
+                let mut out = Vec::with_capacity((hi - lo) * net.qss.len());
+                for i in lo..hi {
+                    for &s in &bound {
+                        conc_v[s] = conc[s][i];
+                    }
+                    let tissue = (self.mask[i] & TISSUE_ID_MASK) as usize;
+                    tapes.qss.run(&conc_v, tissue, &net.params, &mut regs[2]);
+                    for k in 0..net.qss.len() {
+                        out.push(regs[2].get(tapes.qss.outputs[k]));
+                    }
+                }
+                out
+            })
+            .collect();
+        let nq = net.qss.len();
+        for (c, vals) in values.iter().enumerate() {
+            let lo = c * CHUNK;
+            for (li, chunk) in vals.chunks(nq).enumerate() {
+                for (k, &(q, _)) in net.qss.iter().enumerate() {
+                    conc[q][lo + li] = chunk[k];
+                }
+            }
+        }
+    }
+}
+
+/// out += A·u for one species: c·Σ_neighbours (u_nb − u) − k_t·u, 0 on held voxels. A
+/// missing neighbour (grid face) drops its term: zero flux.
+fn apply_diffusion(v: &Var, u: &[f64], out: &mut [f64], mask: &[u32], [nx, ny, nz]: [usize; 3]) {
+    let c = v.c_per_s;
+    let decays = v.decay_per_s.iter().any(|&d| d > 0.0);
+    if c == 0.0 && !decays {
+        return;
+    }
+    let slab = nx * ny;
+    out.par_chunks_mut(slab).enumerate().for_each(|(k, o)| {
+        for j in 0..ny {
+            for i in 0..nx {
+                let ix = i + nx * (j + ny * k);
+                let m = mask[ix];
+                if m & v.held_bit != 0 {
+                    continue;
+                }
+                let uc = u[ix];
+                let mut lap = 0.0;
+                if i > 0 {
+                    lap += u[ix - 1] - uc;
+                }
+                if i + 1 < nx {
+                    lap += u[ix + 1] - uc;
+                }
+                if j > 0 {
+                    lap += u[ix - nx] - uc;
+                }
+                if j + 1 < ny {
+                    lap += u[ix + nx] - uc;
+                }
+                if k > 0 {
+                    lap += u[ix - slab] - uc;
+                }
+                if k + 1 < nz {
+                    lap += u[ix + slab] - uc;
+                }
+                let q = v.decay_per_s[(m & TISSUE_ID_MASK) as usize];
+                o[i + nx * j] += c * lap - q * uc;
+            }
+        }
+    });
+}
+
+/// field ← (I − A_d/σ)⁻¹ field along direction `dir` (0 = x, carrying the loss; 1 = y;
+/// 2 = z): one Thomas solve per line. Rows: held → identity; free → diagonal
+/// 1 + (c·n_d + q)/σ, off-diagonals −c/σ to existing neighbours along d.
+fn solve_lines(
+    field: &mut [f64],
+    v: &Var,
+    mask: &[u32],
+    [nx, ny, nz]: [usize; 3],
+    dir: usize,
+    sigma: f64,
+) {
+    let e = v.c_per_s / sigma;
+    let (len, stride) = match dir {
+        0 => (nx, 1),
+        1 => (ny, nx),
+        _ => (nz, nx * ny),
+    };
+    if len == 1 && dir != 0 {
+        return;
+    }
+    let n_lines = nx * ny * nz / len;
+    // Start index of line l.
+    let start = |l: usize| -> usize {
+        match dir {
+            0 => l * nx,
+            1 => (l % nx) + (l / nx) * nx * ny,
+            _ => l,
+        }
+    };
+    let ptr = SendPtr(field.as_mut_ptr());
+    (0..n_lines).into_par_iter().for_each_init(
+        || (vec![0.0f64; len], vec![0.0f64; len]),
+        |(cp, dp), l| {
+            let p = &ptr;
+            let s0 = start(l);
+            let mut c_prev = 0.0;
+            let mut d_prev = 0.0;
+            for t in 0..len {
+                let ix = s0 + t * stride;
+                let m = mask[ix];
+                // SAFETY: lines are disjoint sets of indices inside the field.
+                let rhs = unsafe { *p.0.add(ix) };
+                let (a, b, c) = if m & v.held_bit != 0 {
+                    (0.0, 1.0, 0.0)
+                } else {
+                    let a = if t > 0 { -e } else { 0.0 };
+                    let c = if t + 1 < len { -e } else { 0.0 };
+                    let q = if dir == 0 {
+                        v.decay_per_s[(m & TISSUE_ID_MASK) as usize] / sigma
+                    } else {
+                        0.0
+                    };
+                    (a, 1.0 + q - a - c, c)
+                };
+                let inv = 1.0 / (b - a * c_prev);
+                c_prev = c * inv;
+                d_prev = (rhs - a * d_prev) * inv;
+                cp[t] = c_prev;
+                dp[t] = d_prev;
+            }
+            let mut x = 0.0;
+            for t in (0..len).rev() {
+                x = dp[t] - cp[t] * x;
+                // SAFETY: as above.
+                unsafe { *p.0.add(s0 + t * stride) = x };
+            }
+        },
+    );
+}
+
+/// A raw pointer shared by tasks that touch disjoint lines.
+struct SendPtr(*mut f64);
+unsafe impl Sync for SendPtr {}
+unsafe impl Send for SendPtr {}
