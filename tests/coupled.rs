@@ -16,7 +16,10 @@ fn run_coupled(sc: &Scenario, span_s: f64) -> (Vec<Vec<f64>>, StepStats) {
     let mut e = CpuEngine::new(&model);
     assert!(e.is_adaptive());
     let (reached, _) = e.advance_adaptive(span_s, u64::MAX).expect("advance");
-    assert!((reached - span_s).abs() <= 1e-9 * span_s, "{reached} vs {span_s}");
+    assert!(
+        (reached - span_s).abs() <= 1e-9 * span_s,
+        "{reached} vs {span_s}"
+    );
     let fields = (0..sc.species.len())
         .map(|s| e.field_mm(s).to_vec())
         .collect();

@@ -56,6 +56,8 @@ use crate::engine::StepStats;
 use crate::grid::MAX_TISSUES;
 use crate::model::{held_bit, Model, TISSUE_ID_MASK};
 
+use super::multigrid::Hierarchy;
+
 /// Fraction of the step's error tolerance the linear solves may leave in K.
 pub const LINEAR_TOL: f64 = 0.02;
 
@@ -86,6 +88,8 @@ struct Var {
     state_ix: Option<usize>,
     /// Absolute tolerance, mM.
     atol_mm: f64,
+    /// No held voxel and no loss: the grid total is changed by reactions only.
+    closed: bool,
 }
 
 /// The network pieces the coupled step needs, with the LU plan of one voxel's block
@@ -130,6 +134,8 @@ pub struct Coupled {
     lu: Vec<f64>,
     /// Error weights 1/(atol + rtol·|y|) of the current step, per unknown.
     weight: Vec<f64>,
+    /// Multigrid levels of σ − A per integrated species (`None`: no diffusion, no loss).
+    multigrid: Vec<Option<Hierarchy>>,
 }
 
 impl Coupled {
@@ -153,7 +159,9 @@ impl Coupled {
                 (Some(net), Some(i)) => net.atol_mm[i],
                 _ => sp.atol_mm.unwrap_or(DEFAULT_ATOL_MM),
             };
+            let held_anywhere = model.mask.iter().any(|&m| m & held_bit(s) != 0);
             vars.push(Var {
+                closed: !held_anywhere && !sp.decays(),
                 species: s,
                 c_per_s: sp.diffusion_um2_per_s / dx2,
                 decay_per_s: sp.decay_per_s_by_tissue,
@@ -201,7 +209,21 @@ impl Coupled {
                 diag,
             }
         });
-        let rtol = chem.as_ref().map_or(1e-3, |_| rtol);
+        let multigrid = vars
+            .iter()
+            .map(|v| {
+                let decays = v.decay_per_s.iter().any(|&d| d > 0.0);
+                (v.c_per_s > 0.0 || decays).then(|| {
+                    let held: Vec<bool> = model.mask.iter().map(|&m| m & v.held_bit != 0).collect();
+                    let loss: Vec<f64> = model
+                        .mask
+                        .iter()
+                        .map(|&m| v.decay_per_s[(m & TISSUE_ID_MASK) as usize])
+                        .collect();
+                    Hierarchy::new(model.grid.shape(), v.c_per_s, &loss, &held)
+                })
+            })
+            .collect();
         let n_slots = chem.as_ref().map_or(0, |c| c.n_slots);
         Coupled {
             shape: model.grid.shape(),
@@ -214,6 +236,7 @@ impl Coupled {
             jac: vec![0.0; n * n_slots],
             lu: vec![0.0; n * n_slots],
             weight: vec![0.0; n * vars.len()],
+            multigrid,
             vars,
             chem,
         }
@@ -264,6 +287,12 @@ impl Coupled {
             let h_try = if last { t_end_s - t } else { h };
             match self.attempt(&mut y, conc, h_try) {
                 Attempt::Accepted { err } => {
+                    if std::env::var("IONFIELD_DEBUG_COUPLED").is_ok() {
+                        eprintln!(
+                            "accept h={h_try} t={t} err={err:.3} lin={}",
+                            self.stats.linear_iterations
+                        );
+                    }
                     t = if last { t_end_s } else { t + h_try };
                     taken += 1;
                     rejected_in_row = 0;
@@ -286,11 +315,23 @@ impl Coupled {
                     }
                     after_reject = false;
                     // A step shortened to land on t_end keeps the longer step for later.
-                    h = if last { h.max(h_try * fac) } else { h_try * fac };
+                    h = if last {
+                        h.max(h_try * fac)
+                    } else {
+                        h_try * fac
+                    };
                 }
                 other => {
                     if std::env::var("IONFIELD_DEBUG_COUPLED").is_ok() {
-                        eprintln!("reject h={h_try} t={t}: {}", match &other { Attempt::Rejected{err} => format!("err {err}"), Attempt::Negative => "neg".into(), Attempt::LinearFailed => "lin".into(), _ => "nonfinite".into()});
+                        eprintln!(
+                            "reject h={h_try} t={t}: {}",
+                            match &other {
+                                Attempt::Rejected { err } => format!("err {err}"),
+                                Attempt::Negative => "neg".into(),
+                                Attempt::LinearFailed => "lin".into(),
+                                _ => "nonfinite".into(),
+                            }
+                        );
                     }
                     self.stats.rejected += 1;
                     rejected_in_row += 1;
@@ -555,7 +596,12 @@ impl Coupled {
         };
         let ns = chem.n_slots;
         let var_of_state: Vec<usize> = (0..chem.net.state.len())
-            .map(|i| self.vars.iter().position(|v| v.state_ix == Some(i)).unwrap())
+            .map(|i| {
+                self.vars
+                    .iter()
+                    .position(|v| v.state_ix == Some(i))
+                    .unwrap()
+            })
             .collect();
         // J_R·x per voxel, in parallel over voxel chunks into a species-major buffer.
         let m = chem.net.state.len();
@@ -593,7 +639,12 @@ impl Coupled {
             let m = chem.net.state.len();
             let plan = &chem.prep.lu;
             let var_of_state: Vec<usize> = (0..m)
-                .map(|i| self.vars.iter().position(|v| v.state_ix == Some(i)).unwrap())
+                .map(|i| {
+                    self.vars
+                        .iter()
+                        .position(|v| v.state_ix == Some(i))
+                        .unwrap()
+                })
                 .collect();
             let solved: Vec<Vec<f64>> = (0..n.div_ceil(CHUNK))
                 .into_par_iter()
@@ -643,14 +694,24 @@ impl Coupled {
                 *x /= sigma;
             }
         }
-        // σ(σ − A_d)⁻¹ = (I − A_d/σ)⁻¹ per direction.
+        // σ·(σ − A)⁻¹ per species by one multigrid V-cycle; a closed species (no held
+        // voxel, no loss) is then shifted uniformly so that its sum is that of the input,
+        // as for the exact inverse (1ᵀ(σ − A) = σ·1ᵀ): the Krylov increments then keep
+        // every conserved total.
         for (k, var) in self.vars.iter().enumerate() {
-            if var.c_per_s == 0.0 && !var.decay_per_s.iter().any(|&d| d > 0.0) {
+            let Some(mg) = &self.multigrid[k] else {
                 continue;
-            }
+            };
             let field = &mut z[k * n..(k + 1) * n];
-            for dir in 0..3 {
-                solve_lines(field, var, &self.mask, self.shape, dir, sigma);
+            let rhs: Vec<f64> = field.iter().map(|v| v * sigma).collect();
+            mg.solve(sigma, &rhs, field);
+            if var.closed {
+                let want: f64 = rhs.iter().sum::<f64>() / sigma;
+                let have: f64 = field.iter().sum();
+                let shift = (want - have) / n as f64;
+                for x in field.iter_mut() {
+                    *x += shift;
+                }
             }
         }
     }
@@ -850,78 +911,3 @@ fn apply_diffusion(v: &Var, u: &[f64], out: &mut [f64], mask: &[u32], [nx, ny, n
         }
     });
 }
-
-/// field ← (I − A_d/σ)⁻¹ field along direction `dir` (0 = x, carrying the loss; 1 = y;
-/// 2 = z): one Thomas solve per line. Rows: held → identity; free → diagonal
-/// 1 + (c·n_d + q)/σ, off-diagonals −c/σ to existing neighbours along d.
-fn solve_lines(
-    field: &mut [f64],
-    v: &Var,
-    mask: &[u32],
-    [nx, ny, nz]: [usize; 3],
-    dir: usize,
-    sigma: f64,
-) {
-    let e = v.c_per_s / sigma;
-    let (len, stride) = match dir {
-        0 => (nx, 1),
-        1 => (ny, nx),
-        _ => (nz, nx * ny),
-    };
-    if len == 1 && dir != 0 {
-        return;
-    }
-    let n_lines = nx * ny * nz / len;
-    // Start index of line l.
-    let start = |l: usize| -> usize {
-        match dir {
-            0 => l * nx,
-            1 => (l % nx) + (l / nx) * nx * ny,
-            _ => l,
-        }
-    };
-    let ptr = SendPtr(field.as_mut_ptr());
-    (0..n_lines).into_par_iter().for_each_init(
-        || (vec![0.0f64; len], vec![0.0f64; len]),
-        |(cp, dp), l| {
-            let p = &ptr;
-            let s0 = start(l);
-            let mut c_prev = 0.0;
-            let mut d_prev = 0.0;
-            for t in 0..len {
-                let ix = s0 + t * stride;
-                let m = mask[ix];
-                // SAFETY: lines are disjoint sets of indices inside the field.
-                let rhs = unsafe { *p.0.add(ix) };
-                let (a, b, c) = if m & v.held_bit != 0 {
-                    (0.0, 1.0, 0.0)
-                } else {
-                    let a = if t > 0 { -e } else { 0.0 };
-                    let c = if t + 1 < len { -e } else { 0.0 };
-                    let q = if dir == 0 {
-                        v.decay_per_s[(m & TISSUE_ID_MASK) as usize] / sigma
-                    } else {
-                        0.0
-                    };
-                    (a, 1.0 + q - a - c, c)
-                };
-                let inv = 1.0 / (b - a * c_prev);
-                c_prev = c * inv;
-                d_prev = (rhs - a * d_prev) * inv;
-                cp[t] = c_prev;
-                dp[t] = d_prev;
-            }
-            let mut x = 0.0;
-            for t in (0..len).rev() {
-                x = dp[t] - cp[t] * x;
-                // SAFETY: as above.
-                unsafe { *p.0.add(s0 + t * stride) = x };
-            }
-        },
-    );
-}
-
-/// A raw pointer shared by tasks that touch disjoint lines.
-struct SendPtr(*mut f64);
-unsafe impl Sync for SendPtr {}
-unsafe impl Send for SendPtr {}

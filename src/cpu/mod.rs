@@ -3,11 +3,13 @@
 
 pub mod coupled;
 pub mod diffuse_adi;
+pub mod multigrid;
 pub mod react_ros2;
 
 use crate::config::Scheme;
 use crate::engine::{
-    strang_react_call, Engine, EngineInfo, EngineState, Error, ReactionStats, StepControl, StepStats,
+    strang_react_call, Engine, EngineInfo, EngineState, Error, ReactionStats, StepControl,
+    StepStats,
 };
 use crate::model::{Model, SpeciesModel, StepCoefficients};
 use react_ros2::CpuChemistry;

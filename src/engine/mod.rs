@@ -41,8 +41,7 @@ pub trait Engine {
     fn advance_adaptive(&mut self, span_s: f64, max_steps: u64) -> Result<(f64, u64), Error> {
         let _ = (span_s, max_steps);
         Err(Error::Device(
-            "this backend has no coupled time stepping; use the CPU backend (--backend cpu)"
-                .into(),
+            "this backend has no coupled time stepping; use the CPU backend (--backend cpu)".into(),
         ))
     }
     /// Steps, rejections and the step-size range of the adaptive integrator (`None` for

@@ -400,6 +400,7 @@ mod tests {
                 stops_done: 2,
                 step: 25,
                 doses_done: 1,
+                time_s: 12.5,
             },
             12.5,
             serde_json::json!({"rows": ["x"]}),

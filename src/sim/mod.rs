@@ -49,11 +49,15 @@ pub const STEPS_PER_BATCH: u64 = 64;
 
 /// How far a run has got: the stops whose callbacks have finished (stop 0 is t = 0), the
 /// steps done since t = 0 and the doses added. Saved in checkpoints.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Position {
     pub stops_done: usize,
     pub step: u64,
     pub doses_done: usize,
+    /// Model time reached, s (kept by the adaptive loop; fixed steps derive it from
+    /// `step`).
+    #[serde(default)]
+    pub time_s: f64,
 }
 
 /// What [`Hooks::on_batch`] asks for.
@@ -66,7 +70,7 @@ pub enum Flow {
 }
 
 /// How [`run`] ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Outcome {
     /// Every stop was reached; the position at the end.
     Finished(Position),
@@ -161,6 +165,33 @@ pub fn run<H: Hooks>(
     };
     if pos.stops_done == 0 {
         stop(engine, &mut pos, hooks)?;
+    }
+    if engine.is_adaptive() {
+        // The coupled scheme: up to STEPS_PER_BATCH error-controlled steps per call, each
+        // call ending at the next stop at the latest. The model time reached is kept in
+        // the position, so a resumed run continues from the same place with the same
+        // step size (saved in the engine state).
+        while pos.stops_done < times.len() {
+            let target = times[pos.stops_done];
+            if pos.time_s < times[pos.stops_done - 1] {
+                pos.time_s = times[pos.stops_done - 1];
+            }
+            while target - pos.time_s > tol {
+                let (advanced, steps) =
+                    engine.advance_adaptive(target - pos.time_s, STEPS_PER_BATCH)?;
+                pos.step += steps;
+                pos.time_s = if target - (pos.time_s + advanced) <= tol {
+                    target
+                } else {
+                    pos.time_s + advanced
+                };
+                if hooks.on_batch(engine, pos, pos.time_s)? == Flow::Stop {
+                    return Ok(Outcome::Stopped(pos));
+                }
+            }
+            stop(engine, &mut pos, hooks)?;
+        }
+        return Ok(Outcome::Finished(pos));
     }
     while pos.stops_done < times.len() {
         let i = pos.stops_done - 1;
