@@ -258,14 +258,21 @@ fn hostile_inputs_exit_2_with_a_clear_message() {
             ],
         },
         Row {
-            what: "default summaries of a long run",
+            // The default summary interval keeps any run at 1440 summary stops (issue 14);
+            // asked for every minute, 2.85 years of model time are 1.5 million stops.
+            what: "minute summaries of a long run",
             args: preset_with(&[
                 "time.end_s=9e7",
                 "time.dt_s=1",
                 "time.output_interval_s=1e7",
+                "output.summary_interval=1 min",
             ]),
             code: 2,
-            needles: &["time.end_s", "summary stops", "limit of 1000000 stops"],
+            needles: &[
+                "output.summary_interval",
+                "1500000 summary stops",
+                "limit of 1000000 stops",
+            ],
         },
         Row {
             what: "figure time of a huge run",

@@ -128,13 +128,15 @@ pub struct RunArgs {
 /// exits with 130, printing the resume command.
 #[derive(Debug, Clone, clap::Args)]
 pub struct CheckpointArgs {
-    /// Write DIR/checkpoint/state.ifck every SECONDS of model time (at the first batch
-    /// boundary at or after each multiple), replacing the previous one.
-    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
+    /// Write DIR/checkpoint/state.ifck every TIME of model time (seconds, or with a unit:
+    /// "2 h", "30min"; at the first batch boundary at or after each multiple), replacing
+    /// the previous one.
+    #[arg(long, value_name = "TIME", allow_negative_numbers = true, value_parser = model_time)]
     pub checkpoint_every: Option<f64>,
-    /// Stop at model time SECONDS (at the first batch boundary at or after it) with a
-    /// checkpoint and exit 0, e.g. to split a long run into job-sized parts.
-    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
+    /// Stop at model TIME (seconds, or with a unit: "12 h"; at the first batch boundary at
+    /// or after it) with a checkpoint and exit 0, e.g. to split a long run into job-sized
+    /// parts.
+    #[arg(long, value_name = "TIME", allow_negative_numbers = true, value_parser = model_time)]
     pub stop_at: Option<f64>,
 }
 
@@ -160,6 +162,19 @@ pub enum Backend {
     Auto,
     Gpu,
     Cpu,
+}
+
+/// A model time on the command line, s: a plain number of seconds (`3600`; any sign, the
+/// run checks it) or a number and a unit (`1 h`, `30min`; `config::duration`).
+fn model_time(text: &str) -> Result<f64, String> {
+    if let Ok(v) = text.trim().parse::<f64>() {
+        return Ok(v);
+    }
+    ionfield::config::duration::parse_seconds(text).map_err(|problem| {
+        format!(
+            "`{text}` {problem}. Fix: give seconds (3600) or a number and a unit of s, min, h, d (\"12 h\")"
+        )
+    })
 }
 
 #[cfg(test)]
@@ -190,5 +205,37 @@ mod tests {
         };
         assert_eq!(args.sets, ["x=1", "y=2"]);
         assert_eq!(args.backend, Backend::Cpu);
+    }
+
+    #[test]
+    fn model_times_take_units() {
+        let parse = |v: &str| {
+            let cli = Cli::try_parse_from([
+                "ionfield",
+                "run",
+                "--stop-at",
+                v,
+                "--checkpoint-every",
+                "30min",
+            ])
+            .map_err(|e| e.to_string())?;
+            let Command::Run(args) = cli.command else {
+                panic!("parsed as run")
+            };
+            assert_eq!(args.checkpoints.checkpoint_every, Some(1800.0));
+            Ok::<_, String>(args.checkpoints.stop_at)
+        };
+        assert_eq!(parse("12 h"), Ok(Some(43200.0)));
+        assert_eq!(parse("600"), Ok(Some(600.0)));
+        assert_eq!(
+            parse("-5"),
+            Ok(Some(-5.0)),
+            "the run refuses it with its own message"
+        );
+        let e = parse("12 hours").expect_err("unknown unit");
+        assert!(
+            e.contains("unknown unit `hours`") && e.contains("s, min, h, d"),
+            "{e}"
+        );
     }
 }

@@ -3,15 +3,19 @@
 
 use super::args::CheckArgs;
 use super::common::{load_resolved, AppError};
+use ionfield::config::duration::human;
 use ionfield::config::{self, Resolved, Scenario};
 use ionfield::gpu::{plan::human_bytes, BufferPlan};
-use ionfield::sim::OutputSchedule;
+use ionfield::output::estimate::{self, Estimate, WALL_UNCERTAINTY};
 
 pub fn check(args: &CheckArgs) -> Result<(), AppError> {
     let Resolved {
-        scenario, origins, ..
+        scenario,
+        origins,
+        toml,
+        ..
     } = load_resolved(args.config.as_deref(), &args.sets, true)?;
-    let schedule = OutputSchedule::new(&scenario.time);
+    let estimate = estimate::estimate(&scenario, &toml);
     let plan = BufferPlan::new(&scenario.grid, scenario.species.len());
     let g = scenario.grid;
     println!("scenario: {} ({})", scenario.name, scenario.source);
@@ -29,14 +33,7 @@ pub fn check(args: &CheckArgs) -> Result<(), AppError> {
         g.extent_um().y,
         g.extent_um().z
     );
-    println!(
-        "time: dt {} s, end {} s, outputs every {} s → {} steps, {} output times",
-        scenario.time.dt_s,
-        scenario.time.end_s,
-        scenario.time.output_interval_s,
-        schedule.n_steps(),
-        schedule.times_s.len()
-    );
+    print_time(&scenario, &estimate);
     let dx2 = g.voxel_um * g.voxel_um;
     for s in &scenario.species {
         let r = s.diffusion_um2_per_s * scenario.time.dt_s / dx2;
@@ -89,6 +86,7 @@ pub fn check(args: &CheckArgs) -> Result<(), AppError> {
         human_bytes(plan.field_bytes),
         human_bytes(ionfield::cpu::required_bytes(&scenario))
     );
+    print_outputs(&estimate);
     println!("resolved scenario (JSON):");
     println!(
         "{}",
@@ -96,6 +94,102 @@ pub fn check(args: &CheckArgs) -> Result<(), AppError> {
     );
     print_origins(&scenario, &origins);
     Ok(())
+}
+
+/// The time lines: dt, end, outputs; the steps of the run and of the spin-up; the
+/// estimated wall time per backend.
+fn print_time(scenario: &Scenario, e: &Estimate) {
+    let t = &scenario.time;
+    let both = |s: f64| {
+        let h = human(s);
+        if h == format!("{s} s") {
+            h
+        } else {
+            format!("{s} s ({h})")
+        }
+    };
+    println!(
+        "time: dt {}, end {}, outputs every {} → {} output times",
+        both(t.dt_s),
+        both(t.end_s),
+        both(t.output_interval_s),
+        e.output_times
+    );
+    let summaries = e
+        .summary_interval_s
+        .map(|s| format!(", summaries every {}", both(s)))
+        .unwrap_or_default();
+    println!(
+        "steps: {} steps after t = 0, {} stops (output, dose and summary times{summaries})",
+        e.steps, e.stops
+    );
+    if e.adaptive {
+        println!(
+            "  (time.scheme = \"coupled\": the integrator chooses its steps by error control; these counts and the wall times below assume steps of dt = {} s, its first step, at the split scheme's cost)",
+            t.dt_s
+        );
+    }
+    if let Some(spin) = scenario.spin_up {
+        println!(
+            "spin-up: {} steps of {} before t = 0 ({} of baseline); {} steps in all",
+            e.spin_up_steps,
+            both(spin.dt_s),
+            both(spin.duration_s),
+            e.spin_up_steps + e.steps
+        );
+    }
+    println!(
+        "wall time, an estimate on this kind of machine (2 x86_64 cores, release build; per-voxel-per-species step costs measured in BENCHMARKS.md; can be {WALL_UNCERTAINTY}× off either way, more on tiny grids):"
+    );
+    let about = |s: f64| {
+        if s < 1.0 {
+            "under 1 s".to_string()
+        } else {
+            format!("about {}", human(s))
+        }
+    };
+    for (cost, spin_s, run_s) in &e.wall {
+        let spin = if e.spin_up_steps > 0 {
+            format!(" (spin-up {}, run {})", human(*spin_s), human(*run_s))
+        } else {
+            String::new()
+        };
+        println!(
+            "  {} backend ({}): {}{spin}",
+            cost.backend,
+            cost.on,
+            about(spin_s + run_s)
+        );
+    }
+    println!("  (a hardware GPU has not been measured; docs/performance.md §7 estimates it 100–1000× faster than lavapipe)");
+}
+
+/// The files the run will write, by kind, their total and the warnings.
+fn print_outputs(e: &Estimate) {
+    println!(
+        "output: {} files, about {} (estimated from the output spec; sizes of compressed PNGs and text ±30 %)",
+        e.files(),
+        estimate::human_bytes(e.bytes())
+    );
+    let width = e
+        .groups
+        .iter()
+        .map(|g| g.what.chars().count())
+        .max()
+        .unwrap_or(0);
+    for g in &e.groups {
+        println!(
+            "  {:<width$}  {:>7} file{} {}{}",
+            g.what,
+            g.files,
+            if g.files == 1 { " " } else { "s" },
+            if g.exact { "" } else { "≈ " },
+            estimate::human_bytes(g.bytes)
+        );
+    }
+    for w in e.warnings() {
+        println!("warning: {w}");
+    }
 }
 
 /// `check`'s list of every value the files and `--set` wrote, one line each:

@@ -21,7 +21,7 @@ use ionfield::output::folder::{self, Occupant};
 use ionfield::output::manifest::sha256_hex;
 use ionfield::output::{RunInfo, RunWriter};
 use ionfield::sim::checkpoint::{self, Checkpoint, InputFile};
-use ionfield::sim::control::{CheckpointEvery, Progress, SignalStop, StopAt};
+use ionfield::sim::control::{CheckpointEvery, Progress, ProgressPlan, SignalStop, StopAt};
 use ionfield::sim::{Outcome, RunIdentity, Simulation};
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
@@ -47,6 +47,11 @@ pub fn run(args: &RunArgs) -> Result<(), AppError> {
     check_checkpoint_args(&args.checkpoints, scenario)?;
     check_out_dir(&out_dir, args.overwrite)?;
     let input_files = input_files(scenario)?;
+    // A run that would fill a disk or a folder says so before it starts (`ionfield check`
+    // lists what it writes).
+    for w in ionfield::output::estimate::estimate(scenario, &resolved.toml).warnings() {
+        log::warn!("{w}");
+    }
 
     let chosen = choose_backend(args, !scenario.reactions.is_empty())?;
     // Refuse a grid the backend cannot hold before rasterising it (that alone takes
@@ -120,6 +125,7 @@ pub fn run(args: &RunArgs) -> Result<(), AppError> {
         }
     }
     run.sim.phases_mut().setup_s += started.elapsed().as_secs_f64();
+    run.add_progress(scenario, true);
     run.spin_up(scenario)?;
     run.execute(scenario)
 }
@@ -206,6 +212,7 @@ pub fn resume(args: &ResumeArgs) -> Result<(), AppError> {
         p.resumed_from_s.push(h.time_s);
     }
     run.sim.phases_mut().setup_s += started.elapsed().as_secs_f64();
+    run.add_progress(scenario, false);
     eprintln!(
         "resuming at t = {} s (step {}) from {}",
         h.time_s,
@@ -278,14 +285,33 @@ impl RunFolder {
         })
     }
 
+    /// The progress bar (or its log lines) from where the simulation stands to the end,
+    /// over the spin-up too when `with_spin_up` (a new run).
+    fn add_progress(&mut self, scenario: &Scenario, with_spin_up: bool) {
+        let plan = ProgressPlan::new(
+            scenario,
+            self.sim.total_steps(),
+            self.sim.position().step,
+            with_spin_up,
+        );
+        self.sim.add(Progress::new(plan));
+    }
+
     /// The untreated baseline before t = 0 (`time.spin_up_s`), with its report.
     fn spin_up(&mut self, scenario: &Scenario) -> Result<(), AppError> {
         let Some(spin) = scenario.spin_up else {
             return Ok(());
         };
+        let human = ionfield::config::duration::human(spin.duration_s);
+        let duration = if human == format!("{} s", spin.duration_s) {
+            human
+        } else {
+            format!("{} s ({human})", spin.duration_s)
+        };
         eprintln!(
-            "spin-up: {} s of baseline (no doses, no outputs) at dt {} s before t = 0",
-            spin.duration_s, spin.dt_s
+            "spin-up: {duration} of baseline (no doses, no outputs) at dt {} s before t = 0, {} steps",
+            spin.dt_s,
+            spin.n_steps()
         );
         let Some(report) = self.sim.spin_up()? else {
             return Ok(());
@@ -304,7 +330,6 @@ impl RunFolder {
         let loop_started = Instant::now();
         let start_step = self.sim.position().step;
         let total_steps = self.sim.total_steps();
-        self.sim.add(Progress::new(total_steps, start_step));
         let result = self.sim.run();
         let outcome = match result {
             Ok(o) => o,

@@ -3,9 +3,10 @@
 //!
 //! Merge rule: the included files are read first, in list order, then the including file
 //! on top. Tables merge key by key (recursively); any other value (number, string, array,
-//! array of tables) is replaced whole by the later file. New keys keep file order, so the
-//! species of an included chemistry file come first in buffer order. Includes may include;
-//! paths are relative to the including file. Files of the built-in catalogue
+//! array of tables) is replaced whole by the later file; a time key written in either form
+//! (`end_s` or `end = "24 h"`, `duration.rs`) replaces both forms. New keys keep file
+//! order, so the species of an included chemistry file come first in buffer order. Includes
+//! may include; paths are relative to the including file. Files of the built-in catalogue
 //! ([`super::catalog`]) resolve inside the binary, so the built-in default needs no files.
 
 use super::catalog;
@@ -82,6 +83,9 @@ fn load(
         merge(&mut writers, sub_writers);
     }
     stack.pop();
+    // A time key this file writes in either form replaces both forms underneath.
+    super::duration::drop_replaced_forms(&mut merged, &table);
+    super::duration::drop_replaced_forms(&mut writers, &table);
     // This file's index: its includes are pushed before it.
     merge(&mut writers, written_by(&table, layers.len()));
     merge(&mut merged, table);

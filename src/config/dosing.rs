@@ -1,16 +1,19 @@
 //! `[[dosing]]`: bolus doses of a species into a region during the run → [`Dose`]s.
 
 use super::checks::{non_negative, species_ix};
+use super::duration::{self, Duration};
 use super::error::Error;
 use super::region::{self, region_table};
 use super::scenario::{Dose, Grid, TimeSpec};
 
 region_table!(
-    /// `dosing[i]`: `amount_mm` added to `species` inside the region at `time_s`.
+    /// `dosing[i]`: `amount_mm` added to `species` inside the region at `time_s` (or
+    /// `time = "2 h"`; default 0).
     RawDose {
         species: String,
         kind: Option<String>,
         time_s: Option<f64>,
+        time: Option<Duration>,
         amount_mm: f64,
         source: Option<String>,
     }
@@ -37,18 +40,21 @@ pub(super) fn validate(
                 )
             }
         }
+        let at = duration::seconds(&path, "time", d.time_s, d.time.as_ref())?;
+        let field = at
+            .as_ref()
+            .map_or(format!("{path}.time_s"), |a| a.field.clone());
         let time_s = non_negative(
-            d.time_s.unwrap_or(0.0),
-            &format!("{path}.time_s"),
+            at.map_or(0.0, |a| a.value),
+            &field,
             "doses are given at t ≥ 0 (after any spin-up)",
         )?;
         if time_s > time.end_s {
-            return Err(Error::invalid(
-                format!("{path}.time_s"),
-                format!("is after time.end_s = {} s", time.end_s),
-            )
-            .found(time_s)
-            .fix("dose within the run, or lengthen time.end_s"));
+            return Err(
+                Error::invalid(field, format!("is after time.end_s = {} s", time.end_s))
+                    .found(time_s)
+                    .fix("dose within the run, or lengthen time.end_s"),
+            );
         }
         let amount_mm = non_negative(
             d.amount_mm,

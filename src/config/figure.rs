@@ -3,6 +3,7 @@
 
 use serde::Deserialize;
 
+use super::duration::{seconds_list, Duration};
 use super::error::{did_you_mean, list, short, Error};
 use super::scenario::{Axis, FigureSpec, TimeSpec};
 
@@ -12,8 +13,10 @@ use super::scenario::{Axis, FigureSpec, TimeSpec};
 pub struct RawFigure {
     /// Rows: names from `output.fields` (species, `pH`, MRI fields).
     pub fields: Vec<String>,
-    /// Columns: output times, s (default: up to 4 evenly spaced, first and last included).
+    /// Columns: output times, s (default: up to 4 evenly spaced, first and last included);
+    /// or `times = ["0 h", "24 h"]` with units.
     pub times_s: Option<Vec<f64>>,
+    pub times: Option<Vec<Duration>>,
     /// Slice along `output.slice_axis` (default: the middle one).
     pub slice_index: Option<i64>,
     /// Resolution, dots per inch (default 150).
@@ -82,7 +85,13 @@ pub(super) fn validate(
 
     let outputs = time.output_times_s();
     let same = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0);
-    let times_s = match &f.times_s {
+    let given = seconds_list(
+        "output.figure",
+        "times",
+        f.times_s.as_deref(),
+        f.times.as_deref(),
+    )?;
+    let times_s = match &given {
         None => {
             // Up to 4 output times evenly spread by index, first and last included.
             let n = outputs.len();
@@ -98,17 +107,17 @@ pub(super) fn validate(
             picked.dedup();
             picked.into_iter().map(|i| outputs[i]).collect()
         }
-        Some(times) => {
+        Some((times, key)) => {
             if times.is_empty() {
                 return Err(
-                    Error::invalid("output.figure.times_s", "needs at least one time").fix(
-                        "list output times in s, or remove times_s for up to 4 evenly spaced ones",
+                    Error::invalid(key, "needs at least one time").fix(
+                        "list output times (times_s in s, or times with units), or remove the key for up to 4 evenly spaced ones",
                     ),
                 );
             }
             let mut out: Vec<f64> = Vec::new();
             for (i, &t) in times.iter().enumerate() {
-                let field = format!("output.figure.times_s[{i}]");
+                let field = format!("{key}[{i}]");
                 let Some(&exact) = outputs.iter().find(|&&o| same(o, t)) else {
                     return Err(Error::invalid(&field, format!("{} s is not an output time", short(t)))
                         .found(t)

@@ -11,7 +11,8 @@
 //! `vessel_network.rs`, `parameters.rs`, `reactions.rs`, `buffer.rs`, `chemistry.rs`,
 //! `dosing.rs`, `mri.rs`, `output.rs` (its `[output.figure]` in `figure.rs`); the root table
 //! is in `validate.rs`, the region keys that several tables share in `region.rs`, the small
-//! checks and name lookups in `checks.rs`.
+//! checks and name lookups in `checks.rs`, the time keys that take a unit (`end = "24 h"`
+//! beside `end_s = 86400`) in `duration.rs`.
 
 pub mod catalog;
 pub mod mask;
@@ -23,6 +24,7 @@ mod checks;
 mod chemistry;
 mod compose;
 mod dosing;
+pub mod duration;
 mod error;
 mod figure;
 mod files;
@@ -55,7 +57,10 @@ pub use files::{MAX_NPY_HEADER_BYTES, MAX_TEXT_FILE_BYTES};
 pub use grid::{MAX_EXTENT_UM, MAX_VOXELS};
 pub use origins::{Origin, ResolvedValue};
 pub use scenario::*;
-pub use time::{MAX_DIFFUSION_R, MAX_DIFFUSION_SUBSTEPS, MAX_OUTPUT_TIMES, MAX_STEPS, MAX_STOPS};
+pub use time::{
+    default_summary_interval_s, MAX_DIFFUSION_R, MAX_DIFFUSION_SUBSTEPS, MAX_OUTPUT_TIMES,
+    MAX_STEPS, MAX_STOPS, SUMMARY_STOPS,
+};
 
 use std::path::Path;
 
@@ -183,6 +188,10 @@ pub fn load_resolved(
     let ctx = Context { sets, ..ctx };
 
     let mut root = toml::Value::Table(table);
+    // A --set of either form of a time key replaces the files' value in both forms.
+    for set in &ctx.sets {
+        duration::drop_forms_set(&mut root, &set.segs);
+    }
     for set in &ctx.sets {
         overrides::apply(&mut root, set).map_err(|e| ctx.finish(e))?;
     }

@@ -5,6 +5,7 @@ use serde::Deserialize;
 
 use super::buffer::RawBuffer;
 use super::checks::{finite, fmt_vec, species_ix_fix};
+use super::duration::{self, Duration};
 use super::error::{did_you_mean, list, short, Error, ErrorKind};
 use super::figure::{self, RawFigure};
 use super::raw::NamedMap;
@@ -12,7 +13,7 @@ use super::scenario::{
     Axis, Colormap, Grid, MriField, OutputSpec, PhOutput, Probe, SliceSelection, TimeSpec,
     TimeseriesField, ValueRange,
 };
-use super::time::{output_count, MAX_STOPS};
+use super::time::{default_summary_interval_s, output_count, MAX_STOPS};
 
 const COLORMAPS: [&str; 6] = [
     "viridis",
@@ -39,7 +40,10 @@ pub struct RawOutput {
     pub tiff: Option<bool>,
     /// Fields of `timeseries.csv` (species names and "pH"); default every species and pH.
     pub timeseries: Option<Vec<String>>,
+    /// Model time between summaries (time series, viability), s; or `summary_interval =
+    /// "5 min"`. Default: [`default_summary_interval_s`].
     pub summary_interval_s: Option<f64>,
+    pub summary_interval: Option<Duration>,
     pub probe: Option<Vec<RawProbe>>,
     /// `[output.figure]`: the multi-panel figure `plots/figure_series.png`.
     pub figure: Option<RawFigure>,
@@ -80,6 +84,7 @@ pub(super) fn validate(
                 tiff: None,
                 timeseries: None,
                 summary_interval_s: None,
+                summary_interval: None,
                 probe: None,
                 figure: None,
             };
@@ -268,35 +273,39 @@ pub(super) fn validate(
             out
         }
     };
-    if let Some(v) = o.summary_interval_s {
-        if !(v.is_finite() && v > 0.0) {
+    let summary = duration::seconds(
+        "output",
+        "summary_interval",
+        o.summary_interval_s,
+        o.summary_interval.as_ref(),
+    )?;
+    if let Some(v) = &summary {
+        if !(v.value.is_finite() && v.value > 0.0) {
             return Err(
-                Error::invalid("output.summary_interval_s", "must be a positive time in s")
-                    .found(v)
-                    .fix("write e.g. summary_interval_s = 60.0, or leave it out (default: the output interval, at most 60 s)"),
+                Error::invalid(&v.field, "must be a positive time")
+                    .found(v.value)
+                    .fix("write e.g. summary_interval_s = 60.0 or summary_interval = \"5 min\", or leave it out (default: min(output interval, max(60 s, time.end_s / 1440 rounded up to a minute)))"),
             );
         }
     }
+    let summary_s = summary
+        .as_ref()
+        .map_or_else(|| default_summary_interval_s(time), |v| v.value);
     if grid.n_voxels() > 1 {
         // The stops `output::callbacks::attach` adds: one summary every summary interval.
-        let summary_s = o
-            .summary_interval_s
-            .unwrap_or(time.output_interval_s.min(60.0));
         let n_outputs = output_count(time.end_s, time.output_interval_s);
         let n_summaries = (time.end_s / summary_s).ceil();
         if n_outputs + n_summaries > MAX_STOPS as f64 {
-            let given = o.summary_interval_s.is_some();
             return Err(Error::invalid(
-                if given { "output.summary_interval_s" } else { "time.end_s" },
+                summary.as_ref().map_or("time.end_s", |v| v.field.as_str()),
                 format!(
-                    "gives {} summary stops (every {} s{}) and {} output times, more than the limit of {MAX_STOPS} stops",
+                    "gives {} summary stops (every {} s) and {} output times, more than the limit of {MAX_STOPS} stops",
                     short(n_summaries),
                     short(summary_s),
-                    if given { "" } else { ", the default min(output interval, 60 s)" },
                     short(n_outputs)
                 ),
             )
-            .found(short(if given { summary_s } else { time.end_s }))
+            .found(short(summary.as_ref().map_or(time.end_s, |v| v.value)))
             .fix("lengthen output.summary_interval_s or shorten time.end_s"));
         }
     }
@@ -386,7 +395,7 @@ pub(super) fn validate(
         ph,
         mri,
         timeseries,
-        summary_interval_s: o.summary_interval_s,
+        summary_interval_s: Some(summary_s),
         probes,
         figure,
     })

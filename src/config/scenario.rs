@@ -86,8 +86,18 @@ pub struct Dose {
 /// starts from the untreated steady state. The manifest reports how steady it got.
 #[derive(Clone, Copy, Debug, Serialize, PartialEq)]
 pub struct SpinUp {
+    /// Model time of the baseline, s.
     pub duration_s: f64,
+    /// Its step, s.
     pub dt_s: f64,
+}
+
+impl SpinUp {
+    /// Steps of the spin-up as `sim::spin_up` takes them: the duration in whole steps of
+    /// `dt_s` (rounded, at least one).
+    pub fn n_steps(&self) -> u64 {
+        (self.duration_s / self.dt_s).round().max(1.0) as u64
+    }
 }
 
 /// Time stepping. `output_interval_s` is a whole multiple of `dt_s` after validation
@@ -384,7 +394,9 @@ pub struct OutputSpec {
     /// Fields summarised in `timeseries.csv`.
     pub timeseries: Vec<TimeseriesField>,
     /// Model time between summaries (timeseries.csv, viability.csv, time of death), s;
-    /// set by validation (default: the output interval, at most 60 s).
+    /// always set by validation (`output.summary_interval_s`, default
+    /// [`crate::config::default_summary_interval_s`]); `None` (an `OutputSpec` built by
+    /// hand) means that default too.
     pub summary_interval_s: Option<f64>,
     /// Point probes in `timeseries.csv`.
     pub probes: Vec<Probe>,

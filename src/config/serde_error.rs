@@ -48,7 +48,7 @@ pub(super) fn from_serde(e: &serde_path_to_error::Error<toml::de::Error>) -> Err
             "grid" => {
                 "add a [grid] table with `shape = [64, 64, 64]` and `voxel_um = 10.0`".to_string()
             }
-            "time" => "add a [time] table with `dt_s`, `end_s` and optionally `output_interval_s`"
+            "time" => "add a [time] table with `dt_s`, `end_s` and optionally `output_interval_s` (or with units: `dt = \"0.5 s\"`, `end = \"24 h\"`, `output_interval = \"1 h\"`)"
                 .to_string(),
             "species" => {
                 "add at least one species, e.g. [species.O2] with `diffusion_um2_per_s = 2000.0`"

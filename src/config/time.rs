@@ -3,6 +3,7 @@
 use serde::Deserialize;
 
 use super::checks::{non_negative, positive, positive_f32};
+use super::duration::{required_seconds, seconds, Duration, Seconds};
 use super::error::{short, Error};
 use super::scenario::{Grid, Scheme, Species, SpinUp, TimeSpec};
 
@@ -13,9 +14,24 @@ use super::scenario::{Grid, Scheme, Species, SpinUp, TimeSpec};
 pub const MAX_OUTPUT_TIMES: u64 = 100_000;
 
 /// Most stops of the time loop: output times plus the summary stops of
-/// `output.summary_interval_s` (default min(output interval, 60 s)) and dose times. A
-/// million stops is 1.9 years of model time at the default 60 s summaries.
+/// `output.summary_interval_s` (default [`default_summary_interval_s`]) and dose times. A
+/// million stops is 1.9 years of model time at 60 s summaries; the default keeps the
+/// summary stops of any run at [`SUMMARY_STOPS`] or fewer.
 pub const MAX_STOPS: u64 = 1_000_000;
+
+/// Summary stops the default `output.summary_interval_s` aims at for long runs: one a
+/// minute for a day. Each stop reads fields back and appends rows to `timeseries.csv`
+/// (about 0.2–1 MB per 1000 stops), so a 72 h run keeps 1440 stops (every 3 min), not 4320.
+pub const SUMMARY_STOPS: f64 = 1440.0;
+
+/// The default model time between summaries (timeseries.csv, viability.csv, time of
+/// death), s: min(output interval, max(60 s, end / [`SUMMARY_STOPS`] rounded up to a
+/// whole minute)). Runs up to 24 h get 60 s (or the output interval if shorter), as
+/// before; longer runs at most 1440 summary stops (72 h: every 3 min).
+pub fn default_summary_interval_s(time: &TimeSpec) -> f64 {
+    let long_run = (time.end_s / SUMMARY_STOPS / 60.0).ceil() * 60.0;
+    time.output_interval_s.min(long_run.max(60.0))
+}
 
 /// Most time steps of one run (`end_s / dt_s`, and the spin-up's `spin_up_s /
 /// spin_up_dt_s`): 1e8 steps is 3 years at dt = 1 s or 11 days at dt = 10 ms, and hours
@@ -37,27 +53,37 @@ pub fn output_count(end_s: f64, interval_s: f64) -> f64 {
     (end_s / interval_s).ceil() + 1.0
 }
 
-/// `[time]`.
+/// `[time]`. Each time is given in s under `<key>_s` or with a unit under `<key>`
+/// (`end = "24 h"`, see `duration.rs`); one of `dt_s`/`dt` and of `end_s`/`end` is required.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTime {
-    pub dt_s: f64,
-    pub end_s: f64,
+    /// Step, s.
+    pub dt_s: Option<f64>,
+    pub dt: Option<Duration>,
+    /// End of the run (model time after any spin-up), s.
+    pub end_s: Option<f64>,
+    pub end: Option<Duration>,
+    /// Model time between output times, s (default: only the start and the end).
     pub output_interval_s: Option<f64>,
+    pub output_interval: Option<Duration>,
     /// Douglas ADI weight θ ∈ [0.5, 1], default 1.
     pub theta: Option<f64>,
     /// Model time run before t = 0 without doses or outputs (baseline to steady state), s.
     pub spin_up_s: Option<f64>,
+    pub spin_up: Option<Duration>,
     /// Step of the spin-up, s (default `dt_s`).
     pub spin_up_dt_s: Option<f64>,
+    pub spin_up_dt: Option<Duration>,
     /// Cap of r = D·dt/dx² per diffusion sub-step.
     pub max_diffusion_r: Option<f64>,
     /// `split` (default) or `coupled`.
     pub scheme: Option<String>,
     /// Relative tolerance of the coupled scheme's step control (default 1e-3).
     pub tolerance: Option<f64>,
-    /// Longest step of the coupled scheme, s (default: unbounded).
+    /// Longest step of the coupled scheme, s (default: unbounded); or `max_dt = "10 min"`.
     pub max_dt_s: Option<f64>,
+    pub max_dt: Option<Duration>,
     /// Error control of the coupled scheme (default true; false: fixed steps of dt_s).
     pub adaptive: Option<bool>,
 }
@@ -65,8 +91,10 @@ pub struct RawTime {
 /// Default relative tolerance of the coupled scheme.
 pub const DEFAULT_TOLERANCE: f64 = 1e-3;
 
-/// `time.scheme`, `time.tolerance`, `time.max_dt_s`.
-fn scheme(t: &RawTime) -> Result<Scheme, Error> {
+/// `time.scheme`, `time.tolerance`, `time.max_dt_s`; `dt_s` is the resolved `time.dt_s`
+/// (the coupled scheme's first step).
+fn scheme(t: &RawTime, dt_s: f64) -> Result<Scheme, Error> {
+    let max_dt = seconds("time", "max_dt", t.max_dt_s, t.max_dt.as_ref())?;
     let coupled_only = |key: &str| {
         Error::invalid(key, "applies to time.scheme = \"coupled\" only")
             .fix("add scheme = \"coupled\" to [time], or remove the key")
@@ -76,8 +104,8 @@ fn scheme(t: &RawTime) -> Result<Scheme, Error> {
             if t.tolerance.is_some() {
                 return Err(coupled_only("time.tolerance"));
             }
-            if t.max_dt_s.is_some() {
-                return Err(coupled_only("time.max_dt_s"));
+            if let Some(m) = &max_dt {
+                return Err(coupled_only(&m.field));
             }
             if t.adaptive.is_some() {
                 return Err(coupled_only("time.adaptive"));
@@ -94,19 +122,18 @@ fn scheme(t: &RawTime) -> Result<Scheme, Error> {
                 .found(short(rtol))
                 .fix("use e.g. 1e-3 (the default; about 0.1 % per step) or 1e-4 for a reference run"));
             }
-            let max_dt_s = t
-                .max_dt_s
-                .map(|v| {
+            let max_dt_s = max_dt
+                .map(|m| {
                     positive(
-                        v,
-                        "time.max_dt_s",
-                        "set the longest step in s, e.g. 600, or remove the key",
+                        m.value,
+                        &m.field,
+                        "set the longest step, e.g. max_dt_s = 600 or max_dt = \"10 min\", or remove the key",
                     )
                 })
                 .transpose()?;
             Ok(Scheme::Coupled {
                 rtol,
-                first_dt_s: t.dt_s,
+                first_dt_s: dt_s,
                 max_dt_s,
                 adaptive: t.adaptive.unwrap_or(true),
             })
@@ -117,38 +144,71 @@ fn scheme(t: &RawTime) -> Result<Scheme, Error> {
     }
 }
 
+impl RawTime {
+    fn dt(&self) -> Result<Seconds, Error> {
+        required_seconds("time", "dt", self.dt_s, self.dt.as_ref(), "0.5 s")
+    }
+    fn end(&self) -> Result<Seconds, Error> {
+        required_seconds("time", "end", self.end_s, self.end.as_ref(), "10 min")
+    }
+    fn output_interval(&self) -> Result<Option<Seconds>, Error> {
+        seconds(
+            "time",
+            "output_interval",
+            self.output_interval_s,
+            self.output_interval.as_ref(),
+        )
+    }
+    fn spin_up(&self) -> Result<Option<Seconds>, Error> {
+        seconds("time", "spin_up", self.spin_up_s, self.spin_up.as_ref())
+    }
+    fn spin_up_dt(&self) -> Result<Option<Seconds>, Error> {
+        seconds(
+            "time",
+            "spin_up_dt",
+            self.spin_up_dt_s,
+            self.spin_up_dt.as_ref(),
+        )
+    }
+}
+
 /// `[time]`; the output interval is rounded to whole steps (with a warning naming `source`).
 pub(super) fn validate(t: &RawTime, source: &str) -> Result<TimeSpec, Error> {
+    let (dt, end) = (t.dt()?, t.end()?);
     let dt_s = positive_f32(
-        t.dt_s,
-        "time.dt_s",
-        "set a positive time step in s, e.g. 1.0",
+        dt.value,
+        &dt.field,
+        "set a positive time step, e.g. dt_s = 1.0 or dt = \"1 s\"",
     )?;
     let end_s = positive(
-        t.end_s,
-        "time.end_s",
-        "set a positive end time in s, e.g. 600",
+        end.value,
+        &end.field,
+        "set a positive end time, e.g. end_s = 600 or end = \"24 h\"",
     )?;
     if end_s < dt_s {
         return Err(Error::invalid(
-            "time.end_s",
+            &end.field,
             format!("must be ≥ time.dt_s = {} s", short(dt_s)),
         )
         .found(short(end_s))
         .fix("make end_s at least one time step, or reduce dt_s"));
     }
-    let mut output_interval_s = match t.output_interval_s {
-        Some(v) => positive(
-            v,
-            "time.output_interval_s",
-            "set a positive interval in s, or remove the key to write only at the start and end",
+    let interval = t.output_interval()?;
+    let interval_field = interval
+        .as_ref()
+        .map_or("time.output_interval_s", |i| i.field.as_str());
+    let mut output_interval_s = match &interval {
+        Some(i) => positive(
+            i.value,
+            &i.field,
+            "set a positive interval (output_interval_s = 120 or output_interval = \"30 min\"), or remove the key to write only at the start and end",
         )?,
         None => end_s,
     };
     let steps = end_s / dt_s;
     if steps > MAX_STEPS {
         return Err(Error::invalid(
-            "time.end_s",
+            &end.field,
             format!(
                 "makes {} time steps of time.dt_s = {} s, more than the limit of {MAX_STEPS:e} steps",
                 short(steps.ceil()),
@@ -162,7 +222,7 @@ pub(super) fn validate(t: &RawTime, source: &str) -> Result<TimeSpec, Error> {
     if steps < 1.0 {
         let n = output_count(end_s, dt_s);
         return Err(Error::invalid(
-            "time.output_interval_s",
+            interval_field,
             format!(
                 "is shorter than half a time step (time.dt_s = {} s): it would write every step, {} output times",
                 short(dt_s),
@@ -176,7 +236,7 @@ pub(super) fn validate(t: &RawTime, source: &str) -> Result<TimeSpec, Error> {
     let n_outputs = output_count(end_s, rounded);
     if n_outputs > MAX_OUTPUT_TIMES as f64 {
         return Err(Error::invalid(
-            "time.end_s",
+            &end.field,
             format!(
                 "with time.output_interval_s = {} s gives {} output times, more than the limit of {MAX_OUTPUT_TIMES}",
                 short(rounded),
@@ -188,7 +248,7 @@ pub(super) fn validate(t: &RawTime, source: &str) -> Result<TimeSpec, Error> {
     }
     if (rounded - output_interval_s).abs() > 1e-9 * output_interval_s {
         log::warn!(
-            "{source}: time.output_interval_s: {output_interval_s} s is not a whole multiple of \
+            "{source}: {interval_field}: {output_interval_s} s is not a whole multiple of \
              time.dt_s = {dt_s} s; rounded to {rounded} s"
         );
     }
@@ -211,7 +271,7 @@ pub(super) fn validate(t: &RawTime, source: &str) -> Result<TimeSpec, Error> {
             )
         })
         .transpose()?;
-    let scheme = scheme(t)?;
+    let scheme = scheme(t, dt_s)?;
     Ok(TimeSpec {
         dt_s,
         end_s,
@@ -224,30 +284,34 @@ pub(super) fn validate(t: &RawTime, source: &str) -> Result<TimeSpec, Error> {
 
 /// `time.spin_up_s`, `time.spin_up_dt_s`: the baseline run before t = 0, if any.
 pub(super) fn spin_up(raw: &RawTime, time: &TimeSpec) -> Result<Option<SpinUp>, Error> {
-    let Some(duration_s) = raw.spin_up_s else {
-        if raw.spin_up_dt_s.is_some() {
+    let spin_dt = raw.spin_up_dt()?;
+    let Some(spin) = raw.spin_up()? else {
+        if let Some(dt) = spin_dt {
             return Err(
-                Error::invalid("time.spin_up_dt_s", "is set without time.spin_up_s").fix(
-                    "add time.spin_up_s (the baseline run before t = 0, s) or remove spin_up_dt_s",
+                Error::invalid(&dt.field, "is set without time.spin_up_s").fix(
+                    "add time.spin_up_s (the baseline run before t = 0, s; or spin_up = \"2 h\") or remove it",
                 ),
             );
         }
         return Ok(None);
     };
     let duration_s = non_negative(
-        duration_s,
-        "time.spin_up_s",
-        "set the baseline run before t = 0 in s, or 0 for none",
+        spin.value,
+        &spin.field,
+        "set the baseline run before t = 0 (spin_up_s = 300 or spin_up = \"2 h\"), or 0 for none",
     )?;
+    let dt_field = spin_dt
+        .as_ref()
+        .map_or("time.spin_up_dt_s", |d| d.field.as_str());
     let dt_s = positive_f32(
-        raw.spin_up_dt_s.unwrap_or(time.dt_s),
-        "time.spin_up_dt_s",
+        spin_dt.as_ref().map_or(time.dt_s, |d| d.value),
+        dt_field,
         "set a positive spin-up step in s",
     )?;
     let steps = duration_s / dt_s;
     if steps > MAX_STEPS {
         return Err(Error::invalid(
-            "time.spin_up_s",
+            &spin.field,
             format!(
                 "makes {} spin-up steps of {} s, more than the limit of {MAX_STEPS:e} steps",
                 short(steps.ceil()),
@@ -343,6 +407,58 @@ mod tests {
             msg.contains("601 output times") && msg.contains("1e-9"),
             "{msg}"
         );
+    }
+
+    /// The default summary interval: 60 s (or the output interval if shorter) up to a 24 h
+    /// run, then end / 1440 rounded up to a whole minute, so no run gets more than 1440
+    /// summary stops by default.
+    #[test]
+    fn default_summary_interval_scales_with_long_runs() {
+        let spec = |end_s: f64, output_interval_s: f64| TimeSpec {
+            dt_s: 0.5,
+            end_s,
+            output_interval_s,
+            theta: 1.0,
+            max_diffusion_r: None,
+            scheme: Default::default(),
+        };
+        let h = 3600.0;
+        for (end_s, interval_s, expected) in [
+            (600.0, 120.0, 60.0),
+            (600.0, 30.0, 30.0),
+            (24.0 * h, h, 60.0),
+            (24.0 * h + 1.0, h, 120.0),
+            (30.0 * h, h, 120.0),
+            (48.0 * h, h, 120.0),
+            (72.0 * h, h, 180.0),
+            (72.0 * h, 120.0, 120.0),
+            (365.0 * 24.0 * h, 24.0 * h, 21900.0),
+        ] {
+            let t = spec(end_s, interval_s);
+            let got = default_summary_interval_s(&t);
+            assert_eq!(got, expected, "end {end_s} s, outputs every {interval_s} s");
+            assert!(got <= interval_s && got >= 60f64.min(interval_s));
+            assert!((end_s / got).ceil() <= SUMMARY_STOPS.max(end_s / interval_s).ceil());
+        }
+        // Through the loader: a 72 h run with hourly outputs summarises every 3 min.
+        let s = load_str(
+            BASE,
+            FILE,
+            &["time.end=72 h".into(), "time.output_interval=1h".into()],
+        )
+        .expect("loads");
+        assert_eq!(s.output.summary_interval_s, Some(180.0));
+        assert_eq!((s.time.end_s / 180.0).ceil(), SUMMARY_STOPS);
+        // The built-in short runs keep their 60 s summaries; a given value is kept.
+        assert_eq!(
+            load_str(BASE, FILE, &[])
+                .expect("loads")
+                .output
+                .summary_interval_s,
+            Some(60.0)
+        );
+        let s = load_str(BASE, FILE, &["output.summary_interval=\"10 s\"".into()]).expect("loads");
+        assert_eq!(s.output.summary_interval_s, Some(10.0));
     }
 
     /// Counts of output times, steps and sub-steps are checked before anything is

@@ -31,19 +31,14 @@ fn env_error(e: super::Error) -> CallbackError {
 
 /// Adds the writers `ionfield run` uses for `scenario` to `sim`, all writing through
 /// `writer`: fields at output times; the time series and viability at every stop, with
-/// summary stops every `output.summary_interval_s` (default: the output interval, at most
-/// 60 s); the manifest last. A one-voxel grid is well-mixed mode: every species to
-/// `well_mixed.csv`, no images, no summaries.
+/// summary stops every `output.summary_interval_s` (default
+/// [`crate::config::default_summary_interval_s`]); the manifest last. A one-voxel grid is
+/// well-mixed mode: every species to `well_mixed.csv`, no images, no summaries.
 pub fn attach(sim: &mut Simulation, scenario: &Scenario, model: &Model, writer: &SharedRunWriter) {
     let well_mixed = scenario.grid.n_voxels() == 1;
     sim.add(FieldWriter::new(scenario, model, writer.clone()));
     if !well_mixed {
-        let summary_s = scenario
-            .output
-            .summary_interval_s
-            .unwrap_or(scenario.time.output_interval_s.min(60.0));
-        let n_summaries = (scenario.time.end_s / summary_s).ceil() as u64;
-        sim.add_stops((1..n_summaries).map(|k| k as f64 * summary_s));
+        sim.add_stops(summary_stops(scenario));
         sim.add(TimeSeriesWriter::new(scenario, model, writer.clone()));
         if let Some(v) = ViabilityWriter::new(scenario, model, writer.clone()) {
             sim.add(v);
@@ -52,6 +47,21 @@ pub fn attach(sim: &mut Simulation, scenario: &Scenario, model: &Model, writer: 
     sim.add(ManifestWriter {
         writer: writer.clone(),
     });
+}
+
+/// The summary stops [`attach`] adds (none in well-mixed mode): every
+/// `output.summary_interval_s` (default [`crate::config::default_summary_interval_s`])
+/// strictly inside the run, s.
+pub fn summary_stops(scenario: &Scenario) -> Vec<f64> {
+    if scenario.grid.n_voxels() == 1 {
+        return Vec::new();
+    }
+    let summary_s = scenario
+        .output
+        .summary_interval_s
+        .unwrap_or_else(|| crate::config::default_summary_interval_s(&scenario.time));
+    let n_summaries = (scenario.time.end_s / summary_s).ceil() as u64;
+    (1..n_summaries).map(|k| k as f64 * summary_s).collect()
 }
 
 /// Fields at output times: every written field (with derived pH and MRI), or in

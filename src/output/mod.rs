@@ -26,6 +26,7 @@ pub mod atomic;
 pub mod callbacks;
 pub mod derived;
 pub mod describe;
+pub mod estimate;
 mod figure_out;
 pub mod folder;
 pub mod manifest;

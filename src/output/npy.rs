@@ -31,6 +31,11 @@ fn header(shape: &[usize]) -> Vec<u8> {
     out
 }
 
+/// Bytes of the header of a field's NPY file on `grid` (the data follows: 4 per voxel).
+pub fn header_len(grid: &Grid) -> usize {
+    header(&[grid.nz, grid.ny, grid.nx]).len()
+}
+
 /// Encodes a field (x fastest, `grid.n_voxels()` values) as an NPY file with shape
 /// (nz, ny, nx), dtype little-endian f32.
 pub fn encode_field(field: &[f32], grid: &Grid) -> Vec<u8> {

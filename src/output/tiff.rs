@@ -181,6 +181,56 @@ fn at_offset(tag: u16, typ: u16, count: u32, offset: u32) -> Entry {
     }
 }
 
+/// Where the parts of a stack go (see the module's layout).
+struct Layout {
+    /// The ImageJ description, NUL-terminated, padded to even length.
+    description: Vec<u8>,
+    /// Its length before the padding.
+    description_len: usize,
+    page_bytes: u64,
+    /// Bytes of the IFD of a page.
+    ifd_bytes: fn(usize) -> u64,
+    description_at: u64,
+    resolution_at: u64,
+    data_at: u64,
+    ifds_at: u64,
+    total: u64,
+}
+
+fn layout(grid: &Grid, cal: &Calibration) -> Layout {
+    let (nx, ny, nz) = (grid.nx, grid.ny, grid.nz);
+    let mut description = imagej_description(nz, cal).into_bytes();
+    description.push(0);
+    let description_len = description.len();
+    if description_len % 2 == 1 {
+        description.push(0);
+    }
+    let page_bytes = 4 * nx as u64 * ny as u64;
+    // 14 tags per page, 15 on page 0 (the description).
+    let ifd_bytes: fn(usize) -> u64 = |page| 2 + 12 * (14 + (page == 0) as u64) + 4;
+    let description_at = 8u64;
+    let resolution_at = description_at + description.len() as u64;
+    let data_at = (resolution_at + 16).div_ceil(16) * 16;
+    let ifds_at = data_at + page_bytes * nz as u64;
+    let total = ifds_at + (0..nz).map(ifd_bytes).sum::<u64>();
+    Layout {
+        description,
+        description_len,
+        page_bytes,
+        ifd_bytes,
+        description_at,
+        resolution_at,
+        data_at,
+        ifds_at,
+        total,
+    }
+}
+
+/// Bytes of the stack [`encode_stack`] writes for a field on `grid` with `cal`.
+pub fn stack_bytes(grid: &Grid, cal: &Calibration) -> u64 {
+    layout(grid, cal).total
+}
+
 /// Encodes `field` (x fastest, `grid.n_voxels()` values) as a multi-page f32 TIFF with
 /// ImageJ calibration. Errors (as a message with the fix) when the file would not fit
 /// the 4 GiB of a classic TIFF or the voxel size has no rational form.
@@ -192,21 +242,17 @@ pub fn encode_stack(field: &[f32], grid: &Grid, cal: &Calibration) -> Result<Vec
             cal.voxel_um
         )
     })?;
-    let mut description = imagej_description(nz, cal).into_bytes();
-    description.push(0);
-    let description_len = description.len();
-    if description_len % 2 == 1 {
-        description.push(0);
-    }
-    let page_bytes = 4 * nx as u64 * ny as u64;
-    let n_tags = |page: usize| 14 + (page == 0) as u64;
-    let ifd_bytes = |page: usize| 2 + 12 * n_tags(page) + 4;
-
-    let description_at = 8u64;
-    let resolution_at = description_at + description.len() as u64;
-    let data_at = (resolution_at + 16).div_ceil(16) * 16;
-    let ifds_at = data_at + page_bytes * nz as u64;
-    let total = ifds_at + (0..nz).map(ifd_bytes).sum::<u64>();
+    let Layout {
+        description,
+        description_len,
+        page_bytes,
+        ifd_bytes,
+        description_at,
+        resolution_at,
+        data_at,
+        ifds_at,
+        total,
+    } = layout(grid, cal);
     if total > u32::MAX as u64 {
         return Err(format!(
             "a {nx}×{ny}×{nz} f32 stack needs {total} bytes, more than the 4 GiB a classic TIFF can address. Fix: set output.tiff = false (the .npy and .vti of the field have no such limit) or use a smaller grid.shape"
@@ -264,7 +310,7 @@ pub fn encode_stack(field: &[f32], grid: &Grid, cal: &Calibration) -> Result<Vec
             short(RESOLUTION_UNIT, 1), // none: the unit is the description's `unit`
             short(SAMPLE_FORMAT, 3),   // IEEE floating point
         ]);
-        debug_assert_eq!(entries.len() as u64, n_tags(page));
+        debug_assert_eq!(2 + 12 * entries.len() as u64 + 4, ifd_bytes(page));
         let next = if page + 1 < nz {
             ifd_at + ifd_bytes(page)
         } else {

@@ -71,6 +71,19 @@ pub struct Status<'a> {
     pub phases: &'a Phases,
 }
 
+/// Where the spin-up is, for [`Callback::on_spin_up`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SpinUpStatus {
+    /// Spin-up steps done.
+    pub step: u64,
+    /// Steps of the whole spin-up.
+    pub total_steps: u64,
+    /// Its step, s.
+    pub dt_s: f64,
+    /// Its model time, s (the run's t = 0 is its end).
+    pub duration_s: f64,
+}
+
 /// What a callback asks for after a batch of steps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Action {
@@ -151,6 +164,10 @@ pub trait Callback {
     fn on_batch(&mut self, _status: &Status) -> Action {
         Action::Continue
     }
+    /// During the spin-up ([`super::Simulation::spin_up`]), before its first step and
+    /// after every batch of at most [`super::STEPS_PER_BATCH`] baseline steps (progress);
+    /// no stops, fields or checkpoints happen there.
+    fn on_spin_up(&mut self, _status: &SpinUpStatus) {}
     /// The state to keep in a checkpoint taken at `status` (`None`: nothing to keep).
     fn save(&mut self, _status: &Status) -> Option<Saved> {
         None

@@ -1,12 +1,16 @@
 //! Callbacks that steer a run rather than write it: checkpoints every so many model
-//! seconds, a stop at a model time, a stop on SIGINT/SIGTERM, and a progress bar.
+//! seconds, a stop at a model time, a stop on SIGINT/SIGTERM, and the progress bar (spin-up
+//! included) with its plain-log twin.
 
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
-use super::callback::{Action, Callback, CallbackError, Fields, Schedule, Status};
+use super::callback::{Action, Callback, CallbackError, Fields, Schedule, SpinUpStatus, Status};
 use super::Stop;
+use crate::config::duration::human;
+use crate::config::Scenario;
 
 /// A checkpoint at every multiple of `every_s` of model time (not at the end).
 pub struct CheckpointEvery {
@@ -136,32 +140,171 @@ impl Callback for SignalStop {
     }
 }
 
-/// A progress bar on a terminal (steps, rate, ETA, the last output time), else a log
-/// line per output time.
+/// Progress of a run, spin-up included: a bar on a terminal, else (stderr redirected to a
+/// file or a batch system's log) a log line at every tenth of the spin-up, at every output
+/// time and at least every [`Progress::LOG_EVERY_S`] of wall time. Both show the model time
+/// in the unit that fits (s, min, h, d), dt, the steps and an ETA from the pace so far.
 pub struct Progress {
     bar: Option<indicatif::ProgressBar>,
-    started: std::time::Instant,
+    plan: ProgressPlan,
+    started: Instant,
+    /// Bar position (spin-up and run steps) when this process started counting.
+    start_pos: u64,
+    /// Bar position now.
+    pos: u64,
+    /// When the last plain log line was written, and the last tenth of the spin-up logged.
+    last_log: Instant,
+    spin_tenths: u64,
+    /// The last output time written, s.
+    last_output_s: Option<f64>,
+}
+
+/// What [`Progress`] shows the progress of.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ProgressPlan {
+    /// Steps of the spin-up still to run (0 without one, or when resuming).
+    pub spin_up_steps: u64,
+    /// Steps of the run (from t = 0 to the end), the step reached (a resumed run's
+    /// checkpoint), the run's dt and end, s.
+    pub steps: u64,
+    pub start_step: u64,
+    pub dt_s: f64,
+    pub end_s: f64,
+}
+
+impl ProgressPlan {
+    /// The plan of `scenario`'s run of `total_steps` steps from `start_step`, with its
+    /// spin-up when `with_spin_up` (a new run; a resumed one has done it).
+    pub fn new(scenario: &Scenario, total_steps: u64, start_step: u64, with_spin_up: bool) -> Self {
+        let spin = scenario.spin_up.filter(|_| with_spin_up);
+        ProgressPlan {
+            spin_up_steps: spin.map_or(0, |s| s.n_steps()),
+            steps: total_steps,
+            start_step,
+            dt_s: scenario.time.dt_s,
+            end_s: scenario.time.end_s,
+        }
+    }
+
+    /// Bar length: spin-up and run steps.
+    fn len(&self) -> u64 {
+        self.spin_up_steps + self.steps
+    }
+}
+
+/// A wall-clock duration for people: `45 s`, `12 min 5 s`, `3 h 20 min`, `2 d 4 h`.
+pub fn wall_duration(s: f64) -> String {
+    let s = s.max(0.0).round() as u64;
+    let (d, h, m, sec) = (s / 86400, s / 3600 % 24, s / 60 % 60, s % 60);
+    if d > 0 {
+        format!("{d} d {h} h")
+    } else if h > 0 {
+        format!("{h} h {m} min")
+    } else if m > 0 {
+        format!("{m} min {sec} s")
+    } else {
+        format!("{sec} s")
+    }
 }
 
 impl Progress {
-    /// Starts at `start_step` of `total_steps`.
-    pub fn new(total_steps: u64, start_step: u64) -> Progress {
+    /// Plain log lines at least this often (wall time, s) while the run goes on.
+    pub const LOG_EVERY_S: f64 = 60.0;
+
+    /// Starts at the plan's start: the spin-up's first step, or the run's `start_step`.
+    pub fn new(plan: ProgressPlan) -> Progress {
+        let start_pos = if plan.spin_up_steps > 0 {
+            0
+        } else {
+            plan.spin_up_steps + plan.start_step
+        };
         let bar = std::io::stderr().is_terminal().then(|| {
-            let bar = indicatif::ProgressBar::new(total_steps);
+            let bar = indicatif::ProgressBar::new(plan.len());
             bar.set_style(
                 indicatif::ProgressStyle::with_template(
-                    "{elapsed_precise} [{bar:40}] step {pos}/{len} ({per_sec}, eta {eta}) {msg}",
+                    "{elapsed_precise} [{bar:30}] {percent:>3}% {msg}",
                 )
                 .expect("static template is valid")
                 .progress_chars("=> "),
             );
-            bar.set_position(start_step);
+            bar.set_position(start_pos);
             bar
         });
+        let now = Instant::now();
         Progress {
             bar,
-            started: std::time::Instant::now(),
+            plan,
+            started: now,
+            start_pos,
+            pos: start_pos,
+            last_log: now,
+            spin_tenths: 0,
+            last_output_s: None,
         }
+    }
+
+    /// Wall time to the end at the pace since this process started, s (`None` before
+    /// the first steps).
+    fn eta_s(&self) -> Option<f64> {
+        let done = self.pos.saturating_sub(self.start_pos);
+        let elapsed = self.started.elapsed().as_secs_f64();
+        (done > 0 && elapsed > 0.0)
+            .then(|| elapsed / done as f64 * self.plan.len().saturating_sub(self.pos) as f64)
+    }
+
+    fn eta(&self) -> String {
+        self.eta_s()
+            .map_or("eta …".into(), |s| format!("eta {}", wall_duration(s)))
+    }
+
+    /// `spin-up 1.5 min of 5 min, dt 0.5 s, eta 3 min 10 s`.
+    fn spin_up_message(&self, s: &SpinUpStatus) -> String {
+        format!(
+            "spin-up {} of {}, dt {}, {}",
+            human(s.step as f64 * s.dt_s),
+            human(s.duration_s),
+            human(s.dt_s),
+            self.eta()
+        )
+    }
+
+    /// `t = 3.25 h of 24 h, dt 0.5 s, step 23400/172800, eta 1 h 5 min`.
+    fn run_message(&self, time_s: f64, step: u64) -> String {
+        let written = self
+            .last_output_s
+            .map(|t| format!(", output t = {} written", human(t)))
+            .unwrap_or_default();
+        format!(
+            "t = {} of {}, dt {}, step {step}/{}, {}{written}",
+            human(time_s),
+            human(self.plan.end_s),
+            human(self.plan.dt_s),
+            self.plan.steps,
+            self.eta()
+        )
+    }
+
+    /// Shows `msg` at bar position `pos`: on the bar, or as a log line when `log`.
+    fn show(&mut self, pos: u64, msg: String, log: bool) {
+        self.pos = pos;
+        match &self.bar {
+            Some(b) => {
+                b.set_position(pos);
+                b.set_message(msg);
+            }
+            None if log => {
+                self.last_log = Instant::now();
+                log::info!(
+                    "{msg} ({} wall)",
+                    wall_duration(self.started.elapsed().as_secs_f64())
+                );
+            }
+            None => {}
+        }
+    }
+
+    fn log_due(&self) -> bool {
+        self.last_log.elapsed().as_secs_f64() >= Self::LOG_EVERY_S
     }
 }
 
@@ -172,22 +315,29 @@ impl Callback for Progress {
     fn schedule(&self) -> Schedule {
         Schedule::OutputTimes
     }
-    fn on_stop(&mut self, stop: &Stop, _: &Fields, s: &Status) -> Result<(), CallbackError> {
-        let msg = format!("output t = {} s written", stop.time_s);
-        match &self.bar {
-            Some(b) => b.set_message(msg),
-            None => log::info!(
-                "step {}/{}: {msg} ({:.1} s wall)",
-                stop.step,
-                s.total_steps,
-                self.started.elapsed().as_secs_f64()
-            ),
-        }
+    fn on_spin_up(&mut self, s: &SpinUpStatus) {
+        // A log line at the start, at every tenth and at the end of the spin-up.
+        let tenths = s.step * 10 / s.total_steps.max(1);
+        let log = s.step == 0 || tenths > self.spin_tenths || self.log_due();
+        self.spin_tenths = tenths;
+        self.pos = s.step;
+        let msg = self.spin_up_message(s);
+        self.show(s.step, msg, log);
+    }
+    fn on_stop(&mut self, stop: &Stop, _: &Fields, _: &Status) -> Result<(), CallbackError> {
+        self.last_output_s = Some(stop.time_s);
+        let pos = self.plan.spin_up_steps + stop.step;
+        self.pos = pos;
+        let msg = self.run_message(stop.time_s, stop.step);
+        self.show(pos, msg, true);
         Ok(())
     }
     fn on_batch(&mut self, s: &Status) -> Action {
-        if let Some(b) = &self.bar {
-            b.set_position(s.step);
+        let pos = self.plan.spin_up_steps + s.step;
+        self.pos = pos;
+        if self.bar.is_some() || self.log_due() {
+            let msg = self.run_message(s.time_s, s.step);
+            self.show(pos, msg, true);
         }
         Action::Continue
     }
@@ -201,5 +351,69 @@ impl Callback for Progress {
             b.finish_and_clear();
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wall_durations() {
+        assert_eq!(wall_duration(0.4), "0 s");
+        assert_eq!(wall_duration(45.0), "45 s");
+        assert_eq!(wall_duration(725.0), "12 min 5 s");
+        assert_eq!(wall_duration(12_000.0), "3 h 20 min");
+        assert_eq!(wall_duration(187_200.0), "2 d 4 h");
+    }
+
+    fn plan() -> ProgressPlan {
+        ProgressPlan {
+            spin_up_steps: 600,
+            steps: 172_800,
+            start_step: 0,
+            dt_s: 0.5,
+            end_s: 86_400.0,
+        }
+    }
+
+    /// The messages show model time in the unit that fits, dt and the steps; the ETA
+    /// follows the pace over spin-up and run steps together.
+    #[test]
+    fn messages_and_eta() {
+        let mut p = Progress::new(plan());
+        assert!(p.bar.is_none() || p.bar.is_some());
+        let s = SpinUpStatus {
+            step: 180,
+            total_steps: 600,
+            dt_s: 0.5,
+            duration_s: 300.0,
+        };
+        p.pos = 180;
+        let m = p.spin_up_message(&s);
+        assert!(
+            m.starts_with("spin-up 90 s of 5 min, dt 0.5 s, eta "),
+            "{m}"
+        );
+        p.pos = 600 + 23_400;
+        p.last_output_s = Some(10_800.0);
+        let m = p.run_message(11_700.0, 23_400);
+        assert!(
+            m.starts_with("t = 3.25 h of 24 h, dt 0.5 s, step 23400/172800, eta ")
+                && m.ends_with(", output t = 3 h written"),
+            "{m}"
+        );
+        // Half the work done in t wall seconds: about t more to go.
+        p.started = Instant::now() - std::time::Duration::from_secs(100);
+        p.pos = plan().len() / 2;
+        let eta = p.eta_s().expect("steps were done");
+        assert!((eta - 100.0).abs() < 2.0, "{eta}");
+        // A resumed run counts its pace from where it resumed.
+        let resumed = Progress::new(ProgressPlan {
+            spin_up_steps: 0,
+            start_step: 1000,
+            ..plan()
+        });
+        assert_eq!((resumed.start_pos, resumed.eta_s()), (1000, None));
     }
 }

@@ -4,7 +4,9 @@
 
 use std::time::Instant;
 
-use super::callback::{Action, Callback, CallbackError, End, Fields, Saved, Schedule, Status};
+use super::callback::{
+    Action, Callback, CallbackError, End, Fields, Saved, Schedule, SpinUpStatus, Status,
+};
 use super::checkpoint::Checkpoint;
 use super::{Flow, Hooks, OutputSchedule, Phases, Position, SpinUpReport, Stop};
 use crate::config::{Scenario, SpinUp};
@@ -37,6 +39,69 @@ pub struct RunIdentity {
     pub base_dir: String,
     /// The files the scenario read (masks, vessel CSV) and their SHA-256 at the start.
     pub input_files: Vec<super::checkpoint::InputFile>,
+}
+
+/// The engine during the spin-up: each `advance` goes in batches of at most
+/// [`super::STEPS_PER_BATCH`] steps, after each of which the callbacks hear where the
+/// spin-up is. Everything else passes through: every method of [`Engine`] is forwarded,
+/// the defaulted ones too (a new one must be added here).
+struct SpinUpEngine<'a> {
+    engine: &'a mut dyn Engine,
+    callbacks: &'a mut [Box<dyn Callback>],
+    status: SpinUpStatus,
+}
+
+impl SpinUpEngine<'_> {
+    fn report(&mut self) {
+        for c in self.callbacks.iter_mut() {
+            c.on_spin_up(&self.status);
+        }
+    }
+}
+
+impl Engine for SpinUpEngine<'_> {
+    fn info(&self) -> engine::EngineInfo {
+        self.engine.info()
+    }
+    fn advance(&mut self, n_steps: u64, dt_s: f64) -> Result<(), engine::Error> {
+        let mut done = 0;
+        while done < n_steps {
+            let n = (n_steps - done).min(super::STEPS_PER_BATCH);
+            self.engine.advance(n, dt_s)?;
+            done += n;
+            self.status.step += n;
+            self.report();
+        }
+        Ok(())
+    }
+    fn read_fields(&mut self, species: &[usize]) -> Result<Vec<Vec<f32>>, engine::Error> {
+        self.engine.read_fields(species)
+    }
+    fn add_to_field(&mut self, species_ix: usize, delta_mm: &[f64]) -> Result<(), engine::Error> {
+        self.engine.add_to_field(species_ix, delta_mm)
+    }
+    fn reaction_stats(&mut self) -> Option<engine::ReactionStats> {
+        self.engine.reaction_stats()
+    }
+    fn is_adaptive(&self) -> bool {
+        self.engine.is_adaptive()
+    }
+    fn advance_adaptive(
+        &mut self,
+        span_s: f64,
+        max_steps: u64,
+    ) -> Result<(f64, u64), engine::Error> {
+        self.engine.advance_adaptive(span_s, max_steps)
+    }
+    fn step_stats(&self) -> Option<engine::StepStats> {
+        self.engine.step_stats()
+    }
+    fn save_state(&mut self) -> Result<engine::EngineState, engine::Error> {
+        self.engine.save_state()
+    }
+    fn restore_state(&mut self, state: &engine::EngineState) -> Result<(), engine::Error> {
+        self.engine.restore_state(state)
+    }
 }
 
 /// The checkpoint's record of the simulation's own bookkeeping.
@@ -208,14 +273,27 @@ impl Simulation {
         &mut self.clock.phases
     }
 
-    /// Runs the untreated baseline before t = 0 (`time.spin_up_s`: no doses, no
-    /// callbacks) and reports how steady it got; `None` without a spin-up.
+    /// Runs the untreated baseline before t = 0 (`time.spin_up_s`: no doses, no stops)
+    /// and reports how steady it got; `None` without a spin-up. It advances in batches of
+    /// at most [`super::STEPS_PER_BATCH`] steps, like the run, and calls every callback's
+    /// [`Callback::on_spin_up`] before the first and after each (progress).
     pub fn spin_up(&mut self) -> Result<Option<SpinUpReport>, Error> {
         let Some(spin) = self.spin else {
             return Ok(None);
         };
         self.clock.mark = Instant::now();
-        let report = super::spin_up(self.engine.as_mut(), spin, &self.species_names)?;
+        let mut batched = SpinUpEngine {
+            engine: self.engine.as_mut(),
+            callbacks: &mut self.callbacks,
+            status: SpinUpStatus {
+                step: 0,
+                total_steps: spin.n_steps(),
+                dt_s: spin.dt_s,
+                duration_s: spin.duration_s,
+            },
+        };
+        batched.report();
+        let report = super::spin_up(&mut batched, spin, &self.species_names)?;
         self.clock.lap(|p| &mut p.spin_up_s);
         Ok(Some(report))
     }
