@@ -205,3 +205,132 @@ fn decay_as_reaction_has_dt_independent_cosh_steady_state() {
         assert!(max_rel < 5e-3, "dt {dt}: {max_rel}");
     }
 }
+
+/// Krogh-like uptake beside a held vessel (a 1-voxel column and a resolved one of radius
+/// 15 µm = 3 voxels): near-zero-order O2 consumption (5e-3 mM/s, Km 1e-6 mM) in a 100 µm
+/// tissue cylinder. The steady profile is the same at fixed steps of 0.1 s and 100 s
+/// (within 0.5 %; measured 3e-7) and never exceeds the held value: reaction and
+/// diffusion are solved together, so there is no splitting offset (the split scheme's is
+/// about M·dt/2, 0.25 mM at dt = 100 s). The 100 s run covers 1000 s (10 steps) so that it
+/// has reached its steady state; the 0.1 s run covers 300 s.
+#[test]
+fn uptake_beside_a_vessel_has_a_dt_independent_steady_state() {
+    let (n, dx, cc) = (41usize, 5.0, 0.054);
+    let c = n as f64 * dx / 2.0;
+    let z1 = 3.0 * dx;
+    for (label, radius) in [
+        ("1-voxel vessel", 0.1 * dx),
+        ("resolved vessel, r = 15 µm", 15.0),
+    ] {
+        let profile = |dt: f64, span_s: f64| {
+            let toml = format!(
+                r#"
+name = "krogh"
+[grid]
+shape = [{n}, {n}, 3]
+voxel_um = {dx}
+{time}
+[tissues.tumour]
+shape = "cylinder"
+start_um = [{c}, {c}, 0.0]
+end_um = [{c}, {c}, {z1}]
+radius_um = 100.0
+[species.O2]
+diffusion_um2_per_s = 2000.0
+initial = {{ uniform_mm = {cc} }}
+[[vessels]]
+shape = "capsule"
+start_um = [{c}, {c}, 0.0]
+end_um = [{c}, {c}, {z1}]
+radius_um = {radius}
+hold_mm = {{ O2 = {cc} }}
+[parameters]
+M = {{ value = 5e-3, unit = "mM/s" }}
+K = {{ value = 1e-6, unit = "mM" }}
+[reactions.consumption]
+equation = "O2 ->"
+rate = "M * O2 / (K + O2)"
+where = "tumour"
+"#,
+                time = time_table(dt, 1e-3, true)
+            );
+            let (f, st) = run_coupled(&scenario(&toml), span_s);
+            println!(
+                "krogh {label}, fixed dt = {dt} s: {} steps, {} rejected, {} GMRES iterations",
+                st.steps, st.rejected, st.linear_iterations
+            );
+            f.into_iter().next().unwrap()
+        };
+        let fine = profile(0.1, 300.0);
+        let coarse = profile(100.0, 1000.0);
+        let max_rel = fine
+            .iter()
+            .zip(&coarse)
+            .fold(0.0f64, |m, (a, b)| m.max((a - b).abs() / a.abs().max(1e-3)));
+        let max = fine.iter().chain(&coarse).fold(0.0f64, |m, v| m.max(*v));
+        let min = fine.iter().fold(f64::INFINITY, |m, v| m.min(*v));
+        println!("krogh {label}: steady profile at dt 0.1 s vs 100 s: max relative difference {max_rel:.2e}; O2 range {min:.4}–{max:.6} mM (held {cc})");
+        assert!(max_rel < 5e-3, "{label}: {max_rel}");
+        assert!(
+            max <= cc * (1.0 + 1e-12),
+            "{label}: {max} above the held value"
+        );
+        assert!(
+            min < cc * 0.95,
+            "{label}: the uptake did not lower O2 ({min})"
+        );
+    }
+}
+
+/// The dt study of the default preset (`fe_fenton_cdt`) as a test, on a 16³ grid of
+/// 40 µm voxels (2 min spin-up, 10 min of therapy): the coupled scheme at its default
+/// tolerance against a tight-tolerance (1e-5) reference, tumour means of OH·, GSH, O2 and
+/// viab at 10 min within 2 %. (Measured: 1.5e-5 for OH, below 2e-6 for the others; the
+/// split scheme at dt = 1 s differs by +8.9 % in OH, −4.3 % in O2, BENCHMARKS.md.)
+#[test]
+fn default_preset_at_default_tolerance_matches_a_tight_reference() {
+    let grid = [
+        "grid.shape=[16,16,16]",
+        "grid.voxel_um=40",
+        "output.slices=[8]",
+    ];
+    let with =
+        |more: &[&'static str]| -> Vec<&'static str> { grid.iter().chain(more).copied().collect() };
+    let runs = [
+        ("coupled, default tolerance", with(&["time.scheme=coupled"])),
+        (
+            "coupled, tolerance 1e-5 (reference)",
+            with(&["time.scheme=coupled", "time.tolerance=1e-5"]),
+        ),
+    ];
+    let fields = ["OH", "GSH", "O2", "viab"];
+    let mut table = Vec::new();
+    for (label, sets) in &runs {
+        let started = std::time::Instant::now();
+        let run = common::run_preset("fe_fenton_cdt", "cpu", sets);
+        let wall = started.elapsed().as_secs_f64();
+        let tumour = run.tissue_id("tumour");
+        let pick: Vec<bool> = run.tissue.iter().map(|&t| t == tumour).collect();
+        let means: Vec<f64> = fields.iter().map(|f| run.mean_of(f, true, &pick)).collect();
+        table.push((label, means, wall));
+    }
+    let reference = table[1].1.clone();
+    println!(
+        "{:<38} {:>12} {:>12} {:>12} {:>12} {:>8}",
+        "tumour means at 10 min", "OH", "GSH", "O2", "viab", "wall s"
+    );
+    for (label, means, wall) in &table {
+        let cells: Vec<String> = means
+            .iter()
+            .zip(&reference)
+            .map(|(m, r)| format!("{:+.2e}", m / r - 1.0))
+            .collect();
+        println!(
+            "{label:<38} {:>12} {:>12} {:>12} {:>12} {wall:>8.1}",
+            cells[0], cells[1], cells[2], cells[3]
+        );
+    }
+    for (f, (m, r)) in fields.iter().zip(table[0].1.iter().zip(&reference)) {
+        assert!((m / r - 1.0).abs() < 0.02, "{f}: {m} vs reference {r}");
+    }
+}

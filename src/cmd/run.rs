@@ -374,11 +374,25 @@ impl RunFolder {
                 st.max_substeps
             );
         }
+        if let Some(st) = self.sim.engine().step_stats() {
+            eprintln!(
+                "time steps (coupled scheme, spin-up included): {} accepted, {} rejected, dt {:.3}–{:.1} s, {:.1} linear iterations per solve",
+                st.steps,
+                st.rejected,
+                st.h_min_s,
+                st.h_max_s,
+                st.linear_iterations as f64 / (2.0 * (st.steps + st.rejected).max(1) as f64)
+            );
+        }
         let manifest = self
             .write_manifest("complete")
             .map_err(AppError::simulation)?;
         let loop_s = loop_started.elapsed().as_secs_f64();
-        let steps = total_steps - start_step;
+        // Accepted steps of the coupled scheme (spin-up included), else the fixed steps.
+        let steps = match self.sim.engine().step_stats() {
+            Some(st) => st.steps,
+            None => total_steps - start_step,
+        };
         let diffusing = scenario.species.iter().filter(|s| s.diffuses()).count();
         let svu = steps as f64 * scenario.grid.n_voxels() as f64 * diffusing as f64;
         let w = self.writer.borrow();
@@ -396,6 +410,7 @@ impl RunFolder {
     fn write_manifest(&mut self, status: &str) -> Result<PathBuf, ionfield::output::Error> {
         let mut w = self.writer.borrow_mut();
         w.provenance.wall_time_by_phase_s = self.sim.phases().clone();
+        w.provenance.time_steps = self.sim.engine().step_stats();
         w.write_manifest(status, self.sim.wall_s())
     }
 }

@@ -394,13 +394,13 @@ impl Coupled {
         let mut y_new = vec![0.0; len];
         for i in 0..n {
             let mut e2 = 0.0;
-            for k in 0..nv {
+            for (k, atol) in atol.iter().enumerate() {
                 let ix = k * n + i;
                 let yn = y[ix] + (1.5 * k1[ix] + 0.5 * k2[ix]) / GAMMA;
                 let e = 0.5 * (k1[ix] + k2[ix]) / GAMMA;
-                let sc = atol[k] + rtol * y[ix].abs().max(yn.abs());
+                let sc = atol + rtol * y[ix].abs().max(yn.abs());
                 e2 += (e / sc) * (e / sc);
-                negative |= yn < -atol[k];
+                negative |= yn < -atol;
                 finite &= yn.is_finite();
                 y_new[ix] = yn;
             }
@@ -843,6 +843,7 @@ impl Coupled {
                 let mut regs = tapes.registers();
                 let mut conc_v = vec![0.0; net.species_names.len()];
                 let mut out = Vec::with_capacity((hi - lo) * net.qss.len());
+                #[allow(clippy::needless_range_loop)] // i indexes every bound species' field
                 for i in lo..hi {
                     for &s in &bound {
                         conc_v[s] = conc[s][i];

@@ -58,10 +58,14 @@ impl CpuEngine {
             theta: model.theta,
             max_diffusion_r: model.max_diffusion_r,
             coefficients: None,
-            chemistry: model
-                .network
-                .clone()
-                .map(|net| CpuChemistry::new(net, model.grid.n_voxels())),
+            // The coupled scheme integrates the network itself.
+            chemistry: match model.scheme {
+                Scheme::Split => model
+                    .network
+                    .clone()
+                    .map(|net| CpuChemistry::new(net, model.grid.n_voxels())),
+                Scheme::Coupled { .. } => None,
+            },
             coupled: match model.scheme {
                 Scheme::Coupled {
                     rtol,

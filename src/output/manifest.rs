@@ -149,6 +149,10 @@ pub struct Provenance {
     /// Model times (s) of the checkpoints written.
     pub checkpoints_s: Vec<f64>,
     pub wall_time_by_phase_s: Phases,
+    /// The coupled scheme's steps (accepted, rejected, linear iterations, the range of
+    /// step sizes, s) over the run, spin-up included; absent for fixed steps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_steps: Option<crate::engine::StepStats>,
 }
 
 #[cfg(test)]
