@@ -107,11 +107,29 @@ pub enum Chosen {
 /// adapter (lavapipe runs the unrolled reaction kernel 5.7× faster than the CPU tape per
 /// full step at 64³, BENCHMARKS.md); else the CPU backend (3–4× faster than lavapipe for
 /// diffusion alone).
-pub fn choose_backend(args: &RunArgs, has_reactions: bool) -> Result<Chosen, AppError> {
+pub fn choose_backend(
+    args: &RunArgs,
+    has_reactions: bool,
+    coupled: bool,
+) -> Result<Chosen, AppError> {
     let filter = args
         .adapter
         .clone()
         .or_else(|| std::env::var("IONFIELD_ADAPTER").ok());
+    // The coupled scheme has no GPU twin yet.
+    if coupled {
+        return match args.backend {
+            Backend::Gpu => Err(AppError::input(anyhow::anyhow!(
+                "time.scheme = \"coupled\" runs on the CPU backend only (its GPU kernels are not written yet). Fix: run with --backend cpu (or auto), or set time.scheme = \"split\" to use the GPU"
+            ))),
+            _ => {
+                if args.backend == Backend::Auto {
+                    log::info!("--backend auto: time.scheme = \"coupled\" runs on the CPU backend");
+                }
+                Ok(Chosen::Cpu)
+            }
+        };
+    }
     match args.backend {
         Backend::Cpu => Ok(Chosen::Cpu),
         Backend::Gpu => GpuContext::new(filter.as_deref())

@@ -95,6 +95,12 @@ pub struct GpuEngine {
 impl GpuEngine {
     /// Checks the [`BufferPlan`] against the adapter, then uploads the model.
     pub fn new(ctx: GpuContext, model: &Model) -> Result<GpuEngine, Error> {
+        if model.scheme != crate::config::Scheme::Split {
+            return Err(Error::Device {
+                adapter: ctx.adapter.describe(),
+                message: "time.scheme = \"coupled\" has no GPU kernels yet; use the CPU backend (--backend cpu)".into(),
+            });
+        }
         let plan = BufferPlan::new(&model.grid, model.species.len());
         plan.check_adapter(&ctx.adapter)?;
         let device = &ctx.device;
