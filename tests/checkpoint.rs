@@ -81,9 +81,24 @@ fn assert_identical(full: &Path, resumed: &Path) {
 }
 
 /// Runs the default in full and as stop + resume, compares every file.
-fn stop_and_resume(backend: &str, extra: &[&str], resumed_from_s: f64) {
+fn stop_and_resume(backend: &str, extra: &[&str], resumed_from_s: Option<f64>) {
+    stop_and_resume_with(backend, extra, resumed_from_s, &[]);
+}
+
+/// As [`stop_and_resume`], with more `--set`s; `resumed_from_s = None` accepts any
+/// resume time at or after the stop asked for.
+fn stop_and_resume_with(
+    backend: &str,
+    extra: &[&str],
+    resumed_from_s: Option<f64>,
+    more_sets: &[&str],
+) {
     let dir = tempfile::tempdir().unwrap();
-    let sets = small(120, 0.5);
+    let mut sets = small(120, 0.5);
+    for s in more_sets {
+        sets.push("--set".into());
+        sets.push(s.to_string());
+    }
     let t = Instant::now();
     let full = ionfield(
         dir.path(),
@@ -121,10 +136,11 @@ fn stop_and_resume(backend: &str, extra: &[&str], resumed_from_s: f64) {
     );
     let m = manifest(&dir.path().join("part"));
     assert_eq!(m["status"], "complete");
-    assert_eq!(
-        m["provenance"]["resumed_from_s"],
-        serde_json::json!([resumed_from_s])
-    );
+    let from = &m["provenance"]["resumed_from_s"];
+    match resumed_from_s {
+        Some(t) => assert_eq!(*from, serde_json::json!([t])),
+        None => assert_eq!(from.as_array().map(Vec::len), Some(1), "{from}"),
+    }
     assert_eq!(
         m["provenance"]["command_lines"].as_array().unwrap().len(),
         2
@@ -140,7 +156,19 @@ fn stop_and_resume(backend: &str, extra: &[&str], resumed_from_s: f64) {
 fn resume_is_bit_identical_on_the_cpu_backend() {
     // Batches of 64 steps of 0.5 s from each stop: the first boundary at or after 50 s is
     // the stop at 60 s (64 + 56 steps).
-    stop_and_resume("cpu", &["--stop-at", "50"], 60.0);
+    stop_and_resume("cpu", &["--stop-at", "50"], Some(60.0));
+}
+
+/// The coupled scheme: its step size and model time travel in the checkpoint, so the
+/// resumed run takes the same steps.
+#[test]
+fn resume_is_bit_identical_with_the_coupled_scheme() {
+    stop_and_resume_with(
+        "cpu",
+        &["--stop-at", "30"],
+        None,
+        &["time.scheme=coupled", "time.dt_s=0.05"],
+    );
 }
 
 #[test]
@@ -153,7 +181,7 @@ fn resume_is_bit_identical_on_the_gpu_backend() {
     stop_and_resume(
         "gpu",
         &["--checkpoint-every", "30", "--stop-at", "70"],
-        92.0,
+        Some(92.0),
     );
 }
 

@@ -108,6 +108,10 @@ impl OutputSchedule {
 
     /// Model time at `pos` (a stop, or a batch boundary after stop `pos.stops_done − 1`), s.
     pub fn time_at(&self, pos: super::Position) -> f64 {
+        // The adaptive loop (coupled scheme) keeps the model time itself.
+        if pos.time_s > 0.0 {
+            return pos.time_s;
+        }
         let Some(i) = pos.stops_done.checked_sub(1) else {
             return 0.0;
         };
