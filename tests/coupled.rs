@@ -413,9 +413,8 @@ rate = "syn"
     let sc = scenario(&toml);
     let ix = |name: &str| sc.species.iter().position(|s| s.name == name).unwrap();
     let model = Model::build(&sc);
-    let total = |f: &[Vec<f64>], a: &str, b: &str| -> f64 {
-        f[ix(a)].iter().chain(&f[ix(b)]).sum()
-    };
+    let total =
+        |f: &[Vec<f64>], a: &str, b: &str| -> f64 { f[ix(a)].iter().chain(&f[ix(b)]).sum() };
     let fe0 = total(&model.initial_mm, "Fe2", "Fe3");
     let cu0 = total(&model.initial_mm, "Cu1", "Cu2");
     let (f, st) = run_coupled(&sc, 1e4);

@@ -53,7 +53,10 @@ pub fn run(args: &RunArgs) -> Result<(), AppError> {
         log::warn!("{w}");
     }
 
-    let coupled = matches!(scenario.time.scheme, ionfield::config::Scheme::Coupled { .. });
+    let coupled = matches!(
+        scenario.time.scheme,
+        ionfield::config::Scheme::Coupled { .. }
+    );
     let chosen = choose_backend(args, !scenario.reactions.is_empty(), coupled)?;
     // Refuse a grid the backend cannot hold before rasterising it (that alone takes
     // minutes and gigabytes for 1024³).

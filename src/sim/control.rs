@@ -170,6 +170,9 @@ pub struct ProgressPlan {
     pub start_step: u64,
     pub dt_s: f64,
     pub end_s: f64,
+    /// The coupled scheme chooses its own steps: the bar then follows model time (in
+    /// steps of `dt_s`) and the messages count accepted steps without a total.
+    pub adaptive: bool,
 }
 
 impl ProgressPlan {
@@ -183,6 +186,16 @@ impl ProgressPlan {
             start_step,
             dt_s: scenario.time.dt_s,
             end_s: scenario.time.end_s,
+            adaptive: scenario.time.scheme != crate::config::Scheme::Split,
+        }
+    }
+
+    /// Bar position of the run at model time `time_s` after `step` steps.
+    fn run_pos(&self, time_s: f64, step: u64) -> u64 {
+        if self.adaptive {
+            self.spin_up_steps + (time_s / self.dt_s).round() as u64
+        } else {
+            self.spin_up_steps + step
         }
     }
 
@@ -260,10 +273,14 @@ impl Progress {
     /// `spin-up 1.5 min of 5 min, dt 0.5 s, eta 3 min 10 s`.
     fn spin_up_message(&self, s: &SpinUpStatus) -> String {
         format!(
-            "spin-up {} of {}, dt {}, {}",
+            "spin-up {} of {}, {}, {}",
             human(s.step as f64 * s.dt_s),
             human(s.duration_s),
-            human(s.dt_s),
+            if self.plan.adaptive {
+                "adaptive dt".to_string()
+            } else {
+                format!("dt {}", human(s.dt_s))
+            },
             self.eta()
         )
     }
@@ -274,6 +291,14 @@ impl Progress {
             .last_output_s
             .map(|t| format!(", output t = {} written", human(t)))
             .unwrap_or_default();
+        if self.plan.adaptive {
+            return format!(
+                "t = {} of {}, adaptive dt, {step} steps, {}{written}",
+                human(time_s),
+                human(self.plan.end_s),
+                self.eta()
+            );
+        }
         format!(
             "t = {} of {}, dt {}, step {step}/{}, {}{written}",
             human(time_s),
@@ -326,14 +351,14 @@ impl Callback for Progress {
     }
     fn on_stop(&mut self, stop: &Stop, _: &Fields, _: &Status) -> Result<(), CallbackError> {
         self.last_output_s = Some(stop.time_s);
-        let pos = self.plan.spin_up_steps + stop.step;
+        let pos = self.plan.run_pos(stop.time_s, stop.step);
         self.pos = pos;
         let msg = self.run_message(stop.time_s, stop.step);
         self.show(pos, msg, true);
         Ok(())
     }
     fn on_batch(&mut self, s: &Status) -> Action {
-        let pos = self.plan.spin_up_steps + s.step;
+        let pos = self.plan.run_pos(s.time_s, s.step);
         self.pos = pos;
         if self.bar.is_some() || self.log_due() {
             let msg = self.run_message(s.time_s, s.step);
@@ -374,6 +399,7 @@ mod tests {
             start_step: 0,
             dt_s: 0.5,
             end_s: 86_400.0,
+            adaptive: false,
         }
     }
 
@@ -415,5 +441,17 @@ mod tests {
             ..plan()
         });
         assert_eq!((resumed.start_pos, resumed.eta_s()), (1000, None));
+        // The coupled scheme: the bar follows model time, the message counts steps.
+        let mut a = Progress::new(ProgressPlan {
+            adaptive: true,
+            ..plan()
+        });
+        a.last_output_s = None;
+        assert_eq!(a.plan.run_pos(3600.0, 55), 600 + 7200);
+        let m = a.run_message(3600.0, 55);
+        assert!(
+            m.starts_with("t = 60 min of 24 h, adaptive dt, 55 steps, eta "),
+            "{m}"
+        );
     }
 }
