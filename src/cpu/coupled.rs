@@ -107,14 +107,18 @@ struct Var {
 struct Chemistry {
     net: Network,
     prep: Prepared,
-    /// Dense index (i·n + k) → compact slot, for the entries the LU touches.
-    slot: Vec<usize>,
     /// Compact slots per voxel.
     n_slots: usize,
     /// (slot, i, k) of each Jacobian entry of the plan's `matrix`.
     matrix: Vec<(usize, usize, usize)>,
     /// Diagonal slot of each row.
     diag: Vec<usize>,
+    /// The LU plan's factorisation, forward and backward lists on compact slots.
+    factor: Vec<FactorOp>,
+    forward: Vec<(usize, usize, usize)>,
+    backward: Vec<(usize, Vec<(usize, usize)>)>,
+    /// Index in `Coupled::vars` of each state species.
+    var_of_state: Vec<usize>,
 }
 
 /// Why a step attempt failed (the caller shrinks h).
@@ -212,13 +216,45 @@ impl Coupled {
                 .map(|&ix| (slot[ix], ix / m, ix % m))
                 .collect();
             let diag = (0..m).map(|i| slot[i * m + i]).collect();
+            let factor = prep
+                .lu
+                .factor
+                .iter()
+                .map(|op| match *op {
+                    FactorOp::Pivot(kk) => FactorOp::Pivot(slot[kk]),
+                    FactorOp::Scale(a, b) => FactorOp::Scale(slot[a], slot[b]),
+                    FactorOp::Update(a, b, c) => FactorOp::Update(slot[a], slot[b], slot[c]),
+                })
+                .collect();
+            let forward = prep
+                .lu
+                .forward
+                .iter()
+                .map(|&(r, ik, k)| (r, slot[ik], k))
+                .collect();
+            let backward = prep
+                .lu
+                .backward
+                .iter()
+                .map(|(r, row)| (*r, row.iter().map(|&(ij, j)| (slot[ij], j)).collect()))
+                .collect();
+            let var_of_state = (0..m)
+                .map(|i| {
+                    vars.iter()
+                        .position(|v: &Var| v.state_ix == Some(i))
+                        .expect("every state species is integrated")
+                })
+                .collect();
             Chemistry {
                 net,
                 prep,
-                slot,
                 n_slots,
                 matrix,
                 diag,
+                factor,
+                forward,
+                backward,
+                var_of_state,
             }
         });
         let multigrid = vars
@@ -469,15 +505,7 @@ impl Coupled {
             .into_iter()
             .map(|s| (s, self.vars.iter().position(|v| v.species == s)))
             .collect();
-        // Per state row: the var it writes.
-        let row_var: Vec<usize> = (0..m)
-            .map(|i| {
-                self.vars
-                    .iter()
-                    .position(|v| v.state_ix == Some(i))
-                    .expect("every state species is integrated")
-            })
-            .collect();
+        let row_var = &chem.var_of_state;
         let held_bits: Vec<u32> = net.state.iter().map(|&s| held_bit(s)).collect();
         let mask = &self.mask;
         let n_chunks = n.div_ceil(CHUNK);
@@ -544,21 +572,7 @@ impl Coupled {
             return true;
         };
         let ns = chem.n_slots;
-        let m = chem.net.state.len();
-        let ops: Vec<FactorOp> = chem
-            .prep
-            .lu
-            .factor
-            .iter()
-            .map(|op| match *op {
-                FactorOp::Pivot(kk) => FactorOp::Pivot(chem.slot[kk]),
-                FactorOp::Scale(a, b) => FactorOp::Scale(chem.slot[a], chem.slot[b]),
-                FactorOp::Update(a, b, c) => {
-                    FactorOp::Update(chem.slot[a], chem.slot[b], chem.slot[c])
-                }
-            })
-            .collect();
-        let _ = m;
+        let ops = &chem.factor;
         self.lu
             .par_chunks_mut(ns * 256)
             .zip(self.jac.par_chunks(ns * 256))
@@ -572,7 +586,7 @@ impl Coupled {
                     for &d in &chem.diag {
                         b[d] += sigma;
                     }
-                    for op in &ops {
+                    for op in ops {
                         match *op {
                             FactorOp::Pivot(kk) => {
                                 if b[kk] == 0.0 || !b[kk].is_finite() {
@@ -608,14 +622,7 @@ impl Coupled {
             return;
         };
         let ns = chem.n_slots;
-        let var_of_state: Vec<usize> = (0..chem.net.state.len())
-            .map(|i| {
-                self.vars
-                    .iter()
-                    .position(|v| v.state_ix == Some(i))
-                    .unwrap()
-            })
-            .collect();
+        let var_of_state = &chem.var_of_state;
         // J_R·x per voxel, in parallel over voxel chunks into a species-major buffer.
         let m = chem.net.state.len();
         let jx: Vec<Vec<f64>> = (0..n.div_ceil(CHUNK))
@@ -650,15 +657,7 @@ impl Coupled {
         if let Some(chem) = &self.chem {
             let ns = chem.n_slots;
             let m = chem.net.state.len();
-            let plan = &chem.prep.lu;
-            let var_of_state: Vec<usize> = (0..m)
-                .map(|i| {
-                    self.vars
-                        .iter()
-                        .position(|v| v.state_ix == Some(i))
-                        .unwrap()
-                })
-                .collect();
+            let var_of_state = &chem.var_of_state;
             let solved: Vec<Vec<f64>> = (0..n.div_ceil(CHUNK))
                 .into_par_iter()
                 .map(|c| {
@@ -671,13 +670,13 @@ impl Coupled {
                         for row in 0..m {
                             b[row] = v[var_of_state[row] * n + i];
                         }
-                        for &(r, ik, k) in &plan.forward {
-                            b[r] -= lu[chem.slot[ik]] * b[k];
+                        for &(r, ik, k) in &chem.forward {
+                            b[r] -= lu[ik] * b[k];
                         }
-                        for (r, row) in &plan.backward {
+                        for (r, row) in &chem.backward {
                             let mut s = b[*r];
                             for &(ij, j) in row {
-                                s -= lu[chem.slot[ij]] * b[j];
+                                s -= lu[ij] * b[j];
                             }
                             b[*r] = s / lu[chem.diag[*r]];
                         }
