@@ -12,6 +12,7 @@
 
 pub mod graph;
 pub mod input;
+pub mod lanes;
 pub mod network;
 pub mod parse;
 pub mod ros2;

@@ -16,8 +16,8 @@
 //! never go negative (values in [−atol, 0) are set to 0); the step size follows the RMS
 //! error norm with `rtol`/`atol`; more than `max_substeps` attempts in one call is a failure.
 
-use super::sparse::LuPlan;
-use super::tape::{Registers, Tapes};
+use super::sparse::{LanePlan, LuPlan};
+use super::tape::{LaneTapes, Registers, Tapes};
 use super::Network;
 use crate::engine;
 
@@ -25,7 +25,7 @@ use crate::engine;
 pub const GAMMA: f64 = 1.0 + std::f64::consts::FRAC_1_SQRT_2;
 
 /// Largest f32, mM: values above it cannot be written (fields and outputs are f32).
-const F32_MAX: f64 = f32::MAX as f64;
+pub(crate) const F32_MAX: f64 = f32::MAX as f64;
 
 /// Why a voxel's integration failed.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -142,7 +142,7 @@ impl Workspace {
 }
 
 /// Result of one voxel's call.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Outcome {
     /// Attempted sub-steps (accepted + rejected).
     pub substeps: u32,
@@ -186,13 +186,20 @@ fn load(net: &Network, ws: &mut Workspace, y: &[f64]) {
 pub struct Prepared {
     pub tapes: Tapes,
     pub lu: LuPlan,
+    /// `tapes` for the batched integrator ([`super::lanes`]).
+    pub lane_tapes: LaneTapes,
+    /// `lu` renumbered for the batched integrator.
+    pub lane_lu: LanePlan,
 }
 
 impl Prepared {
     pub fn new(net: &Network) -> Prepared {
+        let (tapes, lu) = (Tapes::new(net), LuPlan::new(net));
         Prepared {
-            tapes: Tapes::new(net),
-            lu: LuPlan::new(net),
+            lane_tapes: LaneTapes::new(&tapes),
+            lane_lu: LanePlan::new(&lu),
+            tapes,
+            lu,
         }
     }
 }

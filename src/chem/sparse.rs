@@ -8,6 +8,7 @@
 //! which makes the diagonal 1/(γh) dominate, so a small enough step always factors.
 
 use super::graph::Graph;
+use super::tape::{lanes, Row};
 use super::Network;
 
 /// The operation lists of one network's matrix (row-major n × n indices).
@@ -128,6 +129,276 @@ impl LuPlan {
         for &ix in &self.matrix {
             let (i, k) = (ix / self.n, ix % self.n);
             r[i] -= a[ix] * x[k];
+        }
+    }
+}
+
+/// A [`LuPlan`] renumbered for batched evaluation of `L` matrices at once (one per voxel,
+/// see [`super::lanes`]): the entries of M that the factorisation reads or writes are
+/// numbered as compact slots — the unfactored matrix's entries first, in
+/// [`LuPlan::matrix`] order, then the fill-in — and every row, column and slot index is
+/// precomputed, so the loops do no `ix / n`, `ix % n` and touch only the nonzeros.
+///
+/// The lane versions perform, per lane, the same f64 operations in the same order as
+/// [`LuPlan::factor`], [`LuPlan::solve`] and [`LuPlan::residual`], so their results are
+/// bit-identical to the scalar plan's. The index lists are private and checked when the
+/// plan is built, so the loops index without bounds checks.
+#[derive(Clone, Debug)]
+pub struct LanePlan {
+    n: usize,
+    /// Slots 0..n_matrix are the entries of M before factorising (`LuPlan::matrix`).
+    n_matrix: usize,
+    /// Slots in all: matrix entries and fill-in (which must be 0 before factorising).
+    nnz: usize,
+    /// (row i, column k) of each matrix slot.
+    entries: Vec<(u32, u32)>,
+    /// Matrix slots of each row: `entries[rows[i]..rows[i + 1]]` (row-major order).
+    rows: Vec<u32>,
+    /// Slot of each diagonal entry M_ii.
+    diag: Vec<u32>,
+    /// The factorisation's scalings and updates as runs of one kind, in `LuPlan::factor`
+    /// order: (is an update, range in `scales` or `updates`).
+    factor: Vec<(bool, u32, u32)>,
+    /// `Scale(ik, kk)` in slots: M_ik /= M_kk.
+    scales: Vec<[u32; 2]>,
+    /// `Update(ij, ik, kj)` in slots: M_ij −= M_ik·M_kj.
+    updates: Vec<[u32; 3]>,
+    /// Forward substitution per row with terms: (i, range in `forward_terms`).
+    forward: Vec<(u32, u32, u32)>,
+    /// (slot of L_ik, k) of every forward term, row after row, in `LuPlan::forward` order.
+    forward_terms: Vec<(u32, u32)>,
+    /// `LuPlan::backward`: (i, range in `backward_terms`), last row first.
+    backward: Vec<(u32, u32, u32)>,
+    /// (slot of U_ij, j) of every back-substitution term, row after row.
+    backward_terms: Vec<(u32, u32)>,
+}
+
+impl LanePlan {
+    pub fn new(lu: &LuPlan) -> LanePlan {
+        let n = lu.n;
+        let mut slot = vec![u32::MAX; n * n];
+        let mut entries = Vec::with_capacity(lu.matrix.len());
+        let mut rows = vec![0u32; n + 1];
+        for (s, &ix) in lu.matrix.iter().enumerate() {
+            slot[ix] = s as u32;
+            entries.push(((ix / n) as u32, (ix % n) as u32));
+            rows[ix / n + 1] = s as u32 + 1;
+        }
+        assert!(
+            lu.matrix.windows(2).all(|w| w[0] < w[1]),
+            "row-major matrix"
+        );
+        for i in 0..n {
+            rows[i + 1] = rows[i + 1].max(rows[i]);
+        }
+        let mut nnz = lu.matrix.len();
+        let mut at = |ix: usize| -> u32 {
+            if slot[ix] == u32::MAX {
+                slot[ix] = nnz as u32; // fill-in
+                nnz += 1;
+            }
+            slot[ix]
+        };
+        // A pivot's value is final when it is checked (later steps only change entries
+        // below and right of it), so `factor_lanes` checks all pivots at the end.
+        let mut factor: Vec<(bool, u32, u32)> = Vec::new();
+        let (mut scales, mut updates) = (Vec::new(), Vec::new());
+        for op in &lu.factor {
+            let (update, len) = match *op {
+                FactorOp::Pivot(kk) => {
+                    at(kk);
+                    continue;
+                }
+                FactorOp::Scale(ik, kk) => {
+                    scales.push([at(ik), at(kk)]);
+                    (false, scales.len())
+                }
+                FactorOp::Update(ij, ik, kj) => {
+                    updates.push([at(ij), at(ik), at(kj)]);
+                    (true, updates.len())
+                }
+            };
+            match factor.last_mut() {
+                Some(run) if run.0 == update => run.2 = len as u32,
+                _ => factor.push((update, len as u32 - 1, len as u32)),
+            }
+        }
+        let mut forward = Vec::new();
+        let mut forward_terms = Vec::new();
+        for &(i, ik, k) in &lu.forward {
+            if forward.last().is_none_or(|&(r, _, _)| r != i as u32) {
+                let start = forward_terms.len() as u32;
+                forward.push((i as u32, start, start));
+            }
+            forward_terms.push((at(ik), k as u32));
+            forward.last_mut().expect("a row").2 = forward_terms.len() as u32;
+        }
+        let mut backward = Vec::with_capacity(n);
+        let mut backward_terms = Vec::new();
+        for (i, row) in &lu.backward {
+            let start = backward_terms.len() as u32;
+            for &(ij, j) in row {
+                backward_terms.push((at(ij), j as u32));
+            }
+            backward.push((*i as u32, start, backward_terms.len() as u32));
+        }
+        let diag: Vec<u32> = (0..n).map(|i| at(i * n + i)).collect();
+        // The loops index unchecked: every slot must be < nnz, every row/column < n.
+        let (s_ok, r_ok) = (|x: u32| (x as usize) < nnz, |x: u32| (x as usize) < n);
+        assert!(diag.iter().all(|&x| s_ok(x)));
+        assert!(scales.iter().flatten().all(|&x| s_ok(x)));
+        assert!(updates.iter().flatten().all(|&x| s_ok(x)));
+        for terms in [&forward_terms, &backward_terms] {
+            assert!(terms.iter().all(|&(s, k)| s_ok(s) && r_ok(k)));
+        }
+        assert!(forward.iter().chain(&backward).all(|&(i, _, _)| r_ok(i)));
+        assert!(entries.iter().all(|&(i, k)| r_ok(i) && r_ok(k)));
+        LanePlan {
+            n,
+            n_matrix: lu.matrix.len(),
+            nnz,
+            entries,
+            rows,
+            diag,
+            factor,
+            scales,
+            updates,
+            forward,
+            forward_terms,
+            backward,
+            backward_terms,
+        }
+    }
+
+    /// State species (rows of M).
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// Slots of the unfactored matrix (0..n_matrix), in [`LuPlan::matrix`] order.
+    pub fn n_matrix(&self) -> usize {
+        self.n_matrix
+    }
+
+    /// Slots in all (matrix entries and fill-in): the length of a lanes matrix.
+    pub fn nnz(&self) -> usize {
+        self.nnz
+    }
+
+    /// Operations of one factorisation and one solve: (scalings, updates, solve terms).
+    pub fn n_operations(&self) -> (usize, usize, usize) {
+        (
+            self.scales.len(),
+            self.updates.len(),
+            self.forward_terms.len() + self.backward_terms.len() + self.n,
+        )
+    }
+
+    /// (row, column) of each matrix slot.
+    pub fn entries(&self) -> &[(u32, u32)] {
+        &self.entries
+    }
+
+    /// Factorises the `L` matrices in `m` (slots × lanes; the fill-in slots must be 0) in
+    /// place. Lane l is false if one of its pivots is zero or not finite, where
+    /// [`LuPlan::factor`] stops; its slots are then meaningless (the other lanes go on).
+    #[inline(always)]
+    pub fn factor_lanes<const L: usize>(&self, m: &mut [Row<L>]) -> [bool; L] {
+        let m = &mut m[..self.nnz];
+        for &(update, start, end) in &self.factor {
+            let (start, end) = (start as usize, end as usize);
+            if update {
+                for &[ij, ik, kj] in &self.updates[start..end] {
+                    // SAFETY: `new` checked every slot against nnz = m.len().
+                    unsafe {
+                        let (a, b) = (*m.get_unchecked(ik as usize), *m.get_unchecked(kj as usize));
+                        let x = m.get_unchecked_mut(ij as usize);
+                        for l in 0..L {
+                            x[l] -= a[l] * b[l];
+                        }
+                    }
+                }
+            } else {
+                for &[ik, kk] in &self.scales[start..end] {
+                    // SAFETY: as above.
+                    unsafe {
+                        let p = *m.get_unchecked(kk as usize);
+                        let x = m.get_unchecked_mut(ik as usize);
+                        for l in 0..L {
+                            x[l] /= p[l];
+                        }
+                    }
+                }
+            }
+        }
+        let mut ok = [true; L];
+        for &kk in &self.diag {
+            // SAFETY: as above.
+            let p = unsafe { *m.get_unchecked(kk as usize) };
+            for l in 0..L {
+                ok[l] &= p[l] != 0.0 && p[l].is_finite();
+            }
+        }
+        ok
+    }
+
+    /// Solves L·U·x = b in place of `b` (n × lanes) for the factors in `m` (slots × lanes).
+    #[inline(always)]
+    pub fn solve_lanes<const L: usize>(&self, m: &[Row<L>], b: &mut [Row<L>]) {
+        let (m, b) = (&m[..self.nnz], &mut b[..self.n]);
+        // SAFETY (all blocks below): `new` checked every slot against nnz = m.len() and
+        // every row and column against n = b.len().
+        for &(i, start, end) in &self.forward {
+            let mut s = unsafe { *b.get_unchecked(i as usize) };
+            for &(ik, k) in &self.forward_terms[start as usize..end as usize] {
+                let (a, bk) =
+                    unsafe { (*m.get_unchecked(ik as usize), *b.get_unchecked(k as usize)) };
+                for l in 0..L {
+                    s[l] -= a[l] * bk[l];
+                }
+            }
+            unsafe { *b.get_unchecked_mut(i as usize) = s };
+        }
+        for &(i, start, end) in &self.backward {
+            let mut s = unsafe { *b.get_unchecked(i as usize) };
+            for &(ij, j) in &self.backward_terms[start as usize..end as usize] {
+                let (a, bj) =
+                    unsafe { (*m.get_unchecked(ij as usize), *b.get_unchecked(j as usize)) };
+                for l in 0..L {
+                    s[l] -= a[l] * bj[l];
+                }
+            }
+            let d = unsafe { *m.get_unchecked(*self.diag.get_unchecked(i as usize) as usize) };
+            unsafe { *b.get_unchecked_mut(i as usize) = Row(lanes(|l| s[l] / d[l])) };
+        }
+    }
+
+    /// r = b − A·x over the matrix slots of the unfactored `a` (slots × lanes).
+    #[inline(always)]
+    pub fn residual_lanes<const L: usize>(
+        &self,
+        a: &[Row<L>],
+        x: &[Row<L>],
+        b: &[Row<L>],
+        r: &mut [Row<L>],
+    ) {
+        let (a, x, b, r) = (
+            &a[..self.n_matrix],
+            &x[..self.n],
+            &b[..self.n],
+            &mut r[..self.n],
+        );
+        for i in 0..self.n {
+            let mut s = b[i];
+            let (start, end) = (self.rows[i] as usize, self.rows[i + 1] as usize);
+            for (&(_, k), ai) in self.entries[start..end].iter().zip(&a[start..end]) {
+                // SAFETY: `new` checked every column against n = x.len().
+                let xk = unsafe { *x.get_unchecked(k as usize) };
+                for l in 0..L {
+                    s[l] -= ai[l] * xk[l];
+                }
+            }
+            r[i] = s;
         }
     }
 }

@@ -12,7 +12,7 @@ use crate::engine::{
     StepStats,
 };
 use crate::model::{Model, SpeciesModel, StepCoefficients};
-use react_ros2::CpuChemistry;
+use react_ros2::{CpuChemistry, ReactPath};
 
 /// Bytes the CPU backend holds for `scenario`: f64 fields, the mask and Thomas scratch.
 pub fn required_bytes(scenario: &crate::config::Scenario) -> u64 {
@@ -93,6 +93,14 @@ impl CpuEngine {
                 f.fault
                     .into_engine_error(&chem.net, f.voxel, self.shape, t0_s, t1_s)
             })
+    }
+
+    /// Selects the reaction integrator (default [`ReactPath::Lanes`]); both give
+    /// bit-identical fields, so this only changes the speed (tests and benches compare them).
+    pub fn set_react_path(&mut self, path: ReactPath) {
+        if let Some(c) = &mut self.chemistry {
+            c.path = path;
+        }
     }
 
     /// The f64 field of one species (mM), for tests that need the reference precision.

@@ -1,8 +1,10 @@
 //! The reaction step on the CPU: `chem::ros2` in every voxel, in parallel (rayon) over
-//! chunks of voxels. Twin of the `react` entry point of `shaders/react_ros2.wgsl`.
+//! chunks of voxels, [`LANES`] voxels at a time (`chem::lanes`, bit-identical to the scalar
+//! reference). Twin of the `react` entry point of `shaders/react_ros2.wgsl`.
 
 use rayon::prelude::*;
 
+use crate::chem::lanes::{self, Chunk, LaneWorkspace, LANES};
 use crate::chem::ros2::{self, Fault, Prepared, Workspace};
 use crate::chem::Network;
 use crate::model::{held_bit, TISSUE_ID_MASK};
@@ -10,10 +12,23 @@ use crate::model::{held_bit, TISSUE_ID_MASK};
 /// Voxels per parallel task.
 const CHUNK: usize = 2048;
 
+/// How [`CpuChemistry::react`] integrates the voxels. Both give bit-identical results.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ReactPath {
+    /// [`LANES`] voxels at a time through the batched integrator (`chem::lanes`).
+    #[default]
+    Lanes,
+    /// One voxel at a time through the reference integrator [`ros2::integrate`] (kept for
+    /// the tests that check the batched path against it, and for benchmarks).
+    Scalar,
+}
+
 /// The network, its tapes and the per-voxel step-size memory.
 pub struct CpuChemistry {
     pub net: Network,
     prep: Prepared,
+    /// Which integrator `react` runs.
+    pub path: ReactPath,
     /// Step size each voxel ended its last call with, s (0 = none yet).
     pub(crate) h_last: Vec<f64>,
     /// Sub-steps attempted over the run, all voxels.
@@ -37,11 +52,17 @@ impl CpuChemistry {
         CpuChemistry {
             net,
             prep,
+            path: ReactPath::default(),
             h_last: vec![0.0; n_voxels],
             substeps_total: 0,
             calls: 0,
             substeps_max: 0,
         }
+    }
+
+    /// Step size each voxel ended its last call with, s (0 = none yet).
+    pub fn h_last(&self) -> &[f64] {
+        &self.h_last
     }
 
     /// Integrates every voxel over `interval_s`. On failure returns the lowest failing voxel;
@@ -78,6 +99,20 @@ impl CpuChemistry {
             .zip(mask.par_chunks(CHUNK))
             .enumerate()
             .map(|(c, ((mut fields, h_last), mask))| {
+                if self.path == ReactPath::Lanes {
+                    let mut chunk = Chunk {
+                        conc: fields,
+                        mask,
+                        h_last,
+                    };
+                    let mut ws = LaneWorkspace::<LANES>::new(net, prep);
+                    let out = lanes::integrate_chunk(net, prep, &mut ws, &mut chunk, interval_s);
+                    let first = out.fault.map(|(v, fault)| VoxelFault {
+                        voxel: c * CHUNK + v,
+                        fault,
+                    });
+                    return (out.substeps, out.substeps_max, first);
+                }
                 let mut ws = Workspace::new(net, &prep.tapes);
                 let mut total = 0u64;
                 let mut most = 0u32;
