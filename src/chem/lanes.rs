@@ -1,7 +1,7 @@
-//! Batched twin of [`super::ros2::integrate`]: `L` voxels advance together, structure of
-//! arrays (a [`Row`] of `L` f64 per quantity, lane l = one voxel), so the tape's
-//! instruction dispatch, the sparse LU's index loads and the loop overheads are paid once
-//! per `L` voxels and the arithmetic runs in SIMD registers.
+//! Batched twin of [`super::ros2::integrate`]: `L` voxels ([`LANES`] in the CPU backend)
+//! advance together, structure of arrays (a [`Row`] of `L` f64 per quantity, lane l = one
+//! voxel), so the tape's instruction dispatch, the sparse LU's index loads and the loop
+//! overheads are paid once per `L` voxels and the arithmetic runs in SIMD registers.
 //!
 //! Same algorithm as the scalar integrator, lane by lane: ROS2 with its own adaptive
 //! sub-steps per voxel (t, h, acceptance, rejections, `h_last` memory), the same error
@@ -20,15 +20,17 @@
 
 use super::ros2::{Fault, Outcome, Prepared, F32_MAX, GAMMA};
 use super::sparse::LanePlan;
-use super::tape::{lanes, LaneRegisters, Row};
+use super::tape::{lanes, LaneProgram, LaneRegisters, Row};
 use super::Network;
 use crate::grid::{held_bit, TISSUE_ID_MASK};
 
-/// Voxels per batch of the CPU backend: a [`Row`] of 16 f64 is four AVX2 registers.
-/// Measured against 8 on the default network: the per-instruction costs of the
-/// interpreter (operand indices, loop) are paid per row, so 16 lanes halve them per voxel,
-/// and the register file (≈ 600 registers × 128 B) still mostly hits L1/L2.
-pub const LANES: usize = 16;
+/// Voxels per batch of the CPU backend: a [`Row`] of 32 f64 is eight AVX2 registers. The
+/// interpreter's per-instruction costs (operand indices, loop, dispatch) are paid per row,
+/// so wider rows amortise them over more voxels, until the register file (≈ 170 rows of
+/// the default network's f + J program) and the LU matrices fall out of the L1/L2 caches.
+/// Measured on the default network (whole chunk, one thread, ns per voxel sub-step):
+/// 8 lanes ≈ 510–730, 16 ≈ 340–390, 32 ≈ 300–320, 64 ≈ 400–420.
+pub const LANES: usize = 32;
 
 /// The voxels of one [`integrate_chunk`] call, as the CPU backend stores them: one slice
 /// per species, one value per voxel.
@@ -107,19 +109,17 @@ pub struct LaneWorkspace<const L: usize> {
     held_bits: Vec<u32>,
     /// All species (scenario order) × lanes, mM.
     conc: Vec<Row<L>>,
-    regs: [LaneRegisters<L>; 3],
+    /// Registers of the f + J program (stage 2 reruns its f prefix in them) and of the
+    /// quasi-steady program.
+    regs: LaneRegisters<L>,
+    qss_regs: LaneRegisters<L>,
     /// Register of J at each matrix slot of the LU plan.
     jac_reg: Vec<u32>,
     /// Per state species: all bits set where the species is free, 0 where it is held (a
     /// mask for the f64 bits: `out & keep` is `out` or +0.0, the scalar path's 0.0).
     keep: Vec<[u64; L]>,
-    /// The projector's nonzero weights: row i is `proj_terms[proj_rows[i]..proj_rows[i + 1]]`
-    /// as (k, P_ik); empty if the network conserves nothing.
-    proj_rows: Vec<u32>,
-    proj_terms: Vec<(u32, f64)>,
-    /// Per projector row, bit k set: P_ik ≠ 0, and the sign bit of P_ik.
-    proj_nonzero: Vec<u64>,
-    proj_negative: Vec<u64>,
+    /// The network's projector (unused if it conserves nothing).
+    projector: Projector,
     tissue: [usize; L],
     lane: [Lane; L],
     y: Vec<Row<L>>,
@@ -144,44 +144,19 @@ impl<const L: usize> LaneWorkspace<L> {
         let tapes = &prep.lane_tapes;
         let bound = net.bound_species();
         let v = |len: usize| vec![Row([0.0; L]); len];
-        let (mut proj_rows, mut proj_terms) = (vec![0u32], Vec::new());
-        let (mut proj_nonzero, mut proj_negative) = (Vec::new(), Vec::new());
-        if !net.projector.is_empty() {
-            for row in net.projector.chunks_exact(n) {
-                let (mut nz, mut neg) = (0u64, 0u64);
-                for (k, &p) in row.iter().enumerate() {
-                    if p != 0.0 {
-                        proj_terms.push((k as u32, p));
-                    }
-                    if k < 64 {
-                        nz |= ((p != 0.0) as u64) << k;
-                        neg |= (p.is_sign_negative() as u64) << k;
-                    }
-                }
-                proj_rows.push(proj_terms.len() as u32);
-                proj_nonzero.push(nz);
-                proj_negative.push(neg);
-            }
-        }
         LaneWorkspace {
             write: bound.iter().map(|s| !net.inputs.contains(s)).collect(),
             held_bits: net.state.iter().map(|&s| held_bit(s)).collect(),
             conc: v(net.species_names.len()),
-            regs: [
-                LaneRegisters::new(&tapes.rhs),
-                LaneRegisters::new(&tapes.rhs_jac),
-                LaneRegisters::new(&tapes.qss),
-            ],
+            regs: LaneRegisters::new(&tapes.rhs_jac),
+            qss_regs: LaneRegisters::new(&tapes.qss),
             jac_reg: plan
                 .entries()
                 .iter()
                 .map(|&(i, k)| tapes.rhs_jac.outputs[n + i as usize * n + k as usize])
                 .collect(),
             keep: vec![[u64::MAX; L]; n],
-            proj_rows,
-            proj_terms,
-            proj_nonzero,
-            proj_negative,
+            projector: Projector::new(&net.projector, n),
             tissue: [0; L],
             lane: [IDLE; L],
             y: v(n),
@@ -262,7 +237,7 @@ fn integrate_chunk_impl<const L: usize>(
             {
                 next += L;
             }
-            let mut done = false;
+            let mut done = end_lanes(net, ws, chunk, interval_s, &mut out);
             for l in 0..L {
                 loop {
                     match ws.lane[l].phase {
@@ -292,7 +267,7 @@ fn integrate_chunk_impl<const L: usize>(
             if !net.qss.is_empty() {
                 tapes
                     .qss
-                    .run(&ws.conc, &ws.tissue, &net.params, &mut ws.regs[2]);
+                    .run(&ws.conc, &ws.tissue, &net.params, &mut ws.qss_regs);
             }
             let v0 = ws.lane[0].voxel;
             let block = ws
@@ -300,20 +275,19 @@ fn integrate_chunk_impl<const L: usize>(
                 .iter()
                 .enumerate()
                 .all(|(l, x)| matches!(x.phase, Phase::Done(_)) && x.voxel == v0 + l);
+            let finished: [bool; L] = lanes(|l| matches!(ws.lane[l].phase, Phase::Done(_)));
             for (k, &(q, _)) in net.qss.iter().enumerate() {
-                let value = ws.regs[2].get(tapes.qss.outputs[k]);
-                let c = &mut ws.conc[q];
-                for l in 0..L {
-                    if matches!(ws.lane[l].phase, Phase::Done(_)) {
-                        c[l] = value[l];
-                    }
-                }
+                let value = ws.qss_regs.get(tapes.qss.outputs[k]);
+                let c = ws.conc[q];
+                ws.conc[q] = Row(lanes(|l| if finished[l] { value[l] } else { c[l] }));
             }
             if block {
                 // L neighbouring voxels at once: each field's slice in one copy.
                 for ((field, &s), &w) in chunk.conc.iter_mut().zip(&ws.bound).zip(&ws.write) {
                     if w {
-                        field[v0..v0 + L].copy_from_slice(&ws.conc[s].0);
+                        let dst: &mut [f64; L] =
+                            (&mut field[v0..v0 + L]).try_into().expect("L values");
+                        *dst = ws.conc[s].0;
                     }
                 }
             }
@@ -351,16 +325,16 @@ fn start_block<const L: usize>(
     // The bound species start with the state, in state order.
     if !chunk.conc[..n]
         .iter()
-        .all(|f| f[v0..v0 + L].iter().all(|c| c.is_finite()))
+        .all(|f| block_of::<L>(f, v0).iter().all(|&c| finite(c)))
     {
         return false;
     }
     for (field, &s) in chunk.conc.iter().zip(&ws.bound) {
-        ws.conc[s].0.copy_from_slice(&field[v0..v0 + L]);
+        ws.conc[s] = Row(*block_of::<L>(field, v0));
     }
     let mask = &chunk.mask[v0..v0 + L];
-    for l in 0..L {
-        ws.tissue[l] = (mask[l] & TISSUE_ID_MASK) as usize;
+    for (t, &m) in ws.tissue.iter_mut().zip(mask) {
+        *t = (m & TISSUE_ID_MASK) as usize;
     }
     for (keep, &bit) in ws.keep.iter_mut().zip(&ws.held_bits) {
         *keep = lanes(|l| if mask[l] & bit != 0 { 0 } else { u64::MAX });
@@ -372,12 +346,8 @@ fn start_block<const L: usize>(
         ws.acc[i] = Row([0.0; L]);
     }
     let h_last = &chunk.h_last[v0..v0 + L];
-    for l in 0..L {
-        let h0 = if h_last[l] > 0.0 {
-            h_last[l]
-        } else {
-            interval_s
-        };
+    for (l, &hl) in h_last.iter().enumerate() {
+        let h0 = if hl > 0.0 { hl } else { interval_s };
         let h = h0.clamp(interval_s * 1e-12, interval_s);
         ws.lane[l] = Lane {
             phase: Phase::Running,
@@ -388,6 +358,13 @@ fn start_block<const L: usize>(
         };
     }
     true
+}
+
+/// Values `v0..v0 + L` of a field (a fixed-size copy compiles to vector moves, a slice
+/// copy of run-time length to a `memcpy` call).
+#[inline(always)]
+fn block_of<const L: usize>(field: &[f64], v0: usize) -> &[f64; L] {
+    field[v0..v0 + L].try_into().expect("L values")
 }
 
 /// Loads voxel `v` into lane `l` and sets up its control variables as the scalar
@@ -505,6 +482,77 @@ fn before_attempt<const L: usize>(
     finish_state(net, ws, l)
 }
 
+/// The end of the scalar integrator in every running lane whose voxel reached the end of
+/// the interval, all lanes at once: y = max(y0 + acc, 0) and its checks (the first failing
+/// species, as the scalar loop over the state finds it). Passing lanes become `Done`;
+/// failing ones are stored. True if a lane became `Done`.
+#[inline(always)]
+fn end_lanes<const L: usize>(
+    net: &Network,
+    ws: &mut LaneWorkspace<L>,
+    chunk: &mut Chunk,
+    interval_s: f64,
+    out: &mut ChunkOutcome,
+) -> bool {
+    // The scalar loop runs `while t < interval_s`, so it ends when that is false (NaN too).
+    let ending: [bool; L] = lanes(|l| {
+        let before_end = ws.lane[l].t < interval_s;
+        ws.lane[l].phase == Phase::Running && !before_end
+    });
+    if !ending.contains(&true) {
+        return false;
+    }
+    const NONE: u64 = u64::MAX;
+    // Per lane: 2·i for a non-finite (or beyond f32) value of species i, 2·i + 1 for a
+    // negative one, of the first failing i; NONE if none fails.
+    let mut fault = [NONE; L];
+    for (i, &s) in net.state.iter().enumerate() {
+        let (y0, acc, y) = (ws.y0[i], ws.acc[i], ws.y[i]);
+        let end: [f64; L] = lanes(|l| (y0[l] + acc[l]).max(0.0));
+        ws.y[i] = Row(lanes(|l| if ending[l] { end[l] } else { y[l] }));
+        let c = ws.conc[s];
+        ws.conc[s] = Row(lanes(|l| if ending[l] { end[l] } else { c[l] }));
+        for l in 0..L {
+            let v = end[l];
+            let non_finite = !finite(v) | (v > F32_MAX);
+            let code = if non_finite {
+                2 * i as u64
+            } else {
+                2 * i as u64 + 1
+            };
+            let bad = non_finite | (v < 0.0);
+            fault[l] = if bad & (fault[l] == NONE) {
+                code
+            } else {
+                fault[l]
+            };
+        }
+    }
+    let mut done = false;
+    for l in 0..L {
+        if !ending[l] {
+            continue;
+        }
+        if fault[l] == NONE {
+            let lane = &mut ws.lane[l];
+            lane.phase = Phase::Done(Outcome {
+                substeps: lane.substeps,
+                h_next: lane.h_next,
+            });
+            done = true;
+        } else {
+            let i = (fault[l] / 2) as usize;
+            let f = if fault[l] % 2 == 0 {
+                Fault::NonFinite(i)
+            } else {
+                Fault::Negative(i)
+            };
+            finish(ws, chunk, l, Err(f), out);
+        }
+    }
+    done
+}
+
 /// The end of the scalar integrator for lane `l`: y = max(y0 + acc, 0) and its checks.
 fn finish_state<const L: usize>(
     net: &Network,
@@ -561,66 +609,115 @@ fn masked<const L: usize>(out: &[f64; L], keep: &[u64; L]) -> [f64; L] {
     lanes(|l| f64::from_bits(out[l].to_bits() & keep[l]))
 }
 
-/// `inc −= P·inc` in the free rows, as the scalar path computes it: row i of P·inc is
-/// `Iterator::sum` of P_ik·inc_k over every k, a fold from −0.0 in k order. Only the
-/// nonzero P_ik are multiplied here; that gives the same sum exactly when the increments
-/// are finite (the skipped terms are ±0) and the sum is not zero. A zero sum's sign is
-/// that of the full fold: −0.0 only if every term is −0.0, known from the sign bits when
-/// every term is zero; for a sum that cancels to zero, or a non-finite increment, the row
-/// is summed in full.
-#[inline(always)]
-fn project<const L: usize>(net: &Network, ws: &mut LaneWorkspace<L>, n: usize) {
-    // Per lane: bit k = sign bit of inc_k; bit k = (inc_k == ±0); some inc_k not finite.
-    // (Loops over local copies of the rows, so that they compile to SIMD.)
-    let (mut sign, mut zero, mut bad) = ([0u64; L], [0u64; L], [0u64; L]);
-    let small = n <= 64;
-    for (k, inc) in ws.inc[..n].iter().enumerate() {
-        let (x, k) = (**inc, k.min(63));
-        for l in 0..L {
-            sign[l] |= (x[l].to_bits() >> 63) << k;
-            zero[l] |= ((x[l] == 0.0) as u64) << k;
-            bad[l] |= !finite(x[l]) as u64;
-        }
-    }
-    let all = if n >= 64 { u64::MAX } else { (1u64 << n) - 1 };
-    for i in 0..n {
-        let terms = &ws.proj_terms[ws.proj_rows[i] as usize..ws.proj_rows[i + 1] as usize];
-        let mut s = [-0.0; L];
-        for &(k, p) in terms {
-            let inc = &ws.inc[k as usize];
-            for l in 0..L {
-                s[l] += p * inc[l];
-            }
-        }
-        let (nz, neg) = (ws.proj_nonzero[i], ws.proj_negative[i]);
-        // Branch-free over the lanes: where the sum is zero and every term is ±0, the
-        // term signs give the zero's sign; elsewhere a zero sum (or a non-finite
-        // increment) needs the full sum.
-        // (Unconditional writes and a scalar reduction: conditional stores into arrays
-        // compile to masked stores, which stall the loads after them.)
-        let mut full = !small as u64;
-        let mut out = [0.0; L];
-        for l in 0..L {
-            let zero_sum = s[l] == 0.0;
-            let all_terms_zero = zero[l] & nz == nz;
-            // Every term P_ik·inc_k is ±0: −0 iff each sign bit differs from P_ik's.
-            let all_negative = (sign[l] ^ neg) & all == all;
-            let signed_zero = if all_negative { -0.0 } else { 0.0 };
-            full |= bad[l] | (zero_sum & !all_terms_zero) as u64;
-            out[l] = if zero_sum { signed_zero } else { s[l] };
-        }
-        s = out;
-        if full != 0 {
-            s = [-0.0; L];
-            for k in 0..n {
-                let (p, inc) = (net.projector[i * n + k], &ws.inc[k]);
-                for l in 0..L {
-                    s[l] += p * inc[l];
+/// The projector onto the conserved totals (`Network::projector`, n × n) applied to lane
+/// rows exactly as the scalar path applies it: row i of P·x is `Iterator::sum` of P_ik·x_k
+/// over every k, a fold from −0.0 in k order. Only the nonzero P_ik are multiplied; that
+/// gives the same sum when the x_k are finite (the skipped terms are ±0) and the sum is not
+/// zero. A zero sum's sign is that of the full fold: −0.0 only if every term is −0.0,
+/// known from the sign bits when every term is zero; a sum that cancels to zero, or a
+/// non-finite x_k, makes the row summed in full.
+struct Projector {
+    n: usize,
+    /// The dense matrix (row-major), for the rows summed in full.
+    dense: Vec<f64>,
+    /// Row i's nonzero weights: `terms[rows[i]..rows[i + 1]]` as (k, P_ik).
+    rows: Vec<u32>,
+    terms: Vec<(u32, f64)>,
+    /// Per row, bit k set: P_ik ≠ 0; and the sign bit of P_ik (n ≤ 64; beyond, every row
+    /// is summed in full).
+    nonzero: Vec<u64>,
+    negative: Vec<u64>,
+}
+
+impl Projector {
+    fn new(dense: &[f64], n: usize) -> Projector {
+        let (mut rows, mut terms) = (vec![0u32], Vec::new());
+        let (mut nonzero, mut negative) = (Vec::new(), Vec::new());
+        for row in dense.chunks_exact(n.max(1)) {
+            let (mut nz, mut neg) = (0u64, 0u64);
+            for (k, &p) in row.iter().enumerate() {
+                if p != 0.0 {
+                    terms.push((k as u32, p));
+                }
+                if k < 64 {
+                    nz |= ((p != 0.0) as u64) << k;
+                    neg |= (p.is_sign_negative() as u64) << k;
                 }
             }
+            rows.push(terms.len() as u32);
+            nonzero.push(nz);
+            negative.push(neg);
         }
-        ws.f[i] = Row(s);
+        Projector {
+            n,
+            dense: dense.to_vec(),
+            rows,
+            terms,
+            nonzero,
+            negative,
+        }
     }
+
+    /// out = P·x (n rows of lanes each), bit for bit the scalar fold (see [`Projector`]).
+    #[inline(always)]
+    fn apply<const L: usize>(&self, x: &[Row<L>], out: &mut [Row<L>]) {
+        let n = self.n;
+        let (x, out) = (&x[..n], &mut out[..n]);
+        // Per lane: bit k = sign bit of x_k; bit k = (x_k == ±0); some x_k not finite.
+        // (Loops over local copies of the rows, so that they compile to SIMD.)
+        let (mut sign, mut zero, mut bad) = ([0u64; L], [0u64; L], [0u64; L]);
+        let small = n <= 64;
+        for (k, row) in x.iter().enumerate() {
+            let (v, k) = (**row, k.min(63));
+            for l in 0..L {
+                sign[l] |= (v[l].to_bits() >> 63) << k;
+                zero[l] |= ((v[l] == 0.0) as u64) << k;
+                bad[l] |= !finite(v[l]) as u64;
+            }
+        }
+        let all = if n >= 64 { u64::MAX } else { (1u64 << n) - 1 };
+        for (i, out) in out.iter_mut().enumerate() {
+            let terms = &self.terms[self.rows[i] as usize..self.rows[i + 1] as usize];
+            let mut s = [-0.0; L];
+            for &(k, p) in terms {
+                let v = &x[k as usize];
+                for l in 0..L {
+                    s[l] += p * v[l];
+                }
+            }
+            let (nz, neg) = (self.nonzero[i], self.negative[i]);
+            // Branch-free over the lanes, unconditional writes and a scalar reduction
+            // (conditional stores into arrays compile to masked stores, which stall the
+            // loads after them).
+            let mut full = !small as u64;
+            let mut sum = [0.0; L];
+            for l in 0..L {
+                let zero_sum = s[l] == 0.0;
+                let all_terms_zero = zero[l] & nz == nz;
+                // Every term P_ik·x_k is ±0: −0 iff each sign bit differs from P_ik's.
+                let all_negative = (sign[l] ^ neg) & all == all;
+                let signed_zero = if all_negative { -0.0 } else { 0.0 };
+                full |= bad[l] | (zero_sum & !all_terms_zero) as u64;
+                sum[l] = if zero_sum { signed_zero } else { s[l] };
+            }
+            if full != 0 {
+                sum = [-0.0; L];
+                for (k, v) in x.iter().enumerate() {
+                    let p = self.dense[i * n + k];
+                    for l in 0..L {
+                        sum[l] += p * v[l];
+                    }
+                }
+            }
+            *out = Row(sum);
+        }
+    }
+}
+
+/// `inc −= P·inc` in the free rows (`f` is scratch), as the scalar path does it.
+#[inline(always)]
+fn project<const L: usize>(ws: &mut LaneWorkspace<L>, n: usize) {
+    ws.projector.apply(&ws.inc, &mut ws.f);
     for ((inc, f), keep) in ws.inc[..n].iter_mut().zip(&ws.f[..n]).zip(&ws.keep[..n]) {
         let (x, f) = (**inc, **f);
         *inc = Row(lanes(|l| if keep[l] != 0 { x[l] - f[l] } else { x[l] }));
@@ -653,8 +750,8 @@ fn sub_step<const L: usize>(
     }
     tapes
         .rhs_jac
-        .run(&ws.conc, &ws.tissue, &net.params, &mut ws.regs[1]);
-    let regs = &ws.regs[1];
+        .run(&ws.conc, &ws.tissue, &net.params, &mut ws.regs);
+    let regs = &ws.regs;
     let h: [f64; L] = lanes(|l| ws.lane[l].h);
     let inv: [f64; L] = lanes(|l| 1.0 / (GAMMA * h[l]));
     let keep = &ws.keep[..n];
@@ -706,17 +803,18 @@ fn sub_step<const L: usize>(
         let c = &mut ws.conc[s];
         *c = Row(lanes(|l| if live[l] { yn[l] } else { c[l] }));
     }
+    // f alone: the first blocks of the f + J program, in its registers.
     tapes
-        .rhs
-        .run(&ws.conc, &ws.tissue, &net.params, &mut ws.regs[0]);
+        .rhs_jac
+        .run_prefix(&ws.conc, &ws.tissue, &net.params, &mut ws.regs);
     let c21: [f64; L] = lanes(|l| -2.0 / (GAMMA * h[l]));
     for (((k2, k1), keep), &r) in ws.k2[..n]
         .iter_mut()
         .zip(&ws.k1[..n])
         .zip(keep)
-        .zip(&tapes.rhs.outputs)
+        .zip(&tapes.rhs_jac.outputs)
     {
-        let fi = masked(ws.regs[0].get(r), keep);
+        let fi = masked(ws.regs.get(r), keep);
         *k2 = Row(lanes(|l| fi[l] + c21[l] * k1[l]));
     }
     solve_refined(plan, &ws.ma, &ws.m, &mut ws.k2, &mut ws.b, &mut ws.r);
@@ -725,7 +823,7 @@ fn sub_step<const L: usize>(
         *inc = Row(lanes(|l| (1.5 * k1[l] + 0.5 * k2[l]) / GAMMA));
     }
     if !net.projector.is_empty() {
-        project(net, ws, n);
+        project(ws, n);
     }
     // Solution, error norm, positivity.
     let mut err2 = [0.0; L];
@@ -762,6 +860,11 @@ fn sub_step<const L: usize>(
     }
     // Per lane: the scalar integrator's decisions; the accepted lanes' state update runs
     // for all lanes at once below, masked.
+    // The step factors of both outcomes, every lane at once (square roots and divisions
+    // in SIMD); each lane below takes the one its outcome needs.
+    let err: [f64; L] = lanes(|l| (err2[l] / n.max(1) as f64).sqrt());
+    let fac_accept: [f64; L] = lanes(|l| (0.9 / err[l].max(1e-10).sqrt()).clamp(0.2, 6.0));
+    let fac_reject: [f64; L] = lanes(|l| (0.9 / err[l].sqrt()).clamp(0.2, 0.9));
     let mut accept = [0u64; L];
     for l in 0..L {
         if !live[l] {
@@ -770,7 +873,7 @@ fn sub_step<const L: usize>(
         let lane = &mut ws.lane[l];
         lane.phase = Phase::Running;
         lane.limiting = limiting[l] as usize;
-        let err = (err2[l] / n.max(1) as f64).sqrt();
+        let err = err[l];
         if finite[l] == 0 {
             // Stiffness can overflow a too-long trial step; shrink before calling it a fault.
             lane.non_finite = (0..n).find(|&i| !ws.ynew[i][l].is_finite());
@@ -786,7 +889,7 @@ fn sub_step<const L: usize>(
             } else {
                 lane.t + lane.h
             };
-            let mut fac = (0.9 / err.max(1e-10).sqrt()).clamp(0.2, 6.0);
+            let mut fac = fac_accept[l];
             if lane.rejected {
                 fac = fac.min(1.0);
             }
@@ -799,11 +902,7 @@ fn sub_step<const L: usize>(
             };
             lane.h *= fac;
         } else {
-            lane.h *= if negative[l] != 0 {
-                0.5
-            } else {
-                (0.9 / err.sqrt()).clamp(0.2, 0.9)
-            };
+            lane.h *= if negative[l] != 0 { 0.5 } else { fac_reject[l] };
             lane.rejected = true;
         }
     }
@@ -844,7 +943,15 @@ fn sub_step<const L: usize>(
 /// Batched evaluation of a network's right-hand side f and Jacobian J for `L` voxels, for
 /// integrators other than ROS2 (e.g. one coupling reaction and transport). Lane l computes
 /// exactly what the scalar tapes compute for voxel l (bit-identical to
-/// [`super::tape::Program::run`] on the same inputs).
+/// [`super::tape::Program::run`] on the same inputs); AVX2 code where the CPU has it.
+/// `L` is free ([`LANES`] = 32 is what the CPU backend found fastest); build `prep` once
+/// per network with [`Prepared::new`].
+///
+/// ```ignore
+/// let prep = Prepared::new(&net);
+/// let mut eval = RhsJacLanes::<LANES>::new(&net, &prep);
+/// eval.rhs_jac(&conc, &tissue, Some(&held), &mut f, &mut jac);
+/// ```
 ///
 /// Layout (structure of arrays, lane index last):
 /// * `conc[s][l]`: species s in scenario order (all of them, length
@@ -854,62 +961,89 @@ fn sub_step<const L: usize>(
 ///   index into each row of `net.params`.
 /// * `held`: if given, `held[i][l]` is true when state species i is held in voxel l (the
 ///   mask's `held_bit`); its row of f and of J is then 0, as in the integrator.
-/// * `f[i][l]`: f_i = dy_i/dt of state species i (state order, `net.state`), mM/s.
-/// * `jac[i·n + k][l]`: J_ik = ∂f_i/∂y_k, 1/s, row-major over the state (n = state
-///   count). Entries outside the pattern of [`super::sparse::LuPlan::matrix`] (minus the
-///   diagonal) are exactly 0.
-pub struct RhsJacLanes<const L: usize> {
+/// * `f[i][l]`: f_i = dy_i/dt of state species i (state order, `net.state`), mM/s;
+///   `n = net.state.len()` rows.
+/// * `jac[i·n + k][l]`: J_ik = ∂f_i/∂y_k, 1/s, row-major over the state (n² rows).
+///   Entries outside the pattern of [`super::sparse::LuPlan::matrix`] are exactly 0.
+pub struct RhsJacLanes<'a, const L: usize> {
+    net: &'a Network,
+    prep: &'a Prepared,
     rhs: LaneRegisters<L>,
     rhs_jac: LaneRegisters<L>,
     /// `conc` as aligned rows.
     rows: Vec<Row<L>>,
 }
 
-impl<const L: usize> RhsJacLanes<L> {
-    pub fn new(prep: &Prepared) -> RhsJacLanes<L> {
+impl<'a, const L: usize> RhsJacLanes<'a, L> {
+    pub fn new(net: &'a Network, prep: &'a Prepared) -> RhsJacLanes<'a, L> {
         RhsJacLanes {
+            net,
+            prep,
             rhs: LaneRegisters::new(&prep.lane_tapes.rhs),
             rhs_jac: LaneRegisters::new(&prep.lane_tapes.rhs_jac),
             rows: Vec::new(),
         }
     }
 
-    /// f alone (the cheaper tape). Layout and units: see [`RhsJacLanes`].
+    /// f alone (the cheaper program). Layout and units: see [`RhsJacLanes`].
     pub fn rhs(
         &mut self,
-        net: &Network,
-        prep: &Prepared,
         conc: &[[f64; L]],
         tissue: &[usize; L],
         held: Option<&[[bool; L]]>,
         f: &mut [[f64; L]],
     ) {
-        let p = &prep.lane_tapes.rhs;
+        let p = &self.prep.lane_tapes.rhs;
         self.rows.clear();
         self.rows.extend(conc.iter().map(|&c| Row(c)));
-        p.run(&self.rows, tissue, &net.params, &mut self.rhs);
-        write_rows(&self.rhs, &p.outputs, 0, net.state.len(), 1, held, f);
+        run_program(p, &self.rows, tissue, &self.net.params, &mut self.rhs);
+        write_rows(&self.rhs, &p.outputs, 0, self.net.state.len(), 1, held, f);
     }
 
     /// f and J together. Layout and units: see [`RhsJacLanes`].
     pub fn rhs_jac(
         &mut self,
-        net: &Network,
-        prep: &Prepared,
         conc: &[[f64; L]],
         tissue: &[usize; L],
         held: Option<&[[bool; L]]>,
         f: &mut [[f64; L]],
         jac: &mut [[f64; L]],
     ) {
-        let n = net.state.len();
-        let p = &prep.lane_tapes.rhs_jac;
+        let n = self.net.state.len();
+        let p = &self.prep.lane_tapes.rhs_jac;
         self.rows.clear();
         self.rows.extend(conc.iter().map(|&c| Row(c)));
-        p.run(&self.rows, tissue, &net.params, &mut self.rhs_jac);
+        run_program(p, &self.rows, tissue, &self.net.params, &mut self.rhs_jac);
         write_rows(&self.rhs_jac, &p.outputs, 0, n, 1, held, f);
         write_rows(&self.rhs_jac, &p.outputs, n, n, n, held, jac);
     }
+}
+
+/// [`LaneProgram::run`], in AVX2 code where the CPU has it.
+fn run_program<const L: usize>(
+    p: &LaneProgram,
+    conc: &[Row<L>],
+    tissue: &[usize; L],
+    params: &[Vec<f64>],
+    regs: &mut LaneRegisters<L>,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        #[target_feature(enable = "avx2")]
+        fn avx2<const L: usize>(
+            p: &LaneProgram,
+            conc: &[Row<L>],
+            tissue: &[usize; L],
+            params: &[Vec<f64>],
+            regs: &mut LaneRegisters<L>,
+        ) {
+            p.run(conc, tissue, params, regs);
+        }
+        // SAFETY: the CPU supports AVX2, checked just above.
+        unsafe { avx2(p, conc, tissue, params, regs) };
+        return;
+    }
+    p.run(conc, tissue, params, regs);
 }
 
 /// `out[j] = outputs[first + j]` for `rows` rows of `cols` entries, 0 in held rows.
@@ -934,6 +1068,62 @@ fn write_rows<const L: usize>(
                 Some(h) => lanes(|l| if h[i][l] { 0.0 } else { v[l] }),
                 None => *v,
             };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The scalar path's row i of P·x for one lane.
+    fn fold(p: &[f64], n: usize, i: usize, x: &[f64]) -> f64 {
+        (0..n).map(|k| p[i * n + k] * x[k]).sum()
+    }
+
+    #[test]
+    fn projector_matches_the_scalar_fold_bit_for_bit() {
+        let n = 5;
+        // Zero rows, zero and negative weights, a weight that cancels.
+        #[rustfmt::skip]
+        let p = vec![
+            0.5, -0.5, 0.0, 0.0, 0.0,
+            -0.5, 0.5, 0.0, 0.0, 0.0,
+            0.0, 0.0, 0.0, 0.0, 0.0,
+            0.0, 0.0, 0.0, 0.25, 1e-300,
+            1.0, 1.0, 1.0, 1.0, 1.0,
+        ];
+        let proj = Projector::new(&p, n);
+        const L: usize = 12;
+        // One lane per case: x_0..x_4.
+        let cases: [[f64; 5]; L] = [
+            [1.0, 2.0, 3.0, 4.0, 5.0],
+            [0.0, 0.0, 0.0, 0.0, 0.0],
+            [-0.0, -0.0, -0.0, -0.0, -0.0],
+            [-0.0, 0.0, -0.0, -0.0, -0.0],
+            [0.0, -0.0, 0.0, 0.0, 0.0],
+            [1.0, 1.0, -2.0, 0.0, 0.0], // rows 0, 1 and 4 cancel to zero
+            [-1.5, -1.5, -0.0, -0.0, -0.0], // cancels with negative terms
+            [f64::INFINITY, 0.0, 0.0, 0.0, 0.0],
+            [0.0, f64::NAN, 0.0, 0.0, 0.0],
+            [1e-300, -1e-300, 0.0, -1e-10, 1e-20], // underflowing products
+            [-3.0, 2.0, -0.0, 8.0, -1e300],
+            [0.0, 0.0, f64::NEG_INFINITY, 0.0, 0.0],
+        ];
+        let x: Vec<Row<L>> = (0..n).map(|k| Row(lanes(|l| cases[l][k]))).collect();
+        let mut out = vec![Row([0.0; L]); n];
+        proj.apply(&x, &mut out);
+        for (l, case) in cases.iter().enumerate() {
+            for (i, row) in out.iter().enumerate() {
+                let want = fold(&p, n, i, case);
+                let got = row[l];
+                assert!(
+                    got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()),
+                    "case {l} row {i}: {got:e} ({:#x}) against {want:e} ({:#x})",
+                    got.to_bits(),
+                    want.to_bits()
+                );
+            }
         }
     }
 }

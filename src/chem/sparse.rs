@@ -156,13 +156,12 @@ pub struct LanePlan {
     rows: Vec<u32>,
     /// Slot of each diagonal entry M_ii.
     diag: Vec<u32>,
-    /// The factorisation's scalings and updates as runs of one kind, in `LuPlan::factor`
-    /// order: (is an update, range in `scales` or `updates`).
-    factor: Vec<(bool, u32, u32)>,
-    /// `Scale(ik, kk)` in slots: M_ik /= M_kk.
-    scales: Vec<[u32; 2]>,
-    /// `Update(ij, ik, kj)` in slots: M_ij −= M_ik·M_kj.
-    updates: Vec<[u32; 3]>,
+    /// The factorisation in `LuPlan::factor` order, one entry per `Scale(ik, kk)` with the
+    /// updates that follow it (which all use that L_ik): (slot ik, slot kk, range in
+    /// `updates`), that is M_ik /= M_kk, then M_ij −= M_ik·M_kj for each (ij, kj).
+    factor: Vec<(u32, u32, u32, u32)>,
+    /// (slot ij, slot kj) of every update.
+    updates: Vec<(u32, u32)>,
     /// Forward substitution per row with terms: (i, range in `forward_terms`).
     forward: Vec<(u32, u32, u32)>,
     /// (slot of L_ik, k) of every forward term, row after row, in `LuPlan::forward` order.
@@ -201,26 +200,23 @@ impl LanePlan {
         };
         // A pivot's value is final when it is checked (later steps only change entries
         // below and right of it), so `factor_lanes` checks all pivots at the end.
-        let mut factor: Vec<(bool, u32, u32)> = Vec::new();
-        let (mut scales, mut updates) = (Vec::new(), Vec::new());
+        let mut factor: Vec<(u32, u32, u32, u32)> = Vec::new();
+        let mut updates = Vec::new();
         for op in &lu.factor {
-            let (update, len) = match *op {
+            match *op {
                 FactorOp::Pivot(kk) => {
                     at(kk);
-                    continue;
                 }
                 FactorOp::Scale(ik, kk) => {
-                    scales.push([at(ik), at(kk)]);
-                    (false, scales.len())
+                    let start = updates.len() as u32;
+                    factor.push((at(ik), at(kk), start, start));
                 }
                 FactorOp::Update(ij, ik, kj) => {
-                    updates.push([at(ij), at(ik), at(kj)]);
-                    (true, updates.len())
+                    let scale = factor.last_mut().expect("an update follows its scaling");
+                    assert_eq!(scale.0, at(ik), "an update uses the last scaled entry");
+                    updates.push((at(ij), at(kj)));
+                    scale.3 = updates.len() as u32;
                 }
-            };
-            match factor.last_mut() {
-                Some(run) if run.0 == update => run.2 = len as u32,
-                _ => factor.push((update, len as u32 - 1, len as u32)),
             }
         }
         let mut forward = Vec::new();
@@ -246,8 +242,8 @@ impl LanePlan {
         // The loops index unchecked: every slot must be < nnz, every row/column < n.
         let (s_ok, r_ok) = (|x: u32| (x as usize) < nnz, |x: u32| (x as usize) < n);
         assert!(diag.iter().all(|&x| s_ok(x)));
-        assert!(scales.iter().flatten().all(|&x| s_ok(x)));
-        assert!(updates.iter().flatten().all(|&x| s_ok(x)));
+        assert!(factor.iter().all(|&(ik, kk, _, _)| s_ok(ik) && s_ok(kk)));
+        assert!(updates.iter().all(|&(ij, kj)| s_ok(ij) && s_ok(kj)));
         for terms in [&forward_terms, &backward_terms] {
             assert!(terms.iter().all(|&(s, k)| s_ok(s) && r_ok(k)));
         }
@@ -261,7 +257,6 @@ impl LanePlan {
             rows,
             diag,
             factor,
-            scales,
             updates,
             forward,
             forward_terms,
@@ -288,7 +283,7 @@ impl LanePlan {
     /// Operations of one factorisation and one solve: (scalings, updates, solve terms).
     pub fn n_operations(&self) -> (usize, usize, usize) {
         (
-            self.scales.len(),
+            self.factor.len(),
             self.updates.len(),
             self.forward_terms.len() + self.backward_terms.len() + self.n,
         )
@@ -305,29 +300,18 @@ impl LanePlan {
     #[inline(always)]
     pub fn factor_lanes<const L: usize>(&self, m: &mut [Row<L>]) -> [bool; L] {
         let m = &mut m[..self.nnz];
-        for &(update, start, end) in &self.factor {
-            let (start, end) = (start as usize, end as usize);
-            if update {
-                for &[ij, ik, kj] in &self.updates[start..end] {
-                    // SAFETY: `new` checked every slot against nnz = m.len().
-                    unsafe {
-                        let (a, b) = (*m.get_unchecked(ik as usize), *m.get_unchecked(kj as usize));
-                        let x = m.get_unchecked_mut(ij as usize);
-                        for l in 0..L {
-                            x[l] -= a[l] * b[l];
-                        }
-                    }
-                }
-            } else {
-                for &[ik, kk] in &self.scales[start..end] {
-                    // SAFETY: as above.
-                    unsafe {
-                        let p = *m.get_unchecked(kk as usize);
-                        let x = m.get_unchecked_mut(ik as usize);
-                        for l in 0..L {
-                            x[l] /= p[l];
-                        }
-                    }
+        for &(ik, kk, start, end) in &self.factor {
+            // SAFETY (both blocks): `new` checked every slot against nnz = m.len().
+            let a = unsafe {
+                let (x, p) = (*m.get_unchecked(ik as usize), *m.get_unchecked(kk as usize));
+                let a = Row(lanes(|l| x[l] / p[l]));
+                *m.get_unchecked_mut(ik as usize) = a;
+                a
+            };
+            for &(ij, kj) in &self.updates[start as usize..end as usize] {
+                unsafe {
+                    let (x, b) = (*m.get_unchecked(ij as usize), *m.get_unchecked(kj as usize));
+                    *m.get_unchecked_mut(ij as usize) = Row(lanes(|l| x[l] - a[l] * b[l]));
                 }
             }
         }
@@ -444,5 +428,54 @@ mod tests {
         let mut r = vec![0.0; n];
         plan.residual(&a, &b, &b0, &mut r);
         assert!(r.iter().all(|v| v.abs() < 1e-13));
+
+        // The lane plan: each lane's factors, solution and residual are the scalar plan's,
+        // bit for bit (a different matrix and right-hand side per lane, one singular).
+        const L: usize = 4;
+        let lanes_plan = LanePlan::new(&plan);
+        // (Zero outside the pattern, as the integrator's matrices are.)
+        let scaled = |l: usize| -> Vec<f64> {
+            let mut m = vec![0.0; n * n];
+            for &ix in &plan.matrix {
+                m[ix] = a[ix] * (1.0 + 0.37 * l as f64) + ix as f64 * 1e-3 * l as f64;
+            }
+            m
+        };
+        let mut mats: Vec<Vec<f64>> = (0..L).map(scaled).collect();
+        mats[3][0] = 0.0; // row 0 of the arrow: pivot 0 vanishes
+        mats[3][1] = 0.0;
+        mats[3][2] = 0.0;
+        mats[3][3] = 0.0;
+        let slots = lanes_plan.nnz();
+        let mut ma = vec![Row([0.0; L]); slots];
+        for (s, &ix) in plan.matrix.iter().enumerate() {
+            ma[s] = Row(lanes(|l| mats[l][ix]));
+        }
+        let mut m = ma.clone();
+        let ok = lanes_plan.factor_lanes(&mut m);
+        let rhs: Vec<Row<L>> = (0..n)
+            .map(|i| Row(lanes(|l| (i + l) as f64 - 1.5)))
+            .collect();
+        let mut x = rhs.clone();
+        lanes_plan.solve_lanes(&m, &mut x);
+        let mut res = vec![Row([0.0; L]); n];
+        lanes_plan.residual_lanes(&ma, &x, &rhs, &mut res);
+        for l in 0..L {
+            let mut ms = mats[l].clone();
+            assert_eq!(ok[l], plan.factor(&mut ms), "lane {l}");
+            if !ok[l] {
+                continue;
+            }
+            let mut xs: Vec<f64> = rhs.iter().map(|r| r[l]).collect();
+            let b0 = xs.clone();
+            plan.solve(&ms, &mut xs);
+            let mut rs = vec![0.0; n];
+            plan.residual(&mats[l], &xs, &b0, &mut rs);
+            for i in 0..n {
+                assert_eq!(x[i][l].to_bits(), xs[i].to_bits(), "x_{i}, lane {l}");
+                assert_eq!(res[i][l].to_bits(), rs[i].to_bits(), "r_{i}, lane {l}");
+            }
+        }
+        assert!(!ok[3] && ok[..3].iter().all(|&o| o));
     }
 }

@@ -225,6 +225,8 @@ pub struct LaneProgram {
     prologue: Vec<(u32, Op)>,
     /// (kind, range in `instrs`), in evaluation order.
     blocks: Vec<(Kind, u32, u32)>,
+    /// The first `prefix_blocks` blocks compute the prefix outputs (see `new`).
+    prefix_blocks: usize,
     /// (result register, operands a, b, c): a is the species index for
     /// [`Kind::Species`]; unused operands are 0.
     instrs: Vec<[u32; 4]>,
@@ -481,6 +483,90 @@ impl Instr {
     }
 }
 
+/// Blocks (kind, range of instructions), how many of them are phase 0, instructions.
+type Schedule = (Vec<(Kind, u32, u32)>, usize, Vec<Instr>);
+
+/// One greedy list schedule of `body` into blocks of one kind (see [`LaneProgram::new`]):
+/// phase-0 instructions first; the next block's kind among the ready ones by `rule`:
+/// 0 the most ready instructions; 1 the largest share of that kind's remaining
+/// instructions ready; 2 all of that kind's remaining instructions ready, else rule 0;
+/// 3 the most instructions made ready by the block. Returns (blocks, blocks of phase 0,
+/// instructions in order).
+fn schedule(
+    body: &[Instr],
+    users: &[Vec<usize>],
+    waiting: &[usize],
+    phase: &[usize],
+    rule: u8,
+) -> Schedule {
+    type Ready = std::collections::BTreeMap<Kind, Vec<usize>>;
+    let mut waiting = waiting.to_vec();
+    let mut remaining: std::collections::BTreeMap<(usize, Kind), usize> = Default::default();
+    for (j, ins) in body.iter().enumerate() {
+        *remaining.entry((phase[j], ins.kind)).or_default() += 1;
+    }
+    let mut ready: [Ready; 2] = Default::default();
+    for (j, &w) in waiting.iter().enumerate() {
+        if w == 0 {
+            ready[phase[j]].entry(body[j].kind).or_default().push(j);
+        }
+    }
+    let mut blocks = Vec::new();
+    let mut prefix_blocks = 0;
+    let mut order: Vec<Instr> = Vec::with_capacity(body.len());
+    for ph in 0..2 {
+        loop {
+            let score = |kind: Kind, js: &Vec<usize>| -> (u64, u64) {
+                let n_ready = js.len() as u64;
+                let left = remaining[&(ph, kind)] as u64;
+                match rule {
+                    0 => (n_ready, 0),
+                    1 => (n_ready * 1_000_000 / left, n_ready),
+                    2 => ((n_ready == left) as u64, n_ready),
+                    _ => (
+                        js.iter().map(|&j| users[j].len() as u64).sum::<u64>(),
+                        n_ready,
+                    ),
+                }
+            };
+            let Some(kind) = ready[ph]
+                .iter()
+                .max_by_key(|(kind, js)| (score(**kind, js), std::cmp::Reverse(**kind)))
+                .map(|(kind, _)| *kind)
+            else {
+                break;
+            };
+            // The block also takes the instructions of its kind (and phase) that its own
+            // instructions make ready (a chain of sums is one block): a block runs in order.
+            let mut js = ready[ph].remove(&kind).expect("a ready kind");
+            js.sort_unstable();
+            let start = order.len() as u32;
+            let mut next = 0;
+            while next < js.len() {
+                let j = js[next];
+                next += 1;
+                order.push(body[j]);
+                *remaining.get_mut(&(ph, kind)).expect("counted") -= 1;
+                for &u in &users[j] {
+                    waiting[u] -= 1;
+                    if waiting[u] == 0 {
+                        if body[u].kind == kind && phase[u] == ph {
+                            js.push(u);
+                        } else {
+                            ready[phase[u]].entry(body[u].kind).or_default().push(u);
+                        }
+                    }
+                }
+            }
+            blocks.push((kind, start, order.len() as u32));
+        }
+        if ph == 0 {
+            prefix_blocks = blocks.len();
+        }
+    }
+    (blocks, prefix_blocks, order)
+}
+
 impl LaneProgram {
     /// Builds the lane program of `p` in three passes:
     /// 1. fusion: a binary Add, Mul or Div (or a Neg) whose value has one reader and is not
@@ -491,7 +577,10 @@ impl LaneProgram {
     /// 3. registers: the prologue's first (they keep their per-tissue values), then the
     ///    body's, a register reused once its value's last reader has run, so the register
     ///    file of `L` lanes stays small enough for the L1 cache. Outputs live to the end.
-    pub fn new(p: &Program) -> LaneProgram {
+    ///
+    /// The instructions that the first `prefix_outputs` outputs need come first, so that
+    /// [`Self::run_prefix`] can recompute those outputs alone.
+    pub fn new(p: &Program, prefix_outputs: usize) -> LaneProgram {
         let mut body: Vec<Instr> = p
             .body
             .iter()
@@ -555,7 +644,10 @@ impl LaneProgram {
                     .find_map(|side| {
                         let q = single(ins.ops[side], &dead)?;
                         let other = ins.ops[1 - side];
-                        let right = side == 1;
+                        // Add and Mul commute exactly (only a NaN's payload can depend on
+                        // the order, which IEEE leaves open and LLVM does not keep
+                        // either): one kind for both sides, so fewer, longer blocks.
+                        let right = side == 1 && outer == Bin::Div;
                         match body[q].kind {
                             Kind::Binary(inner) if fusable(inner) => Some((
                                 q,
@@ -607,42 +699,36 @@ impl LaneProgram {
                 }
             }
         }
-        let mut ready: std::collections::BTreeMap<Kind, Vec<usize>> = Default::default();
-        for (j, &w) in waiting.iter().enumerate() {
-            if w == 0 {
-                ready.entry(body[j].kind).or_default().push(j);
-            }
-        }
-        let mut blocks = Vec::new();
-        let mut order: Vec<Instr> = Vec::with_capacity(body.len());
-        while let Some(kind) = ready
+        // The instructions the first `prefix_outputs` outputs need are scheduled first
+        // (phase 0), so that those outputs can be recomputed alone ([`Self::run_prefix`]).
+        let mut phase = vec![1usize; body.len()];
+        let mut stack: Vec<usize> = p.outputs[..prefix_outputs]
             .iter()
-            .max_by_key(|(kind, js)| (js.len(), std::cmp::Reverse(**kind)))
-            .map(|(kind, _)| *kind)
-        {
-            // The block also takes the instructions of its kind that its own instructions
-            // make ready (a chain of sums is one block): a block runs in order.
-            let mut js = ready.remove(&kind).expect("a ready kind");
-            js.sort_unstable();
-            let start = order.len() as u32;
-            let mut next = 0;
-            while next < js.len() {
-                let j = js[next];
-                next += 1;
-                order.push(body[j]);
-                for &u in &users[j] {
-                    waiting[u] -= 1;
-                    if waiting[u] == 0 {
-                        if body[u].kind == kind {
-                            js.push(u);
-                        } else {
-                            ready.entry(body[u].kind).or_default().push(u);
-                        }
-                    }
+            .map(|&r| producer[r as usize])
+            .filter(|&q| q != usize::MAX)
+            .collect();
+        while let Some(j) = stack.pop() {
+            if phase[j] == 0 {
+                continue;
+            }
+            phase[j] = 0;
+            for &r in body[j].reads() {
+                let q = producer[r as usize];
+                if q != usize::MAX {
+                    stack.push(q);
                 }
             }
-            blocks.push((kind, start, order.len() as u32));
         }
+        // Several greedy rules for the next block's kind; the schedule with the fewest
+        // blocks (dispatches) wins.
+        let mut best: Option<Schedule> = None;
+        for rule in 0..4 {
+            let (blocks, prefix_blocks, order) = schedule(&body, &users, &waiting, &phase, rule);
+            if best.as_ref().is_none_or(|b| blocks.len() < b.0.len()) {
+                best = Some((blocks, prefix_blocks, order));
+            }
+        }
+        let (blocks, prefix_blocks, order) = best.expect("a schedule");
         assert_eq!(order.len(), body.len(), "every instruction is scheduled");
         // 3. Registers.
         let mut last_read = vec![usize::MAX; n];
@@ -718,6 +804,7 @@ impl LaneProgram {
         LaneProgram {
             prologue,
             blocks,
+            prefix_blocks,
             instrs,
             n_regs: (n_regs as usize).max(1),
             n_species,
@@ -754,14 +841,46 @@ impl LaneProgram {
         params: &[Vec<f64>],
         regs: &mut LaneRegisters<L>,
     ) {
+        self.run_blocks(conc, tissue, params, regs, self.blocks.len());
+    }
+
+    /// Recomputes only the first `prefix_outputs` outputs (see [`Self::new`]) for new
+    /// `conc`; the other outputs' registers are then meaningless. Same results as
+    /// [`Self::run`] for those outputs.
+    #[inline(always)]
+    pub fn run_prefix<const L: usize>(
+        &self,
+        conc: &[Row<L>],
+        tissue: &[usize; L],
+        params: &[Vec<f64>],
+        regs: &mut LaneRegisters<L>,
+    ) {
+        self.run_blocks(conc, tissue, params, regs, self.prefix_blocks);
+    }
+
+    /// Instructions of the prefix (see [`Self::new`]).
+    pub fn n_prefix_instructions(&self) -> usize {
+        self.blocks[..self.prefix_blocks]
+            .last()
+            .map_or(0, |&(_, _, end)| end as usize)
+    }
+
+    #[inline(always)]
+    fn run_blocks<const L: usize>(
+        &self,
+        conc: &[Row<L>],
+        tissue: &[usize; L],
+        params: &[Vec<f64>],
+        regs: &mut LaneRegisters<L>,
+        n_blocks: usize,
+    ) {
         assert_eq!(
             regs.values.len(),
             self.n_regs,
             "registers of another program"
         );
         let conc = &conc[..self.n_species];
-        for l in 0..L {
-            let t = tissue[l];
+        for (l, &t) in tissue.iter().enumerate() {
             if regs.tissue[l] == Some(t) {
                 continue;
             }
@@ -776,7 +895,7 @@ impl LaneProgram {
             regs.tissue[l] = Some(t);
         }
         let values = &mut regs.values[..];
-        for &(kind, start, end) in &self.blocks {
+        for &(kind, start, end) in &self.blocks[..n_blocks] {
             let instrs = &self.instrs[start as usize..end as usize];
             if kind == Kind::Species {
                 for &[d, s, _, _] in instrs {
@@ -803,9 +922,11 @@ pub struct LaneTapes {
 impl LaneTapes {
     pub fn new(t: &Tapes) -> LaneTapes {
         LaneTapes {
-            rhs: LaneProgram::new(&t.rhs),
-            rhs_jac: LaneProgram::new(&t.rhs_jac),
-            qss: LaneProgram::new(&t.qss),
+            rhs: LaneProgram::new(&t.rhs, 0),
+            // f (the first n outputs) first: the integrator's second stage recomputes f
+            // alone in the same registers.
+            rhs_jac: LaneProgram::new(&t.rhs_jac, t.rhs.outputs.len()),
+            qss: LaneProgram::new(&t.qss, 0),
         }
     }
 }

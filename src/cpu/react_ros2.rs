@@ -10,7 +10,7 @@ use crate::chem::Network;
 use crate::model::{held_bit, TISSUE_ID_MASK};
 
 /// Voxels per parallel task.
-const CHUNK: usize = 2048;
+const CHUNK: usize = 4096;
 
 /// How [`CpuChemistry::react`] integrates the voxels. Both give bit-identical results.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
