@@ -282,8 +282,10 @@ fn batched_rhs_and_jacobian_match_the_scalar_tapes() {
     }
 }
 
-/// Component timings (not a check): `cargo test --release --test chemistry_lanes --
-/// --ignored --nocapture`. Compiled for AVX2 as the backend's hot loop is.
+/// Component timings (not a check; BENCHMARKS.md quotes them): `cargo test --release
+/// --test chemistry_lanes -- --ignored --nocapture` (`CHUNK_REPS=n` repeats the whole-chunk
+/// timing, e.g. under `perf record`). Compiled for AVX2 as the backend's hot loop is.
+#[cfg(target_arch = "x86_64")]
 #[test]
 #[ignore]
 fn component_timings() {
@@ -293,6 +295,7 @@ fn component_timings() {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 fn component_timings_avx2() {
     use ionfield::chem::lanes::LANES as L;
