@@ -103,15 +103,11 @@ pub enum Chosen {
     Cpu,
 }
 
-/// `--backend auto`: a hardware GPU; else, for a scenario with reactions, a software Vulkan
-/// adapter (lavapipe runs the unrolled reaction kernel 5.7× faster than the CPU tape per
-/// full step at 64³, BENCHMARKS.md); else the CPU backend (3–4× faster than lavapipe for
-/// diffusion alone).
-pub fn choose_backend(
-    args: &RunArgs,
-    has_reactions: bool,
-    coupled: bool,
-) -> Result<Chosen, AppError> {
+/// `--backend auto`: a hardware GPU; else the native CPU backend. With the batched CPU
+/// integrator the CPU backend runs the default scenario (64³, reactions and diffusion)
+/// 2.7× faster than lavapipe on the project's 2-core machine (BENCHMARKS.md), and it was
+/// already 3–4× faster for diffusion alone.
+pub fn choose_backend(args: &RunArgs, coupled: bool) -> Result<Chosen, AppError> {
     let filter = args
         .adapter
         .clone()
@@ -147,15 +143,6 @@ pub fn choose_backend(
                 Some(a) => {
                     log::info!("--backend auto: hardware GPU {}", a.describe());
                     GpuContext::new(Some(&a.info.name))
-                        .map(|c| Chosen::Gpu(Box::new(c)))
-                        .map_err(AppError::input)
-                }
-                None if has_reactions && !adapters.is_empty() => {
-                    log::info!(
-                        "--backend auto: no hardware GPU; the scenario has reactions, which run faster on software Vulkan ({}) than on the CPU backend (use --backend cpu to force it)",
-                        adapters[0].info.name
-                    );
-                    GpuContext::new(filter.as_deref())
                         .map(|c| Chosen::Gpu(Box::new(c)))
                         .map_err(AppError::input)
                 }

@@ -57,7 +57,7 @@ pub fn run(args: &RunArgs) -> Result<(), AppError> {
         scenario.time.scheme,
         ionfield::config::Scheme::Coupled { .. }
     );
-    let chosen = choose_backend(args, !scenario.reactions.is_empty(), coupled)?;
+    let chosen = choose_backend(args, coupled)?;
     // Refuse a grid the backend cannot hold before rasterising it (that alone takes
     // minutes and gigabytes for 1024³).
     match &chosen {

@@ -60,7 +60,7 @@ use rayon::prelude::*;
 
 use crate::chem::ros2::{Prepared, GAMMA};
 use crate::chem::sparse::FactorOp;
-use crate::chem::tape::Registers;
+use crate::chem::lanes::{RhsJacLanes, LANES};
 use crate::chem::Network;
 use crate::engine::StepStats;
 use crate::grid::MAX_TISSUES;
@@ -490,13 +490,15 @@ impl Coupled {
         }
     }
 
+    /// Adds R(y) to `out` (0 in held rows) and, with `jacobian`, stores J_R on compact
+    /// slots: the network evaluated [`LANES`] voxels at a time by the batched tapes
+    /// (bit-identical to the scalar tapes, voxel by voxel).
     fn reaction_rhs(&mut self, y: &[f64], conc: &[Vec<f64>], out: &mut [f64], jacobian: bool) {
         let Some(chem) = &self.chem else {
             return;
         };
         let n = self.n;
         let net = &chem.net;
-        let tapes = &chem.prep.tapes;
         let m = net.state.len();
         let ns = chem.n_slots;
         // Per network species: where to read it (integrated var or a constant field).
@@ -514,38 +516,43 @@ impl Coupled {
             .map(|c| {
                 let lo = c * CHUNK;
                 let hi = (lo + CHUNK).min(n);
-                let mut conc_v = vec![0.0; net.species_names.len()];
-                let mut regs: [Registers; 3] = tapes.registers();
+                let mut eval = RhsJacLanes::<LANES>::new(net, &chem.prep);
+                let mut lanes = vec![[0.0; LANES]; net.species_names.len()];
+                let mut tissue = [0usize; LANES];
+                let mut held = vec![[false; LANES]; m];
+                let mut fl = vec![[0.0; LANES]; m];
+                let mut jl = vec![[0.0; LANES]; if jacobian { m * m } else { 0 }];
                 let mut f = vec![0.0; (hi - lo) * m];
-                let mut jac = if jacobian {
-                    vec![0.0; (hi - lo) * ns]
-                } else {
-                    Vec::new()
-                };
-                for i in lo..hi {
-                    for &(s, var) in &read {
-                        conc_v[s] = match var {
-                            Some(k) => y[k * n + i].max(0.0),
-                            None => conc[s][i],
-                        };
-                    }
-                    let tissue = (mask[i] & TISSUE_ID_MASK) as usize;
-                    let (prog, r) = if jacobian {
-                        (&tapes.rhs_jac, &mut regs[1])
-                    } else {
-                        (&tapes.rhs, &mut regs[0])
-                    };
-                    prog.run(&conc_v, tissue, &net.params, r);
-                    let li = i - lo;
-                    for row in 0..m {
-                        if mask[i] & held_bits[row] == 0 {
-                            f[li * m + row] = r.get(prog.outputs[row]);
+                let mut jac = vec![0.0; if jacobian { (hi - lo) * ns } else { 0 }];
+                for first in (lo..hi).step_by(LANES) {
+                    let count = LANES.min(hi - first);
+                    // A short last group repeats its last voxel in the spare lanes.
+                    for l in 0..LANES {
+                        let i = first + l.min(count - 1);
+                        for &(s, var) in &read {
+                            lanes[s][l] = match var {
+                                Some(k) => y[k * n + i].max(0.0),
+                                None => conc[s][i],
+                            };
+                        }
+                        tissue[l] = (mask[i] & TISSUE_ID_MASK) as usize;
+                        for (row, bit) in held_bits.iter().enumerate() {
+                            held[row][l] = mask[i] & bit != 0;
                         }
                     }
                     if jacobian {
-                        for &(slot, row, col) in &chem.matrix {
-                            if mask[i] & held_bits[row] == 0 {
-                                jac[li * ns + slot] = r.get(prog.outputs[m + row * m + col]);
+                        eval.rhs_jac(&lanes, &tissue, Some(&held), &mut fl, &mut jl);
+                    } else {
+                        eval.rhs(&lanes, &tissue, Some(&held), &mut fl);
+                    }
+                    for l in 0..count {
+                        let li = first + l - lo;
+                        for row in 0..m {
+                            f[li * m + row] = fl[row][l];
+                        }
+                        if jacobian {
+                            for &(slot, row, col) in &chem.matrix {
+                                jac[li * ns + slot] = jl[row * m + col][l];
                             }
                         }
                     }
