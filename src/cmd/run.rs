@@ -380,12 +380,14 @@ impl RunFolder {
         }
         if let Some(st) = self.sim.engine().step_stats() {
             eprintln!(
-                "time steps (coupled scheme, spin-up included): {} accepted, {} rejected, dt {:.3}–{:.1} s, {:.1} linear iterations per solve",
+                "time steps (coupled scheme, spin-up included): {} accepted, {} rejected, dt {:.3}–{:.1} s, {:.1} linear iterations per solve, {} of {} attempts preconditioned by the coupled multigrid",
                 st.steps,
                 st.rejected,
                 st.h_min_s,
                 st.h_max_s,
-                st.linear_iterations as f64 / (2.0 * (st.steps + st.rejected).max(1) as f64)
+                st.linear_iterations as f64 / (2.0 * (st.steps + st.rejected).max(1) as f64),
+                st.coupled_multigrid_attempts,
+                st.steps + st.rejected
             );
         }
         let manifest = self

@@ -24,12 +24,23 @@ pub const MAX_STOPS: u64 = 1_000_000;
 /// (about 0.2–1 MB per 1000 stops), so a 72 h run keeps 1440 stops (every 3 min), not 4320.
 pub const SUMMARY_STOPS: f64 = 1440.0;
 
+/// Summary stops the default aims at with the coupled scheme: every stop ends a step, so
+/// 1440 stops a day would hold its steps at 60 s where the error control allows minutes
+/// (150–200 s on `fe_fenton_cdt` hours after a dose, BENCHMARKS.md); 288 a day is every
+/// 5 min.
+pub const ADAPTIVE_SUMMARY_STOPS: f64 = 288.0;
+
 /// The default model time between summaries (timeseries.csv, viability.csv, time of
 /// death), s: min(output interval, max(60 s, end / [`SUMMARY_STOPS`] rounded up to a
 /// whole minute)). Runs up to 24 h get 60 s (or the output interval if shorter), as
-/// before; longer runs at most 1440 summary stops (72 h: every 3 min).
+/// before; longer runs at most 1440 summary stops (72 h: every 3 min). With the coupled
+/// scheme, [`ADAPTIVE_SUMMARY_STOPS`] in place of [`SUMMARY_STOPS`] (24 h: every 5 min).
 pub fn default_summary_interval_s(time: &TimeSpec) -> f64 {
-    let long_run = (time.end_s / SUMMARY_STOPS / 60.0).ceil() * 60.0;
+    let stops = match time.scheme {
+        Scheme::Split => SUMMARY_STOPS,
+        Scheme::Coupled { .. } => ADAPTIVE_SUMMARY_STOPS,
+    };
+    let long_run = (time.end_s / stops / 60.0).ceil() * 60.0;
     time.output_interval_s.min(long_run.max(60.0))
 }
 
@@ -439,6 +450,28 @@ mod tests {
             assert_eq!(got, expected, "end {end_s} s, outputs every {interval_s} s");
             assert!(got <= interval_s && got >= 60f64.min(interval_s));
             assert!((end_s / got).ceil() <= SUMMARY_STOPS.max(end_s / interval_s).ceil());
+        }
+        // The coupled scheme: 288 stops a day, 60 s up to 4.8 h.
+        let coupled = |end_s: f64| TimeSpec {
+            scheme: Scheme::Coupled {
+                rtol: 1e-3,
+                first_dt_s: 0.5,
+                max_dt_s: None,
+                adaptive: true,
+            },
+            ..spec(end_s, h)
+        };
+        for (end_s, expected) in [
+            (h, 60.0),
+            (4.8 * h, 60.0),
+            (24.0 * h, 300.0),
+            (72.0 * h, 900.0),
+        ] {
+            assert_eq!(
+                default_summary_interval_s(&coupled(end_s)),
+                expected,
+                "{end_s}"
+            );
         }
         // Through the loader: a 72 h run with hourly outputs summarises every 3 min.
         let s = load_str(

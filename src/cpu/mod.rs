@@ -1,6 +1,7 @@
 //! The f64 CPU backend: the same Douglas ADI scheme as the GPU kernels, line by line, on all cores
 //! (rayon). It is the oracle of the GPU tests and, without a hardware GPU, the fastest path.
 
+pub mod block_multigrid;
 pub mod coupled;
 pub mod diffuse_adi;
 pub mod multigrid;
@@ -210,6 +211,12 @@ impl Engine for CpuEngine {
 
     fn step_stats(&self) -> Option<StepStats> {
         self.coupled.as_ref().map(|c| c.stats)
+    }
+
+    fn scale_tolerance(&mut self, factor: f64) {
+        if let Some(c) = &mut self.coupled {
+            c.rtol_scale = factor;
+        }
     }
 
     fn reaction_stats(&mut self) -> Option<ReactionStats> {

@@ -26,12 +26,12 @@ const COARSEST_SWEEPS: usize = 30;
 
 /// One level's operator without σ.
 #[derive(Clone, Debug)]
-struct Level {
-    shape: [usize; 3],
+pub(super) struct Level {
+    pub(super) shape: [usize; 3],
     /// Fine voxels per aggregate (the multiple of σ on the diagonal).
-    count: Vec<f64>,
+    pub(super) count: Vec<f64>,
     /// Diagonal without σ, 1/s.
-    diag: Vec<f64>,
+    pub(super) diag: Vec<f64>,
     /// Coupling to the +x, +y, +z neighbour (the matrix entry is −w), 1/s.
     w: [Vec<f64>; 3],
 }
@@ -81,16 +81,16 @@ impl Hierarchy {
             diag,
             w,
         }];
-        loop {
-            let fine = levels.last().unwrap();
-            let n_fine: usize = fine.shape.iter().product();
-            if n_fine <= 8 || fine.shape.iter().all(|&s| s == 1) {
-                break;
-            }
-            let coarse = coarsen(fine);
+        while levels.len() < coarse_shapes(shape).len() {
+            let coarse = coarsen(levels.last().unwrap());
             levels.push(coarse);
         }
         Hierarchy { levels }
+    }
+
+    /// The levels, finest first (shapes as [`coarse_shapes`] gives them).
+    pub(super) fn levels(&self) -> &[Level] {
+        &self.levels
     }
 
     /// x ≈ (σ·I − A)⁻¹·b by one V-cycle from x = 0.
@@ -141,6 +141,19 @@ impl Hierarchy {
         for _ in 0..SWEEPS {
             relax(lv, sigma, b, x, true);
         }
+    }
+}
+
+/// The shapes of the levels of a grid of `shape`, finest first: 2×2×2 aggregates (a last
+/// odd layer joins a one-voxel-thick aggregate) down to at most 2³ voxels.
+pub(super) fn coarse_shapes(shape: [usize; 3]) -> Vec<[usize; 3]> {
+    let mut shapes = vec![shape];
+    loop {
+        let s = *shapes.last().unwrap();
+        if s.iter().product::<usize>() <= 8 || s.iter().all(|&a| a == 1) {
+            return shapes;
+        }
+        shapes.push([s[0].div_ceil(2), s[1].div_ceil(2), s[2].div_ceil(2)]);
     }
 }
 
@@ -208,7 +221,7 @@ fn residual(lv: &Level, sigma: f64, b: &[f64], x: &[f64]) -> Vec<f64> {
 
 /// Σ w·x over the six neighbours of voxel `ix` at `pos`.
 #[inline(always)]
-fn neighbour_sum(lv: &Level, x: &[f64], pos: [usize; 3], ix: usize) -> f64 {
+pub(super) fn neighbour_sum(lv: &Level, x: &[f64], pos: [usize; 3], ix: usize) -> f64 {
     let [nx, ny, _] = lv.shape;
     let strides = [1, nx, nx * ny];
     let mut s = 0.0;
@@ -254,7 +267,7 @@ fn relax(lv: &Level, sigma: f64, b: &[f64], x: &mut [f64], reverse: bool) {
     }
 }
 
-struct SendPtr(*mut f64);
+pub(super) struct SendPtr(pub(super) *mut f64);
 unsafe impl Sync for SendPtr {}
 unsafe impl Send for SendPtr {}
 

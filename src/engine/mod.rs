@@ -44,6 +44,12 @@ pub trait Engine {
             "this backend has no coupled time stepping; use the CPU backend (--backend cpu)".into(),
         ))
     }
+    /// Multiplies the adaptive integrator's relative tolerance by `factor` from now on
+    /// (1 = as configured); the spin-up loosens it (only where it ends matters). Fixed steps
+    /// ignore it.
+    fn scale_tolerance(&mut self, factor: f64) {
+        let _ = factor;
+    }
     /// Steps, rejections and the step-size range of the adaptive integrator (`None` for
     /// fixed steps).
     fn step_stats(&self) -> Option<StepStats> {
@@ -105,6 +111,10 @@ pub struct StepStats {
     /// steps shortened to land on a stop).
     pub h_min_s: f64,
     pub h_max_s: f64,
+    /// Attempts (accepted or not) whose solves were preconditioned by the multigrid of the
+    /// whole coupled matrix rather than the factored preconditioner.
+    #[serde(default)]
+    pub coupled_multigrid_attempts: u64,
 }
 
 impl EngineState {

@@ -93,6 +93,10 @@ impl Engine for SpinUpEngine<'_> {
     ) -> Result<(f64, u64), engine::Error> {
         self.engine.advance_adaptive(span_s, max_steps)
     }
+    fn scale_tolerance(&mut self, factor: f64) {
+        self.engine.scale_tolerance(factor)
+    }
+
     fn step_stats(&self) -> Option<engine::StepStats> {
         self.engine.step_stats()
     }
