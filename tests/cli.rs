@@ -1,4 +1,4 @@
-//! The real `ionfield` binary, run in a fresh temp dir (STYLE.md "Tests"): each bad-input
+//! The real `ionfield` binary, run in a fresh temp dir: each bad-input
 //! class exits 2 with one message naming the file, the dotted field and the fix; stderr
 //! never contains `panicked`; small runs on both backends write what the manifest lists.
 

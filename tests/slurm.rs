@@ -372,7 +372,7 @@ fn manifest_status(run_dir: &Path) -> String {
 
 /// `sweep.sbatch` with a stand-in for ionfield that records its arguments, the array
 /// variables and its parent process: each task sees SLURM_ARRAY_TASK_ID/MIN/STEP/COUNT as
-/// SLURM-NOTES.md documents ((ID − MIN) / STEP are distinct shards 0..COUNT), the script
+/// Slurm sets them for job arrays ((ID − MIN) / STEP are distinct shards 0..COUNT), the script
 /// passes SWEEP, OUT and BACKEND as documented, and `exec` makes the stand-in a direct
 /// child of slurmstepd (so --signal=B:TERM reaches it).
 #[test]

@@ -95,18 +95,7 @@ impl LuPlan {
 
     /// Factorises `m` in place; false if a pivot is zero or not finite.
     pub fn factor(&self, m: &mut [f64]) -> bool {
-        for op in &self.factor {
-            match *op {
-                FactorOp::Pivot(kk) => {
-                    if m[kk] == 0.0 || !m[kk].is_finite() {
-                        return false;
-                    }
-                }
-                FactorOp::Scale(ik, kk) => m[ik] /= m[kk],
-                FactorOp::Update(ij, ik, kj) => m[ij] -= m[ik] * m[kj],
-            }
-        }
-        true
+        factor_in_place(&self.factor, m)
     }
 
     /// Solves L·U·x = b in place of `b`.
@@ -131,6 +120,23 @@ impl LuPlan {
             r[i] -= a[ix] * x[k];
         }
     }
+}
+
+/// Runs the factorisation `ops` on `m` in place (indices as the ops give them: a plan's
+/// own, or remapped onto compact slots); false if a pivot is zero or not finite.
+pub fn factor_in_place(ops: &[FactorOp], m: &mut [f64]) -> bool {
+    for op in ops {
+        match *op {
+            FactorOp::Pivot(kk) => {
+                if m[kk] == 0.0 || !m[kk].is_finite() {
+                    return false;
+                }
+            }
+            FactorOp::Scale(ik, kk) => m[ik] /= m[kk],
+            FactorOp::Update(ij, ik, kj) => m[ij] -= m[ik] * m[kj],
+        }
+    }
+    true
 }
 
 /// A [`LuPlan`] renumbered for batched evaluation of `L` matrices at once (one per voxel,

@@ -1,5 +1,5 @@
 //! `config::Error`: one line naming the file, the place in it, the dotted field, what was
-//! found and how to fix it (STYLE.md "Errors").
+//! found and how to fix it.
 
 use std::fmt;
 

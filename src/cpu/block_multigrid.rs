@@ -18,7 +18,7 @@
 
 use rayon::prelude::*;
 
-use crate::chem::sparse::FactorOp;
+use crate::chem::sparse::{factor_in_place, FactorOp};
 
 use super::multigrid::{coarse_shapes, neighbour_sum, Hierarchy, Level, SendPtr};
 
@@ -165,17 +165,7 @@ impl BlockMultigrid {
                     for (row, &d) in plan.diag.iter().enumerate() {
                         b[d] += sigma * count[i] + diags[row].map_or(0.0, |dg| dg[i]);
                     }
-                    for op in plan.factor {
-                        match *op {
-                            FactorOp::Pivot(kk) => {
-                                if b[kk] == 0.0 || !b[kk].is_finite() {
-                                    ok = false;
-                                }
-                            }
-                            FactorOp::Scale(ik, kk) => b[ik] /= b[kk],
-                            FactorOp::Update(ij, ik, kj) => b[ij] -= b[ik] * b[kj],
-                        }
-                    }
+                    ok &= factor_in_place(plan.factor, b);
                 }
                 ok
             };

@@ -60,7 +60,7 @@ use rayon::prelude::*;
 
 use crate::chem::lanes::{RhsJacLanes, LANES};
 use crate::chem::ros2::{Prepared, GAMMA};
-use crate::chem::sparse::FactorOp;
+use crate::chem::sparse::{factor_in_place, FactorOp};
 use crate::chem::Network;
 use crate::engine::StepStats;
 use crate::grid::MAX_TISSUES;
@@ -704,17 +704,7 @@ impl Coupled {
                     for &d in &chem.diag {
                         b[d] += sigma;
                     }
-                    for op in ops {
-                        match *op {
-                            FactorOp::Pivot(kk) => {
-                                if b[kk] == 0.0 || !b[kk].is_finite() {
-                                    ok = false;
-                                }
-                            }
-                            FactorOp::Scale(ik, kk) => b[ik] /= b[kk],
-                            FactorOp::Update(ij, ik, kj) => b[ij] -= b[ik] * b[kj],
-                        }
-                    }
+                    ok &= factor_in_place(ops, b);
                 }
                 ok
             })
