@@ -44,6 +44,9 @@ pub struct RawOutput {
     /// "5 min"`. Default: [`default_summary_interval_s`].
     pub summary_interval_s: Option<f64>,
     pub summary_interval: Option<Duration>,
+    /// Summaries as exact stops of the coupled scheme (steps shortened to land on them)
+    /// rather than interpolated within its steps; default false.
+    pub exact_summaries: Option<bool>,
     pub probe: Option<Vec<RawProbe>>,
     /// `[output.figure]`: the multi-panel figure `plots/figure_series.png`.
     pub figure: Option<RawFigure>,
@@ -85,6 +88,7 @@ pub(super) fn validate(
                 timeseries: None,
                 summary_interval_s: None,
                 summary_interval: None,
+                exact_summaries: None,
                 probe: None,
                 figure: None,
             };
@@ -396,6 +400,7 @@ pub(super) fn validate(
         mri,
         timeseries,
         summary_interval_s: Some(summary_s),
+        exact_summaries: o.exact_summaries.unwrap_or(false),
         probes,
         figure,
     })

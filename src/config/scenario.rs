@@ -398,6 +398,10 @@ pub struct OutputSpec {
     /// [`crate::config::default_summary_interval_s`]); `None` (an `OutputSpec` built by
     /// hand) means that default too.
     pub summary_interval_s: Option<f64>,
+    /// Whether the coupled scheme lands on every summary stop (`output.exact_summaries`);
+    /// false (the default): it steps over them and the summaries are interpolated linearly
+    /// within the step (second order, like the step; the split scheme lands on every stop).
+    pub exact_summaries: bool,
     /// Point probes in `timeseries.csv`.
     pub probes: Vec<Probe>,
     /// `[output.figure]`: the multi-panel figure `plots/figure_series.png`.

@@ -90,7 +90,7 @@ pub struct RawTime {
     pub max_diffusion_r: Option<f64>,
     /// `split` (default) or `coupled`.
     pub scheme: Option<String>,
-    /// Relative tolerance of the coupled scheme's step control (default 1e-3).
+    /// Relative tolerance of the coupled scheme's step control (default 1e-2).
     pub tolerance: Option<f64>,
     /// Longest step of the coupled scheme, s (default: unbounded); or `max_dt = "10 min"`.
     pub max_dt_s: Option<f64>,
@@ -100,7 +100,7 @@ pub struct RawTime {
 }
 
 /// Default relative tolerance of the coupled scheme.
-pub const DEFAULT_TOLERANCE: f64 = 1e-3;
+pub const DEFAULT_TOLERANCE: f64 = 1e-2;
 
 /// `time.scheme`, `time.tolerance`, `time.max_dt_s`; `dt_s` is the resolved `time.dt_s`
 /// (the coupled scheme's first step).

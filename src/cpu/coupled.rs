@@ -182,8 +182,9 @@ pub struct Coupled {
     weight: Vec<f64>,
     /// Multigrid levels of σ − A per integrated species (`None`: no diffusion, no loss).
     multigrid: Vec<Option<Hierarchy>>,
-    /// GMRES basis vectors, kept between solves.
+    /// GMRES basis vectors and their preconditioned images, kept between solves.
     basis: Vec<Vec<f64>>,
+    preconditioned: Vec<Vec<f64>>,
 }
 
 impl Coupled {
@@ -331,6 +332,7 @@ impl Coupled {
             weight: vec![0.0; n * vars.len()],
             multigrid,
             basis: Vec::new(),
+            preconditioned: Vec::new(),
             vars,
             chem,
         }
@@ -488,6 +490,7 @@ impl Coupled {
         let rtol = self.rtol * self.rtol_scale;
         let atol: Vec<f64> = self.vars.iter().map(|v| v.atol_mm).collect();
         let mut err = 0.0f64;
+        let mut worst = (0usize, 0usize, 0.0f64);
         let mut negative = false;
         let mut finite = true;
         let mut y_new = vec![0.0; len];
@@ -499,11 +502,24 @@ impl Coupled {
                 let e = 0.5 * (k1[ix] + k2[ix]) / GAMMA;
                 let sc = atol + rtol * y[ix].abs().max(yn.abs());
                 e2 += (e / sc) * (e / sc);
+                if (e / sc).abs() > worst.2 {
+                    worst = (i, k, (e / sc).abs());
+                }
                 negative |= yn < -atol;
                 finite &= yn.is_finite();
                 y_new[ix] = yn;
             }
             err = err.max((e2 / nv as f64).sqrt());
+        }
+        if std::env::var("IONFIELD_DEBUG_COUPLED").is_ok() {
+            eprintln!(
+                "worst h={h} voxel={} var={} species={} e/sc={:.3} y={:e}",
+                worst.0,
+                worst.1,
+                self.vars[worst.1].species,
+                worst.2,
+                y[worst.1 * n + worst.0]
+            );
         }
         if !finite || !err.is_finite() {
             return Attempt::NonFinite;
@@ -851,8 +867,10 @@ impl Coupled {
     fn solve(&mut self, b: &[f64], x: &mut [f64], sigma: f64, h: f64) -> Option<usize> {
         // The Krylov basis is kept between solves (each vector is a whole state).
         let mut basis = std::mem::take(&mut self.basis);
-        let result = self.gmres(b, x, sigma, h, &mut basis);
+        let mut zs = std::mem::take(&mut self.preconditioned);
+        let result = self.gmres(b, x, sigma, h, &mut basis, &mut zs);
         self.basis = basis;
+        self.preconditioned = zs;
         result
     }
 
@@ -863,6 +881,7 @@ impl Coupled {
         sigma: f64,
         h: f64,
         basis: &mut Vec<Vec<f64>>,
+        zs: &mut Vec<Vec<f64>>,
     ) -> Option<usize> {
         let len = self.len();
         let w = self.weight.clone();
@@ -912,12 +931,16 @@ impl Coupled {
             let mut sn = [0.0; RESTART];
             let mut g = vec![0.0; RESTART + 1];
             g[0] = beta;
-            let mut z = vec![0.0; len];
             let mut wz = vec![0.0; len];
             let mut k_used = 0;
             for j in 0..RESTART {
-                self.apply_preconditioner(&basis[j], &mut z, sigma);
-                self.apply_w(&z, &mut wz, sigma);
+                // z_j = P⁻¹v_j is kept, so that x = Z·y needs no further preconditioner
+                // application (P is linear and fixed within a solve: the same x).
+                if zs.len() <= j {
+                    zs.push(vec![0.0; len]);
+                }
+                self.apply_preconditioner(&basis[j], &mut zs[j], sigma);
+                self.apply_w(&zs[j], &mut wz, sigma);
                 for (i, v) in basis.iter().enumerate().take(j + 1) {
                     let hij = dot(&wz, v);
                     hess[i][j] = hij;
@@ -948,7 +971,7 @@ impl Coupled {
                 }
                 vector(basis, j + 1, &wz, 1.0 / hn);
             }
-            // y = H⁻¹g, u = V·y, x += P⁻¹u.
+            // y = H⁻¹g, x += Z·y (= P⁻¹·V·y: right preconditioning with the images kept).
             let mut yv = vec![0.0; k_used];
             for i in (0..k_used).rev() {
                 let mut s = g[i];
@@ -957,13 +980,8 @@ impl Coupled {
                 }
                 yv[i] = s / hess[i][i];
             }
-            let mut u = vec![0.0; len];
-            for (vj, yj) in basis.iter().take(k_used).zip(&yv) {
-                u.par_iter_mut().zip(vj).for_each(|(a, b)| *a += yj * b);
-            }
-            self.apply_preconditioner(&u, &mut z, sigma);
-            for (a, b) in x.iter_mut().zip(&z) {
-                *a += b;
+            for (zj, yj) in zs.iter().take(k_used).zip(&yv) {
+                x.par_iter_mut().zip(zj).for_each(|(a, b)| *a += yj * b);
             }
             self.stats.linear_iterations += k_used as u64;
             let resid = g[k_used].abs();

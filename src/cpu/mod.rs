@@ -45,6 +45,10 @@ pub struct CpuEngine {
     max_dt_s: f64,
     /// Model time reached, s.
     clock_s: f64,
+    /// Dense output of the coupled scheme: the fields at the start of the last
+    /// `advance_adaptive` call (mM) and that call's length (s); `None` before the first
+    /// call and after anything else changed the fields.
+    span_start: Option<(Vec<Vec<f64>>, f64)>,
 }
 
 impl CpuEngine {
@@ -81,6 +85,7 @@ impl CpuEngine {
                 Scheme::Split => f64::INFINITY,
             },
             clock_s: 0.0,
+            span_start: None,
         }
     }
 
@@ -195,6 +200,11 @@ impl Engine for CpuEngine {
         };
         let before = c.stats.steps;
         let t0 = self.clock_s;
+        let mut start = self.span_start.take().map(|s| s.0).unwrap_or_default();
+        start.resize_with(self.conc_mm.len(), Vec::new);
+        for (a, b) in start.iter_mut().zip(&self.conc_mm) {
+            a.clone_from(b);
+        }
         let reached = c
             .advance(&mut self.conc_mm, 0.0, span_s, max_steps, self.max_dt_s)
             .map_err(|problem| Error::Reaction {
@@ -206,11 +216,46 @@ impl Engine for CpuEngine {
                 fix: "tighten time.tolerance or shorten time.dt_s (the first step); if it persists, run with time.scheme = \"split\" and report it".into(),
             })?;
         self.clock_s = t0 + reached;
+        self.span_start = Some((start, reached));
         Ok((reached, c.stats.steps - before))
     }
 
     fn step_stats(&self) -> Option<StepStats> {
         self.coupled.as_ref().map(|c| c.stats)
+    }
+
+    fn has_dense_output(&self) -> bool {
+        self.coupled.is_some()
+    }
+
+    fn read_fields_before(
+        &mut self,
+        species: &[usize],
+        lag_s: f64,
+    ) -> Result<Vec<Vec<f32>>, Error> {
+        let Some((start, span_s)) = &self.span_start else {
+            return Err(Error::Device(
+                "no coupled step to interpolate in (internal: a summary stop before any step)"
+                    .into(),
+            ));
+        };
+        if lag_s > span_s * (1.0 + 1e-9) {
+            return Err(Error::Device(format!(
+                "internal: a summary {lag_s} s back lies before the last step ({span_s} s)"
+            )));
+        }
+        // Fraction of the way back from the end of the step.
+        let back = (lag_s / span_s).clamp(0.0, 1.0);
+        Ok(species
+            .iter()
+            .map(|&s| {
+                start[s]
+                    .iter()
+                    .zip(&self.conc_mm[s])
+                    .map(|(&a, &b)| (b + back * (a - b)) as f32)
+                    .collect()
+            })
+            .collect())
     }
 
     fn scale_tolerance(&mut self, factor: f64) {
@@ -281,6 +326,7 @@ impl Engine for CpuEngine {
             c.stats = sc.stats;
         }
         self.clock_s = state.clock_s;
+        self.span_start = None;
         Ok(())
     }
 
@@ -292,6 +338,7 @@ impl Engine for CpuEngine {
     }
 
     fn add_to_field(&mut self, species_ix: usize, delta_mm: &[f64]) -> Result<(), Error> {
+        self.span_start = None;
         for (c, d) in self.conc_mm[species_ix].iter_mut().zip(delta_mm) {
             *c += d;
         }

@@ -44,6 +44,25 @@ pub trait Engine {
             "this backend has no coupled time stepping; use the CPU backend (--backend cpu)".into(),
         ))
     }
+    /// Whether [`Engine::read_fields_before`] works: the loop then steps over summary stops
+    /// instead of shortening steps to land on them.
+    fn has_dense_output(&self) -> bool {
+        false
+    }
+    /// Fields (as [`Engine::read_fields`]) at `lag_s` seconds of model time before the
+    /// present, inside the span of the last [`Engine::advance_adaptive`] call: linear
+    /// interpolation between its start and end (second order, like the step; positive and
+    /// conserving wherever the two states are).
+    fn read_fields_before(
+        &mut self,
+        species: &[usize],
+        lag_s: f64,
+    ) -> Result<Vec<Vec<f32>>, Error> {
+        let _ = (species, lag_s);
+        Err(Error::Device(
+            "this backend has no dense output (interpolated summaries)".into(),
+        ))
+    }
     /// Multiplies the adaptive integrator's relative tolerance by `factor` from now on
     /// (1 = as configured); the spin-up loosens it (only where it ends matters). Fixed steps
     /// ignore it.

@@ -488,6 +488,7 @@ mod tests {
                 mri: vec![],
                 timeseries: vec![],
                 summary_interval_s: None,
+                exact_summaries: false,
                 probes: vec![],
                 figure: None,
             },

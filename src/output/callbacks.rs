@@ -38,7 +38,11 @@ pub fn attach(sim: &mut Simulation, scenario: &Scenario, model: &Model, writer: 
     let well_mixed = scenario.grid.n_voxels() == 1;
     sim.add(FieldWriter::new(scenario, model, writer.clone()));
     if !well_mixed {
-        sim.add_stops(summary_stops(scenario));
+        if scenario.output.exact_summaries {
+            sim.add_stops(summary_stops(scenario));
+        } else {
+            sim.add_summary_stops(summary_stops(scenario));
+        }
         sim.add(TimeSeriesWriter::new(scenario, model, writer.clone()));
         if let Some(v) = ViabilityWriter::new(scenario, model, writer.clone()) {
             sim.add(v);

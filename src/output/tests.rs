@@ -80,6 +80,7 @@ fn output_spec(slices: SliceSelection) -> OutputSpec {
         mri: vec![],
         timeseries: vec![],
         summary_interval_s: None,
+        exact_summaries: false,
         probes: vec![],
         figure: None,
     }

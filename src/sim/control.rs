@@ -157,6 +157,10 @@ pub struct Progress {
     spin_tenths: u64,
     /// The last output time written, s.
     last_output_s: Option<f64>,
+    /// Two (wall time, bar position) samples at least [`Progress::PACE_WINDOW_S`] apart:
+    /// an adaptive run's ETA goes at the pace between the older one and now, since its
+    /// steps lengthen as it goes (the pace of the first, millisecond steps would say days).
+    pace: [(Instant, u64); 2],
 }
 
 /// What [`Progress`] shows the progress of.
@@ -224,6 +228,9 @@ impl Progress {
     /// Plain log lines at least this often (wall time, s) while the run goes on.
     pub const LOG_EVERY_S: f64 = 60.0;
 
+    /// Wall time between the pace samples of an adaptive run's ETA, s.
+    const PACE_WINDOW_S: f64 = 60.0;
+
     /// Starts at the plan's start: the spin-up's first step, or the run's `start_step`.
     pub fn new(plan: ProgressPlan) -> Progress {
         let start_pos = if plan.spin_up_steps > 0 {
@@ -253,14 +260,20 @@ impl Progress {
             last_log: now,
             spin_tenths: 0,
             last_output_s: None,
+            pace: [(now, start_pos); 2],
         }
     }
 
     /// Wall time to the end at the pace since this process started, s (`None` before
     /// the first steps).
     fn eta_s(&self) -> Option<f64> {
-        let done = self.pos.saturating_sub(self.start_pos);
-        let elapsed = self.started.elapsed().as_secs_f64();
+        let (from, from_pos) = if self.plan.adaptive {
+            self.pace[0]
+        } else {
+            (self.started, self.start_pos)
+        };
+        let done = self.pos.saturating_sub(from_pos);
+        let elapsed = from.elapsed().as_secs_f64();
         (done > 0 && elapsed > 0.0)
             .then(|| elapsed / done as f64 * self.plan.len().saturating_sub(self.pos) as f64)
     }
@@ -311,7 +324,7 @@ impl Progress {
 
     /// Shows `msg` at bar position `pos`: on the bar, or as a log line when `log`.
     fn show(&mut self, pos: u64, msg: String, log: bool) {
-        self.pos = pos;
+        self.set_pos(pos);
         match &self.bar {
             Some(b) => {
                 b.set_position(pos);
@@ -325,6 +338,15 @@ impl Progress {
                 );
             }
             None => {}
+        }
+    }
+
+    /// Moves to bar position `pos`, taking a new pace sample once the newer one is
+    /// [`Progress::PACE_WINDOW_S`] old.
+    fn set_pos(&mut self, pos: u64) {
+        self.pos = pos;
+        if self.pace[1].0.elapsed().as_secs_f64() >= Self::PACE_WINDOW_S {
+            self.pace = [self.pace[1], (Instant::now(), pos)];
         }
     }
 
@@ -345,21 +367,21 @@ impl Callback for Progress {
         let tenths = s.step * 10 / s.total_steps.max(1);
         let log = s.step == 0 || tenths > self.spin_tenths || self.log_due();
         self.spin_tenths = tenths;
-        self.pos = s.step;
+        self.set_pos(s.step);
         let msg = self.spin_up_message(s);
         self.show(s.step, msg, log);
     }
     fn on_stop(&mut self, stop: &Stop, _: &Fields, _: &Status) -> Result<(), CallbackError> {
         self.last_output_s = Some(stop.time_s);
         let pos = self.plan.run_pos(stop.time_s, stop.step);
-        self.pos = pos;
+        self.set_pos(pos);
         let msg = self.run_message(stop.time_s, stop.step);
         self.show(pos, msg, true);
         Ok(())
     }
     fn on_batch(&mut self, s: &Status) -> Action {
         let pos = self.plan.run_pos(s.time_s, s.step);
-        self.pos = pos;
+        self.set_pos(pos);
         if self.bar.is_some() || self.log_due() {
             let msg = self.run_message(s.time_s, s.step);
             self.show(pos, msg, true);

@@ -39,6 +39,10 @@ pub struct Stop {
     pub step: u64,
     /// Files are due (an output time), not only a summary.
     pub output: bool,
+    /// Model time the engine is already past this stop, s: 0 where the loop landed on it,
+    /// positive at a summary stop the coupled scheme stepped over, whose fields are then
+    /// interpolated linearly within that step ([`Engine::read_fields_before`]).
+    pub lag_s: f64,
 }
 
 /// Steps per [`Engine::advance`] call of [`run`]. The Strang splitting closes at the end of
@@ -158,6 +162,7 @@ pub fn run<H: Hooks>(
                 time_s,
                 step: pos.step,
                 output: schedule.is_output[i],
+                lag_s: 0.0,
             },
         )?;
         pos.stops_done += 1;
@@ -168,27 +173,57 @@ pub fn run<H: Hooks>(
     }
     if engine.is_adaptive() {
         // The coupled scheme: up to STEPS_PER_BATCH error-controlled steps per call, each
-        // call ending at the next stop at the latest. The model time reached is kept in
-        // the position, so a resumed run continues from the same place with the same
-        // step size (saved in the engine state).
+        // call ending at the next exact stop at the latest. The model time reached is kept
+        // in the position, so a resumed run continues from the same place with the same
+        // step size (saved in the engine state). With dense output, summary stops do not
+        // cut steps: one step per call while one is pending, and each stop passed is
+        // handed on with the fields interpolated within that step.
+        let dense = engine.has_dense_output();
+        // Hands on the summary stops before `exact` that the steps have passed.
+        let passed = |engine: &mut dyn Engine, pos: &mut Position, hooks: &mut H, exact| {
+            while pos.stops_done < exact && times[pos.stops_done] <= pos.time_s + tol {
+                let i = pos.stops_done;
+                hooks.on_stop(
+                    engine,
+                    Stop {
+                        time_s: times[i],
+                        step: pos.step,
+                        output: schedule.is_output[i],
+                        lag_s: (pos.time_s - times[i]).max(0.0),
+                    },
+                )?;
+                pos.stops_done += 1;
+            }
+            Ok::<(), H::Error>(())
+        };
         while pos.stops_done < times.len() {
-            let target = times[pos.stops_done];
+            let mut exact = pos.stops_done;
+            while dense && !schedule.exact[exact] {
+                exact += 1;
+            }
+            let target = times[exact];
             if pos.time_s < times[pos.stops_done - 1] {
                 pos.time_s = times[pos.stops_done - 1];
             }
             while target - pos.time_s > tol {
-                let (advanced, steps) =
-                    engine.advance_adaptive(target - pos.time_s, STEPS_PER_BATCH)?;
+                let max_steps = if pos.stops_done < exact {
+                    1
+                } else {
+                    STEPS_PER_BATCH
+                };
+                let (advanced, steps) = engine.advance_adaptive(target - pos.time_s, max_steps)?;
                 pos.step += steps;
                 pos.time_s = if target - (pos.time_s + advanced) <= tol {
                     target
                 } else {
                     pos.time_s + advanced
                 };
+                passed(engine, &mut pos, hooks, exact)?;
                 if hooks.on_batch(engine, pos, pos.time_s)? == Flow::Stop {
                     return Ok(Outcome::Stopped(pos));
                 }
             }
+            passed(engine, &mut pos, hooks, exact)?;
             stop(engine, &mut pos, hooks)?;
         }
         return Ok(Outcome::Finished(pos));

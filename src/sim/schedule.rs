@@ -11,6 +11,11 @@ pub struct OutputSchedule {
     pub times_s: Vec<f64>,
     /// Whether the stop at the same index is an output time (files are written).
     pub is_output: Vec<bool>,
+    /// Whether the loop must land on the stop at the same index. Outputs, doses and
+    /// callback times are exact; summary stops are not: an engine with dense output (the
+    /// coupled scheme) steps over them and the fields there are interpolated within the step
+    /// (see [`crate::engine::Engine::read_fields_before`]).
+    pub exact: Vec<bool>,
     pub dt_s: f64,
 }
 
@@ -26,16 +31,27 @@ impl OutputSchedule {
         let times_s = time.output_times_s();
         OutputSchedule {
             is_output: vec![true; times_s.len()],
+            exact: vec![true; times_s.len()],
             times_s,
             dt_s: time.dt_s,
         }
     }
 
-    /// Adds stops that are not outputs (dose times, summary times) inside [0, end]; a stop
-    /// within 1e-9·dt of an existing one (or of another added one) is merged with it.
+    /// Adds exact stops that are not outputs (dose and callback times) inside [0, end]; a
+    /// stop within 1e-9·dt of an existing one (or of another added one) is merged with it.
     /// Sorts and merges once: O((n + m) log m) for m added stops, so a million summary
     /// stops cost milliseconds.
     pub fn with_stops(self, extra: impl IntoIterator<Item = f64>) -> OutputSchedule {
+        self.merge(extra, true)
+    }
+
+    /// Adds summary stops (not outputs, not exact: an adaptive engine with dense output may
+    /// step over them) inside [0, end]; one that merges with an exact stop stays exact.
+    pub fn with_summary_stops(self, extra: impl IntoIterator<Item = f64>) -> OutputSchedule {
+        self.merge(extra, false)
+    }
+
+    fn merge(self, extra: impl IntoIterator<Item = f64>, exact: bool) -> OutputSchedule {
         let end = *self.times_s.last().expect("a schedule has t = 0");
         let tol = 1e-9 * self.dt_s;
         let mut added: Vec<f64> = extra
@@ -43,34 +59,46 @@ impl OutputSchedule {
             .filter(|t| (0.0..=end).contains(t))
             .collect();
         added.sort_by(f64::total_cmp);
-        let mut times_s = Vec::with_capacity(self.times_s.len() + added.len());
-        let mut is_output = Vec::with_capacity(times_s.capacity());
-        let mut old = self.times_s.iter().zip(&self.is_output).peekable();
+        let n = self.times_s.len() + added.len();
+        let mut times_s = Vec::with_capacity(n);
+        let mut is_output = Vec::with_capacity(n);
+        let mut is_exact: Vec<bool> = Vec::with_capacity(n);
+        let mut old = self
+            .times_s
+            .iter()
+            .zip(&self.is_output)
+            .zip(&self.exact)
+            .peekable();
         let mut new = added.into_iter().peekable();
         loop {
             let take_old = match (old.peek(), new.peek()) {
                 (None, None) => break,
                 (Some(_), None) => true,
                 (None, Some(_)) => false,
-                (Some((&o, _)), Some(&n)) => o <= n + tol,
+                (Some(((&o, _), _)), Some(&n)) => o <= n + tol,
             };
             if take_old {
-                let (&t, &out) = old.next().expect("peeked");
+                let ((&t, &out), &ex) = old.next().expect("peeked");
                 times_s.push(t);
                 is_output.push(out);
+                is_exact.push(ex);
             } else {
                 let t = new.next().expect("peeked");
-                let near_next = old.peek().is_some_and(|(&o, _)| (o - t).abs() <= tol);
+                let near_next = old.peek().is_some_and(|((&o, _), _)| (o - t).abs() <= tol);
                 let near_last = times_s.last().is_some_and(|&l: &f64| (t - l).abs() <= tol);
-                if !near_next && !near_last {
+                if near_last {
+                    *is_exact.last_mut().expect("a last stop") |= exact;
+                } else if !near_next {
                     times_s.push(t);
                     is_output.push(false);
+                    is_exact.push(exact);
                 }
             }
         }
         OutputSchedule {
             times_s,
             is_output,
+            exact: is_exact,
             dt_s: self.dt_s,
         }
     }
@@ -184,6 +212,7 @@ mod tests {
                 let at = s.times_s.partition_point(|&x| x < t);
                 s.times_s.insert(at, t);
                 s.is_output.insert(at, false);
+                s.exact.insert(at, true);
             }
             s
         };
@@ -225,6 +254,31 @@ mod tests {
         assert_eq!(big.times_s.len(), base.times_s.len() + 999_999 - 4);
         assert!(big.times_s.windows(2).all(|w| w[0] < w[1]));
         assert!(t0.elapsed().as_secs_f64() < 5.0, "{:?}", t0.elapsed());
+    }
+
+    /// Summary stops are not exact unless they merge with an exact stop, in either order.
+    #[test]
+    fn summary_stops_are_inexact_unless_merged_with_an_exact_one() {
+        let s = OutputSchedule::new(&TimeSpec {
+            dt_s: 1.0,
+            end_s: 300.0,
+            output_interval_s: 100.0,
+            theta: 1.0,
+            max_diffusion_r: None,
+            scheme: Default::default(),
+        })
+        .with_stops([30.0])
+        .with_summary_stops([30.0, 50.0, 100.0, 150.0, 250.0])
+        .with_stops([150.0]);
+        assert_eq!(
+            s.times_s,
+            [0.0, 30.0, 50.0, 100.0, 150.0, 200.0, 250.0, 300.0]
+        );
+        assert_eq!(s.exact, [true, true, false, true, true, true, false, true]);
+        assert_eq!(
+            s.is_output,
+            [true, false, false, true, false, true, false, true]
+        );
     }
 
     #[test]

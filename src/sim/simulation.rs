@@ -219,8 +219,8 @@ impl Simulation {
         self.callbacks.push(callback);
     }
 
-    /// Adds stops (summary times) inside [0, end]; stops are where callbacks act and
-    /// where batches of steps start, so they belong to the numerics of a run.
+    /// Adds exact stops inside [0, end]; stops are where callbacks act and where batches
+    /// of steps start, so they belong to the numerics of a run.
     pub fn add_stops(&mut self, times_s: impl IntoIterator<Item = f64>) {
         assert_eq!(
             self.position,
@@ -228,6 +228,17 @@ impl Simulation {
             "stops are added before the run starts"
         );
         self.schedule = std::mem::take(&mut self.schedule).with_stops(times_s);
+    }
+
+    /// Adds summary stops inside [0, end]: exact for fixed steps; an engine with dense
+    /// output (the coupled scheme) steps over them and its fields there are interpolated.
+    pub fn add_summary_stops(&mut self, times_s: impl IntoIterator<Item = f64>) {
+        assert_eq!(
+            self.position,
+            Position::default(),
+            "stops are added before the run starts"
+        );
+        self.schedule = std::mem::take(&mut self.schedule).with_summary_stops(times_s);
     }
 
     /// What a checkpoint records about the run's origin (resume checks it).
@@ -524,6 +535,8 @@ impl Hooks for Runner<'_> {
         }
         let data = if read.is_empty() {
             Vec::new()
+        } else if stop.lag_s > 0.0 {
+            engine.read_fields_before(&read, stop.lag_s)?
         } else {
             engine.read_fields(&read)?
         };
