@@ -222,23 +222,22 @@ impl Simulation {
     /// Adds exact stops inside [0, end]; stops are where callbacks act and where batches
     /// of steps start, so they belong to the numerics of a run.
     pub fn add_stops(&mut self, times_s: impl IntoIterator<Item = f64>) {
-        assert_eq!(
-            self.position,
-            Position::default(),
-            "stops are added before the run starts"
-        );
-        self.schedule = std::mem::take(&mut self.schedule).with_stops(times_s);
+        self.change_schedule(|s| s.with_stops(times_s));
     }
 
     /// Adds summary stops inside [0, end]: exact for fixed steps; an engine with dense
     /// output (the coupled scheme) steps over them and its fields there are interpolated.
     pub fn add_summary_stops(&mut self, times_s: impl IntoIterator<Item = f64>) {
+        self.change_schedule(|s| s.with_summary_stops(times_s));
+    }
+
+    fn change_schedule(&mut self, f: impl FnOnce(OutputSchedule) -> OutputSchedule) {
         assert_eq!(
             self.position,
             Position::default(),
             "stops are added before the run starts"
         );
-        self.schedule = std::mem::take(&mut self.schedule).with_summary_stops(times_s);
+        self.schedule = f(std::mem::take(&mut self.schedule));
     }
 
     /// What a checkpoint records about the run's origin (resume checks it).
