@@ -526,7 +526,7 @@ mod tests {
         assert_eq!(
             s.time.scheme,
             Scheme::Coupled {
-                rtol: 1e-3,
+                rtol: super::super::time::DEFAULT_TOLERANCE,
                 first_dt_s: 2.0,
                 max_dt_s: Some(600.0),
                 adaptive: true
