@@ -1,7 +1,7 @@
 //! `timeseries.csv` against the written fields, and the time-series plots of a real run
 //! (issue 6 items 3 and 4): every point-probe row equals the `.npy` value of the voxel
 //! holding the point, every region mean/min/max equals the statistic recomputed here from
-//! the `.npy` and the tissue mask, and `plots/timeseries.png` and `plots/viability.png` are
+//! the `.npy` and the tissue mask (as do `viability.csv`'s tumour rows), and `plots/timeseries.png` and `plots/viability.png` are
 //! valid PNGs at 150 dpi with ink in every panel.
 
 mod common;
@@ -65,6 +65,12 @@ fn timeseries_rows_match_the_written_fields_and_plots_are_drawn() {
             .unwrap_or_else(|| panic!("no row {t},{probe},{field},{stat}"))
     };
 
+    let viability_csv = std::fs::read_to_string(out.join("viability.csv")).expect("viability.csv");
+    let viability: Vec<Vec<&str>> = viability_csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
     let tumour = sc.tissues.iter().position(|t| t.name == "tumour").unwrap() as u32;
     let tumour_voxels: Vec<usize> = (0..model.mask.len())
         .filter(|&v| {
@@ -72,6 +78,15 @@ fn timeseries_rows_match_the_written_fields_and_plots_are_drawn() {
         })
         .collect();
     assert!(tumour_voxels.len() > 50, "a tumour on the test grid");
+    let held_in_tumour = (0..model.mask.len())
+        .filter(|&v| {
+            model.mask[v] & TISSUE_ID_MASK == tumour && model.mask[v] & !TISSUE_ID_MASK != 0
+        })
+        .count();
+    assert!(
+        held_in_tumour > 0,
+        "vessel voxels in the tumour (which the summaries leave out)"
+    );
     let mut checked = 0;
     for (t, tag) in [
         ("0", "t0000000.0s"),
@@ -109,6 +124,23 @@ fn timeseries_rows_match_the_written_fields_and_plots_are_drawn() {
         assert_eq!(
             get(t, "tumour", "viab", "fraction_alive"),
             alive as f64 / tumour_voxels.len() as f64
+        );
+        // viability.csv counts the same voxels (vessels left out): its tumour row at this
+        // time gives the same mean and alive fraction (6 decimals) and voxel count.
+        let vrow = viability
+            .iter()
+            .find(|c| c[0] == t && c[1] == "tumour")
+            .unwrap_or_else(|| panic!("no viability.csv row for the tumour at {t} s"));
+        assert_eq!(vrow[2].parse::<usize>().unwrap(), tumour_voxels.len());
+        let mean: f64 =
+            tumour_voxels.iter().map(|&i| viab[i] as f64).sum::<f64>() / tumour_voxels.len() as f64;
+        assert!(
+            (vrow[3].parse::<f64>().unwrap() - mean).abs() < 1e-6,
+            "{vrow:?} vs {mean}"
+        );
+        assert!(
+            (vrow[4].parse::<f64>().unwrap() - alive as f64 / tumour_voxels.len() as f64).abs()
+                < 1e-6
         );
     }
     // Iron reaches the injection centre: the time series must show the dose.

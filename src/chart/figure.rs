@@ -207,11 +207,10 @@ impl FigureSeries {
     }
 }
 
-/// `600`, `0.5`, `1.25`: seconds with at most 3 decimals, trailing zeros trimmed.
-fn time_label(t: f64) -> String {
-    let s = format!("{t:.3}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    format!("t = {s} s")
+/// `t = 45 s`, `t = 10 min`, `t = 24 h`: the model time in the unit that reads best
+/// ([`crate::config::duration::human`]; a day-long run's columns are not 86400 s).
+fn time_label(t_s: f64) -> String {
+    format!("t = {}", crate::config::duration::human(t_s))
 }
 
 /// Longest scale bar of 1, 2 or 5 × 10ᵏ µm not longer than `max_um`.

@@ -74,8 +74,10 @@ pub struct BlockMultigrid {
     /// Factored blocks per level, in lane groups: one group per (z slab, y row, colour,
     /// chunk of [`LW`] voxels of that colour along x), each `n_slots` rows of [`LW`] lanes,
     /// so that the smoother solves [`LW`] voxels at once with contiguous loads; the
-    /// diagonal slots hold the pivots' reciprocals.
-    lu: Vec<Vec<f64>>,
+    /// diagonal slots hold the pivots' reciprocals. Stored in f32: the smoother is only
+    /// a preconditioner (a fixed linear operator whether its factors are rounded or not,
+    /// GMRES converges on the f64 W), and these loads are most of its memory traffic.
+    lu: Vec<Vec<f32>>,
     /// Lane groups per (row, colour) of each level.
     chunks: Vec<usize>,
     /// J_R summed over the whole grid (compact slots), for the conservation correction.
@@ -114,7 +116,7 @@ impl BlockMultigrid {
                 .collect(),
             lu: shapes
                 .iter()
-                .map(|&[nx, ny, nz]| vec![0.0; nz * ny * 2 * chunks_per_row(nx) * n_slots * LW])
+                .map(|&[nx, ny, nz]| vec![0.0f32; nz * ny * 2 * chunks_per_row(nx) * n_slots * LW])
                 .collect(),
             chunks: shapes.iter().map(|s| chunks_per_row(s[0])).collect(),
             jac_total: vec![0.0; n_slots],
@@ -175,7 +177,7 @@ impl BlockMultigrid {
                 .collect();
             // One z slab of groups: each voxel's block factored in `b`, then spread over
             // the lanes; unused lanes hold the identity.
-            let factor_slab = |(k, lu): (usize, &mut [f64])| {
+            let factor_slab = |(k, lu): (usize, &mut [f32])| {
                 let mut ok = true;
                 let mut b = vec![0.0; ns];
                 lu.fill(0.0);
@@ -200,11 +202,11 @@ impl BlockMultigrid {
                         let (chunk, lane) = ((i / 2) / LW, (i / 2) % LW);
                         let g = ((j * 2 + colour) * cpr + chunk) * ns * LW;
                         for (slot, &v) in b.iter().enumerate() {
-                            lu[g + slot * LW + lane] = v;
+                            lu[g + slot * LW + lane] = v as f32;
                         }
                         // The smoother multiplies by the pivots' reciprocals.
                         for &d in plan.diag {
-                            lu[g + d * LW + lane] = 1.0 / b[d];
+                            lu[g + d * LW + lane] = (1.0 / b[d]) as f32;
                         }
                     }
                 }
@@ -416,13 +418,23 @@ impl BlockMultigrid {
         if closed.is_empty() {
             return;
         }
-        // Σ_i (J_R·z)(i) per state row.
+        // Σ_i (J_R·z)(i) over the rows of closed species (the only rows used below).
+        let closed_rows: Vec<usize> = closed
+            .iter()
+            .filter_map(|&k| plan.state_of_var[k])
+            .collect();
+        let entries: Vec<(usize, usize, usize)> = plan
+            .matrix
+            .iter()
+            .filter(|e| closed_rows.contains(&e.1))
+            .map(|&(slot, row, col)| (slot, row, plan.var_of_state[col] * n))
+            .collect();
         let partial = |c: usize| {
             let mut s = vec![0.0; plan.m];
             for i in c * 4096..((c + 1) * 4096).min(n) {
                 let block = &jac0[i * ns..(i + 1) * ns];
-                for &(slot, row, col) in plan.matrix {
-                    s[row] += block[slot] * z[plan.var_of_state[col] * n + i];
+                for &(slot, row, col_start) in &entries {
+                    s[row] += block[slot] * z[col_start + i];
                 }
             }
             s
@@ -512,7 +524,7 @@ fn residual_slab_avx2(
 #[target_feature(enable = "avx2")]
 fn relax_slab_avx2(
     c: &SlabContext,
-    lu: &[f64],
+    lu: &[f32],
     cpr: usize,
     x: &mut [f64],
     k: usize,
@@ -576,7 +588,7 @@ fn residual_slab(c: &SlabContext, jac: &[f64], x: &[f64], r: &mut [f64], k: usiz
 #[inline(always)]
 fn relax_slab(
     c: &SlabContext,
-    lu: &[f64],
+    lu: &[f32],
     cpr: usize,
     x: &mut [f64],
     k: usize,
@@ -640,7 +652,7 @@ fn relax_slab(
 }
 
 #[inline(always)]
-fn substitute_impl(plan: &BlockPlan, g: &[f64], t: &mut [f64]) {
+fn substitute_impl(plan: &BlockPlan, g: &[f32], t: &mut [f64]) {
     for &(r, ik, kk) in plan.forward {
         // kk < r: the row read lies before the row written.
         let (lo, hi) = t.split_at_mut(r * LW);
@@ -660,17 +672,17 @@ fn substitute_impl(plan: &BlockPlan, g: &[f64], t: &mut [f64]) {
         }
         let d = &g[plan.diag[*r] * LW..(plan.diag[*r] + 1) * LW];
         for (a, &dd) in tr.iter_mut().zip(d) {
-            *a *= dd;
+            *a *= dd as f64;
         }
     }
 }
 
-/// t −= a·u across the lanes of a group.
+/// t −= a·u across the lanes of a group (the factor widened to f64).
 #[inline(always)]
-fn lanes_sub(t: &mut [f64], a: &[f64], u: &[f64]) {
+fn lanes_sub(t: &mut [f64], a: &[f32], u: &[f64]) {
     let (t, a, u) = (&mut t[..LW], &a[..LW], &u[..LW]);
     for q in 0..LW {
-        t[q] -= a[q] * u[q];
+        t[q] -= a[q] as f64 * u[q];
     }
 }
 

@@ -376,6 +376,8 @@ impl Coupled {
         let mut taken = 0u64;
         let mut rejected_in_row = 0u32;
         let mut after_reject = false;
+        // (h, err) of the last rejected try, while tries are being rejected.
+        let mut last_reject: Option<(f64, f64)> = None;
         let tiny = 1e-12 * t_end_s.abs().max(1.0);
         while t < t_end_s - tiny && taken < max_steps {
             h = h.min(h_max_s);
@@ -392,6 +394,7 @@ impl Coupled {
                     t = if last { t_end_s } else { t + h_try };
                     taken += 1;
                     rejected_in_row = 0;
+                    last_reject = None;
                     self.stats.steps += 1;
                     let st = &mut self.stats;
                     if !last || st.h_min_s == 0.0 {
@@ -442,12 +445,32 @@ impl Coupled {
                             "the coupled step was rejected 60 times in a row at t = {t} s (last try h = {h_try:e} s)"
                         ));
                     }
-                    h = h_try
-                        * match other {
-                            Attempt::Rejected { err } => (0.9 / err.sqrt()).clamp(0.2, 0.9),
-                            Attempt::NonFinite => 0.25,
-                            _ => 0.5,
-                        };
+                    let fac = match other {
+                        Attempt::Rejected { err } => {
+                            // The error of ROS2's embedded estimate scales as h²; from the
+                            // second rejection in a row the exponent is the one observed
+                            // between the last two tries, and below 1 (the error does not
+                            // shrink with h: a transient faster than the step, as at the
+                            // start of a spin-up) the step falls 5× at once (CVODE's
+                            // η ≤ 0.2 after repeated error-test failures) instead of the
+                            // ~0.8× that h² would give.
+                            let order = match last_reject {
+                                Some((h_prev, err_prev)) if rejected_in_row >= 2 => {
+                                    (err_prev / err).ln() / (h_prev / h_try).ln()
+                                }
+                                _ => 2.0,
+                            };
+                            last_reject = Some((h_try, err));
+                            if order < 1.0 {
+                                0.2
+                            } else {
+                                (0.9 / err).powf(1.0 / order.min(2.0)).clamp(0.2, 0.9)
+                            }
+                        }
+                        Attempt::NonFinite => 0.25,
+                        _ => 0.5,
+                    };
+                    h = h_try * fac;
                 }
             }
         }

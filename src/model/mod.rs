@@ -215,6 +215,14 @@ impl Model {
         }
     }
 
+    /// The tissue id of voxel `ix` if it counts in tissue summaries (means over a tissue,
+    /// viability): voxels that hold any species' value (vessels, boundary layers) are left
+    /// out, so that every summary of a run counts the same cells.
+    pub fn summary_tissue(&self, ix: usize) -> Option<usize> {
+        let m = self.mask[ix];
+        (m & !TISSUE_ID_MASK == 0).then_some((m & TISSUE_ID_MASK) as usize)
+    }
+
     /// Number of voxels of each tissue id (for summaries and tests).
     pub fn tissue_voxel_counts(&self) -> [usize; MAX_TISSUES] {
         let mut counts = [0; MAX_TISSUES];

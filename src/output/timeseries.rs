@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use super::viability::NECROSIS_THRESHOLD;
 use crate::chart::{self, ChartPanel, ChartSpec, PlotError, Series};
 use crate::config::Probe;
-use crate::model::{Model, TISSUE_ID_MASK};
+use crate::model::Model;
 
 /// Header of `timeseries.csv`.
 pub const HEADER: &str = "time_s,probe,field,unit,statistic,value";
@@ -64,7 +64,7 @@ impl TimeSeries {
                 .mask
                 .iter()
                 .enumerate()
-                .filter(|(_, &m)| (m & TISSUE_ID_MASK) as usize == t && m & !TISSUE_ID_MASK == 0)
+                .filter(|&(v, _)| model.summary_tissue(v) == Some(t))
                 .map(|(v, _)| v as u32)
                 .collect();
             if !voxels.is_empty() {
@@ -169,6 +169,7 @@ impl TimeSeries {
                     .map(|(name, _)| (name.clone(), "value", name.clone())),
             )
             .collect();
+        let (per_unit_s, time_label) = self.time_axis();
         let panels: Vec<ChartPanel> = fields
             .iter()
             .map(|(field, unit)| {
@@ -176,7 +177,7 @@ impl TimeSeries {
                     .iter()
                     .map(|(probe, stat, label)| Series {
                         label: label.clone(),
-                        points: self.series(probe, field, stat),
+                        points: self.series_in(probe, field, stat, per_unit_s),
                     })
                     .collect();
                 let values = || series.iter().flat_map(|s| s.points.iter().map(|p| p.1));
@@ -189,7 +190,7 @@ impl TimeSeries {
                     u => format!("{field} [{u}]"),
                 };
                 ChartPanel {
-                    spec: ChartSpec::new(field, "time [s]", &y_label)
+                    spec: ChartSpec::new(field, time_label, &y_label)
                         .with_size_in(3.2, 2.3, dpi)
                         .with_log_y(log_y),
                     series,
@@ -208,10 +209,11 @@ impl TimeSeries {
     /// `plots/viability.png`: per tissue, the fraction of voxels alive (viab ≥ 0.05) and
     /// the mean viable fraction over time. `None` without a `viab` field.
     pub fn viability_png(&self, dpi: u32) -> Result<Option<Vec<u8>>, PlotError> {
+        let (per_unit_s, time_label) = self.time_axis();
         let mut series = Vec::new();
         for r in self.regions.iter().filter(|r| r.name != "whole") {
             for (stat, what) in [("fraction_alive", "alive"), ("mean", "mean viab")] {
-                let points = self.series(&r.name, "viab", stat);
+                let points = self.series_in(&r.name, "viab", stat, per_unit_s);
                 if !points.is_empty() {
                     series.push(Series {
                         label: format!("{} {what}", r.name),
@@ -225,7 +227,7 @@ impl TimeSeries {
         }
         let spec = ChartSpec::new(
             "Viability by tissue",
-            "time [s]",
+            time_label,
             "fraction of voxels / viab [1]",
         )
         .with_size_in(4.5, 3.0, dpi);
@@ -234,11 +236,30 @@ impl TimeSeries {
 
     /// The (time_s, value) series of one probe, field and statistic.
     pub fn series(&self, probe: &str, field: &str, statistic: &str) -> Vec<(f64, f64)> {
+        self.series_in(probe, field, statistic, 1.0)
+    }
+
+    /// The same series with time in units of `per_unit_s` seconds.
+    fn series_in(&self, probe: &str, field: &str, stat: &str, per_unit_s: f64) -> Vec<(f64, f64)> {
         self.rows
             .iter()
-            .filter(|r| r.probe == probe && r.field == field && r.statistic == statistic)
-            .map(|r| (r.time_s, r.value))
+            .filter(|r| r.probe == probe && r.field == field && r.statistic == stat)
+            .map(|r| (r.time_s / per_unit_s, r.value))
             .collect()
+    }
+
+    /// The plots' time unit (s per unit) and axis label, from the latest time recorded:
+    /// hours from 3 h on, minutes from 3 min on, else seconds (a day-long run reads
+    /// 0–24 h, not 0–86 400 s).
+    fn time_axis(&self) -> (f64, &'static str) {
+        let last_s = self.rows.iter().fold(0f64, |m, r| m.max(r.time_s));
+        if last_s >= 3.0 * 3600.0 {
+            (3600.0, "time [h]")
+        } else if last_s >= 180.0 {
+            (60.0, "time [min]")
+        } else {
+            (1.0, "time [s]")
+        }
     }
 }
 
@@ -293,5 +314,33 @@ point_um = [35.0, 15.0, 5.0]
         let csv = ts.csv();
         assert!(csv.starts_with(HEADER));
         assert!(csv.contains("5,tumour,A,mM,mean,1.65e1\n"), "{csv}");
+    }
+
+    #[test]
+    fn plots_of_long_runs_use_minutes_or_hours() {
+        let sc = load_str(
+            "name = \"t\"\n[grid]\nshape = [3, 3, 3]\nvoxel_um = 10.0\n[time]\ndt_s = 1.0\nend_s = 1.0\n\
+             output_interval_s = 1.0\n[species.A]\ndiffusion_um2_per_s = 0.0\n\
+             initial = { uniform_mm = 0.0 }\n[output]\nfields = [\"A\"]\n",
+            "t.toml",
+            &[],
+        )
+        .unwrap();
+        let model = Model::build(&sc);
+        let mut ts = TimeSeries::new(&model, &[], &[]);
+        let a = vec![1.0f32; 27];
+        ts.record(0.0, &[("A", "mM", &a)]);
+        ts.record(120.0, &[("A", "mM", &a)]);
+        assert_eq!(ts.time_axis(), (1.0, "time [s]"));
+        ts.record(600.0, &[("A", "mM", &a)]);
+        assert_eq!(ts.time_axis(), (60.0, "time [min]"));
+        ts.record(86_400.0, &[("A", "mM", &a)]);
+        assert_eq!(ts.time_axis(), (3600.0, "time [h]"));
+        let hours: Vec<f64> = ts
+            .series_in("whole", "A", "mean", 3600.0)
+            .iter()
+            .map(|p| p.0)
+            .collect();
+        assert_eq!(hours, [0.0, 120.0 / 3600.0, 600.0 / 3600.0, 24.0]);
     }
 }

@@ -1,11 +1,14 @@
 //! Cell viability summaries (docs/scientific-model.md §4–5): the viable fraction of each tissue over time
 //! (`viability.csv`) and the per-voxel time of death.
 //!
+//! The voxels of a tissue are those of [`Model::summary_tissue`] (vessel and other held
+//! voxels left out), as in `timeseries.csv`, so both files give the same tissue means.
+//!
 //! A voxel counts as dead (necrotic) once its viable fraction `viab` falls below
 //! [`NECROSIS_THRESHOLD`]; its time of death is the first summary time at which that is
 //! seen, so it is resolved to the summary interval (at most 60 s of model time).
 
-use crate::model::{Model, TISSUE_ID_MASK};
+use crate::model::Model;
 
 /// `viab` below this = necrotic (docs/scientific-model.md §4: "viable fraction below 0.05").
 pub const NECROSIS_THRESHOLD: f32 = 0.05;
@@ -23,7 +26,8 @@ pub struct ViabilityState {
 pub struct ViabilityTracker {
     /// Species index of `viab`.
     pub species: usize,
-    tissue_of_voxel: Vec<u8>,
+    /// Tissue id of each voxel that counts ([`Model::summary_tissue`]), else `None`.
+    tissue_of_voxel: Vec<Option<u8>>,
     tissue_names: Vec<String>,
     /// Voxels per tissue id.
     voxels: Vec<usize>,
@@ -38,17 +42,18 @@ pub struct ViabilityTracker {
 
 impl ViabilityTracker {
     pub fn new(species: usize, model: &Model, tissue_names: &[String]) -> ViabilityTracker {
-        let tissue_of_voxel: Vec<u8> = model
-            .mask
-            .iter()
-            .map(|m| (m & TISSUE_ID_MASK) as u8)
+        let tissue_of_voxel: Vec<Option<u8>> = (0..model.mask.len())
+            .map(|ix| model.summary_tissue(ix).map(|t| t as u8))
             .collect();
-        let counts = model.tissue_voxel_counts();
+        let mut voxels = vec![0; tissue_names.len()];
+        for t in tissue_of_voxel.iter().flatten() {
+            voxels[*t as usize] += 1;
+        }
         ViabilityTracker {
             species,
             tissue_of_voxel,
             tissue_names: tissue_names.to_vec(),
-            voxels: counts[..tissue_names.len()].to_vec(),
+            voxels,
             time_of_death_s: vec![f32::NAN; model.grid.n_voxels()],
             rows: Vec::new(),
             latest: Vec::new(),
@@ -92,6 +97,7 @@ impl ViabilityTracker {
         let mut sum = vec![0f64; n_t];
         let mut alive = vec![0usize; n_t];
         for (ix, (&v, &t)) in viab.iter().zip(&self.tissue_of_voxel).enumerate() {
+            let Some(t) = t else { continue };
             let t = t as usize;
             sum[t] += v as f64;
             if v >= NECROSIS_THRESHOLD {

@@ -42,8 +42,8 @@ pub struct RunIdentity {
 }
 
 /// The engine during the spin-up: each `advance` goes in batches of at most
-/// [`super::STEPS_PER_BATCH`] steps, after each of which the callbacks hear where the
-/// spin-up is. Everything else passes through: every method of [`Engine`] is forwarded,
+/// [`super::STEPS_PER_BATCH`] steps (for an adaptive engine, of the span those steps
+/// cover), after each of which the callbacks hear where the spin-up is. Everything else passes through: every method of [`Engine`] is forwarded,
 /// the defaulted ones too (a new one must be added here).
 struct SpinUpEngine<'a> {
     engine: &'a mut dyn Engine,
@@ -64,6 +64,23 @@ impl Engine for SpinUpEngine<'_> {
         self.engine.info()
     }
     fn advance(&mut self, n_steps: u64, dt_s: f64) -> Result<(), engine::Error> {
+        if self.engine.is_adaptive() {
+            // The span of the steps in calls of at most STEPS_PER_BATCH error-controlled
+            // steps: batches of fixed length would cap the step at 64·dt (32 s for the
+            // presets), where the settling baseline allows minutes.
+            let (start, span_s) = (self.status.step, n_steps as f64 * dt_s);
+            let mut t_s = 0.0;
+            while t_s < span_s * (1.0 - 1e-12) {
+                let (advanced_s, _) = self
+                    .engine
+                    .advance_adaptive(span_s - t_s, super::STEPS_PER_BATCH)?;
+                t_s += advanced_s;
+                self.status.step = start + ((t_s / dt_s).round() as u64).min(n_steps);
+                self.report();
+            }
+            self.status.step = start + n_steps;
+            return Ok(());
+        }
         let mut done = 0;
         while done < n_steps {
             let n = (n_steps - done).min(super::STEPS_PER_BATCH);
