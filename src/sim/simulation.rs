@@ -43,8 +43,9 @@ pub struct RunIdentity {
 
 /// The engine during the spin-up: each `advance` goes in batches of at most
 /// [`super::STEPS_PER_BATCH`] steps (for an adaptive engine, of the span those steps
-/// cover), after each of which the callbacks hear where the spin-up is. Everything else passes through: every method of [`Engine`] is forwarded,
-/// the defaulted ones too (a new one must be added here).
+/// cover), after each of which the callbacks hear where the spin-up is. Everything else
+/// passes through: every method of [`Engine`] is forwarded, the defaulted ones too (a new
+/// one must be added here).
 struct SpinUpEngine<'a> {
     engine: &'a mut dyn Engine,
     callbacks: &'a mut [Box<dyn Callback>],
@@ -77,6 +78,10 @@ impl Engine for SpinUpEngine<'_> {
                 t_s += advanced_s;
                 self.status.step = start + ((t_s / dt_s).round() as u64).min(n_steps);
                 self.report();
+                // A remainder below the stepper's own end tolerance is not stepped.
+                if advanced_s <= 0.0 {
+                    break;
+                }
             }
             self.status.step = start + n_steps;
             return Ok(());
