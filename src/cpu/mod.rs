@@ -6,6 +6,7 @@ pub mod coupled;
 pub mod diffuse_adi;
 pub mod multigrid;
 pub mod react_ros2;
+pub mod scratch;
 
 use crate::config::Scheme;
 use crate::engine::{
