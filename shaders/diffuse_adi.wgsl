@@ -3,8 +3,10 @@
 //   x: rhs = (A_x + A_y + A_z) u   → v (= Δ₁)
 //   y: rhs = v                     → v (= Δ₂)
 //   z: rhs = v                     → u ← u + Δ₃
-// A_x u = r·δx²u − q_t·u, A_y u = r·δy²u, A_z u = r·δz²u, A = 0 on held voxels; and
-// `decay`, the pointwise loss of a non-diffusing species.
+// A_x u = r·δx²u − q_t·u, A_y u = r·δy²u, A_z u = r·δz²u, A = 0 on held voxels; every
+// sweep's row carries θ·q_t on its diagonal and the z sweep's Δ₃ is multiplied by
+// (1 + θq_t)² (positivity at any loss, see the CPU twin); and `decay`, the pointwise loss
+// of a non-diffusing species.
 // CPU twin: src/cpu/diffuse_adi.rs (scheme, row coefficients, held voxels, zero-flux faces).
 // binding 0 params  uniform     DiffuseParams (Rust twin: gpu::diffuse::DiffuseParams)
 // binding 1 u       storage rw  f32, mM, the species, x fastest: i + nx·(j + ny·k)
@@ -125,16 +127,17 @@ fn sweep_x(@builtin(global_invocation_id) gid: vec3<u32>,
     }
 }
 
-// Shared by the y and z sweeps: solves (I − θA_d)Δ = v along the line; stores Δ in v (y)
-// or adds it to u (z).
+// Shared by the y and z sweeps: solves (I − θ(A_d − q_t))Δ = v along the line; stores Δ
+// in v (y) or adds (1 + θq_t)²·Δ to u (z).
 fn solve_increment_line(base: u32, stride: u32, n: u32, add_to_u: bool) {
     var prev = vec2<f32>(0.0, 0.0);
     for (var i = 0u; i < n; i++) {
         let ix = base + i * stride;
-        if (is_held(mask[ix])) {
+        let m = mask[ix];
+        if (is_held(m)) {
             prev = eliminate(i, 0.0, 1.0, 0.0, v[ix], prev);
         } else {
-            let row = free_row(i, n, 0.0);
+            let row = free_row(i, n, loss_of(m));
             prev = eliminate(i, row.x, row.y, row.z, v[ix], prev);
         }
     }
@@ -143,7 +146,8 @@ fn solve_increment_line(base: u32, stride: u32, n: u32, add_to_u: bool) {
         x = dp[i - 1u] - cp[i - 1u] * x;
         let ix = base + (i - 1u) * stride;
         if (add_to_u) {
-            u[ix] = u[ix] + x;
+            let f = 1.0 + params.theta * loss_of(mask[ix]);
+            u[ix] = u[ix] + f * f * x;
         } else {
             v[ix] = x;
         }

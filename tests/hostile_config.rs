@@ -661,3 +661,37 @@ fn fuzz_scenario_loader_never_panics() {
     );
     assert!(n > 10);
 }
+
+/// `check` of a network file shows its first vessels and the count of the rest: its output
+/// does not grow with the file (a million segments printed 600 MB of JSON).
+#[test]
+fn check_of_a_large_network_file_prints_a_bounded_summary() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let mut csv = String::from("polyline,x_um,y_um,z_um,radius_um\n");
+    for p in 0..5000 {
+        let (x, y) = (5.0 + (p % 70) as f64, 5.0 + (p / 70) as f64);
+        csv.push_str(&format!("{p},{x},{y},5,2\n{p},{x},{y},70,2\n"));
+    }
+    std::fs::write(d.join("net.csv"), csv).unwrap();
+    std::fs::write(d.join("net.toml"), scenario("file = \"net.csv\"", None)).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ionfield"))
+        .args(["check", "net.toml"])
+        .current_dir(d)
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("5000 segments"), "{stdout}");
+    assert!(
+        stdout.contains("… and 4980 more vessels (5000 in all"),
+        "{stdout}"
+    );
+    assert!(stdout.len() < 100_000, "{} bytes", stdout.len());
+}

@@ -458,3 +458,110 @@ fn a_blow_up_stops_both_backends_with_exit_3_and_the_reason_in_the_manifest() {
         }
     }
 }
+
+/// Every file under `dir` (relative path → bytes) but `manifest.json` (wall times and
+/// command lines).
+fn files(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut std::collections::BTreeMap<String, Vec<u8>>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                let rel = p.strip_prefix(root).unwrap().display().to_string();
+                out.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out.remove("manifest.json");
+    out
+}
+
+/// Temporary files of a write in progress (`<name>.tmp-<pid>`) under `dir`.
+fn temp_files(dir: &Path) -> Vec<String> {
+    files(dir)
+        .into_keys()
+        .filter(|k| k.contains(".tmp-"))
+        .collect()
+}
+
+#[test]
+fn kill_9_in_the_middle_of_writes_resumes_to_the_same_files() {
+    // Outputs every 2 s of model time on 8³ voxels: most of the wall time is spent writing
+    // fields, slices and checkpoints, so SIGKILLs at spread-out moments land inside writes.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let extra = [
+        "--set",
+        "time.output_interval_s=2",
+        "--checkpoint-every",
+        "10",
+    ];
+    let full = run_small(dir, "full", &extra);
+    assert_eq!(full.code, 0, "{}", full.stderr);
+
+    let spawn = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_ionfield"))
+            .args(args)
+            .current_dir(dir)
+            .env("XDG_RUNTIME_DIR", dir)
+            .env_remove("RUST_LOG")
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("the ionfield binary starts")
+    };
+    let mut args = vec!["run", "--out", "part"];
+    args.extend(SMALL);
+    args.extend(extra);
+    let mut child = spawn(&args);
+    let part = dir.join("part");
+    let checkpoint = part.join("checkpoint/state.ifck");
+    let (mut kills, mut mid_write, mut finished) = (0, 0, false);
+    for attempt in 0..60u64 {
+        // Kill only once a checkpoint exists (before it, there is nothing to resume).
+        let t = Instant::now();
+        while !checkpoint.exists() {
+            assert!(t.elapsed() < Duration::from_secs(60), "no checkpoint");
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        std::thread::sleep(Duration::from_millis(5 + (attempt * 37) % 150));
+        if child.try_wait().unwrap().is_some() {
+            finished = true;
+            break;
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        kills += 1;
+        if !temp_files(&part).is_empty() {
+            mid_write += 1;
+        }
+        if mid_write >= 3 {
+            break;
+        }
+        child = spawn(&["resume", "part", "--checkpoint-every", "10"]);
+    }
+    eprintln!("{kills} SIGKILLs, {mid_write} of them inside a write; finished: {finished}");
+    assert!(
+        mid_write >= 1,
+        "no SIGKILL landed inside a write ({kills} tried)"
+    );
+    if !finished {
+        let r = ionfield(dir, &["resume", "part", "--checkpoint-every", "10"]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    }
+    assert_eq!(temp_files(&part), Vec::<String>::new(), "temp files left");
+    let (a, b) = (files(&dir.join("full")), files(&part));
+    assert_eq!(
+        a.keys().collect::<Vec<_>>(),
+        b.keys().collect::<Vec<_>>(),
+        "the killed and resumed run wrote other files"
+    );
+    let differing: Vec<&String> = a.keys().filter(|k| a[*k] != b[*k]).collect();
+    assert!(differing.is_empty(), "differ: {differing:?}");
+    eprintln!("{} files byte-identical", a.len());
+}

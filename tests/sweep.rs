@@ -359,3 +359,102 @@ fn failing_runs_are_marked_failed_and_the_sweep_continues_then_exits_1() {
         2
     );
 }
+
+/// Plants, in the sweep's only run folder, a run stopped at 60 s with a checkpoint whose
+/// manifest then says `failed` with `extra` (a failure the run recorded, or one the sweep
+/// recorded for a signal).
+fn plant_failed_run_with_checkpoint(dir: &Path, id: &str, extra: (&str, &str)) {
+    let sets: Vec<String> = SETS
+        .replace("END", "120")
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect();
+    let run_dir = format!("o/{id}");
+    let mut args = vec![
+        "run",
+        "fe_fenton_cdt",
+        "--out",
+        &run_dir,
+        "--backend",
+        "cpu",
+    ];
+    for s in &sets {
+        args.extend(["--set", s.as_str()]);
+    }
+    args.extend(["--set", "dosing[0].amount_mm=0.5", "--stop-at", "60"]);
+    let r = ionfield(dir, &args, &[]);
+    assert_eq!(r.status.code(), Some(0), "{}", text(&r.stderr));
+    let path = dir.join(&run_dir);
+    assert!(path.join("checkpoint/state.ifck").is_file());
+    let mut m = manifest(&path);
+    m["status"] = "failed".into();
+    m[extra.0] = extra.1.into();
+    std::fs::write(
+        path.join("manifest.json"),
+        serde_json::to_string_pretty(&m).unwrap(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_failed_run_is_rerun_from_scratch_and_one_a_signal_ended_is_resumed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    sweep_file(dir, 120, "\"dosing[0].amount_mm\" = [0.5]");
+    let list = text(&ionfield(dir, &["sweep", "dose.toml", "--list"], &[]).stdout);
+    let id = list
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let args = ["sweep", "dose.toml", "--out", "o", "--backend", "cpu"];
+
+    // Failed by itself: its checkpoint would replay the failure with the old configuration.
+    plant_failed_run_with_checkpoint(dir, &id, ("failure", "planted: a non-finite value"));
+    let r = ionfield(dir, &args, &[]);
+    let err = text(&r.stderr);
+    assert_eq!(r.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{id} ran from scratch (previous status failed; its checkpoint is not resumed): complete"
+        )),
+        "{err}"
+    );
+    let m = manifest(&dir.join("o").join(&id));
+    assert_eq!(m["status"], "complete");
+    assert!(
+        m["provenance"]["resumed_from_s"]
+            .as_array()
+            .is_none_or(|a| a.is_empty()),
+        "{m}"
+    );
+
+    // Ended by a signal (the sweep's record): resumed from its checkpoint.
+    std::fs::remove_dir_all(dir.join("o")).unwrap();
+    plant_failed_run_with_checkpoint(
+        dir,
+        &id,
+        (
+            "sweep_failure",
+            "ionfield sweep: the run's process ended with killed by a signal",
+        ),
+    );
+    let r = ionfield(dir, &args, &[]);
+    let err = text(&r.stderr);
+    assert_eq!(r.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{id} resumed from its checkpoint (status failed): complete"
+        )),
+        "{err}"
+    );
+    let m = manifest(&dir.join("o").join(&id));
+    assert_eq!(m["status"], "complete");
+    let resumed = m["provenance"]["resumed_from_s"][0].as_f64().unwrap();
+    assert!((60.0..120.0).contains(&resumed), "{resumed}");
+}

@@ -10,7 +10,7 @@ use ionfield::output::estimate::{self, Estimate, WALL_UNCERTAINTY};
 
 pub fn check(args: &CheckArgs) -> Result<(), AppError> {
     let Resolved {
-        scenario,
+        mut scenario,
         origins,
         toml,
         ..
@@ -88,12 +88,34 @@ pub fn check(args: &CheckArgs) -> Result<(), AppError> {
     );
     print_outputs(&estimate);
     println!("resolved scenario (JSON):");
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&scenario).expect("a Scenario always serialises")
-    );
+    println!("{}", scenario_json(&mut scenario));
     print_origins(&scenario, &origins);
     Ok(())
+}
+
+/// Vessels listed in full by `check`'s JSON; a longer list (a network file may hold up to
+/// a million segments, 600 MB of JSON) shows its first ones and a count of the rest.
+const SHOWN_VESSELS: usize = 20;
+
+/// The resolved scenario as pretty JSON, the vessel list cut after [`SHOWN_VESSELS`]
+/// (serialised without the rest, which `scenario` gets back).
+fn scenario_json(scenario: &mut ionfield::config::Scenario) -> String {
+    let total = scenario.vessels.len();
+    let rest = scenario.vessels.split_off(total.min(SHOWN_VESSELS));
+    let mut value = serde_json::to_value(&*scenario).expect("a Scenario always serialises");
+    scenario.vessels.extend(rest);
+    if total > SHOWN_VESSELS {
+        if let Some(vessels) = value["vessels"].as_array_mut() {
+            vessels.push(
+                format!(
+                    "… and {} more vessels ({total} in all; the network's summary is above)",
+                    total - SHOWN_VESSELS
+                )
+                .into(),
+            );
+        }
+    }
+    serde_json::to_string_pretty(&value).expect("JSON values serialise")
 }
 
 /// The time lines: dt, end, outputs; the steps of the run and of the spin-up; the

@@ -146,8 +146,18 @@ pub fn sweep(args: &SweepArgs) -> Result<(), AppError> {
             continue;
         }
         let has_checkpoint = dir.join(checkpoint::REL_PATH).is_file();
+        // A run that failed by itself (an error it recorded, or an exit code other than an
+        // interruption) is run again from scratch: its checkpoint would replay the failure
+        // with the configuration resolved then, not the sweep file and base as they are now.
+        // One killed by a signal (out of memory, a lost node) resumes from its checkpoint.
+        let killed = manifest.as_ref().is_some_and(|m| {
+            m["sweep_failure"]
+                .as_str()
+                .is_some_and(|s| s.ends_with(KILLED_BY_SIGNAL))
+        });
+        let failed_itself = status.as_deref() == Some("failed") && !killed;
         let mut cmd = std::process::Command::new(&exe);
-        let action = if has_checkpoint {
+        let action = if has_checkpoint && !failed_itself {
             cmd.arg("resume").arg(&dir);
             format!(
                 "resumed from its checkpoint (status {})",
@@ -168,7 +178,10 @@ pub fn sweep(args: &SweepArgs) -> Result<(), AppError> {
                 Backend::Gpu => "gpu",
                 Backend::Cpu => "cpu",
             });
-            if status.is_some() {
+            if has_checkpoint {
+                "ran from scratch (previous status failed; its checkpoint is not resumed)"
+                    .to_string()
+            } else if status.is_some() {
                 format!(
                     "ran from scratch (previous status {}, no checkpoint)",
                     status.as_deref().unwrap_or("")
@@ -195,7 +208,7 @@ pub fn sweep(args: &SweepArgs) -> Result<(), AppError> {
             other => {
                 let how = match other {
                     Some(c) => format!("exit code {c}"),
-                    None => "killed by a signal".to_string(),
+                    None => KILLED_BY_SIGNAL.to_string(),
                 };
                 mark_failed(&dir, &how);
                 eprintln!(
@@ -220,13 +233,16 @@ pub fn sweep(args: &SweepArgs) -> Result<(), AppError> {
         Ok(())
     } else {
         Err(AppError::simulation(anyhow::anyhow!(
-            "{} of {} runs of this shard failed: {} (their manifests say failed; rerunning the sweep runs them again from scratch)",
+            "{} of {} runs of this shard failed: {} (their manifests say failed; rerunning the sweep runs them again from scratch, and resumes from its checkpoint a run that a signal ended)",
             failed.len(),
             mine.len(),
             failed.join(", ")
         )))
     }
 }
+
+/// How [`mark_failed`] records a child that a signal ended.
+const KILLED_BY_SIGNAL: &str = "killed by a signal";
 
 fn interrupted_error(sweep: &Path, shard: &Shard) -> AppError {
     AppError {

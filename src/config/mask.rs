@@ -62,16 +62,36 @@ pub fn read_npy(bytes: &[u8], grid: &Grid) -> Result<Vec<bool>, MaskError> {
     let fix_format =
         "write the mask with numpy.save(path, mask) from a C-ordered array of shape (nz, ny, nx)"
             .to_string();
-    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
-        return Err(("not an NPY file (bad magic)".into(), fix_format));
+    const MAGIC: &[u8] = b"\x93NUMPY";
+    let truncated = || {
+        (
+            format!(
+                "truncated NPY file: {} bytes end inside its preamble",
+                bytes.len()
+            ),
+            fix_format.clone(),
+        )
+    };
+    if !bytes.starts_with(MAGIC) {
+        return Err(if !bytes.is_empty() && MAGIC.starts_with(bytes) {
+            truncated()
+        } else {
+            ("not an NPY file (bad magic)".into(), fix_format)
+        });
     }
-    let (header_len, start) = match bytes[6] {
-        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
-        2 | 3 if bytes.len() >= 12 => (
-            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
-            12,
-        ),
-        v => return Err((format!("unsupported NPY version {v}"), fix_format)),
+    // Magic, major and minor version, then the header length in 2 (version 1) or 4 bytes.
+    let start = match bytes.get(6) {
+        None => return Err(truncated()),
+        Some(1) => 10,
+        Some(2 | 3) => 12,
+        Some(v) => return Err((format!("unsupported NPY version {v}"), fix_format)),
+    };
+    if bytes.len() < start {
+        return Err(truncated());
+    }
+    let header_len = match start {
+        10 => u16::from_le_bytes([bytes[8], bytes[9]]) as usize,
+        _ => u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
     };
     let header = bytes
         .get(start..start + header_len)
@@ -282,5 +302,18 @@ mod tests {
         assert!(e.0.contains("dtype"), "{}", e.0);
         let e = read_npy(&npy("|u1", "(2, 3, 4)", &u8s[..10]), &g).unwrap_err();
         assert!(e.0.contains("truncated"), "{}", e.0);
+        // Cut inside the preamble: version 1 after 8 bytes, version 2 after 10, the magic
+        // after 3; a file that is not NPY at all.
+        let whole = npy("|u1", "(2, 3, 4)", &u8s);
+        for cut in [3, 7, 8, 9] {
+            let e = read_npy(&whole[..cut], &g).unwrap_err();
+            assert!(e.0.contains("truncated NPY file"), "{cut}: {}", e.0);
+        }
+        let mut v2 = whole.clone();
+        v2[6] = 2;
+        let e = read_npy(&v2[..10], &g).unwrap_err();
+        assert!(e.0.contains("truncated NPY file"), "{}", e.0);
+        let e = read_npy(b"P5 2 3", &g).unwrap_err();
+        assert!(e.0.contains("bad magic"), "{}", e.0);
     }
 }

@@ -381,6 +381,50 @@ pub(super) fn check_diffusion(
             }
         }
     }
+    check_loss_positivity(time, dt, dx2, species)
+}
+
+/// The split scheme with θ < 1 turns a decaying value negative once q = k·dt (per
+/// diffusion sub-step) exceeds 1/(1 − θ): a lone voxel's factor (1 − (1 − θ)q)/(1 + θq)
+/// is then below 0. θ = 1 is positive at every q (`cpu::diffuse_adi`, "Loss and
+/// positivity"); the coupled scheme does not use θ.
+fn check_loss_positivity(
+    time: &TimeSpec,
+    dt: f64,
+    dx2: f64,
+    species: &[Species],
+) -> Result<(), Error> {
+    if time.theta >= 1.0 || !matches!(time.scheme, Scheme::Split) {
+        return Ok(());
+    }
+    let q_max = 1.0 / (1.0 - time.theta);
+    for s in species {
+        let k = s.decay_per_s_by_tissue.iter().copied().fold(0.0, f64::max);
+        let r = s.diffusion_um2_per_s * dt / dx2;
+        let substeps = time
+            .max_diffusion_r
+            .filter(|_| r > 0.0)
+            .map_or(1.0, |m| (r / m - 1e-9).ceil().max(1.0));
+        let q = k * dt / substeps;
+        if q > q_max {
+            return Err(Error::invalid(
+                format!("species.{}.decay_per_s", s.name),
+                format!(
+                    "gives q = k·dt = {} per diffusion step (k = {} 1/s in the fastest tissue, dt = {} s), beyond 1/(1 − θ) = {} where the θ = {} step makes the value negative",
+                    short(q),
+                    short(k),
+                    short(dt / substeps),
+                    short(q_max),
+                    short(time.theta)
+                ),
+            )
+            .found(short(k))
+            .fix(format!(
+                "set time.theta = 1 (the default, positive at any rate), shorten time.dt_s below {} s, or use time.scheme = \"coupled\"",
+                short(q_max / k * substeps)
+            )));
+        }
+    }
     Ok(())
 }
 
@@ -398,6 +442,26 @@ mod tests {
         }
         let text = edited(&[("end_s = 600.0", "end_s = 0.5")]);
         check(&load_err(&text, &[]), "time.end_s");
+    }
+
+    #[test]
+    fn theta_below_one_refuses_a_loss_that_would_turn_negative() {
+        // θ = ½: q = k·dt must stay ≤ 2. O2's tumour uptake 0.1/s at dt 1 s loads.
+        let half = edited(&[("dt_s = 1.0", "dt_s = 1.0\ntheta = 0.5")]);
+        load_str(&half, FILE, &[]).expect("q = 0.1 loads");
+        let fast = half.replace(
+            "decay_per_s = 0.0\n# First-order",
+            "decay_per_s = 3.0\n# First-order",
+        );
+        assert_ne!(fast, half);
+        let msg = check(&load_err(&fast, &[]), "species.O2.decay_per_s");
+        assert!(
+            msg.contains("1/(1 − θ) = 2") && msg.contains("time.theta = 1"),
+            "{msg}"
+        );
+        // θ = 1 (the default) is positive at any rate.
+        let one = fast.replace("theta = 0.5", "theta = 1.0");
+        load_str(&one, FILE, &[]).expect("θ = 1 loads");
     }
 
     #[test]

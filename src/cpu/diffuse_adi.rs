@@ -13,12 +13,13 @@
 //!
 //! ```text
 //! x: (I − θA_x) Δ₁ = (A_x + A_y + A_z) u      (the explicit residual of the full operator)
-//! y: (I − θA_y) Δ₂ = Δ₁
-//! z: (I − θA_z) Δ₃ = Δ₂,      u ← u + Δ₃
+//! y: (I − θ(A_y + L)) Δ₂ = Δ₁
+//! z: (I − θ(A_z + L)) Δ₃ = Δ₂,      u ← u + (I − θL)²·Δ₃
 //! ```
 //!
-//! one Thomas solve per grid line and direction. This "delta form" is algebraically the
-//! Douglas scheme; solving for increments rather than values keeps f32 rounding relative to
+//! (L = −q_t per voxel, the loss that A_x carries; without loss this is Douglas's scheme,
+//! and the loss terms are explained below), one Thomas solve per grid line and direction.
+//! This "delta form" is algebraically the Douglas scheme; solving for increments rather than values keeps f32 rounding relative to
 //! Δ, not to u, which is what conserves mass on the GPU (the value form drifted 3e-4 over
 //! 1000 steps in f32). Unlike locally one-dimensional splitting,
 //! its fixed point solves (A_x + A_y + A_z) u = 0 exactly, so steady states do not depend on
@@ -28,8 +29,26 @@
 //!
 //! Row i of a line of n voxels in direction d (the same in WGSL):
 //! - held: a = 0, b = 1, c = 0 (and the right-hand side is u itself);
-//! - free: a = −θr (0 at i = 0), c = −θr (0 at i = n−1), b = 1 + θ·q − a − c, where q is
-//!   q_t in the x sweep and 0 in the y and z sweeps.
+//! - free: a = −θr (0 at i = 0), c = −θr (0 at i = n−1), b = 1 + θ·q − a − c, with q = q_t
+//!   in all three sweeps; the z sweep's result is multiplied by (1 + θq_t)² per voxel.
+//!
+//! **Loss and positivity.** With L the loss (−q_t per voxel), the step is
+//!
+//! ```text
+//! Δ = (I − θL)²·(I − θ(A_z + L))⁻¹·(I − θ(A_y + L))⁻¹·(I − θ(A_x + L))⁻¹·A·u
+//! ```
+//!
+//! whose factorisation is I − θA at first order in dt, as Douglas's, so θ = ½ stays second
+//! order, and whose fixed point is A·u = 0 (delta form), so steady states do not depend on
+//! dt. A voxel with only loss gets Δ = −q·u/(1 + θq) as before. With the loss on the x
+//! sweep alone (the previous form), the y and z sweeps spread the x sweep's loss of a rich
+//! voxel onto its poor neighbours: a rich voxel (u = h) beside an empty one along y, θ = 1,
+//! no x or z variation, gives the empty voxel Δ = r·h·(1 − q)/((1 + q)(1 + 2r)), negative
+//! once q > 1 (measured: O2 down to −3.3e-4 mM at 10/s, dt 0.5 s). In the form above it
+//! is r·h/(1 + q + 2r) > 0, and the rich voxel keeps h·(1 + q + r)/((1 + q)(1 + q + 2r)) >
+//! 0, for every q and r. Along a line with no y or z variation the two forms are equal.
+//! (No θ < 1 is positive at large q: a lone voxel's factor (1 − (1 − θ)q)/(1 + θq) is
+//! negative beyond q = 1/(1 − θ); the configuration refuses that.)
 
 use crate::model::{StepCoefficients, TISSUE_ID_MASK};
 use rayon::prelude::*;
@@ -182,7 +201,7 @@ impl XSlab<'_> {
     }
 }
 
-/// y sweep: v ← (I − θA_y)⁻¹ v. For each z-slab, all x-lines advance together row by
+/// y sweep: v ← (I − θ(A_y + L))⁻¹ v. For each z-slab, all x-lines advance together row by
 /// row (contiguous, vectorisable inner loop over x).
 pub fn sweep_y(v_mm: &mut [f64], mask: &[u32], [nx, ny, _nz]: [usize; 3], co: &StepCoefficients) {
     let slab = nx * ny;
@@ -206,7 +225,7 @@ pub fn sweep_y(v_mm: &mut [f64], mask: &[u32], [nx, ny, _nz]: [usize; 3], co: &S
         );
 }
 
-/// z sweep: Δ₃ = (I − θA_z)⁻¹ v, u ← u + Δ₃. For each y, all x-lines of the (x, z) plane
+/// z sweep: Δ₃ = (I − θ(A_z + L))⁻¹ v, u ← u + (I − θL)²·Δ₃. For each y, all x-lines of the (x, z) plane
 /// advance together row by row.
 pub fn sweep_z(
     u_mm: &mut [f64],
@@ -286,7 +305,8 @@ impl RowLines {
                 let (a, b, c) = if held {
                     (0.0, 1.0, 0.0)
                 } else {
-                    (a_free, b_free, c_free)
+                    let q = co.loss[(mask[i] & TISSUE_ID_MASK) as usize];
+                    (a_free, b_free + co.theta * q, c_free)
                 };
                 let (cpp, dpp) = if t > 0 {
                     (cp_done[prev + i], dp_done[prev + i])
@@ -309,8 +329,11 @@ impl RowLines {
             match self.add_to {
                 Some(u) => {
                     let u = std::slice::from_raw_parts_mut(u.add(t * self.row_stride), nx);
+                    let mask = std::slice::from_raw_parts(self.mask.add(t * self.row_stride), nx);
                     for i in 0..nx {
-                        u[i] += x_next[i];
+                        // Δ = (1 + θq)²·Δ₃ (held voxels: Δ₃ = 0).
+                        let f = 1.0 + co.theta * co.loss[(mask[i] & TISSUE_ID_MASK) as usize];
+                        u[i] += f * f * x_next[i];
                     }
                 }
                 None => std::slice::from_raw_parts_mut(self.v.add(t * self.row_stride), nx)
