@@ -595,3 +595,29 @@ fn interpolated_summaries_match_exact_ones() {
         exact.0.steps
     );
 }
+
+/// After a dose the step starts again from the first step (`time.dt_s`), not from the long
+/// steps of the settled tissue, which the error test would reject one after another (on
+/// `fe_fenton_cdt` at 32³ the dose took three rejected tries of 270, 54 and 11 s).
+#[test]
+fn a_dose_restarts_the_steps_from_the_first_step() {
+    let (n, dx, d, k, c0, first_dt) = (64usize, 10.0f64, 1000.0f64, 0.1f64, 2.0f64, 1.0);
+    let toml = format!(
+        "name = \"slab\"\n[grid]\nshape = [{n}, 3, 3]\nvoxel_um = {dx}\n{}\n[species.c]\ndiffusion_um2_per_s = {d}\ninitial = {{ uniform_mm = 0.0 }}\nboundary = {{ all = \"zero_flux\", x_min = {c0} }}\n[parameters]\nk = {{ value = {k}, unit = \"1/s\", source = \"test\" }}\n[reactions.decay]\nequation = \"c ->\"\nrate = \"k * c\"\n",
+        time_table(first_dt, 1e-3, false)
+    );
+    let sc = scenario(&toml);
+    let model = Model::build(&sc);
+    let mut e = CpuEngine::new(&model);
+    e.advance_adaptive(400.0, u64::MAX).expect("advance");
+    let settled = e.next_step_s().expect("an adaptive engine has a next step");
+    assert!(settled > 10.0 * first_dt, "the settled step {settled} s");
+    let mut dose = vec![0.0; n * 9];
+    dose[n / 2] = 1.0;
+    e.add_to_field(0, &dose).expect("dose");
+    let after = e.next_step_s().expect("a next step");
+    println!("next step before the dose {settled:.1} s, after it {after} s");
+    assert!(after <= first_dt, "after the dose {after} s");
+    e.advance_adaptive(100.0, u64::MAX).expect("advance");
+    assert!(e.next_step_s().unwrap() > after, "the step grows again");
+}

@@ -141,21 +141,26 @@ fn print_time(scenario: &Scenario, e: &Estimate) {
         .summary_interval_s
         .map(|s| format!(", summaries every {}", both(s)))
         .unwrap_or_default();
+    let about = if e.adaptive { "about " } else { "" };
     println!(
-        "steps: {} steps after t = 0, {} stops (output, dose and summary times{summaries})",
+        "steps: {about}{} steps after t = 0, {} stops (output, dose and summary times{summaries})",
         e.steps, e.stops
     );
     if e.adaptive {
         println!(
-            "  (time.scheme = \"coupled\": the integrator chooses its steps by error control; these counts and the wall times below assume steps of dt = {} s, its first step, at the split scheme's cost)",
+            "  (time.scheme = \"coupled\": the integrator chooses its steps by error control, from {} s; the counts are estimated from the steps fe_fenton_cdt took after its dose, scaled by the tolerance)",
             t.dt_s
         );
     }
     if let Some(spin) = scenario.spin_up {
+        let of = if e.adaptive {
+            String::new()
+        } else {
+            format!(" of {}", both(spin.dt_s))
+        };
         println!(
-            "spin-up: {} steps of {} before t = 0 ({} of baseline); {} steps in all",
+            "spin-up: {about}{} steps{of} before t = 0 ({} of baseline); {about}{} steps in all",
             e.spin_up_steps,
-            both(spin.dt_s),
             both(spin.duration_s),
             e.spin_up_steps + e.steps
         );
@@ -183,7 +188,12 @@ fn print_time(scenario: &Scenario, e: &Estimate) {
             about(spin_s + run_s)
         );
     }
-    println!("  (a hardware GPU has not been measured; docs/performance.md §7 estimates it 100–1000× faster than lavapipe)");
+    if e.adaptive {
+        println!("  gpu backend: refuses time.scheme = \"coupled\" (its GPU kernels are not written yet); --backend auto runs it on the CPU");
+        println!("  (the coupled scheme's cost per step measured on the 24 h benchmark at 64³, BENCHMARKS.md; 1.8× over at 32³)");
+    } else {
+        println!("  (a hardware GPU has not been measured; docs/performance.md §7 estimates it 100–1000× faster than lavapipe)");
+    }
 }
 
 /// The files the run will write, by kind, their total and the warnings.

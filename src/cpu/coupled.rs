@@ -402,6 +402,15 @@ impl Coupled {
         self.vars.len() * self.n
     }
 
+    /// After a jump in the fields (a dose): the next step starts again from the first
+    /// step (`time.dt_s`), not from the long steps of the settled tissue before it, which
+    /// the error test would reject one after another.
+    pub fn restart_steps(&mut self) {
+        if self.adaptive && self.h_s > 0.0 {
+            self.h_s = self.h_s.min(self.fixed_dt_s);
+        }
+    }
+
     /// Gathers the integrated species of `conc` into one vector (species-major).
     fn gather(&self, conc: &[Vec<f64>]) -> Vec<f64> {
         let mut y = Vec::with_capacity(self.len());

@@ -225,6 +225,10 @@ impl Engine for CpuEngine {
         self.coupled.as_ref().map(|c| c.stats)
     }
 
+    fn next_step_s(&self) -> Option<f64> {
+        self.coupled.as_ref().map(|c| c.h_s).filter(|&h| h > 0.0)
+    }
+
     fn has_dense_output(&self) -> bool {
         self.coupled.is_some()
     }
@@ -340,6 +344,9 @@ impl Engine for CpuEngine {
 
     fn add_to_field(&mut self, species_ix: usize, delta_mm: &[f64]) -> Result<(), Error> {
         self.span_start = None;
+        if let Some(c) = &mut self.coupled {
+            c.restart_steps();
+        }
         for (c, d) in self.conc_mm[species_ix].iter_mut().zip(delta_mm) {
             *c += d;
         }

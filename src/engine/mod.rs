@@ -69,6 +69,11 @@ pub trait Engine {
     fn scale_tolerance(&mut self, factor: f64) {
         let _ = factor;
     }
+    /// The step the adaptive integrator will try next, s (`None` for fixed steps and before
+    /// the first step); the progress estimate reads it.
+    fn next_step_s(&self) -> Option<f64> {
+        None
+    }
     /// Steps, rejections and the step-size range of the adaptive integrator (`None` for
     /// fixed steps).
     fn step_stats(&self) -> Option<StepStats> {

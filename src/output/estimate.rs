@@ -64,6 +64,49 @@ pub const LAVAPIPE_COST: StepCost = StepCost {
 /// slowed runs 2× (§5).
 pub const WALL_UNCERTAINTY: f64 = 2.0;
 
+/// The coupled scheme on the CPU backend, measured on the 24 h benchmark of BENCHMARKS.md
+/// (stop 17: `fe_fenton_cdt`, 64³ × 14 species, hourly outputs, 2 threads, 501 s in all):
+/// the spin-up took 40 s for about 34 steps, the run 461 s for about 113 accepted and 8
+/// rejected steps (outputs included). Per voxel and species and per attempt. Against the
+/// other measured run it is 1.8× over: `fe_fenton_cdt` at 32³ × 20 µm, 1 h, 14.2 s
+/// measured, 26 s estimated (smaller grids need fewer Krylov iterations per solve).
+#[derive(Clone, Copy, Debug)]
+pub struct CoupledCost {
+    /// One attempt of a run step, s per voxel and species.
+    pub attempt_s: f64,
+    /// One step of the spin-up (10× looser tolerance, fewer iterations), s per voxel and
+    /// species.
+    pub spin_up_step_s: f64,
+    /// Rejected attempts per accepted step (8 of 155 attempts).
+    pub rejected_per_step: f64,
+}
+
+pub const COUPLED_CPU_COST: CoupledCost = CoupledCost {
+    attempt_s: 461.0 / 121.0 / (262_144.0 * 14.0),
+    spin_up_step_s: 40.0 / 34.0 / (262_144.0 * 14.0),
+    rejected_per_step: 8.0 / 147.0,
+};
+
+/// Accepted steps the coupled scheme's error control takes over `length_s` of model time
+/// after a transient starts (a dose, or the spin-up's start), at relative tolerance `rtol`,
+/// with no step longer than `max_step_s`. Fitted to `fe_fenton_cdt` at 64³ and the default
+/// tolerance 1e-2 (BENCHMARKS.md, stop 16's counts): the steps start at milliseconds and 42
+/// of them reach 1 h after the dose (spread evenly over the factors of model time from
+/// 1 ms), then 23 more per factor e of model time (115 at 24 h); the spin-up's 5 min took
+/// 37 (the law gives 35). Steps scale as rtol^-0.45 (24³, 24 h: 1036, 398, 245 and 136
+/// steps at 1e-4, 1e-3, 3e-3 and 1e-2). An estimate: other networks and doses settle
+/// faster or slower.
+pub fn coupled_steps(length_s: f64, rtol: f64, max_step_s: f64) -> f64 {
+    if length_s <= 0.0 {
+        return 0.0;
+    }
+    let (first_s, hour_s) = (1e-3, 3600.0);
+    let early = 42.0 * (length_s.min(hour_s) / first_s).max(1.0).ln() / (hour_s / first_s).ln();
+    let late = 23.0 * (length_s.max(hour_s) / hour_s).ln();
+    let by_error = (early + late) * (rtol / 1e-2).powf(-0.45);
+    by_error.max(length_s / max_step_s).ceil()
+}
+
 impl StepCost {
     /// The cost at `n_voxels`: the 64³ figure at or below 64³, the 128³ figure at or
     /// above 128³, log-linear in the voxel count between.
@@ -239,27 +282,94 @@ fn tiff_bytes(scenario: &Scenario, unit: &str) -> u64 {
     tiff::stack_bytes(g, &cal)
 }
 
+/// Accepted steps of the run and of the spin-up, and the CPU backend's wall time, of the
+/// coupled scheme with error control (the GPU backend refuses the scheme): each stretch
+/// between transients (t = 0 and the doses) takes [`coupled_steps`], its steps at most the
+/// output interval or `max_dt_s` long, at [`COUPLED_CPU_COST`].
+fn coupled_estimate(
+    scenario: &Scenario,
+    schedule: &OutputSchedule,
+    rtol: f64,
+    max_dt_s: f64,
+    with_spin_up: bool,
+) -> (u64, u64, Vec<(StepCost, f64, f64)>) {
+    let max_step_s = max_dt_s.min(scenario.time.output_interval_s);
+    let end_s = scenario.time.end_s;
+    let mut starts: Vec<f64> = std::iter::once(0.0)
+        .chain(scenario.doses.iter().map(|d| d.time_s))
+        .filter(|&t| t < end_s)
+        .collect();
+    starts.sort_by(f64::total_cmp);
+    starts.dedup();
+    let steps: f64 = starts
+        .iter()
+        .enumerate()
+        .map(|(i, &t)| {
+            let next = starts.get(i + 1).copied().unwrap_or(end_s);
+            coupled_steps(next - t, rtol, max_step_s)
+        })
+        .sum();
+    // Exact stops (outputs, doses; not summaries) end steps too.
+    let exact = schedule.exact.iter().filter(|&&e| e).count();
+    let steps = steps.max(exact.saturating_sub(1) as f64) as u64;
+    let spin_up_steps = scenario
+        .spin_up
+        .filter(|_| with_spin_up)
+        .map_or(0, |s| coupled_steps(s.duration_s, rtol, max_dt_s) as u64);
+    let per = (scenario.grid.n_voxels() * scenario.species.len()) as f64;
+    let c = COUPLED_CPU_COST;
+    let wall = vec![(
+        CPU_COST,
+        spin_up_steps as f64 * c.spin_up_step_s * per,
+        steps as f64 * (1.0 + c.rejected_per_step) * c.attempt_s * per,
+    )];
+    (steps, spin_up_steps, wall)
+}
+
 /// The steps, wall time, files and bytes of a run of `scenario`; `resolved_toml` is the
 /// merged scenario (`config.resolved.toml`).
 pub fn estimate(scenario: &Scenario, resolved_toml: &str) -> Estimate {
     let well_mixed = scenario.grid.n_voxels() == 1;
     let summaries = super::callbacks::summary_stops(scenario);
-    let schedule = OutputSchedule::new(&scenario.time)
-        .with_stops(scenario.doses.iter().map(|d| d.time_s))
-        .with_stops(summaries);
+    let schedule =
+        OutputSchedule::new(&scenario.time).with_stops(scenario.doses.iter().map(|d| d.time_s));
+    // As `super::callbacks::attach` adds them.
+    let schedule = if scenario.output.exact_summaries {
+        schedule.with_stops(summaries)
+    } else {
+        schedule.with_summary_stops(summaries)
+    };
     let steps = schedule.n_steps();
     let (spin_up_steps, spin_up_dt_s) =
         scenario.spin_up.map_or((0, 0.0), |s| (s.n_steps(), s.dt_s));
-    let wall = [CPU_COST, LAVAPIPE_COST]
-        .into_iter()
-        .map(|c| {
-            (
-                c,
-                c.seconds(scenario, spin_up_steps, spin_up_dt_s),
-                c.seconds(scenario, steps, scenario.time.dt_s),
-            )
-        })
-        .collect();
+    let adaptive = match scenario.time.scheme {
+        crate::config::Scheme::Coupled {
+            rtol,
+            max_dt_s,
+            adaptive: true,
+            ..
+        } => Some((rtol, max_dt_s.unwrap_or(f64::INFINITY))),
+        _ => None,
+    };
+    let (steps, spin_up_steps, wall) = match adaptive {
+        Some((rtol, max_dt_s)) => {
+            coupled_estimate(scenario, &schedule, rtol, max_dt_s, spin_up_dt_s > 0.0)
+        }
+        None => (
+            steps,
+            spin_up_steps,
+            [CPU_COST, LAVAPIPE_COST]
+                .into_iter()
+                .map(|c| {
+                    (
+                        c,
+                        c.seconds(scenario, spin_up_steps, spin_up_dt_s),
+                        c.seconds(scenario, steps, scenario.time.dt_s),
+                    )
+                })
+                .collect(),
+        ),
+    };
     let groups = if well_mixed {
         well_mixed_files(scenario, &schedule)
     } else {
@@ -279,10 +389,7 @@ pub fn estimate(scenario: &Scenario, resolved_toml: &str) -> Estimate {
         }),
         wall,
         groups,
-        adaptive: matches!(
-            scenario.time.scheme,
-            crate::config::Scheme::Coupled { adaptive: true, .. }
-        ),
+        adaptive: adaptive.is_some(),
     };
     let header = 400; // the comment `ionfield run` puts on top
     e.groups.push(FileGroup {
@@ -620,6 +727,52 @@ mod tests {
         assert_eq!(e.steps, 600);
         let [(_, _, cpu), (_, _, gpu)] = [e.wall[0], e.wall[1]];
         assert!(within(cpu, 1.85) && within(gpu, 5.9), "{cpu} {gpu}");
+    }
+
+    /// The coupled scheme: the 24 h benchmark it was fitted to, and independent runs
+    /// within [`WALL_UNCERTAINTY`]; no GPU figure (the backend refuses the scheme).
+    #[test]
+    fn coupled_wall_time_against_measured_runs() {
+        let coupled = |extra: &[&str]| {
+            let mut sets = vec!["time.scheme=\"coupled\""];
+            sets.extend_from_slice(extra);
+            let (s, toml) = scenario(&sets);
+            let e = estimate(&s, &toml);
+            assert!(e.adaptive && e.wall.len() == 1 && e.wall[0].0.backend == "cpu");
+            e
+        };
+        let day = coupled(&["time.end=\"24 h\"", "time.output_interval=\"1 h\""]);
+        let (_, spin_s, run_s) = day.wall[0];
+        assert!((110..=120).contains(&day.steps), "{}", day.steps);
+        assert!(
+            (30..=40).contains(&day.spin_up_steps),
+            "{}",
+            day.spin_up_steps
+        );
+        assert!(
+            ((spin_s + run_s) / 501.0 - 1.0).abs() < 0.1,
+            "{spin_s} {run_s}"
+        );
+        // 32³ × 20 µm, 1 h: 14.2 s measured (BENCHMARKS.md, stop 17).
+        let small = coupled(&[
+            "grid.shape=[32,32,32]",
+            "grid.voxel_um=20",
+            "output.slices=[16]",
+            "time.end=\"1 h\"",
+            "time.output_interval=\"1 h\"",
+        ]);
+        let (_, spin_s, run_s) = small.wall[0];
+        let ratio = (spin_s + run_s) / 14.2;
+        assert!(
+            (1.0 / WALL_UNCERTAINTY..=WALL_UNCERTAINTY).contains(&ratio),
+            "{ratio}"
+        );
+        // Steps grow as the tolerance tightens, and no step passes an output time.
+        let tight = coupled(&["time.tolerance=1e-3"]);
+        let default = coupled(&[]);
+        assert!(tight.steps as f64 > 2.5 * default.steps as f64);
+        let every_minute = coupled(&["time.end=\"24 h\"", "time.output_interval=\"1 min\""]);
+        assert!(every_minute.steps >= 1440, "{}", every_minute.steps);
     }
 
     #[test]

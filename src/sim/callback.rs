@@ -69,6 +69,8 @@ pub struct Status<'a> {
     pub wall_s: f64,
     /// Wall time per phase so far, s.
     pub phases: &'a Phases,
+    /// The step the adaptive integrator will try next, s (`None` for fixed steps).
+    pub next_step_s: Option<f64>,
 }
 
 /// Where the spin-up is, for [`Callback::on_spin_up`].
@@ -82,6 +84,8 @@ pub struct SpinUpStatus {
     pub dt_s: f64,
     /// Its model time, s (the run's t = 0 is its end).
     pub duration_s: f64,
+    /// The step the adaptive integrator will try next, s (`None` for fixed steps).
+    pub next_step_s: Option<f64>,
 }
 
 /// What a callback asks for after a batch of steps.

@@ -54,6 +54,7 @@ struct SpinUpEngine<'a> {
 
 impl SpinUpEngine<'_> {
     fn report(&mut self) {
+        self.status.next_step_s = self.engine.next_step_s();
         for c in self.callbacks.iter_mut() {
             c.on_spin_up(&self.status);
         }
@@ -121,6 +122,9 @@ impl Engine for SpinUpEngine<'_> {
 
     fn step_stats(&self) -> Option<engine::StepStats> {
         self.engine.step_stats()
+    }
+    fn next_step_s(&self) -> Option<f64> {
+        self.engine.next_step_s()
     }
     fn save_state(&mut self) -> Result<engine::EngineState, engine::Error> {
         self.engine.save_state()
@@ -326,6 +330,7 @@ impl Simulation {
                 total_steps: spin.n_steps(),
                 dt_s: spin.dt_s,
                 duration_s: spin.duration_s,
+                next_step_s: None,
             },
         };
         batched.report();
@@ -400,6 +405,7 @@ impl Simulation {
             total_steps: self.schedule.n_steps(),
             wall_s: self.clock.wall_s(),
             phases: &self.clock.phases,
+            next_step_s: self.engine.next_step_s(),
         }
     }
 
@@ -486,6 +492,7 @@ fn build_checkpoint(
         total_steps,
         wall_s: clock.wall_s(),
         phases: &clock.phases,
+        next_step_s: engine.next_step_s(),
     };
     let mut saved_callbacks = serde_json::Map::new();
     let mut blobs = Vec::new();
@@ -573,6 +580,7 @@ impl Hooks for Runner<'_> {
             total_steps: self.total_steps,
             wall_s: self.clock.wall_s(),
             phases: &phases,
+            next_step_s: engine.next_step_s(),
         };
         for (c, _) in self.callbacks.iter_mut().zip(&due).filter(|(_, &d)| d) {
             c.on_stop(&stop, &fields, &status)?;
@@ -596,6 +604,7 @@ impl Hooks for Runner<'_> {
             total_steps,
             wall_s: self.clock.wall_s(),
             phases: &phases,
+            next_step_s: engine.next_step_s(),
         };
         let action = self
             .callbacks
