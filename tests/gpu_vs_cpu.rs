@@ -5,6 +5,8 @@
 mod common;
 
 use common::{scenario, Backend};
+use ionfield::engine::Engine;
+use ionfield::gpu::{GpuEngine, XSweep};
 use ionfield::model::Model;
 
 /// Mixed boundaries: Dirichlet on x_min and z_max, zero flux elsewhere; a vessel held at a
@@ -65,13 +67,25 @@ hold_mm = {{ O2 = 0.054, glucose = 5.0 }}
 }
 
 fn compare(shape: [usize; 3], theta: f64, steps: u64) {
+    compare_with(shape, theta, steps, None);
+}
+
+/// `x_sweep`: the x sweep's kernel (`None`: the adapter's choice).
+fn compare_with(shape: [usize; 3], theta: f64, steps: u64, x_sweep: Option<XSweep>) {
     let sc = scenario(&mixed_toml(shape, theta));
     let model = Model::build(&sc);
     let species: Vec<usize> = (0..model.species.len()).collect();
     let mut cpu = common::engine(Backend::Cpu, &model).expect("cpu");
-    let Some(mut gpu) = common::engine(Backend::Gpu, &model) else {
+    let Some(mut gpu) = (match x_sweep {
+        None => common::engine(Backend::Gpu, &model),
+        Some(x) => common::gpu_context().map(|ctx| {
+            Box::new(GpuEngine::with_x_sweep(ctx, &model, x).expect("GPU engine"))
+                as Box<dyn Engine>
+        }),
+    }) else {
         return;
     };
+    println!("{}", gpu.info().adapter);
     // Two segments with different dt, as the schedule does before an output time.
     for engine in [&mut cpu, &mut gpu] {
         engine.advance(steps - 1, 1.0).expect("advance");
@@ -118,4 +132,34 @@ fn gpu_matches_cpu_on_24_cubed_with_mixed_boundaries() {
 #[test]
 fn gpu_matches_cpu_on_odd_17_13_11_grid() {
     compare([17, 13, 11], 1.0, 15);
+}
+
+/// Both kernels of the x sweep (one invocation per line; 64 lines a workgroup in tiles of
+/// 16 voxels) on grids that fill whole tiles and workgroups and grids that do not: each
+/// matches the CPU, and they match each other bit for bit (the same rows, eliminated in
+/// the same order).
+#[test]
+fn both_x_sweep_kernels_match_cpu_and_each_other() {
+    for (shape, theta, steps) in [([17, 13, 11], 1.0, 15), ([32, 16, 8], 0.5, 10)] {
+        let mut fields = Vec::new();
+        for x in [XSweep::Lines, XSweep::Tiled] {
+            compare_with(shape, theta, steps, Some(x));
+            let model = Model::build(&scenario(&mixed_toml(shape, theta)));
+            let Some(ctx) = common::gpu_context() else {
+                return;
+            };
+            let mut gpu = GpuEngine::with_x_sweep(ctx, &model, x).expect("GPU engine");
+            gpu.advance(steps, 1.0).expect("advance");
+            let all: Vec<usize> = (0..model.species.len()).collect();
+            fields.push(gpu.read_fields(&all).expect("read back"));
+        }
+        let differing = fields[0]
+            .iter()
+            .flatten()
+            .zip(fields[1].iter().flatten())
+            .filter(|(a, b)| a.to_bits() != b.to_bits())
+            .count();
+        println!("{shape:?}: {differing} values differ between the two x-sweep kernels");
+        assert_eq!(differing, 0, "{shape:?}");
+    }
 }

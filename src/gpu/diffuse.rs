@@ -24,7 +24,10 @@ pub struct DiffuseParams {
     pub r: f32,
     /// Douglas weight θ.
     pub theta: f32,
-    pub _pad: [u32; 2],
+    /// 1 when some tissue has a loss (q_t > 0), else 0: the y and z sweeps then skip the
+    /// loss lookups and the mask reads of the update (the same values).
+    pub lossy: u32,
+    pub _pad: u32,
     /// q_t = k_t·dt per tissue id, dimensionless.
     pub loss: [f32; MAX_TISSUES],
 }
@@ -38,7 +41,8 @@ impl DiffuseParams {
             held_bit: co.held_bit,
             r: co.r as f32,
             theta: co.theta as f32,
-            _pad: [0; 2],
+            lossy: u32::from(co.loss.iter().any(|&q| q != 0.0)),
+            _pad: 0,
             loss: co.loss.map(|q| q as f32),
         }
     }
@@ -52,6 +56,41 @@ pub fn shader_source(max_line: usize) -> String {
             &format!("const MAX_LINE: u32 = {max_line}u;"),
             1,
         )
+}
+
+/// Which kernel solves the x lines. Both solve the same rows in the same order (bit-identical
+/// results); they differ in how a warp touches memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum XSweep {
+    /// `sweep_x`: one invocation walks its line, so a warp reads addresses nx·4 bytes
+    /// apart. The faster one on lavapipe, where invocations are SIMD lanes of a CPU thread:
+    /// 64³ × 8 species, full ADI step 127–140 ms against 205–210 ms tiled (BENCHMARKS.md).
+    Lines,
+    /// `sweep_x_tiled`: 64 lines a workgroup, read and written in chunks of 16 voxels
+    /// along x by 16 invocations through workgroup memory (coalesced); for hardware GPUs.
+    Tiled,
+}
+
+impl XSweep {
+    /// Tiled on a hardware adapter, lines on a CPU one (lavapipe); `IONFIELD_X_SWEEP =
+    /// lines | tiled` chooses (benchmarks, tests).
+    pub fn for_adapter(hardware: bool) -> Result<XSweep, String> {
+        match std::env::var("IONFIELD_X_SWEEP").ok().as_deref() {
+            None | Some("") => Ok(if hardware { XSweep::Tiled } else { XSweep::Lines }),
+            Some("lines") => Ok(XSweep::Lines),
+            Some("tiled") => Ok(XSweep::Tiled),
+            Some(other) => Err(format!(
+                "IONFIELD_X_SWEEP = {other:?} is not a kernel of the x sweep. Fix: set it to \"lines\" or \"tiled\", or unset it (tiled on a hardware GPU, lines on lavapipe)"
+            )),
+        }
+    }
+
+    fn entry_point(self) -> &'static str {
+        match self {
+            XSweep::Lines => "sweep_x",
+            XSweep::Tiled => "sweep_x_tiled",
+        }
+    }
 }
 
 /// Which kernel to dispatch.
@@ -88,10 +127,16 @@ impl Sweep {
 pub struct DiffuseKernel {
     pub layout: wgpu::BindGroupLayout,
     pipelines: [wgpu::ComputePipeline; 4],
+    /// The x sweep's kernel.
+    pub x_sweep: XSweep,
 }
 
 impl DiffuseKernel {
-    pub fn new(device: &wgpu::Device, max_line: usize) -> Result<DiffuseKernel, Error> {
+    pub fn new(
+        device: &wgpu::Device,
+        max_line: usize,
+        x_sweep: XSweep,
+    ) -> Result<DiffuseKernel, Error> {
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("ionfield.diffuse_adi"),
@@ -133,11 +178,15 @@ impl DiffuseKernel {
             immediate_size: 0,
         });
         let make = |sweep: Sweep| {
+            let entry = match sweep {
+                Sweep::X => x_sweep.entry_point(),
+                other => other.entry_point(),
+            };
             device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(&format!("ionfield.diffuse_adi.{}", sweep.entry_point())),
+                label: Some(&format!("ionfield.diffuse_adi.{entry}")),
                 layout: Some(&pipeline_layout),
                 module: &module,
-                entry_point: Some(sweep.entry_point()),
+                entry_point: Some(entry),
                 compilation_options: Default::default(),
                 cache: None,
             })
@@ -154,7 +203,11 @@ impl DiffuseKernel {
                 message: e.to_string(),
             });
         }
-        Ok(DiffuseKernel { layout, pipelines })
+        Ok(DiffuseKernel {
+            layout,
+            pipelines,
+            x_sweep,
+        })
     }
 
     /// Records one dispatch of `sweep` for the species bound in `bind_group`.
@@ -207,7 +260,7 @@ mod tests {
     fn shader_parses_and_validates_without_a_gpu() {
         let m = module();
         let names: Vec<_> = m.entry_points.iter().map(|e| e.name.as_str()).collect();
-        assert_eq!(names, ["sweep_x", "sweep_y", "sweep_z", "decay"]);
+        assert_eq!(names, ["sweep_x", "sweep_x_tiled", "sweep_y", "sweep_z", "decay"]);
     }
 
     #[test]
@@ -240,6 +293,7 @@ mod tests {
             ("held_bit", offset_of!(DiffuseParams, held_bit)),
             ("r", offset_of!(DiffuseParams, r)),
             ("theta", offset_of!(DiffuseParams, theta)),
+            ("lossy", offset_of!(DiffuseParams, lossy)),
             ("loss", offset_of!(DiffuseParams, loss)),
         ];
         for (name, off) in rust {

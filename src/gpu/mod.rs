@@ -12,6 +12,7 @@ pub use plan::BufferPlan;
 use crate::chem::Network;
 use crate::engine::{self, strang_react_call, Engine, EngineInfo, EngineState, ReactionStats};
 use crate::model::{Model, SpeciesModel, StepCoefficients};
+pub use diffuse::XSweep;
 use diffuse::{DiffuseKernel, DiffuseParams, Sweep};
 use react::{ReactKernel, ReactParams};
 use wgpu::util::DeviceExt;
@@ -95,6 +96,20 @@ pub struct GpuEngine {
 impl GpuEngine {
     /// Checks the [`BufferPlan`] against the adapter, then uploads the model.
     pub fn new(ctx: GpuContext, model: &Model) -> Result<GpuEngine, Error> {
+        let x_sweep =
+            XSweep::for_adapter(ctx.adapter.is_hardware()).map_err(|message| Error::Device {
+                adapter: ctx.adapter.describe(),
+                message,
+            })?;
+        GpuEngine::with_x_sweep(ctx, model, x_sweep)
+    }
+
+    /// As [`GpuEngine::new`], with the x sweep's kernel given.
+    pub fn with_x_sweep(
+        ctx: GpuContext,
+        model: &Model,
+        x_sweep: XSweep,
+    ) -> Result<GpuEngine, Error> {
         if model.scheme != crate::config::Scheme::Split {
             return Err(Error::Device {
                 adapter: ctx.adapter.describe(),
@@ -104,7 +119,7 @@ impl GpuEngine {
         let plan = BufferPlan::new(&model.grid, model.species.len());
         plan.check_adapter(&ctx.adapter)?;
         let device = &ctx.device;
-        let kernel = DiffuseKernel::new(device, plan.max_line)?;
+        let kernel = DiffuseKernel::new(device, plan.max_line, x_sweep)?;
         let scope = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let mask = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some("ionfield.diffuse_adi.mask"),
@@ -413,7 +428,16 @@ impl Engine for GpuEngine {
         let info = &self.ctx.adapter.info;
         EngineInfo {
             backend: "gpu".into(),
-            adapter: format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type),
+            adapter: format!(
+                "{} ({:?}, {:?}; x sweep {})",
+                info.name,
+                info.backend,
+                info.device_type,
+                match self.kernel.x_sweep {
+                    XSweep::Lines => "by lines",
+                    XSweep::Tiled => "tiled",
+                }
+            ),
             driver: format!("{} {}", info.driver, info.driver_info),
         }
     }
