@@ -190,7 +190,7 @@ fn print_time(scenario: &Scenario, e: &Estimate) {
     }
     if e.adaptive {
         println!("  gpu backend: refuses time.scheme = \"coupled\" (its GPU kernels are not written yet); --backend auto runs it on the CPU");
-        println!("  (the coupled scheme's cost per step measured on the 24 h benchmark at 64³, BENCHMARKS.md; 1.8× over at 32³)");
+        println!("  (the coupled scheme's cost per step measured on the 24 h benchmark at 64³, BENCHMARKS.md; 0.95–1.4× of three other measured runs)");
     } else {
         println!("  (a hardware GPU has not been measured; docs/performance.md §7 estimates it 100–1000× faster than lavapipe)");
     }

@@ -260,7 +260,10 @@ mod tests {
     fn shader_parses_and_validates_without_a_gpu() {
         let m = module();
         let names: Vec<_> = m.entry_points.iter().map(|e| e.name.as_str()).collect();
-        assert_eq!(names, ["sweep_x", "sweep_x_tiled", "sweep_y", "sweep_z", "decay"]);
+        assert_eq!(
+            names,
+            ["sweep_x", "sweep_x_tiled", "sweep_y", "sweep_z", "decay"]
+        );
     }
 
     #[test]
