@@ -335,9 +335,11 @@ impl Progress {
         // the spin-up, the run's end after it). At its longest step the model time goes
         // linearly; before, it goes in factors of the time since the transient started.
         let (now_s, origin_s, end_s) = self.plan.transient(self.pos);
-        let capped = self
-            .next_step_s
-            .is_some_and(|h| h >= 0.9 * self.plan.max_step_s);
+        // (The spin-up has no output times: its step is not capped by them.)
+        let capped = self.pos >= self.plan.spin_up_steps
+            && self
+                .next_step_s
+                .is_some_and(|h| h >= 0.9 * self.plan.max_step_s);
         let phase_end = if self.pos < self.plan.spin_up_steps {
             self.plan.spin_up_steps
         } else {
