@@ -96,6 +96,12 @@ pub fn human(t_s: f64) -> String {
     } else {
         (t_s / 86400.0, "d")
     };
+    format!("{} {unit}", three_digits(v))
+}
+
+/// `v` with 2 decimals below 10, 1 below 100, none above, trailing zeros trimmed: `1.23`,
+/// `45.5`, `600` (the number part of [`human`]).
+pub fn three_digits(v: f64) -> String {
     let decimals = if v.abs() >= 100.0 {
         0
     } else if v.abs() >= 10.0 {
@@ -104,12 +110,11 @@ pub fn human(t_s: f64) -> String {
         2
     };
     let s = format!("{v:.decimals$}");
-    let s = if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.')
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
     } else {
-        &s
-    };
-    format!("{s} {unit}")
+        s
+    }
 }
 
 /// The error of a time text `value` at `field` that is not a time (`problem`); `key_s` is

@@ -340,14 +340,8 @@ impl Progress {
             && self
                 .next_step_s
                 .is_some_and(|h| h >= 0.9 * self.plan.max_step_s);
-        let phase_end = if self.pos < self.plan.spin_up_steps {
-            self.plan.spin_up_steps
-        } else {
-            self.plan.len()
-        };
         if capped {
-            return linear
-                .map(|_| elapsed / done as f64 * phase_end.saturating_sub(self.pos) as f64);
+            return linear;
         }
         let (then_s, then_origin_s, _) = self.plan.transient(from_pos);
         let same_transient = then_origin_s == origin_s
@@ -448,21 +442,7 @@ fn adaptive_dt(next_step_s: Option<f64>) -> String {
         return "adaptive dt".into();
     };
     let h = if h < 0.1 {
-        let ms = h * 1e3;
-        let decimals = if ms >= 100.0 {
-            0
-        } else if ms >= 10.0 {
-            1
-        } else {
-            2
-        };
-        let v = format!("{ms:.decimals$}");
-        let v = if v.contains('.') {
-            v.trim_end_matches('0').trim_end_matches('.').to_string()
-        } else {
-            v
-        };
-        format!("{v} ms")
+        format!("{} ms", crate::config::duration::three_digits(h * 1e3))
     } else {
         human(h)
     };
