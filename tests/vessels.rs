@@ -155,9 +155,88 @@ fn straight_capillaries_are_spread_out() {
     assert!(min_d > 60.0, "{min_d}");
 }
 
+/// `tissue_spacing_um`: a tissue at spacing s_t keeps (s/s_t)² of the network's lines
+/// (counted as vessel voxels in a layer of each tissue); the other tissue keeps all of them,
+/// and the segment geometry is the seed's, unchanged by the thinning.
+#[test]
+fn tissue_spacing_thins_the_network_in_that_tissue_only() {
+    // 600 × 600 µm in x–y; the tumour is the upper half in z.
+    let base = "seed = 5\nkind = \"straight\"\naxis = \"z\"\nspacing_um = 40.0\nradius_um = 4.0\nhold_mm = { O2 = 0.054 }";
+    let with_tumour = |net: &str| {
+        network_toml([60, 60, 20], net).replace(
+            "[vessel_network]",
+            "[tissues.tumour]\nshape = \"box\"\nmin_um = [0.0, 0.0, 100.0]\nmax_um = [600.0, 600.0, 200.0]\n[vessel_network]",
+        )
+    };
+    let plain = common::scenario(&with_tumour(base));
+    let thinned = common::scenario(&with_tumour(&format!(
+        "{base}\ntissue_spacing_um = {{ tumour = 120.0 }}"
+    )));
+    assert_eq!(
+        segments(&plain),
+        segments(&thinned),
+        "the geometry of the seed"
+    );
+    let net = thinned.vessel_network.as_ref().unwrap();
+    assert_eq!(net.keep_fraction_by_tissue, [1.0, 1.0 / 9.0]);
+    // Vessel voxels of one z layer inside each tissue (held O2 marks them).
+    let layer = |s: &Scenario, k: usize| {
+        let m = Model::build(s);
+        let nxy = 60 * 60;
+        (0..nxy)
+            .filter(|&i| m.mask[k * nxy + i] & !TISSUE_ID_MASK != 0)
+            .count() as f64
+    };
+    let (normal_all, tumour_all) = (layer(&plain, 5), layer(&plain, 15));
+    let (normal_thin, tumour_thin) = (layer(&thinned, 5), layer(&thinned, 15));
+    // Per-tissue blood values: each vessel voxel holds its own tissue's.
+    let per_tissue = common::scenario(&with_tumour(&base.replace(
+        "hold_mm = { O2 = 0.054 }",
+        "hold_mm = { O2 = { normal = 0.054, tumour = 0.03 } }",
+    )));
+    let m = Model::build(&per_tissue);
+    let held: std::collections::BTreeSet<(u32, u64)> = (0..m.mask.len())
+        .filter(|&ix| m.mask[ix] & !TISSUE_ID_MASK != 0)
+        .map(|ix| (m.mask[ix] & TISSUE_ID_MASK, m.initial_mm[0][ix].to_bits()))
+        .collect();
+    assert_eq!(
+        held,
+        [(0, 0.054f64.to_bits()), (1, 0.03f64.to_bits())].into(),
+        "held O2 by tissue id"
+    );
+    let lines = segments(&plain).len() as f64;
+    let kept = thinned
+        .vessels
+        .iter()
+        .filter(|v| v.keep_draw < 1.0 / 9.0)
+        .count() as f64;
+    println!(
+        "{lines} lines; vessel voxels per layer: normal {normal_all} -> {normal_thin}, tumour {tumour_all} -> {tumour_thin} ({kept} lines kept, expected {:.1})",
+        lines / 9.0
+    );
+    assert_eq!(normal_thin, normal_all, "normal tissue keeps every line");
+    assert_eq!(
+        tumour_all, normal_all,
+        "same lines in both layers before thinning"
+    );
+    // Each kept line keeps its voxels in the tumour layer.
+    assert!(
+        tumour_thin > 0.0 && (tumour_thin / tumour_all - kept / lines).abs() < 0.05,
+        "{tumour_thin} / {tumour_all} against {kept} / {lines}"
+    );
+    // The draws are uniform: the kept count is binomial(lines, 1/9), within 3 sd.
+    let sd = (lines / 9.0 * (8.0 / 9.0)).sqrt();
+    assert!(
+        (kept - lines / 9.0).abs() < 3.0 * sd,
+        "{kept} kept of {lines}"
+    );
+}
+
 /// Robin exchange with D = 0: each voxel next to the vessel obeys
-/// dC/dt = P·(S/V)·(C_b − C) with S/V = (vessel faces)/h, so C_b − C decays as exp(−k t),
-/// k = P/h = 0.05 /s for P = 0.5 µm/s, h = 10 µm; voxels touching no vessel face keep C0.
+/// dC/dt = P·(S/V)·(C_b − C) with S/V = (vessel faces)/h × 2πr/4h (the capillary's
+/// perimeter over its one-voxel staircase's), so C_b − C decays as exp(−k t),
+/// k = P·2πr/(4h²) = 0.0157 /s for P = 0.5 µm/s, r = 2 µm, h = 10 µm; voxels touching no
+/// vessel face keep C0.
 #[test]
 fn robin_exchange_relaxes_at_p_times_s_over_v() {
     let dir = tempfile::tempdir().unwrap();
@@ -183,7 +262,8 @@ fn robin_exchange_relaxes_at_p_times_s_over_v() {
     let model = Model::build(&s);
     let ix = |i: usize, j: usize, k: usize| i + 3 * (j + 3 * k);
     assert_eq!(model.initial_mm[sv][ix(1, 1, 1)], 0.0); // vessel voxel
-    assert_eq!(model.initial_mm[sv][ix(0, 1, 1)], 0.1); // one face, 1/h
+    let one_face = 0.1 * 2.0 * std::f64::consts::PI * 2.0 / 40.0; // 1/h × 2πr/4h
+    assert!((model.initial_mm[sv][ix(0, 1, 1)] - one_face).abs() < 1e-15);
     assert_eq!(model.initial_mm[sv][ix(0, 0, 1)], 0.0); // corner: edge contact only
     let mut e = common::engine(common::Backend::Cpu, &model).unwrap();
     let (dt, steps) = (0.1, 200u64);
@@ -191,7 +271,7 @@ fn robin_exchange_relaxes_at_p_times_s_over_v() {
     let g = &e.read_fields(&[1]).unwrap()[0];
     let t = dt * steps as f64;
     let k_measured = ((5.0 - 1.0) / (5.0 - g[ix(0, 1, 1)] as f64)).ln() / t;
-    let k_want = 0.5 / 10.0;
+    let k_want = 0.5 * one_face;
     let rel = (k_measured - k_want).abs() / k_want;
     println!(
         "robin: C(t = {t} s) = {:.6} mM next to the vessel, k measured {k_measured:.6} /s vs P·S/V = {k_want} /s (rel {rel:.2e}); corner {:.6}, vessel voxel {:.6}",
@@ -217,6 +297,9 @@ fn network_errors_name_the_field() {
         ("file = \"missing.csv\"\nhold_mm = { O2 = 0.05 }", "vessel_network.file"),
         ("seed = 1\nkind = \"straight\"\nradius_um = 5.0\nspacing_um = 100.0\nhold_mm = { O3 = 0.05 }", "vessel_network.hold_mm.O3"),
         ("seed = 1\nkind = \"straight\"\nradius_um = 5.0\nspacing_um = 100.0\nhold_mm = { O2 = 0.05 }\nexchange = { O2 = { permeability_um_per_s = 1.0, blood_mm = 0.1 } }", "vessel_network.exchange.O2"),
+        ("seed = 1\nkind = \"straight\"\nradius_um = 5.0\nspacing_um = 100.0\ntissue_spacing_um = { normal = 50.0 }\nhold_mm = { O2 = 0.05 }", "vessel_network.tissue_spacing_um.normal"),
+        ("seed = 1\nkind = \"straight\"\nradius_um = 5.0\nspacing_um = 100.0\ntissue_spacing_um = { tumor = 200.0 }\nhold_mm = { O2 = 0.05 }", "vessel_network.tissue_spacing_um.tumor"),
+        ("seed = 1\nkind = \"branching\"\nradius_um = 5.0\nspacing_um = 100.0\ntissue_spacing_um = { normal = 200.0 }\nhold_mm = { O2 = 0.05 }", "vessel_network.tissue_spacing_um"),
     ];
     for (net, field) in cases {
         let e = load_in(dir.path(), &network_toml([8, 8, 8], net)).unwrap_err();

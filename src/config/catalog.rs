@@ -19,6 +19,10 @@ pub const FILES: &[(&str, &str)] = &[
         include_str!("../../configs/tissue/tumour_640um.toml"),
     ),
     (
+        "configs/tissue/tumour_1280um.toml",
+        include_str!("../../configs/tissue/tumour_1280um.toml"),
+    ),
+    (
         "configs/therapies/cao2_calcium_overload.toml",
         include_str!("../../configs/therapies/cao2_calcium_overload.toml"),
     ),

@@ -336,6 +336,10 @@ pub struct Vessel {
     /// centres would otherwise vanish at 10 µm voxels), and its voxels count for the
     /// surface field of exchange.
     pub from_network: bool,
+    /// Uniform in [0, 1), drawn from the network's seed (0 for `[[vessels]]`): in a tissue
+    /// with a keep fraction below 1 (`vessel_network.tissue_spacing_um`) the segment is a
+    /// vessel only where `keep_draw` is below that fraction.
+    pub keep_draw: f64,
 }
 
 /// What `[vessel_network]` produced.
@@ -355,14 +359,22 @@ pub struct VesselNetwork {
     pub exchange: Vec<Exchange>,
     /// Species index of the generated `vessel_SV` field (1/µm) when there is exchange.
     pub surface_species: Option<usize>,
+    /// Per tissue id: the fraction of segments kept there, (spacing_um / tissue spacing)²
+    /// (1 where `tissue_spacing_um` does not name the tissue).
+    pub keep_fraction_by_tissue: Vec<f64>,
+    /// (species, held blood value per tissue id, mM) of the network's vessels: each vessel
+    /// voxel holds its own tissue's value (tumour blood may be hypercapnic, lactic).
+    pub hold_mm_by_tissue: Vec<(usize, Vec<f64>)>,
 }
 
 /// Robin exchange of one species with blood: source P·(S/V)·(C_b − C) next to vessels.
-#[derive(Clone, Copy, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Exchange {
     pub species: usize,
-    pub permeability_um_per_s: f64,
-    pub blood_mm: f64,
+    /// P per tissue id, µm/s.
+    pub permeability_um_per_s_by_tissue: Vec<f64>,
+    /// Blood concentration C_b per tissue id, mM.
+    pub blood_mm_by_tissue: Vec<f64>,
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -28,13 +28,17 @@ pub struct RawVesselNetwork {
     pub kind: Option<String>,
     pub file: Option<String>,
     pub spacing_um: Option<f64>,
+    /// Mean intercapillary distance per tissue, µm (≥ the network's): the straight
+    /// network is thinned there at random.
+    pub tissue_spacing_um: Option<NamedMap<f64>>,
     pub density_mm_per_mm3: Option<f64>,
     pub radius_um: Option<f64>,
     pub axis: Option<String>,
     pub segment_um: Option<f64>,
     pub persistence: Option<f64>,
     pub branch_probability: Option<f64>,
-    pub hold_mm: Option<NamedMap<f64>>,
+    /// Held blood values, mM: a number, or per tissue (`{ normal = 1.3, tumour = 1.8 }`).
+    pub hold_mm: Option<NamedMap<toml::Value>>,
     pub exchange: Option<NamedMap<RawExchange>>,
 }
 
@@ -42,8 +46,10 @@ pub struct RawVesselNetwork {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawExchange {
-    pub permeability_um_per_s: f64,
-    pub blood_mm: f64,
+    /// µm/s: a number, or per tissue.
+    pub permeability_um_per_s: toml::Value,
+    /// mM: a number, or per tissue.
+    pub blood_mm: toml::Value,
 }
 
 /// Most segments of a network (generated or read from CSV). Each becomes a capsule that is
@@ -73,6 +79,7 @@ pub(super) fn build(
 ) -> Result<VesselNetwork, Error> {
     let extent = grid.extent_um();
     let volume_um3 = extent.x * extent.y * extent.z;
+    let mut keep_fraction_by_tissue = vec![1.0; tissues.len()];
     let (kind, seed, file, segments) = match (&raw.file, raw.kind.as_deref()) {
         (Some(_), Some(_)) => {
             return Err(Error::invalid(
@@ -85,6 +92,7 @@ pub(super) fn build(
             for (key, present) in [
                 ("seed", raw.seed.is_some()),
                 ("spacing_um", raw.spacing_um.is_some()),
+                ("tissue_spacing_um", raw.tissue_spacing_um.is_some()),
                 ("density_mm_per_mm3", raw.density_mm_per_mm3.is_some()),
                 ("radius_um", raw.radius_um.is_some()),
                 ("axis", raw.axis.is_some()),
@@ -214,6 +222,7 @@ pub(super) fn build(
                 }
             };
             let segments = if kind == "straight" {
+                keep_fraction_by_tissue = keep_fractions(raw, spacing_um, tissues)?;
                 for key in [
                     ("segment_um", raw.segment_um.is_some()),
                     ("persistence", raw.persistence.is_some()),
@@ -242,6 +251,13 @@ pub(super) fn build(
                 }
                 straight(extent, axis, spacing_um, radius_um, seed)
             } else {
+                if raw.tissue_spacing_um.is_some() {
+                    return Err(Error::invalid(
+                        field("tissue_spacing_um"),
+                        "applies to kind = \"straight\" (thinning a branching tree at random would cut it into pieces)",
+                    )
+                    .fix("remove tissue_spacing_um, or use kind = \"straight\""));
+                }
                 let segment_um = positive(
                     raw.segment_um.unwrap_or(20.0),
                     &field("segment_um"),
@@ -288,20 +304,28 @@ pub(super) fn build(
 
     let names: Vec<String> = species.iter().map(|s| s.name.clone()).collect();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    let mut hold_mm = Vec::new();
+    let mut hold_mm_by_tissue = Vec::new();
     for (name, v) in raw.hold_mm.iter().flat_map(|m| m.0.iter()) {
         let f = field(&format!("hold_mm.{name}"));
         let s = species_ix(name, &f, &names)?;
-        hold_mm.push((
+        hold_mm_by_tissue.push((
             s,
-            non_negative(*v, &f, "set a non-negative held concentration in mM")?,
+            per_tissue(
+                v,
+                &f,
+                tissues,
+                "set a non-negative held concentration in mM",
+            )?,
         ));
     }
+    // The segments carry the first tissue's (normal) values; `Model::build` takes each
+    // voxel's tissue's value.
+    let hold_mm: Vec<(usize, f64)> = hold_mm_by_tissue.iter().map(|(s, v)| (*s, v[0])).collect();
     let mut exchange = Vec::new();
     for (name, x) in raw.exchange.iter().flat_map(|m| m.0.iter()) {
         let f = field(&format!("exchange.{name}"));
         let s = species_ix(name, &f, &names)?;
-        if hold_mm.iter().any(|&(h, _)| h == s) {
+        if hold_mm_by_tissue.iter().any(|(h, _)| *h == s) {
             return Err(Error::invalid(
                 &f,
                 format!("`{name}` is both held (hold_mm, Dirichlet) and exchanged (Robin)"),
@@ -310,19 +334,21 @@ pub(super) fn build(
         }
         exchange.push(Exchange {
             species: s,
-            permeability_um_per_s: non_negative(
-                x.permeability_um_per_s,
+            permeability_um_per_s_by_tissue: per_tissue(
+                &x.permeability_um_per_s,
                 &format!("{f}.permeability_um_per_s"),
+                tissues,
                 "set a non-negative permeability in µm/s, e.g. 0.5",
             )?,
-            blood_mm: non_negative(
-                x.blood_mm,
+            blood_mm_by_tissue: per_tissue(
+                &x.blood_mm,
                 &format!("{f}.blood_mm"),
+                tissues,
                 "set the non-negative blood concentration in mM",
             )?,
         });
     }
-    if hold_mm.is_empty() && exchange.is_empty() {
+    if hold_mm_by_tissue.is_empty() && exchange.is_empty() {
         return Err(Error::invalid(
             SECTION,
             "the network neither holds nor exchanges any species",
@@ -369,8 +395,8 @@ pub(super) fn build(
             let name = all_names[x.species];
             let (p, cb) = (format!("P_{name}"), format!("Cb_{name}"));
             for (pname, value, unit) in [
-                (&p, x.permeability_um_per_s, "um/s"),
-                (&cb, x.blood_mm, "mM"),
+                (&p, &x.permeability_um_per_s_by_tissue, "um/s"),
+                (&cb, &x.blood_mm_by_tissue, "mM"),
             ] {
                 parameter_name(pname, &f, tissues, &all_names)?;
                 if parameters.iter().any(|q| &q.name == pname) {
@@ -382,7 +408,7 @@ pub(super) fn build(
                 }
                 parameters.push(Parameter {
                     name: pname.clone(),
-                    value_by_tissue: vec![value; n_tissues],
+                    value_by_tissue: value.clone(),
                     unit: unit.to_string(),
                     source: "vessel_network.exchange".to_string(),
                 });
@@ -421,6 +447,8 @@ pub(super) fn build(
     }
     let total_length_um = length_in_box_um(&segments, extent);
     let n_segments = segments.len();
+    // A stream of its own, so that the draws leave the geometry of the seed unchanged.
+    let mut draws = SplitMix64::new(seed.unwrap_or(0) ^ THINNING_STREAM);
     for s in segments {
         vessels.push(Vessel {
             region: Region::Capsule {
@@ -430,6 +458,7 @@ pub(super) fn build(
             },
             hold_mm: hold_mm.clone(),
             from_network: true,
+            keep_draw: draws.next_f64(),
         });
     }
     Ok(VesselNetwork {
@@ -441,5 +470,59 @@ pub(super) fn build(
         length_density_mm_per_mm3: total_length_um / volume_um3 * 1e6,
         exchange,
         surface_species,
+        keep_fraction_by_tissue,
+        hold_mm_by_tissue,
     })
+}
+
+/// A non-negative value, uniform or per tissue (`{ normal = 1.3, tumour = 1.8 }`, with an
+/// optional `default`), by tissue id.
+fn per_tissue(
+    value: &toml::Value,
+    f: &str,
+    tissues: &[&str],
+    fix: &str,
+) -> Result<Vec<f64>, Error> {
+    let values = super::parameters::parameter_value(value, f, tissues)?;
+    for v in &values {
+        non_negative(*v, f, fix)?;
+    }
+    Ok(values)
+}
+
+/// Seed offset of the per-segment thinning draws.
+const THINNING_STREAM: u64 = 0x7468_696e_6e69_6e67;
+
+/// `tissue_spacing_um = { tumour = 200.0 }`: per tissue id, the fraction of the network's
+/// capillaries kept there, (spacing_um / tissue spacing)² (length density ∝ 1/spacing²).
+fn keep_fractions(
+    raw: &RawVesselNetwork,
+    spacing_um: f64,
+    tissues: &[&str],
+) -> Result<Vec<f64>, Error> {
+    let mut keep = vec![1.0; tissues.len()];
+    for (name, s) in raw.tissue_spacing_um.iter().flat_map(|m| m.0.iter()) {
+        let f = field(&format!("tissue_spacing_um.{name}"));
+        let t = super::checks::tissue_ix_fix(name, &f, (tissues, &[]), |names| {
+            format!("use the tissues {names} (define new tissues under [tissues.<name>])")
+        })?;
+        let s = positive(
+            *s,
+            &f,
+            "set the tissue's mean intercapillary distance in µm, e.g. 200",
+        )?;
+        if s < spacing_um {
+            return Err(Error::invalid(
+                &f,
+                format!(
+                    "is below the network's spacing_um = {} µm: a tissue can only be thinned, not made denser",
+                    short(spacing_um)
+                ),
+            )
+            .found(short(s))
+            .fix("set spacing_um to the densest tissue's spacing (normal 40–80 µm) and larger values here (tumour 100–300 µm)"));
+        }
+        keep[t] = (spacing_um / s).powi(2);
+    }
+    Ok(keep)
 }

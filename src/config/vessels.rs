@@ -44,6 +44,7 @@ pub(super) fn validate(
             region,
             hold_mm,
             from_network: false,
+            keep_draw: 0.0,
         });
     }
     Ok(out)

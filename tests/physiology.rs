@@ -1,0 +1,181 @@
+//! The untreated tumour microenvironment (`configs/untreated_margin.toml`): after its 12 h
+//! spin-up, each figure is compared with the literature value it comes from. The run is the
+//! scenario's physics on a narrower window (480 × 480 µm across, the full 1.28 mm depth at
+//! 20 µm voxels), on the CPU backend (the coupled scheme has no GPU twin yet).
+//!
+//! Each assertion prints what it measured (run with `--nocapture`).
+
+mod common;
+
+use ionfield::config;
+use ionfield::model::{Model, TISSUE_ID_MASK};
+
+/// The test window: 24 × 24 × 64 voxels of 20 µm, the tumour below z = 800 µm.
+const SETS: &[&str] = &[
+    "grid.shape=[24,24,64]",
+    "tissues.tumour.max_um=[480,480,800]",
+    "time.end=\"60 s\"",
+    "time.output_interval=\"60 s\"",
+    "output.slices=[12]",
+];
+
+/// O2 below which tissue counts as hypoxic, mM: 5 mmHg × 1.35e-3 mM/mmHg (the onset of
+/// hypoxic death in the baseline, docs/scientific-model.md §5).
+const HYPOXIC_MM: f64 = 6.8e-3;
+
+#[test]
+fn untreated_tumour_is_hypoxic_lactic_and_more_acidic_than_normal_tissue() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let config_path = root.join("configs/untreated_margin.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let mut args = vec![
+        "run".to_string(),
+        config_path.display().to_string(),
+        "--backend".into(),
+        "cpu".into(),
+        "--out".into(),
+        out.display().to_string(),
+    ];
+    for s in SETS {
+        args.push("--set".into());
+        args.push(s.to_string());
+    }
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let started = std::time::Instant::now();
+    let o = common::ionfield(dir.path(), &argv);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    eprintln!(
+        "untreated_margin (24 × 24 × 64, 12 h spin-up): {:.1} s wall",
+        started.elapsed().as_secs_f64()
+    );
+
+    let sets: Vec<String> = SETS.iter().map(|s| s.to_string()).collect();
+    let scenario = config::load_file(&config_path, &sets).unwrap();
+    let model = Model::build(&scenario);
+    let g = scenario.grid;
+    let (nx, ny, nz, h) = (g.nx, g.ny, g.nz, g.voxel_um);
+    let field = |name: &str| -> Vec<f64> {
+        common::read_npy_f32(&out.join(format!("fields/{name}_t0000000.0s.npy")))
+            .into_iter()
+            .map(f64::from)
+            .collect()
+    };
+    let (o2, ph, lac) = (field("O2"), field("pH"), field("Lac"));
+    let vessel: Vec<bool> = model
+        .mask
+        .iter()
+        .map(|m| m & !TISSUE_ID_MASK != 0)
+        .collect();
+    let tumour_id = scenario
+        .tissues
+        .iter()
+        .position(|t| t.name == "tumour")
+        .unwrap() as u32;
+    let tissue = |ix: usize| model.mask[ix] & TISSUE_ID_MASK;
+    let mean = |f: &[f64], pick: &dyn Fn(usize) -> bool| {
+        let (s, n) = (0..f.len())
+            .filter(|&i| pick(i))
+            .fold((0.0, 0usize), |(s, n), i| (s + f[i], n + 1));
+        assert!(n > 0);
+        s / n as f64
+    };
+    let in_tumour = |ix: usize| !vessel[ix] && tissue(ix) == tumour_id;
+    let in_normal = |ix: usize| !vessel[ix] && tissue(ix) != tumour_id;
+
+    // pHe: tumour 6.6–7.0 by imaging [Buf13], human electrode mean 7.06 ± 0.05 [Eng95];
+    // normal tissue 7.35–7.45 [Lee20], 7.2–7.4 [Buf13].
+    let (ph_t, ph_n) = (mean(&ph, &in_tumour), mean(&ph, &in_normal));
+    eprintln!("pHe: tumour mean {ph_t:.3} (literature 6.6–7.0 [Buf13], 7.06 ± 0.05 [Eng95]); normal {ph_n:.3} (7.35–7.45 [Lee20], 7.2–7.4 [Buf13])");
+    assert!((7.3..=7.45).contains(&ph_n), "normal pHe {ph_n}");
+    // The model's tumour stays above the literature band (see the scenario's header); it
+    // must be clearly acidic against normal tissue (the baseline before this model: 7.40).
+    assert!(ph_t < 7.2 && ph_t < ph_n - 0.1, "tumour pHe {ph_t}");
+    // pHe falls with depth from the normal tissue into the tumour (layer means, 80 µm bands).
+    let layer_ph: Vec<f64> = (0..nz / 4)
+        .map(|b| {
+            mean(&ph, &|ix: usize| {
+                let k = ix / (nx * ny);
+                !vessel[ix] && k / 4 == b
+            })
+        })
+        .collect();
+    eprintln!(
+        "pHe by depth (80 µm bands from z = 0): {:?}",
+        layer_ph
+            .iter()
+            .map(|p| format!("{p:.3}"))
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        layer_ph.windows(2).all(|w| w[0] <= w[1] + 1e-4),
+        "pHe is not lowest deepest in the tumour"
+    );
+
+    // Lactate: tumour 5–20 mM (cervix 6.3–10 [Wal00], head and neck 4.7–12.3 [Wal97]);
+    // normal 1–2 mM [T] (here above blood where tumour lactate spills over).
+    let (lac_t, lac_n) = (mean(&lac, &in_tumour), mean(&lac, &in_normal));
+    eprintln!("lactate: tumour {lac_t:.2} mM (5–20 [Wal00][Wal97]), normal {lac_n:.2} mM");
+    assert!((5.0..=20.0).contains(&lac_t), "tumour lactate {lac_t}");
+    assert!(lac_n < lac_t, "normal lactate {lac_n}");
+
+    // Hypoxia: 10–50 % of typical human tumours below 2.5–5 mmHg [McK14]; none in normal.
+    let n_t = (0..o2.len()).filter(|&i| in_tumour(i)).count() as f64;
+    let hyp_t = (0..o2.len())
+        .filter(|&i| in_tumour(i) && o2[i] < HYPOXIC_MM)
+        .count() as f64
+        / n_t;
+    let hyp_n = (0..o2.len())
+        .filter(|&i| in_normal(i) && o2[i] < HYPOXIC_MM)
+        .count();
+    eprintln!("hypoxic (< 5 mmHg) fraction of the tumour {:.1} % (10–50 % [McK14]); normal voxels hypoxic: {hyp_n}", 100.0 * hyp_t);
+    assert!((0.10..=0.60).contains(&hyp_t), "hypoxic fraction {hyp_t}");
+    assert_eq!(hyp_n, 0);
+
+    // O2 against distance from the nearest perfused capillary (the capillaries run along
+    // z, so distance is measured within a layer): below 5 mmHg beyond 100–150 µm, the
+    // diffusion limit of 140 µm measured in window chambers [Lan06][Gro88].
+    let k = nz / 4; // z = 330 µm, deep in the tumour
+    let vessels: Vec<(usize, usize)> = (0..nx * ny)
+        .filter(|&c| vessel[k * nx * ny + c])
+        .map(|c| (c % nx, c / nx))
+        .collect();
+    assert!(
+        !vessels.is_empty(),
+        "no capillary in the test window's tumour"
+    );
+    let mut far = (0.0, 0usize);
+    let mut near = (0.0, 0usize);
+    for c in 0..nx * ny {
+        let ix = k * nx * ny + c;
+        if vessel[ix] {
+            continue;
+        }
+        let (i, j) = (c % nx, c / nx);
+        let d = vessels
+            .iter()
+            .map(|&(a, b)| {
+                h * (((i as f64 - a as f64).powi(2) + (j as f64 - b as f64).powi(2)).sqrt())
+            })
+            .fold(f64::MAX, f64::min);
+        if d > 120.0 {
+            far = (far.0 + o2[ix], far.1 + 1);
+        } else if d <= 40.0 {
+            near = (near.0 + o2[ix], near.1 + 1);
+        }
+    }
+    let (far_o2, near_o2) = (far.0 / far.1.max(1) as f64, near.0 / near.1.max(1) as f64);
+    eprintln!(
+        "O2 at z = {:.0} µm: {:.2} µM within 40 µm of a capillary ({} voxels), {:.2} µM beyond 120 µm ({} voxels)",
+        (k as f64 + 0.5) * h,
+        1e3 * near_o2,
+        near.1,
+        1e3 * far_o2,
+        far.1
+    );
+    assert!(
+        far.1 > 0 && far_o2 < HYPOXIC_MM,
+        "O2 beyond 120 µm {far_o2}"
+    );
+    assert!(near_o2 > 2.0 * far_o2);
+}
