@@ -328,9 +328,10 @@ pub enum BoundaryCondition {
 #[derive(Clone, Debug, Serialize)]
 pub struct Vessel {
     pub region: Region,
-    /// (species index, held concentration mM). May be empty for a network segment that
-    /// only exchanges (Robin).
-    pub hold_mm: Vec<(usize, f64)>,
+    /// (species index, held concentration per tissue id, mM): each vessel voxel holds its
+    /// own tissue's value (tumour blood may be hypercapnic, lactic). May be empty for a
+    /// network segment that only exchanges (Robin).
+    pub hold_mm: Vec<(usize, Vec<f64>)>,
     /// A `[vessel_network]` segment: besides the voxels whose centre it covers, every voxel
     /// its centre line passes through is a vessel voxel (a 5 µm capillary between voxel
     /// centres would otherwise vanish at 10 µm voxels), and its voxels count for the
@@ -362,9 +363,6 @@ pub struct VesselNetwork {
     /// Per tissue id: the fraction of segments kept there, (spacing_um / tissue spacing)²
     /// (1 where `tissue_spacing_um` does not name the tissue).
     pub keep_fraction_by_tissue: Vec<f64>,
-    /// (species, held blood value per tissue id, mM) of the network's vessels: each vessel
-    /// voxel holds its own tissue's value (tumour blood may be hypercapnic, lactic).
-    pub hold_mm_by_tissue: Vec<(usize, Vec<f64>)>,
 }
 
 /// Robin exchange of one species with blood: source P·(S/V)·(C_b − C) next to vessels.

@@ -70,7 +70,8 @@ pub fn validate(raw: RawScenario, source: &str, base_dir: &Path) -> Result<Scena
     let raw_species_names: Vec<&str> = raw_species_names.iter().map(String::as_str).collect();
 
     let raw_vessels = raw.vessels.as_deref().unwrap_or_default();
-    let mut vessels = vessels::validate(raw_vessels, &raw_species_names, &grid)?;
+    let mut vessels =
+        vessels::validate(raw_vessels, &raw_species_names, &grid, tissue_names.len())?;
     let raw_parameters = raw.parameters.as_ref();
     let mut parameters = parameters::validate(raw_parameters, &tissue_names, &raw_species_names)?;
     let raw_reactions = raw.reactions.as_ref();
@@ -220,7 +221,7 @@ mod tests {
         assert_eq!(s.species[1].decay_per_s_by_tissue, [7e-4, 1.7e-3]);
         assert_eq!(s.vessels.len(), 6);
         for v in &s.vessels {
-            assert_eq!(v.hold_mm, [(0, 0.054), (1, 5.0)]);
+            assert_eq!(v.hold_mm, [(0, vec![0.054; 2]), (1, vec![5.0; 2])]);
             assert!(matches!(v.region, Region::Cylinder { radius_um, .. } if radius_um == 8.0));
         }
         let out = &s.output;

@@ -304,11 +304,11 @@ pub(super) fn build(
 
     let names: Vec<String> = species.iter().map(|s| s.name.clone()).collect();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    let mut hold_mm_by_tissue = Vec::new();
+    let mut hold_mm = Vec::new();
     for (name, v) in raw.hold_mm.iter().flat_map(|m| m.0.iter()) {
         let f = field(&format!("hold_mm.{name}"));
         let s = species_ix(name, &f, &names)?;
-        hold_mm_by_tissue.push((
+        hold_mm.push((
             s,
             per_tissue(
                 v,
@@ -318,14 +318,11 @@ pub(super) fn build(
             )?,
         ));
     }
-    // The segments carry the first tissue's (normal) values; `Model::build` takes each
-    // voxel's tissue's value.
-    let hold_mm: Vec<(usize, f64)> = hold_mm_by_tissue.iter().map(|(s, v)| (*s, v[0])).collect();
     let mut exchange = Vec::new();
     for (name, x) in raw.exchange.iter().flat_map(|m| m.0.iter()) {
         let f = field(&format!("exchange.{name}"));
         let s = species_ix(name, &f, &names)?;
-        if hold_mm_by_tissue.iter().any(|(h, _)| *h == s) {
+        if hold_mm.iter().any(|(h, _)| *h == s) {
             return Err(Error::invalid(
                 &f,
                 format!("`{name}` is both held (hold_mm, Dirichlet) and exchanged (Robin)"),
@@ -348,7 +345,7 @@ pub(super) fn build(
             )?,
         });
     }
-    if hold_mm_by_tissue.is_empty() && exchange.is_empty() {
+    if hold_mm.is_empty() && exchange.is_empty() {
         return Err(Error::invalid(
             SECTION,
             "the network neither holds nor exchanges any species",
@@ -471,7 +468,6 @@ pub(super) fn build(
         exchange,
         surface_species,
         keep_fraction_by_tissue,
-        hold_mm_by_tissue,
     })
 }
 

@@ -17,6 +17,7 @@ pub(super) fn validate(
     raw: &[RawVessel],
     species: &[&str],
     grid: &Grid,
+    n_tissues: usize,
 ) -> Result<Vec<Vessel>, Error> {
     let mut out = Vec::new();
     for (i, v) in raw.iter().enumerate() {
@@ -38,7 +39,7 @@ pub(super) fn validate(
                 &field,
                 "set a non-negative held concentration in mM",
             )?;
-            hold_mm.push((s, value));
+            hold_mm.push((s, vec![value; n_tissues]));
         }
         out.push(Vessel {
             region,

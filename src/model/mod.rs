@@ -140,14 +140,11 @@ impl Model {
                 0
             }
         ];
-        let net = scenario.vessel_network.as_ref();
-        let keep = net
+        let keep = scenario
+            .vessel_network
+            .as_ref()
             .map(|net| net.keep_fraction_by_tissue.as_slice())
             .unwrap_or_default();
-        let network_hold = |s: usize, tissue: usize| {
-            net.and_then(|n| n.hold_mm_by_tissue.iter().find(|(h, _)| *h == s))
-                .map(|(_, v)| v[tissue])
-        };
         for vessel in &scenario.vessels {
             for ix in vessel_voxels(&grid, vessel) {
                 // A thinned tissue keeps a segment only where its draw is below the
@@ -156,12 +153,9 @@ impl Model {
                 if vessel.from_network && keep.get(tissue).is_some_and(|&f| vessel.keep_draw >= f) {
                     continue;
                 }
-                for &(s, value_mm) in &vessel.hold_mm {
+                for (s, value_mm) in &vessel.hold_mm {
+                    let (s, value_mm) = (*s, value_mm[tissue]);
                     debug_assert!(s < n_species);
-                    let value_mm = match vessel.from_network {
-                        true => network_hold(s, tissue).unwrap_or(value_mm),
-                        false => value_mm,
-                    };
                     mask[ix] |= held_bit(s);
                     initial_mm[s][ix] = value_mm;
                 }
@@ -497,7 +491,7 @@ mod tests {
                     centre_um: DVec3::new(45.0, 35.0, 25.0),
                     radius_um: 1.0,
                 },
-                hold_mm: vec![(0, 7.0)],
+                hold_mm: vec![(0, vec![7.0; 2])],
                 from_network: false,
                 keep_draw: 0.0,
             }],
