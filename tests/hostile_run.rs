@@ -565,3 +565,63 @@ fn kill_9_in_the_middle_of_writes_resumes_to_the_same_files() {
     assert!(differing.is_empty(), "differ: {differing:?}");
     eprintln!("{} files byte-identical", a.len());
 }
+
+/// SIGTERM during a long spin-up (what Slurm sends before a time limit) ends the run within
+/// seconds with exit 130, a message and an `interrupted` manifest; it used to be acted on
+/// only at t = 0, hours later, after Slurm's SIGKILL.
+#[test]
+fn sigterm_during_the_spin_up_stops_the_run_at_once() {
+    use std::io::{BufRead, BufReader};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let mut args = vec!["run", "--out", "spin"];
+    args.extend(SMALL);
+    // 100 days of spin-up at 0.5 s: far longer than the test may wait.
+    args.extend(["--set", "time.spin_up_s=8.64e6"]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ionfield"))
+        .args(&args)
+        .current_dir(dir)
+        .env("XDG_RUNTIME_DIR", dir)
+        .env_remove("RUST_LOG")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the ionfield binary starts");
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut text = String::new();
+    // The spin-up has started (the handlers are installed before it) when it says so.
+    loop {
+        let mut line = String::new();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "no spin-up:\n{text}"
+        );
+        text.push_str(&line);
+        if line.starts_with("spin-up:") {
+            break;
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let sent = Instant::now();
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    // Should the signal be ignored, the test fails after 30 s instead of hanging.
+    let pid = child.id().to_string();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(30));
+        let _ = Command::new("kill").args(["-KILL", &pid]).status();
+    });
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    text.push_str(&rest);
+    let status = child.wait().unwrap();
+    let waited = sent.elapsed().as_secs_f64();
+    eprintln!("stopped {waited:.2} s after SIGTERM:\n{text}");
+    assert_eq!(status.code(), Some(130), "{text}");
+    assert!(waited < 20.0, "took {waited} s");
+    assert!(text.contains("during the spin-up"), "{text}");
+    let manifest = std::fs::read_to_string(dir.join("spin/manifest.json")).unwrap();
+    assert!(manifest.contains("\"interrupted\""), "{manifest}");
+}

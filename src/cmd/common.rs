@@ -56,6 +56,10 @@ impl From<sim::simulation::Error> for AppError {
             Error::Callback(c) if c.environment => AppError::input(c),
             Error::Callback(c) => AppError::simulation(c),
             e @ Error::Restore(_) => AppError::input(e),
+            e @ Error::SpinUpStopped { .. } => AppError {
+                code: super::run::EXIT_INTERRUPTED,
+                error: e.into(),
+            },
         }
     }
 }

@@ -33,7 +33,7 @@ use std::time::Instant;
 /// The resolved scenario, relative to the output folder.
 const RESOLVED_CONFIG: &str = "config.resolved.toml";
 /// Exit code after SIGINT/SIGTERM (128 + SIGINT, the shell convention).
-const EXIT_INTERRUPTED: u8 = 130;
+pub(super) const EXIT_INTERRUPTED: u8 = 130;
 
 /// `ionfield run`.
 pub fn run(args: &RunArgs) -> Result<(), AppError> {
@@ -326,8 +326,17 @@ impl RunFolder {
                 spin.n_steps()
             );
         }
-        let Some(report) = self.sim.spin_up()? else {
-            return Ok(());
+        let report = match self.sim.spin_up() {
+            Ok(Some(report)) => report,
+            Ok(None) => return Ok(()),
+            Err(e) => {
+                // A signal during the spin-up: the manifest says so (no checkpoint, so a
+                // sweep reruns the run from scratch).
+                if matches!(e, ionfield::sim::simulation::Error::SpinUpStopped { .. }) {
+                    let _ = self.write_manifest("interrupted");
+                }
+                return Err(e.into());
+            }
         };
         let (name, drift) = report.worst_drift(scenario);
         // At the spin-up's looser tolerance the change over its last tenth is partly the

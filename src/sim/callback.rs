@@ -169,9 +169,13 @@ pub trait Callback {
         Action::Continue
     }
     /// During the spin-up ([`super::Simulation::spin_up`]), before its first step and
-    /// after every batch of at most [`super::STEPS_PER_BATCH`] baseline steps (progress);
-    /// no stops, fields or checkpoints happen there.
-    fn on_spin_up(&mut self, _status: &SpinUpStatus) {}
+    /// after every batch of at most [`super::STEPS_PER_BATCH`] baseline steps (progress).
+    /// No fields or checkpoints happen there: [`Action::Stop`] ends the spin-up, and with
+    /// it the run, which has not started (a signal must not wait hours for t = 0);
+    /// [`Action::Checkpoint`] is ignored.
+    fn on_spin_up(&mut self, _status: &SpinUpStatus) -> Action {
+        Action::Continue
+    }
     /// The state to keep in a checkpoint taken at `status` (`None`: nothing to keep).
     fn save(&mut self, _status: &Status) -> Option<Saved> {
         None

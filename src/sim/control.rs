@@ -127,6 +127,18 @@ impl Callback for SignalStop {
     fn schedule(&self) -> Schedule {
         Schedule::BatchesOnly
     }
+    fn on_spin_up(&mut self, s: &SpinUpStatus) -> Action {
+        if self.flag.load(Ordering::SeqCst) {
+            eprintln!(
+                "signal received during the spin-up ({:.0} s of {} s): stopping",
+                s.step as f64 * s.dt_s,
+                s.duration_s
+            );
+            Action::Stop
+        } else {
+            Action::Continue
+        }
+    }
     fn on_batch(&mut self, s: &Status) -> Action {
         if self.flag.load(Ordering::SeqCst) {
             eprintln!(
@@ -456,7 +468,7 @@ impl Callback for Progress {
     fn schedule(&self) -> Schedule {
         Schedule::OutputTimes
     }
-    fn on_spin_up(&mut self, s: &SpinUpStatus) {
+    fn on_spin_up(&mut self, s: &SpinUpStatus) -> Action {
         self.next_step_s = s.next_step_s;
         // A log line at the start, at every tenth and at the end of the spin-up.
         let tenths = s.step * 10 / s.total_steps.max(1);
@@ -465,6 +477,7 @@ impl Callback for Progress {
         self.set_pos(s.step);
         let msg = self.spin_up_message(s);
         self.show(s.step, msg, log);
+        Action::Continue
     }
     fn on_stop(&mut self, stop: &Stop, _: &Fields, s: &Status) -> Result<(), CallbackError> {
         self.last_output_s = Some(stop.time_s);

@@ -22,6 +22,9 @@ pub enum Error {
     /// A callback failed (a writer could not write).
     #[error(transparent)]
     Callback(#[from] CallbackError),
+    /// A callback (a signal) stopped the spin-up: the run has not started.
+    #[error("stopped during the spin-up, at {done_s} s of its {duration_s} s: the run itself had not started, so there is no checkpoint. Fix: run it again (the spin-up starts over)")]
+    SpinUpStopped { done_s: f64, duration_s: f64 },
     /// A checkpoint that does not belong to this simulation.
     #[error("cannot restore the checkpoint: {0}. Fix: resume with the ionfield version, scenario and backend that wrote it, or start the run again")]
     Restore(String),
@@ -50,13 +53,17 @@ struct SpinUpEngine<'a> {
     engine: &'a mut dyn Engine,
     callbacks: &'a mut [Box<dyn Callback>],
     status: SpinUpStatus,
+    /// A callback asked to stop: every later step is skipped.
+    stopped: bool,
 }
 
 impl SpinUpEngine<'_> {
     fn report(&mut self) {
         self.status.next_step_s = self.engine.next_step_s();
         for c in self.callbacks.iter_mut() {
-            c.on_spin_up(&self.status);
+            if c.on_spin_up(&self.status) == Action::Stop {
+                self.stopped = true;
+            }
         }
     }
 }
@@ -66,6 +73,9 @@ impl Engine for SpinUpEngine<'_> {
         self.engine.info()
     }
     fn advance(&mut self, n_steps: u64, dt_s: f64) -> Result<(), engine::Error> {
+        if self.stopped {
+            return Ok(());
+        }
         if self.engine.is_adaptive() {
             // The span of the steps in calls of at most STEPS_PER_BATCH error-controlled
             // steps: batches of fixed length would cap the step at 64·dt (32 s for the
@@ -80,7 +90,7 @@ impl Engine for SpinUpEngine<'_> {
                 self.status.step = start + ((t_s / dt_s).round() as u64).min(n_steps);
                 self.report();
                 // A remainder below the stepper's own end tolerance is not stepped.
-                if advanced_s <= 0.0 {
+                if advanced_s <= 0.0 || self.stopped {
                     break;
                 }
             }
@@ -94,6 +104,9 @@ impl Engine for SpinUpEngine<'_> {
             done += n;
             self.status.step += n;
             self.report();
+            if self.stopped {
+                return Ok(());
+            }
         }
         Ok(())
     }
@@ -332,9 +345,16 @@ impl Simulation {
                 duration_s: spin.duration_s,
                 next_step_s: None,
             },
+            stopped: false,
         };
         batched.report();
         let report = super::spin_up(&mut batched, spin, &self.species_names)?;
+        if batched.stopped {
+            return Err(Error::SpinUpStopped {
+                done_s: batched.status.step as f64 * spin.dt_s,
+                duration_s: spin.duration_s,
+            });
+        }
         self.clock.lap(|p| &mut p.spin_up_s);
         Ok(Some(report))
     }
