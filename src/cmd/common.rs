@@ -8,6 +8,9 @@ use ionfield::gpu::{self, GpuContext};
 use ionfield::sim;
 use std::path::Path;
 
+/// Exit code after SIGINT/SIGTERM (128 + SIGINT, the shell convention).
+pub const EXIT_INTERRUPTED: u8 = 130;
+
 /// A failure and the exit code it maps to.
 #[derive(Debug)]
 pub struct AppError {
@@ -57,7 +60,7 @@ impl From<sim::simulation::Error> for AppError {
             Error::Callback(c) => AppError::simulation(c),
             e @ Error::Restore(_) => AppError::input(e),
             e @ Error::SpinUpStopped { .. } => AppError {
-                code: super::run::EXIT_INTERRUPTED,
+                code: EXIT_INTERRUPTED,
                 error: e.into(),
             },
         }

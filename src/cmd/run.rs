@@ -10,7 +10,7 @@
 //! continued run computes exactly what the uninterrupted run would.
 
 use super::args::{CheckpointArgs, ResumeArgs, RunArgs};
-use super::common::{choose_backend, load_resolved, AppError, Chosen};
+use super::common::{choose_backend, load_resolved, AppError, Chosen, EXIT_INTERRUPTED};
 use ionfield::config::{self, Resolved, Scenario};
 use ionfield::cpu::CpuEngine;
 use ionfield::engine::Engine;
@@ -32,8 +32,6 @@ use std::time::Instant;
 
 /// The resolved scenario, relative to the output folder.
 const RESOLVED_CONFIG: &str = "config.resolved.toml";
-/// Exit code after SIGINT/SIGTERM (128 + SIGINT, the shell convention).
-pub(super) const EXIT_INTERRUPTED: u8 = 130;
 
 /// `ionfield run`.
 pub fn run(args: &RunArgs) -> Result<(), AppError> {

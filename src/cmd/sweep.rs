@@ -6,7 +6,7 @@
 //! (as SIGINT), which checkpoints and exits 130; the sweep then exits 130 too.
 
 use super::args::{Backend, SweepArgs};
-use super::common::{load_resolved, AppError};
+use super::common::{load_resolved, AppError, EXIT_INTERRUPTED};
 use ionfield::output::atomic::write_atomic;
 use ionfield::sim::checkpoint;
 use ionfield::sweep::gather;
@@ -15,8 +15,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-const EXIT_INTERRUPTED: u8 = 130;
 
 fn input(msg: String) -> AppError {
     AppError::input(anyhow::anyhow!(msg))
