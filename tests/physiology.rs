@@ -1,7 +1,9 @@
 //! The untreated tumour microenvironment (`configs/untreated_margin.toml`): after its 12 h
-//! spin-up, each figure is compared with the literature value it comes from. The run is the
-//! scenario's physics on a narrower window (480 × 480 µm across, the full 1.28 mm depth at
-//! 20 µm voxels), on the CPU backend (the coupled scheme has no GPU twin yet).
+//! spin-up, each figure is compared with the literature value it comes from; acid is
+//! conserved (lactate gained = bicarbonate lost); and an acid-triggered particle dissolves
+//! faster in the tumour from its pH alone. The runs are the scenario's physics on a narrower
+//! window (480 × 480 µm across, the full 1.28 mm depth at 20 µm voxels), on the CPU backend
+//! (the coupled scheme has no GPU twin yet).
 //!
 //! Each assertion prints what it measured (run with `--nocapture`).
 
@@ -23,10 +25,18 @@ const SETS: &[&str] = &[
 /// hypoxic death in the baseline, docs/scientific-model.md §5).
 const HYPOXIC_MM: f64 = 6.8e-3;
 
-#[test]
-fn untreated_tumour_is_hypoxic_lactic_and_more_acidic_than_normal_tissue() {
+/// Runs `configs/untreated_margin.toml` on the test window with `extra` settings on the CPU
+/// backend; returns the output directory's holder, the run folder and the loaded scenario.
+fn run_window(extra: &[&str]) -> (tempfile::TempDir, std::path::PathBuf, config::Scenario) {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let config_path = root.join("configs/untreated_margin.toml");
+    run_config(&root.join("configs/untreated_margin.toml"), extra)
+}
+
+/// [`run_window`] for any scenario file (one that includes the margin).
+fn run_config(
+    config_path: &std::path::Path,
+    extra: &[&str],
+) -> (tempfile::TempDir, std::path::PathBuf, config::Scenario) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     let mut args = vec![
@@ -37,31 +47,70 @@ fn untreated_tumour_is_hypoxic_lactic_and_more_acidic_than_normal_tissue() {
         "--out".into(),
         out.display().to_string(),
     ];
-    for s in SETS {
+    let sets: Vec<String> = SETS.iter().chain(extra).map(|s| s.to_string()).collect();
+    for s in &sets {
         args.push("--set".into());
-        args.push(s.to_string());
+        args.push(s.clone());
     }
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     let started = std::time::Instant::now();
     let o = common::ionfield(dir.path(), &argv);
     assert_eq!(o.code, 0, "{}", o.stderr);
     eprintln!(
-        "untreated_margin (24 × 24 × 64, 12 h spin-up): {:.1} s wall",
+        "untreated_margin (24 × 24 × 64, 12 h spin-up{}): {:.1} s wall",
+        if extra.is_empty() { "" } else { ", modified" },
         started.elapsed().as_secs_f64()
     );
+    let scenario = config::load_file(config_path, &sets).unwrap();
+    (dir, out, scenario)
+}
 
-    let sets: Vec<String> = SETS.iter().map(|s| s.to_string()).collect();
-    let scenario = config::load_file(&config_path, &sets).unwrap();
+/// A field at t = 0 (the end of the spin-up), mM, in voxel order.
+fn field(out: &std::path::Path, name: &str) -> Vec<f64> {
+    field_at(out, name, 0.0)
+}
+
+/// A field at model time `t_s`.
+fn field_at(out: &std::path::Path, name: &str, t_s: f64) -> Vec<f64> {
+    common::read_npy_f32(&out.join(format!("fields/{name}_t{t_s:09.1}s.npy")))
+        .into_iter()
+        .map(f64::from)
+        .collect()
+}
+
+/// Acid–base conservation at steady state: glycolysis makes lactate and H⁺ one for one, and
+/// each H⁺ consumes one HCO3 (directly, or through the buffer, which holds nothing at steady
+/// state). With lactate and HCO3 given the same diffusivity and the same exchange, and blood
+/// values summing to the same 25.5 mM in both tissues, Lac + HCO3 must equal 25.5 mM in
+/// every voxel. Free H⁺ diffusion breaks this unless it is slow (docs/scientific-model.md §9:
+/// at D_H 500 µm²/s the tumour was 1.9 mM over).
+#[test]
+fn acid_is_conserved_lactate_plus_bicarbonate_equals_blood_sum() {
+    let (_dir, out, _) = run_window(&[
+        "species.Lac.diffusion_um2_per_s=580.0",
+        "vessel_network.exchange.Lac.blood_mm=1.5",
+        "vessel_network.exchange.HCO3.blood_mm=24.0",
+    ]);
+    let (lac, hco3) = (field(&out, "Lac"), field(&out, "HCO3"));
+    let worst = lac
+        .iter()
+        .zip(&hco3)
+        .map(|(l, c)| l + c - 25.5)
+        .fold(0.0f64, |w, d| if d.abs() > w.abs() { d } else { w });
+    let lac_max = lac.iter().cloned().fold(0.0, f64::max);
+    eprintln!("Lac + HCO3 − 25.5 mM: worst {worst:+.3} mM (lactate up to {lac_max:.2} mM)");
+    // The conservation must hold while the acid load is real: lactate well above blood.
+    assert!(lac_max > 5.0, "lactate {lac_max}");
+    assert!(worst.abs() < 0.15, "Lac + HCO3 off by {worst} mM");
+}
+
+#[test]
+fn untreated_tumour_is_hypoxic_lactic_and_more_acidic_than_normal_tissue() {
+    let (_dir, out, scenario) = run_window(&[]);
     let model = Model::build(&scenario);
     let g = scenario.grid;
     let (nx, ny, nz, h) = (g.nx, g.ny, g.nz, g.voxel_um);
-    let field = |name: &str| -> Vec<f64> {
-        common::read_npy_f32(&out.join(format!("fields/{name}_t0000000.0s.npy")))
-            .into_iter()
-            .map(f64::from)
-            .collect()
-    };
-    let (o2, ph, lac) = (field("O2"), field("pH"), field("Lac"));
+    let (o2, ph, lac) = (field(&out, "O2"), field(&out, "pH"), field(&out, "Lac"));
     let vessel: Vec<bool> = model
         .mask
         .iter()
@@ -178,4 +227,83 @@ fn untreated_tumour_is_hypoxic_lactic_and_more_acidic_than_normal_tissue() {
         "O2 beyond 120 µm {far_o2}"
     );
     assert!(near_o2 > 2.0 * far_o2);
+}
+
+/// Acid-triggered dissolution (docs/scientific-model.md §3, first-order law with the acid
+/// switch H/(K + H), pK 7.0) of one particle dosed alike everywhere after the spin-up: it
+/// dissolves faster in the tumour from the tumour's lower pHe alone, and in each voxel as
+/// the law predicts from that voxel's own pH: fraction 1 − exp(−k·f(H)·t).
+#[test]
+fn acid_triggered_dissolution_is_faster_in_the_tumour_from_its_ph_alone() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("margin_dissolution.toml");
+    let margin = root.join("configs/untreated_margin.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"name = "margin_dissolution"
+include = ["{}"]
+[species.NP]
+diffusion_um2_per_s = 0.0
+[species.ion]
+diffusion_um2_per_s = 0.0
+[parameters]
+k_d = {{ value = 1e-3, unit = "1/s", source = "test" }}
+K_d = {{ value = 1e-4, unit = "mM", source = "test: switch pK 7.0" }}
+[reactions.np_acid_dissolution]
+equation = "NP -> ion"
+rate = "k_d * NP * hill(H, K_d, 1)"
+[[dosing]]
+species = "NP"
+shape = "box"
+min_um = [0.0, 0.0, 0.0]
+max_um = [480.0, 480.0, 1280.0]
+amount_mm = 1.0
+[output]
+fields = ["O2", "glucose", "pH", "Lac", "HCO3", "CO2", "viab", "NP"]
+"#,
+            margin.display()
+        ),
+    )
+    .unwrap();
+    let t_end = 600.0;
+    let (_dir, out, scenario) = run_config(
+        &path,
+        &["time.end=\"10 min\"", "time.output_interval=\"10 min\""],
+    );
+    let model = Model::build(&scenario);
+    let tumour_id = scenario
+        .tissues
+        .iter()
+        .position(|t| t.name == "tumour")
+        .unwrap() as u32;
+    let (ph0, ph1, np) = (
+        field(&out, "pH"),
+        field_at(&out, "pH", t_end),
+        field_at(&out, "NP", t_end),
+    );
+    let (mut sums, mut worst) = ([(0.0, 0usize); 2], 0.0f64);
+    for ix in 0..np.len() {
+        if model.mask[ix] & !TISSUE_ID_MASK != 0 {
+            continue; // vessel lumens take no dose
+        }
+        let dissolved = 1.0 - np[ix];
+        // The law at the voxel's pH (its mean over the interval; pH moves < 0.01 here).
+        let h = 1e3 * 10f64.powf(-(ph0[ix] + ph1[ix]) / 2.0);
+        let want = 1.0 - (-1e-3 * h / (1e-4 + h) * t_end).exp();
+        worst = worst.max((dissolved / want - 1.0).abs());
+        let t = usize::from(model.mask[ix] & TISSUE_ID_MASK == tumour_id);
+        sums[t] = (sums[t].0 + dissolved, sums[t].1 + 1);
+    }
+    let (normal, tumour) = (sums[0].0 / sums[0].1 as f64, sums[1].0 / sums[1].1 as f64);
+    eprintln!(
+        "dissolved in 10 min: tumour {:.1} %, normal {:.1} % (ratio {:.2}); worst voxel against the law at its pH {:.2} %",
+        100.0 * tumour,
+        100.0 * normal,
+        tumour / normal,
+        100.0 * worst
+    );
+    assert!(worst < 0.02, "{worst}");
+    assert!(tumour > 1.2 * normal, "{tumour} vs {normal}");
 }

@@ -40,22 +40,7 @@ pub(super) fn validate(
                 )
             }
         }
-        let at = duration::seconds(&path, "time", d.time_s, d.time.as_ref())?;
-        let field = at
-            .as_ref()
-            .map_or(format!("{path}.time_s"), |a| a.field.clone());
-        let time_s = non_negative(
-            at.map_or(0.0, |a| a.value),
-            &field,
-            "doses are given at t ≥ 0 (after any spin-up)",
-        )?;
-        if time_s > time.end_s {
-            return Err(
-                Error::invalid(field, format!("is after time.end_s = {} s", time.end_s))
-                    .found(time_s)
-                    .fix("dose within the run, or lengthen time.end_s"),
-            );
-        }
+        let time_s = dose_time_s(&path, d.time_s, d.time.as_ref(), time)?;
         let amount_mm = non_negative(
             d.amount_mm,
             &format!("{path}.amount_mm"),
@@ -71,4 +56,31 @@ pub(super) fn validate(
     }
     out.sort_by(|a, b| a.time_s.total_cmp(&b.time_s));
     Ok(out)
+}
+
+/// The time of a dose in table `path` (`time_s`, or `time = "2 h"`; default 0), s: at
+/// t ≥ 0 (after any spin-up) and within the run.
+pub(super) fn dose_time_s(
+    path: &str,
+    secs: Option<f64>,
+    text: Option<&Duration>,
+    time: &TimeSpec,
+) -> Result<f64, Error> {
+    let at = duration::seconds(path, "time", secs, text)?;
+    let field = at
+        .as_ref()
+        .map_or(format!("{path}.time_s"), |a| a.field.clone());
+    let time_s = non_negative(
+        at.map_or(0.0, |a| a.value),
+        &field,
+        "doses are given at t ≥ 0 (after any spin-up)",
+    )?;
+    if time_s > time.end_s {
+        return Err(
+            Error::invalid(field, format!("is after time.end_s = {} s", time.end_s))
+                .found(time_s)
+                .fix("dose within the run, or lengthen time.end_s"),
+        );
+    }
+    Ok(time_s)
 }

@@ -371,8 +371,17 @@ pub struct Exchange {
     pub species: usize,
     /// P per tissue id, µm/s.
     pub permeability_um_per_s_by_tissue: Vec<f64>,
-    /// Blood concentration C_b per tissue id, mM.
-    pub blood_mm_by_tissue: Vec<f64>,
+    /// The blood concentration C_b.
+    pub blood: Blood,
+}
+
+/// Where an exchanged species' blood concentration comes from.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub enum Blood {
+    /// Constant, per tissue id, mM.
+    Mm(Vec<f64>),
+    /// The generated plasma species of `[plasma.<species>]` (its index): intravenous delivery.
+    Plasma(usize),
 }
 
 #[derive(Clone, Debug, Serialize)]

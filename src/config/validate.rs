@@ -11,8 +11,8 @@ use super::error::Error;
 use super::raw::NamedMap;
 use super::scenario::{Scenario, MAX_SPECIES};
 use super::{
-    buffer, chemistry, dosing, grid, mri, output, parameters, reactions, species, time, tissues,
-    vessel_network, vessels,
+    buffer, chemistry, dosing, grid, mri, output, parameters, plasma, reactions, species, time,
+    tissues, vessel_network, vessels,
 };
 
 /// The root table of a scenario file.
@@ -27,6 +27,8 @@ pub struct RawScenario {
     pub species: NamedMap<species::RawSpecies>,
     pub vessels: Option<Vec<vessels::RawVessel>>,
     pub vessel_network: Option<vessel_network::RawVesselNetwork>,
+    /// `[plasma.<species>]`: intravenous delivery (plasma pharmacokinetics).
+    pub plasma: Option<NamedMap<plasma::RawPlasma>>,
     pub parameters: Option<NamedMap<parameters::RawParameter>>,
     pub reactions: Option<NamedMap<reactions::RawReaction>>,
     pub buffer: Option<buffer::RawBuffer>,
@@ -76,6 +78,18 @@ pub fn validate(raw: RawScenario, source: &str, base_dir: &Path) -> Result<Scena
     let mut parameters = parameters::validate(raw_parameters, &tissue_names, &raw_species_names)?;
     let raw_reactions = raw.reactions.as_ref();
     let mut reactions = reactions::validate(raw_reactions, &tissue_names, &raw_species_names)?;
+    // Before the network: its exchange may draw on the generated plasma species.
+    let mut plasma_doses = Vec::new();
+    plasma::build(
+        raw.plasma.as_ref(),
+        &grid,
+        &time,
+        &tissue_names,
+        &mut species,
+        &mut parameters,
+        &mut reactions,
+        &mut plasma_doses,
+    )?;
     let vessel_network = match &raw.vessel_network {
         None => None,
         Some(net) => Some(vessel_network::build(
@@ -93,7 +107,9 @@ pub fn validate(raw: RawScenario, source: &str, base_dir: &Path) -> Result<Scena
     let buffer = buffer::validate(raw.buffer.as_ref(), &species)?;
     let chemistry = chemistry::validate(raw.chemistry.as_ref())?;
     let raw_doses = raw.dosing.as_deref().unwrap_or_default();
-    let doses = dosing::validate(raw_doses, &species_names, &grid, &time)?;
+    let mut doses = dosing::validate(raw_doses, &species_names, &grid, &time)?;
+    doses.extend(plasma_doses);
+    doses.sort_by(|a, b| a.time_s.total_cmp(&b.time_s));
     let spin_up = time::spin_up(&raw.time, &time)?;
     time::check_diffusion(&time, spin_up.as_ref(), &grid, &species)?;
     let mri = mri::validate(raw.mri.as_ref(), &species_names, &tissue_names)?;

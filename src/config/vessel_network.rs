@@ -15,8 +15,8 @@ use super::error::{count, did_you_mean, short, Error, ErrorKind};
 use super::parameters::parameter_name;
 use super::raw::NamedMap;
 use super::scenario::{
-    BoundaryCondition, Exchange, Grid, InitialCondition, Parameter, Reaction, Region, Species,
-    Vessel, VesselNetwork, MAX_SPECIES,
+    Blood, BoundaryCondition, Exchange, Grid, InitialCondition, Parameter, Reaction, Region,
+    Species, Vessel, VesselNetwork, MAX_SPECIES,
 };
 
 /// `[vessel_network]`.
@@ -48,7 +48,7 @@ pub struct RawVesselNetwork {
 pub struct RawExchange {
     /// µm/s: a number, or per tissue.
     pub permeability_um_per_s: toml::Value,
-    /// mM: a number, or per tissue.
+    /// mM: a number, or per tissue; or `"plasma"`: the plasma curve of `[plasma.<species>]`.
     pub blood_mm: toml::Value,
 }
 
@@ -337,12 +337,25 @@ pub(super) fn build(
                 tissues,
                 "set a non-negative permeability in µm/s, e.g. 0.5",
             )?,
-            blood_mm_by_tissue: per_tissue(
-                &x.blood_mm,
-                &format!("{f}.blood_mm"),
-                tissues,
-                "set the non-negative blood concentration in mM",
-            )?,
+            blood: match &x.blood_mm {
+                toml::Value::String(s) if s == "plasma" => {
+                    let plasma = format!("{name}{}", super::plasma::PLASMA_SUFFIX);
+                    let ix = names.iter().position(|n| *n == plasma).ok_or_else(|| {
+                        Error::invalid(
+                            format!("{f}.blood_mm"),
+                            format!("\"plasma\" needs a [plasma.{name}] table (its plasma curve)"),
+                        )
+                        .fix(format!("add [plasma.{name}] with dose_mm and half_life, or give blood_mm in mM"))
+                    })?;
+                    Blood::Plasma(ix)
+                }
+                v => Blood::Mm(per_tissue(
+                    v,
+                    &format!("{f}.blood_mm"),
+                    tissues,
+                    "set the non-negative blood concentration in mM, or \"plasma\" (intravenous delivery, [plasma.<species>])",
+                )?),
+            },
         });
     }
     if hold_mm.is_empty() && exchange.is_empty() {
@@ -390,11 +403,15 @@ pub(super) fn build(
         let all_names: Vec<&str> = species.iter().map(|s| s.name.as_str()).collect();
         for x in &exchange {
             let name = all_names[x.species];
-            let (p, cb) = (format!("P_{name}"), format!("Cb_{name}"));
-            for (pname, value, unit) in [
-                (&p, &x.permeability_um_per_s_by_tissue, "um/s"),
-                (&cb, &x.blood_mm_by_tissue, "mM"),
-            ] {
+            let p = format!("P_{name}");
+            // The blood side: a parameter C_b, or the plasma species itself.
+            let (cb, cb_value) = match &x.blood {
+                Blood::Mm(v) => (format!("Cb_{name}"), Some(v)),
+                Blood::Plasma(ix) => (all_names[*ix].to_string(), None),
+            };
+            let generated = std::iter::once((&p, &x.permeability_um_per_s_by_tissue, "um/s"))
+                .chain(cb_value.map(|v| (&cb, v, "mM")));
+            for (pname, value, unit) in generated {
                 parameter_name(pname, &f, tissues, &all_names)?;
                 if parameters.iter().any(|q| &q.name == pname) {
                     return Err(Error::invalid(
