@@ -35,6 +35,7 @@ mod origins;
 mod output;
 mod overrides;
 mod parameters;
+pub mod particle;
 pub mod plasma;
 mod raw;
 mod reactions;

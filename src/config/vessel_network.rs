@@ -47,7 +47,12 @@ pub struct RawVesselNetwork {
 #[serde(deny_unknown_fields)]
 pub struct RawExchange {
     /// µm/s: a number, or per tissue.
-    pub permeability_um_per_s: toml::Value,
+    pub permeability_um_per_s: Option<toml::Value>,
+    /// Instead of a permeability, a particle by its hydrodynamic radius, nm: P from pore
+    /// theory with `pore_radius_nm` (per tissue) and `pore_fraction_per_um` (ε/L, 1/µm).
+    pub particle_radius_nm: Option<f64>,
+    pub pore_radius_nm: Option<toml::Value>,
+    pub pore_fraction_per_um: Option<f64>,
     /// mM: a number, or per tissue; or `"plasma"`: the plasma curve of `[plasma.<species>]`.
     pub blood_mm: toml::Value,
 }
@@ -331,12 +336,7 @@ pub(super) fn build(
         }
         exchange.push(Exchange {
             species: s,
-            permeability_um_per_s_by_tissue: per_tissue(
-                &x.permeability_um_per_s,
-                &format!("{f}.permeability_um_per_s"),
-                tissues,
-                "set a non-negative permeability in µm/s, e.g. 0.5",
-            )?,
+            permeability_um_per_s_by_tissue: permeability(x, &f, tissues)?,
             blood: match &x.blood_mm {
                 toml::Value::String(s) if s == "plasma" => {
                     let plasma = format!("{name}{}", super::plasma::PLASMA_SUFFIX);
@@ -490,6 +490,51 @@ pub(super) fn build(
 
 /// A non-negative value, uniform or per tissue (`{ normal = 1.3, tumour = 1.8 }`, with an
 /// optional `default`), by tissue id.
+/// P per tissue id, µm/s: given, or from the particle's size by pore theory
+/// (docs/scientific-model.md §11).
+fn permeability(x: &RawExchange, f: &str, tissues: &[&str]) -> Result<Vec<f64>, Error> {
+    let pores = (
+        x.particle_radius_nm,
+        x.pore_radius_nm.as_ref(),
+        x.pore_fraction_per_um,
+    );
+    let example = "permeability_um_per_s = { normal = 1e-4, tumour = 2e-3 }, or particle_radius_nm = 50.0, pore_radius_nm = { normal = 6.0, tumour = 400.0 }, pore_fraction_per_um = 2.2e-5";
+    match (&x.permeability_um_per_s, pores) {
+        (Some(p), (None, None, None)) => per_tissue(
+            p,
+            &format!("{f}.permeability_um_per_s"),
+            tissues,
+            "set a non-negative permeability in µm/s, e.g. 0.5",
+        ),
+        (None, (Some(r), Some(pore), Some(eps))) => {
+            let r = positive(
+                r,
+                &format!("{f}.particle_radius_nm"),
+                "set the particle's hydrodynamic radius in nm, e.g. 50.0",
+            )?;
+            let eps = non_negative(
+                eps,
+                &format!("{f}.pore_fraction_per_um"),
+                "set the pore area fraction per wall thickness ε/L in 1/µm, e.g. 2.2e-5",
+            )?;
+            let field = format!("{f}.pore_radius_nm");
+            let pores = per_tissue(pore, &field, tissues, "set the pore radius in nm")?;
+            for p in &pores {
+                positive(*p, &field, "set a pore radius above 0 nm, e.g. 6.0 (normal), 400.0 (tumour)")?;
+            }
+            Ok(pores
+                .iter()
+                .map(|&p| super::particle::pore_permeability_um_per_s(r, p, eps))
+                .collect())
+        }
+        _ => Err(Error::invalid(
+            f,
+            "give either permeability_um_per_s, or all of particle_radius_nm, pore_radius_nm and pore_fraction_per_um",
+        )
+        .fix(example)),
+    }
+}
+
 fn per_tissue(
     value: &toml::Value,
     f: &str,
