@@ -158,8 +158,11 @@ fn print_time(scenario: &Scenario, e: &Estimate) {
         } else {
             format!(" of {}", both(spin.dt_s))
         };
+        let settle = spin.settle_per_h.map_or(String::new(), |tol| {
+            format!(", at most: it ends once every settling field drifts by less than {tol:e} of its range per hour, checked every {}", both(spin.window_s()))
+        });
         println!(
-            "spin-up: {about}{} steps{of} before t = 0 ({} of baseline); {about}{} steps in all",
+            "spin-up: {about}{} steps{of} before t = 0 ({} of baseline{settle}); {about}{} steps in all",
             e.spin_up_steps,
             both(spin.duration_s),
             e.spin_up_steps + e.steps

@@ -336,7 +336,7 @@ impl RunFolder {
                 return Err(e.into());
             }
         };
-        let (name, drift) = report.worst_drift(scenario);
+        let (name, drift) = report.worst.clone();
         // At the spin-up's looser tolerance the change over its last tenth is partly the
         // integrator's error relaxing (fe_fenton_cdt at 32³: glucose 8.5e-2 per hour at the
         // default tolerance, 1.7e-2 at 1e-3 and 1e-4), not the tissue's drift.
@@ -345,9 +345,20 @@ impl RunFolder {
         } else {
             ""
         };
-        eprintln!(
-            "spin-up done: largest remaining drift {name} at {drift:.2e} of its range per hour (cumulative species and viab excluded{caveat}; all in manifest.json)"
-        );
+        let ran = ionfield::config::duration::human(report.duration_s);
+        match (report.tolerance_per_h, report.settled) {
+            (Some(tol), Some(true)) => eprintln!(
+                "spin-up settled after {ran}: largest drift {name} at {drift:.2e} of its range per hour over the last {}, within {tol:e} (cumulative species and viab excluded{}; all in manifest.json)",
+                ionfield::config::duration::human(report.window_s),
+                if adaptive { "; measured at the run's own tolerance" } else { "" }
+            ),
+            (Some(tol), _) => log::warn!(
+                "spin-up did not settle within its {ran}: {name} still drifts {drift:.2e} of its range per hour, above time.spin_up_tolerance_per_h = {tol:e}; the therapy starts from a baseline that is still changing. Fix: lengthen time.spin_up or loosen the tolerance (all drifts in manifest.json)"
+            ),
+            _ => eprintln!(
+                "spin-up done: largest remaining drift {name} at {drift:.2e} of its range per hour (cumulative species and viab excluded{caveat}; all in manifest.json)"
+            ),
+        }
         self.writer.borrow_mut().set_spin_up(report);
         Ok(())
     }

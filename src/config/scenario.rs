@@ -90,9 +90,27 @@ pub struct SpinUp {
     pub duration_s: f64,
     /// Its step, s.
     pub dt_s: f64,
+    /// `time.spin_up_tolerance_per_h`: end the spin-up once every settling field changes
+    /// by at most this fraction of its largest value per hour (checked after every window
+    /// of [`SpinUp::window_s`]); `duration_s` is then the longest it may run. `None`: run
+    /// for `duration_s`.
+    pub settle_per_h: Option<f64>,
 }
 
 impl SpinUp {
+    /// Model time over which the drift is measured, s: the last tenth of the spin-up, at
+    /// most 10 min; with a settle tolerance, every window of a tenth, at most 1 h, in turn
+    /// (an error-controlled step grows to about an hour in a settling tissue, and a window
+    /// ends a step).
+    pub fn window_s(&self) -> f64 {
+        let longest_s = if self.settle_per_h.is_some() {
+            3600.0
+        } else {
+            600.0
+        };
+        (self.duration_s / 10.0).min(longest_s)
+    }
+
     /// Steps of the spin-up as `sim::spin_up` takes them: the duration in whole steps of
     /// `dt_s` (rounded, at least one).
     pub fn n_steps(&self) -> u64 {

@@ -86,6 +86,9 @@ pub struct RawTime {
     /// Step of the spin-up, s (default `dt_s`).
     pub spin_up_dt_s: Option<f64>,
     pub spin_up_dt: Option<Duration>,
+    /// Settle criterion: the spin-up ends once no settling field changes by more than this
+    /// fraction of its largest value per hour (`spin_up` is then the longest it may run).
+    pub spin_up_tolerance_per_h: Option<f64>,
     /// Cap of r = D·dt/dx² per diffusion sub-step.
     pub max_diffusion_r: Option<f64>,
     /// `split` (default) or `coupled`.
@@ -297,15 +300,34 @@ pub(super) fn validate(t: &RawTime, source: &str) -> Result<TimeSpec, Error> {
 pub(super) fn spin_up(raw: &RawTime, time: &TimeSpec) -> Result<Option<SpinUp>, Error> {
     let spin_dt = raw.spin_up_dt()?;
     let Some(spin) = raw.spin_up()? else {
+        let without = |field: &str| {
+            Error::invalid(field, "is set without time.spin_up_s").fix(
+                "add time.spin_up_s (the baseline run before t = 0, s; or spin_up = \"2 h\") or remove it",
+            )
+        };
         if let Some(dt) = spin_dt {
-            return Err(
-                Error::invalid(&dt.field, "is set without time.spin_up_s").fix(
-                    "add time.spin_up_s (the baseline run before t = 0, s; or spin_up = \"2 h\") or remove it",
-                ),
-            );
+            return Err(without(&dt.field));
+        }
+        if raw.spin_up_tolerance_per_h.is_some() {
+            return Err(without("time.spin_up_tolerance_per_h"));
         }
         return Ok(None);
     };
+    let settle_per_h = raw
+        .spin_up_tolerance_per_h
+        .map(|tol| {
+            if tol.is_finite() && (1e-8..=10.0).contains(&tol) {
+                Ok(tol)
+            } else {
+                Err(Error::invalid(
+                    "time.spin_up_tolerance_per_h",
+                    "must be a relative change per hour in [1e-8, 10]",
+                )
+                .found(short(tol))
+                .fix("use e.g. 0.01 (every settling field changes by less than 1 % of its largest value per hour), or remove the key for a spin-up of fixed length"))
+            }
+        })
+        .transpose()?;
     let duration_s = non_negative(
         spin.value,
         &spin.field,
@@ -332,7 +354,18 @@ pub(super) fn spin_up(raw: &RawTime, time: &TimeSpec) -> Result<Option<SpinUp>, 
         .found(short(duration_s))
         .fix("shorten spin_up_s or lengthen spin_up_dt_s"));
     }
-    Ok((duration_s > 0.0).then_some(SpinUp { duration_s, dt_s }))
+    if duration_s == 0.0 && settle_per_h.is_some() {
+        return Err(Error::invalid(
+            "time.spin_up_tolerance_per_h",
+            "is set without time.spin_up_s (it is 0: no spin-up)",
+        )
+        .fix("give the longest spin-up, e.g. spin_up = \"24 h\", or remove the tolerance"));
+    }
+    Ok((duration_s > 0.0).then_some(SpinUp {
+        duration_s,
+        dt_s,
+        settle_per_h,
+    }))
 }
 
 /// r = D·dt/dx² of every diffusing species (at the step and the spin-up step) within

@@ -30,7 +30,13 @@ pub fn markdown(sc: &Scenario, shown: &str) -> String {
         sc.time.dt_s,
         sc.time.end_s,
         sc.spin_up
-            .map(|s| format!(" after a {} s baseline spin-up", s.duration_s))
+            .map(|s| match s.settle_per_h {
+                Some(tol) => format!(
+                    " after a baseline spin-up of at most {} s, until every settling field drifts by less than {tol:e} of its range per hour",
+                    s.duration_s
+                ),
+                None => format!(" after a {} s baseline spin-up", s.duration_s),
+            })
             .unwrap_or_default(),
         sc.tissues
             .iter()

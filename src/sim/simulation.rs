@@ -208,6 +208,8 @@ pub struct Simulation {
     engine: Box<dyn Engine>,
     species_names: Vec<String>,
     spin: Option<SpinUp>,
+    /// Per species: whether the spin-up waits for it to settle ([`super::settling_species`]).
+    settles: Vec<bool>,
     schedule: OutputSchedule,
     doses: Vec<DoseField>,
     position: Position,
@@ -228,6 +230,7 @@ impl Simulation {
             engine,
             species_names: scenario.species.iter().map(|s| s.name.clone()).collect(),
             spin: scenario.spin_up,
+            settles: super::settling_species(scenario),
             schedule,
             doses: model.doses.clone(),
             position: Position::default(),
@@ -348,7 +351,7 @@ impl Simulation {
             stopped: false,
         };
         batched.report();
-        let report = super::spin_up(&mut batched, spin, &self.species_names)?;
+        let report = super::spin_up(&mut batched, spin, &self.species_names, &self.settles)?;
         if batched.stopped {
             return Err(Error::SpinUpStopped {
                 done_s: batched.status.step as f64 * spin.dt_s,
