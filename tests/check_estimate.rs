@@ -81,9 +81,11 @@ fn compare(dir: &Path, config: &str, sets: &[&str], tolerance: f64) -> (u64, u64
     let resolved =
         ionfield::config::load_file_resolved(&dir.join(config), &sets_owned(sets), false)
             .or_else(|_| {
+                // A preset's name: the built-in file.
+                let path = format!("configs/therapies/{config}.toml");
                 ionfield::config::load_resolved(
-                    ionfield::config::DEFAULT_SCENARIO_TOML,
-                    ionfield::config::DEFAULT_SOURCE,
+                    ionfield::config::catalog::file(&path).expect("a preset"),
+                    &ionfield::config::catalog::source_name(&path),
                     Path::new("."),
                     &sets_owned(sets),
                     false,

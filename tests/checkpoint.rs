@@ -102,12 +102,29 @@ fn stop_and_resume_with(
     let t = Instant::now();
     let full = ionfield(
         dir.path(),
-        &args(&["run", "--backend", backend, "--out", "full"], &sets),
+        &args(
+            &[
+                "run",
+                "fe_fenton_cdt",
+                "--backend",
+                backend,
+                "--out",
+                "full",
+            ],
+            &sets,
+        ),
     );
     assert_eq!(full.code, 0, "{}", full.stderr);
     let full_s = t.elapsed().as_secs_f64();
 
-    let mut head = vec!["run", "--backend", backend, "--out", "part"];
+    let mut head = vec![
+        "run",
+        "fe_fenton_cdt",
+        "--backend",
+        backend,
+        "--out",
+        "part",
+    ];
     head.extend_from_slice(extra);
     let part = ionfield(dir.path(), &args(&head, &sets));
     assert_eq!(part.code, 0, "--stop-at exits 0: {}", part.stderr);
@@ -204,7 +221,10 @@ fn sigint_leaves_complete_listed_files_and_a_checkpoint_that_resumes() {
     let out: PathBuf = dir.path().join("run");
     let mut child = spawn(
         dir.path(),
-        &args(&["run", "--backend", "cpu", "--out", "run"], &sets),
+        &args(
+            &["run", "fe_fenton_cdt", "--backend", "cpu", "--out", "run"],
+            &sets,
+        ),
     );
     // Wait for the first summary (t = 0, after the spin-up), then interrupt.
     let t = Instant::now();
@@ -267,7 +287,10 @@ fn sigint_leaves_complete_listed_files_and_a_checkpoint_that_resumes() {
     assert_eq!(resumed.code, 0, "{}", resumed.stderr);
     let full = ionfield(
         dir.path(),
-        &args(&["run", "--backend", "cpu", "--out", "full"], &sets),
+        &args(
+            &["run", "fe_fenton_cdt", "--backend", "cpu", "--out", "full"],
+            &sets,
+        ),
     );
     assert_eq!(full.code, 0, "{}", full.stderr);
     assert_identical(&dir.path().join("full"), &out);
@@ -288,7 +311,16 @@ fn resume_refuses_a_folder_without_checkpoint_or_with_a_changed_config() {
     let part = ionfield(
         dir.path(),
         &args(
-            &["run", "--backend", "cpu", "--out", "p", "--stop-at", "10"],
+            &[
+                "run",
+                "fe_fenton_cdt",
+                "--backend",
+                "cpu",
+                "--out",
+                "p",
+                "--stop-at",
+                "10",
+            ],
             &sets,
         ),
     );

@@ -188,6 +188,7 @@ fn bad_input_grid_too_large_for_gpu_binding_exits_2() {
         dir.path(),
         &[
             "run",
+            "fe_fenton_cdt",
             "--backend",
             "gpu",
             "--out",
@@ -217,6 +218,7 @@ fn bad_input_gpu_grid_1024_cubed_is_refused_before_allocating() {
         dir.path(),
         &[
             "run",
+            "fe_fenton_cdt",
             "--backend",
             "gpu",
             "--out",
@@ -224,7 +226,7 @@ fn bad_input_gpu_grid_1024_cubed_is_refused_before_allocating() {
             "--set",
             "grid.shape=[1024,1024,1024]",
             "--set",
-            "grid.voxel_um=0.625",
+            "grid.voxel_um=1.25",
         ],
     );
     let elapsed = started.elapsed();
@@ -248,6 +250,7 @@ fn bad_input_grid_too_large_for_cpu_memory_exits_2() {
         dir.path(),
         &[
             "run",
+            "fe_fenton_cdt",
             "--backend",
             "cpu",
             "--out",
@@ -270,7 +273,7 @@ fn bad_input_tiff_stack_over_4_gib_exits_2() {
             "--set",
             "grid.shape=[1024,1024,1024]",
             "--set",
-            "grid.voxel_um=0.625",
+            "grid.voxel_um=1.25",
             "--set",
             "output.tiff=true",
         ],
@@ -293,7 +296,7 @@ fn bad_input_out_under_a_regular_file_exits_2() {
     let file = dir.path().join("file.txt");
     std::fs::write(&file, "not a directory").unwrap();
     let o = file.join("sub");
-    let mut args = vec!["run", "--backend", "cpu", "--out", s(&o)];
+    let mut args = vec!["run", "fe_fenton_cdt", "--backend", "cpu", "--out", s(&o)];
     args.extend(SMALL_RUN);
     let out = ionfield(dir.path(), &args);
     assert_input_error("--out under a file", &out, &[s(&o), "--out"]);
@@ -302,7 +305,14 @@ fn bad_input_out_under_a_regular_file_exits_2() {
 #[test]
 fn bad_input_out_in_proc_exits_2() {
     let dir = tmp();
-    let mut args = vec!["run", "--backend", "cpu", "--out", "/proc/ionfield-test"];
+    let mut args = vec![
+        "run",
+        "fe_fenton_cdt",
+        "--backend",
+        "cpu",
+        "--out",
+        "/proc/ionfield-test",
+    ];
     args.extend(SMALL_RUN);
     let out = ionfield(dir.path(), &args);
     assert_input_error("--out in /proc", &out, &["/proc/ionfield-test", "--out"]);
@@ -328,6 +338,7 @@ fn bad_input_unknown_set_key_exits_2_and_suggests_dt_s() {
         dir.path(),
         &[
             "run",
+            "fe_fenton_cdt",
             "--backend",
             "cpu",
             "--out",
@@ -360,7 +371,12 @@ fn check_default_prints_step_count_and_memory() {
     let dir = tmp();
     let out = ionfield(dir.path(), &["check"]);
     assert_eq!(out.code, 0, "stderr:\n{}", out.stderr);
-    assert!(out.stdout.contains("1200 steps"), "stdout:\n{}", out.stdout);
+    // The default's coupled scheme: estimated steps, and a spin-up until it settles.
+    assert!(
+        out.stdout.contains("steps after t = 0") && out.stdout.contains("settling field"),
+        "stdout:\n{}",
+        out.stdout
+    );
     let memory = out
         .stdout
         .lines()
@@ -412,12 +428,12 @@ fn check_prints_where_each_value_came_from() {
     let end = line_of("time.end_s = 60 ");
     assert!(end.ends_with(" --set time.end_s=60"), "{end}");
     // A key of the default scenario itself.
-    let line = DEFAULT_TOML
+    let line = include_str!("../configs/therapies/fe_fenton_cdt_day.toml")
         .lines()
-        .position(|l| l.starts_with("dt_s = "))
-        .expect("the default sets dt_s")
+        .position(|l| l.starts_with("dt = "))
+        .expect("the default sets dt")
         + 1;
-    let dt = line_of("time.dt_s = 0.5 ");
+    let dt = line_of("time.dt = \"0.5 s\" ");
     assert!(dt.ends_with(&format!(" <built-in default>:{line}")), "{dt}");
     // One line per value, none over the cut.
     let n: usize = section
@@ -440,7 +456,14 @@ fn check_prints_where_each_value_came_from() {
 fn small_run(backend: &str) -> (Output, serde_json::Value) {
     let dir = tmp();
     let run = dir.path().join("run");
-    let mut args = vec!["run", "--backend", backend, "--out", s(&run)];
+    let mut args = vec![
+        "run",
+        "fe_fenton_cdt",
+        "--backend",
+        backend,
+        "--out",
+        s(&run),
+    ];
     args.extend(SMALL_RUN);
     let out = ionfield(dir.path(), &args);
     println!("{backend} run stderr:\n{}", out.stderr);
@@ -545,7 +568,14 @@ fn help_mentions_exit_codes() {
 fn no_adapter_exits_2_and_says_how_to_install_lavapipe() {
     let dir = tmp();
     let out = Command::new(env!("CARGO_BIN_EXE_ionfield"))
-        .args(["run", "--backend", "gpu", "--out", s(&dir.path().join("o"))])
+        .args([
+            "run",
+            "fe_fenton_cdt",
+            "--backend",
+            "gpu",
+            "--out",
+            s(&dir.path().join("o")),
+        ])
         .current_dir(dir.path())
         .env("XDG_RUNTIME_DIR", dir.path())
         .env("VK_ICD_FILENAMES", "/nonexistent/icd.json")

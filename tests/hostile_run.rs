@@ -62,7 +62,7 @@ const SMALL: &[&str] = &[
 ];
 
 fn run_small(dir: &Path, out: &str, extra: &[&str]) -> Out {
-    let mut args = vec!["run", "--out", out];
+    let mut args = vec!["run", "fe_fenton_cdt", "--out", out];
     args.extend(SMALL);
     args.extend(extra);
     ionfield(dir, &args)
@@ -368,7 +368,7 @@ fn the_cpu_memory_check_respects_ulimit_v() {
     // far less. Without the limit in the check the run would abort allocating.
     let mut cmd = Command::new("sh");
     cmd.arg("-c")
-        .arg("ulimit -v 3000000 && exec \"$0\" run --backend cpu --out o --set grid.shape=[500,500,500] --set grid.voxel_um=1.28")
+        .arg("ulimit -v 3000000 && exec \"$0\" run --backend cpu --out o --set grid.shape=[500,500,500] --set grid.voxel_um=2.56")
         .arg(env!("CARGO_BIN_EXE_ionfield"));
     let o = run_in(dir, cmd);
     refused("ulimit -v", &o, &["grid.shape", "ulimit -v"]);
@@ -389,6 +389,7 @@ fn unclear_messages_are_clear() {
         dir,
         &[
             "run",
+            "fe_fenton_cdt",
             "--backend",
             "gpu",
             "--adapter",
@@ -512,7 +513,7 @@ fn kill_9_in_the_middle_of_writes_resumes_to_the_same_files() {
             .spawn()
             .expect("the ionfield binary starts")
     };
-    let mut args = vec!["run", "--out", "part"];
+    let mut args = vec!["run", "fe_fenton_cdt", "--out", "part"];
     args.extend(SMALL);
     args.extend(extra);
     let mut child = spawn(&args);
@@ -574,7 +575,7 @@ fn sigterm_during_the_spin_up_stops_the_run_at_once() {
     use std::io::{BufRead, BufReader};
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let mut args = vec!["run", "--out", "spin"];
+    let mut args = vec!["run", "fe_fenton_cdt", "--out", "spin"];
     args.extend(SMALL);
     // 100 days of spin-up at 0.5 s: far longer than the test may wait.
     args.extend(["--set", "time.spin_up_s=8.64e6"]);

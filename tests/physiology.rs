@@ -67,15 +67,7 @@ fn run_config(
 
 /// A field at t = 0 (the end of the spin-up), mM, in voxel order.
 fn field(out: &std::path::Path, name: &str) -> Vec<f64> {
-    field_at(out, name, 0.0)
-}
-
-/// A field at model time `t_s`.
-fn field_at(out: &std::path::Path, name: &str, t_s: f64) -> Vec<f64> {
-    common::read_npy_f32(&out.join(format!("fields/{name}_t{t_s:09.1}s.npy")))
-        .into_iter()
-        .map(f64::from)
-        .collect()
+    common::field_at(out, name, 0.0)
 }
 
 /// Acid–base conservation at steady state: glycolysis makes lactate and H⁺ one for one, and
@@ -280,8 +272,8 @@ fields = ["O2", "glucose", "pH", "Lac", "HCO3", "CO2", "viab", "NP"]
         .unwrap() as u32;
     let (ph0, ph1, np) = (
         field(&out, "pH"),
-        field_at(&out, "pH", t_end),
-        field_at(&out, "NP", t_end),
+        common::field_at(&out, "pH", t_end),
+        common::field_at(&out, "NP", t_end),
     );
     let (mut sums, mut worst) = ([(0.0, 0usize); 2], 0.0f64);
     for ix in 0..np.len() {

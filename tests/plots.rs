@@ -184,6 +184,7 @@ fn run_writes_figure_series_listed_in_the_manifest() {
         dir.path(),
         &[
             "run",
+            "fe_fenton_cdt",
             "--backend",
             "cpu",
             "--out",

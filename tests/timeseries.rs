@@ -25,7 +25,7 @@ const SETS: [&str; 7] = [
 #[test]
 fn timeseries_rows_match_the_written_fields_and_plots_are_drawn() {
     let dir = tempfile::tempdir().unwrap();
-    let mut args = vec!["run", "--backend", "cpu", "--out", "run"];
+    let mut args = vec!["run", "fe_fenton_cdt", "--backend", "cpu", "--out", "run"];
     for s in SETS {
         args.extend(["--set", s]);
     }
@@ -35,8 +35,13 @@ fn timeseries_rows_match_the_written_fields_and_plots_are_drawn() {
 
     // The same scenario and model, for the probe voxels and the tissue mask.
     let sets: Vec<String> = SETS.iter().map(|s| s.to_string()).collect();
-    let sc = config::load_str(config::DEFAULT_SCENARIO_TOML, config::DEFAULT_SOURCE, &sets)
-        .expect("the default loads");
+    let path = "configs/therapies/fe_fenton_cdt.toml";
+    let sc = config::load_str(
+        config::catalog::file(path).expect("a preset"),
+        &config::catalog::source_name(path),
+        &sets,
+    )
+    .expect("fe_fenton_cdt loads");
     let model = Model::build(&sc);
     assert_eq!(sc.output.probes.len(), 3, "the default has three probes");
 

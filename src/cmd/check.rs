@@ -73,12 +73,18 @@ pub fn check(args: &CheckArgs) -> Result<(), AppError> {
             "conserved totals (kept to rounding by the integrator): {}",
             or_none(net.describe_laws().join("; "))
         );
-        println!(
-            "integrator: ROS2 (Rosenbrock, order 2, L-stable), rtol {}, atol {:?} mM, at most {} sub-steps per voxel and call; Strang splitting react(dt/2) → diffuse(dt) → react(dt/2)",
-            scenario.chemistry.rtol,
-            net.atol_mm,
-            scenario.chemistry.max_substeps
-        );
+        match scenario.time.scheme {
+            ionfield::config::Scheme::Split => println!(
+                "integrator: ROS2 (Rosenbrock, order 2, L-stable), rtol {}, atol {:?} mM, at most {} sub-steps per voxel and call; Strang splitting react(dt/2) → diffuse(dt) → react(dt/2)",
+                scenario.chemistry.rtol,
+                net.atol_mm,
+                scenario.chemistry.max_substeps
+            ),
+            ionfield::config::Scheme::Coupled { rtol, .. } => println!(
+                "integrator: ROS2 (Rosenbrock, order 2, L-stable) over reaction and diffusion together (time.scheme = \"coupled\"), relative tolerance {rtol} per step (10× during the spin-up), atol {:?} mM",
+                net.atol_mm
+            ),
+        }
     }
     println!(
         "memory: GPU {} ({} per species buffer), CPU backend {}",

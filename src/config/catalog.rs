@@ -3,8 +3,10 @@
 //! `ionfield list` work from any folder. A test checks that this list and the `configs/`
 //! folder hold the same files.
 
-/// The built-in scenario, used when no CONFIG is given: the Fe Fenton CDT preset.
-pub const DEFAULT_SCENARIO_TOML: &str = include_str!("../../configs/therapies/fe_fenton_cdt.toml");
+/// The built-in scenario, used when no CONFIG is given: the Fe Fenton CDT preset over a day
+/// in a 1.28 mm block.
+pub const DEFAULT_SCENARIO_TOML: &str =
+    include_str!("../../configs/therapies/fe_fenton_cdt_day.toml");
 /// Source name of [`DEFAULT_SCENARIO_TOML`] in errors and in [`super::Scenario::source`].
 pub const DEFAULT_SOURCE: &str = "<built-in default>";
 
@@ -21,6 +23,10 @@ pub const FILES: &[(&str, &str)] = &[
     (
         "configs/tissue/tumour_1280um.toml",
         include_str!("../../configs/tissue/tumour_1280um.toml"),
+    ),
+    (
+        "configs/tissue/tumour_1280um_sphere.toml",
+        include_str!("../../configs/tissue/tumour_1280um_sphere.toml"),
     ),
     (
         "configs/therapies/cao2_calcium_overload.toml",
@@ -41,6 +47,10 @@ pub const FILES: &[(&str, &str)] = &[
     (
         "configs/therapies/fe_fenton_cdt.toml",
         include_str!("../../configs/therapies/fe_fenton_cdt.toml"),
+    ),
+    (
+        "configs/therapies/fe_fenton_cdt_day.toml",
+        include_str!("../../configs/therapies/fe_fenton_cdt_day.toml"),
     ),
     (
         "configs/therapies/gox_mn_cascade.toml",
@@ -77,7 +87,7 @@ pub const FILES: &[(&str, &str)] = &[
 ];
 
 /// The built-in default scenario (`ionfield run` without CONFIG).
-pub const DEFAULT_PATH: &str = "configs/therapies/fe_fenton_cdt.toml";
+pub const DEFAULT_PATH: &str = "configs/therapies/fe_fenton_cdt_day.toml";
 
 /// Prefix of the error/source names of catalogue files other than the default.
 const PREFIX: &str = "<built-in> ";

@@ -471,7 +471,7 @@ mod tests {
             &[],
         )
         .unwrap();
-        assert_eq!(plain.name, "fe_fenton_cdt");
+        assert_eq!(plain.name, "fe_fenton_cdt_day");
     }
 
     #[test]

@@ -189,7 +189,7 @@ mod tests {
     #[test]
     fn default_config_loads() {
         let s = load_str(DEFAULT_SCENARIO_TOML, DEFAULT_SOURCE, &[]).expect("default loads");
-        assert_eq!(s.name, "fe_fenton_cdt");
+        assert_eq!(s.name, "fe_fenton_cdt_day");
         assert!(!s.reactions.is_empty() && s.buffer.is_some());
         let s = load_str(BASE, DEFAULT_SOURCE, &[]).expect("test base loads");
         assert_eq!(s.name, "vascularised_tumour");

@@ -138,6 +138,12 @@ pub const PRESET_TEST_SETS: &[&str] = &[
 /// Runs `configs/therapies/<name>.toml` with `--backend <backend>` on the test grid plus
 /// `extra` `--set`s; panics unless it exits 0. The repository's config is used in place.
 pub fn run_preset(name: &str, backend: &str, extra: &[&str]) -> PresetRun {
+    let sets: Vec<&str> = PRESET_TEST_SETS.iter().chain(extra).copied().collect();
+    run_preset_with(name, backend, &sets)
+}
+
+/// [`run_preset`] with only the `--set`s given (not the test grid's).
+pub fn run_preset_with(name: &str, backend: &str, sets: &[&str]) -> PresetRun {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let config = root.join(format!("configs/therapies/{name}.toml"));
     let dir = tempfile::tempdir().expect("temp dir");
@@ -150,11 +156,7 @@ pub fn run_preset(name: &str, backend: &str, extra: &[&str]) -> PresetRun {
         "--out".into(),
         out.display().to_string(),
     ];
-    let sets: Vec<String> = PRESET_TEST_SETS
-        .iter()
-        .chain(extra)
-        .map(|s| s.to_string())
-        .collect();
+    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
     for s in &sets {
         args.push("--set".into());
         args.push(s.clone());
@@ -331,6 +333,14 @@ pub fn regions(run: &PresetRun, particle: &str) -> Regions {
         inside: (0..c.len()).map(|i| c[i] && t(i)).collect(),
         outside: (0..c.len()).map(|i| !far[i] && t(i)).collect(),
     }
+}
+
+/// The field `name` a run wrote at model time `t_s` (an output time), in voxel order.
+pub fn field_at(out: &std::path::Path, name: &str, t_s: f64) -> Vec<f64> {
+    read_npy_f32(&out.join(format!("fields/{name}_t{t_s:09.1}s.npy")))
+        .into_iter()
+        .map(f64::from)
+        .collect()
 }
 
 /// Reads a little-endian f32 `.npy` as written by the run (any shape).
