@@ -8,8 +8,9 @@
 //! use ionfield::{config, cpu::CpuEngine, engine::Engine, model::Model};
 //!
 //! // The built-in default scenario, shortened from the command line's --set syntax.
+//! // (Its 1.28 mm block on 16³ voxels of 80 µm.)
 //! let sets = ["time.end_s=10".to_string(), "grid.shape=[16,16,16]".to_string(),
-//!             "grid.voxel_um=40".to_string(), "output.slices=[8]".to_string()];
+//!             "grid.voxel_um=80".to_string(), "output.slices=[8]".to_string()];
 //! let scenario = config::load_str(config::DEFAULT_SCENARIO_TOML, config::DEFAULT_SOURCE, &sets)
 //!     .expect("valid scenario");
 //! let model = Model::build(&scenario);

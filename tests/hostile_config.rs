@@ -394,12 +394,6 @@ fn hostile_inputs_exit_2_with_a_clear_message() {
             code: 2,
             needles: &["time.spin_up_tolerance_per_h", "[1e-8, 10]", "0.01"],
         },
-        Row {
-            what: "spin-up tolerance without a spin-up",
-            args: preset_with(&["time.spin_up_s=0", "time.spin_up_tolerance_per_h=0.01"]),
-            code: 2,
-            needles: &["time.spin_up_tolerance_per_h", "without time.spin_up_s"],
-        },
         // 6. Numbers beyond f64 on the command line.
         Row {
             what: "end_s = 1e999",

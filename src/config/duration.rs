@@ -364,6 +364,29 @@ mod tests {
         assert_eq!(human(-300.0), "-5 min");
     }
 
+    /// `time.spin_up_tolerance_per_h` needs a spin-up to end; with `spin_up = 0` (the
+    /// spin-up turned off) it is moot.
+    #[test]
+    fn spin_up_tolerance_needs_a_spin_up() {
+        let text = default_plus("").replacen(
+            "end_s = 600.0",
+            "end_s = 600.0\nspin_up_tolerance_per_h = 0.01",
+            1,
+        );
+        let e = load_str(&text, FILE, &[])
+            .expect_err("no spin-up to end")
+            .to_string();
+        assert!(
+            e.contains("time.spin_up_tolerance_per_h") && e.contains("without time.spin_up_s"),
+            "{e}"
+        );
+        let off = load_str(&text, FILE, &["time.spin_up_s=0".into()]).expect("spin-up off");
+        assert_eq!(off.spin_up, None);
+        let on = load_str(&text, FILE, &["time.spin_up=\"2 h\"".into()]).expect("loads");
+        let spin = on.spin_up.expect("a spin-up");
+        assert_eq!((spin.settle_per_h, spin.window_s()), (Some(0.01), 720.0));
+    }
+
     /// Every time key takes the unit form and gives the same scenario as the seconds form.
     #[test]
     fn unit_forms_give_the_same_scenario() {

@@ -354,13 +354,8 @@ pub(super) fn spin_up(raw: &RawTime, time: &TimeSpec) -> Result<Option<SpinUp>, 
         .found(short(duration_s))
         .fix("shorten spin_up_s or lengthen spin_up_dt_s"));
     }
-    if duration_s == 0.0 && settle_per_h.is_some() {
-        return Err(Error::invalid(
-            "time.spin_up_tolerance_per_h",
-            "is set without time.spin_up_s (it is 0: no spin-up)",
-        )
-        .fix("give the longest spin-up, e.g. spin_up = \"24 h\", or remove the tolerance"));
-    }
+    // spin_up = 0 turns the spin-up off (e.g. `--set time.spin_up_s=0` on a scenario that
+    // spins up until settled); its tolerance then has nothing to end.
     Ok((duration_s > 0.0).then_some(SpinUp {
         duration_s,
         dt_s,

@@ -184,7 +184,7 @@ impl Clock {
 /// use ionfield::{config, cpu::CpuEngine, model::Model, sim::{callback, Simulation}};
 ///
 /// let sets = ["time.end_s=4".to_string(), "grid.shape=[8,8,8]".to_string(),
-///             "grid.voxel_um=80".to_string(), "time.spin_up_s=0".to_string(),
+///             "grid.voxel_um=160".to_string(), "time.spin_up_s=0".to_string(),
 ///             "output.slices=[4]".to_string()];
 /// let scenario = config::load_str(config::DEFAULT_SCENARIO_TOML, config::DEFAULT_SOURCE, &sets)
 ///     .expect("valid scenario");
