@@ -601,6 +601,7 @@ pub fn compile(sc: NetworkInput) -> Result<Network, CompileError> {
             f
         })
         .collect();
+    let mut proton_diagonal = None;
     if let Some(b) = sc.buffer {
         // R23: dH/dt = ln10·H/β·S_H, β = β_nb + 2.303·HCO3; R23b: HCO3 −= S_H·2.303·HCO3/β.
         let ih = state
@@ -622,6 +623,14 @@ pub fn compile(sc: NetworkInput) -> Result<Network, CompileError> {
         let lh = g.mul(ln10, h);
         let factor = g.div(lh, beta);
         rhs[ih] = g.mul(factor, s_h);
+        // ∂(dH/dt)/∂H without the growth term ln10·S_H/β where it is positive (below).
+        let ds_dh = g.diff(s_h, b.proton);
+        let kept = g.mul(factor, ds_dh);
+        let l_sh = g.mul(ln10, s_h);
+        let growth = g.div(l_sh, beta);
+        let zero = g.num(0.0);
+        let damping = g.min(growth, zero);
+        proton_diagonal = Some((ih, g.add(kept, damping)));
         if let (Some(c), Some(t)) = (b.bicarbonate, hco3_term) {
             let ic = state
                 .iter()
@@ -638,6 +647,16 @@ pub fn compile(sc: NetworkInput) -> Result<Network, CompileError> {
         for &k in &state {
             jac.push(g.diff(f, k));
         }
+    }
+    // The buffered proton row: dH/dt = ln10·H/β·S_H grows H at the rate ln10·S_H/β under a
+    // net acid load (pH falls linearly, H exponentially). That positive eigenvalue makes
+    // W = σ − J singular where σ = 1/(γh) meets it (h of 100–500 s in an acidic tumour),
+    // and the coupled scheme's linear solves fail there. The Jacobian keeps that term only
+    // where it damps (S_H < 0); ROS2 (γ = 1 + 1/√2) stays second order for any W
+    // (a W-method: Verwer et al. 1999, SIAM J. Sci. Comput. 20:1456), so only the step
+    // control sees the growth, as it would any slow non-stiff change.
+    if let Some((ih, d)) = proton_diagonal {
+        jac[ih * state.len() + ih] = d;
     }
     let mut inputs: Vec<usize> = (0..n_species)
         .filter(|s| !state.contains(s) && !sc.species[*s].quasi_steady)

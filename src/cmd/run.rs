@@ -279,6 +279,7 @@ impl RunFolder {
         let signals =
             SignalStop::install(forwarded).map_err(|e| AppError::simulation(anyhow::anyhow!(e)))?;
         let interrupted = signals.flag();
+        sim.engine().set_interrupt(Arc::clone(&interrupted));
         sim.add(signals);
         Ok(RunFolder {
             sim,

@@ -56,6 +56,9 @@
 //! to 0 (a change below atol per voxel, which breaks the conservation above only by that);
 //! larger ones reject the step.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use rayon::prelude::*;
 
 use crate::chem::lanes::{RhsJacLanes, LANES};
@@ -86,6 +89,20 @@ const RESTART: usize = 30;
 
 /// Most GMRES iterations per linear solve (all restarts); more rejects the step.
 const MAX_LINEAR_ITERATIONS: usize = 300;
+
+/// A restart cycle must bring the true residual below this fraction of the one it started
+/// from, or the solve is given up (the step is retried shorter). In an acidic tumour
+/// (the margin window with the extracellular diffusivities of lactate and HCO3), solves
+/// at steps of 50–500 s stall: measured, the true residual after each restart stayed at
+/// 65–110× the target (or grew, 34× → 3833×, while the Jacobian still had the proton
+/// buffer's positive eigenvalue, see `chem::network`), so waiting for the iteration limit
+/// only cost 300 iterations per try.
+const RESTART_MIN_REDUCTION: f64 = 0.5;
+
+/// After a linear solve fails at h, steps are capped at h/2; the cap doubles after this many
+/// accepted steps (the error control alone would grow the step straight back to where the
+/// solves stall, measured: 2–3 failed tries every 2–3 accepted steps).
+const CAP_RELEASE_STEPS: u32 = 10;
 
 /// Voxels per parallel task in pointwise passes.
 const CHUNK: usize = 4096;
@@ -210,6 +227,12 @@ pub struct Coupled {
     mask: Vec<u32>,
     /// Step to try next, s (0: none yet).
     pub h_s: f64,
+    /// Longest step allowed after a failed linear solve, s (0: no cap), and the steps
+    /// accepted since it was set or last doubled ([`CAP_RELEASE_STEPS`]).
+    pub h_cap_s: f64,
+    pub steps_under_cap: u32,
+    /// Set by a signal handler: [`Coupled::advance`] returns before its next attempt.
+    pub interrupt: Option<Arc<AtomicBool>>,
     /// Error control on (false: fixed steps of `h_s`).
     adaptive: bool,
     /// The configured step of fixed stepping, s.
@@ -371,6 +394,9 @@ impl Coupled {
             rtol_scale: 1.0,
             mask: model.mask.clone(),
             h_s: first_dt_s,
+            h_cap_s: 0.0,
+            steps_under_cap: 0,
+            interrupt: None,
             adaptive,
             fixed_dt_s: first_dt_s,
             stats: StepStats::default(),
@@ -421,7 +447,8 @@ impl Coupled {
     }
 
     /// Advances `conc` (all species, mM) to `t_end_s` from `t_s`, or until `max_steps`
-    /// steps are accepted; returns the time reached. `h_max_s` caps the step.
+    /// steps are accepted, or until [`Coupled::interrupt`] is set; returns the time reached.
+    /// `h_max_s` caps the step.
     pub fn advance(
         &mut self,
         conc: &mut [Vec<f64>],
@@ -444,7 +471,15 @@ impl Coupled {
         let mut last_reject: Option<(f64, f64)> = None;
         let tiny = 1e-12 * t_end_s.abs().max(1.0);
         while t < t_end_s - tiny && taken < max_steps {
+            if let Some(flag) = &self.interrupt {
+                if flag.load(Ordering::Relaxed) {
+                    break;
+                }
+            }
             h = h.min(h_max_s);
+            if self.h_cap_s > 0.0 {
+                h = h.min(self.h_cap_s);
+            }
             let last = h >= t_end_s - t;
             let h_try = if last { t_end_s - t } else { h };
             match self.attempt(&mut y, conc, h_try) {
@@ -460,6 +495,13 @@ impl Coupled {
                     rejected_in_row = 0;
                     last_reject = None;
                     self.stats.steps += 1;
+                    if self.h_cap_s > 0.0 {
+                        self.steps_under_cap += 1;
+                        if self.steps_under_cap >= CAP_RELEASE_STEPS {
+                            self.h_cap_s *= 2.0;
+                            self.steps_under_cap = 0;
+                        }
+                    }
                     let st = &mut self.stats;
                     if !last || st.h_min_s == 0.0 {
                         st.h_min_s = if st.h_min_s == 0.0 {
@@ -532,6 +574,16 @@ impl Coupled {
                             }
                         }
                         Attempt::NonFinite => 0.25,
+                        Attempt::LinearFailed if self.adaptive => {
+                            let cap = 0.5 * h_try;
+                            self.h_cap_s = if self.h_cap_s > 0.0 {
+                                self.h_cap_s.min(cap)
+                            } else {
+                                cap
+                            };
+                            self.steps_under_cap = 0;
+                            0.5
+                        }
                         _ => 0.5,
                     };
                     h = h_try * fac;
@@ -1029,10 +1081,15 @@ impl Coupled {
                     .zip(b)
                     .zip(&*wx)
                     .for_each(|((ri, bi), wi)| *ri = bi - wi);
+                let before = beta;
                 beta = dot(&r, &r).sqrt();
-            }
-            if !first && beta <= target {
-                return Some(iterations);
+                if beta <= target {
+                    return Some(iterations);
+                }
+                // (A NaN residual gives up too.)
+                if beta.is_nan() || beta > RESTART_MIN_REDUCTION * before {
+                    return None;
+                }
             }
             first = false;
             let vector = |basis: &mut Vec<Vec<f64>>, j: usize, from: &[f64], scale: f64| {

@@ -161,7 +161,13 @@ impl Engine for CpuEngine {
         }
         if self.coupled.is_some() {
             // The coupled scheme chooses its own steps over the same span.
-            self.advance_adaptive(n_steps as f64 * dt_s, u64::MAX)?;
+            let span_s = n_steps as f64 * dt_s;
+            let (reached_s, _) = self.advance_adaptive(span_s, u64::MAX)?;
+            if reached_s < span_s * (1.0 - 1e-12) {
+                return Err(Error::Device(format!(
+                    "interrupted after {reached_s} s of a {span_s} s advance (a stop signal); the fields stand at the engine's clock"
+                )));
+            }
             return Ok(());
         }
         let co = self.coefficients_for(dt_s);
@@ -269,6 +275,12 @@ impl Engine for CpuEngine {
         }
     }
 
+    fn set_interrupt(&mut self, flag: std::sync::Arc<std::sync::atomic::AtomicBool>) {
+        if let Some(c) = &mut self.coupled {
+            c.interrupt = Some(flag);
+        }
+    }
+
     fn reaction_stats(&mut self) -> Option<ReactionStats> {
         self.chemistry.as_ref().map(|c| ReactionStats {
             calls: c.calls,
@@ -293,6 +305,8 @@ impl Engine for CpuEngine {
             reaction_stats: self.reaction_stats(),
             step_control: self.coupled.as_ref().map(|c| StepControl {
                 h_s: c.h_s,
+                h_cap_s: c.h_cap_s,
+                steps_under_cap: c.steps_under_cap,
                 stats: c.stats,
             }),
         })
@@ -328,6 +342,8 @@ impl Engine for CpuEngine {
         }
         if let (Some(c), Some(sc)) = (&mut self.coupled, state.step_control) {
             c.h_s = sc.h_s;
+            c.h_cap_s = sc.h_cap_s;
+            c.steps_under_cap = sc.steps_under_cap;
             c.stats = sc.stats;
         }
         self.clock_s = state.clock_s;

@@ -79,6 +79,13 @@ pub trait Engine {
     fn step_stats(&self) -> Option<StepStats> {
         None
     }
+    /// A flag that, once true (a signal arrived), makes an adaptive span end after the step
+    /// in progress instead of at its end, so that a stop request is honoured within one
+    /// step and not only between batches. Fixed-step engines ignore it (their batches are
+    /// short).
+    fn set_interrupt(&mut self, flag: std::sync::Arc<std::sync::atomic::AtomicBool>) {
+        let _ = flag;
+    }
     /// Everything that carries over from one step to the next (fields, the reaction
     /// integrator's per-voxel step sizes, the clock and the work counters), copied out
     /// exactly. Waits for the device.
@@ -118,6 +125,12 @@ pub struct EngineState {
 pub struct StepControl {
     /// Step to try next, s (0 before the first step).
     pub h_s: f64,
+    /// Longest step allowed after a failed linear solve, s (0: no cap), and the steps
+    /// accepted under it since it was set or last doubled. Absent in older checkpoints.
+    #[serde(default)]
+    pub h_cap_s: f64,
+    #[serde(default)]
+    pub steps_under_cap: u32,
     pub stats: StepStats,
 }
 

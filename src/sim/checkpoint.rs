@@ -378,6 +378,8 @@ mod tests {
             }),
             step_control: Some(StepControl {
                 h_s: 7.5,
+                h_cap_s: 30.0,
+                steps_under_cap: 4,
                 stats: Default::default(),
             }),
         };

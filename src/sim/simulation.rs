@@ -94,7 +94,10 @@ impl Engine for SpinUpEngine<'_> {
                     break;
                 }
             }
-            self.status.step = start + n_steps;
+            // Stopped inside the span: the status keeps where the spin-up stood.
+            if !self.stopped {
+                self.status.step = start + n_steps;
+            }
             return Ok(());
         }
         let mut done = 0;
@@ -131,6 +134,9 @@ impl Engine for SpinUpEngine<'_> {
     }
     fn scale_tolerance(&mut self, factor: f64) {
         self.engine.scale_tolerance(factor)
+    }
+    fn set_interrupt(&mut self, flag: std::sync::Arc<std::sync::atomic::AtomicBool>) {
+        self.engine.set_interrupt(flag)
     }
 
     fn step_stats(&self) -> Option<engine::StepStats> {
