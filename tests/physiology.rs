@@ -78,22 +78,34 @@ fn field(out: &std::path::Path, name: &str) -> Vec<f64> {
 /// at D_H 500 µm²/s the tumour was 1.9 mM over).
 #[test]
 fn acid_is_conserved_lactate_plus_bicarbonate_equals_blood_sum() {
-    let (_dir, out, _) = run_window(&[
-        "species.Lac.diffusion_um2_per_s=580.0",
-        "vessel_network.exchange.Lac.blood_mm=1.5",
-        "vessel_network.exchange.HCO3.blood_mm=24.0",
-    ]);
-    let (lac, hco3) = (field(&out, "Lac"), field(&out, "HCO3"));
-    let worst = lac
-        .iter()
-        .zip(&hco3)
-        .map(|(l, c)| l + c - 25.5)
-        .fold(0.0f64, |w, d| if d.abs() > w.abs() { d } else { w });
-    let lac_max = lac.iter().cloned().fold(0.0, f64::max);
-    eprintln!("Lac + HCO3 − 25.5 mM: worst {worst:+.3} mM (lactate up to {lac_max:.2} mM)");
-    // The conservation must hold while the acid load is real: lactate well above blood.
-    assert!(lac_max > 5.0, "lactate {lac_max}");
-    assert!(worst.abs() < 0.15, "Lac + HCO3 off by {worst} mM");
+    // With immobile H⁺ the identity is exact in the model at steady state, so this bounds
+    // the numerics and what is left unsettled after the 12 h spin-up (measured −0.067 mM
+    // at the deepest corner, the same at tolerance 1e-3, where lactate still drifts
+    // 0.2 mM/h); with the baseline's D_H it bounds the acid that free-H⁺ diffusion
+    // carries out of balance.
+    let worst_at = |d_h: &str, bound: f64| {
+        let (_dir, out, _) = run_window(&[
+            "species.Lac.diffusion_um2_per_s=232.0",
+            "vessel_network.exchange.Lac.blood_mm=1.5",
+            "vessel_network.exchange.HCO3.blood_mm=24.0",
+            d_h,
+        ]);
+        let (lac, hco3) = (field(&out, "Lac"), field(&out, "HCO3"));
+        let worst = lac
+            .iter()
+            .zip(&hco3)
+            .map(|(l, c)| l + c - 25.5)
+            .fold(0.0f64, |w, d| if d.abs() > w.abs() { d } else { w });
+        let lac_max = lac.iter().cloned().fold(0.0, f64::max);
+        eprintln!("{d_h}: Lac + HCO3 − 25.5 mM: worst {worst:+.3} mM, bound {bound} (lactate up to {lac_max:.2} mM)");
+        // The conservation must hold while the acid load is real: lactate well above blood.
+        assert!(lac_max > 5.0, "lactate {lac_max}");
+        assert!(worst.abs() < bound, "{d_h}: Lac + HCO3 off by {worst} mM");
+    };
+    worst_at("species.H.diffusion_um2_per_s=0.0", 0.1);
+    // Measured +0.22 mM at D_H 20 µm²/s, +1.9 mM at the 500 µm²/s of earlier versions
+    // (docs/scientific-model.md §9).
+    worst_at("species.H.diffusion_um2_per_s=20.0", 0.3);
 }
 
 #[test]
@@ -129,9 +141,10 @@ fn untreated_tumour_is_hypoxic_lactic_and_more_acidic_than_normal_tissue() {
     let (ph_t, ph_n) = (mean(&ph, &in_tumour), mean(&ph, &in_normal));
     eprintln!("pHe: tumour mean {ph_t:.3} (literature 6.6–7.0 [Buf13], 7.06 ± 0.05 [Eng95]); normal {ph_n:.3} (7.35–7.45 [Lee20], 7.2–7.4 [Buf13])");
     assert!((7.3..=7.45).contains(&ph_n), "normal pHe {ph_n}");
-    // The model's tumour stays above the literature band (see the scenario's header); it
-    // must be clearly acidic against normal tissue (the baseline before this model: 7.40).
-    assert!(ph_t < 7.2 && ph_t < ph_n - 0.1, "tumour pHe {ph_t}");
+    // Within the span of the two cited ranges: 6.6–7.0 [Buf13] or 7.06 ± 0.05 [Eng95]
+    // (the model gives ≈ 7.06; its deepest layers ≈ 7.00, see the scenario's header).
+    assert!((6.6..=7.11).contains(&ph_t), "tumour pHe {ph_t}");
+    assert!(ph_t < ph_n - 0.2, "tumour pHe {ph_t}, normal {ph_n}");
     // pHe falls with depth from the normal tissue into the tumour (layer means, 80 µm bands).
     let layer_ph: Vec<f64> = (0..nz / 4)
         .map(|b| {
@@ -187,6 +200,7 @@ fn untreated_tumour_is_hypoxic_lactic_and_more_acidic_than_normal_tissue() {
     );
     let mut far = (0.0, 0usize);
     let mut near = (0.0, 0usize);
+    let (mut far_ph, mut near_ph) = (0.0, 0.0);
     for c in 0..nx * ny {
         let ix = k * nx * ny + c;
         if vessel[ix] {
@@ -201,8 +215,10 @@ fn untreated_tumour_is_hypoxic_lactic_and_more_acidic_than_normal_tissue() {
             .fold(f64::MAX, f64::min);
         if d > 120.0 {
             far = (far.0 + o2[ix], far.1 + 1);
+            far_ph += ph[ix];
         } else if d <= 40.0 {
             near = (near.0 + o2[ix], near.1 + 1);
+            near_ph += ph[ix];
         }
     }
     let (far_o2, near_o2) = (far.0 / far.1.max(1) as f64, near.0 / near.1.max(1) as f64);
@@ -219,6 +235,16 @@ fn untreated_tumour_is_hypoxic_lactic_and_more_acidic_than_normal_tissue() {
         "O2 beyond 120 µm {far_o2}"
     );
     assert!(near_o2 > 2.0 * far_o2);
+    // pHe against distance from the capillaries: reported, not asserted. Window chambers
+    // show pHe falling with distance from tumour vessels [Hel97]; here it does not (7.026
+    // within 40 µm, 7.025 beyond 120 µm), because tumour capillaries exchange lactate and
+    // HCO3 at 0.1 µm/s and the acid leaves mainly through the normal tissue, so pHe
+    // falls with depth (asserted above) rather than between vessels.
+    let (near_ph, far_ph) = (near_ph / near.1 as f64, far_ph / far.1 as f64);
+    eprintln!(
+        "pHe at z = {:.0} µm: {near_ph:.3} within 40 µm of a capillary, {far_ph:.3} beyond 120 µm",
+        (k as f64 + 0.5) * h
+    );
 }
 
 /// Acid-triggered dissolution (docs/scientific-model.md §3, first-order law with the acid

@@ -26,8 +26,16 @@ use super::scratch::{Buf, Scratch};
 /// Collective sweeps before and after the coarse correction.
 const SWEEPS: usize = 2;
 
-/// Sweeps on the coarsest level.
-const COARSEST_SWEEPS: usize = 30;
+/// Sweeps on the coarsest level: one, a smoothing step rather than a solve. Its blocks
+/// sum J_R over aggregates of up to thousands of voxels, and such a sum of stable
+/// per-voxel Jacobians need not be stable (an eigenvalue above σ), so solving that level
+/// accurately injects a wrong coarse correction. Measured on the untreated margin window
+/// (24 × 24 × 64, acidic tumour, 12 h spin-up; coarsest level 1 × 1 × 2): 30 sweeps
+/// stalled the Krylov solves at every step of 1–8 min (373–600 s wall); an exact LU
+/// solve of that level held the step near 1 s (stopped after 27 min); 8 sweeps 125 s,
+/// 4 sweeps 125 s, 2 sweeps 60 s, 1 or 0 sweeps 16 s (45 steps). On the default
+/// (`fe_fenton_cdt_day`, 64³, 24 h) 1 and 30 sweeps run alike (416 s and 409 s).
+const COARSEST_SWEEPS: usize = 1;
 
 /// Voxels of one colour solved together by the smoother (lanes of a group).
 const LW: usize = 16;
