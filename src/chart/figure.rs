@@ -207,10 +207,11 @@ impl FigureSeries {
     }
 }
 
-/// `t = 45 s`, `t = 10 min`, `t = 24 h`: the model time in the unit that reads best
-/// ([`crate::config::duration::human`]; a day-long run's columns are not 86400 s).
-fn time_label(t_s: f64) -> String {
-    format!("t = {}", crate::config::duration::human(t_s))
+/// `t = 45 s`, `t = 10 min`, `t = 24 h`: the model time in the unit that reads best for
+/// the last column `last_s` ([`crate::config::duration::human_in`]), the same in every
+/// column (`t = 0 h` beside `t = 8 h`; a day-long run's columns are not 86400 s).
+fn time_label(t_s: f64, last_s: f64) -> String {
+    format!("t = {}", crate::config::duration::human_in(t_s, last_s))
 }
 
 /// Longest scale bar of 1, 2 or 5 × 10ᵏ µm not longer than `max_um`.
@@ -293,8 +294,9 @@ pub fn figure_series(fig: &FigureSeries, style: &FigureStyle) -> RgbImage {
     let mut img = RgbImage::from_pixel(width, height, Rgb(WHITE));
 
     // Column headers.
+    let last_s = fig.times_s.iter().fold(0.0f64, |m, t| m.max(t.abs()));
     for (c, &t) in fig.times_s.iter().enumerate() {
-        let label = time_label(t);
+        let label = time_label(t, last_s);
         let x = col_x(c) + (pw - text.width(&label, label_px) as f64) / 2.0;
         text.draw(&mut img, x as f32, margin as f32, label_px, &label, INK);
     }

@@ -86,7 +86,13 @@ pub fn parse_seconds(text: &str) -> Result<f64, String> {
 /// `t` s in the unit that reads best: `45 s`, `12.5 min`, `3.25 h`, `2.5 d` (s below 2 min,
 /// min below 2 h, h below 2 d; at most 3 significant decimals, trailing zeros trimmed).
 pub fn human(t_s: f64) -> String {
-    let a = t_s.abs();
+    human_in(t_s, t_s)
+}
+
+/// `t` s in the unit that [`human`] picks for `scale_s`: times shown side by side (a
+/// figure's columns) share one unit, `0 h`, `8 h`, `24 h` rather than `0 s`, `8 h`.
+pub fn human_in(t_s: f64, scale_s: f64) -> String {
+    let a = scale_s.abs();
     let (v, unit) = if a < 120.0 {
         (t_s, "s")
     } else if a < 7200.0 {
@@ -362,6 +368,9 @@ mod tests {
         assert_eq!(human(86400.0), "24 h");
         assert_eq!(human(216000.0), "2.5 d");
         assert_eq!(human(-300.0), "-5 min");
+        assert_eq!(human_in(0.0, 86400.0), "0 h");
+        assert_eq!(human_in(1800.0, 86400.0), "0.5 h");
+        assert_eq!(human_in(90.0, 600.0), "1.5 min");
     }
 
     /// `time.spin_up_tolerance_per_h` needs a spin-up to end; with `spin_up = 0` (the
