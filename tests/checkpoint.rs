@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::ionfield;
+use common::{ionfield, manifest};
 use ionfield::output::manifest::sha256_hex;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -55,11 +55,6 @@ fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     walk(dir, dir, &mut out);
     out.remove("manifest.json");
     out
-}
-
-fn manifest(dir: &Path) -> serde_json::Value {
-    let text = std::fs::read_to_string(dir.join("manifest.json")).expect("manifest.json");
-    serde_json::from_str(&text).expect("manifest.json is JSON")
 }
 
 /// The two folders hold the same files with the same bytes.

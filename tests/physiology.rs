@@ -114,8 +114,7 @@ fn untreated_tumour_is_hypoxic_lactic_and_more_acidic_than_normal_tissue() {
     // The coupled solver crosses the 12 h in few steps: 45 accepted and 8 rejected,
     // measured; while the coarsest multigrid level was swept 30 times its solves stalled
     // at steps of 1–8 min and the same spin-up took more than 500 (docs/numerics.md).
-    let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    let manifest = common::manifest(&out);
     let steps = &manifest["provenance"]["time_steps"];
     let (accepted, rejected) = (
         steps["steps"].as_u64().unwrap(),

@@ -335,6 +335,12 @@ pub fn regions(run: &PresetRun, particle: &str) -> Regions {
     }
 }
 
+/// A run's `manifest.json`, parsed.
+pub fn manifest(out: &std::path::Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(out.join("manifest.json")).expect("manifest.json");
+    serde_json::from_str(&text).expect("manifest.json is JSON")
+}
+
 /// The field `name` a run wrote at model time `t_s` (an output time), in voxel order.
 pub fn field_at(out: &std::path::Path, name: &str, t_s: f64) -> Vec<f64> {
     read_npy_f32(&out.join(format!("fields/{name}_t{t_s:09.1}s.npy")))
