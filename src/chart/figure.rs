@@ -54,7 +54,15 @@ pub struct FigureRow {
     /// One slice per figure time, `None` until it is written: `width × height` values in
     /// `unit`, row-major, top row first.
     pub panels: Vec<Option<Vec<f32>>>,
+    /// Whether the field describes tissue cells (`viab`): pixels of
+    /// [`FigureSeries::no_tissue`] are then drawn in [`NO_TISSUE_RGB`], not as values.
+    #[serde(default)]
+    pub cells_only: bool,
 }
+
+/// Colour of pixels without tissue cells (vessel lumens, held boundary layers) in rows of
+/// cell fields: white, outside every colour map, and not the NaN colour.
+pub const NO_TISSUE_RGB: [u8; 3] = [255, 255, 255];
 
 /// The slices collected for `plots/figure_series.png` during a run (serialisable, so a
 /// checkpoint can carry them).
@@ -66,6 +74,10 @@ pub struct FigureSeries {
     pub width: usize,
     pub height: usize,
     pub rows: Vec<FigureRow>,
+    /// Pixels of the slice (`width × height`, as the panels) that hold no tissue cells,
+    /// if any: see [`FigureRow::cells_only`].
+    #[serde(default)]
+    pub no_tissue: Option<Vec<bool>>,
     /// Whether the figure has been written.
     pub written: bool,
 }
@@ -80,7 +92,7 @@ pub struct FigureStyle {
     pub panel_in: f64,
     /// Edge of a voxel, µm (for the scale bar).
     pub voxel_um: f64,
-    /// Line under the figure, e.g. `slice z = 32 (325 µm); x →, y ↑`.
+    /// Text under the figure, one line per `\n`, e.g. `slice z = 32 (325 µm); x →, y ↑`.
     pub caption: String,
 }
 
@@ -117,9 +129,37 @@ impl FigureSeries {
                     unit: String::new(),
                     range: None,
                     panels: vec![None; times_s.len()],
+                    cells_only: false,
                 })
                 .collect(),
+            no_tissue: None,
             written: false,
+        }
+    }
+
+    /// Marks the pixels without tissue cells (`width × height`, true = none) and the rows
+    /// of `cells_fields`, which draw them in [`NO_TISSUE_RGB`]. A slice where every pixel
+    /// holds cells keeps no mask.
+    pub fn mark_no_tissue(&mut self, no_tissue: Vec<bool>, cells_fields: &[&str]) {
+        if no_tissue.len() != self.width * self.height || !no_tissue.iter().any(|&b| b) {
+            return;
+        }
+        for row in &mut self.rows {
+            row.cells_only = cells_fields.contains(&row.field.as_str());
+        }
+        self.no_tissue = Some(no_tissue);
+    }
+
+    /// Names of the rows that draw pixels without tissue cells in [`NO_TISSUE_RGB`].
+    pub fn rows_masked(&self) -> Vec<&str> {
+        match self.no_tissue {
+            Some(_) => self
+                .rows
+                .iter()
+                .filter(|r| r.cells_only)
+                .map(|r| r.field.as_str())
+                .collect(),
+            None => Vec::new(),
         }
     }
 
@@ -288,9 +328,14 @@ pub fn figure_series(fig: &FigureSeries, style: &FigureStyle) -> RgbImage {
     let bar_x = (grid_right + bar_gap).round();
     let content_w = bar_x + bar_w + tick_len + tick_gap + tick_label_w + margin;
     let caption_y = row_y(n_rows.max(1)) - row_gap + p(5.0);
-    let caption_w = 2.0 * margin + text.width(&style.caption, cap_px) as f64;
+    let caption_lines: Vec<&str> = style.caption.lines().collect();
+    let caption_w = 2.0 * margin
+        + caption_lines
+            .iter()
+            .map(|l| text.width(l, cap_px))
+            .fold(0.0f32, f32::max) as f64;
     let width = content_w.max(caption_w).ceil() as u32;
-    let height = (caption_y + cap_h + margin).ceil() as u32;
+    let height = (caption_y + cap_h * caption_lines.len().max(1) as f64 + margin).ceil() as u32;
     let mut img = RgbImage::from_pixel(width, height, Rgb(WHITE));
 
     // Column headers.
@@ -313,14 +358,19 @@ pub fn figure_series(fig: &FigureSeries, style: &FigureStyle) -> RgbImage {
             INK,
         );
         let ((lo, hi), ticks) = &bars[r];
+        let blank = fig.no_tissue.as_deref().filter(|_| row.cells_only);
         for (c, panel) in row.panels.iter().enumerate() {
             let x0 = col_x(c);
             match panel.as_ref().filter(|v| v.len() == fig.width * fig.height) {
                 Some(values) => {
                     for vr in 0..fig.height {
                         for vc in 0..fig.width {
-                            let v = values[vc + fig.width * vr] as f64;
-                            let rgb = colormap::map_value(style.colormap, v, *lo, *hi);
+                            let ix = vc + fig.width * vr;
+                            let rgb = if blank.is_some_and(|b| b[ix]) {
+                                NO_TISSUE_RGB
+                            } else {
+                                colormap::map_value(style.colormap, values[ix] as f64, *lo, *hi)
+                            };
                             fill(
                                 &mut img,
                                 x0 as i64 + (vc * s) as i64,
@@ -438,13 +488,15 @@ pub fn figure_series(fig: &FigureSeries, style: &FigureStyle) -> RgbImage {
         }
     }
 
-    text.draw(
-        &mut img,
-        margin as f32,
-        caption_y as f32,
-        cap_px,
-        &style.caption,
-        INK,
-    );
+    for (i, line) in caption_lines.iter().enumerate() {
+        text.draw(
+            &mut img,
+            margin as f32,
+            (caption_y + i as f64 * cap_h) as f32,
+            cap_px,
+            line,
+            INK,
+        );
+    }
     img
 }

@@ -25,7 +25,7 @@ mod raster;
 pub mod text;
 mod ticks;
 
-pub use figure::{figure_series, FigureRow, FigureSeries, FigureStyle};
+pub use figure::{figure_series, FigureRow, FigureSeries, FigureStyle, NO_TISSUE_RGB};
 pub use line::{chart_page, line_chart, line_chart_png, ChartPanel, ChartSpec, Series};
 pub use ticks::{
     coarse_step, coarse_ticks, format_log_tick, format_tick, log_ticks, nice_step, nice_ticks,

@@ -356,6 +356,55 @@ fn figure_missing_panels_are_grey_and_due_after_the_last_time() {
     assert_eq!(back, fig);
 }
 
+/// Pixels without tissue cells are white in the rows of cell fields (`viab`), not in the
+/// others, and only where the slice has such pixels; a two-line caption adds one line.
+#[test]
+fn figure_draws_voxels_without_cells_white_in_cell_rows_only() {
+    let fields = ["O2".to_string(), "viab".to_string()];
+    let mut fig = FigureSeries::new(&fields, &[0.0], 8, 8);
+    let slice = |v: f32| Slice {
+        width: 8,
+        height: 8,
+        values: vec![v; 64],
+    };
+    assert!(fig.keep("O2", "mM", Some((0.0, 1.0)), 0.0, &slice(0.75)));
+    assert!(fig.keep("viab", "1", Some((0.0, 1.0)), 0.0, &slice(0.25)));
+    let style = FigureStyle::new(Colormap::Viridis, 72, 5.0, "one line");
+    let plain = figure_series(&fig, &style);
+    let o2_rgb = crate::chart::colormap::map_value(Colormap::Viridis, 0.75, 0.0, 1.0);
+    let viab_rgb = crate::chart::colormap::map_value(Colormap::Viridis, 0.25, 0.0, 1.0);
+    let (o2_px, viab_px) = (count_colour(&plain, o2_rgb), count_colour(&plain, viab_rgb));
+    assert!(o2_px > 0 && viab_px > 0);
+    // A mask without any blank pixel is not kept.
+    fig.mark_no_tissue(vec![false; 64], &["viab"]);
+    assert!(fig.no_tissue.is_none() && fig.rows_masked().is_empty());
+    // 4 of the 64 voxels hold no cells.
+    let mut blank = vec![false; 64];
+    for ix in [0, 9, 18, 63] {
+        blank[ix] = true;
+    }
+    fig.mark_no_tissue(blank, &["viab"]);
+    assert_eq!(fig.rows_masked(), vec!["viab"]);
+    let masked = figure_series(&fig, &style);
+    assert_eq!(count_colour(&masked, o2_rgb), o2_px, "the O2 row changed");
+    // Each blank voxel turns one square of panel pixels from the viab colour to white.
+    let lost = viab_px - count_colour(&masked, viab_rgb);
+    let side = ((lost / 4) as f64).sqrt() as usize;
+    assert!(lost > 0 && side * side * 4 == lost, "{lost} pixels changed");
+    assert_eq!(
+        count_colour(&masked, NO_TISSUE_RGB),
+        count_colour(&plain, NO_TISSUE_RGB) + lost
+    );
+    let two_lines = figure_series(
+        &fig,
+        &FigureStyle::new(Colormap::Viridis, 72, 5.0, "one\ntwo"),
+    );
+    assert!(two_lines.height() > masked.height());
+    // Checkpoints carry the mask.
+    let back: FigureSeries = serde_json::from_str(&serde_json::to_string(&fig).unwrap()).unwrap();
+    assert_eq!(back, fig);
+}
+
 /// Writes example plots to `$IONFIELD_PLOT_EXAMPLES` (a folder) for looking at them:
 /// `IONFIELD_PLOT_EXAMPLES=/tmp/plots cargo test --lib plot::tests::write_examples -- --ignored`.
 #[test]

@@ -88,6 +88,10 @@ impl FieldWriter {
         } else {
             derived.species_to_read().to_vec()
         };
+        let no_cells: Vec<bool> = (0..model.mask.len())
+            .map(|ix| model.summary_tissue(ix).is_none())
+            .collect();
+        writer.borrow_mut().mark_no_tissue(&no_cells);
         FieldWriter {
             writer,
             derived,

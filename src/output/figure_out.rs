@@ -20,6 +20,24 @@ impl RunWriter {
         Some(FigureSeries::new(&spec.fields, &spec.times_s, w, h))
     }
 
+    /// Marks the voxels of the figure slice that hold no tissue cells (`no_cells`, one per
+    /// grid voxel: vessel lumens and held boundary layers, the voxels every tissue summary
+    /// leaves out); the `viab` row draws them in white instead of a viability.
+    pub fn mark_no_tissue(&mut self, no_cells: &[bool]) {
+        let (Some(fig), Some(spec)) = (self.figure.as_mut(), self.scenario.output.figure.as_ref())
+        else {
+            return;
+        };
+        let grid = self.scenario.grid;
+        let axis = self.scenario.output.slice_axis;
+        if no_cells.len() != grid.n_voxels() || spec.slice_index >= slice::axis_len(&grid, axis) {
+            return;
+        }
+        let as_f32: Vec<f32> = no_cells.iter().map(|&b| b as u8 as f32).collect();
+        let sl = slice::extract(&as_f32, &grid, axis, spec.slice_index);
+        fig.mark_no_tissue(sl.values.iter().map(|&v| v > 0.5).collect(), &["viab"]);
+    }
+
     /// Keeps the figure slice of one written field (values in `unit`) if the field and
     /// the time are in the figure.
     pub(super) fn keep_figure_slice(
@@ -85,8 +103,14 @@ impl RunWriter {
         if !auto.is_empty() {
             ranges.push(format!("min–max over the row ({auto})"));
         }
+        let masked = fig.rows_masked().join(", ");
+        let no_tissue = if masked.is_empty() {
+            String::new()
+        } else {
+            format!("\nWhite in {masked}: no tissue cells (vessel lumens, held faces).")
+        };
         let caption = format!(
-            "Slice {} = {} ({} µm from the grid edge), voxel {} µm; {right} →, {up} ↑. Colour range per row: {}.",
+            "Slice {} = {} ({} µm from the grid edge), voxel {} µm; {right} →, {up} ↑. Colour range per row: {}.{no_tissue}",
             axis.letter(),
             spec.slice_index,
             short_number(pos_um, 3),
@@ -118,10 +142,11 @@ impl RunWriter {
             .collect();
         let times: Vec<String> = fig.times_s.iter().map(|t| format!("{t}")).collect();
         let mapping = format!(
-            "rows top to bottom: {}; columns t = {} s; colour = {}((value − lo)/(hi − lo)) per row, clamped; NaN = magenta; {} dpi (pHYs)",
+            "rows top to bottom: {}; columns t = {} s; colour = {}((value − lo)/(hi − lo)) per row, clamped; NaN = magenta;{} {} dpi (pHYs)",
             rows.join("; "),
             times.join(", "),
             colormap::name(out.colormap),
+            no_tissue.replace('\n', " "),
             spec.dpi
         );
         let fields: Vec<&str> = fig.rows.iter().map(|r| r.field.as_str()).collect();
