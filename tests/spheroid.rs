@@ -8,7 +8,7 @@
 mod common;
 
 use ionfield::config;
-use ionfield::model::{Model, TISSUE_ID_MASK};
+use ionfield::model::Model;
 
 /// The value of parameter `name` in tissue `tissue`.
 fn parameter(scenario: &config::Scenario, name: &str, tissue: usize) -> f64 {
@@ -49,7 +49,7 @@ fn spheroid_o2_follows_the_analytic_sphere_profile_and_its_core_is_lactic_and_ac
     let scenario = config::load_file(&config_path, &[]).unwrap();
     let model = Model::build(&scenario);
     let g = scenario.grid;
-    let (nx, ny, h) = (g.nx, g.ny, g.voxel_um);
+    let (nx, ny) = (g.nx, g.ny);
     let tumour = scenario
         .tissues
         .iter()
@@ -59,19 +59,15 @@ fn spheroid_o2_follows_the_analytic_sphere_profile_and_its_core_is_lactic_and_ac
         Some(config::Region::Sphere {
             centre_um,
             radius_um,
-        }) => (centre_um.to_array(), *radius_um),
+        }) => (*centre_um, *radius_um),
         other => panic!("the spheroid is not a sphere: {other:?}"),
     };
     let r_of = |ix: usize| {
         let (i, j, k) = (ix % nx, (ix / nx) % ny, ix / (nx * ny));
-        let d = [
-            (i as f64 + 0.5) * h - centre[0],
-            (j as f64 + 0.5) * h - centre[1],
-            (k as f64 + 0.5) * h - centre[2],
-        ];
-        (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt()
+        g.centre_um(i, j, k).distance(centre)
     };
-    let in_spheroid = |ix: usize| (model.mask[ix] & TISSUE_ID_MASK) as usize == tumour;
+    // Tissue voxels as every summary counts them (held face layers left out).
+    let in_spheroid = |ix: usize| model.summary_tissue(ix) == Some(tumour);
     let (o2, ph, lac) = (
         common::field_at(&out, "O2", 0.0),
         common::field_at(&out, "pH", 0.0),
