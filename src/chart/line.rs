@@ -94,6 +94,9 @@ pub struct ChartSpec {
     pub y_label: String,
     /// Logarithmic y axis (base 10), for quantities spanning decades such as OH·.
     pub log_y: bool,
+    /// Fixed linear y range (low, high), e.g. (0, 1) for a fraction, so that a small change
+    /// is not stretched over the whole axis; `None`: the data's range with a margin.
+    pub y_range: Option<(f64, f64)>,
     /// Size of the whole chart (axes, labels and legend), pixels.
     pub width_px: u32,
     pub height_px: u32,
@@ -109,6 +112,7 @@ impl ChartSpec {
             x_label: x_label.to_string(),
             y_label: y_label.to_string(),
             log_y: false,
+            y_range: None,
             width_px: (3.5 * DEFAULT_DPI as f64) as u32,
             height_px: (2.4 * DEFAULT_DPI as f64) as u32,
             dpi: DEFAULT_DPI,
@@ -120,6 +124,12 @@ impl ChartSpec {
         self.width_px = (width_in * dpi as f64).round().max(1.0) as u32;
         self.height_px = (height_in * dpi as f64).round().max(1.0) as u32;
         self.dpi = dpi.max(1);
+        self
+    }
+
+    /// The same chart with its linear y axis fixed to `low..high` (see [`ChartSpec::y_range`]).
+    pub fn with_y_range(mut self, low: f64, high: f64) -> ChartSpec {
+        self.y_range = Some((low, high));
         self
     }
 
@@ -343,11 +353,14 @@ fn draw_chart(
         false,
         0.0,
     );
-    let (y0, y1) = axis_range(
-        series.iter().flat_map(|s| s.points.iter().map(|p| p.1)),
-        spec.log_y,
-        0.05,
-    );
+    let (y0, y1) = match spec.y_range {
+        Some((lo, hi)) if !spec.log_y && hi > lo => (lo, hi),
+        _ => axis_range(
+            series.iter().flat_map(|s| s.points.iter().map(|p| p.1)),
+            spec.log_y,
+            0.05,
+        ),
+    };
     let plot_w_in = (w - legend_w) as f64 / dpi as f64;
     let plot_h_in = h as f64 / dpi as f64;
     let (x_ticks, x_step) = nice_ticks(x0, x1, (plot_w_in / 0.6).clamp(3.0, 8.0).round() as usize);

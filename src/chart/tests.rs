@@ -113,6 +113,47 @@ fn log_y_chart_draws_positive_values_only() {
     line_chart(&ChartSpec::new("", "t [s]", "x [mM]"), &[flat]).expect("flat");
 }
 
+/// Rows (top, bottom) of the pixels of colour `rgb`.
+fn rows_of(img: &RgbImage, rgb: [u8; 3]) -> (u32, u32) {
+    let rows: Vec<u32> = img
+        .enumerate_pixels()
+        .filter(|p| p.2 .0 == rgb)
+        .map(|p| p.1)
+        .collect();
+    assert!(!rows.is_empty(), "colour {rgb:?} not drawn");
+    (*rows.iter().min().unwrap(), *rows.iter().max().unwrap())
+}
+
+#[test]
+fn a_fixed_y_range_keeps_a_small_change_small() {
+    // A viability that falls by 1 %: on its own range it spans the plot's height; on the
+    // fixed 0–1 axis it is a line near the top.
+    let fall = Series {
+        label: "tumour mean viab".into(),
+        points: (0..=24)
+            .map(|h| (h as f64, 1.0 - 0.01 * h as f64 / 24.0))
+            .collect(),
+    };
+    let spec = ChartSpec::new("", "time [h]", "viab [1]");
+    let auto = line_chart(&spec, std::slice::from_ref(&fall)).expect("chart");
+    let fixed = line_chart(&spec.with_y_range(0.0, 1.0), &[fall]).expect("chart");
+    let (a0, a1) = rows_of(&auto, OKABE_ITO[0]);
+    let (f0, f1) = rows_of(&fixed, OKABE_ITO[0]);
+    let h = auto.height();
+    assert!(
+        a1 - a0 > h / 2,
+        "auto range: the 1 % fall spans rows {a0}–{a1} of {h}"
+    );
+    assert!(
+        f1 - f0 < h / 20,
+        "0–1 axis: the 1 % fall spans rows {f0}–{f1} of {h}"
+    );
+    assert!(
+        f1 < h / 3,
+        "0–1 axis: the line sits near the top (rows {f0}–{f1})"
+    );
+}
+
 #[test]
 fn chart_size_follows_dpi() {
     let spec = ChartSpec::new("", "time [s]", "O2 [mM]").with_size_in(3.0, 2.0, 300);

@@ -134,7 +134,7 @@ fn scheme(t: &RawTime, dt_s: f64) -> Result<Scheme, Error> {
                     "must be a relative tolerance in [1e-10, 0.5]",
                 )
                 .found(short(rtol))
-                .fix("use e.g. 1e-3 (the default; about 0.1 % per step) or 1e-4 for a reference run"));
+                .fix("use e.g. 1e-2 (the default; about 1 % per step) or 1e-4 for a reference run"));
             }
             let max_dt_s = max_dt
                 .map(|m| {

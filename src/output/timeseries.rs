@@ -207,7 +207,8 @@ impl TimeSeries {
     }
 
     /// `plots/viability.png`: per tissue, the fraction of voxels alive (viab ≥ 0.05) and
-    /// the mean viable fraction over time. `None` without a `viab` field.
+    /// the mean viable fraction over time, on a fixed 0–1 axis (a loss of 1 % does not
+    /// fill the plot). `None` without a `viab` field.
     pub fn viability_png(&self, dpi: u32) -> Result<Option<Vec<u8>>, PlotError> {
         let (per_unit_s, time_label) = self.time_axis();
         let mut series = Vec::new();
@@ -230,7 +231,8 @@ impl TimeSeries {
             time_label,
             "fraction of voxels / viab [1]",
         )
-        .with_size_in(4.5, 3.0, dpi);
+        .with_size_in(4.5, 3.0, dpi)
+        .with_y_range(0.0, 1.0);
         chart::line_chart_png(&spec, &series).map(Some)
     }
 
