@@ -29,6 +29,10 @@ pub const FILES: &[(&str, &str)] = &[
         include_str!("../../configs/tissue/tumour_1280um_sphere.toml"),
     ),
     (
+        "configs/time/day.toml",
+        include_str!("../../configs/time/day.toml"),
+    ),
+    (
         "configs/therapies/cao2_calcium_overload.toml",
         include_str!("../../configs/therapies/cao2_calcium_overload.toml"),
     ),
@@ -167,7 +171,12 @@ mod tests {
     fn catalogue_matches_configs_folder() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         let mut on_disk = Vec::new();
-        for dir in ["configs/chemistry", "configs/therapies", "configs/tissue"] {
+        for dir in [
+            "configs/chemistry",
+            "configs/therapies",
+            "configs/time",
+            "configs/tissue",
+        ] {
             for entry in std::fs::read_dir(root.join(dir)).unwrap() {
                 let name = entry.unwrap().file_name().to_string_lossy().to_string();
                 if name.ends_with(".toml") {

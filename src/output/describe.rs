@@ -3,7 +3,7 @@
 //! validated [`Scenario`], so documentation never drifts from what runs. `docs/model.md`
 //! is `ionfield describe --all` (a test checks it is current).
 
-use crate::config::{Region, Scenario};
+use crate::config::{Region, Scenario, Scheme};
 use std::fmt::Write;
 
 /// The top of `docs/model.md`.
@@ -22,12 +22,21 @@ pub fn markdown(sc: &Scenario, shown: &str) -> String {
     let g = sc.grid;
     let _ = writeln!(
         md,
-        "Grid {} × {} × {} voxels of {} µm; dt {} s, {} s of therapy{}; tissues: {}.\n",
+        "Grid {} × {} × {} voxels of {} µm; {}, {} s of therapy{}; tissues: {}.\n",
         g.nx,
         g.ny,
         g.nz,
         g.voxel_um,
-        sc.time.dt_s,
+        match sc.time.scheme {
+            Scheme::Coupled { adaptive: true, rtol, .. } => format!(
+                "coupled scheme, error-controlled steps from {} s (tolerance {rtol:e})",
+                sc.time.dt_s
+            ),
+            Scheme::Coupled { .. } => {
+                format!("coupled scheme, fixed steps of {} s", sc.time.dt_s)
+            }
+            Scheme::Split => format!("split scheme, dt {} s", sc.time.dt_s),
+        },
         sc.time.end_s,
         sc.spin_up
             .map(|s| match s.settle_per_h {
