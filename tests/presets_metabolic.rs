@@ -34,7 +34,8 @@ fn mno2_depletes_gsh_releases_mn2_and_raises_oh_where_the_particles_are() {
     // 11 output fields of the preset only the 4 read here are written (21 output times of
     // all 11 took 60 % of the run, in writing files); outputs do not feed back into the run
     // (every written .npy and viability.csv are bitwise the same as with all 11 fields).
-    // The preset's colour ranges name fields no longer written, hence `ranges_mm={}`.
+    // The preset's colour ranges and figure name fields no longer written, hence
+    // `ranges_mm={}` and a figure of the written fields.
     let run = run_preset(
         "mno2_gsh_depletion",
         "gpu",
@@ -42,6 +43,7 @@ fn mno2_depletes_gsh_releases_mn2_and_raises_oh_where_the_particles_are() {
             "time.output_interval_s=30",
             r#"output.fields=["NP_MnO2","Mn2","GSH","OH"]"#,
             "output.ranges_mm={}",
+            r#"output.figure.fields=["GSH","Mn2","OH"]"#,
         ],
     );
     run.assert_outputs();
