@@ -77,13 +77,7 @@ impl Day {
     /// model time), treated and control.
     fn over_day(&self, field: &str, stat: &str, max: bool) -> (f64, f64) {
         let pick = |run: &PresetRun| {
-            let text =
-                std::fs::read_to_string(run.out.join("timeseries.csv")).expect("timeseries.csv");
-            let values = text.lines().skip(1).filter_map(|l| {
-                let c: Vec<&str> = l.split(',').collect();
-                (c[1] == "tumour" && c[2] == field && c[4] == stat)
-                    .then(|| c[5].parse::<f64>().expect("a number"))
-            });
+            let values = run.series("tumour", field, stat).into_iter().map(|p| p.1);
             let v = if max {
                 values.fold(f64::NEG_INFINITY, f64::max)
             } else {

@@ -300,6 +300,25 @@ impl PresetRun {
         sum / n as f64
     }
 
+    /// The (time_s, value) rows of `timeseries.csv` for one probe or region (`tumour`),
+    /// field and statistic (`mean`, `min`, `max`, …), in file order.
+    pub fn series(&self, probe: &str, field: &str, stat: &str) -> Vec<(f64, f64)> {
+        let text =
+            std::fs::read_to_string(self.out.join("timeseries.csv")).expect("timeseries.csv");
+        text.lines()
+            .skip(1)
+            .filter_map(|l| {
+                let c: Vec<&str> = l.split(',').collect();
+                (c[1] == probe && c[2] == field && c[4] == stat).then(|| {
+                    (
+                        c[0].parse().expect("a time"),
+                        c[5].parse().expect("a number"),
+                    )
+                })
+            })
+            .collect()
+    }
+
     /// The rows of `viability.csv` as (time_s, tissue, mean_viab, alive_fraction).
     pub fn viability(&self) -> Vec<(f64, String, f64, f64)> {
         let text = std::fs::read_to_string(self.out.join("viability.csv")).expect("viability.csv");
