@@ -97,6 +97,10 @@ pub struct ChartSpec {
     /// Fixed linear y range (low, high), e.g. (0, 1) for a fraction, so that a small change
     /// is not stretched over the whole axis; `None`: the data's range with a margin.
     pub y_range: Option<(f64, f64)>,
+    /// Draw every second series (the 2nd, 4th, …) dashed, so that a series lying exactly on
+    /// the one before it (e.g. a tissue's alive fraction and its mean viab, both 1) still
+    /// shows: the earlier line shows through the gaps of the dashes.
+    pub alternate_dashes: bool,
     /// Size of the whole chart (axes, labels and legend), pixels.
     pub width_px: u32,
     pub height_px: u32,
@@ -113,6 +117,7 @@ impl ChartSpec {
             y_label: y_label.to_string(),
             log_y: false,
             y_range: None,
+            alternate_dashes: false,
             width_px: (3.5 * DEFAULT_DPI as f64) as u32,
             height_px: (2.4 * DEFAULT_DPI as f64) as u32,
             dpi: DEFAULT_DPI,
@@ -130,6 +135,12 @@ impl ChartSpec {
     /// The same chart with its linear y axis fixed to `low..high` (see [`ChartSpec::y_range`]).
     pub fn with_y_range(mut self, low: f64, high: f64) -> ChartSpec {
         self.y_range = Some((low, high));
+        self
+    }
+
+    /// The same chart with every second series dashed (see [`ChartSpec::alternate_dashes`]).
+    pub fn with_alternate_dashes(mut self) -> ChartSpec {
+        self.alternate_dashes = true;
         self
     }
 
@@ -170,9 +181,12 @@ fn px_u(pt: f64, dpi: u32) -> u32 {
     px(pt, dpi).round().max(1.0) as u32
 }
 
-/// Style of series `i`: (colour, dashed).
-fn series_style(i: usize) -> ([u8; 3], bool) {
-    (OKABE_ITO[i % OKABE_ITO.len()], i >= OKABE_ITO.len())
+/// Style of series `i`: (colour, dashed); with `alternate_dashes`, odd `i` are dashed too.
+fn series_style(i: usize, alternate_dashes: bool) -> ([u8; 3], bool) {
+    (
+        OKABE_ITO[i % OKABE_ITO.len()],
+        i >= OKABE_ITO.len() || (alternate_dashes && i % 2 == 1),
+    )
 }
 
 /// Data range of one axis in plot coordinates (log10 of the value for a log axis).
@@ -306,14 +320,21 @@ fn legend_width(text: &TextRenderer, labels: &[String], dpi: u32) -> u32 {
 
 /// Adds the legend (line sample + label per series) with its top-left at (x, y), image
 /// pixels.
-fn legend(overlay: &mut Overlay, text: &TextRenderer, labels: &[String], x: f64, y: f64, dpi: u32) {
+fn legend(
+    overlay: &mut Overlay,
+    text: &TextRenderer,
+    labels: &[String],
+    (x, y): (f64, f64),
+    alternate_dashes: bool,
+    dpi: u32,
+) {
     let lpx = px(LEGEND_PT, dpi) as f32;
     let row_h = text.line_height(lpx) as f64 * 1.35;
     let sample = px(LEGEND_SAMPLE_PT, dpi);
     let x0 = x + px(PAD_PT, dpi);
     for (i, label) in labels.iter().enumerate() {
         let yc = y + row_h * (i as f64 + 0.5);
-        let (rgb, dashed) = series_style(i);
+        let (rgb, dashed) = series_style(i, alternate_dashes);
         overlay.lines.push(Line {
             pts: vec![(x0, yc), (x0 + sample, yc)],
             width: px(LINE_PT, dpi),
@@ -450,7 +471,7 @@ fn draw_chart(
     // Data lines: runs of drawable points; anything else breaks the line.
     let clip = (left, ptop, right, bottom);
     for (i, s) in series.iter().enumerate() {
-        let (rgb, dashed) = series_style(i);
+        let (rgb, dashed) = series_style(i, spec.alternate_dashes);
         let mut run: Vec<(f64, f64)> = Vec::new();
         let mut flush = |run: &mut Vec<(f64, f64)>| {
             if !run.is_empty() {
@@ -527,7 +548,14 @@ fn draw_chart(
         });
     }
     if legend_w > 0 {
-        legend(overlay, &text, &labels, area_right, ptop, dpi);
+        legend(
+            overlay,
+            &text,
+            &labels,
+            (area_right, ptop),
+            spec.alternate_dashes,
+            dpi,
+        );
     }
     Ok(ptop)
 }
@@ -609,7 +637,15 @@ pub fn chart_page(panels: &[ChartPanel], columns: usize) -> Result<RgbImage, Plo
         }
         if let Some(labels) = &shared {
             let x = (cell_w * columns as u32) as f64;
-            legend(overlay, &text, labels, x, first_top.unwrap_or(0.0), dpi);
+            let dashes = panels.first().is_some_and(|p| p.spec.alternate_dashes);
+            legend(
+                overlay,
+                &text,
+                labels,
+                (x, first_top.unwrap_or(0.0)),
+                dashes,
+                dpi,
+            );
         }
         Ok(())
     })

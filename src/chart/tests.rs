@@ -155,6 +155,44 @@ fn a_fixed_y_range_keeps_a_small_change_small() {
 }
 
 #[test]
+fn a_series_on_top_of_another_still_shows_with_alternate_dashes() {
+    // Two identical lines (a tissue's alive fraction and mean viab, both 1): solid, the
+    // second drawn over the first hides it; with alternate dashes the first shows through
+    // the gaps of the second.
+    let flat = |label: &str| Series {
+        label: label.into(),
+        points: (0..=24).map(|h| (h as f64, 1.0)).collect(),
+    };
+    let pair = [flat("normal mean viab"), flat("normal alive")];
+    let spec = ChartSpec::new("", "time [h]", "viab [1]").with_y_range(0.0, 1.03);
+    let plain = line_chart(&spec.clone().with_size_in(3.5, 2.4, 150), &pair).expect("chart");
+    let dashed = line_chart(
+        &spec.with_alternate_dashes().with_size_in(3.5, 2.4, 150),
+        &pair,
+    )
+    .expect("chart");
+    // Pixels of (nearly) the first series' colour left of the legend, i.e. in the plot.
+    let in_plot = |img: &RgbImage, rgb: [u8; 3]| {
+        let legend_x = img.width() * 3 / 5;
+        img.enumerate_pixels()
+            .filter(|(x, _, p)| {
+                *x < legend_x && (0..3).all(|c| (p.0[c] as i32 - rgb[c] as i32).abs() < 24)
+            })
+            .count()
+    };
+    let (hidden, shown) = (
+        in_plot(&plain, OKABE_ITO[0]),
+        in_plot(&dashed, OKABE_ITO[0]),
+    );
+    eprintln!("first series in the plot: {hidden} px hidden, {shown} px shown");
+    assert!(
+        shown > 4 * hidden.max(1),
+        "first series: {hidden} px under a solid line, {shown} px under a dashed one"
+    );
+    assert!(in_plot(&dashed, OKABE_ITO[1]) > shown / 2);
+}
+
+#[test]
 fn chart_size_follows_dpi() {
     let spec = ChartSpec::new("", "time [s]", "O2 [mM]").with_size_in(3.0, 2.0, 300);
     let bytes = line_chart_png(&spec, &o2_series()).expect("chart");

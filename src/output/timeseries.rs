@@ -206,14 +206,15 @@ impl TimeSeries {
         chart::encode_png(&page, dpi).map(Some)
     }
 
-    /// `plots/viability.png`: per tissue, the fraction of voxels alive (viab ≥ 0.05) and
-    /// the mean viable fraction over time, on a fixed 0–1 axis (a loss of 1 % does not
-    /// fill the plot). `None` without a `viab` field.
+    /// `plots/viability.png`: per tissue, the mean viable fraction (solid) and the fraction
+    /// of voxels alive (viab ≥ 0.05, dashed) over time, on a fixed 0–1.03 axis (a loss of 1 %
+    /// does not fill the plot). `None` without a `viab` field.
     pub fn viability_png(&self, dpi: u32) -> Result<Option<Vec<u8>>, PlotError> {
         let (per_unit_s, time_label) = self.time_axis();
         let mut series = Vec::new();
         for r in self.regions.iter().filter(|r| r.name != "whole") {
-            for (stat, what) in [("fraction_alive", "alive"), ("mean", "mean viab")] {
+            // Mean viab solid, alive fraction dashed over it (where both are 1 they coincide).
+            for (stat, what) in [("mean", "mean viab"), ("fraction_alive", "alive")] {
                 let points = self.series_in(&r.name, "viab", stat, per_unit_s);
                 if !points.is_empty() {
                     series.push(Series {
@@ -232,7 +233,9 @@ impl TimeSeries {
             "fraction of voxels / viab [1]",
         )
         .with_size_in(4.5, 3.0, dpi)
-        .with_y_range(0.0, 1.0);
+        // 3 % above 1, so that a line at 1 is not cut in half by the frame.
+        .with_y_range(0.0, 1.03)
+        .with_alternate_dashes();
         chart::line_chart_png(&spec, &series).map(Some)
     }
 
