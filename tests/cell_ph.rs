@@ -65,19 +65,7 @@ tau_acid = {{ value = 1e12, unit = "s", source = "test: no acidotic death" }}
         ),
     )
     .unwrap();
-    let out = dir.path().join("out");
-    let o = common::ionfield(
-        dir.path(),
-        &[
-            "run",
-            path.to_str().unwrap(),
-            "--backend",
-            "cpu",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-    );
-    assert_eq!(o.code, 0, "{}", o.stderr);
+    let out = common::run_cpu(dir.path(), &path, "out");
     let text = std::fs::read_to_string(out.join("well_mixed.csv")).unwrap();
     let mut lines = text.lines();
     let names: Vec<String> = lines

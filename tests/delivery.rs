@@ -62,19 +62,7 @@ fn run_text(text: &str) -> (tempfile::TempDir, std::path::PathBuf, config::Scena
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("iv.toml");
     std::fs::write(&path, text).unwrap();
-    let out = dir.path().join("run");
-    let o = common::ionfield(
-        dir.path(),
-        &[
-            "run",
-            path.to_str().unwrap(),
-            "--backend",
-            "cpu",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-    );
-    assert_eq!(o.code, 0, "{}", o.stderr);
+    let out = common::run_cpu(dir.path(), &path, "run");
     let scenario = config::load_str(text, "iv.toml", &[]).unwrap();
     (dir, out, scenario)
 }

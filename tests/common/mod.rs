@@ -80,6 +80,25 @@ pub struct Output {
     pub stderr: String,
 }
 
+/// Runs `ionfield run <scenario> --backend cpu --out <dir>/<out>` in `dir`, asserts it
+/// succeeded and returns the output folder.
+pub fn run_cpu(dir: &std::path::Path, scenario: &std::path::Path, out: &str) -> std::path::PathBuf {
+    let out = dir.join(out);
+    let o = ionfield(
+        dir,
+        &[
+            "run",
+            scenario.to_str().unwrap(),
+            "--backend",
+            "cpu",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    out
+}
+
 /// Runs `ionfield args…` with `dir` as working directory and XDG_RUNTIME_DIR (silences
 /// Mesa's "XDG_RUNTIME_DIR is invalid" warning), RUST_LOG unset; fails on a panic or a
 /// signal.
