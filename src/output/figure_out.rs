@@ -9,6 +9,31 @@ use crate::chart::colormap;
 use crate::chart::{self, FigureSeries, FigureStyle};
 use crate::config::{Axis, ValueRange};
 
+/// The fields that exist only in cells: `viab`, and every species that does not diffuse
+/// and is held neither by a vessel nor at a face (GSH, the labile iron pool, OH·, pHi,
+/// particles taken up, …). In a vessel lumen or a held face layer such a species keeps
+/// its initial value (lumens are not dosed), which a figure would show as a dark or
+/// bright dot at every capillary.
+pub fn cell_bound_fields(scenario: &crate::config::Scenario) -> Vec<String> {
+    let held = |s: usize| {
+        scenario
+            .vessels
+            .iter()
+            .any(|v| v.hold_mm.iter().any(|(h, _)| *h == s))
+            || scenario.species[s]
+                .boundary
+                .iter()
+                .any(|b| matches!(b, crate::config::BoundaryCondition::Dirichlet { .. }))
+    };
+    let mut fields = vec!["viab".to_string()];
+    for (s, sp) in scenario.species.iter().enumerate() {
+        if sp.name != "viab" && sp.diffusion_um2_per_s == 0.0 && !held(s) {
+            fields.push(sp.name.clone());
+        }
+    }
+    fields
+}
+
 /// Path of the figure in the output folder.
 pub const FIGURE_PATH: &str = "plots/figure_series.png";
 
@@ -22,7 +47,8 @@ impl RunWriter {
 
     /// Marks the voxels of the figure slice that hold no tissue cells (`no_cells`, one per
     /// grid voxel: vessel lumens and held boundary layers, the voxels every tissue summary
-    /// leaves out); the `viab` row draws them in white instead of a viability.
+    /// leaves out); the rows of cell-bound quantities draw them in white instead of a
+    /// value that means nothing there (see [`cell_bound_fields`]).
     pub fn mark_no_tissue(&mut self, no_cells: &[bool]) {
         let (Some(fig), Some(spec)) = (self.figure.as_mut(), self.scenario.output.figure.as_ref())
         else {
@@ -35,7 +61,9 @@ impl RunWriter {
         }
         let as_f32: Vec<f32> = no_cells.iter().map(|&b| b as u8 as f32).collect();
         let sl = slice::extract(&as_f32, &grid, axis, spec.slice_index);
-        fig.mark_no_tissue(sl.values.iter().map(|&v| v > 0.5).collect(), &["viab"]);
+        let cell_fields = cell_bound_fields(&self.scenario);
+        let names: Vec<&str> = cell_fields.iter().map(String::as_str).collect();
+        fig.mark_no_tissue(sl.values.iter().map(|&v| v > 0.5).collect(), &names);
     }
 
     /// Keeps the figure slice of one written field (values in `unit`) if the field and

@@ -308,3 +308,22 @@ fn example_blob_renders_colour_stack() {
     // Best effort: the copy is for eyes only, so a read-only /tmp does not fail the test.
     let _ = fs::copy(&src, "/tmp/output_example.png");
 }
+
+#[test]
+fn cell_bound_fields_are_viab_and_the_species_nothing_holds_that_do_not_diffuse() {
+    // The built-in default: GSH, the iron pool, OH·, Ox and the particle are cell-bound;
+    // O2 and H2O2 (held in vessels), H (diffuses) and glucose (held) are not.
+    let sc = crate::config::load_str(
+        crate::config::DEFAULT_SCENARIO_TOML,
+        crate::config::DEFAULT_SOURCE,
+        &[],
+    )
+    .unwrap();
+    let cells = super::figure_out::cell_bound_fields(&sc);
+    for name in ["viab", "GSH", "Fe2", "Fe3", "OH", "Ox", "NP_Fe"] {
+        assert!(cells.iter().any(|c| c == name), "{name} not in {cells:?}");
+    }
+    for name in ["O2", "H2O2", "H", "glucose", "CO2", "Lac"] {
+        assert!(!cells.iter().any(|c| c == name), "{name} in {cells:?}");
+    }
+}
