@@ -324,3 +324,70 @@ fn plasma_errors_name_the_field() {
         assert!(e.contains(field) && e.contains(fix), "{plasma}\n→ {e}");
     }
 }
+
+/// A particle's diffusivity from its size (`particle = { radius_nm, hindrance }`): a
+/// Gaussian cloud of 10 nm and of 100 nm particles spreads in x as σ² = σ0² + 2·D·t with
+/// D = k_B·T/(6π·η·r)·H (Stokes–Einstein at 37 °C, written out here). The box is thin in
+/// y and z; diffusion is separable, so the cloud's x-marginal (summed over y and z, with
+/// zero-flux faces) is a 1D Gaussian whatever y and z do, and the walls in x lie 3.4σ out.
+#[test]
+fn particle_diffusivity_from_size_spreads_a_cloud_as_2dt() {
+    let (t_end, sigma0, h) = (300.0, 40.0, 10.0);
+    for (radius_nm, hindrance) in [(5.0, 0.3), (50.0, 0.3)] {
+        let (_dir, out, scenario) = run_text(&format!(
+            r#"
+name = "particle_spread"
+[grid]
+shape = [80, 4, 4]
+voxel_um = {h}
+[time]
+dt = "1 s"
+end = "{t_end} s"
+output_interval = "{t_end} s"
+[species.NP]
+particle = {{ radius_nm = {radius_nm}, hindrance = {hindrance} }}
+[[dosing]]
+species = "NP"
+time_s = 0.0
+shape = "gaussian"
+centre_um = [400.0, 20.0, 20.0]
+sigma_um = {sigma0}
+amount_mm = 1.0
+[output]
+fields = ["NP"]
+slices = [2]
+npy = true
+"#
+        ));
+        // k_B·T/(6π·η·r) at 310.15 K, η 0.69 mPa·s, in µm²/s.
+        let d0 = 1.380_649e-23 * 310.15 / (6.0 * std::f64::consts::PI * 0.69e-3 * radius_nm * 1e-9)
+            * 1e12;
+        let d = d0 * hindrance;
+        assert!(
+            (scenario.species[0].diffusion_um2_per_s / d - 1.0).abs() < 1e-12,
+            "configured D {} vs {d}",
+            scenario.species[0].diffusion_um2_per_s
+        );
+        let variance = |t: f64| {
+            let f = field(&out, "NP", t);
+            let (nx, plane) = (80, 16);
+            let marginal: Vec<f64> = (0..nx)
+                .map(|i| (0..plane).map(|p| f[p * nx + i]).sum())
+                .collect();
+            let mass: f64 = marginal.iter().sum();
+            let x = |i: usize| (i as f64 + 0.5) * h;
+            let mean = (0..nx).map(|i| x(i) * marginal[i]).sum::<f64>() / mass;
+            (0..nx)
+                .map(|i| (x(i) - mean).powi(2) * marginal[i])
+                .sum::<f64>()
+                / mass
+        };
+        let grown = variance(t_end) - variance(0.0);
+        let want = 2.0 * d * t_end;
+        eprintln!(
+            "r {radius_nm} nm, H {hindrance}: D {d:.3} µm²/s; σ² grew by {grown:.1} µm² in {t_end} s, 2Dt = {want:.1} µm² ({:+.2} %)",
+            100.0 * (grown / want - 1.0)
+        );
+        assert!((grown / want - 1.0).abs() < 0.01, "{grown} vs {want}");
+    }
+}

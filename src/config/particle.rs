@@ -25,6 +25,13 @@ pub fn renkin_hindrance(lambda: f64) -> f64 {
     (1.0 - lambda).powi(2) * (1.0 - 2.104 * lambda + 2.09 * lambda.powi(3) - 0.95 * lambda.powi(5))
 }
 
+/// Ogston's hindrance of a sphere of radius `radius_nm` diffusing through a random mesh of
+/// straight fibres of radius `fibre_radius_nm` at volume fraction `phi` (Ogston, Preston
+/// & Wells 1973): D/D0 = exp(−√φ·(1 + r/r_f)).
+pub fn ogston_hindrance(radius_nm: f64, fibre_radius_nm: f64, phi: f64) -> f64 {
+    (-phi.sqrt() * (1.0 + radius_nm / fibre_radius_nm)).exp()
+}
+
 /// Diffusive permeability of a capillary wall with pores of radius `pore_radius_nm` and
 /// pore area per wall area per wall thickness `pore_fraction_per_um` (ε/L, 1/µm) to a
 /// particle of radius `radius_nm`, µm/s: P = (ε/L)·D0(r)·H(r/r_pore).
@@ -58,6 +65,18 @@ mod tests {
                 "{d_nm} nm: {got} vs {want}"
             );
         }
+    }
+
+    #[test]
+    fn ogston_is_one_without_fibres_and_falls_with_size() {
+        assert!((ogston_hindrance(50.0, 20.0, 0.0) - 1.0).abs() < 1e-15);
+        // φ 0.04, r/r_f 1: exp(−0.2·2) = 0.670.
+        assert!((ogston_hindrance(20.0, 20.0, 0.04) - (-0.4f64).exp()).abs() < 1e-15);
+        let h: Vec<f64> = [5.0, 10.0, 25.0, 50.0]
+            .iter()
+            .map(|&r| ogston_hindrance(r, 20.0, 0.05))
+            .collect();
+        assert!(h.windows(2).all(|w| w[1] < w[0]), "{h:?}");
     }
 
     #[test]

@@ -14,7 +14,10 @@ use super::scenario::{BoundaryCondition, Face, Grid, InitialCondition, InitialRe
 #[serde(deny_unknown_fields)]
 pub struct RawSpecies {
     pub unit: Option<String>,
-    pub diffusion_um2_per_s: f64,
+    /// Diffusivity in tissue, µm²/s; or, for a particle, `particle` (not both).
+    pub diffusion_um2_per_s: Option<f64>,
+    /// A nanoparticle whose diffusivity follows from its size (docs/scientific-model.md §11).
+    pub particle: Option<RawParticle>,
     pub decay_per_s: Option<f64>,
     pub uptake_per_s: Option<NamedMap<f64>>,
     pub initial: Option<RawInitial>,
@@ -23,6 +26,22 @@ pub struct RawSpecies {
     pub quasi_steady: Option<bool>,
     /// Absolute tolerance of the reaction integrator for this species, mM.
     pub atol_mm: Option<f64>,
+}
+
+/// `species.<name>.particle`: D = D0(r)·H, D0 by Stokes–Einstein in water at 37 °C and
+/// H the hindrance of the interstitium, given (`hindrance`) or from Ogston's fibre model
+/// (`fibre_radius_nm`, `fibre_volume_fraction`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawParticle {
+    /// Hydrodynamic radius, nm.
+    pub radius_nm: f64,
+    /// D_eff/D0 in (0, 1].
+    pub hindrance: Option<f64>,
+    /// Radius of the matrix fibres, nm (Ogston).
+    pub fibre_radius_nm: Option<f64>,
+    /// Volume fraction of the matrix fibres, in (0, 1) (Ogston).
+    pub fibre_volume_fraction: Option<f64>,
 }
 
 /// `species.<name>.initial`.
@@ -67,6 +86,80 @@ impl RawBoundary {
     }
 }
 
+/// The species' diffusivity in tissue, µm²/s: `diffusion_um2_per_s`, or from `particle`.
+fn diffusivity(path: &str, s: &RawSpecies) -> Result<f64, Error> {
+    match (s.diffusion_um2_per_s, &s.particle) {
+        (Some(d), None) => non_negative(
+            d,
+            &format!("{path}.diffusion_um2_per_s"),
+            "set a non-negative diffusion coefficient in µm²/s (0 = does not diffuse)",
+        ),
+        (None, Some(p)) => particle_diffusivity(&format!("{path}.particle"), p),
+        (Some(_), Some(_)) => Err(Error::invalid(
+            format!("{path}.particle"),
+            "a species takes `diffusion_um2_per_s` or `particle`, not both",
+        )
+        .fix("remove `diffusion_um2_per_s` to compute D from the particle's size, or remove `particle`")),
+        (None, None) => Err(Error::invalid(path, "has no diffusivity").fix(
+            "add `diffusion_um2_per_s = …` (µm²/s, 0 = does not diffuse), or for a nanoparticle \
+             `particle = { radius_nm = 50.0, hindrance = 0.1 }`",
+        )),
+    }
+}
+
+/// D = D0(r)·H of `species.<name>.particle` (`field`), µm²/s.
+fn particle_diffusivity(field: &str, p: &RawParticle) -> Result<f64, Error> {
+    let radius_nm = positive(
+        p.radius_nm,
+        &format!("{field}.radius_nm"),
+        "set the particle's hydrodynamic radius in nm, e.g. 50.0 for a 100 nm particle",
+    )?;
+    let hindrance = match (p.hindrance, p.fibre_radius_nm, p.fibre_volume_fraction) {
+        (Some(h), None, None) => {
+            let h = positive(
+                h,
+                &format!("{field}.hindrance"),
+                "set D_eff/D0 in (0, 1], e.g. 0.1 (tumour interstitium 0.01–0.3)",
+            )?;
+            if h > 1.0 {
+                return Err(Error::invalid(format!("{field}.hindrance"), "must be ≤ 1")
+                    .found(h)
+                    .fix("set D_eff/D0 in (0, 1]: the matrix slows a particle, never speeds it"));
+            }
+            h
+        }
+        (None, Some(rf), Some(phi)) => {
+            let rf = positive(
+                rf,
+                &format!("{field}.fibre_radius_nm"),
+                "set the matrix fibres' radius in nm",
+            )?;
+            let phi = positive(
+                phi,
+                &format!("{field}.fibre_volume_fraction"),
+                "set the fibres' volume fraction in (0, 1)",
+            )?;
+            if phi >= 1.0 {
+                return Err(Error::invalid(
+                    format!("{field}.fibre_volume_fraction"),
+                    "must be < 1",
+                )
+                .found(phi)
+                .fix("set the fibres' volume fraction in (0, 1), e.g. 0.05"));
+            }
+            super::particle::ogston_hindrance(radius_nm, rf, phi)
+        }
+        _ => {
+            return Err(Error::invalid(
+                field,
+                "needs `hindrance`, or both `fibre_radius_nm` and `fibre_volume_fraction`",
+            )
+            .fix("give D_eff/D0 as `hindrance = 0.1`, or the matrix as `fibre_radius_nm = 20.0, fibre_volume_fraction = 0.05` (Ogston), not both"));
+        }
+    };
+    Ok(super::particle::stokes_einstein_um2_per_s(radius_nm) * hindrance)
+}
+
 /// `species.<name>`; `tissues`: the tissue names, by id.
 pub(super) fn validate(
     name: &str,
@@ -82,11 +175,7 @@ pub(super) fn validate(
                 .fix("use a name such as `O2`, `glucose` or `H2O2`"),
         );
     }
-    let diffusion_um2_per_s = non_negative(
-        s.diffusion_um2_per_s,
-        &format!("{path}.diffusion_um2_per_s"),
-        "set a non-negative diffusion coefficient in µm²/s (0 = does not diffuse)",
-    )?;
+    let diffusion_um2_per_s = diffusivity(&path, s)?;
     let decay_per_s = non_negative(
         s.decay_per_s.unwrap_or(0.0),
         &format!("{path}.decay_per_s"),
@@ -235,6 +324,74 @@ mod tests {
                 "{FILE}:{line}:1: species.O2.diffusion_um2_per_s: must be ≥ 0, found -5. \
                  Fix: set a non-negative diffusion coefficient in µm²/s (0 = does not diffuse)."
             )
+        );
+    }
+
+    /// `particle` instead of a number: D = Stokes–Einstein × hindrance; the mistakes a user
+    /// can make with it each name the field and the fix.
+    #[test]
+    fn particle_gives_d_from_size_and_bad_particles_are_named() {
+        let with = |particle: &str| {
+            edited(&[(
+                "diffusion_um2_per_s = 2000.0",
+                &format!("particle = {particle}"),
+            )])
+        };
+        let sc = load_str(&with("{ radius_nm = 50.0, hindrance = 0.1 }"), FILE, &[]).unwrap();
+        let d = sc
+            .species
+            .iter()
+            .find(|s| s.name == "O2")
+            .unwrap()
+            .diffusion_um2_per_s;
+        // 100 nm in water at 37 °C: 6.6 µm²/s [T]; × 0.1.
+        assert!((d / 0.658 - 1.0).abs() < 0.01, "{d}");
+        let cases: [(&str, &str, &str); 5] = [
+            (
+                "{ radius_nm = 50.0, hindrance = 1.5 }",
+                "species.O2.particle.hindrance",
+                "must be ≤ 1",
+            ),
+            (
+                "{ radius_nm = 0.0, hindrance = 0.1 }",
+                "species.O2.particle.radius_nm",
+                "must be > 0",
+            ),
+            (
+                "{ radius_nm = 50.0 }",
+                "species.O2.particle",
+                "needs `hindrance`",
+            ),
+            (
+                "{ radius_nm = 50.0, fibre_radius_nm = 20.0 }",
+                "species.O2.particle",
+                "needs `hindrance`",
+            ),
+            (
+                "{ radius_nm = 50.0, fibre_radius_nm = 20.0, fibre_volume_fraction = 1.0 }",
+                "species.O2.particle.fibre_volume_fraction",
+                "must be < 1",
+            ),
+        ];
+        for (particle, field, what) in cases {
+            let msg = check(&load_err(&with(particle), &[]), field);
+            assert!(
+                msg.contains(what) && msg.contains("Fix:"),
+                "{particle}: {msg}"
+            );
+        }
+        // Both, or neither.
+        let both = edited(&[(
+            "diffusion_um2_per_s = 2000.0",
+            "diffusion_um2_per_s = 2000.0\nparticle = { radius_nm = 50.0, hindrance = 0.1 }",
+        )]);
+        let msg = check(&load_err(&both, &[]), "species.O2.particle");
+        assert!(msg.contains("not both"), "{msg}");
+        let neither = edited(&[("diffusion_um2_per_s = 2000.0", "")]);
+        let msg = check(&load_err(&neither, &[]), "species.O2");
+        assert!(
+            msg.contains("no diffusivity") && msg.contains("particle = {"),
+            "{msg}"
         );
     }
 
