@@ -13,7 +13,7 @@
 
 use serde::Deserialize;
 
-use super::checks::{positive, species_ix};
+use super::checks::{non_negative, positive, species_ix};
 use super::duration::{self, Duration};
 use super::error::Error;
 use super::raw::NamedMap;
@@ -177,10 +177,11 @@ pub(super) fn build(
         }
 
         let time_s = super::dosing::dose_time_s(&path, p.time_s, p.time.as_ref(), time)?;
-        let dose_mm = positive(
+        // 0 is an untreated control, as a [[dosing]] amount of 0 is.
+        let dose_mm = non_negative(
             p.dose_mm,
             &format!("{path}.dose_mm"),
-            "set the plasma concentration right after the bolus in mM, e.g. 0.01",
+            "set the plasma concentration right after the bolus in mM, e.g. 0.01 (0 = none)",
         )?;
         doses.push(Dose {
             species: cp,

@@ -166,7 +166,16 @@ pub fn run_preset(name: &str, backend: &str, extra: &[&str]) -> PresetRun {
 /// [`run_preset`] with only the `--set`s given (not the test grid's).
 pub fn run_preset_with(name: &str, backend: &str, sets: &[&str]) -> PresetRun {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let config = root.join(format!("configs/therapies/{name}.toml"));
+    run_config_with(
+        &root.join(format!("configs/therapies/{name}.toml")),
+        backend,
+        sets,
+    )
+}
+
+/// [`run_preset_with`] for any scenario file (`configs/…` relative to the repository).
+pub fn run_config_with(config: &std::path::Path, backend: &str, sets: &[&str]) -> PresetRun {
+    let name = config.file_stem().unwrap().to_string_lossy().into_owned();
     let dir = tempfile::tempdir().expect("temp dir");
     let out = dir.path().join("run");
     let mut args: Vec<String> = vec![
@@ -190,7 +199,7 @@ pub fn run_preset_with(name: &str, backend: &str, sets: &[&str]) -> PresetRun {
         "preset {name} ({backend}): {:.1} s wall",
         started.elapsed().as_secs_f64()
     );
-    let scenario = config::load_file(&config, &sets).expect("preset loads");
+    let scenario = config::load_file(config, &sets).expect("preset loads");
     let model = Model::build(&scenario);
     let tissue = model
         .mask
