@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{field_at, run_preset_with, PresetRun};
+use common::{field_at, run_preset_with, PresetRun, DEFAULT_OCTANT};
 use ionfield::model::{Model, TISSUE_ID_MASK};
 
 /// O2 of 5 mmHg, mM (1.35e-3 mM/mmHg): hypoxia as in tests/physiology.rs [McK14].
@@ -18,17 +18,6 @@ const HYPOXIC_MM: f64 = 6.8e-3;
 /// Output times of the default, s.
 const HOURS_4: f64 = 4.0 * 3600.0;
 const HOURS_24: f64 = 24.0 * 3600.0;
-
-/// The octant: the block [0, 640 µm]³ whose corner (640, 640, 640) µm is the tumour's
-/// centre; probes moved inside it; no VTK files.
-const OCTANT: &[&str] = &[
-    "grid.shape=[32,32,32]",
-    "output.probe[0].point_um=[630,630,630]",
-    "output.probe[1].point_um=[630,630,230]",
-    "output.probe[2].point_um=[630,630,50]",
-    "output.slices=[31]",
-    "output.vti=false",
-];
 
 /// Distance of each voxel centre from the tumour's centre, µm.
 fn radius_um(run: &PresetRun) -> Vec<f64> {
@@ -67,8 +56,8 @@ fn tumour_curve(run: &PresetRun) -> Vec<(f64, f64)> {
 fn the_default_kills_the_hypoxic_tumour_from_the_injection_outwards_within_hours_and_spares_normal_tissue(
 ) {
     let (treated, control) = std::thread::scope(|s| {
-        let t = s.spawn(|| run_preset_with("fe_fenton_cdt_day", "cpu", OCTANT));
-        let mut sets = OCTANT.to_vec();
+        let t = s.spawn(|| run_preset_with("fe_fenton_cdt_day", "cpu", DEFAULT_OCTANT));
+        let mut sets = DEFAULT_OCTANT.to_vec();
         sets.push("dosing[0].amount_mm=0");
         let c = run_preset_with("fe_fenton_cdt_day", "cpu", &sets);
         (t.join().expect("treated run"), c)

@@ -399,19 +399,11 @@ npy = true
 /// spares normal tissue. Figures printed (run with `--nocapture`).
 #[test]
 fn intravenous_liposomal_iron_reaches_the_tumour_only_and_damages_it() {
-    const OCTANT: &[&str] = &[
-        "grid.shape=[32,32,32]",
-        "output.probe[0].point_um=[630,630,630]",
-        "output.probe[1].point_um=[630,630,230]",
-        "output.probe[2].point_um=[630,630,50]",
-        "output.slices=[31]",
-        "output.vti=false",
-    ];
     let config =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/iv_fe_liposome.toml");
     let (treated, control) = std::thread::scope(|s| {
-        let t = s.spawn(|| common::run_config_with(&config, "cpu", OCTANT));
-        let mut sets = OCTANT.to_vec();
+        let t = s.spawn(|| common::run_config_with(&config, "cpu", common::DEFAULT_OCTANT));
+        let mut sets = common::DEFAULT_OCTANT.to_vec();
         sets.push("plasma.NP_lip.dose_mm=0");
         let c = common::run_config_with(&config, "cpu", &sets);
         (t.join().expect("treated run"), c)

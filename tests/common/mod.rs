@@ -139,6 +139,18 @@ pub struct PresetRun {
     pub stderr: String,
 }
 
+/// One octant of the default's block (fe_fenton_cdt_day and the scenarios built on it):
+/// [0, 640 µm]³, whose corner (640, 640, 640) µm is the tumour's centre; probes moved
+/// inside it; no VTK files.
+pub const DEFAULT_OCTANT: &[&str] = &[
+    "grid.shape=[32,32,32]",
+    "output.probe[0].point_um=[630,630,630]",
+    "output.probe[1].point_um=[630,630,230]",
+    "output.probe[2].point_um=[630,630,50]",
+    "output.slices=[31]",
+    "output.vti=false",
+];
+
 /// The test grid of the presets: their 640 µm cube at 24³ voxels of 640/24 ≈ 26.7 µm, the
 /// split scheme at dt 1 s (the path the GPU runs), a 2 min spin-up, 10 min of therapy,
 /// outputs at 0, 5 and 10 min (the presets' own horizon, 24 h, is tests/presets_day.rs). (It was 32³ voxels of
