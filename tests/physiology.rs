@@ -38,29 +38,15 @@ fn run_config(
     extra: &[&str],
 ) -> (tempfile::TempDir, std::path::PathBuf, config::Scenario) {
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("run");
-    let mut args = vec![
-        "run".to_string(),
-        config_path.display().to_string(),
-        "--backend".into(),
-        "cpu".into(),
-        "--out".into(),
-        out.display().to_string(),
-    ];
-    let sets: Vec<String> = SETS.iter().chain(extra).map(|s| s.to_string()).collect();
-    for s in &sets {
-        args.push("--set".into());
-        args.push(s.clone());
-    }
-    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let sets: Vec<&str> = SETS.iter().chain(extra).copied().collect();
     let started = std::time::Instant::now();
-    let o = common::ionfield(dir.path(), &argv);
-    assert_eq!(o.code, 0, "{}", o.stderr);
+    let (out, _) = common::run_in(dir.path(), config_path, "run", "cpu", &sets);
     eprintln!(
         "untreated_margin (24 × 24 × 64, 12 h spin-up{}): {:.1} s wall",
         if extra.is_empty() { "" } else { ", modified" },
         started.elapsed().as_secs_f64()
     );
+    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
     let scenario = config::load_file(config_path, &sets).unwrap();
     (dir, out, scenario)
 }

@@ -80,23 +80,36 @@ pub struct Output {
     pub stderr: String,
 }
 
-/// Runs `ionfield run <scenario> --backend cpu --out <dir>/<out>` in `dir`, asserts it
-/// succeeded and returns the output folder.
-pub fn run_cpu(dir: &std::path::Path, scenario: &std::path::Path, out: &str) -> std::path::PathBuf {
+/// Runs `ionfield run <scenario> --backend <backend> --out <dir>/<out>` with a `--set` for
+/// each of `sets`, in `dir`; asserts it succeeded and returns the output folder and what
+/// the run printed.
+pub fn run_in(
+    dir: &std::path::Path,
+    scenario: &std::path::Path,
+    out: &str,
+    backend: &str,
+    sets: &[&str],
+) -> (std::path::PathBuf, Output) {
     let out = dir.join(out);
-    let o = ionfield(
-        dir,
-        &[
-            "run",
-            scenario.to_str().unwrap(),
-            "--backend",
-            "cpu",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-    );
-    assert_eq!(o.code, 0, "{}", o.stderr);
-    out
+    let mut args = vec![
+        "run",
+        scenario.to_str().unwrap(),
+        "--backend",
+        backend,
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    for s in sets {
+        args.extend(["--set", s]);
+    }
+    let o = ionfield(dir, &args);
+    assert_eq!(o.code, 0, "{} failed:\n{}", scenario.display(), o.stderr);
+    (out, o)
+}
+
+/// [`run_in`] on the CPU backend without overrides; the output folder.
+pub fn run_cpu(dir: &std::path::Path, scenario: &std::path::Path, out: &str) -> std::path::PathBuf {
+    run_in(dir, scenario, out, "cpu", &[]).0
 }
 
 /// Runs `ionfield args…` with `dir` as working directory and XDG_RUNTIME_DIR (silences
@@ -189,28 +202,13 @@ pub fn run_preset_with(name: &str, backend: &str, sets: &[&str]) -> PresetRun {
 pub fn run_config_with(config: &std::path::Path, backend: &str, sets: &[&str]) -> PresetRun {
     let name = config.file_stem().unwrap().to_string_lossy().into_owned();
     let dir = tempfile::tempdir().expect("temp dir");
-    let out = dir.path().join("run");
-    let mut args: Vec<String> = vec![
-        "run".into(),
-        config.display().to_string(),
-        "--backend".into(),
-        backend.into(),
-        "--out".into(),
-        out.display().to_string(),
-    ];
-    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-    for s in &sets {
-        args.push("--set".into());
-        args.push(s.clone());
-    }
-    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     let started = std::time::Instant::now();
-    let o = ionfield(dir.path(), &argv);
-    assert_eq!(o.code, 0, "preset {name} failed:\n{}", o.stderr);
+    let (out, o) = run_in(dir.path(), config, "run", backend, sets);
     eprintln!(
         "preset {name} ({backend}): {:.1} s wall",
         started.elapsed().as_secs_f64()
     );
+    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
     let scenario = config::load_file(config, &sets).expect("preset loads");
     let model = Model::build(&scenario);
     let tissue = model
