@@ -27,7 +27,7 @@ pub fn cell_bound_fields(scenario: &crate::config::Scenario) -> Vec<String> {
     };
     let mut fields = vec!["viab".to_string()];
     for (s, sp) in scenario.species.iter().enumerate() {
-        if sp.name != "viab" && sp.diffusion_um2_per_s == 0.0 && !held(s) {
+        if sp.name != "viab" && !sp.diffuses() && !held(s) {
             fields.push(sp.name.clone());
         }
     }
