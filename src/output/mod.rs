@@ -527,7 +527,7 @@ impl RunWriter {
             let dir = format!("png16/{name}/{tag}");
             let (width_px, height_px) = slice::slice_size(&grid, axis);
             for index in 0..axis_len {
-                let sl = slice::extract(field, &grid, axis, index);
+                let sl = slice::extract_array_order(field, &grid, axis, index);
                 let rel = format!("{dir}/{}{index:03}.png", axis.letter());
                 let encoded = png::encode_gray16(&sl, lo, hi);
                 write_slice_png(
@@ -552,7 +552,7 @@ impl RunWriter {
                 lo,
                 hi,
                 mapping: manifest::PNG16_MAPPING.into(),
-                orientation: slice::orientation(axis).into(),
+                orientation: slice::array_orientation(axis).into(),
             });
         }
 

@@ -243,7 +243,7 @@ mod tests {
         };
         let field: Vec<f32> = (0..grid.n_voxels()).map(|i| i as f32 * 0.01).collect();
         let (lo, hi) = (0.05, 0.25);
-        let sl = slice::extract(&field, &grid, Axis::Z, 0);
+        let sl = slice::extract_array_order(&field, &grid, Axis::Z, 0);
         let bytes = encode_gray16(&sl, lo, hi).expect("encode");
         let img = image::load_from_memory_with_format(&bytes, ImageFormat::Png)
             .expect("decode")
@@ -253,18 +253,17 @@ mod tests {
             let v = field[i + grid.nx * (j + grid.ny * k)] as f64;
             ((v - lo) / (hi - lo) * 65535.0).round().clamp(0.0, 65535.0) as u16
         };
-        // Highest y (j = 4) is the top row; x increases to the right.
+        // Array order, as in the .npy and the TIFF: row j is y = j; x increases to the right.
         for (i, j) in [(0, 4), (5, 4), (2, 0), (3, 2), (0, 0)] {
-            let row = (grid.ny - 1 - j) as u32;
             assert_eq!(
-                img.get_pixel(i as u32, row).0[0],
+                img.get_pixel(i as u32, j as u32).0[0],
                 expect(i, j, 0),
                 "voxel ({i},{j},0)"
             );
         }
-        assert_eq!(img.get_pixel(0, 4).0[0], 0, "value below lo clamps to 0");
+        assert_eq!(img.get_pixel(0, 0).0[0], 0, "value below lo clamps to 0");
         assert_eq!(
-            img.get_pixel(5, 0).0[0],
+            img.get_pixel(5, 4).0[0],
             65535,
             "value above hi clamps to 65535"
         );

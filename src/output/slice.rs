@@ -8,7 +8,12 @@
 //!
 //! So the origin voxel (0, 0, 0) is always at the bottom-left corner of the picture,
 //! exactly as a matplotlib `imshow(..., origin="lower")` of the same plane would show it.
-//! The 8-bit colour slices and the 16-bit stacks use this same orientation.
+//! The 8-bit colour slices (figures, labelled by their axes) use this orientation.
+//!
+//! The 16-bit stacks are data, opened in Fiji beside the TIFF of the same field, so they
+//! keep the array order instead ([`extract_array_order`]): row r is the second in-plane
+//! index r, top to bottom, as in the `.npy` and the TIFF pages (numpy's `imshow` default,
+//! `origin="upper"`). A stack of z slices is then pixel for pixel the TIFF's pages.
 
 use crate::config::{Axis, Grid};
 
@@ -41,6 +46,25 @@ pub fn orientation(axis: Axis) -> &'static str {
         Axis::Y => "columns = x increasing left to right; rows = z, highest z at the top row",
         Axis::X => "columns = y increasing left to right; rows = z, highest z at the top row",
     }
+}
+
+/// One-line description of the array order of the 16-bit stacks, recorded in the manifest.
+pub fn array_orientation(axis: Axis) -> &'static str {
+    match axis {
+        Axis::Z => "columns = x increasing left to right; rows = y increasing top to bottom (row 0 is y = 0, as in the .npy and the TIFF)",
+        Axis::Y => "columns = x increasing left to right; rows = z increasing top to bottom (row 0 is z = 0, as in the .npy)",
+        Axis::X => "columns = y increasing left to right; rows = z increasing top to bottom (row 0 is z = 0, as in the .npy)",
+    }
+}
+
+/// Slice `index` normal to `axis` in array order: [`extract`]'s slice with its rows
+/// reversed, so that row r holds the second in-plane index r (see the module doc).
+pub fn extract_array_order(field: &[f32], grid: &Grid, axis: Axis, index: usize) -> Slice {
+    let mut sl = extract(field, grid, axis, index);
+    let w = sl.width;
+    let rows: Vec<&[f32]> = sl.values.chunks(w).rev().collect();
+    sl.values = rows.concat();
+    sl
 }
 
 /// Extracts slice `index` normal to `axis` from a field stored x fastest
@@ -110,5 +134,25 @@ mod tests {
         assert_eq!((x.width, x.height), (4, 3));
         assert_eq!(x.get(0, 2), 400.0); // j=0, k=0 bottom-left
         assert_eq!(x.get(3, 0), 432.0); // j=3, k=2 top-right
+    }
+
+    #[test]
+    fn array_order_has_the_origin_top_left_like_the_npy() {
+        let g = grid();
+        let f = coded_field(&g);
+        for (axis, index) in [(Axis::Z, 2), (Axis::Y, 1), (Axis::X, 4)] {
+            let sl = extract_array_order(&f, &g, axis, index);
+            assert_eq!((sl.width, sl.height), slice_size(&g, axis));
+            for row in 0..sl.height {
+                for col in 0..sl.width {
+                    let [i, j, k] = match axis {
+                        Axis::Z => [col, row, index],
+                        Axis::Y => [col, index, row],
+                        Axis::X => [index, col, row],
+                    };
+                    assert_eq!(sl.get(col, row), f[i + g.nx * (j + g.ny * k)]);
+                }
+            }
+        }
     }
 }

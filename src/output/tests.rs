@@ -186,6 +186,33 @@ fn run_writer_writes_layout_and_manifest() {
         data,
         "vti differs from the npy"
     );
+    // The 16-bit stack is in the same array order: pixel (col, row) of slice z = k is
+    // voxel (i = col, j = row, k), to the 1/65535 of the recorded range (not mirrored in y
+    // against the .npy and the TIFF).
+    let o2_16 = files
+        .iter()
+        .find(|f| f["kind"] == "png16" && f["field"] == "o2" && f["time_s"] == 120.0)
+        .expect("png16 entry");
+    let (lo, hi) = (
+        o2_16["lo"].as_f64().expect("lo"),
+        o2_16["hi"].as_f64().expect("hi"),
+    );
+    let k = 8;
+    let img = image::open(out_dir.join(format!("png16/o2/t0000120.0s/z{k:03}.png")))
+        .expect("png16 decodes")
+        .into_luma16();
+    let g = &sc.grid;
+    assert_eq!(img.dimensions(), (g.nx as u32, g.ny as u32));
+    for j in 0..g.ny {
+        for i in 0..g.nx {
+            let v = lo + f64::from(img.get_pixel(i as u32, j as u32).0[0]) / 65535.0 * (hi - lo);
+            let want = f64::from(f0[i + g.nx * (j + g.ny * k)]);
+            assert!(
+                (v - want).abs() <= (hi - lo) / 65535.0,
+                "png16 pixel ({i}, {j}) = {v}, npy voxel ({i}, {j}, {k}) = {want}"
+            );
+        }
+    }
     let vti_entry = files
         .iter()
         .find(|f| f["kind"] == "vti")
