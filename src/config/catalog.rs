@@ -21,6 +21,10 @@ pub const FILES: &[(&str, &str)] = &[
         include_str!("../../configs/chemistry/intracellular_ph.toml"),
     ),
     (
+        "configs/chemistry/photothermal.toml",
+        include_str!("../../configs/chemistry/photothermal.toml"),
+    ),
+    (
         "configs/tissue/tumour_640um.toml",
         include_str!("../../configs/tissue/tumour_640um.toml"),
     ),
