@@ -21,8 +21,8 @@ const SETS: &[&str] = &[
     "output.slices=[12]",
 ];
 
-/// O2 below which tissue counts as hypoxic, mM: 5 mmHg × 1.35e-3 mM/mmHg (the onset of
-/// hypoxic death in the baseline, docs/scientific-model.md §5).
+/// O2 below which tissue counts as hypoxic, mM: 5 mmHg × 1.35e-3 mM/mmHg, the threshold of
+/// the measured hypoxic fractions [McK14] (cells die only below 1 mmHg, §5).
 const HYPOXIC_MM: f64 = 6.8e-3;
 
 /// Runs `configs/untreated_margin.toml` on the test window with `extra` settings on the CPU
@@ -127,7 +127,7 @@ npy = true
 #[test]
 fn untreated_tumour_is_hypoxic_lactic_and_more_acidic_than_normal_tissue() {
     let (_dir, out, scenario) = run_window(&[]);
-    // The coupled solver crosses the 12 h in few steps: 45 accepted and 8 rejected,
+    // The coupled solver crosses the 12 h in few steps: 38 accepted and 6 rejected,
     // measured; while the coarsest multigrid level was swept 30 times its solves stalled
     // at steps of 1–8 min and the same spin-up took more than 500 (docs/numerics.md).
     let manifest = common::manifest(&out);
@@ -168,9 +168,7 @@ fn untreated_tumour_is_hypoxic_lactic_and_more_acidic_than_normal_tissue() {
     let (ph_t, ph_n) = (mean(&ph, &in_tumour), mean(&ph, &in_normal));
     eprintln!("pHe: tumour mean {ph_t:.3} (literature 6.6–7.0 [Buf13], 7.06 ± 0.05 [Eng95]); normal {ph_n:.3} (7.35–7.45 [Lee20], 7.2–7.4 [Buf13])");
     assert!((7.3..=7.45).contains(&ph_n), "normal pHe {ph_n}");
-    // Within the span of the two cited ranges: 6.6–7.0 [Buf13] or 7.06 ± 0.05 [Eng95]
-    // (the model gives ≈ 7.06; its deepest layers ≈ 7.00, see the scenario's header).
-    assert!((6.6..=7.11).contains(&ph_t), "tumour pHe {ph_t}");
+    assert!((6.6..=7.0).contains(&ph_t), "tumour pHe {ph_t}");
     assert!(ph_t < ph_n - 0.2, "tumour pHe {ph_t}, normal {ph_n}");
     // pHe falls with depth from the normal tissue into the tumour (layer means, 80 µm bands).
     let layer_ph: Vec<f64> = (0..nz / 4)
@@ -294,15 +292,23 @@ fn untreated_tumour_is_hypoxic_lactic_and_more_acidic_than_normal_tissue() {
         "O2 beyond 120 µm {far_o2}"
     );
     assert!(near_o2 > 2.0 * far_o2);
-    // pHe against distance from the capillaries: reported, not asserted. Window chambers
-    // show pHe falling with distance from tumour vessels [Hel97]; here it does not (7.026
-    // within 40 µm, 7.025 beyond 120 µm), because tumour capillaries exchange lactate and
-    // HCO3 at 0.1 µm/s and the acid leaves mainly through the normal tissue, so pHe
-    // falls with depth (asserted above) rather than between vessels.
+    // pHe against distance from the capillaries. Window chambers show pHe falling with
+    // distance from tumour vessels [Hel97] (estimated 0.2–0.4 over 100–200 µm, docs §9;
+    // the paper's profiles were not found). Here, with the hypoxic cells far from the
+    // capillaries alive and making acid (hypoxic death needs near-anoxia, §5), it falls by
+    // ≈ 0.014: an order of magnitude less, because the acid leaves the tumour mainly
+    // through the normal tissue (tumour capillaries exchange lactate and HCO3 at
+    // 0.1 µm/s) and pHe falls with depth (asserted above). Asserted: a fall of at least
+    // 0.01 (the model with PhysiCell's 5 mmHg death threshold gave 0.001).
     let (near_ph, far_ph) = (near_ph / near.1 as f64, far_ph / far.1 as f64);
     eprintln!(
-        "pHe at z = {:.0} µm: {near_ph:.3} within 40 µm of a capillary, {far_ph:.3} beyond 120 µm",
-        (k as f64 + 0.5) * h
+        "pHe at z = {:.0} µm: {near_ph:.3} within 40 µm of a capillary, {far_ph:.3} beyond 120 µm (fall {:.3}; [Hel97] estimated 0.2–0.4)",
+        (k as f64 + 0.5) * h,
+        near_ph - far_ph
+    );
+    assert!(
+        near_ph - far_ph > 0.01,
+        "pHe does not fall away from the capillaries: {near_ph} vs {far_ph}"
     );
 }
 

@@ -347,9 +347,10 @@ impl RunFolder {
             ""
         };
         let ran = ionfield::config::duration::human(report.duration_s);
+        let necrotic = ionfield::sim::NECROTIC_VIAB;
         match (report.tolerance_per_h, report.settled) {
             (Some(tol), Some(true)) => eprintln!(
-                "spin-up settled after {ran}: largest drift {name} at {drift:.2e} of its range per hour over the last {}, within {tol:e} (cumulative species and viab excluded{}; all in manifest.json)",
+                "spin-up settled after {ran}: largest drift {name} at {drift:.2e} of its range per hour over the last {}, within {tol:e} (voxels with viab ≥ {necrotic}; cumulative species and viab excluded{}; all in manifest.json)",
                 ionfield::config::duration::human(report.window_s),
                 if adaptive { "; measured at the run's own tolerance" } else { "" }
             ),
@@ -357,7 +358,7 @@ impl RunFolder {
                 "spin-up did not settle within its {ran}: {name} still drifts {drift:.2e} of its range per hour, above time.spin_up_tolerance_per_h = {tol:e}; the therapy starts from a baseline that is still changing. Fix: lengthen time.spin_up or loosen the tolerance (all drifts in manifest.json)"
             ),
             _ => eprintln!(
-                "spin-up done: largest remaining drift {name} at {drift:.2e} of its range per hour (cumulative species and viab excluded{caveat}; all in manifest.json)"
+                "spin-up done: largest remaining drift {name} at {drift:.2e} of its range per hour (voxels with viab ≥ {necrotic}; cumulative species and viab excluded{caveat}; all in manifest.json)"
             ),
         }
         self.writer.borrow_mut().set_spin_up(report);
