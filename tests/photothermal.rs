@@ -78,7 +78,8 @@ fn along_x(f: &[f64], n: usize, i: usize) -> f64 {
     f[i + n * (1 + 3)]
 }
 
-/// A planar source (Φ held at 1000 mW/cm² on the x = 0 face) in a 40 mm slab: the fluence
+/// A planar source (Φ held at 1, the surface fluence rate, on the x = 0 face) in a 40 mm
+/// slab: the fluence
 /// falls as exp(−µ_eff·x) with µ_eff = sqrt(3·µ_a·(µ_a + µ_s′)) = 2.498 /cm (808 nm:
 /// µ_a 0.2, µ_s′ 10.2 /cm), within 1 % over the first 25 mm (6 penetration depths; the
 /// far face at 40 mm changes the profile by e^(−2·10) there).
@@ -91,7 +92,7 @@ fn light_fluence_falls_as_exp_of_minus_mu_eff_depth() {
         dx,
         0.01,
         1e-3,
-        "[species.Phi]\nboundary = { all = \"zero_flux\", x_min = 1000.0 }\n",
+        "[species.Phi]\nboundary = { all = \"zero_flux\", x_min = 1.0 }\n",
     );
     let phi = &run(&sc, 10.0, &["Phi"])[0];
     let mu_eff = (3.0f64 * 0.2 * (0.2 + 10.2)).sqrt() / 1e4; // 1/µm
@@ -99,7 +100,7 @@ fn light_fluence_falls_as_exp_of_minus_mu_eff_depth() {
     let mut worst = 0.0f64;
     for i in 0..125 {
         let x = centre_um(i, dx);
-        let exact = 1000.0 * (-(x - x0) * mu_eff).exp();
+        let exact = (-(x - x0) * mu_eff).exp();
         worst = worst.max((along_x(phi, n, i) - exact).abs() / exact);
     }
     // The decay constant from the profile between 5 and 20 mm.
@@ -114,6 +115,52 @@ fn light_fluence_falls_as_exp_of_minus_mu_eff_depth() {
     );
     assert!(worst < 0.01, "{worst}");
     assert!((fitted / mu_eff - 1.0).abs() < 0.01);
+}
+
+/// The laser switch and the heat balance: light from the x = 0 face of a 12 mm slab, the
+/// laser on for 300 s (`laser` starts at 300 s of irradiation time), tumour perfusion
+/// ω = 5e-4 /s, zero-flux faces for heat. Conduction moves heat but keeps its total, so
+/// E = Σ dT follows dE/dt = S·s(t) − ω·E with S = Σ heat_gain·µ_a·fluence_0·Φ and s(t)
+/// the switch: 1 until t = 299 s, then e^(−(t − 299)) (the last second's ramp). Closed
+/// form at the end of irradiation and 15 min later; within 1e-3. The timer is spent.
+#[test]
+fn the_laser_heats_while_on_and_the_heat_balance_holds() {
+    let (n, dx) = (24usize, 500.0f64);
+    let sc = photothermal(
+        [n, 3, 3],
+        dx,
+        0.01,
+        1e-5,
+        "[species.Phi]\nboundary = { all = \"zero_flux\", x_min = 1.0 }\n[species.laser.initial]\nuniform_mm = 300.0\n",
+    );
+    let (w, heat_gain, mua, fluence_0) = (5e-4f64, 2.632f64, 2e-5f64, 1000.0f64);
+    let energy = |t: f64| {
+        let f = run(&sc, t, &["dT", "Phi", "laser"]);
+        let e: f64 = f[0].iter().sum();
+        let s: f64 = f[1]
+            .iter()
+            .map(|phi| heat_gain * mua * fluence_0 * phi)
+            .sum();
+        (e, s, f[2][0], f[0][1 + n * 4])
+    };
+    let on = 299.0;
+    let (e_on, s_on, _, dt_surface) = energy(on);
+    let want_on = s_on / w * (1.0 - (-w * on).exp());
+    let later = 1200.0;
+    let (e_later, s_later, timer, _) = energy(later);
+    let tail = later - on;
+    let want_later =
+        (-w * tail).exp() * (want_on + s_later * (1.0 - (-(1.0 - w) * tail).exp()) / (1.0 - w));
+    println!(
+        "laser 300 s at 1 W/cm²: Σ dT {e_on:.4} K·voxels at 299 s (closed form {want_on:.4}), {e_later:.4} at 1200 s ({want_later:.4}); dT under the surface {dt_surface:.3} K at 299 s; timer left {timer:.2e} s"
+    );
+    assert!((e_on / want_on - 1.0).abs() < 1e-3, "{e_on} vs {want_on}");
+    assert!(
+        (e_later / want_later - 1.0).abs() < 1e-3,
+        "{e_later} vs {want_later}"
+    );
+    assert!(e_later < e_on, "the tissue did not cool after the laser");
+    assert!(timer < 1e-6, "timer {timer}");
 }
 
 /// Pennes, steady, 1D: the face x = 0 held 5 K above arterial temperature, tumour
