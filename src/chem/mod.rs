@@ -71,12 +71,14 @@ pub fn parse_equation(text: &str) -> Result<Equation, SyntaxError> {
     parse::parse_equation(text)
 }
 
-/// Physical dimension as exponents of (mM, s, µm), in sixths (so mM^(2/3) is exact).
+/// Physical dimension as exponents of (mM, s, µm, K), in sixths (so mM^(2/3) is exact).
+/// Kelvin is for temperatures (the Pennes field and Arrhenius factors).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Dim {
     pub mm: i32,
     pub s: i32,
     pub um: i32,
+    pub k: i32,
 }
 
 /// Parses a unit: `1`, `mM`, `1/s`, `mM/s`, `1/(mM*s)`, `mM^-1 s^-1`, `um^2/s`, `mM/pH`.

@@ -466,13 +466,14 @@ fn unit_factor(p: &mut Parser, depth: usize) -> Result<Dim, SyntaxError> {
             "mM" => Dim { mm: SIXTHS, ..Dim::default() },
             "s" => Dim { s: SIXTHS, ..Dim::default() },
             "um" | "µm" => Dim { um: SIXTHS, ..Dim::default() },
+            "K" => Dim { k: SIXTHS, ..Dim::default() },
             "pH" => Dim::default(),
             _ => {
                 return Err(SyntaxError {
                     column: col,
                     problem: "unknown unit".into(),
                     found: Some(name),
-                    fix: "ionfield works in mM, s and µm only (write `um` or `µm`); `pH` and `1` are dimensionless. Convert the value (1 M^-1 s^-1 = 1e-3 mM^-1 s^-1, 1 min = 60 s)".into(),
+                    fix: "ionfield works in mM, s, µm and K only (write `um` or `µm`); `pH` and `1` are dimensionless. Convert the value (1 M^-1 s^-1 = 1e-3 mM^-1 s^-1, 1 min = 60 s)".into(),
                 })
             }
         },
@@ -535,17 +536,24 @@ fn bad_exponent(col: usize) -> SyntaxError {
 }
 
 impl Dim {
-    pub const NONE: Dim = Dim { mm: 0, s: 0, um: 0 };
+    pub const NONE: Dim = Dim {
+        mm: 0,
+        s: 0,
+        um: 0,
+        k: 0,
+    };
     /// mM/s: the unit every rate must have.
     pub const RATE: Dim = Dim {
         mm: SIXTHS,
         s: -SIXTHS,
         um: 0,
+        k: 0,
     };
     pub const MM: Dim = Dim {
         mm: SIXTHS,
         s: 0,
         um: 0,
+        k: 0,
     };
 
     pub fn times(self, o: Dim) -> Dim {
@@ -553,6 +561,7 @@ impl Dim {
             mm: self.mm + o.mm,
             s: self.s + o.s,
             um: self.um + o.um,
+            k: self.k + o.k,
         }
     }
     /// Raised to num/den; exact only when every exponent stays a whole number of sixths
@@ -562,6 +571,7 @@ impl Dim {
             mm: self.mm * num / den,
             s: self.s * num / den,
             um: self.um * num / den,
+            k: self.k * num / den,
         }
     }
     /// Raised to a real power, if every exponent stays a whole number of sixths.
@@ -574,6 +584,7 @@ impl Dim {
             mm: f(self.mm)?,
             s: f(self.s)?,
             um: f(self.um)?,
+            k: f(self.k)?,
         })
     }
     pub fn is_none(self) -> bool {
@@ -584,7 +595,12 @@ impl Dim {
 impl std::fmt::Display for Dim {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut parts = Vec::new();
-        for (e, u) in [(self.mm, "mM"), (self.um, "um"), (self.s, "s")] {
+        for (e, u) in [
+            (self.mm, "mM"),
+            (self.um, "um"),
+            (self.k, "K"),
+            (self.s, "s"),
+        ] {
             if e == 0 {
                 continue;
             }
@@ -690,7 +706,7 @@ mod tests {
         let k2 = Dim {
             mm: -6,
             s: -6,
-            um: 0,
+            ..Dim::NONE
         };
         assert_eq!(parse_unit("1/(mM*s)").unwrap(), k2);
         assert_eq!(parse_unit("mM^-1 s^-1").unwrap(), k2);
@@ -699,16 +715,33 @@ mod tests {
         assert_eq!(
             parse_unit("µm^2/s").unwrap(),
             Dim {
-                mm: 0,
                 s: -6,
-                um: 12
+                um: 12,
+                ..Dim::NONE
             }
         );
         assert_eq!(parse_unit("mM/pH").unwrap(), Dim::MM);
-        assert_eq!(parse_unit("mM^(1/3)").unwrap(), Dim { mm: 2, s: 0, um: 0 });
+        assert_eq!(parse_unit("mM^(1/3)").unwrap(), Dim { mm: 2, ..Dim::NONE });
+        assert_eq!(
+            parse_unit("K/s").unwrap(),
+            Dim {
+                k: 6,
+                s: -6,
+                ..Dim::NONE
+            }
+        );
         let e = parse_unit("M^-1 s^-1").unwrap_err();
         assert_eq!((e.column, e.found.as_deref()), (1, Some("M")));
         assert_eq!(Dim::RATE.to_string(), "mM s^-1");
-        assert_eq!(Dim { mm: 4, s: 0, um: 0 }.to_string(), "mM^(2/3)");
+        assert_eq!(Dim { mm: 4, ..Dim::NONE }.to_string(), "mM^(2/3)");
+        assert_eq!(
+            Dim {
+                k: 6,
+                s: -6,
+                ..Dim::NONE
+            }
+            .to_string(),
+            "K s^-1"
+        );
     }
 }

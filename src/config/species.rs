@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use super::checks::{is_identifier, join, non_negative, positive, tissue_ix};
+use super::checks::{is_identifier, join, non_negative, positive, syntax_error, tissue_ix};
 use super::error::{did_you_mean, Error, ErrorKind};
 use super::raw::NamedMap;
 use super::region::{self, region_table};
@@ -250,6 +250,18 @@ pub(super) fn validate(
         None => None,
     };
 
+    // The rates' dimension check reads the unit: one it cannot parse would be taken as mM.
+    if let Some(unit) = &s.unit {
+        crate::chem::parse_unit(unit).map_err(|e| {
+            syntax_error(
+                &format!("{path}.unit"),
+                "unit",
+                unit,
+                e,
+                "write the unit in mM, s, µm and K (e.g. `mM`, `K`, `s`), or `1` for a dimensionless value",
+            )
+        })?;
+    }
     Ok(Species {
         name: name.to_string(),
         unit: s.unit.clone().unwrap_or_else(|| "mM".to_string()),
@@ -310,6 +322,21 @@ fn boundary_value(v: &toml::Value, field: &str) -> Result<BoundaryCondition, Err
 mod tests {
     use crate::config::test_support::*;
     use crate::config::*;
+
+    /// A species unit the dimension check cannot read is an error, not mM.
+    #[test]
+    fn unknown_species_unit() {
+        let o2 = "[species.O2]\nunit = \"mM\"";
+        let text = edited(&[(o2, "[species.O2]\nunit = \"degC\"")]);
+        let msg = check(&load_err(&text, &[]), "species.O2.unit");
+        assert!(
+            msg.contains("unknown unit") && msg.contains("degC"),
+            "{msg}"
+        );
+        let ok = edited(&[(o2, "[species.O2]\nunit = \"K\"")]);
+        let sc = load_str(&ok, "test.toml", &[]).expect("K is a unit");
+        assert_eq!(sc.species[0].unit, "K");
+    }
 
     #[test]
     fn negative_diffusion() {
