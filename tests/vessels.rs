@@ -431,3 +431,90 @@ fn mask_errors_name_file_field_and_fix() {
         );
     }
 }
+
+/// `tissue` and `vessels` in `output.fields` are written like fields: the `.npy` holds each
+/// voxel's tissue index (0 = normal) and 1 exactly in the voxels of kept capillaries, not
+/// in other held voxels (here the O2 face held at x = 0), in every format asked for.
+#[test]
+fn tissue_and_vessel_masks_are_written_as_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = network_toml(
+        [20, 20, 10],
+        "seed = 5\nkind = \"straight\"\naxis = \"z\"\nspacing_um = 40.0\nradius_um = 4.0\nhold_mm = { O2 = 0.054 }\ntissue_spacing_um = { tumour = 80.0 }",
+    )
+    .replace(
+        "[vessel_network]",
+        "[tissues.tumour]\nshape = \"box\"\nmin_um = [0.0, 0.0, 50.0]\nmax_um = [200.0, 200.0, 100.0]\n[vessel_network]",
+    )
+    .replace(
+        "[species.O2]\ndiffusion_um2_per_s = 2000.0",
+        "[species.O2]\ndiffusion_um2_per_s = 2000.0\nboundary = { all = \"zero_flux\", x_min = 0.054 }",
+    ) + "[output]\nfields = [\"O2\", \"tissue\", \"vessels\"]\ntiff = true\n";
+    let path = dir.path().join("scenario.toml");
+    std::fs::write(&path, &text).unwrap();
+    let scenario = config::load_file(&path, &[]).unwrap();
+    let model = Model::build(&scenario);
+    let out = common::run_cpu(dir.path(), &path, "run");
+    let tissue = common::field_at(&out, "tissue", 0.0);
+    let vessels = common::field_at(&out, "vessels", 0.0);
+    let tumour = scenario
+        .tissues
+        .iter()
+        .position(|t| t.name == "tumour")
+        .unwrap() as f64;
+    let (mut n_vessel, mut n_face, mut n_tumour) = (0, 0, 0);
+    for ix in 0..model.mask.len() {
+        assert_eq!(
+            tissue[ix],
+            f64::from(model.mask[ix] & TISSUE_ID_MASK),
+            "tissue at {ix}"
+        );
+        let i = ix % 20;
+        let held = model.mask[ix] & !TISSUE_ID_MASK != 0;
+        n_tumour += usize::from(tissue[ix] == tumour);
+        if i == 0 {
+            assert!(held, "the x = 0 face holds O2");
+            n_face += usize::from(vessels[ix] == 0.0);
+        } else {
+            // Away from the face, a voxel is a vessel exactly where the network holds O2.
+            assert_eq!(vessels[ix], f64::from(u8::from(held)), "vessels at {ix}");
+            n_vessel += usize::from(held);
+        }
+    }
+    println!(
+        "masks: {n_tumour} tumour voxels of {}, {n_vessel} vessel voxels off the face, {n_face} of the 200 held face voxels outside vessels",
+        model.mask.len()
+    );
+    assert!(n_vessel > 0 && n_tumour == 2000);
+    assert!(n_face > 150, "the held face is not a vessel");
+    for rel in [
+        "tiff/tissue_t0000000.0s.tif",
+        "tiff/vessels_t0000000.0s.tif",
+        "png16/vessels/t0000000.0s/z005.png",
+        "png/tissue/z005_t0000000.0s.png",
+    ] {
+        assert!(out.join(rel).is_file(), "missing {rel}");
+    }
+}
+
+/// A mask listed twice, or given a range, is refused with the field named.
+#[test]
+fn mask_fields_refuse_duplicates_and_ranges() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = network_toml(
+        [12, 12, 6],
+        "seed = 5\nkind = \"straight\"\naxis = \"z\"\nspacing_um = 40.0\nradius_um = 4.0\nhold_mm = { O2 = 0.054 }",
+    );
+    for (output, field) in [
+        ("fields = [\"tissue\", \"tissue\"]", "output.fields[1]"),
+        (
+            "fields = [\"O2\", \"vessels\"]\nranges_mm = { vessels = [0.0, 2.0] }",
+            "output.ranges_mm.vessels",
+        ),
+    ] {
+        let e = load_in(dir.path(), &format!("{base}[output]\n{output}\n")).unwrap_err();
+        let msg = e.to_string();
+        println!("{msg}");
+        assert!(msg.contains(field) && msg.contains("Fix:"), "{msg}");
+    }
+}

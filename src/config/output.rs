@@ -10,8 +10,8 @@ use super::error::{did_you_mean, list, short, Error, ErrorKind};
 use super::figure::{self, RawFigure};
 use super::raw::NamedMap;
 use super::scenario::{
-    Axis, Colormap, Grid, MriField, OutputSpec, PhOutput, Probe, SliceSelection, TimeSpec,
-    TimeseriesField, ValueRange,
+    Axis, Colormap, Grid, MaskField, MriField, OutputSpec, PhOutput, Probe, SliceSelection,
+    TimeSpec, TimeseriesField, ValueRange,
 };
 use super::time::{default_summary_interval_s, output_count, MAX_STOPS};
 
@@ -101,6 +101,7 @@ pub(super) fn validate(
     let proton = species.iter().position(|n| *n == proton_name);
     let mut ph = None;
     let mut mri = Vec::new();
+    let mut masks = Vec::new();
     let fields: Vec<usize> = match &o.fields {
         None => (0..species.len()).collect(),
         Some(names) => {
@@ -117,6 +118,15 @@ pub(super) fn validate(
                         proton,
                         range: ValueRange::Auto,
                     });
+                    continue;
+                }
+                if let Some(m) = MaskField::ALL.iter().find(|m| m.name() == name) {
+                    if masks.contains(m) {
+                        return Err(Error::invalid(&field, "field listed twice")
+                            .found(format!("{name:?}"))
+                            .fix("list each field once"));
+                    }
+                    masks.push(*m);
                     continue;
                 }
                 if let Some(m) = MriField::ALL.iter().find(|m| m.name() == name) {
@@ -212,6 +222,11 @@ pub(super) fn validate(
             }
             slot.1 = ValueRange::Fixed { lo: r[0], hi: r[1] };
             continue;
+        }
+        if MaskField::ALL.iter().any(|m| m.name() == name) {
+            return Err(Error::invalid(&field, "a mask's range is fixed")
+                .found(fmt_vec(r))
+                .fix("remove it: `tissue` spans 0 to the last tissue index, `vessels` 0 to 1"));
         }
         let s = species_ix_fix(name, &field, species, |names| {
             format!("use species names from {names}")
@@ -374,12 +389,13 @@ pub(super) fn validate(
         .found("true")
         .fix("set output.tiff = false (the .npy and .vti have no such limit) or use a smaller grid.shape"));
     }
-    // Written field names in write order: species, pH, MRI.
+    // Written field names in write order: species, pH, MRI, masks.
     let written: Vec<&str> = fields
         .iter()
         .map(|&s| species[s])
         .chain(ph.iter().map(|_| "pH"))
         .chain(mri.iter().map(|(m, _)| m.name()))
+        .chain(masks.iter().map(|m| m.name()))
         .collect();
     let figure = match &o.figure {
         None => None,
@@ -398,6 +414,7 @@ pub(super) fn validate(
         tiff,
         ph,
         mri,
+        masks,
         timeseries,
         summary_interval_s: Some(summary_s),
         exact_summaries: o.exact_summaries.unwrap_or(false),

@@ -428,6 +428,9 @@ pub struct OutputSpec {
     /// Synthetic MRI fields in `output.fields` (`R1`, `R2`, `T1w`, `T2w`; needs `[mri]`),
     /// written after pH, with their value ranges.
     pub mri: Vec<(MriField, ValueRange)>,
+    /// Geometry masks in `output.fields` (`tissue`, `vessels`), written after the MRI
+    /// fields, so that the tumour and the vessels can be segmented beside the fields.
+    pub masks: Vec<MaskField>,
     /// Fields summarised in `timeseries.csv`.
     pub timeseries: Vec<TimeseriesField>,
     /// Model time between summaries (timeseries.csv, viability.csv, time of death), s;
@@ -504,6 +507,33 @@ impl MriField {
         match self {
             MriField::R1 | MriField::R2 => "1/s",
             MriField::T1w | MriField::T2w => "a.u.",
+        }
+    }
+}
+
+/// A geometry mask written like a field: the same voxels, formats and times.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+pub enum MaskField {
+    /// Tissue label of each voxel: the index of its tissue in `tissues` order (0 = the
+    /// first tissue, usually `normal`); the manifest's scenario lists the names.
+    Tissue,
+    /// 1 in voxels inside a vessel (`[vessel_network]` capillaries kept after thinning,
+    /// `[[vessels]]`), 0 elsewhere.
+    Vessels,
+}
+
+impl MaskField {
+    pub const ALL: [MaskField; 2] = [MaskField::Tissue, MaskField::Vessels];
+    pub fn name(self) -> &'static str {
+        match self {
+            MaskField::Tissue => "tissue",
+            MaskField::Vessels => "vessels",
+        }
+    }
+    pub fn unit(self) -> &'static str {
+        match self {
+            MaskField::Tissue => "id",
+            MaskField::Vessels => "1",
         }
     }
 }

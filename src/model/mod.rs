@@ -52,6 +52,9 @@ pub struct Model {
     pub scheme: crate::config::Scheme,
     /// The compiled reaction network, if the scenario has reactions.
     pub network: Option<crate::chem::Network>,
+    /// Per voxel, whether it lies inside a vessel (a kept `[vessel_network]` capillary or a
+    /// `[[vessels]]` region); the `vessels` output mask.
+    pub vessel: Vec<bool>,
     /// Doses in time order, rasterised (see [`DoseField`]).
     pub doses: Vec<DoseField>,
 }
@@ -145,6 +148,7 @@ impl Model {
             .as_ref()
             .map(|net| net.keep_fraction_by_tissue.as_slice())
             .unwrap_or_default();
+        let mut in_vessel = vec![false; n];
         for vessel in &scenario.vessels {
             for ix in vessel_voxels(&grid, vessel) {
                 // A thinned tissue keeps a segment only where its draw is below the
@@ -153,6 +157,7 @@ impl Model {
                 if vessel.from_network && keep.get(tissue).is_some_and(|&f| vessel.keep_draw >= f) {
                     continue;
                 }
+                in_vessel[ix] = true;
                 for (s, value_mm) in &vessel.hold_mm {
                     let (s, value_mm) = (*s, value_mm[tissue]);
                     debug_assert!(s < n_species);
@@ -226,6 +231,7 @@ impl Model {
             max_diffusion_r: scenario.time.max_diffusion_r,
             scheme: scenario.time.scheme,
             network,
+            vessel: in_vessel,
             doses,
         }
     }
@@ -516,6 +522,7 @@ mod tests {
                 tiff: false,
                 ph: None,
                 mri: vec![],
+                masks: vec![],
                 timeseries: vec![],
                 summary_interval_s: None,
                 exact_summaries: false,

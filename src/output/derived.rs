@@ -1,9 +1,10 @@
 //! Fields computed on the host from species fields at output times: pH and the synthetic
-//! MRI readouts (docs/scientific-model.md §6). [`Derived::species_to_read`] says what to read back;
-//! [`Derived::assemble`] returns the written fields in `RunWriter::write_output` order:
-//! `output.fields` species, then pH, then the MRI fields.
+//! MRI readouts (docs/scientific-model.md §6), and the geometry masks (`tissue`, `vessels`).
+//! [`Derived::species_to_read`] says what to read back; [`Derived::assemble`] returns the
+//! written fields in `RunWriter::write_output` order: `output.fields` species, then pH,
+//! then the MRI fields, then the masks.
 
-use crate::config::{MriField, Scenario};
+use crate::config::{MaskField, MriField, Scenario};
 use crate::model::{Model, TISSUE_ID_MASK};
 
 pub struct Derived {
@@ -17,6 +18,8 @@ pub struct Derived {
     relaxers: Vec<(usize, f64, f64)>,
     mri_model: Option<crate::config::Mri>,
     tissue_of_voxel: Vec<u8>,
+    /// The masks asked for, as fields (they do not change during a run).
+    masks: Vec<Vec<f32>>,
 }
 
 impl Derived {
@@ -55,6 +58,22 @@ impl Derived {
                 .iter()
                 .map(|m| (m & TISSUE_ID_MASK) as u8)
                 .collect(),
+            masks: out
+                .masks
+                .iter()
+                .map(|m| match m {
+                    MaskField::Tissue => model
+                        .mask
+                        .iter()
+                        .map(|v| (v & TISSUE_ID_MASK) as f32)
+                        .collect(),
+                    MaskField::Vessels => model
+                        .vessel
+                        .iter()
+                        .map(|&v| f32::from(u8::from(v)))
+                        .collect(),
+                })
+                .collect(),
         }
     }
 
@@ -73,6 +92,7 @@ impl Derived {
         fields.truncate(self.n_species_written);
         fields.extend(ph);
         fields.extend(mri);
+        fields.extend(self.masks.iter().cloned());
         fields
     }
 

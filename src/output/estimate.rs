@@ -463,6 +463,11 @@ fn written_fields(scenario: &Scenario) -> Vec<(String, String)> {
                 .iter()
                 .map(|(m, _)| (m.name().to_string(), m.unit().to_string())),
         )
+        .chain(
+            out.masks
+                .iter()
+                .map(|m| (m.name().to_string(), m.unit().to_string())),
+        )
         .collect()
 }
 

@@ -46,7 +46,7 @@ use std::time::Instant;
 use crate::chart::text::TextRenderer;
 use crate::chart::{self, colormap};
 use crate::chart::{finite_min_max, nonempty_range};
-use crate::config::{Axis, Scenario, SliceSelection, ValueRange};
+use crate::config::{Axis, MaskField, Scenario, SliceSelection, ValueRange};
 use manifest::{FileRecord, Manifest, OutputRecord, Provenance, StackRecord};
 
 /// Errors of the output writers. Each names the path, the OS error and a fix.
@@ -374,7 +374,8 @@ impl RunWriter {
         let out = self.scenario.output.clone();
         let grid = self.scenario.grid;
         let fields_err = |message: String| Error::Fields { time_s, message };
-        let expected = out.fields.len() + out.ph.is_some() as usize + out.mri.len();
+        let expected =
+            out.fields.len() + out.ph.is_some() as usize + out.mri.len() + out.masks.len();
         if fields.len() != expected {
             return Err(fields_err(format!(
                 "expected {expected} fields (output.fields), got {}",
@@ -411,8 +412,23 @@ impl RunWriter {
                     match (out.ph, extra) {
                         (Some(p), 0) => ("pH".to_string(), "pH".to_string(), p.range),
                         (ph, k) => {
-                            let (m, range) = out.mri[k - ph.is_some() as usize];
-                            (m.name().to_string(), m.unit().to_string(), range)
+                            let k = k - ph.is_some() as usize;
+                            match out.mri.get(k) {
+                                Some(&(m, range)) => {
+                                    (m.name().to_string(), m.unit().to_string(), range)
+                                }
+                                None => {
+                                    let m = out.masks[k - out.mri.len()];
+                                    let hi = match m {
+                                        MaskField::Tissue => {
+                                            (self.scenario.tissues.len().max(2) - 1) as f64
+                                        }
+                                        MaskField::Vessels => 1.0,
+                                    };
+                                    let range = ValueRange::Fixed { lo: 0.0, hi };
+                                    (m.name().to_string(), m.unit().to_string(), range)
+                                }
+                            }
                         }
                     }
                 }

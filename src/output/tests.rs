@@ -78,6 +78,7 @@ fn output_spec(slices: SliceSelection) -> OutputSpec {
         tiff: true,
         ph: None,
         mri: vec![],
+        masks: vec![],
         timeseries: vec![],
         summary_interval_s: None,
         exact_summaries: false,
