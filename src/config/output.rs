@@ -120,13 +120,18 @@ pub(super) fn validate(
                     });
                     continue;
                 }
-                if let Some(m) = MaskField::ALL.iter().find(|m| m.name() == name) {
-                    if masks.contains(m) {
+                if let Some(&m) = MaskField::ALL.iter().find(|m| m.name() == name) {
+                    if masks.iter().any(|&(k, _)| k == m) {
                         return Err(Error::invalid(&field, "field listed twice")
                             .found(format!("{name:?}"))
                             .fix("list each field once"));
                     }
-                    masks.push(*m);
+                    // Tissue indices run from 0 (`normal`) to the number of [tissues].
+                    let hi = match m {
+                        MaskField::Tissue => tissues.len().max(1) as f64,
+                        MaskField::Vessels => 1.0,
+                    };
+                    masks.push((m, ValueRange::Fixed { lo: 0.0, hi }));
                     continue;
                 }
                 if let Some(m) = MriField::ALL.iter().find(|m| m.name() == name) {
@@ -395,7 +400,7 @@ pub(super) fn validate(
         .map(|&s| species[s])
         .chain(ph.iter().map(|_| "pH"))
         .chain(mri.iter().map(|(m, _)| m.name()))
-        .chain(masks.iter().map(|m| m.name()))
+        .chain(masks.iter().map(|(m, _)| m.name()))
         .collect();
     let figure = match &o.figure {
         None => None,

@@ -429,8 +429,9 @@ pub struct OutputSpec {
     /// written after pH, with their value ranges.
     pub mri: Vec<(MriField, ValueRange)>,
     /// Geometry masks in `output.fields` (`tissue`, `vessels`), written after the MRI
-    /// fields, so that the tumour and the vessels can be segmented beside the fields.
-    pub masks: Vec<MaskField>,
+    /// fields, so that the tumour and the vessels can be segmented beside the fields, with
+    /// their fixed value ranges (tissue: 0 to the last tissue index; vessels: 0 to 1).
+    pub masks: Vec<(MaskField, ValueRange)>,
     /// Fields summarised in `timeseries.csv`.
     pub timeseries: Vec<TimeseriesField>,
     /// Model time between summaries (timeseries.csv, viability.csv, time of death), s;

@@ -61,7 +61,7 @@ impl Derived {
             masks: out
                 .masks
                 .iter()
-                .map(|m| match m {
+                .map(|(m, _)| match m {
                     MaskField::Tissue => model
                         .mask
                         .iter()

@@ -466,7 +466,7 @@ fn written_fields(scenario: &Scenario) -> Vec<(String, String)> {
         .chain(
             out.masks
                 .iter()
-                .map(|m| (m.name().to_string(), m.unit().to_string())),
+                .map(|(m, _)| (m.name().to_string(), m.unit().to_string())),
         )
         .collect()
 }

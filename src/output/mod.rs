@@ -46,7 +46,7 @@ use std::time::Instant;
 use crate::chart::text::TextRenderer;
 use crate::chart::{self, colormap};
 use crate::chart::{finite_min_max, nonempty_range};
-use crate::config::{Axis, MaskField, Scenario, SliceSelection, ValueRange};
+use crate::config::{Axis, Scenario, SliceSelection, ValueRange};
 use manifest::{FileRecord, Manifest, OutputRecord, Provenance, StackRecord};
 
 /// Errors of the output writers. Each names the path, the OS error and a fix.
@@ -418,14 +418,7 @@ impl RunWriter {
                                     (m.name().to_string(), m.unit().to_string(), range)
                                 }
                                 None => {
-                                    let m = out.masks[k - out.mri.len()];
-                                    let hi = match m {
-                                        MaskField::Tissue => {
-                                            (self.scenario.tissues.len().max(2) - 1) as f64
-                                        }
-                                        MaskField::Vessels => 1.0,
-                                    };
-                                    let range = ValueRange::Fixed { lo: 0.0, hi };
+                                    let (m, range) = out.masks[k - out.mri.len()];
                                     (m.name().to_string(), m.unit().to_string(), range)
                                 }
                             }

@@ -370,16 +370,15 @@ pub fn spin_up(
     // drift (a relaxation measured 2.3× its true drift of 4e-3 per hour at 10 × 1e-2), so
     // a settled window there is confirmed by windows at the run's own tolerance.
     let mut loose = engine.is_adaptive();
+    // Drift is measured over living voxels only (all of them without a `viab` field).
+    let viab = names.iter().position(|n| n == "viab");
     let mut before = engine.read_fields(&all)?;
     let (drift, last_n) = loop {
         let n = n_window.min(n_all - done);
         engine.advance(n, spin.dt_s)?;
         done += n;
         let after = engine.read_fields(&all)?;
-        // Living voxels only (all of them without a `viab` field).
-        let living: Vec<bool> = names
-            .iter()
-            .position(|n| n == "viab")
+        let living: Vec<bool> = viab
             .map(|v| after[v].iter().map(|&x| x >= NECROTIC_VIAB).collect())
             .unwrap_or_default();
         let drift = relative_drift_per_h(&before, &after, &living, n as f64 * spin.dt_s);
@@ -406,7 +405,7 @@ pub fn spin_up(
         window_s: last_n as f64 * spin.dt_s,
         tolerance_per_h: spin.settle_per_h,
         settled: spin.settle_per_h.map(|tol| worst.1 <= tol),
-        living_viab_min: names.iter().any(|n| n == "viab").then_some(NECROTIC_VIAB),
+        living_viab_min: viab.map(|_| NECROTIC_VIAB),
         worst,
         relative_drift_per_h: names.iter().cloned().zip(drift).collect(),
     })
