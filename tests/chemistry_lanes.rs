@@ -35,12 +35,13 @@ fn networks() -> Vec<std::path::PathBuf> {
 }
 
 fn model(path: &Path, extra: &[String]) -> Model {
-    // The scenario's own block on fewer, larger voxels (its regions and probes stay inside).
+    // The scenario's own block on fewer, larger voxels, at least as large as the block on
+    // every axis (its regions, doses and probes stay inside).
     let own = config::load_file(path, &[]).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let extent_um = own.grid.extent_um().x;
+    let extent_um = own.grid.extent_um().max_element();
     let mut sets = vec![
         format!("grid.shape=[{},{},{}]", SHAPE[0], SHAPE[1], SHAPE[2]),
-        format!("grid.voxel_um={}", extent_um / SHAPE[0] as f64),
+        format!("grid.voxel_um={}", extent_um / SHAPE[1] as f64),
         "output.slices=[8]".into(),
     ];
     sets.extend_from_slice(extra);

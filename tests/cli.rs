@@ -14,6 +14,7 @@ use tempfile::TempDir;
 /// includes) by one textual edit each.
 const DEFAULT_TOML: &str = include_str!("../configs/therapies/fe_fenton_cdt.toml");
 const BASELINE_TOML: &str = include_str!("../configs/chemistry/baseline.toml");
+const FE_PARTICLE_TOML: &str = include_str!("../configs/chemistry/fe_particle.toml");
 const TISSUE_TOML: &str = include_str!("../configs/tissue/tumour_640um.toml");
 
 /// Overrides for a run that takes about a second: 16³ voxels of 40 µm keep the 640 µm
@@ -59,6 +60,7 @@ fn edited_default(dir: &Path, name: &str, from: &str, to: &str) -> PathBuf {
     let files = [
         (format!("therapies/{name}"), DEFAULT_TOML),
         ("chemistry/baseline.toml".to_string(), BASELINE_TOML),
+        ("chemistry/fe_particle.toml".to_string(), FE_PARTICLE_TOML),
         ("tissue/tumour_640um.toml".to_string(), TISSUE_TOML),
     ];
     assert_eq!(

@@ -16,7 +16,8 @@ use ionfield::engine::Engine;
 use ionfield::model::Model;
 
 /// Baseline + photothermal on `shape` voxels of `voxel_um`, all tumour, coupled scheme at
-/// `tolerance`, first step `dt_s`, with `extra` TOML appended (species boundaries,
+/// `tolerance`, first step `dt_s`, without the lumped heat loss into the body (`w_body`
+/// 0: these slabs are the whole body), with `extra` TOML appended (species boundaries,
 /// parameter overrides, initial values).
 fn photothermal(
     shape: [usize; 3],
@@ -42,6 +43,10 @@ scheme = "coupled"
 dt_s = {dt_s}
 end_s = {dt_s}
 tolerance = {tolerance}
+[parameters.w_body]
+value = 0.0
+unit = "1/s"
+source = "test: the slab's own faces carry the heat (no lumped loss into a body around it)"
 {extra}
 "#,
         shape[0],

@@ -25,6 +25,10 @@ pub const FILES: &[(&str, &str)] = &[
         include_str!("../../configs/chemistry/photothermal.toml"),
     ),
     (
+        "configs/chemistry/fe_particle.toml",
+        include_str!("../../configs/chemistry/fe_particle.toml"),
+    ),
+    (
         "configs/tissue/tumour_640um.toml",
         include_str!("../../configs/tissue/tumour_640um.toml"),
     ),
@@ -91,6 +95,14 @@ pub const FILES: &[(&str, &str)] = &[
     (
         "configs/therapies/nacl_osmotic.toml",
         include_str!("../../configs/therapies/nacl_osmotic.toml"),
+    ),
+    (
+        "configs/therapies/ptt_au_nanorods.toml",
+        include_str!("../../configs/therapies/ptt_au_nanorods.toml"),
+    ),
+    (
+        "configs/therapies/ptt_fe_cdt.toml",
+        include_str!("../../configs/therapies/ptt_fe_cdt.toml"),
     ),
     (
         "configs/therapies/zno2.toml",

@@ -364,8 +364,8 @@ pub(super) fn spin_up(raw: &RawTime, time: &TimeSpec) -> Result<Option<SpinUp>, 
 }
 
 /// r = D·dt/dx² of every diffusing species (at the step and the spin-up step) within
-/// [`MAX_DIFFUSION_R`], and the sub-steps `time.max_diffusion_r` asks for within
-/// [`MAX_DIFFUSION_SUBSTEPS`].
+/// [`MAX_DIFFUSION_R`], and, under the split scheme, the sub-steps `time.max_diffusion_r`
+/// asks for within [`MAX_DIFFUSION_SUBSTEPS`].
 pub(super) fn check_diffusion(
     time: &TimeSpec,
     spin_up: Option<&SpinUp>,
@@ -391,7 +391,13 @@ pub(super) fn check_diffusion(
             .found(short(s.diffusion_um2_per_s))
             .fix("check the unit (µm²/s: O2 is about 2000) and grid.voxel_um, or shorten time.dt_s"));
         }
-        if let Some(max_r) = time.max_diffusion_r {
+        // Sub-steps belong to the split scheme; the coupled scheme solves diffusion
+        // implicitly with the reactions at any r.
+        let split_cap = match time.scheme {
+            Scheme::Split => time.max_diffusion_r,
+            Scheme::Coupled { .. } => None,
+        };
+        if let Some(max_r) = split_cap {
             let substeps = (r / max_r).ceil();
             if substeps > MAX_DIFFUSION_SUBSTEPS {
                 return Err(Error::invalid(
@@ -605,6 +611,10 @@ mod tests {
             "time.max_diffusion_r",
         );
         assert!(msg.contains("sub-steps"), "{msg}");
+        // The cap is the split scheme's: the coupled scheme takes the same r in one solve.
+        let coupled = ["time.max_diffusion_r=1e-9", "time.scheme=\"coupled\""];
+        let coupled: Vec<String> = coupled.iter().map(|s| s.to_string()).collect();
+        assert!(load_str(BASE, FILE, &coupled).is_ok());
         let e = load_err(BASE, &["species.O2.diffusion_um2_per_s=3e38"]);
         let msg = check(&e, "species.O2.diffusion_um2_per_s");
         assert!(msg.contains("r = D·dt/dx²"), "{msg}");
