@@ -2,7 +2,8 @@
 //! against closed forms: light fluence by the diffusion approximation (exp(−µ_eff·z)), the
 //! Pennes bioheat equation (steady profile with perfusion; the heated half-space
 //! transient), the Arrhenius factor of the Fenton reaction, the CEM43 thermal dose and
-//! the Arrhenius damage integral. Each test includes the shipped baseline and photothermal
+//! the Arrhenius damage integral; and photodynamic singlet oxygen
+//! (`configs/chemistry/photodynamic.toml`) against an independent RK4 of its equations. Each test includes the shipped baseline and photothermal
 //! files, so it checks their parameters and expressions, and runs the coupled scheme on
 //! the CPU in f64 (the light field needs it; the GPU has no coupled scheme yet). Each
 //! prints what it measured.
@@ -26,11 +27,28 @@ fn photothermal(
     tolerance: f64,
     extra: &str,
 ) -> Scenario {
+    with_chemistry(&["photothermal"], shape, voxel_um, dt_s, tolerance, extra)
+}
+
+/// [`photothermal`] with the chemistry files `files` (names in configs/chemistry/) after
+/// the baseline.
+fn with_chemistry(
+    files: &[&str],
+    shape: [usize; 3],
+    voxel_um: f64,
+    dt_s: f64,
+    tolerance: f64,
+    extra: &str,
+) -> Scenario {
     let root = env!("CARGO_MANIFEST_DIR");
     let size = |n: usize| n as f64 * voxel_um;
+    let includes: String = files
+        .iter()
+        .map(|f| format!(", \"{root}/configs/chemistry/{f}.toml\""))
+        .collect();
     scenario(&format!(
         r#"name = "photothermal_test"
-include = ["{root}/configs/chemistry/baseline.toml", "{root}/configs/chemistry/photothermal.toml"]
+include = ["{root}/configs/chemistry/baseline.toml"{includes}]
 [grid]
 shape = [{}, {}, {}]
 voxel_um = {voxel_um}
@@ -303,4 +321,44 @@ fn cem43_and_thermal_damage_follow_their_closed_forms_at_constant_temperature() 
         assert!((cem / cem_want - 1.0).abs() < 1e-6, "{cem}");
         assert!((viab / viab37 / viab_want - 1.0).abs() < 1e-4);
     }
+}
+
+/// Photodynamic singlet oxygen in one well-mixed voxel of tumour under constant light and
+/// O2 (Φ and O2 held on every face, which holds a one-voxel grid's voxel: Φ = 1, O2 0.05
+/// mM), 100 mW/cm² for 600 s, 5 µM photosensitiser. [Wan10]'s equations,
+/// d[¹O2]rx/dt = a·PS with a = ξφ·O2/(O2 + β), dPS/dt = −σ(PS + δ)·d[¹O2]rx/dt, then have
+/// a closed form: 1/PS(t) = (1/PS0 + 1/δ)·e^(σaδt) − 1/δ and
+/// [¹O2]rx(t) = ln((PS0 + δ)/(PS(t) + δ))/σ; within 1e-5 relative. The reacted dose
+/// passes the necrosis threshold (0.5 mM) and cells above it die.
+#[test]
+fn singlet_oxygen_and_photobleaching_follow_their_closed_forms() {
+    let (ps0, o2, span) = (0.005f64, 0.05f64, 600.0f64);
+    let sc = with_chemistry(
+        &["photothermal", "photodynamic"],
+        [1, 1, 1],
+        20.0,
+        0.001,
+        1e-7,
+        &format!(
+            "[species.Phi]\nboundary = {{ all = 1.0 }}\n[species.O2]\nboundary = {{ all = {o2} }}\n[species.PS.initial]\nuniform_mm = {ps0}\n[species.laser.initial]\nuniform_mm = 1e6\n[parameters]\nfluence_0 = {{ value = 100.0, unit = \"1\", source = \"test: PDT irradiance, mW/cm²\" }}\n"
+        ),
+    );
+    let f = run(&sc, span, &["PS", "O2", "SOrx", "viab", "Phi"]);
+    assert_eq!((f[1][0], f[4][0]), (o2, 1.0), "O2 and Φ not held");
+    let (sigma, beta, delta) = (0.076f64, 0.0119, 0.033);
+    let a = 3.7e-3 * 100.0 * o2 / (o2 + beta);
+    let ps = 1.0 / ((1.0 / ps0 + 1.0 / delta) * (sigma * a * delta * span).exp() - 1.0 / delta);
+    let so = ((ps0 + delta) / (ps + delta)).ln() / sigma;
+    println!(
+        "PDT 600 s at 100 mW/cm², O2 0.05 mM: PS {:.7e} mM (closed form {ps:.7e}), reacted ¹O2 {:.7e} mM ({so:.7e}); viab {:.4}",
+        f[0][0], f[2][0], f[3][0]
+    );
+    assert!((f[0][0] / ps - 1.0).abs() < 1e-5, "PS");
+    assert!((f[2][0] / so - 1.0).abs() < 1e-5, "¹O2");
+    assert!(so > 0.5, "the test dose stays under the threshold: {so}");
+    assert!(
+        f[3][0] < 0.9,
+        "no PDT death above the threshold: viab {}",
+        f[3][0]
+    );
 }

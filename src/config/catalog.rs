@@ -25,6 +25,10 @@ pub const FILES: &[(&str, &str)] = &[
         include_str!("../../configs/chemistry/photothermal.toml"),
     ),
     (
+        "configs/chemistry/photodynamic.toml",
+        include_str!("../../configs/chemistry/photodynamic.toml"),
+    ),
+    (
         "configs/chemistry/fe_particle.toml",
         include_str!("../../configs/chemistry/fe_particle.toml"),
     ),
@@ -95,6 +99,10 @@ pub const FILES: &[(&str, &str)] = &[
     (
         "configs/therapies/nacl_osmotic.toml",
         include_str!("../../configs/therapies/nacl_osmotic.toml"),
+    ),
+    (
+        "configs/therapies/pdt_photofrin.toml",
+        include_str!("../../configs/therapies/pdt_photofrin.toml"),
     ),
     (
         "configs/therapies/ptt_au_nanorods.toml",

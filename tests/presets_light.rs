@@ -1,10 +1,12 @@
-//! The photothermal presets (`ptt_au_nanorods`, `ptt_fe_cdt`; docs/scientific-model.md
-//! §12) against their controls, the same preset with the laser off: what each shows is
-//! measured against closed forms evaluated on the run's own temperature history (tumour
+//! The light presets (`ptt_au_nanorods`, `ptt_fe_cdt`, `pdt_photofrin`;
+//! docs/scientific-model.md §12) against their controls, the same preset with the light
+//! off. What the PTT presets show is measured against closed forms evaluated on the run's
+//! own temperature history (tumour
 //! mean dT every 20 s from timeseries.csv, summaries landed on exactly, step tolerance
 //! 1e-3 instead of the presets' 1e-2, which cools 3 % slow): Newton cooling at
 //! the lumped loss after the laser, the Arrhenius damage integral, CEM43, and the
-//! Arrhenius factor of the particle's dissolution.
+//! Arrhenius factor of the particle's dissolution. PDT: the photobleaching invariant in
+//! every voxel, and where the singlet oxygen goes and kills against the O2 before the light.
 //!
 //! Grid: the presets' margin window at 40 µm voxels, 16 × 16 × 32 (640 × 640 × 1280 µm;
 //! the tumour below z = 800 µm), the spin-up and then 30 min. Every case prints its figures
@@ -12,7 +14,7 @@
 
 mod common;
 
-use common::{run_preset_with, PresetRun};
+use common::{field_at, run_preset_with, PresetRun};
 
 /// The test window (see the module doc), 30 min after the dose, summaries every 20 s.
 const PTT_TEST_SETS: &[&str] = &[
@@ -38,11 +40,13 @@ const EA_TH_K: f64 = 75535.0;
 const K_TH43: f64 = 5.355e-6;
 const T_A: f64 = 310.15;
 
-/// Runs preset `name` with the laser (dose 1) on and off, side by side.
-fn with_and_without_laser(name: &str) -> (PresetRun, PresetRun) {
+/// Runs preset `name` with the laser (dose 1) on and off, side by side, with `extra` sets.
+fn with_and_without_laser(name: &str, extra: &[&str]) -> (PresetRun, PresetRun) {
+    let mut sets = PTT_TEST_SETS.to_vec();
+    sets.extend_from_slice(extra);
     std::thread::scope(|s| {
-        let on = s.spawn(|| run_preset_with(name, "cpu", PTT_TEST_SETS));
-        let mut sets = PTT_TEST_SETS.to_vec();
+        let on = s.spawn(|| run_preset_with(name, "cpu", &sets));
+        let mut sets = sets.clone();
         sets.push("dosing[1].amount_mm=0");
         let off = run_preset_with(name, "cpu", &sets);
         (on.join().expect("run with the laser"), off)
@@ -84,7 +88,7 @@ fn viab(run: &PresetRun, tissue: &str, t_s: f64) -> f64 {
 /// 37 °C and loses nothing to heat.
 #[test]
 fn ptt_au_nanorods_heats_the_tumour_and_kills_by_the_damage_integral() {
-    let (on, off) = with_and_without_laser("ptt_au_nanorods");
+    let (on, off) = with_and_without_laser("ptt_au_nanorods", &[]);
     let dt = on.series("tumour", "dT", "mean");
     let peak = dt.iter().map(|p| p.1).fold(0.0, f64::max);
     let plateau = (at(&dt, 300.0), at(&dt, 580.0));
@@ -133,7 +137,7 @@ fn ptt_au_nanorods_heats_the_tumour_and_kills_by_the_damage_integral() {
 /// mean viab at 30 min).
 #[test]
 fn ptt_fe_cdt_heat_speeds_dissolution_and_fenton_against_cdt_at_37_c() {
-    let (on, off) = with_and_without_laser("ptt_fe_cdt");
+    let (on, off) = with_and_without_laser("ptt_fe_cdt", &[]);
     let dt = on.series("tumour", "dT", "mean");
     let peak = dt.iter().map(|p| p.1).fold(0.0, f64::max);
     let arrhenius = |ea_k: f64| move |d: f64| (ea_k * (1.0 / T_A - 1.0 / (T_A + d))).exp();
@@ -164,4 +168,62 @@ fn ptt_fe_cdt_heat_speeds_dissolution_and_fenton_against_cdt_at_37_c() {
     );
     assert!(ox > 1.05 && ox < ox_bound, "Ox {ox} (bound {ox_bound})");
     assert!(v_on < v_off, "heat did not speed the kill");
+}
+
+/// PDT: in every photosensitised voxel the reacted singlet oxygen and the photosensitiser
+/// left obey [Wan10]'s bleaching invariant, [¹O2]rx = ln((PS0 + δ)/(PS + δ))/σ, whatever
+/// the light and O2 were (within 2e-3 mM); the tumour well oxygenated before the light
+/// (O2 ≥ 10 µM) reacts over 3× the singlet oxygen of its hypoxic part (< 2 µM) and dies,
+/// while the hypoxic part keeps at least 90 % of the control's viab (the hypoxia limit of
+/// PDT); normal tissue, without photosensitiser, is spared.
+#[test]
+fn pdt_photofrin_kills_where_o2_is_and_spares_the_hypoxic_tumour() {
+    let (on, off) = with_and_without_laser("pdt_photofrin", &["output.npy=true"]);
+    let (ps0, sigma, delta) = (0.005f64, 0.076f64, 0.033f64);
+    let o2 = field_at(&on.out, "O2", 0.0);
+    let ps = field_at(&on.out, "PS", END_S);
+    let so = field_at(&on.out, "SOrx", END_S);
+    let v_on = field_at(&on.out, "viab", END_S);
+    let v_off = field_at(&off.out, "viab", END_S);
+    let dosed: Vec<bool> = field_at(&on.out, "PS", 0.0)
+        .iter()
+        .map(|&p| p > 0.9 * ps0)
+        .collect();
+    let worst = (0..so.len())
+        .filter(|&i| dosed[i])
+        .map(|i| (so[i] - ((ps0 + delta) / (ps[i] + delta)).ln() / sigma).abs())
+        .fold(0.0, f64::max);
+    let mean = |f: &[f64], pick: &dyn Fn(usize) -> bool| {
+        let (s, n) = (0..f.len())
+            .filter(|&i| pick(i))
+            .fold((0.0, 0usize), |(s, n), i| (s + f[i], n + 1));
+        assert!(n > 0, "no voxel selected");
+        s / n as f64
+    };
+    let oxic = |i: usize| dosed[i] && o2[i] >= 0.01;
+    let hypoxic = |i: usize| dosed[i] && o2[i] < 0.002;
+    let (so_oxic, so_hyp) = (mean(&so, &oxic), mean(&so, &hypoxic));
+    let (v_oxic, v_hyp) = (mean(&v_on, &oxic), mean(&v_on, &hypoxic));
+    let (c_oxic, c_hyp) = (mean(&v_off, &oxic), mean(&v_off, &hypoxic));
+    let normal = viab(&on, "normal", END_S) / viab(&off, "normal", END_S);
+    println!(
+        "pdt_photofrin at 30 min: bleaching invariant within {worst:.2e} mM; reacted ¹O2 {so_oxic:.3} mM where O2 ≥ 10 µM before the light, {so_hyp:.3} mM where < 2 µM; viab there {v_oxic:.4} / {v_hyp:.4} (control {c_oxic:.4} / {c_hyp:.4}); tumour mean viab {:.4} (control {:.4}); normal tissue {normal:.5} of the control's",
+        viab(&on, "tumour", END_S),
+        viab(&off, "tumour", END_S)
+    );
+    assert!(worst < 2e-3, "bleaching invariant off by {worst} mM");
+    assert!(so_oxic > 3.0 * so_hyp, "{so_oxic} vs {so_hyp}");
+    assert!(
+        so_oxic > 0.5,
+        "the oxygenated tumour stays under the threshold"
+    );
+    assert!(
+        v_oxic < 0.05 * c_oxic,
+        "the oxygenated tumour survived: {v_oxic}"
+    );
+    assert!(
+        v_hyp > 0.9 * c_hyp,
+        "the hypoxic tumour died: {v_hyp} vs {c_hyp}"
+    );
+    assert!(normal > 0.999, "normal tissue damaged: {normal}");
 }
