@@ -5,7 +5,8 @@
 //! (the tumour is 5 voxels in radius and each capillary fills a 40 µm voxel), so the
 //! figures are those of the test grid, not of the preset at its own 10 µm; what is asserted
 //! is each mechanism's direction and where it acts against the control, at hours.
-//! `fe_fenton_cdt_day` has its own test (tests/default_day.rs).
+//! `fe_fenton_cdt_day` has its own test (tests/default_day.rs), the light presets
+//! (`ptt_*`, `pdt_*`) theirs (tests/presets_light.rs).
 //!
 //! Every case prints its figures (run with `--nocapture`).
 
