@@ -28,6 +28,7 @@ pub mod duration;
 mod error;
 mod figure;
 mod files;
+mod fluorescence;
 mod grid;
 mod locate;
 mod mri;

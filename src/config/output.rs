@@ -10,8 +10,8 @@ use super::error::{did_you_mean, list, short, Error, ErrorKind};
 use super::figure::{self, RawFigure};
 use super::raw::NamedMap;
 use super::scenario::{
-    Axis, Colormap, Grid, MaskField, MriField, OutputSpec, PhOutput, Probe, SliceSelection,
-    TimeSpec, TimeseriesField, ValueRange,
+    Axis, Colormap, FluorescenceField, Grid, MaskField, MriField, OutputSpec, PhOutput, Probe,
+    SliceSelection, TimeSpec, TimeseriesField, ValueRange,
 };
 use super::time::{default_summary_interval_s, output_count, MAX_STOPS};
 
@@ -60,6 +60,15 @@ pub struct RawProbe {
     pub point_um: Vec<f64>,
 }
 
+/// Which readout tables the scenario has: the fields that need them may be written.
+#[derive(Clone, Copy)]
+pub(super) struct Readouts {
+    /// `[mri]`: `R1`, `R2`, `T1w`, `T2w`.
+    pub mri: bool,
+    /// `[fluorescence]`: `FL`, `FLimg`.
+    pub fluorescence: bool,
+}
+
 /// `[output]`; `buffer` names the proton behind "pH", `tissues` are the names of
 /// `[tissues]` (probes may not take them), `species` the species names, by index.
 pub(super) fn validate(
@@ -69,8 +78,12 @@ pub(super) fn validate(
     species: &[&str],
     grid: &Grid,
     time: &TimeSpec,
-    has_mri: bool,
+    readouts: Readouts,
 ) -> Result<OutputSpec, Error> {
+    let Readouts {
+        mri: has_mri,
+        fluorescence: has_fluorescence,
+    } = readouts;
     let empty;
     let o = match raw {
         Some(o) => o,
@@ -101,6 +114,7 @@ pub(super) fn validate(
     let proton = species.iter().position(|n| *n == proton_name);
     let mut ph = None;
     let mut mri = Vec::new();
+    let mut fluorescence = Vec::new();
     let mut masks = Vec::new();
     let fields: Vec<usize> = match &o.fields {
         None => (0..species.len()).collect(),
@@ -141,6 +155,23 @@ pub(super) fn validate(
                             .fix("add [mri] with relaxivities and baseline T1_0_s/T2_0_s (see configs/therapies/mno2_gsh_depletion.toml), or remove the field"));
                     }
                     mri.push((*m, ValueRange::Auto));
+                    continue;
+                }
+                if let Some(&m) = FluorescenceField::ALL.iter().find(|m| m.name() == name) {
+                    if !has_fluorescence {
+                        return Err(Error::invalid(
+                            &field,
+                            format!("{name} needs a [fluorescence] table"),
+                        )
+                        .found(format!("{name:?}"))
+                        .fix("add [fluorescence] with brightness_per_mM, emission_mu_eff_per_cm and face (see configs/therapies/ptt_au_nanorods.toml), or remove the field"));
+                    }
+                    if fluorescence.iter().any(|&(k, _)| k == m) {
+                        return Err(Error::invalid(&field, "field listed twice")
+                            .found(format!("{name:?}"))
+                            .fix("list each field once"));
+                    }
+                    fluorescence.push((m, ValueRange::Auto));
                     continue;
                 }
                 let Some(s) = species.iter().position(|n| n == name) else {
@@ -217,6 +248,15 @@ pub(super) fn validate(
                     .fix("give a pH range such as [6.4, 7.5]"));
             }
             p.range = ValueRange::Fixed { lo: r[0], hi: r[1] };
+            continue;
+        }
+        if let Some(slot) = fluorescence.iter_mut().find(|(m, _)| m.name() == name) {
+            if r.len() != 2 || r[0].partial_cmp(&r[1]) != Some(std::cmp::Ordering::Less) {
+                return Err(Error::invalid(&field, "must be [lo, hi] with lo < hi")
+                    .found(fmt_vec(r))
+                    .fix("give a range in the field's arbitrary units such as [0.0, 1.0]"));
+            }
+            slot.1 = ValueRange::Fixed { lo: r[0], hi: r[1] };
             continue;
         }
         if let Some(slot) = mri.iter_mut().find(|(m, _)| m.name() == name) {
@@ -394,20 +434,7 @@ pub(super) fn validate(
         .found("true")
         .fix("set output.tiff = false (the .npy and .vti have no such limit) or use a smaller grid.shape"));
     }
-    // Written field names in write order: species, pH, MRI, masks.
-    let written: Vec<&str> = fields
-        .iter()
-        .map(|&s| species[s])
-        .chain(ph.iter().map(|_| "pH"))
-        .chain(mri.iter().map(|(m, _)| m.name()))
-        .chain(masks.iter().map(|(m, _)| m.name()))
-        .collect();
-    let figure = match &o.figure {
-        None => None,
-        Some(f) => Some(figure::validate(f, &written, time, axis_len, slice_axis)?),
-    };
-
-    Ok(OutputSpec {
+    let mut spec = OutputSpec {
         fields,
         colormap,
         slice_axis,
@@ -419,13 +446,22 @@ pub(super) fn validate(
         tiff,
         ph,
         mri,
+        fluorescence,
         masks,
         timeseries,
         summary_interval_s: Some(summary_s),
         exact_summaries: o.exact_summaries.unwrap_or(false),
         probes,
-        figure,
-    })
+        figure: None,
+    };
+    if let Some(f) = &o.figure {
+        // Written field names in write order: species, then the derived fields.
+        let written: Vec<&str> = (spec.fields.iter().map(|&s| species[s]))
+            .chain(spec.derived().into_iter().map(|d| d.0))
+            .collect();
+        spec.figure = Some(figure::validate(f, &written, time, axis_len, slice_axis)?);
+    }
+    Ok(spec)
 }
 
 fn slices(v: &toml::Value, axis_len: usize, axis: Axis) -> Result<SliceSelection, Error> {

@@ -46,6 +46,8 @@ pub struct Scenario {
     pub spin_up: Option<SpinUp>,
     /// Synthetic MRI (`[mri]`), if any.
     pub mri: Option<Mri>,
+    /// Synthetic fluorescence imaging (`[fluorescence]`), if any.
+    pub fluorescence: Option<Fluorescence>,
     pub output: OutputSpec,
 }
 
@@ -428,8 +430,11 @@ pub struct OutputSpec {
     /// Synthetic MRI fields in `output.fields` (`R1`, `R2`, `T1w`, `T2w`; needs `[mri]`),
     /// written after pH, with their value ranges.
     pub mri: Vec<(MriField, ValueRange)>,
-    /// Geometry masks in `output.fields` (`tissue`, `vessels`), written after the MRI
-    /// fields, so that the tumour and the vessels can be segmented beside the fields, with
+    /// Synthetic fluorescence fields in `output.fields` (`FL`, `FLimg`; needs
+    /// `[fluorescence]`), written after the MRI fields, with their value ranges.
+    pub fluorescence: Vec<(FluorescenceField, ValueRange)>,
+    /// Geometry masks in `output.fields` (`tissue`, `vessels`), written after the
+    /// fluorescence fields, so that the tumour and the vessels can be segmented beside the fields, with
     /// their fixed value ranges (tissue: 0 to the last tissue index; vessels: 0 to 1).
     pub masks: Vec<(MaskField, ValueRange)>,
     /// Fields summarised in `timeseries.csv`.
@@ -447,6 +452,24 @@ pub struct OutputSpec {
     pub probes: Vec<Probe>,
     /// `[output.figure]`: the multi-panel figure `plots/figure_series.png`.
     pub figure: Option<FigureSpec>,
+}
+
+impl OutputSpec {
+    /// The derived fields written after the species of `fields`, in write order: pH, the
+    /// MRI fields, the fluorescence fields, the masks; as (name, unit, value range).
+    pub fn derived(&self) -> Vec<(&'static str, &'static str, ValueRange)> {
+        self.ph
+            .iter()
+            .map(|p| ("pH", "pH", p.range))
+            .chain(self.mri.iter().map(|&(m, r)| (m.name(), m.unit(), r)))
+            .chain(
+                self.fluorescence
+                    .iter()
+                    .map(|&(m, r)| (m.name(), m.unit(), r)),
+            )
+            .chain(self.masks.iter().map(|&(m, r)| (m.name(), m.unit(), r)))
+            .collect()
+    }
 }
 
 /// A field of `timeseries.csv`.
@@ -510,6 +533,54 @@ impl MriField {
             MriField::T1w | MriField::T2w => "a.u.",
         }
     }
+}
+
+/// A synthetic fluorescence readout (docs/scientific-model.md §6), computed from the fields
+/// at output times.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+pub enum FluorescenceField {
+    /// Emission of each voxel that reaches the imaged face, a.u. per µm of depth:
+    /// Σ b·C · excitation · exp(−µ_em·d), d the voxel centre's distance to the face.
+    Fl,
+    /// The image at the face: `FL` summed through the depth (a.u., × µm), the same value
+    /// in every voxel of a column across the face, so that a slice across the viewing
+    /// axis is the image.
+    FlImg,
+}
+
+impl FluorescenceField {
+    pub const ALL: [FluorescenceField; 2] = [FluorescenceField::Fl, FluorescenceField::FlImg];
+    pub fn name(self) -> &'static str {
+        match self {
+            FluorescenceField::Fl => "FL",
+            FluorescenceField::FlImg => "FLimg",
+        }
+    }
+    pub fn unit(self) -> &'static str {
+        match self {
+            FluorescenceField::Fl => "a.u./um",
+            FluorescenceField::FlImg => "a.u.",
+        }
+    }
+}
+
+/// `[fluorescence]` (docs/scientific-model.md §6): each voxel emits
+/// Σ b·C·E (b the brightness ε·Φ_F per mM, E the excitation as a fraction of the surface
+/// value), attenuated by exp(−µ_em·d) on its way to the imaged face at distance d; the
+/// image sums the emission through the depth. No lateral blur: the diffuse spread of the
+/// emitted light over ~d is not modelled.
+#[derive(Clone, Debug, Serialize)]
+pub struct Fluorescence {
+    /// (species, brightness per mM, a.u.).
+    pub brightness: Vec<(usize, f64)>,
+    /// The excitation light field (a species, fraction of the surface fluence rate); `None`:
+    /// uniform excitation 1.
+    pub excitation: Option<usize>,
+    /// Effective attenuation of the emitted light in tissue, 1/µm.
+    pub mu_em_per_um: f64,
+    /// The axis across the imaged face, and whether the face is its far end (`x_max`, …).
+    pub face_axis: crate::grid::Axis,
+    pub face_max: bool,
 }
 
 /// A geometry mask written like a field: the same voxels, formats and times.

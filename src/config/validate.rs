@@ -11,8 +11,8 @@ use super::error::Error;
 use super::raw::NamedMap;
 use super::scenario::{Scenario, MAX_SPECIES};
 use super::{
-    buffer, chemistry, dosing, grid, mri, output, parameters, plasma, reactions, species, time,
-    tissues, vessel_network, vessels,
+    buffer, chemistry, dosing, fluorescence, grid, mri, output, parameters, plasma, reactions,
+    species, time, tissues, vessel_network, vessels,
 };
 
 /// The root table of a scenario file.
@@ -36,6 +36,7 @@ pub struct RawScenario {
     /// `[[dosing]]`: particle or drug doses during the run.
     pub dosing: Option<Vec<dosing::RawDose>>,
     pub mri: Option<mri::RawMri>,
+    pub fluorescence: Option<fluorescence::RawFluorescence>,
     pub output: Option<output::RawOutput>,
 }
 
@@ -113,6 +114,7 @@ pub fn validate(raw: RawScenario, source: &str, base_dir: &Path) -> Result<Scena
     let spin_up = time::spin_up(&raw.time, &time)?;
     time::check_diffusion(&time, spin_up.as_ref(), &grid, &species)?;
     let mri = mri::validate(raw.mri.as_ref(), &species_names, &tissue_names)?;
+    let fluorescence = fluorescence::validate(raw.fluorescence.as_ref(), &species_names)?;
     // The tissues of [tissues] as written (without `normal`): probes may not take their names.
     let raw_tissue_names: Vec<&str> = (raw.tissues.iter().flat_map(|m| m.0.iter()))
         .map(|(t, _)| t.as_str())
@@ -124,7 +126,10 @@ pub fn validate(raw: RawScenario, source: &str, base_dir: &Path) -> Result<Scena
         &species_names,
         &grid,
         &time,
-        mri.is_some(),
+        output::Readouts {
+            mri: mri.is_some(),
+            fluorescence: fluorescence.is_some(),
+        },
     )?;
 
     let mut scenario = Scenario {
@@ -145,6 +150,7 @@ pub fn validate(raw: RawScenario, source: &str, base_dir: &Path) -> Result<Scena
         doses,
         spin_up,
         mri,
+        fluorescence,
         output,
     };
     if !scenario.reactions.is_empty() {

@@ -510,6 +510,7 @@ mod tests {
             doses: vec![],
             spin_up: None,
             mri: None,
+            fluorescence: None,
             output: OutputSpec {
                 fields: vec![0],
                 colormap: Colormap::Viridis,
@@ -522,6 +523,7 @@ mod tests {
                 tiff: false,
                 ph: None,
                 mri: vec![],
+                fluorescence: vec![],
                 masks: vec![],
                 timeseries: vec![],
                 summary_interval_s: None,

@@ -1,10 +1,11 @@
-//! Fields computed on the host from species fields at output times: pH and the synthetic
-//! MRI readouts (docs/scientific-model.md §6), and the geometry masks (`tissue`, `vessels`).
-//! [`Derived::species_to_read`] says what to read back; [`Derived::assemble`] returns the
-//! written fields in `RunWriter::write_output` order: `output.fields` species, then pH,
-//! then the MRI fields, then the masks.
+//! Fields computed on the host from species fields at output times: pH, the synthetic MRI
+//! and fluorescence readouts (docs/scientific-model.md §6), and the geometry masks
+//! (`tissue`, `vessels`). [`Derived::species_to_read`] says what to read back;
+//! [`Derived::assemble`] returns the written fields in `RunWriter::write_output` order:
+//! `output.fields` species, then [`crate::config::OutputSpec::derived`].
 
-use crate::config::{MaskField, MriField, Scenario};
+use crate::config::{FluorescenceField, MaskField, MriField, Scenario};
+use crate::grid::Grid;
 use crate::model::{Model, TISSUE_ID_MASK};
 
 pub struct Derived {
@@ -17,6 +18,16 @@ pub struct Derived {
     /// (index into `read`, r1, r2) of each species with a relaxivity.
     relaxers: Vec<(usize, f64, f64)>,
     mri_model: Option<crate::config::Mri>,
+    fluorescence: Vec<FluorescenceField>,
+    /// (index into `read`, brightness per mM) of each fluorescent species.
+    fluorophores: Vec<(usize, f64)>,
+    /// Index into `read` of the excitation field (`None`: uniform 1).
+    excitation: Option<usize>,
+    /// exp(−µ_em·d) of each voxel, d its centre's distance to the imaged face.
+    escape: Vec<f64>,
+    grid: Grid,
+    /// The imaged face's axis.
+    face_axis: usize,
     tissue_of_voxel: Vec<u8>,
     /// The masks asked for, as fields (they do not change during a run).
     masks: Vec<Vec<f32>>,
@@ -46,6 +57,18 @@ impl Derived {
                 }
             }
         }
+        let fluorescence: Vec<FluorescenceField> =
+            out.fluorescence.iter().map(|(f, _)| *f).collect();
+        let (mut fluorophores, mut excitation, mut escape, mut face_axis) =
+            (Vec::new(), None, Vec::new(), 0);
+        if let (Some(f), false) = (&scenario.fluorescence, fluorescence.is_empty()) {
+            for &(s, b) in &f.brightness {
+                fluorophores.push((slot(s, &mut read), b));
+            }
+            excitation = f.excitation.map(|s| slot(s, &mut read));
+            face_axis = f.face_axis as usize;
+            escape = escape_factors(&scenario.grid, face_axis, f.face_max, f.mu_em_per_um);
+        }
         Derived {
             read,
             n_species_written: out.fields.len(),
@@ -53,6 +76,12 @@ impl Derived {
             mri,
             relaxers,
             mri_model: scenario.mri.clone(),
+            fluorescence,
+            fluorophores,
+            excitation,
+            escape,
+            grid: scenario.grid,
+            face_axis,
             tissue_of_voxel: model
                 .mask
                 .iter()
@@ -89,9 +118,23 @@ impl Derived {
             .iter()
             .map(|&m| self.mri_field(m, &fields))
             .collect();
+        let fl = (!self.fluorescence.is_empty()).then(|| self.emission(&fields));
+        let fluorescence: Vec<Vec<f32>> = self
+            .fluorescence
+            .iter()
+            .map(|&f| {
+                let fl = fl.as_ref().expect("computed when asked for");
+                let field: Vec<f64> = match f {
+                    FluorescenceField::Fl => fl.clone(),
+                    FluorescenceField::FlImg => column_sums(&self.grid, self.face_axis, fl),
+                };
+                field.into_iter().map(|v| v as f32).collect()
+            })
+            .collect();
         fields.truncate(self.n_species_written);
         fields.extend(ph);
         fields.extend(mri);
+        fields.extend(fluorescence);
         fields.extend(self.masks.iter().cloned());
         fields
     }
@@ -122,6 +165,58 @@ impl Derived {
             })
             .collect()
     }
+}
+
+impl Derived {
+    /// `FL`: Σ b·C·E·exp(−µ_em·d) per voxel (a.u. per µm of depth).
+    fn emission(&self, fields: &[Vec<f32>]) -> Vec<f64> {
+        (0..self.escape.len())
+            .map(|v| {
+                let e = self
+                    .excitation
+                    .map_or(1.0, |i| fields[i][v].max(0.0) as f64);
+                let c: f64 = self
+                    .fluorophores
+                    .iter()
+                    .map(|&(i, b)| b * fields[i][v].max(0.0) as f64)
+                    .sum();
+                c * e * self.escape[v]
+            })
+            .collect()
+    }
+}
+
+/// exp(−µ·d) of each voxel (x fastest), d = the distance (µm) from the voxel's centre to
+/// the face at the low (`max` false) or high end of `axis`.
+fn escape_factors(grid: &Grid, axis: usize, max: bool, mu_per_um: f64) -> Vec<f64> {
+    let shape = grid.shape();
+    let n = shape[axis];
+    (0..grid.n_voxels())
+        .map(|v| {
+            let ijk = [
+                v % shape[0],
+                (v / shape[0]) % shape[1],
+                v / (shape[0] * shape[1]),
+            ];
+            let k = if max { n - 1 - ijk[axis] } else { ijk[axis] };
+            (-mu_per_um * (k as f64 + 0.5) * grid.voxel_um).exp()
+        })
+        .collect()
+}
+
+/// Each voxel's column sum along `axis` times the voxel edge (µm): the integral through
+/// the depth, the same in every voxel of the column.
+fn column_sums(grid: &Grid, axis: usize, f: &[f64]) -> Vec<f64> {
+    let shape = grid.shape();
+    let stride = [1, shape[0], shape[0] * shape[1]][axis];
+    let n = shape[axis];
+    (0..f.len())
+        .map(|v| {
+            let k = (v / stride) % n;
+            let first = v - k * stride;
+            (0..n).map(|j| f[first + j * stride]).sum::<f64>() * grid.voxel_um
+        })
+        .collect()
 }
 
 /// pH = 3 − log10(H / mM) of a free-H+ field (mM); NaN where H ≤ 0.

@@ -447,8 +447,8 @@ pub fn estimate(scenario: &Scenario, resolved_toml: &str) -> Estimate {
     e
 }
 
-/// The written fields' (name, unit): `output.fields`, then pH, then the MRI fields, as
-/// `RunWriter::write_output` writes them.
+/// The written fields' (name, unit): `output.fields`, then the derived fields
+/// ([`crate::config::OutputSpec::derived`]), as `RunWriter::write_output` writes them.
 fn written_fields(scenario: &Scenario) -> Vec<(String, String)> {
     let out = &scenario.output;
     out.fields
@@ -457,16 +457,10 @@ fn written_fields(scenario: &Scenario) -> Vec<(String, String)> {
             let sp = &scenario.species[s];
             (sp.name.clone(), sp.unit.clone())
         })
-        .chain(out.ph.map(|_| ("pH".to_string(), "pH".to_string())))
         .chain(
-            out.mri
-                .iter()
-                .map(|(m, _)| (m.name().to_string(), m.unit().to_string())),
-        )
-        .chain(
-            out.masks
-                .iter()
-                .map(|(m, _)| (m.name().to_string(), m.unit().to_string())),
+            out.derived()
+                .into_iter()
+                .map(|(name, unit, _)| (name.to_string(), unit.to_string())),
         )
         .collect()
 }

@@ -374,8 +374,8 @@ impl RunWriter {
         let out = self.scenario.output.clone();
         let grid = self.scenario.grid;
         let fields_err = |message: String| Error::Fields { time_s, message };
-        let expected =
-            out.fields.len() + out.ph.is_some() as usize + out.mri.len() + out.masks.len();
+        let derived = out.derived();
+        let expected = out.fields.len() + derived.len();
         if fields.len() != expected {
             return Err(fields_err(format!(
                 "expected {expected} fields (output.fields), got {}",
@@ -396,7 +396,7 @@ impl RunWriter {
         }
         let mut names_units = Vec::with_capacity(fields.len());
         for (n, field) in fields.iter().enumerate() {
-            // Species fields in output.fields order, then the derived pH field.
+            // Species fields in output.fields order, then the derived fields.
             let (field_name, unit, range) = match out.fields.get(n) {
                 Some(&species_ix) => {
                     let species = self.scenario.species.get(species_ix).ok_or_else(|| {
@@ -408,22 +408,8 @@ impl RunWriter {
                     (species.name.clone(), species.unit.clone(), range)
                 }
                 None => {
-                    let extra = n - out.fields.len();
-                    match (out.ph, extra) {
-                        (Some(p), 0) => ("pH".to_string(), "pH".to_string(), p.range),
-                        (ph, k) => {
-                            let k = k - ph.is_some() as usize;
-                            match out.mri.get(k) {
-                                Some(&(m, range)) => {
-                                    (m.name().to_string(), m.unit().to_string(), range)
-                                }
-                                None => {
-                                    let (m, range) = out.masks[k - out.mri.len()];
-                                    (m.name().to_string(), m.unit().to_string(), range)
-                                }
-                            }
-                        }
-                    }
+                    let (name, unit, range) = derived[n - out.fields.len()];
+                    (name.to_string(), unit.to_string(), range)
                 }
             };
             if field.len() != grid.n_voxels() {

@@ -61,6 +61,7 @@ fn scenario(output: OutputSpec) -> Scenario {
         doses: vec![],
         spin_up: None,
         mri: None,
+        fluorescence: None,
         output,
     }
 }
@@ -78,6 +79,7 @@ fn output_spec(slices: SliceSelection) -> OutputSpec {
         tiff: true,
         ph: None,
         mri: vec![],
+        fluorescence: vec![],
         masks: vec![],
         timeseries: vec![],
         summary_interval_s: None,
