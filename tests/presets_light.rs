@@ -1,38 +1,43 @@
 //! The light presets (`ptt_au_nanorods`, `ptt_fe_cdt`, `pdt_photofrin`;
 //! docs/scientific-model.md §12) against their controls, the same preset with the light
 //! off. What the PTT presets show is measured against closed forms evaluated on the run's
-//! own temperature history (tumour
-//! mean dT every 20 s from timeseries.csv, summaries landed on exactly, step tolerance
-//! 1e-3 instead of the presets' 1e-2, which cools 3 % slow): Newton cooling at
-//! the lumped loss after the laser, the Arrhenius damage integral, CEM43, and the
-//! Arrhenius factor of the particle's dissolution. PDT: the photobleaching invariant in
-//! every voxel, and where the singlet oxygen goes and kills against the O2 before the light.
+//! own temperature history (tumour mean dT every 20 s from timeseries.csv, summaries
+//! landed on exactly, step tolerance 1e-3 instead of the presets' 1e-2, which cools 3 %
+//! slow): Newton cooling at the lumped loss after the laser, the Arrhenius damage integral,
+//! CEM43, and the Arrhenius factor of the particle's dissolution. PDT: the photobleaching
+//! invariant in every voxel, and where the singlet oxygen goes and kills against the O2
+//! before the light.
 //!
-//! Grid: the presets' margin window at 40 µm voxels, 16 × 16 × 32 (640 × 640 × 1280 µm;
-//! the tumour below z = 800 µm), the spin-up and then 30 min. Every case prints its figures
-//! (run with `--nocapture`).
+//! Grid: a column of the presets' margin window, 8 × 8 × 32 voxels of 40 µm
+//! (320 × 320 × 1280 µm, mirror faces; the tumour below z = 800 µm, no probes), a 4 h
+//! spin-up (the presets' 12 h settle the window's lactate and pH, which none of these
+//! mechanisms needs), then 15 min (PTT: the laser's 10 min and the cooling) or 30 min
+//! (PDT). Every case prints its figures (run with `--nocapture`).
 
 mod common;
 
 use common::{field_at, run_preset_with, PresetRun};
 
-/// The test window (see the module doc), 30 min after the dose, summaries every 20 s.
+/// The test window (see the module doc), summaries every 20 s.
 const PTT_TEST_SETS: &[&str] = &[
-    "grid.shape=[16,16,32]",
+    "grid.shape=[8,8,32]",
     "grid.voxel_um=40",
-    "tissues.tumour.max_um=[640,640,800]",
-    "dosing[0].max_um=[640,640,800]",
-    "dosing[1].max_um=[640,640,1280]",
-    "output.slices=[8]",
-    "time.end_s=1800",
+    "tissues.tumour.max_um=[320,320,800]",
+    "dosing[0].max_um=[320,320,800]",
+    "dosing[1].max_um=[320,320,1280]",
+    "output.slices=[4]",
+    "output.probe=[]",
+    "time.spin_up_s=14400",
     "time.tolerance=1e-3",
     "output.summary_interval_s=20",
     "output.exact_summaries=true",
-    "output.figure.times_s=[0,600,1800]",
 ];
 
-/// When the viab of the treated run and its control are compared, s.
-const END_S: f64 = 1800.0;
+/// When the PTT runs end and their viab is compared with the control's: the 10 min of
+/// laser and 5 min of cooling (over 10 cooling times), s.
+const PTT_END_S: f64 = 900.0;
+/// When the PDT run ends: its 20 min of light and 10 min (the death time) after, s.
+const PDT_END_S: f64 = 1800.0;
 
 /// 43 °C − 37 °C, K; E_a/R of the damage integral and its rate at 43 °C (photothermal.toml).
 const DT_43: f64 = 6.0;
@@ -40,9 +45,15 @@ const EA_TH_K: f64 = 75535.0;
 const K_TH43: f64 = 5.355e-6;
 const T_A: f64 = 310.15;
 
-/// Runs preset `name` with the laser (dose 1) on and off, side by side, with `extra` sets.
-fn with_and_without_laser(name: &str, extra: &[&str]) -> (PresetRun, PresetRun) {
+/// Runs preset `name` with the laser (dose 1) on and off, side by side, until `end_s`,
+/// with `extra` sets.
+fn with_and_without_laser(name: &str, end_s: f64, extra: &[&str]) -> (PresetRun, PresetRun) {
+    let end = [
+        format!("time.end_s={end_s}"),
+        format!("output.figure.times_s=[0,600,{end_s}]"),
+    ];
     let mut sets = PTT_TEST_SETS.to_vec();
+    sets.extend(end.iter().map(String::as_str));
     sets.extend_from_slice(extra);
     std::thread::scope(|s| {
         let on = s.spawn(|| run_preset_with(name, "cpu", &sets));
@@ -84,33 +95,33 @@ fn viab(run: &PresetRun, tissue: &str, t_s: f64) -> f64 {
 /// cools after it at the lumped loss rate w_body + w_perf (uniform in the window, whose
 /// thermal length sqrt(α/w) ≈ 1.9 mm exceeds it), and its cells die by the Arrhenius
 /// damage integral: the treated/control viab ratio at 1 h is exp(−Ω) with Ω from the
-/// run's own temperature history at 30 min (within 5 %); CEM43 likewise. The control stays at
+/// run's own temperature history at 15 min (within 5 %); CEM43 likewise. The control stays at
 /// 37 °C and loses nothing to heat.
 #[test]
 fn ptt_au_nanorods_heats_the_tumour_and_kills_by_the_damage_integral() {
-    let (on, off) = with_and_without_laser("ptt_au_nanorods", &[]);
+    let (on, off) = with_and_without_laser("ptt_au_nanorods", PTT_END_S, &[]);
     let dt = on.series("tumour", "dT", "mean");
     let peak = dt.iter().map(|p| p.1).fold(0.0, f64::max);
     let plateau = (at(&dt, 300.0), at(&dt, 580.0));
     // Newton cooling from 620 s (the laser ramps off over 599–600 s): w_body 0.0367 /s
     // plus perfusion 5e-4 (tumour) – 1e-3 (normal) /s.
     let rate = (at(&dt, 620.0) / at(&dt, 680.0)).ln() / 60.0;
-    let omega_want = integral(&dt, 0.0, END_S, |d| {
+    let omega_want = integral(&dt, 0.0, PTT_END_S, |d| {
         K_TH43
             * ((EA_TH_K * (1.0 / (T_A + DT_43) - 1.0 / (T_A + d))).exp()
                 - (EA_TH_K * (1.0 / (T_A + DT_43) - 1.0 / T_A)).exp())
     });
-    let ratio = viab(&on, "tumour", END_S) / viab(&off, "tumour", END_S);
+    let ratio = viab(&on, "tumour", PTT_END_S) / viab(&off, "tumour", PTT_END_S);
     let omega = -ratio.ln();
-    let cem_want = integral(&dt, 0.0, END_S, |d| {
+    let cem_want = integral(&dt, 0.0, PTT_END_S, |d| {
         let r = if d >= DT_43 { 0.5f64 } else { 0.25 };
         r.powf(DT_43 - d) / 60.0
     });
-    let cem = |run: &PresetRun| at(&run.series("tumour", "CEM43", "mean"), END_S);
+    let cem = |run: &PresetRun| at(&run.series("tumour", "CEM43", "mean"), PTT_END_S);
     let (cem_on, cem_off) = (cem(&on), cem(&off));
-    let normal = viab(&on, "normal", END_S) / viab(&off, "normal", END_S);
+    let normal = viab(&on, "normal", PTT_END_S) / viab(&off, "normal", PTT_END_S);
     println!(
-        "ptt_au_nanorods: tumour mean dT peak {peak:.2} K (300 s {:.2}, 580 s {:.2}); cooling rate {rate:.4} /s (w_body + w_perf 0.0372–0.0377); Ω {omega:.4} from viab {ratio:.4} of the control's at 30 min, closed form on the run's dT {omega_want:.4}; CEM43 {cem_on:.1} min (closed form {cem_want:.1} + the control's {cem_off:.2}); normal tissue viab {normal:.4} of the control's",
+        "ptt_au_nanorods: tumour mean dT peak {peak:.2} K (300 s {:.2}, 580 s {:.2}); cooling rate {rate:.4} /s (w_body + w_perf 0.0372–0.0377); Ω {omega:.4} from viab {ratio:.4} of the control's at 15 min, closed form on the run's dT {omega_want:.4}; CEM43 {cem_on:.1} min (closed form {cem_want:.1} + the control's {cem_off:.2}); normal tissue viab {normal:.4} of the control's",
         plateau.0, plateau.1
     );
     assert!(
@@ -134,10 +145,10 @@ fn ptt_au_nanorods_heats_the_tumour_and_kills_by_the_damage_integral() {
 /// irradiation by their Arrhenius factor (E_a 60 kJ/mol) averaged over the run's
 /// temperature history (within 3 %), the tumour makes more OH· (oxidation Ox) than under
 /// CDT at 37 °C, by no more than the two Arrhenius factors allow, and dies faster (tumour
-/// mean viab at 30 min).
+/// mean viab at 15 min).
 #[test]
 fn ptt_fe_cdt_heat_speeds_dissolution_and_fenton_against_cdt_at_37_c() {
-    let (on, off) = with_and_without_laser("ptt_fe_cdt", &[]);
+    let (on, off) = with_and_without_laser("ptt_fe_cdt", PTT_END_S, &[]);
     let dt = on.series("tumour", "dT", "mean");
     let peak = dt.iter().map(|p| p.1).fold(0.0, f64::max);
     let arrhenius = |ea_k: f64| move |d: f64| (ea_k * (1.0 / T_A - 1.0 / (T_A + d))).exp();
@@ -154,9 +165,12 @@ fn ptt_fe_cdt_heat_speeds_dissolution_and_fenton_against_cdt_at_37_c() {
     };
     let ox = oxidised(&on) / oxidised(&off);
     let ox_bound = arrhenius(7217.0)(peak) * arrhenius(4751.0)(peak);
-    let (v_on, v_off) = (viab(&on, "tumour", END_S), viab(&off, "tumour", END_S));
+    let (v_on, v_off) = (
+        viab(&on, "tumour", PTT_END_S),
+        viab(&off, "tumour", PTT_END_S),
+    );
     println!(
-        "ptt_fe_cdt: tumour mean dT peak {peak:.2} K; dissolution over the 10 min of laser {dissolution:.4}× the control's (Arrhenius on the run's dT {dissolution_want:.4}); oxidation Ox {ox:.3}× (bound at the peak {ox_bound:.3}); tumour viab at 30 min {v_on:.4} (CDT at 37 °C {v_off:.4})"
+        "ptt_fe_cdt: tumour mean dT peak {peak:.2} K; dissolution over the 10 min of laser {dissolution:.4}× the control's (Arrhenius on the run's dT {dissolution_want:.4}); oxidation Ox {ox:.3}× (bound at the peak {ox_bound:.3}); tumour viab at 15 min {v_on:.4} (CDT at 37 °C {v_off:.4})"
     );
     assert!(
         peak > 2.0,
@@ -178,13 +192,13 @@ fn ptt_fe_cdt_heat_speeds_dissolution_and_fenton_against_cdt_at_37_c() {
 /// PDT); normal tissue, without photosensitiser, is spared.
 #[test]
 fn pdt_photofrin_kills_where_o2_is_and_spares_the_hypoxic_tumour() {
-    let (on, off) = with_and_without_laser("pdt_photofrin", &["output.npy=true"]);
+    let (on, off) = with_and_without_laser("pdt_photofrin", PDT_END_S, &["output.npy=true"]);
     let (ps0, sigma, delta) = (0.005f64, 0.076f64, 0.033f64);
     let o2 = field_at(&on.out, "O2", 0.0);
-    let ps = field_at(&on.out, "PS", END_S);
-    let so = field_at(&on.out, "SOrx", END_S);
-    let v_on = field_at(&on.out, "viab", END_S);
-    let v_off = field_at(&off.out, "viab", END_S);
+    let ps = field_at(&on.out, "PS", PDT_END_S);
+    let so = field_at(&on.out, "SOrx", PDT_END_S);
+    let v_on = field_at(&on.out, "viab", PDT_END_S);
+    let v_off = field_at(&off.out, "viab", PDT_END_S);
     let dosed: Vec<bool> = field_at(&on.out, "PS", 0.0)
         .iter()
         .map(|&p| p > 0.9 * ps0)
@@ -205,11 +219,11 @@ fn pdt_photofrin_kills_where_o2_is_and_spares_the_hypoxic_tumour() {
     let (so_oxic, so_hyp) = (mean(&so, &oxic), mean(&so, &hypoxic));
     let (v_oxic, v_hyp) = (mean(&v_on, &oxic), mean(&v_on, &hypoxic));
     let (c_oxic, c_hyp) = (mean(&v_off, &oxic), mean(&v_off, &hypoxic));
-    let normal = viab(&on, "normal", END_S) / viab(&off, "normal", END_S);
+    let normal = viab(&on, "normal", PDT_END_S) / viab(&off, "normal", PDT_END_S);
     println!(
         "pdt_photofrin at 30 min: bleaching invariant within {worst:.2e} mM; reacted ¹O2 {so_oxic:.3} mM where O2 ≥ 10 µM before the light, {so_hyp:.3} mM where < 2 µM; viab there {v_oxic:.4} / {v_hyp:.4} (control {c_oxic:.4} / {c_hyp:.4}); tumour mean viab {:.4} (control {:.4}); normal tissue {normal:.5} of the control's",
-        viab(&on, "tumour", END_S),
-        viab(&off, "tumour", END_S)
+        viab(&on, "tumour", PDT_END_S),
+        viab(&off, "tumour", PDT_END_S)
     );
     assert!(worst < 2e-3, "bleaching invariant off by {worst} mM");
     assert!(so_oxic > 3.0 * so_hyp, "{so_oxic} vs {so_hyp}");

@@ -242,30 +242,19 @@ pub(super) fn validate(
                 return Err(Error::invalid(&field, "\"pH\" is not in output.fields")
                     .fix("add \"pH\" to output.fields or remove its range"));
             };
-            if r.len() != 2 || r[0].partial_cmp(&r[1]) != Some(std::cmp::Ordering::Less) {
-                return Err(Error::invalid(&field, "must be [lo, hi] with lo < hi")
-                    .found(fmt_vec(r))
-                    .fix("give a pH range such as [6.4, 7.5]"));
-            }
-            p.range = ValueRange::Fixed { lo: r[0], hi: r[1] };
+            p.range = fixed_range(r, &field, "give a pH range such as [6.4, 7.5]")?;
             continue;
         }
         if let Some(slot) = fluorescence.iter_mut().find(|(m, _)| m.name() == name) {
-            if r.len() != 2 || r[0].partial_cmp(&r[1]) != Some(std::cmp::Ordering::Less) {
-                return Err(Error::invalid(&field, "must be [lo, hi] with lo < hi")
-                    .found(fmt_vec(r))
-                    .fix("give a range in the field's arbitrary units such as [0.0, 1.0]"));
-            }
-            slot.1 = ValueRange::Fixed { lo: r[0], hi: r[1] };
+            slot.1 = fixed_range(
+                r,
+                &field,
+                "give a range in the field's arbitrary units such as [0.0, 1.0]",
+            )?;
             continue;
         }
         if let Some(slot) = mri.iter_mut().find(|(m, _)| m.name() == name) {
-            if r.len() != 2 || r[0].partial_cmp(&r[1]) != Some(std::cmp::Ordering::Less) {
-                return Err(Error::invalid(&field, "must be [lo, hi] with lo < hi")
-                    .found(fmt_vec(r))
-                    .fix("give a range such as [0.5, 2.0]"));
-            }
-            slot.1 = ValueRange::Fixed { lo: r[0], hi: r[1] };
+            slot.1 = fixed_range(r, &field, "give a range such as [0.5, 2.0]")?;
             continue;
         }
         if MaskField::ALL.iter().any(|m| m.name() == name) {
@@ -462,6 +451,16 @@ pub(super) fn validate(
         spec.figure = Some(figure::validate(f, &written, time, axis_len, slice_axis)?);
     }
     Ok(spec)
+}
+
+/// `[lo, hi]` with lo < hi as a fixed colour range of `field`, else an error with `fix`.
+fn fixed_range(r: &[f64], field: &str, fix: &str) -> Result<ValueRange, Error> {
+    if r.len() != 2 || r[0].partial_cmp(&r[1]) != Some(std::cmp::Ordering::Less) {
+        return Err(Error::invalid(field, "must be [lo, hi] with lo < hi")
+            .found(fmt_vec(r))
+            .fix(fix));
+    }
+    Ok(ValueRange::Fixed { lo: r[0], hi: r[1] })
 }
 
 fn slices(v: &toml::Value, axis_len: usize, axis: Axis) -> Result<SliceSelection, Error> {
