@@ -165,9 +165,7 @@ impl Derived {
             })
             .collect()
     }
-}
 
-impl Derived {
     /// `FL`: Σ b·C·E·exp(−µ_em·d) per voxel (a.u. per µm of depth).
     fn emission(&self, fields: &[Vec<f32>]) -> Vec<f64> {
         (0..self.escape.len())
