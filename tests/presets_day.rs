@@ -77,8 +77,13 @@ impl Day {
     /// `min` or `mean` over its voxels) of `field`, from `timeseries.csv` (every 5 min of
     /// model time), treated and control.
     fn over_day(&self, field: &str, stat: &str, max: bool) -> (f64, f64) {
+        self.over_day_in("tumour", field, stat, max)
+    }
+
+    /// [`Day::over_day`] in tissue `probe` (`tumour` or `normal`).
+    fn over_day_in(&self, probe: &str, field: &str, stat: &str, max: bool) -> (f64, f64) {
         let pick = |run: &PresetRun| {
-            let values = run.series("tumour", field, stat).into_iter().map(|p| p.1);
+            let values = run.series(probe, field, stat).into_iter().map(|p| p.1);
             let v = if max {
                 values.fold(f64::NEG_INFINITY, f64::max)
             } else {
@@ -86,7 +91,7 @@ impl Day {
             };
             assert!(
                 v.is_finite(),
-                "no tumour {stat} of {field} in timeseries.csv"
+                "no {probe} {stat} of {field} in timeseries.csv"
             );
             v
         };
@@ -278,4 +283,81 @@ fn zno2_releases_zinc_and_h2o2_and_damages_the_dosed_tumour() {
     let (v, vc) = d.at("viab", 4.0 * 3600.0, &d.cloud);
     assert!(v < vc - 0.05, "no damage where ZnO2 is");
     assert!(d.viab("normal").0 > 0.95, "normal tissue not spared");
+}
+
+#[test]
+fn silver_exhausts_glutathione_then_labile_ag_kills_the_dosed_tumour() {
+    let d = Day::run("ag_nanoparticles", "NP_Ag", 1);
+    d.report("silver", &[("GSH", false), ("Ag", true), ("H2O2", true)]);
+    let (g, g0) = d.over_day("GSH", "min", false);
+    assert!(g < 0.1 * g0, "silver did not exhaust GSH");
+    let (ag, ag0) = d.over_day("Ag", "max", true);
+    assert!(ag > 1e-3 && ag0 < 1e-9, "no labile Ag+ above its toxic level");
+    let (v, vc) = d.at("viab", HOURS_24, &d.cloud);
+    assert!(v < 0.5 * vc, "the dosed tumour survived the day");
+    let (n, nc) = d.viab("normal");
+    let (t, tc) = d.viab("tumour");
+    assert!(nc - n < tc - t, "normal tissue lost more than the tumour");
+}
+
+#[test]
+fn cisplatin_platinates_dna_after_aquation_and_kills_the_tumour_over_the_day() {
+    let d = Day::run("pt_cisplatin", "NP_Pt", 1);
+    d.report("cisplatin", &[("PtDNA", true), ("PtSG", true), ("GSH", false)]);
+    let (dna, dna0) = d.at("PtDNA", HOURS_24, &d.cloud);
+    assert!(dna > 1e-4 && dna0 < 1e-12, "no lethal DNA platination");
+    // Aquation (t½ ≈ 1.6 h) limits platination: little Pt–DNA after the first hour.
+    let series = d.treated.series("tumour", "PtDNA", "mean");
+    let at = |t: f64| {
+        series
+            .iter()
+            .find(|p| (p.0 - t).abs() < 1.0)
+            .map(|p| p.1)
+            .expect("PtDNA row")
+    };
+    let (early, late) = (at(3600.0), at(HOURS_24));
+    eprintln!("cisplatin: tumour mean Pt-DNA {early:.3e} mM at 1 h, {late:.3e} mM at 24 h");
+    assert!(early < 0.2 * late, "platination not delayed by aquation");
+    // Glutathione takes a larger share of the aqua species where it is higher (tumour 5 mM,
+    // normal 2 mM).
+    let normal: Vec<bool> = d.tumour.iter().map(|&t| !t).collect();
+    let share = |pick: &[bool]| d.at("PtSG", HOURS_24, pick).0 / d.at("PtDNA", HOURS_24, pick).0;
+    let (st, sn) = (share(&d.tumour), share(&normal));
+    eprintln!("cisplatin: Pt-SG / Pt-DNA at 24 h, tumour {st:.2}, normal {sn:.2}");
+    assert!(st > 2.0 * sn, "GSH does not bind more of the drug in the tumour");
+    let (vt, vc) = d.viab("tumour");
+    assert!(vt < vc - 0.3, "no tumour kill over the day");
+}
+
+#[test]
+fn capsaicin_opens_trpv1_and_overloads_tumour_cells_with_calcium() {
+    let d = Day::run("trpv1_capsaicin", "NP_Cap", 1);
+    d.report("trpv1", &[("Cap", true), ("Ca_i", true)]);
+    let (ca, ca0) = d.over_day("Ca_i", "max", true);
+    assert!(ca > 1e-3 && ca0 < 2e-4, "no Ca2+ overload through TRPV1");
+    let (vt, vc) = d.viab("tumour");
+    assert!(vt < 0.5 * vc, "the tumour survived the day");
+    // Capsaicin reaches the normal tissue too; its few channels let in less Ca2+ than the
+    // pumps can return.
+    let (cap_n, _) = d.over_day_in("normal", "Cap", "max", true);
+    let (cap_t, _) = d.over_day("Cap", "max", true);
+    let (ca_n, _) = d.over_day_in("normal", "Ca_i", "max", true);
+    eprintln!("trpv1: capsaicin max normal {cap_n:.3e} / tumour {cap_t:.3e} mM; normal Ca_i max {ca_n:.3e} mM");
+    assert!(cap_n > 0.5 * cap_t, "capsaicin did not reach the normal tissue");
+    assert!(ca_n < 1e-3, "normal tissue overloaded");
+    assert!(d.viab("normal").0 > 0.95, "normal tissue not spared");
+}
+
+#[test]
+fn ionophore_loads_sodium_drains_potassium_and_kills_where_it_is() {
+    let d = Day::run("ionophore_na_k", "NP_Iono", 1);
+    d.report("ionophore", &[("Na_i", true), ("K_i", false)]);
+    let (na, na0) = d.over_day("Na_i", "max", true);
+    assert!(na > 40.0 && na0 < 13.0, "no Na+ overload");
+    let (k, k0) = d.over_day("K_i", "min", false);
+    assert!(k < 70.0 && k0 > 130.0, "no K+ loss");
+    let (v, vc) = d.at("viab", 4.0 * 3600.0, &d.cloud);
+    assert!(v < 0.5 * vc, "the dosed tumour is not dying by 4 h");
+    let (vt, vc) = d.viab("tumour");
+    assert!(vt < 0.5 * vc, "the tumour survived the day");
 }

@@ -49,6 +49,10 @@ pub const FILES: &[(&str, &str)] = &[
         include_str!("../../configs/time/day.toml"),
     ),
     (
+        "configs/therapies/ag_nanoparticles.toml",
+        include_str!("../../configs/therapies/ag_nanoparticles.toml"),
+    ),
+    (
         "configs/therapies/cao2_calcium_overload.toml",
         include_str!("../../configs/therapies/cao2_calcium_overload.toml"),
     ),
@@ -85,6 +89,10 @@ pub const FILES: &[(&str, &str)] = &[
         include_str!("../../configs/therapies/h_depletion.toml"),
     ),
     (
+        "configs/therapies/ionophore_na_k.toml",
+        include_str!("../../configs/therapies/ionophore_na_k.toml"),
+    ),
+    (
         "configs/therapies/mg2si_o2_scavenging.toml",
         include_str!("../../configs/therapies/mg2si_o2_scavenging.toml"),
     ),
@@ -105,12 +113,20 @@ pub const FILES: &[(&str, &str)] = &[
         include_str!("../../configs/therapies/pdt_photofrin.toml"),
     ),
     (
+        "configs/therapies/pt_cisplatin.toml",
+        include_str!("../../configs/therapies/pt_cisplatin.toml"),
+    ),
+    (
         "configs/therapies/ptt_au_nanorods.toml",
         include_str!("../../configs/therapies/ptt_au_nanorods.toml"),
     ),
     (
         "configs/therapies/ptt_fe_cdt.toml",
         include_str!("../../configs/therapies/ptt_fe_cdt.toml"),
+    ),
+    (
+        "configs/therapies/trpv1_capsaicin.toml",
+        include_str!("../../configs/therapies/trpv1_capsaicin.toml"),
     ),
     (
         "configs/therapies/zno2.toml",
