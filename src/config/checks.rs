@@ -45,6 +45,26 @@ pub(super) fn positive_f32(v: f64, field: &str, fix: &str) -> Result<f64, Error>
     Ok(v)
 }
 
+/// The faces' TOML keys, in [`super::scenario::Face`] order.
+pub(super) const FACES: [&str; 6] = ["x_min", "x_max", "y_min", "y_max", "z_min", "z_max"];
+
+/// The axis normal to face `name` (`x_min`, …, `z_max`) and whether it is the axis's high
+/// end, else an error at `field`.
+pub(super) fn face_axis(name: &str, field: &str) -> Result<(crate::grid::Axis, bool), Error> {
+    use crate::grid::Axis;
+    match name {
+        "x_min" => Ok((Axis::X, false)),
+        "x_max" => Ok((Axis::X, true)),
+        "y_min" => Ok((Axis::Y, false)),
+        "y_max" => Ok((Axis::Y, true)),
+        "z_min" => Ok((Axis::Z, false)),
+        "z_max" => Ok((Axis::Z, true)),
+        other => Err(Error::invalid(field, "unknown face")
+            .found(format!("{other:?}"))
+            .fix(format!("use one of {}", FACES.join(", ")))),
+    }
+}
+
 /// `v` if it is finite and > 0, else an error at `field` with `fix`.
 pub(super) fn positive(v: f64, field: &str, fix: &str) -> Result<f64, Error> {
     if finite(v, field)? > 0.0 {

@@ -3,11 +3,10 @@
 
 use serde::Deserialize;
 
-use super::checks::{non_negative, species_ix};
+use super::checks::{face_axis, non_negative, species_ix};
 use super::error::Error;
 use super::raw::NamedMap;
 use super::scenario::Fluorescence;
-use crate::grid::Axis;
 
 /// `[fluorescence]`.
 #[derive(Debug, Deserialize)]
@@ -24,8 +23,6 @@ pub struct RawFluorescence {
     /// The face the camera looks through: `x_min`, …, `z_max`.
     pub face: String,
 }
-
-const FACES: [&str; 6] = ["x_min", "x_max", "y_min", "y_max", "z_min", "z_max"];
 
 /// `[fluorescence]`, if any; `species`: the names by index.
 pub(super) fn validate(
@@ -67,19 +64,7 @@ pub(super) fn validate(
         "fluorescence.emission_mu_eff_per_cm",
         "give µ_eff of the emitted light in 1/cm (≥ 0), e.g. 2.5 for soft tissue near 800 nm",
     )?;
-    let (face_axis, face_max) = match f.face.as_str() {
-        "x_min" => (Axis::X, false),
-        "x_max" => (Axis::X, true),
-        "y_min" => (Axis::Y, false),
-        "y_max" => (Axis::Y, true),
-        "z_min" => (Axis::Z, false),
-        "z_max" => (Axis::Z, true),
-        other => {
-            return Err(Error::invalid("fluorescence.face", "unknown face")
-                .found(format!("{other:?}"))
-                .fix(format!("use one of {}", FACES.join(", "))))
-        }
-    };
+    let (face_axis, face_max) = face_axis(&f.face, "fluorescence.face")?;
     Ok(Some(Fluorescence {
         brightness,
         excitation,

@@ -19,6 +19,7 @@ pub mod mask;
 pub mod scenario;
 pub mod vessel_network;
 
+mod beam;
 mod buffer;
 mod checks;
 mod chemistry;

@@ -100,6 +100,7 @@ pub(super) fn build(
                     uniform_mm: 0.0,
                     tissue_mm: vec![None; tissues.len()],
                     regions: Vec::new(),
+                    beam: None,
                 },
                 boundary: [BoundaryCondition::ZeroFlux; 6],
                 quasi_steady: false,

@@ -290,6 +290,29 @@ pub struct InitialCondition {
     pub tissue_mm: Vec<Option<f64>>,
     /// Solid shapes set the value inside; a Gaussian adds `value_mm`·exp(−r²/2σ²).
     pub regions: Vec<InitialRegion>,
+    /// A given field of relative intensity (`initial.beam`), instead of the above.
+    pub beam: Option<Beam>,
+}
+
+/// A beam entering through a face (ultrasound, a collimated light beam without scattering):
+/// relative intensity I/I0 = exp(−∫µ ds) along the axis times the lateral profile of a
+/// Gaussian beam, (w0/w(d))²·exp(−2r²/w(d)²) with w(d) = w0·√(1 + ((d − d_f)/z_R)²)
+/// (docs/scientific-model.md §12).
+#[derive(Clone, Debug, Serialize)]
+pub struct Beam {
+    /// The axis the beam travels along.
+    pub axis: crate::grid::Axis,
+    /// Enters through the axis's high face (`x_max`, …) rather than its low one.
+    pub from_max: bool,
+    /// Intensity attenuation coefficient µ = 2α by tissue id, 1/µm.
+    pub attenuation_per_um: Vec<f64>,
+    /// 1/e² intensity radius w0, µm (`None`: a plane wave).
+    pub waist_um: Option<f64>,
+    /// The beam axis on the face: its two lateral coordinates in x, y, z order, µm.
+    pub centre_um: [f64; 2],
+    /// Focus depth d_f below the face and Rayleigh range z_R = π·w0²/λ, µm (`None`: the
+    /// waist is the same at every depth).
+    pub focus: Option<(f64, f64)>,
 }
 
 #[derive(Clone, Copy, Debug, Serialize)]

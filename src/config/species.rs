@@ -52,6 +52,8 @@ pub struct RawInitial {
     /// Tissue name → value in every voxel of that tissue (after `uniform_mm`).
     pub tissue_mm: Option<NamedMap<f64>>,
     pub regions: Option<Vec<RawInitialRegion>>,
+    /// A given field of relative intensity entering through a face (ultrasound).
+    pub beam: Option<super::beam::RawBeam>,
 }
 
 region_table!(
@@ -198,7 +200,28 @@ pub(super) fn validate(
         uniform_mm: 0.0,
         tissue_mm: vec![None; tissues.len()],
         regions: Vec::new(),
+        beam: None,
     };
+    if let Some(beam) = s.initial.as_ref().and_then(|i| i.beam.as_ref()) {
+        let init = s.initial.as_ref().expect("has a beam");
+        if init.uniform_mm.is_some() || init.tissue_mm.is_some() || init.regions.is_some() {
+            return Err(Error::invalid(
+                format!("{path}.initial.beam"),
+                "sets the whole field, so it cannot be combined with uniform_mm, tissue_mm or regions",
+            )
+            .fix(format!("remove uniform_mm, tissue_mm and regions from {path}.initial, or remove the beam")));
+        }
+        if diffusion_um2_per_s != 0.0 {
+            return Err(Error::invalid(
+                format!("{path}.diffusion_um2_per_s"),
+                "must be 0 for a beam: a beam is a given field, it does not diffuse",
+            )
+            .found(diffusion_um2_per_s)
+            .fix(format!("set diffusion_um2_per_s = 0.0, or replace initial.beam, e.g. {}", super::beam::EXAMPLE)));
+        }
+        let extent = [grid.nx, grid.ny, grid.nz].map(|n| n as f64 * grid.voxel_um);
+        initial.beam = Some(super::beam::validate(beam, &path, tissues, extent)?);
+    }
     if let Some(init) = &s.initial {
         initial.uniform_mm = non_negative(
             init.uniform_mm.unwrap_or(0.0),

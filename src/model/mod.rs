@@ -4,6 +4,7 @@
 //! shared by all species, and per-species coefficients. Nothing after this module looks at
 //! regions or names.
 
+pub mod beam;
 pub mod region;
 
 use crate::config::{BoundaryCondition, Face, Grid, Region, Scenario, Vessel, MAX_TISSUES};
@@ -128,6 +129,17 @@ impl Model {
                                 initial_mm[s][ix] = value_mm;
                             }
                         }
+                    }
+                }
+            }
+        }
+        // Beams: given fields computed from the tissue labels along their paths.
+        for (s, species) in scenario.species.iter().enumerate() {
+            if let Some(beam) = &species.initial.beam {
+                let field = beam::intensity(beam, &grid, &mask);
+                for (ix, v) in field.into_iter().enumerate() {
+                    if mask[ix] & held_bit(s) == 0 {
+                        initial_mm[s][ix] = v;
                     }
                 }
             }
@@ -480,6 +492,7 @@ mod tests {
                     uniform_mm: 1.0,
                     tissue_mm: vec![],
                     regions: vec![],
+                    beam: None,
                 },
                 boundary: [
                     BoundaryCondition::Dirichlet { value_mm: 2.0 },

@@ -65,8 +65,14 @@ pub fn markdown(sc: &Scenario, shown: &str) -> String {
         if !s.initial.regions.is_empty() {
             let _ = write!(init, "; + {} region(s)", s.initial.regions.len());
         }
+        if let Some(b) = &s.initial.beam {
+            let face = format!("{}_{}", b.axis.letter(), if b.from_max { "max" } else { "min" });
+            init = format!("beam from {face}, relative intensity");
+        }
         let note = if s.quasi_steady {
             "quasi-steady (production/loss)"
+        } else if s.initial.beam.is_some() {
+            "given field"
         } else if s.diffusion_um2_per_s == 0.0 {
             "cell-bound"
         } else {

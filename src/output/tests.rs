@@ -18,6 +18,7 @@ fn species(name: &str) -> Species {
             uniform_mm: 0.0,
             tissue_mm: vec![],
             regions: vec![],
+            beam: None,
         },
         boundary: [BoundaryCondition::ZeroFlux; 6],
         quasi_steady: false,
