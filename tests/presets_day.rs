@@ -292,7 +292,10 @@ fn silver_exhausts_glutathione_then_labile_ag_kills_the_dosed_tumour() {
     let (g, g0) = d.over_day("GSH", "min", false);
     assert!(g < 0.1 * g0, "silver did not exhaust GSH");
     let (ag, ag0) = d.over_day("Ag", "max", true);
-    assert!(ag > 1e-3 && ag0 < 1e-9, "no labile Ag+ above its toxic level");
+    assert!(
+        ag > 1e-3 && ag0 < 1e-9,
+        "no labile Ag+ above its toxic level"
+    );
     let (v, vc) = d.at("viab", HOURS_24, &d.cloud);
     assert!(v < 0.5 * vc, "the dosed tumour survived the day");
     let (n, nc) = d.viab("normal");
@@ -303,7 +306,10 @@ fn silver_exhausts_glutathione_then_labile_ag_kills_the_dosed_tumour() {
 #[test]
 fn cisplatin_platinates_dna_after_aquation_and_kills_the_tumour_over_the_day() {
     let d = Day::run("pt_cisplatin", "NP_Pt", 1);
-    d.report("cisplatin", &[("PtDNA", true), ("PtSG", true), ("GSH", false)]);
+    d.report(
+        "cisplatin",
+        &[("PtDNA", true), ("PtSG", true), ("GSH", false)],
+    );
     let (dna, dna0) = d.at("PtDNA", HOURS_24, &d.cloud);
     assert!(dna > 1e-4 && dna0 < 1e-12, "no lethal DNA platination");
     // Aquation (t½ ≈ 1.6 h) limits platination: little Pt–DNA after the first hour.
@@ -324,7 +330,10 @@ fn cisplatin_platinates_dna_after_aquation_and_kills_the_tumour_over_the_day() {
     let share = |pick: &[bool]| d.at("PtSG", HOURS_24, pick).0 / d.at("PtDNA", HOURS_24, pick).0;
     let (st, sn) = (share(&d.tumour), share(&normal));
     eprintln!("cisplatin: Pt-SG / Pt-DNA at 24 h, tumour {st:.2}, normal {sn:.2}");
-    assert!(st > 2.0 * sn, "GSH does not bind more of the drug in the tumour");
+    assert!(
+        st > 2.0 * sn,
+        "GSH does not bind more of the drug in the tumour"
+    );
     let (vt, vc) = d.viab("tumour");
     assert!(vt < vc - 0.3, "no tumour kill over the day");
 }
@@ -343,7 +352,10 @@ fn capsaicin_opens_trpv1_and_overloads_tumour_cells_with_calcium() {
     let (cap_t, _) = d.over_day("Cap", "max", true);
     let (ca_n, _) = d.over_day_in("normal", "Ca_i", "max", true);
     eprintln!("trpv1: capsaicin max normal {cap_n:.3e} / tumour {cap_t:.3e} mM; normal Ca_i max {ca_n:.3e} mM");
-    assert!(cap_n > 0.5 * cap_t, "capsaicin did not reach the normal tissue");
+    assert!(
+        cap_n > 0.5 * cap_t,
+        "capsaicin did not reach the normal tissue"
+    );
     assert!(ca_n < 1e-3, "normal tissue overloaded");
     assert!(d.viab("normal").0 > 0.95, "normal tissue not spared");
 }
@@ -360,4 +372,98 @@ fn ionophore_loads_sodium_drains_potassium_and_kills_where_it_is() {
     assert!(v < 0.5 * vc, "the dosed tumour is not dying by 4 h");
     let (vt, vc) = d.viab("tumour");
     assert!(vt < 0.5 * vc, "the tumour survived the day");
+}
+
+/// SDT + CDT against each alone (the same preset with the ultrasound off, and without the
+/// iron): SDT's ROS follow O2 and stop with the ultrasound; the combination kills faster
+/// than CDT and more than SDT.
+#[test]
+fn sdt_kills_the_oxygenated_tumour_at_once_and_cdt_the_rest_over_hours() {
+    let name = "sdt_fe_cdt";
+    let sets = |extra: &str| {
+        let mut s: Vec<&str> = DAY_TEST_SETS.to_vec();
+        if !extra.is_empty() {
+            s.push(extra);
+        }
+        s.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let run = |s: Vec<String>| {
+        let s: Vec<&str> = s.iter().map(String::as_str).collect();
+        run_preset_with(name, "cpu", &s)
+    };
+    let (both, cdt, sdt) = std::thread::scope(|sc| {
+        let b = sc.spawn(|| run(sets("")));
+        let c = sc.spawn(|| run(sets("dosing[2].amount_mm=0")));
+        let s = run(sets("dosing[0].amount_mm=0"));
+        (
+            b.join().expect("SDT + CDT"),
+            c.join().expect("CDT alone"),
+            s,
+        )
+    });
+    both.assert_outputs();
+    let viab = |r: &PresetRun, tissue: &str, t: f64| {
+        r.viability()
+            .into_iter()
+            .find(|v| v.1 == tissue && (v.0 - t).abs() < 1.0)
+            .map(|v| v.2)
+            .unwrap_or_else(|| panic!("no {tissue} row at {t} s"))
+    };
+    // ROS per sensitiser where O2 was high against where it was low before the ultrasound.
+    let id = sdt.tissue_id("tumour");
+    let o2 = field_at(&sdt.out, "O2", 0.0);
+    let ss = field_at(&sdt.out, "SS", 0.0);
+    let ros = field_at(&sdt.out, "ROSrx", 4.0 * 3600.0);
+    let peak = ss.iter().cloned().fold(0.0, f64::max);
+    let mean_yield = |pick: &dyn Fn(usize) -> bool| {
+        let (s, n) = (0..o2.len())
+            .filter(|&i| sdt.tissue[i] == id && ss[i] > 0.1 * peak && pick(i))
+            .fold((0.0, 0), |(s, n), i| (s + ros[i] / ss[i], n + 1));
+        assert!(n > 0, "no voxel selected");
+        s / n as f64
+    };
+    let (oxic, hypoxic) = (
+        mean_yield(&|i| o2[i] >= 0.01),
+        mean_yield(&|i| o2[i] < 0.002),
+    );
+    eprintln!(
+        "sdt: reacted 1O2 per sensitiser {oxic:.1} where O2 >= 10 uM, {hypoxic:.1} where O2 < 2 uM"
+    );
+    assert!(oxic > 3.0 * hypoxic, "SDT's ROS do not follow O2");
+    // No ROS after the 10 min of ultrasound.
+    let series = sdt.series("tumour", "ROSrx", "max");
+    let at = |t: f64| {
+        series
+            .iter()
+            .find(|p| (p.0 - t).abs() < 1.0)
+            .expect("ROSrx row")
+            .1
+    };
+    assert!(at(1800.0) > 0.5, "no lethal SDT dose in the tumour");
+    assert_eq!(
+        at(1800.0),
+        at(HOURS_24),
+        "ROS made after the ultrasound stopped"
+    );
+    let h1 = 3600.0;
+    let (b1, c1, s1) = (
+        viab(&both, "tumour", h1),
+        viab(&cdt, "tumour", h1),
+        viab(&sdt, "tumour", h1),
+    );
+    let (b24, c24, s24) = (
+        viab(&both, "tumour", HOURS_24),
+        viab(&cdt, "tumour", HOURS_24),
+        viab(&sdt, "tumour", HOURS_24),
+    );
+    eprintln!("sdt: tumour mean viab at 1 h / 24 h: SDT + CDT {b1:.3} / {b24:.3}, CDT alone {c1:.3} / {c24:.3}, SDT alone {s1:.3} / {s24:.3}; normal at 24 h {:.3}", viab(&both, "normal", HOURS_24));
+    assert!(b1 < 0.5 * c1, "the combination is not faster than CDT");
+    assert!(
+        b24 < s24 - 0.1,
+        "the combination is not more complete than SDT"
+    );
+    assert!(
+        viab(&both, "normal", HOURS_24) > 0.9,
+        "normal tissue not spared"
+    );
 }

@@ -41,8 +41,11 @@ pub(super) fn validate(
 ) -> Result<Beam, Error> {
     let f = |key: &str| format!("{path}.initial.beam.{key}");
     let (axis, from_max) = face_axis(&b.face, &f("face"))?;
-    let attenuation_np_per_cm =
-        super::parameters::parameter_value(&b.attenuation_np_per_cm, &f("attenuation_np_per_cm"), tissues)?;
+    let attenuation_np_per_cm = super::parameters::parameter_value(
+        &b.attenuation_np_per_cm,
+        &f("attenuation_np_per_cm"),
+        tissues,
+    )?;
     for a in &attenuation_np_per_cm {
         non_negative(
             *a,
@@ -52,7 +55,13 @@ pub(super) fn validate(
     }
     let waist_um = b
         .waist_um
-        .map(|w| positive(w, &f("waist_um"), "give the beam's 1/e² intensity radius in µm, e.g. 500"))
+        .map(|w| {
+            positive(
+                w,
+                &f("waist_um"),
+                "give the beam's 1/e² intensity radius in µm, e.g. 500",
+            )
+        })
         .transpose()?;
     // The two lateral axes, in x, y, z order.
     let lateral = match axis {
@@ -92,7 +101,10 @@ pub(super) fn validate(
     Ok(Beam {
         axis,
         from_max,
-        attenuation_per_um: attenuation_np_per_cm.iter().map(|a| 2.0 * a * 1e-4).collect(),
+        attenuation_per_um: attenuation_np_per_cm
+            .iter()
+            .map(|a| 2.0 * a * 1e-4)
+            .collect(),
         waist_um,
         centre_um,
         focus,

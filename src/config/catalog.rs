@@ -29,6 +29,10 @@ pub const FILES: &[(&str, &str)] = &[
         include_str!("../../configs/chemistry/photodynamic.toml"),
     ),
     (
+        "configs/chemistry/sonodynamic.toml",
+        include_str!("../../configs/chemistry/sonodynamic.toml"),
+    ),
+    (
         "configs/chemistry/fe_particle.toml",
         include_str!("../../configs/chemistry/fe_particle.toml"),
     ),
@@ -123,6 +127,10 @@ pub const FILES: &[(&str, &str)] = &[
     (
         "configs/therapies/ptt_fe_cdt.toml",
         include_str!("../../configs/therapies/ptt_fe_cdt.toml"),
+    ),
+    (
+        "configs/therapies/sdt_fe_cdt.toml",
+        include_str!("../../configs/therapies/sdt_fe_cdt.toml"),
     ),
     (
         "configs/therapies/trpv1_capsaicin.toml",

@@ -217,7 +217,10 @@ pub(super) fn validate(
                 "must be 0 for a beam: a beam is a given field, it does not diffuse",
             )
             .found(diffusion_um2_per_s)
-            .fix(format!("set diffusion_um2_per_s = 0.0, or replace initial.beam, e.g. {}", super::beam::EXAMPLE)));
+            .fix(format!(
+                "set diffusion_um2_per_s = 0.0, or replace initial.beam, e.g. {}",
+                super::beam::EXAMPLE
+            )));
         }
         let extent = [grid.nx, grid.ny, grid.nz].map(|n| n as f64 * grid.voxel_um);
         initial.beam = Some(super::beam::validate(beam, &path, tissues, extent)?);

@@ -93,7 +93,11 @@ mod tests {
             let d = (GRID.nz - k) as f64 * 10.0 - 5.0;
             let ix = 3 + 8 * (5 + 8 * k);
             let exact = (-mu * d).exp();
-            assert!((field[ix] - exact).abs() < 1e-14, "k {k}: {} vs {exact}", field[ix]);
+            assert!(
+                (field[ix] - exact).abs() < 1e-14,
+                "k {k}: {} vs {exact}",
+                field[ix]
+            );
         }
     }
 
@@ -112,7 +116,11 @@ mod tests {
         let field = intensity(&b, &GRID, &mask);
         let k = 9; // centre 105 µm above the bottom: 200 µm of tissue 0, then 105 µm of 1
         let exact = (-(mu0 * 200.0 + mu1 * 105.0)).exp();
-        assert!((field[64 * k] - exact).abs() < 1e-14, "{} vs {exact}", field[64 * k]);
+        assert!(
+            (field[64 * k] - exact).abs() < 1e-14,
+            "{} vs {exact}",
+            field[64 * k]
+        );
     }
 
     /// A focused Gaussian beam without attenuation: on its axis (w0/w(d))², with w(d) the
@@ -129,7 +137,11 @@ mod tests {
             let w2 = 400.0 * (1.0 + ((d - 195.0) / 50.0f64).powi(2));
             let exact = 400.0 / w2 * (-2.0 * 50.0 / w2).exp();
             let ix = 3 + 8 * (3 + 8 * k);
-            assert!((field[ix] - exact).abs() < 1e-14, "k {k}: {} vs {exact}", field[ix]);
+            assert!(
+                (field[ix] - exact).abs() < 1e-14,
+                "k {k}: {} vs {exact}",
+                field[ix]
+            );
         }
         // The focus (d = 195 µm, k = 20) is the brightest depth near the axis.
         let on_axis = |k: usize| field[3 + 8 * (3 + 8 * k)];

@@ -66,7 +66,11 @@ pub fn markdown(sc: &Scenario, shown: &str) -> String {
             let _ = write!(init, "; + {} region(s)", s.initial.regions.len());
         }
         if let Some(b) = &s.initial.beam {
-            let face = format!("{}_{}", b.axis.letter(), if b.from_max { "max" } else { "min" });
+            let face = format!(
+                "{}_{}",
+                b.axis.letter(),
+                if b.from_max { "max" } else { "min" }
+            );
             init = format!("beam from {face}, relative intensity");
         }
         let note = if s.quasi_steady {
