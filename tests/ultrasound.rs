@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{ionfield, read_npy_f32};
+use common::{ionfield, read_npy_f32, run_cpu};
 
 /// A 3 × 3 × 50 column of 20 µm (z 1 mm): tissue `deep` below z = 400 µm, `normal` above;
 /// `beam` is the US species' beam table.
@@ -45,19 +45,8 @@ fn a_beam_through_two_tissues_decays_by_its_path_and_stays_given() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("column.toml");
     std::fs::write(&path, column(BEAM, "")).unwrap();
-    let run = ionfield(
-        dir.path(),
-        &[
-            "run",
-            path.to_str().unwrap(),
-            "--backend",
-            "cpu",
-            "--out",
-            "out",
-        ],
-    );
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let field = |t: &str| read_npy_f32(&dir.path().join(format!("out/fields/US_t{t}s.npy")));
+    let out = run_cpu(dir.path(), &path, "out");
+    let field = |t: &str| read_npy_f32(&out.join(format!("fields/US_t{t}s.npy")));
     let (start, end) = (field("0000000.0"), field("0000060.0"));
     // Intensity attenuation 2α: 2e-4 /µm above z = 400 µm, 6e-4 /µm below.
     let (mu_n, mu_d, dx) = (2e-4f64, 6e-4f64, 20.0f64);
