@@ -202,8 +202,11 @@ pub(super) fn validate(
         regions: Vec::new(),
         beam: None,
     };
-    if let Some(beam) = s.initial.as_ref().and_then(|i| i.beam.as_ref()) {
-        let init = s.initial.as_ref().expect("has a beam");
+    if let Some((init, beam)) = s
+        .initial
+        .as_ref()
+        .and_then(|i| i.beam.as_ref().map(|b| (i, b)))
+    {
         if init.uniform_mm.is_some() || init.tissue_mm.is_some() || init.regions.is_some() {
             return Err(Error::invalid(
                 format!("{path}.initial.beam"),
