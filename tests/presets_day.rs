@@ -24,6 +24,25 @@ const DAY_TEST_SETS: &[&str] = &[
 
 const HOURS_24: f64 = 24.0 * 3600.0;
 
+/// Tissue mean viab of `run` at `t_s` from `viability.csv`.
+fn viab_at(run: &PresetRun, tissue: &str, t_s: f64) -> f64 {
+    run.viability()
+        .into_iter()
+        .filter(|r| r.1 == tissue && (r.0 - t_s).abs() < 1.0)
+        .map(|r| r.2)
+        .next_back()
+        .unwrap_or_else(|| panic!("no {tissue} row at {t_s} s in viability.csv"))
+}
+
+/// The `stat` of `field` over `probe` at `t_s` from `timeseries.csv`.
+fn series_at(run: &PresetRun, probe: &str, field: &str, stat: &str, t_s: f64) -> f64 {
+    run.series(probe, field, stat)
+        .into_iter()
+        .find(|p| (p.0 - t_s).abs() < 1.0)
+        .unwrap_or_else(|| panic!("no {probe} {stat} of {field} at {t_s} s in timeseries.csv"))
+        .1
+}
+
 /// A preset and its control, run side by side.
 struct Day {
     treated: PresetRun,
@@ -100,15 +119,10 @@ impl Day {
 
     /// Tissue mean viab at 24 h from `viability.csv`, treated and control.
     fn viab(&self, tissue: &str) -> (f64, f64) {
-        let last = |run: &PresetRun| {
-            run.viability()
-                .into_iter()
-                .filter(|r| r.1 == tissue && (r.0 - HOURS_24).abs() < 1.0)
-                .map(|r| r.2)
-                .next_back()
-                .unwrap_or_else(|| panic!("no {tissue} row at 24 h in viability.csv"))
-        };
-        (last(&self.treated), last(&self.control))
+        (
+            viab_at(&self.treated, tissue, HOURS_24),
+            viab_at(&self.control, tissue, HOURS_24),
+        )
     }
 
     /// Prints the tumour and normal viab at 24 h, the cloud's mean viab at 4 h and the
@@ -313,14 +327,7 @@ fn cisplatin_platinates_dna_after_aquation_and_kills_the_tumour_over_the_day() {
     let (dna, dna0) = d.at("PtDNA", HOURS_24, &d.cloud);
     assert!(dna > 1e-4 && dna0 < 1e-12, "no lethal DNA platination");
     // Aquation (t½ ≈ 1.6 h) limits platination: little Pt–DNA after the first hour.
-    let series = d.treated.series("tumour", "PtDNA", "mean");
-    let at = |t: f64| {
-        series
-            .iter()
-            .find(|p| (p.0 - t).abs() < 1.0)
-            .map(|p| p.1)
-            .expect("PtDNA row")
-    };
+    let at = |t: f64| series_at(&d.treated, "tumour", "PtDNA", "mean", t);
     let (early, late) = (at(3600.0), at(HOURS_24));
     eprintln!("cisplatin: tumour mean Pt-DNA {early:.3e} mM at 1 h, {late:.3e} mM at 24 h");
     assert!(early < 0.2 * late, "platination not delayed by aquation");
@@ -402,13 +409,6 @@ fn sdt_kills_the_oxygenated_tumour_at_once_and_cdt_the_rest_over_hours() {
         )
     });
     both.assert_outputs();
-    let viab = |r: &PresetRun, tissue: &str, t: f64| {
-        r.viability()
-            .into_iter()
-            .find(|v| v.1 == tissue && (v.0 - t).abs() < 1.0)
-            .map(|v| v.2)
-            .unwrap_or_else(|| panic!("no {tissue} row at {t} s"))
-    };
     // ROS per sensitiser where O2 was high against where it was low before the ultrasound.
     let id = sdt.tissue_id("tumour");
     let o2 = field_at(&sdt.out, "O2", 0.0);
@@ -431,14 +431,7 @@ fn sdt_kills_the_oxygenated_tumour_at_once_and_cdt_the_rest_over_hours() {
     );
     assert!(oxic > 3.0 * hypoxic, "SDT's ROS do not follow O2");
     // No ROS after the 10 min of ultrasound.
-    let series = sdt.series("tumour", "ROSrx", "max");
-    let at = |t: f64| {
-        series
-            .iter()
-            .find(|p| (p.0 - t).abs() < 1.0)
-            .expect("ROSrx row")
-            .1
-    };
+    let at = |t: f64| series_at(&sdt, "tumour", "ROSrx", "max", t);
     assert!(at(1800.0) > 0.5, "no lethal SDT dose in the tumour");
     assert_eq!(
         at(1800.0),
@@ -447,23 +440,23 @@ fn sdt_kills_the_oxygenated_tumour_at_once_and_cdt_the_rest_over_hours() {
     );
     let h1 = 3600.0;
     let (b1, c1, s1) = (
-        viab(&both, "tumour", h1),
-        viab(&cdt, "tumour", h1),
-        viab(&sdt, "tumour", h1),
+        viab_at(&both, "tumour", h1),
+        viab_at(&cdt, "tumour", h1),
+        viab_at(&sdt, "tumour", h1),
     );
     let (b24, c24, s24) = (
-        viab(&both, "tumour", HOURS_24),
-        viab(&cdt, "tumour", HOURS_24),
-        viab(&sdt, "tumour", HOURS_24),
+        viab_at(&both, "tumour", HOURS_24),
+        viab_at(&cdt, "tumour", HOURS_24),
+        viab_at(&sdt, "tumour", HOURS_24),
     );
-    eprintln!("sdt: tumour mean viab at 1 h / 24 h: SDT + CDT {b1:.3} / {b24:.3}, CDT alone {c1:.3} / {c24:.3}, SDT alone {s1:.3} / {s24:.3}; normal at 24 h {:.3}", viab(&both, "normal", HOURS_24));
+    eprintln!("sdt: tumour mean viab at 1 h / 24 h: SDT + CDT {b1:.3} / {b24:.3}, CDT alone {c1:.3} / {c24:.3}, SDT alone {s1:.3} / {s24:.3}; normal at 24 h {:.3}", viab_at(&both, "normal", HOURS_24));
     assert!(b1 < 0.5 * c1, "the combination is not faster than CDT");
     assert!(
         b24 < s24 - 0.1,
         "the combination is not more complete than SDT"
     );
     assert!(
-        viab(&both, "normal", HOURS_24) > 0.9,
+        viab_at(&both, "normal", HOURS_24) > 0.9,
         "normal tissue not spared"
     );
 }
