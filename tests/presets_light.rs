@@ -1,12 +1,12 @@
-//! The light presets (`ptt_au_nanorods`, `ptt_fe_cdt`, `pdt_photofrin`;
+//! The light presets (`ptt_au_nanorods`, `ptt_fe_cdt`, `pdt_photofrin`, `pdt_cao2_oxygen`;
 //! docs/scientific-model.md §12) against their controls, the same preset with the light
-//! off. What the PTT presets show is measured against closed forms evaluated on the run's
-//! own temperature history (tumour mean dT every 20 s from timeseries.csv, summaries
+//! off (the O2-generating particle: `pdt_photofrin` without it). What the PTT presets show
+//! is measured against closed forms evaluated on the run's own temperature history (tumour mean dT every 20 s from timeseries.csv, summaries
 //! landed on exactly, step tolerance 1e-3 instead of the presets' 1e-2, which cools 3 %
 //! slow): Newton cooling at the lumped loss after the laser, the Arrhenius damage integral,
 //! CEM43, and the Arrhenius factor of the particle's dissolution. PDT: the photobleaching
 //! invariant in every voxel, and where the singlet oxygen goes and kills against the O2
-//! before the light.
+//! before the light; with the particle, the singlet oxygen of the hypoxic tumour.
 //!
 //! Grid: a column of the presets' margin window, 8 × 8 × 32 voxels of 40 µm
 //! (320 × 320 × 1280 µm, mirror faces; the tumour below z = 800 µm, no probes), a 4 h
@@ -89,6 +89,15 @@ fn viab(run: &PresetRun, tissue: &str, t_s: f64) -> f64 {
         .find(|r| r.1 == tissue && (r.0 - t_s).abs() < 1e-6)
         .unwrap_or_else(|| panic!("no {tissue} row at {t_s} s"))
         .2
+}
+
+/// The mean of `f` over the voxels `pick` selects (at least one).
+fn mean(f: &[f64], pick: &dyn Fn(usize) -> bool) -> f64 {
+    let (s, n) = (0..f.len())
+        .filter(|&i| pick(i))
+        .fold((0.0, 0usize), |(s, n), i| (s + f[i], n + 1));
+    assert!(n > 0, "no voxel selected");
+    s / n as f64
 }
 
 /// Gold nanorods under the laser: the tumour heats to a plateau while the laser is on,
@@ -207,13 +216,6 @@ fn pdt_photofrin_kills_where_o2_is_and_spares_the_hypoxic_tumour() {
         .filter(|&i| dosed[i])
         .map(|i| (so[i] - ((ps0 + delta) / (ps[i] + delta)).ln() / sigma).abs())
         .fold(0.0, f64::max);
-    let mean = |f: &[f64], pick: &dyn Fn(usize) -> bool| {
-        let (s, n) = (0..f.len())
-            .filter(|&i| pick(i))
-            .fold((0.0, 0usize), |(s, n), i| (s + f[i], n + 1));
-        assert!(n > 0, "no voxel selected");
-        s / n as f64
-    };
     let oxic = |i: usize| dosed[i] && o2[i] >= 0.01;
     let hypoxic = |i: usize| dosed[i] && o2[i] < 0.002;
     let (so_oxic, so_hyp) = (mean(&so, &oxic), mean(&so, &hypoxic));
@@ -240,4 +242,70 @@ fn pdt_photofrin_kills_where_o2_is_and_spares_the_hypoxic_tumour() {
         "the hypoxic tumour died: {v_hyp} vs {c_hyp}"
     );
     assert!(normal > 0.999, "normal tissue damaged: {normal}");
+}
+
+/// PDT with an O2-generating particle: catalase-loaded CaO2 dissolving in the tumour adds O2
+/// where it dissolves, so the hypoxic tumour (O2 < 2 µM before the light) reacts over 1.5×
+/// the singlet oxygen it reacts with `pdt_photofrin` alone, under the same light, and holds
+/// more O2 at the end of the light; both runs start from the same spin-up (O2 at t = 0 equal
+/// within 1e-6 mM). The particle's O2 is bounded by its dose: the CaO2 dissolved by then,
+/// × f_cat/2 = ¼, exceeds the O2 the hypoxic tumour gained. Normal tissue is unchanged.
+#[test]
+fn pdt_cao2_oxygen_makes_more_singlet_oxygen_in_the_hypoxic_tumour_than_pdt_alone() {
+    let mut sets = PTT_TEST_SETS.to_vec();
+    let end = [
+        format!("time.end_s={PDT_END_S}"),
+        format!("output.figure.times_s=[0,600,{PDT_END_S}]"),
+    ];
+    sets.extend(end.iter().map(String::as_str));
+    sets.push("output.npy=true");
+    let (with, alone) = std::thread::scope(|s| {
+        let mut sets_np = sets.clone();
+        sets_np.push("dosing[2].max_um=[320,320,800]");
+        let with = s.spawn(move || run_preset_with("pdt_cao2_oxygen", "cpu", &sets_np));
+        let alone = run_preset_with("pdt_photofrin", "cpu", &sets);
+        (with.join().expect("run with the particle"), alone)
+    });
+    let o2_0 = field_at(&alone.out, "O2", 0.0);
+    let o2_0_with = field_at(&with.out, "O2", 0.0);
+    let start = o2_0
+        .iter()
+        .zip(&o2_0_with)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    let np0 = field_at(&with.out, "NP_CaO2", 0.0);
+    let hypoxic = |i: usize| np0[i] > 0.0 && o2_0[i] < 0.002;
+    let oxic = |i: usize| np0[i] > 0.0 && o2_0[i] >= 0.01;
+    let light_off = 1200.0;
+    let so_with = field_at(&with.out, "SOrx", PDT_END_S);
+    let so_alone = field_at(&alone.out, "SOrx", PDT_END_S);
+    let (h_with, h_alone) = (mean(&so_with, &hypoxic), mean(&so_alone, &hypoxic));
+    let (x_with, x_alone) = (mean(&so_with, &oxic), mean(&so_alone, &oxic));
+    let o2_with = mean(&field_at(&with.out, "O2", light_off), &hypoxic);
+    let o2_alone = mean(&field_at(&alone.out, "O2", light_off), &hypoxic);
+    let np = field_at(&with.out, "NP_CaO2", light_off);
+    let dissolved = mean(&np0, &hypoxic) - mean(&np, &hypoxic);
+    let normal = viab(&with, "normal", PDT_END_S) / viab(&alone, "normal", PDT_END_S);
+    println!(
+        "pdt_cao2_oxygen at 30 min against pdt_photofrin: O2 at t = 0 equal within {start:.1e} mM; reacted ¹O2 where O2 < 2 µM before the light {h_with:.4} mM against {h_alone:.4} ({:.2}×), where ≥ 10 µM {x_with:.4} against {x_alone:.4}; O2 there at the end of the light {o2_with:.5} against {o2_alone:.5} mM; CaO2 dissolved there {dissolved:.3} mM (its O2 ≤ {:.3} mM); tumour viab {:.4} against {:.4}; normal tissue {normal:.5} of pdt_photofrin's",
+        h_with / h_alone,
+        dissolved / 4.0,
+        viab(&with, "tumour", PDT_END_S),
+        viab(&alone, "tumour", PDT_END_S),
+    );
+    assert!(start < 1e-6, "the spin-ups differ: {start} mM");
+    assert!(h_with > 1.5 * h_alone, "{h_with} vs {h_alone}");
+    assert!(o2_with > o2_alone, "{o2_with} vs {o2_alone}");
+    assert!(
+        (o2_with - o2_alone) < dissolved / 4.0,
+        "the hypoxic tumour gained more O2 than the particle holds"
+    );
+    assert!(
+        (x_with / x_alone - 1.0).abs() < 0.1,
+        "{x_with} vs {x_alone}"
+    );
+    assert!(
+        (normal - 1.0).abs() < 1e-3,
+        "normal tissue changed: {normal}"
+    );
 }

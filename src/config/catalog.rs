@@ -113,6 +113,10 @@ pub const FILES: &[(&str, &str)] = &[
         include_str!("../../configs/therapies/nacl_osmotic.toml"),
     ),
     (
+        "configs/therapies/pdt_cao2_oxygen.toml",
+        include_str!("../../configs/therapies/pdt_cao2_oxygen.toml"),
+    ),
+    (
         "configs/therapies/pdt_photofrin.toml",
         include_str!("../../configs/therapies/pdt_photofrin.toml"),
     ),
