@@ -1,9 +1,11 @@
-//! Heat and light (`configs/chemistry/photothermal.toml`, docs/scientific-model.md §12)
-//! against closed forms: light fluence by the diffusion approximation (exp(−µ_eff·z)), the
-//! Pennes bioheat equation (steady profile with perfusion; the heated half-space
-//! transient), the Arrhenius factor of the Fenton reaction, the CEM43 thermal dose and
-//! the Arrhenius damage integral; and photodynamic singlet oxygen
-//! (`configs/chemistry/photodynamic.toml`) against an independent RK4 of its equations. Each test includes the shipped baseline and photothermal
+//! Heat and light (`configs/chemistry/photothermal.toml` and the `bioheat.toml` it
+//! includes, docs/scientific-model.md §12) against closed forms: light fluence by the
+//! diffusion approximation (exp(−µ_eff·z)), the Pennes bioheat equation (steady profile
+//! with perfusion; the heated half-space transient; the heat balance under the laser and
+//! under ultrasound, `configs/chemistry/sonodynamic.toml`), the Arrhenius factor of the
+//! Fenton reaction, the CEM43 thermal dose and the Arrhenius damage integral; and
+//! photodynamic singlet oxygen (`configs/chemistry/photodynamic.toml`) against an
+//! independent RK4 of its equations. Each test includes the shipped baseline and chemistry
 //! files, so it checks their parameters and expressions, and runs the coupled scheme on
 //! the CPU in f64 (the light field needs it; the GPU has no coupled scheme yet). Each
 //! prints what it measured.
@@ -183,6 +185,63 @@ fn the_laser_heats_while_on_and_the_heat_balance_holds() {
         "{e_later} vs {want_later}"
     );
     assert!(e_later < e_on, "the tissue did not cool after the laser");
+    assert!(timer < 1e-6, "timer {timer}");
+}
+
+/// Acoustic heating (`configs/chemistry/sonodynamic.toml` through bioheat.toml): the
+/// ultrasound beam enters a 10 mm column through its z_max face, attenuated at 2α with
+/// α = 0.092 Np/cm (tumour), and heats at q = 2·α_abs·I/(ρc) with α_abs = α, I 1 W/cm²,
+/// ρc 3.8 J/(cm³·K). With zero-flux faces and tumour perfusion ω = 5e-4 /s, E = Σ dT
+/// follows the closed form of [`the_laser_heats_while_on_and_the_heat_balance_holds`],
+/// with the source S = Σ q(z) evaluated here from the beam's formula (not read from the
+/// run); within 1e-3 at the end of 300 s of sonication and 15 min later.
+#[test]
+fn ultrasound_heats_by_its_absorbed_intensity_and_the_heat_balance_holds() {
+    let (n, dx) = (50usize, 200.0f64);
+    let sc = with_chemistry(
+        &["sonodynamic"],
+        [3, 3, n],
+        dx,
+        0.01,
+        1e-5,
+        "[species.sono.initial]\nuniform_mm = 300.0\n",
+    );
+    // 2α in 1/µm; q per unit relative intensity, K/s: 2·α·1e4 µm/cm·1 W/cm² / 3.8.
+    let (two_alpha, w) = (2.0 * 0.092e-4f64, 5e-4f64);
+    let q0 = 2.0 * 0.092 / 3.8;
+    let depth = |k: usize| n as f64 * dx - (k as f64 + 0.5) * dx;
+    let s_total: f64 = (0..n)
+        .map(|k| 9.0 * q0 * (-two_alpha * depth(k)).exp())
+        .sum();
+    let energy = |t: f64| {
+        let f = run(&sc, t, &["dT", "sono"]);
+        (
+            f[0].iter().sum::<f64>(),
+            f[1][0],
+            f[0][4 + 9 * (n - 1)],
+            f[0][4],
+        )
+    };
+    let on = 299.0;
+    let (e_on, _, top, bottom) = energy(on);
+    let want_on = s_total / w * (1.0 - (-w * on).exp());
+    let later = 1200.0;
+    let (e_later, timer, _, _) = energy(later);
+    let tail = later - on;
+    let want_later =
+        (-w * tail).exp() * (want_on + s_total * (1.0 - (-(1.0 - w) * tail).exp()) / (1.0 - w));
+    println!(
+        "ultrasound 300 s at 1 W/cm²: Σ dT {e_on:.4} K·voxels at 299 s (closed form {want_on:.4}), {e_later:.4} at 1200 s ({want_later:.4}); dT {top:.4} K under the transducer, {bottom:.4} K 10 mm deep; timer left {timer:.2e} s"
+    );
+    assert!((e_on / want_on - 1.0).abs() < 1e-3, "{e_on} vs {want_on}");
+    assert!(
+        (e_later / want_later - 1.0).abs() < 1e-3,
+        "{e_later} vs {want_later}"
+    );
+    assert!(
+        top > bottom,
+        "the deep tissue heated more: {top} vs {bottom}"
+    );
     assert!(timer < 1e-6, "timer {timer}");
 }
 

@@ -17,6 +17,10 @@ pub const FILES: &[(&str, &str)] = &[
         include_str!("../../configs/chemistry/baseline.toml"),
     ),
     (
+        "configs/chemistry/bioheat.toml",
+        include_str!("../../configs/chemistry/bioheat.toml"),
+    ),
+    (
         "configs/chemistry/intracellular_ph.toml",
         include_str!("../../configs/chemistry/intracellular_ph.toml"),
     ),

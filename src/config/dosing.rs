@@ -8,13 +8,15 @@ use super::scenario::{Dose, Grid, TimeSpec};
 
 region_table!(
     /// `dosing[i]`: `amount_mm` added to `species` inside the region at `time_s` (or
-    /// `time = "2 h"`; default 0).
+    /// `time = "2 h"`; default 0); `everywhere = true` also into vessel lumens and the
+    /// Dirichlet faces of other species (a switch such as a laser's irradiation time).
     RawDose {
         species: String,
         kind: Option<String>,
         time_s: Option<f64>,
         time: Option<Duration>,
         amount_mm: f64,
+        everywhere: Option<bool>,
         source: Option<String>,
     }
 );
@@ -51,6 +53,7 @@ pub(super) fn validate(
             time_s,
             region: region::validate(d.keys(), &path, grid)?,
             amount_mm,
+            everywhere: d.everywhere.unwrap_or(false),
             source: d.source.clone().unwrap_or_default(),
         });
     }

@@ -192,6 +192,7 @@ pub(super) fn build(
                 max_um: grid.extent_um(),
             },
             amount_mm: dose_mm,
+            everywhere: false,
             source: source.clone(),
         });
     }

@@ -71,7 +71,7 @@ impl Scenario {
 
 /// A bolus: `amount_mm` added to a species inside a region at a time (a Gaussian region
 /// adds amount·exp(−r²/2σ²): an intratumoural injection). Voxels where any species is held
-/// (vessel lumens, Dirichlet faces) are not dosed.
+/// (vessel lumens, Dirichlet faces) are not dosed, unless `everywhere`.
 #[derive(Clone, Debug, Serialize)]
 pub struct Dose {
     pub species: usize,
@@ -80,6 +80,11 @@ pub struct Dose {
     pub region: Region,
     /// Concentration added (peak of a Gaussian), mM.
     pub amount_mm: f64,
+    /// Into every voxel of the region where the dosed species itself is not held (vessel
+    /// lumens and other species' Dirichlet faces included): for switches that hold in
+    /// every voxel, such as a laser's or an ultrasound transducer's time left, s. Default
+    /// false: an injection reaches the interstitium, not the blood.
+    pub everywhere: bool,
     /// Where the dose comes from (citation or "[E]").
     pub source: String,
 }

@@ -221,8 +221,14 @@ impl Model {
                 species: d.species,
                 delta_mm: (0..n)
                     .map(|ix| {
-                        // Not into vessel lumens or Dirichlet faces (any held species).
-                        if mask[ix] >> TISSUE_BITS != 0 {
+                        // Not into vessel lumens or Dirichlet faces (any held species),
+                        // or, `everywhere`, only not where the species itself is held.
+                        let skip = if d.everywhere {
+                            mask[ix] & held_bit(d.species) != 0
+                        } else {
+                            mask[ix] >> TISSUE_BITS != 0
+                        };
+                        if skip {
                             return 0.0;
                         }
                         let p = grid.centre_um(ix % nx, (ix / nx) % ny, ix / (nx * ny));
@@ -579,6 +585,7 @@ mod tests {
                 sigma_um: 10.0,
             },
             amount_mm: 2.0,
+            everywhere: false,
             source: String::new(),
         });
         let m = Model::build(&sc);
@@ -592,5 +599,46 @@ mod tests {
         assert!((d[ix(2, 2, 1)] - 2.0 * (-r2 / 200.0).exp()).abs() < 1e-12);
         assert_eq!(d[ix(4, 3, 2)], 0.0, "vessel lumen");
         assert_eq!(d[ix(0, 2, 1)], 0.0, "Dirichlet face");
+    }
+
+    /// An `everywhere` dose (a switch such as a laser's time left) goes into vessel lumens
+    /// and onto the Dirichlet faces of other species, but not where its own species is held.
+    #[test]
+    fn everywhere_doses_skip_only_voxels_that_hold_their_own_species() {
+        let mut sc = tiny_scenario();
+        let mut timer = sc.species[0].clone();
+        timer.name = "laser".into();
+        timer.unit = "s".into();
+        timer.diffusion_um2_per_s = 0.0;
+        timer.boundary = [BoundaryCondition::ZeroFlux; 6];
+        sc.species.push(timer);
+        for species in [1, 0] {
+            sc.doses.push(crate::config::Dose {
+                species,
+                time_s: 0.0,
+                region: Region::Box {
+                    min_um: DVec3::ZERO,
+                    max_um: sc.grid.extent_um(),
+                },
+                amount_mm: 300.0,
+                everywhere: true,
+                source: String::new(),
+            });
+        }
+        let m = Model::build(&sc);
+        let ix = |i: usize, j: usize, k: usize| i + 5 * (j + 4 * k);
+        let (lumen, face, tissue) = (ix(4, 3, 2), ix(0, 2, 1), ix(2, 2, 1));
+        let (timer, o2) = (&m.doses[0].delta_mm, &m.doses[1].delta_mm);
+        assert_eq!(m.doses[0].species, 1);
+        assert_eq!(
+            [timer[lumen], timer[face], timer[tissue]],
+            [300.0; 3],
+            "the timer is dosed in every voxel"
+        );
+        assert_eq!(
+            [o2[lumen], o2[face], o2[tissue]],
+            [0.0, 0.0, 300.0],
+            "O2 is held in the lumen and on the face"
+        );
     }
 }
