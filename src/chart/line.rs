@@ -4,8 +4,9 @@
 //! light grid at the labelled ticks (and at 2…9 × 10ᵏ on a log axis), axis titles with
 //! units, an optional title, and the legend to the right of the axes (it never covers
 //! data). Series `i` is drawn in [`super::OKABE_ITO`] colour `i % 8`, dashed from the 9th
-//! on. A log-y chart plots only positive values and labels decades (`10⁻⁶`); a non-finite
-//! or (log-y) non-positive value breaks the line.
+//! on. A log axis (y, or x for doses) plots only positive values and labels decades
+//! (`10⁻⁶`); a non-finite or (on a log axis) non-positive value breaks the line. Sparse
+//! data may mark every point (an open diamond).
 //!
 //! Who draws what: `plotters` lays out the chart (label areas, the data → pixel mapping
 //! of a [`TickAxis`]) and draws the axes, tick marks and grid. Text and data lines are
@@ -25,7 +26,7 @@ use plotters::prelude::*;
 
 use super::raster;
 use super::text::{TextRenderer, FONT_BYTES};
-use super::ticks::{format_log_tick, format_tick, log_ticks, nice_ticks};
+use super::ticks::{format_log_tick, format_log_tick_plain, format_tick, log_ticks, nice_ticks};
 use super::{pt_to_px, PlotError, DEFAULT_DPI, OKABE_ITO};
 
 /// Font sizes in points.
@@ -38,6 +39,8 @@ const LINE_PT: f64 = 1.25;
 const AXIS_PT: f64 = 0.6;
 const TICK_LEN_PT: f64 = 3.0;
 const LEGEND_SAMPLE_PT: f64 = 16.0;
+/// Half the diagonal of a data-point marker.
+const MARKER_PT: f64 = 2.5;
 const PAD_PT: f64 = 4.0;
 
 const GRID_RGB: RGBColor = RGBColor(225, 225, 225);
@@ -94,6 +97,11 @@ pub struct ChartSpec {
     pub y_label: String,
     /// Logarithmic y axis (base 10), for quantities spanning decades such as OH·.
     pub log_y: bool,
+    /// Logarithmic x axis (base 10), for doses spanning decades.
+    pub log_x: bool,
+    /// A marker (an open diamond) at every data point, for sparse data such as the runs
+    /// of a sweep.
+    pub markers: bool,
     /// Fixed linear y range (low, high), e.g. (0, 1) for a fraction, so that a small change
     /// is not stretched over the whole axis; `None`: the data's range with a margin.
     pub y_range: Option<(f64, f64)>,
@@ -116,6 +124,8 @@ impl ChartSpec {
             x_label: x_label.to_string(),
             y_label: y_label.to_string(),
             log_y: false,
+            log_x: false,
+            markers: false,
             y_range: None,
             alternate_dashes: false,
             width_px: (3.5 * DEFAULT_DPI as f64) as u32,
@@ -147,6 +157,18 @@ impl ChartSpec {
     /// The same chart with a logarithmic (`true`) or linear y axis.
     pub fn with_log_y(mut self, log_y: bool) -> ChartSpec {
         self.log_y = log_y;
+        self
+    }
+
+    /// The same chart with a logarithmic (`true`) or linear x axis.
+    pub fn with_log_x(mut self, log_x: bool) -> ChartSpec {
+        self.log_x = log_x;
+        self
+    }
+
+    /// The same chart with a marker at every data point (see [`ChartSpec::markers`]).
+    pub fn with_markers(mut self) -> ChartSpec {
+        self.markers = true;
         self
     }
 }
@@ -361,18 +383,20 @@ fn draw_chart(
     let (w, h) = area.dim_in_pixel();
     let (ax, ay) = area.get_base_pixel();
     let labels: Vec<String> = series.iter().map(|s| s.label.clone()).collect();
-    let legend_w = if with_legend {
+    // A lone series named as the y axis needs no legend.
+    let lone = series.len() == 1 && series[0].label == spec.y_label;
+    let legend_w = if with_legend && !lone {
         legend_width(&text, &labels, dpi).min(w * 2 / 5)
     } else {
         0
     };
     let (chart_area, _) = area.split_horizontally(w - legend_w);
 
-    // Ranges in plot coordinates (log10 for a log y axis).
+    // Ranges in plot coordinates (log10 for a log axis).
     let (x0, x1) = axis_range(
         series.iter().flat_map(|s| s.points.iter().map(|p| p.0)),
-        false,
-        0.0,
+        spec.log_x,
+        if spec.log_x { 0.05 } else { 0.0 },
     );
     let (y0, y1) = match spec.y_range {
         Some((lo, hi)) if !spec.log_y && hi > lo => (lo, hi),
@@ -384,7 +408,13 @@ fn draw_chart(
     };
     let plot_w_in = (w - legend_w) as f64 / dpi as f64;
     let plot_h_in = h as f64 / dpi as f64;
-    let (x_ticks, x_step) = nice_ticks(x0, x1, (plot_w_in / 0.6).clamp(3.0, 8.0).round() as usize);
+    let (x_ticks, x_minor, x_step) = if spec.log_x {
+        let (major, minor) = log_ticks(x0, x1);
+        (major, minor, 0.0)
+    } else {
+        let (t, s) = nice_ticks(x0, x1, (plot_w_in / 0.6).clamp(3.0, 8.0).round() as usize);
+        (t, Vec::new(), s)
+    };
     let (y_ticks, y_minor, y_step) = if spec.log_y {
         let (major, minor) = log_ticks(y0, y1);
         (major, minor, 0.0)
@@ -400,7 +430,16 @@ fn draw_chart(
         }
     };
     let y_labels: Vec<String> = y_ticks.iter().map(|&v| y_fmt(v)).collect();
-    let x_labels: Vec<String> = x_ticks.iter().map(|&v| format_tick(v, x_step)).collect();
+    let x_labels: Vec<String> = x_ticks
+        .iter()
+        .map(|&v| {
+            if spec.log_x {
+                format_log_tick_plain(v)
+            } else {
+                format_tick(v, x_step)
+            }
+        })
+        .collect();
 
     // Label areas sized from the text they hold.
     let (tick_px, label_px, title_px) = (
@@ -438,7 +477,7 @@ fn draw_chart(
                 lo: x0,
                 hi: x1,
                 bold: x_ticks.clone(),
-                light: Vec::new(),
+                light: x_minor,
             },
             TickAxis {
                 lo: y0,
@@ -484,19 +523,40 @@ fn draw_chart(
                 });
             }
         };
+        let to_plot = |v: f64, log: bool| match log {
+            true if v > 0.0 => v.log10(),
+            true => f64::NAN,
+            false => v,
+        };
+        let mut marks = Vec::new();
         for &(x, y) in &s.points {
-            let y = match spec.log_y {
-                true if y > 0.0 => y.log10(),
-                true => f64::NAN,
-                false => y,
-            };
+            let (x, y) = (to_plot(x, spec.log_x), to_plot(y, spec.log_y));
             if x.is_finite() && y.is_finite() {
                 run.push(map(x, y));
+                marks.push(map(x, y));
             } else {
                 flush(&mut run);
             }
         }
         flush(&mut run);
+        if spec.markers {
+            let r = px(MARKER_PT, dpi);
+            for (cx, cy) in marks {
+                overlay.lines.push(Line {
+                    pts: vec![
+                        (cx, cy - r),
+                        (cx + r, cy),
+                        (cx, cy + r),
+                        (cx - r, cy),
+                        (cx, cy - r),
+                    ],
+                    width: px(LINE_PT, dpi),
+                    rgb,
+                    dashed: false,
+                    clip,
+                });
+            }
+        }
     }
 
     // Tick numbers, axis titles, title.

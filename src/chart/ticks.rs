@@ -183,8 +183,31 @@ pub fn format_log_tick(e: f64) -> String {
     }
 }
 
+/// Label of a log-axis tick at exponent `e` as a plain number where it is short (values
+/// from 0.001 to 99 999: `0.2`, `1`, `20`), else as [`format_log_tick`]: for doses, which
+/// readers compare with the numbers in a protocol.
+pub fn format_log_tick_plain(e: f64) -> String {
+    let v = 10f64.powf(e);
+    if !(1e-3 * (1.0 - 1e-9)..1e5).contains(&v) {
+        return format_log_tick(e);
+    }
+    // Ticks are m × 10^k with m an integer (1…9): as many decimals as 10^k needs.
+    let k = (e + 1e-9).floor() as i32;
+    let decimals = (-k).max(0) as usize;
+    format!("{v:.decimals$}")
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn plain_log_ticks_read_as_numbers() {
+        let labels: Vec<String> = [0.2f64, 1.0, 20.0, 0.005, 5e5]
+            .iter()
+            .map(|v| super::format_log_tick_plain(v.log10()))
+            .collect();
+        assert_eq!(labels, ["0.2", "1", "20", "0.005", "5×10⁵"]);
+    }
+
     #[test]
     fn a_narrow_axis_far_from_zero_keeps_its_digits() {
         // pH 7.39995 … 7.40005: every label must differ.

@@ -72,9 +72,10 @@ pub fn gather(args: &GatherArgs) -> Result<(), AppError> {
         csv_path.display(),
         rows.len()
     );
+    let resolved = gather::resolved_scenario(dir, &rows);
     let (png, name) = match &args.y {
         Some(y) => (
-            plot::heat_map_png(&rows, &x, y, &args.metric),
+            plot::heat_map_png(&rows, &x, y, &args.metric, resolved.as_ref()),
             format!(
                 "{}_vs_{}_and_{}.png",
                 args.metric,
@@ -83,7 +84,7 @@ pub fn gather(args: &GatherArgs) -> Result<(), AppError> {
             ),
         ),
         None => (
-            plot::dose_response_png(&rows, &keys, &x, &args.metric),
+            plot::dose_response_png(&rows, &keys, &x, &args.metric, resolved.as_ref()),
             format!("{}_vs_{}.png", args.metric, plot::safe_name(&x)),
         ),
     };

@@ -241,6 +241,14 @@ fn cell(s: &str) -> String {
     }
 }
 
+/// The resolved scenario (`config.resolved.toml`) of the first complete run in `rows`,
+/// for readable plot titles; `None` when none is complete or it cannot be read.
+pub fn resolved_scenario(dir: &Path, rows: &[ResultRow]) -> Option<toml::Table> {
+    let run = rows.iter().find(|r| r.status == "complete")?;
+    let text = std::fs::read_to_string(dir.join(&run.run_id).join("config.resolved.toml")).ok()?;
+    text.parse::<toml::Table>().ok()
+}
+
 /// The metric columns present in at least one row, in [`METRICS`] order.
 pub fn metric_columns(rows: &[ResultRow]) -> Vec<&'static str> {
     METRICS

@@ -19,11 +19,98 @@ fn axis_number(row: &ResultRow, key: &str) -> Option<f64> {
         .and_then(|(_, v)| v.parse::<f64>().ok())
 }
 
-/// True when the positive values span more than 100× (the chart then uses log10 of x).
+/// True when the values are positive and span at least 10× (the dose axis is then
+/// logarithmic: doses are chosen in steps of a factor, and a linear axis crowds the low
+/// ones into its first tenth).
 pub fn wants_log(values: &[f64]) -> bool {
     let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    lo > 0.0 && hi / lo > 100.0
+    lo > 0.0 && hi / lo >= 10.0
+}
+
+/// Unit suffixes of config keys, longest first: `diffusion_um2_per_s` → (`diffusion`,
+/// `µm²/s`).
+const KEY_UNITS: &[(&str, &str)] = &[
+    ("_um2_per_s", "µm²/s"),
+    ("_um_per_s", "µm/s"),
+    ("_per_s", "1/s"),
+    ("_per_h", "1/h"),
+    ("_mm", "mM"),
+    ("_um", "µm"),
+    ("_nm", "nm"),
+    ("_s", "s"),
+];
+
+/// `name (unit)` from a key's last segment: `amount_mm` → `amount (mM)`, underscores as
+/// spaces.
+fn words_with_unit(field: &str) -> String {
+    for (suffix, unit) in KEY_UNITS {
+        if let Some(stem) = field.strip_suffix(suffix) {
+            return format!("{} ({unit})", stem.replace('_', " "));
+        }
+    }
+    field.replace('_', " ")
+}
+
+/// A readable axis title for a swept config key, using the resolved scenario of one of
+/// the sweep's runs where it knows more (the species a dose is of, a parameter's unit):
+/// `dosing[0].amount_mm` → `NP_Fe dose (mM)`, `parameters.k_d_Fe.value` → `k_d_Fe (1/s)`,
+/// `species.O2.diffusion_um2_per_s` → `O2 diffusion (µm²/s)`; any other key is its last
+/// segment with its unit (`grid.voxel_um` → `voxel (µm)`). No title contains the raw key.
+pub fn axis_title(key: &str, resolved: Option<&toml::Table>) -> String {
+    let lookup = |path: &[&str]| -> Option<toml::Value> {
+        let mut v = toml::Value::Table(resolved?.clone());
+        for p in path {
+            v = match (p.parse::<usize>(), v) {
+                (Ok(i), toml::Value::Array(a)) => a.get(i)?.clone(),
+                (_, toml::Value::Table(t)) => t.get(*p)?.clone(),
+                _ => return None,
+            };
+        }
+        Some(v)
+    };
+    let as_str = |v: Option<toml::Value>| v.and_then(|v| v.as_str().map(str::to_string));
+    let segments: Vec<&str> = key.split('.').collect();
+    if let Some(index) = segments[0]
+        .strip_prefix("dosing[")
+        .and_then(|r| r.strip_suffix(']'))
+    {
+        let dose = match as_str(lookup(&["dosing", index, "species"])) {
+            Some(species) => format!("{species} dose"),
+            None => format!("dose {}", index.parse::<usize>().map_or(0, |i| i + 1)),
+        };
+        let field = segments.get(1).copied().unwrap_or("");
+        return match field {
+            "amount_mm" => format!("{dose} (mM)"),
+            _ => format!("{dose} {}", words_with_unit(field)),
+        };
+    }
+    match segments.as_slice() {
+        ["parameters", name, rest @ ..] if rest.is_empty() || rest == ["value"] => {
+            match as_str(lookup(&["parameters", name, "unit"])).as_deref() {
+                Some("1") | None => (*name).to_string(),
+                Some(unit) => format!("{name} ({unit})"),
+            }
+        }
+        ["species" | "plasma", name, .., last] => format!("{name} {}", words_with_unit(last)),
+        [.., last] => words_with_unit(last),
+        [] => String::new(),
+    }
+}
+
+/// A readable title of a gathered metric, with its unit (see [`super::gather::METRICS`]).
+pub fn metric_title(metric: &str) -> String {
+    match metric {
+        "final_viable_fraction_tumour" => "tumour viable fraction at the end",
+        "final_mean_viab_tumour" => "tumour mean viab at the end",
+        "time_to_50pct_kill_s" => "time to 50 % kill (s)",
+        "peak_OH_mM_tumour" => "tumour peak OH· (mM)",
+        "auc_OH_mM_s_tumour" => "tumour OH· exposure (mM·s)",
+        "mean_pH_tumour_final" => "tumour mean pH at the end",
+        "wall_time_s" => "wall time (s)",
+        other => return words_with_unit(other),
+    }
+    .to_string()
 }
 
 /// A file-name-safe form of an axis key: `dosing[0].amount_mm` → `dosing_0_.amount_mm`.
@@ -40,17 +127,20 @@ pub fn safe_name(key: &str) -> String {
 }
 
 /// The dose–response chart: `metric` of the complete runs against the numeric axis `x`,
-/// one line per combination of the other axes (labelled `key=value, …`). When the x
-/// values span more than 100× the x axis is log10 of the value (labelled so). `None` when
-/// no complete run has both numbers.
-pub fn dose_response_png(
+/// a marker at every run, one line per combination of the other axes (labelled
+/// `title = value, …`), on a log x axis when the x values span 10× or more ([`wants_log`]).
+/// Axis titles are [`axis_title`]s (`resolved`: the resolved scenario of one of the runs)
+/// and [`metric_title`]s. `None` when no complete run has both numbers.
+pub fn dose_response_chart(
     rows: &[ResultRow],
     keys: &[String],
     x: &str,
     metric: &str,
-) -> Result<Option<Vec<u8>>, PlotError> {
+    resolved: Option<&toml::Table>,
+) -> Option<(ChartSpec, Vec<Series>)> {
     let xs: Vec<f64> = rows.iter().filter_map(|r| axis_number(r, x)).collect();
     let log_x = wants_log(&xs);
+    let y_title = metric_title(metric);
     let mut series: Vec<Series> = Vec::new();
     for r in rows {
         let (Some(xv), Some(&yv)) = (axis_number(r, x), r.metrics.get(metric)) else {
@@ -60,50 +150,61 @@ pub fn dose_response_png(
             .assignments
             .iter()
             .filter(|(k, _)| k != x && keys.contains(k))
-            .map(|(k, v)| format!("{k}={v}"))
+            .map(|(k, v)| format!("{} = {v}", axis_title(k, resolved)))
             .collect();
         let label = if label.is_empty() {
-            metric.to_string()
+            y_title.clone()
         } else {
             label.join(", ")
         };
-        let px = if log_x { xv.log10() } else { xv };
         match series.iter_mut().find(|s| s.label == label) {
-            Some(s) => s.points.push((px, yv)),
+            Some(s) => s.points.push((xv, yv)),
             None => series.push(Series {
                 label,
-                points: vec![(px, yv)],
+                points: vec![(xv, yv)],
             }),
         }
     }
     if series.is_empty() {
-        return Ok(None);
+        return None;
     }
     for s in &mut series {
         s.points.sort_by(|a, b| a.0.total_cmp(&b.0));
     }
-    let x_label = if log_x {
-        format!("log10 {x}")
-    } else {
-        x.to_string()
-    };
-    let spec = ChartSpec::new(&format!("{metric} vs {x}"), &x_label, metric).with_size_in(
-        6.0,
-        3.5,
-        DEFAULT_DPI,
-    );
-    line_chart_png(&spec, &series).map(Some)
+    let x_title = axis_title(x, resolved);
+    let spec = ChartSpec::new(&format!("{y_title} against {x_title}"), &x_title, &y_title)
+        .with_size_in(6.0, 3.5, DEFAULT_DPI)
+        .with_log_x(log_x)
+        .with_markers();
+    Some((spec, series))
+}
+
+/// [`dose_response_chart`] as PNG bytes.
+pub fn dose_response_png(
+    rows: &[ResultRow],
+    keys: &[String],
+    x: &str,
+    metric: &str,
+    resolved: Option<&toml::Table>,
+) -> Result<Option<Vec<u8>>, PlotError> {
+    match dose_response_chart(rows, keys, x, metric, resolved) {
+        Some((spec, series)) => line_chart_png(&spec, &series).map(Some),
+        None => Ok(None),
+    }
 }
 
 /// A heat map of `metric` over the axes `x` (columns) and `y` (rows, first value at the
 /// bottom), one cell per pair of values (the mean over the other axes), viridis with a
-/// colour bar; cells without a value are light grey. `None` when nothing has a value.
+/// colour bar; cells without a value are light grey. Titles as [`dose_response_chart`]'s.
+/// `None` when nothing has a value.
 pub fn heat_map_png(
     rows: &[ResultRow],
     x: &str,
     y: &str,
     metric: &str,
+    resolved: Option<&toml::Table>,
 ) -> Result<Option<Vec<u8>>, PlotError> {
+    let (x_title, y_title) = (axis_title(x, resolved), axis_title(y, resolved));
     let value_of = |r: &ResultRow, k: &str| {
         r.assignments
             .iter()
@@ -190,7 +291,7 @@ pub fn heat_map_png(
         .iter()
         .map(|s| text.width(s, tick_px))
         .fold(0.0f32, f32::max) as u32;
-    let title = format!("{metric} over {x} × {y}");
+    let title = format!("{} over {x_title} × {y_title}", metric_title(metric));
     let width = (left + plot_w + bar_gap + bar_w + px(4.0) as u32 + bar_label_w + px(8.0) as u32)
         .max(text.width(&title, title_px) as u32 + px(8.0) as u32);
     let bottom = (text.line_height(tick_px) * 2.5 + text.line_height(label_px) + px(8.0)) as u32;
@@ -232,13 +333,13 @@ pub fn heat_map_png(
         let t = (top + plot_h) as f32 + px(2.0) + row * text.line_height(tick_px);
         text.draw(&mut img, xc as f32 - w / 2.0, t, tick_px, l, ink);
     }
-    let xl_w = text.width(x, label_px);
+    let xl_w = text.width(&x_title, label_px);
     text.draw(
         &mut img,
         left as f32 + plot_w as f32 / 2.0 - xl_w / 2.0,
         (top + plot_h) as f32 + px(4.0) + 2.0 * text.line_height(tick_px),
         label_px,
-        x,
+        &x_title,
         ink,
     );
     // The y axis title, horizontal above the row labels (no rotated text renderer).
@@ -247,7 +348,7 @@ pub fn heat_map_png(
         px(4.0),
         top as f32 - text.line_height(label_px) - px(2.0),
         label_px,
-        &format!("↑ {y}"),
+        &format!("↑ {y_title}"),
         ink,
     );
     // Colour bar: hi at the top, lo at the bottom.
@@ -302,22 +403,34 @@ mod tests {
                 rows.push(row(x, y, v));
             }
         }
-        let png = heat_map_png(&rows, "dose_mm", "k_per_s", "final_viable_fraction_tumour")
-            .unwrap()
-            .unwrap();
+        let png = heat_map_png(
+            &rows,
+            "dose_mm",
+            "k_per_s",
+            "final_viable_fraction_tumour",
+            None,
+        )
+        .unwrap()
+        .unwrap();
         let img = image::load_from_memory(&png).unwrap();
         assert!(img.width() > 300 && img.height() > 150);
         if let Ok(dir) = std::env::var("IONFIELD_PLOT_DUMP") {
             std::fs::write(format!("{dir}/heat_map.png"), &png).unwrap();
         }
         let keys = vec!["dose_mm".to_string(), "k_per_s".to_string()];
-        let png = dose_response_png(&rows, &keys, "dose_mm", "final_viable_fraction_tumour")
-            .unwrap()
-            .unwrap();
+        let png = dose_response_png(
+            &rows,
+            &keys,
+            "dose_mm",
+            "final_viable_fraction_tumour",
+            None,
+        )
+        .unwrap()
+        .unwrap();
         if let Ok(dir) = std::env::var("IONFIELD_PLOT_DUMP") {
             std::fs::write(format!("{dir}/dose_response.png"), &png).unwrap();
         }
-        assert!(wants_log(&[0.01, 10.0]) && !wants_log(&[0.01, 1.0]));
+        assert!(wants_log(&[0.01, 10.0]) && wants_log(&[0.01, 1.0]) && !wants_log(&[1.0, 5.0]));
         assert_eq!(safe_name("dosing[0].amount_mm"), "dosing_0_.amount_mm");
     }
 }

@@ -177,3 +177,124 @@ fn bad_sweep_files_name_file_field_and_fix() {
         );
     }
 }
+
+/// A complete run of a dose sweep: `dosing[0].amount_mm = dose`, optionally a second axis,
+/// and its final tumour mean viab.
+fn dose_row(index: usize, dose: f64, k: Option<f64>, viab: f64) -> gather::ResultRow {
+    let mut assignments = vec![("dosing[0].amount_mm".to_string(), dose.to_string())];
+    if let Some(k) = k {
+        assignments.push(("parameters.k_d_Fe.value".to_string(), k.to_string()));
+    }
+    gather::ResultRow {
+        run_id: format!("r{index:04}"),
+        index,
+        status: "complete".into(),
+        assignments,
+        metrics: [("final_mean_viab_tumour", viab)].into_iter().collect(),
+    }
+}
+
+/// The resolved scenario a sweep's runs carry, as far as the titles read it.
+fn resolved() -> toml::Table {
+    "[[dosing]]\nspecies = \"NP_Fe\"\namount_mm = 2.0\n[parameters.k_d_Fe]\nvalue = 1e-3\nunit = \"1/s\"\n"
+        .parse()
+        .unwrap()
+}
+
+/// The dose–response chart of issue 17: a dose range of 10× or more on a log axis (a
+/// 100× range was drawn linear), a marker at every run, and titles without raw config
+/// keys, in the axis, the title and the legend.
+#[test]
+fn dose_response_is_logarithmic_from_10x_with_markers_and_readable_titles() {
+    let keys = vec![
+        "dosing[0].amount_mm".to_string(),
+        "parameters.k_d_Fe.value".to_string(),
+    ];
+    let doses = [0.2, 0.6, 2.0, 6.0, 20.0];
+    let rows: Vec<_> = doses
+        .iter()
+        .enumerate()
+        .flat_map(|(i, &d)| {
+            [
+                dose_row(2 * i, d, Some(1e-3), 1.0 - d / 40.0),
+                dose_row(2 * i + 1, d, Some(1e-2), 1.0 - d / 25.0),
+            ]
+        })
+        .collect();
+    let r = resolved();
+    let (spec, series) = plot::dose_response_chart(
+        &rows,
+        &keys,
+        "dosing[0].amount_mm",
+        "final_mean_viab_tumour",
+        Some(&r),
+    )
+    .expect("a chart");
+    assert!(spec.log_x, "100× of dose on a linear axis");
+    assert!(spec.markers);
+    assert_eq!(spec.x_label, "NP_Fe dose (mM)");
+    assert_eq!(spec.y_label, "tumour mean viab at the end");
+    let labels: Vec<&str> = series.iter().map(|s| s.label.as_str()).collect();
+    assert_eq!(labels, ["k_d_Fe (1/s) = 0.001", "k_d_Fe (1/s) = 0.01"]);
+    for text in labels.iter().copied().chain([
+        spec.title.as_str(),
+        spec.x_label.as_str(),
+        spec.y_label.as_str(),
+    ]) {
+        for raw in [
+            "dosing[",
+            "amount_mm",
+            ".value",
+            "parameters.",
+            "final_mean",
+        ] {
+            assert!(!text.contains(raw), "raw key {raw:?} in {text:?}");
+        }
+    }
+    assert!(series.iter().all(|s| s.points.len() == doses.len()));
+    let png = plot::dose_response_png(
+        &rows,
+        &keys,
+        "dosing[0].amount_mm",
+        "final_mean_viab_tumour",
+        Some(&r),
+    )
+    .unwrap()
+    .unwrap();
+    assert!(png.starts_with(b"\x89PNG"));
+    // 2× of dose stays linear; without the resolved scenario the dose is numbered.
+    let narrow: Vec<_> = [1.0, 1.5, 2.0]
+        .iter()
+        .enumerate()
+        .map(|(i, &d)| dose_row(i, d, None, 0.5))
+        .collect();
+    let (spec, _) = plot::dose_response_chart(
+        &narrow,
+        &keys[..1],
+        "dosing[0].amount_mm",
+        "final_mean_viab_tumour",
+        None,
+    )
+    .unwrap();
+    assert!(!spec.log_x);
+    assert_eq!(spec.x_label, "dose 1 (mM)");
+}
+
+#[test]
+fn axis_titles_name_the_quantity_and_its_unit() {
+    let r = resolved();
+    for (key, want) in [
+        ("species.O2.diffusion_um2_per_s", "O2 diffusion (µm²/s)"),
+        ("grid.voxel_um", "voxel (µm)"),
+        ("time.end_s", "end (s)"),
+        ("dosing[0].time_s", "NP_Fe dose time (s)"),
+        ("parameters.k_d_Fe", "k_d_Fe (1/s)"),
+        ("plasma.NP_lip.dose_mm", "NP_lip dose (mM)"),
+    ] {
+        assert_eq!(plot::axis_title(key, Some(&r)), want, "{key}");
+    }
+    assert_eq!(
+        plot::metric_title("time_to_50pct_kill_s"),
+        "time to 50 % kill (s)"
+    );
+}
