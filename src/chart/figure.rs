@@ -236,13 +236,21 @@ impl FigureSeries {
         super::nonempty_range(lo, hi)
     }
 
-    /// Axis title of row `r`: `O2 [mM]`, or just `pH` when the unit is the name.
+    /// The unit row `r` is labelled in and the factor from its values to it: a
+    /// concentration in the SI prefix its colour range reads best in ([`super::readable_unit`]:
+    /// OH· in fM, O2 in µM), any other unit as it is.
+    pub fn row_unit(&self, r: usize) -> (f64, String) {
+        let (lo, hi) = self.row_range(r);
+        super::readable_unit(&self.rows[r].unit, lo.abs().max(hi.abs()))
+    }
+
+    /// Axis title of row `r`: `O2 [µM]`, or just `pH` when the unit is the name.
     pub fn row_label(&self, r: usize) -> String {
         let row = &self.rows[r];
         if row.unit.is_empty() || row.unit == row.field {
             row.field.clone()
         } else {
-            format!("{} [{}]", row.field, row.unit)
+            format!("{} [{}]", row.field, self.row_unit(r).1)
         }
     }
 }
@@ -305,11 +313,16 @@ pub fn figure_series(fig: &FigureSeries, style: &FigureStyle) -> RgbImage {
     );
 
     // Colour-bar ticks per row, and the widest tick label of all rows.
+    // Tick labels in the row's readable unit (µM … fM for small concentrations).
     let bars: Vec<RowBar> = (0..n_rows)
         .map(|r| {
             let (lo, hi) = fig.row_range(r);
+            let (factor, _) = fig.row_unit(r);
             let (ticks, step) = coarse_ticks(lo, hi, BAR_TICKS);
-            let labelled = ticks.iter().map(|&t| (t, format_tick(t, step))).collect();
+            let labelled = ticks
+                .iter()
+                .map(|&t| (t, format_tick(t * factor, step * factor)))
+                .collect();
             ((lo, hi), labelled)
         })
         .collect();

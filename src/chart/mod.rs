@@ -70,6 +70,28 @@ pub fn nonempty_range(lo: f64, hi: f64) -> (f64, f64) {
     }
 }
 
+/// The unit in which values given in `unit` read best on an axis or colour bar: for a
+/// concentration in mM, the SI prefix that puts the largest magnitude `max_abs` in
+/// [1, 1000) (`0.054` mM → 54 µM, `1.4e-12` mM → 1.4 fM), never above mM; any other unit
+/// as it is. Returns (factor, unit): value in the new unit = value × factor.
+pub fn readable_unit(unit: &str, max_abs: f64) -> (f64, String) {
+    const PREFIXES: [(f64, &str); 5] = [
+        (1.0, "mM"),
+        (1e3, "µM"),
+        (1e6, "nM"),
+        (1e9, "pM"),
+        (1e12, "fM"),
+    ];
+    if unit != "mM" || !(max_abs.is_finite() && max_abs > 0.0) {
+        return (1.0, unit.to_string());
+    }
+    let (factor, name) = PREFIXES
+        .iter()
+        .find(|(f, _)| max_abs * f * (1.0 + 1e-9) >= 1.0)
+        .unwrap_or(&PREFIXES[PREFIXES.len() - 1]);
+    (*factor, (*name).to_string())
+}
+
 /// Default resolution of plots, dots per inch.
 pub const DEFAULT_DPI: u32 = 150;
 

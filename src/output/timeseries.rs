@@ -149,15 +149,27 @@ impl TimeSeries {
         text
     }
 
-    /// `plots/timeseries.png`: one panel per field of `fields` (name, unit), each with the
-    /// mean of every tissue and the value at every point probe (the same lines in every
-    /// panel, one shared legend); a log axis for positive fields spanning more than three
-    /// decades (OH·). `None` when there is nothing to draw.
+    /// `plots/timeseries.png`: the page of [`Self::chart_panels`]. `None` when there is
+    /// nothing to draw.
     pub fn chart_page_png(
         &self,
         fields: &[(String, String)],
         dpi: u32,
     ) -> Result<Option<Vec<u8>>, PlotError> {
+        let panels = self.chart_panels(fields, dpi);
+        if panels.is_empty() {
+            return Ok(None);
+        }
+        let columns = if panels.len() > 4 { 3 } else { 2 };
+        let page = chart::chart_page(&panels, columns)?;
+        chart::encode_png(&page, dpi).map(Some)
+    }
+
+    /// One panel per field of `fields` (name, unit) that has data, each with the mean of
+    /// every tissue and the value at every point probe (the same lines in every panel, one
+    /// shared legend); a log axis for positive fields spanning more than three decades
+    /// (OH·); concentrations in the SI prefix they read best in (µM … fM).
+    pub fn chart_panels(&self, fields: &[(String, String)], dpi: u32) -> Vec<ChartPanel> {
         let lines: Vec<(String, &str, String)> = self
             .regions
             .iter()
@@ -170,19 +182,29 @@ impl TimeSeries {
             )
             .collect();
         let (per_unit_s, time_label) = self.time_axis();
-        let panels: Vec<ChartPanel> = fields
+        fields
             .iter()
             .map(|(field, unit)| {
-                let series: Vec<Series> = lines
+                let mut series: Vec<Series> = lines
                     .iter()
                     .map(|(probe, stat, label)| Series {
                         label: label.clone(),
                         points: self.series_in(probe, field, stat, per_unit_s),
                     })
                     .collect();
-                let values = || series.iter().flat_map(|s| s.points.iter().map(|p| p.1));
-                let lo = values().fold(f64::INFINITY, f64::min);
-                let hi = values().fold(f64::NEG_INFINITY, f64::max);
+                let values = |series: &[Series]| {
+                    let v = series.iter().flat_map(|s| s.points.iter().map(|p| p.1));
+                    v.filter(|x| x.is_finite())
+                        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| {
+                            (lo.min(x), hi.max(x))
+                        })
+                };
+                // Concentrations in the SI prefix they read best in (OH· in pM).
+                let (lo, hi) = values(&series);
+                let (factor, unit) = chart::readable_unit(unit, lo.abs().max(hi.abs()));
+                for p in series.iter_mut().flat_map(|s| s.points.iter_mut()) {
+                    p.1 *= factor;
+                }
                 let log_y = lo > 0.0 && hi / lo > 1e3;
                 let y_label = match unit.as_str() {
                     "pH" => "pH".to_string(),
@@ -197,13 +219,7 @@ impl TimeSeries {
                 }
             })
             .filter(|p| p.series.iter().any(|s| !s.points.is_empty()))
-            .collect();
-        if panels.is_empty() {
-            return Ok(None);
-        }
-        let columns = if panels.len() > 4 { 3 } else { 2 };
-        let page = chart::chart_page(&panels, columns)?;
-        chart::encode_png(&page, dpi).map(Some)
+            .collect()
     }
 
     /// `plots/viability.png`: per tissue, the mean viable fraction (solid) and the fraction
@@ -319,6 +335,34 @@ point_um = [35.0, 15.0, 5.0]
         let csv = ts.csv();
         assert!(csv.starts_with(HEADER));
         assert!(csv.contains("5,tumour,A,mM,mean,1.65e1\n"), "{csv}");
+
+        // Concentrations are drawn in the SI prefix they read best in: tens of 1e-12 mM
+        // (OH·; 1e-12 mM = 1 fM) in fM, of 1e-9 mM in pM, 0.05 mM in µM, 5 mM in mM; a
+        // fraction stays a fraction.
+        for (scale, unit, label) in [
+            (1e-12, "mM", "A [fM]"),
+            (1e-9, "mM", "A [pM]"),
+            (5e-2 / 35.0, "mM", "A [µM]"),
+            (5.0 / 35.0, "mM", "A [mM]"),
+            (1.0 / 35.0, "1", "A [fraction]"),
+        ] {
+            let mut ts = TimeSeries::new(&model, &names, &sc.output.probes);
+            for t in [0.0, 1.0] {
+                let a: Vec<f32> = (0..36).map(|v| (v as f64 * scale) as f32).collect();
+                ts.record(t, &[("A", unit, &a)]);
+            }
+            let panels = ts.chart_panels(&[("A".to_string(), unit.to_string())], 100);
+            assert_eq!(panels[0].spec.y_label, label);
+            let hi = panels[0]
+                .series
+                .iter()
+                .flat_map(|s| s.points.iter().map(|p| p.1))
+                .fold(0.0, f64::max);
+            assert!(
+                (1.0..1000.0).contains(&hi) || unit == "1",
+                "{label}: max {hi}"
+            );
+        }
     }
 
     #[test]
