@@ -492,8 +492,87 @@ fn tissue_and_vessel_masks_are_written_as_fields() {
         "tiff/vessels_t0000000.0s.tif",
         "png16/vessels/t0000000.0s/z005.png",
         "png/tissue/z005_t0000000.0s.png",
+        "vessels_centrelines.vtp",
     ] {
         assert!(out.join(rel).is_file(), "missing {rel}");
+    }
+
+    // The centre lines (VTK PolyData for ParaView) run through the vessel mask: every
+    // point lies in a vessel voxel, and every vessel voxel off the face has a point
+    // within half its diagonal plus the capillary radius (4 µm) of its centre.
+    let vtp = std::fs::read_to_string(out.join("vessels_centrelines.vtp")).unwrap();
+    let array = |name: &str| -> Vec<f64> {
+        let start = vtp.find(&format!("Name=\"{name}\"")).expect(name);
+        let body = &vtp[start..];
+        let body = &body[body.find('>').unwrap() + 1..body.find("</DataArray>").unwrap()];
+        body.split_whitespace()
+            .map(|v| v.parse().unwrap())
+            .collect()
+    };
+    let points: Vec<[f64; 3]> = array("position_um")
+        .chunks(3)
+        .map(|c| [c[0], c[1], c[2]])
+        .collect();
+    let offsets = array("offsets");
+    assert_eq!(offsets.last().copied(), Some(points.len() as f64));
+    assert!(array("radius_um").iter().all(|&r| r == 4.0));
+    let voxel = |p: &[f64; 3]| {
+        let [i, j, k] = p.map(|c| (c / 10.0) as usize);
+        i + 20 * (j + 20 * k)
+    };
+    for p in &points {
+        assert_eq!(
+            vessels[voxel(p)],
+            1.0,
+            "centre-line point {p:?} outside the mask"
+        );
+    }
+    let reach = 5.0 * 3f64.sqrt() + 4.0;
+    let mut covered = 0;
+    for ix in (0..model.mask.len()).filter(|&ix| vessels[ix] == 1.0 && ix % 20 != 0) {
+        let c = [ix % 20, (ix / 20) % 20, ix / 400].map(|n| (n as f64 + 0.5) * 10.0);
+        let near = points.iter().any(|p| {
+            let d2: f64 = (0..3).map(|a| (p[a] - c[a]).powi(2)).sum();
+            d2 <= reach * reach
+        });
+        assert!(near, "vessel voxel {ix} has no centre line near it");
+        covered += 1;
+    }
+    println!(
+        "centre lines: {} polylines, {} points, every one of {covered} vessel voxels reached",
+        offsets.len(),
+        points.len()
+    );
+}
+
+/// The centre lines of an unthinned network (straight and branching) have the network's
+/// length inside the domain, as the generator measures it, to within the sampling (a
+/// quarter voxel at each end of each clipped segment).
+#[test]
+fn centre_lines_have_the_network_length() {
+    let dir = tempfile::tempdir().unwrap();
+    for net in [
+        "seed = 5\nkind = \"straight\"\naxis = \"z\"\nspacing_um = 40.0\nradius_um = 4.0\nhold_mm = { O2 = 0.054 }",
+        "seed = 3\nkind = \"branching\"\nspacing_um = 60.0\nradius_um = 4.0\nhold_mm = { O2 = 0.054 }",
+    ] {
+        let s = load_in(dir.path(), &network_toml([20, 20, 10], net)).unwrap();
+        let m = Model::build(&s);
+        let lines = ionfield::output::centrelines::centrelines(&s, &m);
+        let total: f64 = lines.iter().map(|l| l.length_um()).sum();
+        let network = s.vessel_network.as_ref().unwrap();
+        let bound = 2.0 * 2.5 * network.n_segments as f64;
+        println!(
+            "{}: {} polylines, {total:.1} µm against the generator's {:.1} µm (bound {bound:.1})",
+            network.kind,
+            lines.len(),
+            network.total_length_um
+        );
+        assert!(!lines.is_empty());
+        assert!(
+            (total - network.total_length_um).abs() <= bound,
+            "{total} vs {}",
+            network.total_length_um
+        );
     }
 }
 

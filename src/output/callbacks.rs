@@ -1,6 +1,6 @@
 //! The writers of a run folder as simulation callbacks, each with its own schedule:
-//! [`FieldWriter`] (output times: slices, stacks, npy, vti, tiff, figure; or
-//! `well_mixed.csv`), [`TimeSeriesWriter`] and [`ViabilityWriter`] (every stop: CSV,
+//! [`FieldWriter`] (output times: slices, stacks, npy, vti, tiff, figure, the vessel
+//! centre lines once; or `well_mixed.csv`), [`TimeSeriesWriter`] and [`ViabilityWriter`] (every stop: CSV,
 //! plots and time of death at the end) and [`ManifestWriter`] (every stop and checkpoint:
 //! `manifest.json`, the checkpoint file). They share one [`RunWriter`], which lists every
 //! file in the manifest; [`attach`] adds the set `ionfield run` writes.
@@ -76,6 +76,9 @@ pub struct FieldWriter {
     /// Species read at output times (all of them in well-mixed mode).
     read: Vec<usize>,
     well_mixed: bool,
+    /// `vessels_centrelines.vtp`, written with the first output when the `vessels` mask
+    /// is asked for and there are cylinder or capsule vessels.
+    centrelines: Option<String>,
 }
 
 impl FieldWriter {
@@ -92,11 +95,22 @@ impl FieldWriter {
             .map(|ix| model.summary_tissue(ix).is_none())
             .collect();
         writer.borrow_mut().mark_no_tissue(&no_cells);
+        let wants_vessels = scenario
+            .output
+            .masks
+            .iter()
+            .any(|(m, _)| *m == crate::config::MaskField::Vessels);
+        let lines = if wants_vessels && !well_mixed {
+            super::centrelines::centrelines(scenario, model)
+        } else {
+            Vec::new()
+        };
         FieldWriter {
             writer,
             derived,
             read,
             well_mixed,
+            centrelines: (!lines.is_empty()).then(|| super::centrelines::polydata_xml(&lines)),
         }
     }
 }
@@ -118,6 +132,10 @@ impl Callback for FieldWriter {
             .map(|&s| fields.species(s).to_vec())
             .collect();
         let mut w = self.writer.borrow_mut();
+        if let Some(xml) = self.centrelines.take() {
+            w.write_text(super::centrelines::FILE, "vtp", &xml)
+                .map_err(env_error)?;
+        }
         if self.well_mixed {
             let values: Vec<f64> = data.iter().map(|f| f[0] as f64).collect();
             w.write_well_mixed(stop.time_s, stop.step, &values)

@@ -24,6 +24,7 @@
 
 pub mod atomic;
 pub mod callbacks;
+pub mod centrelines;
 pub mod derived;
 pub mod describe;
 pub mod estimate;
