@@ -121,8 +121,8 @@ fn sets_owned(sets: &[&str]) -> Vec<String> {
 /// most of the bytes, so 20 % covers them; on production grids the raw arrays dominate.
 const TOLERANCE: f64 = 0.2;
 
-/// The built-in chemistry preset on 16³ with every format (tiff too), a figure, a
-/// spin-up, times in minutes and seconds.
+/// The built-in chemistry preset on 16³ with every format (tiff too; 16-bit stacks of
+/// two fields), a figure, a spin-up, times in minutes and seconds.
 #[test]
 fn check_predicts_the_files_and_bytes_of_a_chemistry_run() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -137,6 +137,7 @@ fn check_predicts_the_files_and_bytes_of_a_chemistry_run() {
             "time.output_interval=1min",
             "time.spin_up=30 s",
             "output.tiff=true",
+            "output.png16=[\"OH\", \"viab\"]",
         ],
         TOLERANCE,
     );

@@ -10,8 +10,8 @@ use super::error::{did_you_mean, list, short, Error, ErrorKind};
 use super::figure::{self, RawFigure};
 use super::raw::NamedMap;
 use super::scenario::{
-    Axis, Colormap, FluorescenceField, Grid, MaskField, MriField, OutputSpec, PhOutput, Probe,
-    SliceSelection, TimeSpec, TimeseriesField, ValueRange,
+    Axis, Colormap, FluorescenceField, Grid, MaskField, MriField, OutputSpec, PhOutput, Png16,
+    Probe, SliceSelection, TimeSpec, TimeseriesField, ValueRange,
 };
 use super::time::{default_summary_interval_s, output_count, MAX_STOPS};
 
@@ -34,7 +34,8 @@ pub struct RawOutput {
     /// An array of indices or `"all"`; checked in `validate`.
     pub slices: Option<toml::Value>,
     pub ranges_mm: Option<NamedMap<Vec<f64>>>,
-    pub png16: Option<bool>,
+    /// `true`, `false` or a list of written field names; checked in `validate`.
+    pub png16: Option<toml::Value>,
     pub npy: Option<bool>,
     pub vti: Option<bool>,
     pub tiff: Option<bool>,
@@ -429,7 +430,7 @@ pub(super) fn validate(
         slice_axis,
         slices,
         ranges,
-        png16: o.png16.unwrap_or(true),
+        png16: Png16::All,
         npy: o.npy.unwrap_or(true),
         vti: o.vti.unwrap_or(true),
         tiff,
@@ -443,14 +444,66 @@ pub(super) fn validate(
         probes,
         figure: None,
     };
+    // Written field names in write order: species, then the derived fields.
+    let written: Vec<&str> = (spec.fields.iter().map(|&s| species[s]))
+        .chain(spec.derived().into_iter().map(|d| d.0))
+        .collect();
+    // time_of_death is written like a field when there is a viab species.
+    let mut stackable = written.clone();
+    if species.contains(&"viab") {
+        stackable.push("time_of_death");
+    }
+    spec.png16 = png16(o.png16.as_ref(), &stackable)?;
     if let Some(f) = &o.figure {
-        // Written field names in write order: species, then the derived fields.
-        let written: Vec<&str> = (spec.fields.iter().map(|&s| species[s]))
-            .chain(spec.derived().into_iter().map(|d| d.0))
-            .collect();
         spec.figure = Some(figure::validate(f, &written, time, axis_len, slice_axis)?);
     }
     Ok(spec)
+}
+
+/// `output.png16`: `true` (the default), `false`, or a list of names from the written
+/// fields `written` (and `time_of_death`).
+fn png16(value: Option<&toml::Value>, written: &[&str]) -> Result<Png16, Error> {
+    const FIX: &str = "write png16 = true (a 16-bit stack of every written field), false, or a list of written fields such as [\"O2\", \"OH\"]";
+    let list = match value {
+        None | Some(toml::Value::Boolean(true)) => return Ok(Png16::All),
+        Some(toml::Value::Boolean(false)) => return Ok(Png16::None),
+        Some(toml::Value::Array(a)) => a,
+        Some(other) => {
+            return Err(
+                Error::invalid("output.png16", "must be true, false or a list of fields")
+                    .found(other.to_string())
+                    .fix(FIX),
+            )
+        }
+    };
+    let mut names: Vec<String> = Vec::new();
+    for (i, v) in list.iter().enumerate() {
+        let field = format!("output.png16[{i}]");
+        let Some(name) = v.as_str() else {
+            return Err(Error::invalid(&field, "must be a field name")
+                .found(v.to_string())
+                .fix(FIX));
+        };
+        if !written.contains(&name) {
+            return Err(Error::invalid(&field, "is not a written field")
+                .found(format!("{name:?}"))
+                .fix(format!(
+                    "use names from output.fields ({}) or add {name:?} to output.fields",
+                    written.join(", ")
+                )));
+        }
+        if names.iter().any(|n| n == name) {
+            return Err(Error::invalid(&field, "field listed twice")
+                .found(format!("{name:?}"))
+                .fix("list each field once"));
+        }
+        names.push(name.to_string());
+    }
+    Ok(if names.is_empty() {
+        Png16::None
+    } else {
+        Png16::Fields(names)
+    })
 }
 
 /// `[lo, hi]` with lo < hi as a fixed colour range of `field`, else an error with `fix`.

@@ -443,8 +443,9 @@ pub struct OutputSpec {
     pub slices: SliceSelection,
     /// Value range per written field (same order as `fields`).
     pub ranges: Vec<ValueRange>,
-    /// Write a 16-bit grayscale PNG stack (every slice along `slice_axis`) per field.
-    pub png16: bool,
+    /// Which written fields get a 16-bit grayscale PNG stack (every slice along
+    /// `slice_axis`).
+    pub png16: Png16,
     /// Write the full 3D field as `.npy` (f32, C order, shape (nz, ny, nx)).
     pub npy: bool,
     /// Write one VTK ImageData `vti/fields_<time>.vti` per output time (every field as
@@ -480,6 +481,25 @@ pub struct OutputSpec {
     pub probes: Vec<Probe>,
     /// `[output.figure]`: the multi-panel figure `plots/figure_series.png`.
     pub figure: Option<FigureSpec>,
+}
+
+/// `output.png16`: `true` (every written field), `false`, or a list of field names.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub enum Png16 {
+    None,
+    All,
+    Fields(Vec<String>),
+}
+
+impl Png16 {
+    /// Whether written field `name` gets a stack.
+    pub fn includes(&self, name: &str) -> bool {
+        match self {
+            Png16::None => false,
+            Png16::All => true,
+            Png16::Fields(f) => f.iter().any(|n| n == name),
+        }
+    }
 }
 
 impl OutputSpec {

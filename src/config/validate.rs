@@ -258,7 +258,7 @@ mod tests {
                 ValueRange::Fixed { lo: 4.0, hi: 5.0 }
             ]
         );
-        assert!(out.png16 && out.npy && out.vti && !out.tiff);
+        assert!(out.png16 == Png16::All && out.npy && out.vti && !out.tiff);
     }
 
     #[test]
@@ -291,6 +291,32 @@ diffusion_um2_per_s = 0
         let e = load_err(no_species, &[]);
         assert_eq!(e.kind, ErrorKind::MissingKey);
         check(&e, "species");
+    }
+
+    /// `output.png16` takes true, false or a list of written fields (a 16-bit stack is one
+    /// PNG per slice, field and time: a list keeps a run's file count down).
+    #[test]
+    fn png16_takes_a_bool_or_a_list_of_written_fields() {
+        let base = edited(&[]);
+        let sets = |v: &str| vec![format!("output.png16={v}")];
+        let load = |v: &str| load_str(&base, FILE, &sets(v)).map(|s| s.output.png16);
+        assert_eq!(load("true").unwrap(), Png16::All);
+        assert_eq!(load("false").unwrap(), Png16::None);
+        assert_eq!(
+            load("[\"glucose\"]").unwrap(),
+            Png16::Fields(vec!["glucose".into()])
+        );
+        for (value, field, needle) in [
+            ("[\"OH\"]", "output.png16[0]", "not a written field"),
+            ("[\"O2\", \"O2\"]", "output.png16[1]", "listed twice"),
+            ("[1]", "output.png16[0]", "field name"),
+            ("\"yes\"", "output.png16", "true, false or a list"),
+        ] {
+            let set = sets(value);
+            let set: Vec<&str> = set.iter().map(String::as_str).collect();
+            let msg = check(&load_err(&base, &set), field);
+            assert!(msg.contains(needle), "{msg}");
+        }
     }
 
     #[test]

@@ -536,7 +536,7 @@ mod tests {
                 slice_axis: crate::config::Axis::Z,
                 slices: SliceSelection::Indices(vec![1]),
                 ranges: vec![crate::config::ValueRange::Auto],
-                png16: true,
+                png16: crate::config::Png16::All,
                 npy: true,
                 vti: true,
                 tiff: false,

@@ -491,14 +491,18 @@ fn per_field_groups(
         bytes: nf * times * n8 * png8_bytes(w, h),
         exact: false,
     }];
-    if out.png16 {
+    let n16 = fields
+        .iter()
+        .filter(|(name, _)| out.png16.includes(name))
+        .count() as u64;
+    if n16 > 0 {
         groups.push(FileGroup {
             what: format!(
                 "png16/<field>/<time>/{}<index>.png: 16-bit stacks{label}",
                 axis.letter()
             ),
-            files: nf * times * axis_len,
-            bytes: nf * times * axis_len * png16_bytes(w, h),
+            files: n16 * times * axis_len,
+            bytes: n16 * times * axis_len * png16_bytes(w, h),
             exact: false,
         });
     }
@@ -814,6 +818,26 @@ mod tests {
         let field = vec![0.5f32; grid.n_voxels()];
         let bytes = tiff::encode_stack(&field, &grid, &cal).expect("encodes");
         assert_eq!(tiff::stack_bytes(&grid, &cal), bytes.len() as u64);
+    }
+
+    /// The built-in default (`ionfield run` with no arguments) writes hundreds of files,
+    /// not thousands (issue 17): 16-bit stacks of OH· only, with the 8-bit slices, the
+    /// npy and VTI of every field.
+    #[test]
+    fn the_default_run_writes_under_1000_files() {
+        let path = "configs/therapies/fe_fenton_cdt_day.toml";
+        let r = crate::config::load_resolved(
+            crate::config::catalog::file(path).expect("the built-in default"),
+            &crate::config::catalog::source_name(path),
+            std::path::Path::new("."),
+            &[],
+            false,
+        )
+        .expect("the default loads");
+        let e = estimate(&r.scenario, &r.toml);
+        println!("default run: {} files", e.files());
+        assert!(e.files() < 1000, "{} files", e.files());
+        assert!(e.files() > 100, "{} files", e.files());
     }
 
     #[test]

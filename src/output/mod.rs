@@ -519,7 +519,7 @@ impl RunWriter {
         }
 
         // 16-bit stack: every slice, one pixel per voxel.
-        if out.png16 {
+        if out.png16.includes(&field_name) {
             let dir = format!("png16/{name}/{tag}");
             let (width_px, height_px) = slice::slice_size(&grid, axis);
             for index in 0..axis_len {

@@ -74,7 +74,7 @@ fn output_spec(slices: SliceSelection) -> OutputSpec {
         slice_axis: Axis::Z,
         slices,
         ranges: vec![ValueRange::Auto, ValueRange::Fixed { lo: 0.0, hi: 2.0 }],
-        png16: true,
+        png16: crate::config::Png16::All,
         npy: true,
         vti: true,
         tiff: true,
@@ -324,7 +324,7 @@ fn example_blob_renders_colour_stack() {
     let mut out = output_spec(SliceSelection::All);
     out.fields = vec![0];
     out.ranges = vec![ValueRange::Auto];
-    out.png16 = false;
+    out.png16 = crate::config::Png16::None;
     out.npy = false;
     out.vti = false;
     out.tiff = false;
