@@ -142,6 +142,19 @@ fn light_fluence_falls_as_exp_of_minus_mu_eff_depth() {
     assert!((fitted / mu_eff - 1.0).abs() < 0.01);
 }
 
+/// When a 300 s dose of a timer (`laser`, `sono`) starts to ramp off, s.
+const SWITCH_OFF_S: f64 = 299.0;
+
+/// Closed form of the heat balance dE/dt = S·s(t) − ω·E, E(0) = 0, for a source S switched
+/// by a 300 s timer (s = 1 until [`SWITCH_OFF_S`], then e^(−(t − 299)), its last second's
+/// ramp): (E at the switch-off, E at `later_s`), K·voxels.
+fn switched_heat(s: f64, w: f64, later_s: f64) -> (f64, f64) {
+    let on = s / w * (1.0 - (-w * SWITCH_OFF_S).exp());
+    let tail = later_s - SWITCH_OFF_S;
+    let later = (-w * tail).exp() * (on + s * (1.0 - (-(1.0 - w) * tail).exp()) / (1.0 - w));
+    (on, later)
+}
+
 /// The laser switch and the heat balance: light from the x = 0 face of a 12 mm slab, the
 /// laser on for 300 s (`laser` starts at 300 s of irradiation time), tumour perfusion
 /// ω = 5e-4 /s, zero-flux faces for heat. Conduction moves heat but keeps its total, so
@@ -168,14 +181,11 @@ fn the_laser_heats_while_on_and_the_heat_balance_holds() {
             .sum();
         (e, s, f[2][0], f[0][1 + n * 4])
     };
-    let on = 299.0;
+    let (on, later) = (SWITCH_OFF_S, 1200.0);
     let (e_on, s_on, _, dt_surface) = energy(on);
-    let want_on = s_on / w * (1.0 - (-w * on).exp());
-    let later = 1200.0;
     let (e_later, s_later, timer, _) = energy(later);
-    let tail = later - on;
-    let want_later =
-        (-w * tail).exp() * (want_on + s_later * (1.0 - (-(1.0 - w) * tail).exp()) / (1.0 - w));
+    let (want_on, _) = switched_heat(s_on, w, later);
+    let (_, want_later) = switched_heat(s_later, w, later);
     println!(
         "laser 300 s at 1 W/cm²: Σ dT {e_on:.4} K·voxels at 299 s (closed form {want_on:.4}), {e_later:.4} at 1200 s ({want_later:.4}); dT under the surface {dt_surface:.3} K at 299 s; timer left {timer:.2e} s"
     );
@@ -222,14 +232,10 @@ fn ultrasound_heats_by_its_absorbed_intensity_and_the_heat_balance_holds() {
             f[0][4],
         )
     };
-    let on = 299.0;
+    let (on, later) = (SWITCH_OFF_S, 1200.0);
     let (e_on, _, top, bottom) = energy(on);
-    let want_on = s_total / w * (1.0 - (-w * on).exp());
-    let later = 1200.0;
     let (e_later, timer, _, _) = energy(later);
-    let tail = later - on;
-    let want_later =
-        (-w * tail).exp() * (want_on + s_total * (1.0 - (-(1.0 - w) * tail).exp()) / (1.0 - w));
+    let (want_on, want_later) = switched_heat(s_total, w, later);
     println!(
         "ultrasound 300 s at 1 W/cm²: Σ dT {e_on:.4} K·voxels at 299 s (closed form {want_on:.4}), {e_later:.4} at 1200 s ({want_later:.4}); dT {top:.4} K under the transducer, {bottom:.4} K 10 mm deep; timer left {timer:.2e} s"
     );
