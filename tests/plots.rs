@@ -232,7 +232,8 @@ fn run_writes_figure_series_listed_in_the_manifest() {
     assert_eq!(rec["time_s"].as_f64(), Some(20.0));
     assert_eq!(rec["bytes"].as_u64(), Some(bytes.len() as u64));
     let mapping = rec["mapping"].as_str().expect("mapping");
-    assert!(mapping.contains("O2 [mM] 0 … 0.06 (fixed)"), "{mapping}");
+    // Rows are labelled in the unit they are drawn in: O2's fixed 0–0.06 mM as µM.
+    assert!(mapping.contains("O2 [µM] 0 … 60 (fixed)"), "{mapping}");
     assert!(mapping.contains("t = 0, 10, 20 s"), "{mapping}");
     // The figure's settings are in the resolved scenario.
     let fig = &manifest["scenario"]["output"]["figure"];

@@ -154,7 +154,10 @@ impl RunWriter {
         })?;
         let rows: Vec<String> = (0..fig.rows.len())
             .map(|r| {
+                // In the unit the row is labelled in (O2 in µM, OH· in fM), as drawn.
                 let (lo, hi) = fig.row_range(r);
+                let (factor, _) = fig.row_unit(r);
+                let (lo, hi) = (lo * factor, hi * factor);
                 let how = if fig.rows[r].range.is_some() {
                     "fixed"
                 } else {
