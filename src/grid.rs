@@ -38,6 +38,17 @@ impl Grid {
     pub fn shape(&self) -> [usize; 3] {
         [self.nx, self.ny, self.nz]
     }
+    /// Flat index (x fastest) of the voxel whose box holds `p` (µm); `None` outside the
+    /// grid (0 ≤ p < extent on every axis).
+    pub fn voxel_containing(&self, p: DVec3) -> Option<usize> {
+        if !(p.cmpge(DVec3::ZERO).all() && p.cmplt(self.extent_um()).all()) {
+            return None;
+        }
+        // min: a point just below the far face may round onto it.
+        let [i, j, k] = [(p.x, self.nx), (p.y, self.ny), (p.z, self.nz)]
+            .map(|(c, n)| ((c / self.voxel_um) as usize).min(n - 1));
+        Some(i + self.nx * (j + self.ny * k))
+    }
 }
 
 #[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]

@@ -408,20 +408,18 @@ fn draw_chart(
     };
     let plot_w_in = (w - legend_w) as f64 / dpi as f64;
     let plot_h_in = h as f64 / dpi as f64;
-    let (x_ticks, x_minor, x_step) = if spec.log_x {
-        let (major, minor) = log_ticks(x0, x1);
-        (major, minor, 0.0)
-    } else {
-        let (t, s) = nice_ticks(x0, x1, (plot_w_in / 0.6).clamp(3.0, 8.0).round() as usize);
-        (t, Vec::new(), s)
+    // (labelled ticks, minor ticks, step): decades on a log axis, else about `target`.
+    let ticks = |lo: f64, hi: f64, log: bool, target: f64| {
+        if log {
+            let (major, minor) = log_ticks(lo, hi);
+            (major, minor, 0.0)
+        } else {
+            let (t, s) = nice_ticks(lo, hi, target.round() as usize);
+            (t, Vec::new(), s)
+        }
     };
-    let (y_ticks, y_minor, y_step) = if spec.log_y {
-        let (major, minor) = log_ticks(y0, y1);
-        (major, minor, 0.0)
-    } else {
-        let (t, s) = nice_ticks(y0, y1, (plot_h_in / 0.4).clamp(3.0, 7.0).round() as usize);
-        (t, Vec::new(), s)
-    };
+    let (x_ticks, x_minor, x_step) = ticks(x0, x1, spec.log_x, (plot_w_in / 0.6).clamp(3.0, 8.0));
+    let (y_ticks, y_minor, y_step) = ticks(y0, y1, spec.log_y, (plot_h_in / 0.4).clamp(3.0, 7.0));
     let y_fmt = |v: f64| {
         if spec.log_y {
             format_log_tick(v)

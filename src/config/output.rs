@@ -14,6 +14,7 @@ use super::scenario::{
     Probe, SliceSelection, TimeSpec, TimeseriesField, ValueRange,
 };
 use super::time::{default_summary_interval_s, output_count, MAX_STOPS};
+use glam::DVec3;
 
 const COLORMAPS: [&str; 6] = [
     "viridis",
@@ -383,10 +384,9 @@ pub(super) fn validate(
             .fix("give each probe its own name, e.g. name = \"centre\""));
         }
         let extent = grid.extent_um();
-        let inside = p.point_um.len() == 3
-            && p.point_um.iter().all(|v| v.is_finite())
-            && (0..3).all(|a| p.point_um[a] >= 0.0 && p.point_um[a] < extent[a]);
-        if !inside {
+        let point = (p.point_um.len() == 3)
+            .then(|| DVec3::new(p.point_um[0], p.point_um[1], p.point_um[2]));
+        let Some(voxel) = point.and_then(|q| grid.voxel_containing(q)) else {
             return Err(Error::invalid(
                 at("point_um"),
                 "must be a point [x, y, z] inside the grid",
@@ -396,18 +396,11 @@ pub(super) fn validate(
                 "give µm coordinates with 0 ≤ x < {}, 0 ≤ y < {}, 0 ≤ z < {}",
                 extent.x, extent.y, extent.z
             )));
-        }
-        let ijk: Vec<usize> = p
-            .point_um
-            .iter()
-            .map(|v| (v / grid.voxel_um) as usize)
-            .collect();
-        let [nx, ny, nz] = grid.shape();
-        let ijk = [ijk[0].min(nx - 1), ijk[1].min(ny - 1), ijk[2].min(nz - 1)];
+        };
         probes.push(Probe {
             name: p.name.clone(),
             point_um: [p.point_um[0], p.point_um[1], p.point_um[2]],
-            voxel: ijk[0] + nx * (ijk[1] + ny * ijk[2]),
+            voxel,
         });
     }
     let tiff = o.tiff.unwrap_or(false);

@@ -391,6 +391,18 @@ pub struct Vessel {
     pub keep_draw: f64,
 }
 
+impl Vessel {
+    /// Whether the vessel exists in tissue `tissue`: a `[vessel_network]` segment only
+    /// where its draw is below the tissue's keep fraction (`keep_fraction_by_tissue`,
+    /// [`VesselNetwork`]); every `[[vessels]]` region everywhere.
+    pub fn kept_in(&self, tissue: usize, keep_fraction_by_tissue: &[f64]) -> bool {
+        !self.from_network
+            || keep_fraction_by_tissue
+                .get(tissue)
+                .is_none_or(|&f| self.keep_draw < f)
+    }
+}
+
 /// What `[vessel_network]` produced.
 #[derive(Clone, Debug, Serialize)]
 pub struct VesselNetwork {

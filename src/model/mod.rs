@@ -166,7 +166,7 @@ impl Model {
                 // A thinned tissue keeps a segment only where its draw is below the
                 // tissue's keep fraction (the tissue as rasterised above).
                 let tissue = (mask[ix] & TISSUE_ID_MASK) as usize;
-                if vessel.from_network && keep.get(tissue).is_some_and(|&f| vessel.keep_draw >= f) {
+                if !vessel.kept_in(tissue, keep) {
                     continue;
                 }
                 in_vessel[ix] = true;

@@ -40,11 +40,10 @@ impl Polyline {
 /// the module doc), sampled at a quarter voxel; empty when there are none.
 pub fn centrelines(scenario: &Scenario, model: &Model) -> Vec<Polyline> {
     let grid = model.grid;
-    let extent = grid.extent_um();
     let keep = scenario
         .vessel_network
         .as_ref()
-        .map(|n| n.keep_fraction_by_tissue.clone())
+        .map(|n| n.keep_fraction_by_tissue.as_slice())
         .unwrap_or_default();
     let mut lines = Vec::new();
     for (v, vessel) in scenario.vessels.iter().enumerate() {
@@ -62,13 +61,8 @@ pub fn centrelines(scenario: &Scenario, model: &Model) -> Vec<Polyline> {
             _ => continue,
         };
         let exists = |p: DVec3| {
-            if !(p.cmpge(DVec3::ZERO).all() && p.cmplt(extent).all()) {
-                return false;
-            }
-            let [i, j, k] = [p.x, p.y, p.z].map(|c| (c / grid.voxel_um) as usize);
-            let ix = i + grid.nx * (j + grid.ny * k);
-            let tissue = (model.mask[ix] & TISSUE_ID_MASK) as usize;
-            !vessel.from_network || keep.get(tissue).is_none_or(|&f| vessel.keep_draw < f)
+            grid.voxel_containing(p)
+                .is_some_and(|ix| vessel.kept_in((model.mask[ix] & TISSUE_ID_MASK) as usize, keep))
         };
         let n = ((start.distance(end) * SAMPLES_PER_VOXEL / grid.voxel_um).ceil() as usize).max(1);
         let mut run: Vec<DVec3> = Vec::new();

@@ -58,24 +58,25 @@ fn words_with_unit(field: &str) -> String {
 /// `species.O2.diffusion_um2_per_s` → `O2 diffusion (µm²/s)`; any other key is its last
 /// segment with its unit (`grid.voxel_um` → `voxel (µm)`). No title contains the raw key.
 pub fn axis_title(key: &str, resolved: Option<&toml::Table>) -> String {
-    let lookup = |path: &[&str]| -> Option<toml::Value> {
-        let mut v = toml::Value::Table(resolved?.clone());
-        for p in path {
+    // The string at `path` in the resolved scenario (table keys, array indices).
+    let as_str = |path: &[&str]| -> Option<String> {
+        let (first, rest) = path.split_first()?;
+        let mut v = resolved?.get(*first)?;
+        for p in rest {
             v = match (p.parse::<usize>(), v) {
-                (Ok(i), toml::Value::Array(a)) => a.get(i)?.clone(),
-                (_, toml::Value::Table(t)) => t.get(*p)?.clone(),
+                (Ok(i), toml::Value::Array(a)) => a.get(i)?,
+                (_, toml::Value::Table(t)) => t.get(*p)?,
                 _ => return None,
             };
         }
-        Some(v)
+        v.as_str().map(str::to_string)
     };
-    let as_str = |v: Option<toml::Value>| v.and_then(|v| v.as_str().map(str::to_string));
     let segments: Vec<&str> = key.split('.').collect();
     if let Some(index) = segments[0]
         .strip_prefix("dosing[")
         .and_then(|r| r.strip_suffix(']'))
     {
-        let dose = match as_str(lookup(&["dosing", index, "species"])) {
+        let dose = match as_str(&["dosing", index, "species"]) {
             Some(species) => format!("{species} dose"),
             None => format!("dose {}", index.parse::<usize>().map_or(0, |i| i + 1)),
         };
@@ -87,7 +88,7 @@ pub fn axis_title(key: &str, resolved: Option<&toml::Table>) -> String {
     }
     match segments.as_slice() {
         ["parameters", name, rest @ ..] if rest.is_empty() || rest == ["value"] => {
-            match as_str(lookup(&["parameters", name, "unit"])).as_deref() {
+            match as_str(&["parameters", name, "unit"]).as_deref() {
                 Some("1") | None => (*name).to_string(),
                 Some(unit) => format!("{name} ({unit})"),
             }
