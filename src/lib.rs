@@ -3,6 +3,8 @@
 //! Data flows one way: `config` (TOML → validated [`config::Scenario`]) → `model`
 //! (rasterised initial fields, voxel masks, per-species coefficients) → an [`engine::Engine`]
 //! (`gpu` or `cpu`) → `sim` (clock, output schedule) → `output` (PNG, npy, manifest).
+//! `cli` is the command line on top of them (the `ionfield` binary and the Python package
+//! both call it).
 //!
 //! ```
 //! use ionfield::{config, cpu::CpuEngine, engine::Engine, model::Model};
@@ -23,6 +25,7 @@
 
 pub mod chart;
 pub mod chem;
+pub mod cli;
 pub mod config;
 pub mod cpu;
 pub mod engine;

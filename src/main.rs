@@ -1,8 +1,7 @@
 //! `ionfield` binary: parse the command line, run, map the outcome to an exit code.
 
-mod cmd;
-
 use clap::Parser;
+use ionfield::cli;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -14,14 +13,14 @@ fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
         .format_timestamp(None)
         .init();
-    let cli = match cmd::args::Cli::try_parse() {
-        Ok(cli) => cli,
+    let parsed = match cli::args::Cli::try_parse() {
+        Ok(parsed) => parsed,
         Err(e) => {
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    match cmd::dispatch(cli) {
+    match cli::dispatch(parsed) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {:#}", e.error);

@@ -94,24 +94,43 @@ impl Callback for StopAt {
 /// Stops the run with a checkpoint after SIGINT or SIGTERM, at the next batch boundary.
 pub struct SignalStop {
     flag: Arc<AtomicBool>,
+    /// The handlers, removed when the stop is dropped (the run is over): a process that
+    /// goes on after a run (the Python package) gets its own signal handling back.
+    ids: Vec<signal_hook::SigId>,
+}
+
+impl Drop for SignalStop {
+    fn drop(&mut self) {
+        for id in self.ids.drain(..) {
+            signal_hook::low_level::unregister(id);
+        }
+    }
 }
 
 impl SignalStop {
     /// Installs the handlers. A second signal while the first is handled ends the process
     /// at once (exit 1), unless `forwarded`: under `ionfield sweep` the parent forwards
     /// the signal it got and Slurm may also signal the child directly, so a second signal
-    /// must not end the run unsaved.
+    /// must not end the run unsaved; inside Python a second Ctrl-C must not end the
+    /// interpreter. Handlers installed before (Python's own) still run.
     pub fn install(forwarded: bool) -> Result<SignalStop, String> {
         let flag = Arc::new(AtomicBool::new(false));
+        let mut stop = SignalStop {
+            flag: Arc::clone(&flag),
+            ids: Vec::new(),
+        };
         for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
             let error = |e| format!("cannot install a signal handler: {e}");
             if !forwarded {
-                signal_hook::flag::register_conditional_shutdown(sig, 1, Arc::clone(&flag))
-                    .map_err(error)?;
+                stop.ids.push(
+                    signal_hook::flag::register_conditional_shutdown(sig, 1, Arc::clone(&flag))
+                        .map_err(error)?,
+                );
             }
-            signal_hook::flag::register(sig, Arc::clone(&flag)).map_err(error)?;
+            stop.ids
+                .push(signal_hook::flag::register(sig, Arc::clone(&flag)).map_err(error)?);
         }
-        Ok(SignalStop { flag })
+        Ok(stop)
     }
 
     /// The flag the handlers set: true once a signal arrived.
@@ -175,7 +194,13 @@ pub struct Progress {
     pace: [(Instant, u64); 2],
     /// The adaptive integrator's next step, s, as last reported.
     next_step_s: Option<f64>,
+    /// Where the plain lines go instead of the log (and of the bar): the Python package's
+    /// progress callback.
+    sink: Option<ProgressSink>,
 }
+
+/// Receives each progress line of a [`Progress`] (what the plain log would print).
+pub type ProgressSink = Box<dyn FnMut(&str)>;
 
 /// What [`Progress`] shows the progress of.
 #[derive(Clone, Debug, PartialEq)]
@@ -325,7 +350,16 @@ impl Progress {
             last_output_s: None,
             pace: [(now, start_pos); 2],
             next_step_s: None,
+            sink: None,
         }
+    }
+
+    /// Like [`Progress::new`], but every line goes to `sink` (no bar, no log).
+    pub fn with_sink(plan: ProgressPlan, sink: ProgressSink) -> Progress {
+        let mut p = Progress::new(plan);
+        p.bar = None;
+        p.sink = Some(sink);
+        p
     }
 
     /// Wall time to the end at the pace since this process started, s (`None` before
@@ -425,10 +459,14 @@ impl Progress {
             }
             None if log => {
                 self.last_log = Instant::now();
-                log::info!(
+                let line = format!(
                     "{msg} ({} wall)",
                     wall_duration(self.started.elapsed().as_secs_f64())
                 );
+                match &mut self.sink {
+                    Some(sink) => sink(&line),
+                    None => log::info!("{line}"),
+                }
             }
             None => {}
         }

@@ -1,4 +1,4 @@
-//! `ionfield sweep`: the command-line side of `ionfield::sweep`.
+//! `ionfield sweep`: the command-line side of `crate::sweep`.
 //!
 //! Each run of a sweep is a child process (`ionfield run BASE --out DIR/<id> --set ...`,
 //! or `ionfield resume DIR/<id>`) of the current executable, so a GPU driver crash or a
@@ -7,10 +7,10 @@
 
 use super::args::{Backend, SweepArgs};
 use super::common::{load_resolved, AppError, EXIT_INTERRUPTED};
-use ionfield::output::atomic::write_atomic;
-use ionfield::sim::checkpoint;
-use ionfield::sweep::gather;
-use ionfield::sweep::{Run, Shard, Sweep};
+use crate::output::atomic::write_atomic;
+use crate::sim::checkpoint;
+use crate::sweep::gather;
+use crate::sweep::{Run, Shard, Sweep};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -29,7 +29,7 @@ fn resolve_base(sweep: &Sweep, sweep_path: &Path) -> Result<PathBuf, AppError> {
         return Ok(std::path::absolute(&candidate).unwrap_or(candidate));
     }
     let preset = format!("configs/therapies/{}.toml", sweep.base);
-    if ionfield::config::catalog::file(&preset).is_some() {
+    if crate::config::catalog::file(&preset).is_some() {
         return Ok(PathBuf::from(&sweep.base));
     }
     Err(input(format!(

@@ -11,18 +11,18 @@
 
 use super::args::{CheckpointArgs, ResumeArgs, RunArgs};
 use super::common::{choose_backend, load_resolved, AppError, Chosen, EXIT_INTERRUPTED};
-use ionfield::config::{self, Resolved, Scenario};
-use ionfield::cpu::CpuEngine;
-use ionfield::engine::Engine;
-use ionfield::gpu::{self, plan::human_bytes, BufferPlan, GpuContext, GpuEngine};
-use ionfield::model::Model;
-use ionfield::output::callbacks::{self, SharedRunWriter};
-use ionfield::output::folder::{self, Occupant};
-use ionfield::output::manifest::sha256_hex;
-use ionfield::output::{RunInfo, RunWriter};
-use ionfield::sim::checkpoint::{self, Checkpoint, InputFile};
-use ionfield::sim::control::{CheckpointEvery, Progress, ProgressPlan, SignalStop, StopAt};
-use ionfield::sim::{Outcome, RunIdentity, Simulation};
+use crate::config::{self, Resolved, Scenario};
+use crate::cpu::CpuEngine;
+use crate::engine::Engine;
+use crate::gpu::{self, plan::human_bytes, BufferPlan, GpuContext, GpuEngine};
+use crate::model::Model;
+use crate::output::callbacks::{self, SharedRunWriter};
+use crate::output::folder::{self, Occupant};
+use crate::output::manifest::sha256_hex;
+use crate::output::{RunInfo, RunWriter};
+use crate::sim::checkpoint::{self, Checkpoint, InputFile};
+use crate::sim::control::{CheckpointEvery, Progress, ProgressPlan, SignalStop, StopAt};
+use crate::sim::{Outcome, RunIdentity, Simulation};
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -33,8 +33,34 @@ use std::time::Instant;
 /// The resolved scenario, relative to the output folder.
 const RESOLVED_CONFIG: &str = "config.resolved.toml";
 
+/// What a program that embeds a run (the Python package) changes about it; the default is
+/// the command line's.
+#[derive(Default)]
+pub struct Hooks {
+    /// Progress lines go here instead of the terminal's bar or the log.
+    pub progress: Option<crate::sim::control::ProgressSink>,
+    /// The process goes on after the run: a second signal does not end it (as under
+    /// `ionfield sweep`), and the handlers are removed when the run ends.
+    pub embedded: bool,
+    /// The command line recorded in the manifest (default: this process's arguments).
+    pub command_line: Option<Vec<String>>,
+}
+
+impl Hooks {
+    fn command_line(&self) -> Vec<String> {
+        self.command_line
+            .clone()
+            .unwrap_or_else(|| std::env::args().collect())
+    }
+}
+
 /// `ionfield run`.
 pub fn run(args: &RunArgs) -> Result<(), AppError> {
+    run_with(args, Hooks::default())
+}
+
+/// `ionfield run` with `hooks`.
+pub fn run_with(args: &RunArgs, mut hooks: Hooks) -> Result<(), AppError> {
     let started = Instant::now();
     let resolved = load_resolved(args.config.as_deref(), &args.sets, false)?;
     let scenario = &resolved.scenario;
@@ -47,14 +73,11 @@ pub fn run(args: &RunArgs) -> Result<(), AppError> {
     let input_files = input_files(scenario)?;
     // A run that would fill a disk or a folder says so before it starts (`ionfield check`
     // lists what it writes).
-    for w in ionfield::output::estimate::estimate(scenario, &resolved.toml).warnings() {
+    for w in crate::output::estimate::estimate(scenario, &resolved.toml).warnings() {
         log::warn!("{w}");
     }
 
-    let coupled = matches!(
-        scenario.time.scheme,
-        ionfield::config::Scheme::Coupled { .. }
-    );
+    let coupled = matches!(scenario.time.scheme, crate::config::Scheme::Coupled { .. });
     let chosen = choose_backend(args, coupled)?;
     // Refuse a grid the backend cannot hold before rasterising it (that alone takes
     // minutes and gigabytes for 1024³).
@@ -67,7 +90,7 @@ pub fn run(args: &RunArgs) -> Result<(), AppError> {
                 })?;
         }
         Chosen::Cpu => {
-            let need = ionfield::cpu::required_bytes(scenario);
+            let need = crate::cpu::required_bytes(scenario);
             if let Some(mem) = gpu::plan::host_memory() {
                 if need > mem.bytes {
                     return Err(AppError::input(anyhow::anyhow!(
@@ -107,9 +130,10 @@ pub fn run(args: &RunArgs) -> Result<(), AppError> {
         &args.checkpoints,
         0.0,
     )?;
+    run.add_signal_stop(hooks.embedded)?;
     {
         let mut w = run.writer.borrow_mut();
-        w.provenance.command_lines.push(std::env::args().collect());
+        w.provenance.command_lines.push(hooks.command_line());
         w.provenance.hosts.push(host_name());
         w.provenance.resolved_config = RESOLVED_CONFIG.into();
         if let Some(seed) = scenario.vessel_network.as_ref().and_then(|n| n.seed) {
@@ -118,22 +142,23 @@ pub fn run(args: &RunArgs) -> Result<(), AppError> {
         w.write_text(RESOLVED_CONFIG, "toml", &text)
             .map_err(AppError::input)?;
         if let Some(net) = &model.network {
-            w.write_text(
-                "react.wgsl",
-                "wgsl",
-                &ionfield::chem::wgsl::kernel_source(net),
-            )
-            .map_err(AppError::input)?;
+            w.write_text("react.wgsl", "wgsl", &crate::chem::wgsl::kernel_source(net))
+                .map_err(AppError::input)?;
         }
     }
     run.sim.phases_mut().setup_s += started.elapsed().as_secs_f64();
-    run.add_progress(scenario, true);
+    run.add_progress(scenario, true, hooks.progress.take());
     run.spin_up(scenario)?;
     run.execute(scenario)
 }
 
 /// `ionfield resume DIR`.
 pub fn resume(args: &ResumeArgs) -> Result<(), AppError> {
+    resume_with(args, Hooks::default())
+}
+
+/// `ionfield resume DIR` with `hooks`.
+pub fn resume_with(args: &ResumeArgs, mut hooks: Hooks) -> Result<(), AppError> {
     let started = Instant::now();
     let dir = &args.dir;
     let ck_path = dir.join(checkpoint::REL_PATH);
@@ -202,6 +227,7 @@ pub fn resume(args: &ResumeArgs) -> Result<(), AppError> {
         &args.checkpoints,
         h.time_s,
     )?;
+    run.add_signal_stop(hooks.embedded)?;
     run.sim
         .restore(&ck)
         .map_err(|e| AppError::input(anyhow::anyhow!("{}: {e}", ck_path.display())))?;
@@ -209,12 +235,12 @@ pub fn resume(args: &ResumeArgs) -> Result<(), AppError> {
         let mut w = run.writer.borrow_mut();
         w.adopt_file(checkpoint::REL_PATH, "checkpoint", &bytes);
         let p = &mut w.provenance;
-        p.command_lines.push(std::env::args().collect());
+        p.command_lines.push(hooks.command_line());
         p.hosts.push(host_name());
         p.resumed_from_s.push(h.time_s);
     }
     run.sim.phases_mut().setup_s += started.elapsed().as_secs_f64();
-    run.add_progress(scenario, false);
+    run.add_progress(scenario, false, hooks.progress.take());
     eprintln!(
         "resuming at t = {} s (step {}) from {}",
         h.time_s,
@@ -233,9 +259,9 @@ struct RunFolder {
 
 impl RunFolder {
     /// The simulation of `scenario` on `engine`, writing into `out_dir`: the standard
-    /// writers, then `--checkpoint-every` (from model time `from_s`), `--stop-at`, the
-    /// signal stop and the progress bar. `run` and `resume` build the same, so a
-    /// checkpoint's callback states find their callbacks.
+    /// writers, then `--checkpoint-every` (from model time `from_s`) and `--stop-at`; the
+    /// caller adds the signal stop and the progress bar next. `run` and `resume` build the
+    /// same, so a checkpoint's callback states find their callbacks.
     fn new(
         scenario: &Scenario,
         model: &Model,
@@ -248,7 +274,7 @@ impl RunFolder {
         let info = engine.info();
         eprintln!(
             "ionfield {}: scenario `{}` ({}), backend {} on {}",
-            ionfield::VERSION,
+            crate::VERSION,
             scenario.name,
             scenario.source,
             info.backend,
@@ -275,29 +301,43 @@ impl RunFolder {
         if let Some(at) = ck.stop_at {
             sim.add(StopAt::new(at, dt_s));
         }
-        let forwarded = std::env::var_os("IONFIELD_SWEEP_CHILD").is_some();
-        let signals =
-            SignalStop::install(forwarded).map_err(|e| AppError::simulation(anyhow::anyhow!(e)))?;
-        let interrupted = signals.flag();
-        sim.engine().set_interrupt(Arc::clone(&interrupted));
-        sim.add(signals);
         Ok(RunFolder {
             sim,
             writer,
-            interrupted,
+            interrupted: Arc::new(AtomicBool::new(false)),
         })
     }
 
+    /// SIGINT and SIGTERM stop the run with a checkpoint; `embedded`: the process goes on
+    /// after the run, so a second signal does not end it (as under `ionfield sweep`).
+    fn add_signal_stop(&mut self, embedded: bool) -> Result<(), AppError> {
+        let forwarded = embedded || std::env::var_os("IONFIELD_SWEEP_CHILD").is_some();
+        let signals =
+            SignalStop::install(forwarded).map_err(|e| AppError::simulation(anyhow::anyhow!(e)))?;
+        self.interrupted = signals.flag();
+        self.sim.engine().set_interrupt(Arc::clone(&self.interrupted));
+        self.sim.add(signals);
+        Ok(())
+    }
+
     /// The progress bar (or its log lines) from where the simulation stands to the end,
-    /// over the spin-up too when `with_spin_up` (a new run).
-    fn add_progress(&mut self, scenario: &Scenario, with_spin_up: bool) {
+    /// over the spin-up too when `with_spin_up` (a new run); its lines go to `sink` if given.
+    fn add_progress(
+        &mut self,
+        scenario: &Scenario,
+        with_spin_up: bool,
+        sink: Option<crate::sim::control::ProgressSink>,
+    ) {
         let plan = ProgressPlan::new(
             scenario,
             self.sim.total_steps(),
             self.sim.position().step,
             with_spin_up,
         );
-        self.sim.add(Progress::new(plan));
+        self.sim.add(match sink {
+            Some(sink) => Progress::with_sink(plan, sink),
+            None => Progress::new(plan),
+        });
     }
 
     /// The untreated baseline before t = 0 (`time.spin_up_s`), with its report.
@@ -305,18 +345,18 @@ impl RunFolder {
         let Some(spin) = scenario.spin_up else {
             return Ok(());
         };
-        let human = ionfield::config::duration::human(spin.duration_s);
+        let human = crate::config::duration::human(spin.duration_s);
         let duration = if human == format!("{} s", spin.duration_s) {
             human
         } else {
             format!("{} s ({human})", spin.duration_s)
         };
-        let adaptive = scenario.time.scheme != ionfield::config::Scheme::Split;
+        let adaptive = scenario.time.scheme != crate::config::Scheme::Split;
         if adaptive {
             eprintln!(
                 "spin-up: {duration} of baseline (no doses, no outputs) before t = 0, error-controlled steps from {} s at {}× the run's tolerance",
                 spin.dt_s,
-                ionfield::sim::SPIN_UP_TOLERANCE_SCALE
+                crate::sim::SPIN_UP_TOLERANCE_SCALE
             );
         } else {
             eprintln!(
@@ -331,7 +371,7 @@ impl RunFolder {
             Err(e) => {
                 // A signal during the spin-up: the manifest says so (no checkpoint, so a
                 // sweep reruns the run from scratch).
-                if matches!(e, ionfield::sim::simulation::Error::SpinUpStopped { .. }) {
+                if matches!(e, crate::sim::simulation::Error::SpinUpStopped { .. }) {
                     let _ = self.write_manifest("interrupted");
                 }
                 return Err(e.into());
@@ -346,12 +386,12 @@ impl RunFolder {
         } else {
             ""
         };
-        let ran = ionfield::config::duration::human(report.duration_s);
-        let necrotic = ionfield::sim::NECROTIC_VIAB;
+        let ran = crate::config::duration::human(report.duration_s);
+        let necrotic = crate::sim::NECROTIC_VIAB;
         match (report.tolerance_per_h, report.settled) {
             (Some(tol), Some(true)) => eprintln!(
                 "spin-up settled after {ran}: largest drift {name} at {drift:.2e} of its range per hour over the last {}, within {tol:e} (voxels with viab ≥ {necrotic}; cumulative species and viab excluded{}; all in manifest.json)",
-                ionfield::config::duration::human(report.window_s),
+                crate::config::duration::human(report.window_s),
                 if adaptive { "; measured at the run's own tolerance" } else { "" }
             ),
             (Some(tol), _) => log::warn!(
@@ -450,7 +490,7 @@ impl RunFolder {
     }
 
     /// `manifest.json` with the final `status` and the simulation's wall times.
-    fn write_manifest(&mut self, status: &str) -> Result<PathBuf, ionfield::output::Error> {
+    fn write_manifest(&mut self, status: &str) -> Result<PathBuf, crate::output::Error> {
         let mut w = self.writer.borrow_mut();
         w.provenance.wall_time_by_phase_s = self.sim.phases().clone();
         w.provenance.time_steps = self.sim.engine().step_stats();
@@ -621,8 +661,8 @@ fn resolved_config_text(r: &Resolved) -> String {
     format!(
         "# The fully resolved scenario of this run: `{}` with its includes merged and every\n# --set applied, written by ionfield {} ({}). `ionfield resume` reads it; relative\n# paths in it start from {}.\n\n{}",
         r.scenario.source,
-        ionfield::VERSION,
-        ionfield::GIT_COMMIT,
+        crate::VERSION,
+        crate::GIT_COMMIT,
         r.base_dir.display(),
         r.toml
     )

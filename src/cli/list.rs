@@ -1,7 +1,7 @@
 //! `ionfield list`: the built-in therapy presets, one line each.
 
 use super::common::{load_catalogue, AppError};
-use ionfield::config;
+use crate::config;
 
 pub fn list() -> Result<(), AppError> {
     println!("built-in therapy presets (run one with `ionfield run NAME` or `ionfield run configs/therapies/NAME.toml`):");

@@ -3,14 +3,14 @@
 
 use super::args::DescribeArgs;
 use super::common::{load, load_catalogue, AppError};
-use ionfield::config;
+use crate::config;
 
 pub fn describe(args: &DescribeArgs) -> Result<(), AppError> {
     if args.all {
-        println!("{}", ionfield::output::describe::HEADER);
+        println!("{}", crate::output::describe::HEADER);
         for (_, path) in config::catalog::presets() {
             let scenario = load_catalogue(path)?;
-            print!("{}", ionfield::output::describe::markdown(&scenario, path));
+            print!("{}", crate::output::describe::markdown(&scenario, path));
         }
         return Ok(());
     }
@@ -21,9 +21,6 @@ pub fn describe(args: &DescribeArgs) -> Result<(), AppError> {
         .map_or(config::catalog::DEFAULT_PATH.to_string(), |p| {
             p.display().to_string()
         });
-    print!(
-        "{}",
-        ionfield::output::describe::markdown(&scenario, &shown)
-    );
+    print!("{}", crate::output::describe::markdown(&scenario, &shown));
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! `ionfield info`: the GPU adapters, their limits, and what `--backend auto` would use.
 
 use super::common::AppError;
-use ionfield::gpu::{self, plan::human_bytes};
+use crate::gpu::{self, plan::human_bytes};
 
 pub fn info() -> Result<(), AppError> {
     let adapters = gpu::context::list_adapters();

@@ -3,10 +3,10 @@
 
 use super::args::CheckArgs;
 use super::common::{load_resolved, AppError};
-use ionfield::config::duration::human;
-use ionfield::config::{self, Resolved, Scenario};
-use ionfield::gpu::{plan::human_bytes, BufferPlan};
-use ionfield::output::estimate::{self, Estimate, WALL_UNCERTAINTY};
+use crate::config::duration::human;
+use crate::config::{self, Resolved, Scenario};
+use crate::gpu::{plan::human_bytes, BufferPlan};
+use crate::output::estimate::{self, Estimate, WALL_UNCERTAINTY};
 
 pub fn check(args: &CheckArgs) -> Result<(), AppError> {
     let Resolved {
@@ -74,13 +74,13 @@ pub fn check(args: &CheckArgs) -> Result<(), AppError> {
             or_none(net.describe_laws().join("; "))
         );
         match scenario.time.scheme {
-            ionfield::config::Scheme::Split => println!(
+            crate::config::Scheme::Split => println!(
                 "integrator: ROS2 (Rosenbrock, order 2, L-stable), rtol {}, atol {:?} mM, at most {} sub-steps per voxel and call; Strang splitting react(dt/2) → diffuse(dt) → react(dt/2)",
                 scenario.chemistry.rtol,
                 net.atol_mm,
                 scenario.chemistry.max_substeps
             ),
-            ionfield::config::Scheme::Coupled { rtol, .. } => println!(
+            crate::config::Scheme::Coupled { rtol, .. } => println!(
                 "integrator: ROS2 (Rosenbrock, order 2, L-stable) over reaction and diffusion together (time.scheme = \"coupled\"), relative tolerance {rtol} per step (10× during the spin-up), atol {:?} mM",
                 net.atol_mm
             ),
@@ -90,7 +90,7 @@ pub fn check(args: &CheckArgs) -> Result<(), AppError> {
         "memory: GPU {} ({} per species buffer), CPU backend {}",
         human_bytes(plan.required_bytes()),
         human_bytes(plan.field_bytes),
-        human_bytes(ionfield::cpu::required_bytes(&scenario))
+        human_bytes(crate::cpu::required_bytes(&scenario))
     );
     print_outputs(&estimate);
     println!("resolved scenario (JSON):");
@@ -105,7 +105,7 @@ const SHOWN_VESSELS: usize = 20;
 
 /// The resolved scenario as pretty JSON, the vessel list cut after [`SHOWN_VESSELS`]
 /// (serialised without the rest, which `scenario` gets back).
-fn scenario_json(scenario: &mut ionfield::config::Scenario) -> String {
+fn scenario_json(scenario: &mut crate::config::Scenario) -> String {
     let total = scenario.vessels.len();
     let rest = scenario.vessels.split_off(total.min(SHOWN_VESSELS));
     let mut value = serde_json::to_value(&*scenario).expect("a Scenario always serialises");

@@ -3,9 +3,9 @@
 
 use super::args::GatherArgs;
 use super::common::AppError;
-use ionfield::output::atomic::write_atomic;
-use ionfield::sweep::gather::{self, ResultRow, METRICS};
-use ionfield::sweep::plot;
+use crate::output::atomic::write_atomic;
+use crate::sweep::gather::{self, ResultRow, METRICS};
+use crate::sweep::plot;
 
 fn input(msg: String) -> AppError {
     AppError::input(anyhow::anyhow!(msg))

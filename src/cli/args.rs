@@ -170,7 +170,7 @@ fn model_time(text: &str) -> Result<f64, String> {
     if let Ok(v) = text.trim().parse::<f64>() {
         return Ok(v);
     }
-    ionfield::config::duration::parse_seconds(text).map_err(|problem| {
+    crate::config::duration::parse_seconds(text).map_err(|problem| {
         format!(
             "`{text}` {problem}. Fix: give seconds (3600) or a number and a unit of s, min, h, d (\"12 h\")"
         )

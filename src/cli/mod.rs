@@ -9,10 +9,10 @@ mod describe;
 mod gather;
 mod info;
 mod list;
-mod run;
+pub mod run;
 mod sweep;
 
-pub use common::AppError;
+pub use common::{load_resolved, AppError, EXIT_INTERRUPTED};
 
 /// Runs the parsed command line.
 pub fn dispatch(cli: args::Cli) -> Result<(), AppError> {

@@ -2,10 +2,10 @@
 //! preset name or the built-in default) and choosing the backend.
 
 use super::args::{Backend, RunArgs};
-use ionfield::config::{self, Resolved, Scenario};
-use ionfield::engine;
-use ionfield::gpu::{self, GpuContext};
-use ionfield::sim;
+use crate::config::{self, Resolved, Scenario};
+use crate::engine;
+use crate::gpu::{self, GpuContext};
+use crate::sim;
 use std::path::Path;
 
 /// Exit code after SIGINT/SIGTERM (128 + SIGINT, the shell convention).
