@@ -1,6 +1,7 @@
 //! The field files read back by tools that share no code with ionfield: numpy (`.npy`),
 //! VTK's `vtkXMLImageDataReader` (`.vti`) and tifffile (`.tif`), driven by
-//! `tests/readers/check_outputs.py`.
+//! `tests/readers/check_outputs.py`; zarr-python and ome-zarr-py (napari's reader) read the
+//! OME-Zarr store `fields.ome.zarr`.
 //!
 //! The `ionfield` binary runs a small scenario on a non-cubic 12×10×8 grid (so a swapped
 //! axis shows) with npy, vti and tiff on. The test then gets its own reference: the same
@@ -217,10 +218,15 @@ fn npy_vti_tiff_read_back_by_numpy_vtk_and_tifffile() {
         "the independent readers disagree with ionfield's files (exit {:?}):\n{stdout}\n{stderr}",
         result.status.code()
     );
-    // 3 times × 3 fields × (npy + tif) + 3 vti + series.pvd.
+    // 3 times × 3 fields × (npy + tif) + 3 vti + series.pvd; the OME-Zarr store: 9 chunks
+    // (3 fields × 3 times), 2 documents, labels/zarr.json and 3 files per label image.
     assert!(
-        stdout.contains("readers: all ") && stdout.contains("checks passed on 22 files"),
+        stdout.contains("readers: all ") && stdout.contains("checks passed on 40 files"),
         "the script did not report its checks:\n{stdout}"
+    );
+    assert!(
+        stdout.contains("fields.ome.zarr: 9 field-times bitwise equal to the npy"),
+        "no OME-Zarr comparison:\n{stdout}"
     );
     for tag in &tags {
         for name in ["A", "H"] {

@@ -1,9 +1,10 @@
 """Reading a run folder: `open_run` (xarray), `timeseries` and `viability` (pandas).
 
 Everything is read from what the run wrote: `manifest.json` (which files exist, at which
-model times, in which units), the `.npy` fields (f32, shape (nz, ny, nx), x fastest) and
-the CSV files. A run that was interrupted or is still going has a manifest that lists the
-files it finished, and only those are read.
+model times, in which units), the `.npy` fields (f32, shape (nz, ny, nx), x fastest) or,
+for a run without them (`output.npy = false`), the OME-Zarr store `fields.ome.zarr`
+(zarr-python ≥ 3), and the CSV files. A run that was interrupted or is still going has a
+manifest that lists the files it finished, and only those are read.
 """
 
 import json
@@ -48,9 +49,10 @@ def _coords(grid: dict, times_s: list) -> dict:
     return coords
 
 
-def _mask_vars(path: Path, written: dict, tissues: list, shape: tuple) -> dict:
-    """The tissue and vessel masks: as written by the run, else rebuilt from its scenario."""
-    arrays = {}
+def _mask_vars(path: Path, written: dict, tissues: list, shape: tuple, stored: dict) -> dict:
+    """The tissue and vessel masks: as written by the run (npy, else the OME-Zarr labels
+    in `stored`), else rebuilt from its scenario."""
+    arrays = dict(stored)
     for name in MASKS:
         if name in written:
             first = written[name][min(written[name])]
@@ -92,6 +94,27 @@ def _mask_vars(path: Path, written: dict, tissues: list, shape: tuple) -> dict:
     return out
 
 
+def _from_zarr(path: Path) -> tuple:
+    """(times, {name: (unit, values (t, z, y, x))}, {mask: values (z, y, x)}) from the
+    run's OME-Zarr store."""
+    try:
+        import zarr
+    except ImportError:
+        raise ImportError(
+            f"{path}: the run wrote its 3D fields only to fields.ome.zarr; reading it needs "
+            "zarr-python >= 3 (Python >= 3.11). Fix: python3 -m pip install 'zarr>=3'"
+        ) from None
+    g = zarr.open_group(str(path / "fields.ome.zarr"), mode="r")
+    meta = g.attrs.asdict()["ionfield"]
+    image = g["0"]
+    fields = {c["name"]: (c["unit"], image[:, i]) for i, c in enumerate(meta["channels"])}
+    masks = {}
+    for name in MASKS:
+        if f"labels/{name}/0" in g:
+            masks[name] = np.asarray(g[f"labels/{name}/0"][0, 0], dtype=np.uint8)
+    return list(meta["times_s"]), fields, masks
+
+
 def open_run(path: Union[str, os.PathLike]) -> xr.Dataset:
     """The fields of the run in `path` as an xarray.Dataset.
 
@@ -123,8 +146,13 @@ def open_run(path: Union[str, os.PathLike]) -> xr.Dataset:
             values[index[t]] = np.load(path / f["path"])
         unit = next(iter(per.values()))["unit"]
         data_vars[name] = (("time", "z", "y", "x"), values, {"units": unit, "long_name": name})
+    stored_masks = {}
+    if not data_vars and any(f["path"].startswith("fields.ome.zarr/") for f in m["files"]):
+        times, fields, stored_masks = _from_zarr(path)
+        for name, (unit, values) in fields.items():
+            data_vars[name] = (("time", "z", "y", "x"), values, {"units": unit, "long_name": name})
     tissues = [t["name"] for t in scenario.get("tissues", [])]
-    data_vars.update(_mask_vars(path, written, tissues, shape))
+    data_vars.update(_mask_vars(path, written, tissues, shape, stored_masks))
     config = path / "config.resolved.toml"
     attrs = {
         "scenario": scenario.get("name", ""),

@@ -315,7 +315,9 @@ impl RunFolder {
         let signals =
             SignalStop::install(forwarded).map_err(|e| AppError::simulation(anyhow::anyhow!(e)))?;
         self.interrupted = signals.flag();
-        self.sim.engine().set_interrupt(Arc::clone(&self.interrupted));
+        self.sim
+            .engine()
+            .set_interrupt(Arc::clone(&self.interrupted));
         self.sim.add(signals);
         Ok(())
     }

@@ -38,6 +38,8 @@ pub struct RawOutput {
     /// `true`, `false` or a list of written field names; checked in `validate`.
     pub png16: Option<toml::Value>,
     pub npy: Option<bool>,
+    /// OME-Zarr store `fields.ome.zarr` (default true).
+    pub zarr: Option<bool>,
     pub vti: Option<bool>,
     pub tiff: Option<bool>,
     /// Fields of `timeseries.csv` (species names and "pH"); default every species and pH.
@@ -98,6 +100,7 @@ pub(super) fn validate(
                 ranges_mm: None,
                 png16: None,
                 npy: None,
+                zarr: None,
                 vti: None,
                 tiff: None,
                 timeseries: None,
@@ -425,6 +428,7 @@ pub(super) fn validate(
         ranges,
         png16: Png16::All,
         npy: o.npy.unwrap_or(true),
+        zarr: o.zarr.unwrap_or(true),
         vti: o.vti.unwrap_or(true),
         tiff,
         ph,

@@ -460,6 +460,10 @@ pub struct OutputSpec {
     pub png16: Png16,
     /// Write the full 3D field as `.npy` (f32, C order, shape (nz, ny, nx)).
     pub npy: bool,
+    /// Write every field at every output time into one OME-Zarr store `fields.ome.zarr`
+    /// (NGFF 0.5, Zarr v3: an image (t, c, z, y, x) in µm and s, the tissue and vessel
+    /// masks as labels); see `output::zarr`.
+    pub zarr: bool,
     /// Write one VTK ImageData `vti/fields_<time>.vti` per output time (every field as
     /// Float32 cell data, spacing = voxel in µm) and the ParaView series `vti/series.pvd`.
     pub vti: bool,

@@ -538,6 +538,7 @@ mod tests {
                 ranges: vec![crate::config::ValueRange::Auto],
                 png16: crate::config::Png16::All,
                 npy: true,
+                zarr: false,
                 vti: true,
                 tiff: false,
                 ph: None,

@@ -79,6 +79,9 @@ pub struct FieldWriter {
     /// `vessels_centrelines.vtp`, written with the first output when the `vessels` mask
     /// is asked for and there are cylinder or capsule vessels.
     centrelines: Option<String>,
+    /// The tissue index and vessel flag of every voxel, for the OME-Zarr store's label
+    /// images, written with the first output (`output.zarr`).
+    labels: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 impl FieldWriter {
@@ -105,12 +108,22 @@ impl FieldWriter {
         } else {
             Vec::new()
         };
+        let labels = (scenario.output.zarr && !well_mixed).then(|| {
+            let tissue = model
+                .mask
+                .iter()
+                .map(|m| (m & crate::model::TISSUE_ID_MASK) as u8)
+                .collect();
+            let vessels = model.vessel.iter().map(|&v| u8::from(v)).collect();
+            (tissue, vessels)
+        });
         FieldWriter {
             writer,
             derived,
             read,
             well_mixed,
             centrelines: (!lines.is_empty()).then(|| super::centrelines::polydata_xml(&lines)),
+            labels,
         }
     }
 }
@@ -135,6 +148,9 @@ impl Callback for FieldWriter {
         if let Some(xml) = self.centrelines.take() {
             w.write_text(super::centrelines::FILE, "vtp", &xml)
                 .map_err(env_error)?;
+        }
+        if let Some((tissue, vessels)) = self.labels.take() {
+            w.write_labels(&tissue, &vessels).map_err(env_error)?;
         }
         if self.well_mixed {
             let values: Vec<f64> = data.iter().map(|f| f[0] as f64).collect();

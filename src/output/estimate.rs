@@ -563,6 +563,20 @@ fn field_files(scenario: &Scenario, schedule: &OutputSchedule) -> Vec<FileGroup>
         let tod = [("time_of_death".to_string(), "s".to_string())];
         groups.extend(per_field_groups(scenario, &tod, 1, " (time_of_death)"));
     }
+    if out.zarr {
+        // Every field at every output time (and the time of death once), gzip-compressed:
+        // the raw size is the upper bound given.
+        let field_times = fields.len() as u64 * n_out + viab.is_some() as u64;
+        groups.push(FileGroup {
+            what: format!(
+                "{}/: OME-Zarr, every field and time, tissue and vessel labels",
+                super::zarr::STORE
+            ),
+            files: super::zarr::n_files(grid, field_times),
+            bytes: field_times * 4 * grid.n_voxels() as u64 + 2 * grid.n_voxels() as u64,
+            exact: false,
+        });
+    }
     // timeseries.csv: a row per stop, field, region (whole + tissues) and statistic, and
     // per point probe.
     let stops = schedule.times_s.len() as u64;

@@ -27,6 +27,7 @@ pub const KNOWN_DIRS: &[&str] = &[
     "png",
     "png16",
     "fields",
+    "fields.ome.zarr",
     "vti",
     "tiff",
     "plots",

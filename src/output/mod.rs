@@ -38,6 +38,7 @@ pub mod tiff;
 pub mod timeseries;
 pub mod viability;
 pub mod vti;
+pub mod zarr;
 
 use std::fs;
 use std::io;
@@ -115,6 +116,8 @@ pub struct RunWriter {
     figure: Option<chart::FigureSeries>,
     /// Why the run failed, for the manifest.
     failure: Option<String>,
+    /// What `fields.ome.zarr` holds so far (`output.zarr`).
+    zarr: zarr::ZarrState,
 }
 
 /// What a [`RunWriter`] has written so far, saved in checkpoints so a resumed run keeps
@@ -131,6 +134,8 @@ pub struct WriterState {
     provenance: Provenance,
     /// Wall time of the parts before this one, s.
     wall_time_s: f64,
+    #[serde(default)]
+    zarr: zarr::ZarrState,
 }
 
 /// Smallest number of decimals (1 … 6) that writes every output time of the run
@@ -231,6 +236,7 @@ impl RunWriter {
             provenance: Provenance::default(),
             figure: Self::new_figure(scenario),
             failure: None,
+            zarr: zarr::ZarrState::default(),
         })
     }
 
@@ -247,6 +253,7 @@ impl RunWriter {
             figure: self.figure.clone(),
             provenance: self.provenance.clone(),
             wall_time_s,
+            zarr: self.zarr.clone(),
         }
     }
 
@@ -260,6 +267,7 @@ impl RunWriter {
         self.vti_series = state.vti_series;
         self.figure = state.figure;
         self.provenance = state.provenance;
+        self.zarr = state.zarr;
         state.wall_time_s
     }
 
@@ -427,6 +435,7 @@ impl RunWriter {
         if out.vti {
             self.write_vti(time_s, step, &names_units, fields)?;
         }
+        self.write_zarr_metadata()?;
         self.write_figure_if_due(time_s, step)?;
 
         self.outputs.push(OutputRecord { time_s, step });
@@ -563,8 +572,75 @@ impl RunWriter {
                 FileRecord::of_field("npy", &field_name, &unit, time_s, step),
             )?;
         }
+        let zarr = out.zarr;
         if out.tiff {
             self.write_tiff(&field_name, &unit, (lo, hi), field, time_s, step)?;
+        }
+        if zarr {
+            let chunks = self
+                .zarr
+                .field_chunks(&grid, &field_name, &unit, field, time_s)
+                .map_err(|e| Error::Fields {
+                    time_s,
+                    message: e.to_string(),
+                })?;
+            for (key, bytes) in chunks {
+                self.files
+                    .retain(|f| f.path != format!("{}/{key}", zarr::STORE));
+                write_file(
+                    &self.out_dir,
+                    &mut self.files,
+                    format!("{}/{key}", zarr::STORE),
+                    &bytes,
+                    FileRecord::of_field("zarr", &field_name, &unit, time_s, step),
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Rewrites the documents of `fields.ome.zarr` that grow with the run (the root
+    /// group's attributes, the image's shape), if `output.zarr`.
+    fn write_zarr_metadata(&mut self) -> Result<(), Error> {
+        if !self.scenario.output.zarr || self.zarr.channels.is_empty() {
+            return Ok(());
+        }
+        let grid = self.scenario.grid;
+        let files = self
+            .zarr
+            .metadata_files(&grid, &self.scenario.name)
+            .map_err(|e| Error::Fields {
+                time_s: self.zarr.times_s.last().copied().unwrap_or(0.0),
+                message: e.to_string(),
+            })?;
+        for (key, bytes) in files {
+            self.write_bytes(&format!("{}/{key}", zarr::STORE), "zarr", &bytes)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the label images of `fields.ome.zarr` (if `output.zarr`): `tissue` (the
+    /// tissue index of each voxel, x fastest) and `vessels` (1 inside a vessel).
+    pub fn write_labels(&mut self, tissue: &[u8], vessels: &[u8]) -> Result<(), Error> {
+        if !self.scenario.output.zarr {
+            return Ok(());
+        }
+        let grid = self.scenario.grid;
+        let names: Vec<String> = self
+            .scenario
+            .tissues
+            .iter()
+            .map(|t| t.name.clone())
+            .collect();
+        let files = self
+            .zarr
+            .label_files(&grid, tissue, vessels, &names)
+            .map_err(|e| Error::Fields {
+                time_s: 0.0,
+                message: e.to_string(),
+            })?;
+        for (key, bytes) in files {
+            self.write_bytes(&format!("{}/{key}", zarr::STORE), "zarr", &bytes)?;
         }
         Ok(())
     }
@@ -592,6 +668,7 @@ impl RunWriter {
             end_s,
             step,
         )?;
+        self.write_zarr_metadata()?;
         let elapsed = self.started.elapsed().as_secs_f64();
         self.write_manifest("running", elapsed)?;
         Ok(())

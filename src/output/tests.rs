@@ -76,6 +76,7 @@ fn output_spec(slices: SliceSelection) -> OutputSpec {
         ranges: vec![ValueRange::Auto, ValueRange::Fixed { lo: 0.0, hi: 2.0 }],
         png16: crate::config::Png16::All,
         npy: true,
+        zarr: false,
         vti: true,
         tiff: true,
         ph: None,

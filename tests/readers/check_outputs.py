@@ -9,7 +9,8 @@ RUN_DIR is the run's output folder (manifest.json, fields/, vti/, tiff/). REF_DI
 (little-endian f32, x fastest), written without any of ionfield's writers.
 
 Readers: numpy (`.npy`), VTK's vtkXMLImageDataReader (`.vti`), tifffile (`.tif`), the
-standard library's XML parser (`series.pvd`) and hashlib (manifest checksums).
+standard library's XML parser (`series.pvd`), zarr-python and ome-zarr-py (the OME-Zarr
+store) and hashlib (manifest checksums).
 
 Checks, per output time and field:
   * npy: dtype float32, shape (nz, ny, nx); bitwise equal to the reference where there is
@@ -23,7 +24,12 @@ Checks, per output time and field:
     0; the CellData array named <field>_<unit> bitwise equal to the npy (cells x fastest);
     VTK's own ComputeCellId((i, j, k)) gives the probe values; TimeValue = the time in s.
   * series.pvd: one DataSet per output time with timestep = time in s and the .vti file.
-  * manifest.json: every npy/tiff/vti/pvd file listed with its size and SHA-256.
+  * fields.ome.zarr, read by zarr-python and by ome-zarr-py's Reader (what napari's
+    plugin uses): the image (t, c, z, y, x) float32 with every field at every time bitwise
+    equal to its npy, channel names and units, the exact times; NGFF axes with units
+    second/micrometer, scale (interval, 1, voxel, voxel, voxel), translation of half a
+    voxel; the tissue and vessels label images (1, 1, nz, ny, nx) uint8.
+  * manifest.json: every npy/tiff/vti/pvd/zarr file listed with its size and SHA-256.
 
 Exit codes: 0 all checks passed (the last line says how many); 1 a check failed;
 3 a Python package is missing (the message says how to install them).
@@ -46,6 +52,9 @@ try:
     from vtkmodules.util.numpy_support import vtk_to_numpy
     from vtkmodules.vtkCommonCore import vtkVersion
     from vtkmodules.vtkIOXML import vtkXMLImageDataReader
+    import zarr
+    from ome_zarr.io import parse_url
+    from ome_zarr.reader import Reader
 except ImportError as e:  # also covers a vtk wheel whose shared libraries fail to load
     print(
         f"MISSING PYTHON PACKAGE: {e!r} (python {sys.executable}). "
@@ -90,7 +99,7 @@ def main(run_dir, ref_dir):
 
     # Manifest: sizes and checksums of every file this script reads.
     for rel, rec in files.items():
-        if rec["kind"] not in ("npy", "tiff", "vti", "pvd"):
+        if rec["kind"] not in ("npy", "tiff", "vti", "pvd", "zarr"):
             continue
         with open(os.path.join(run_dir, rel), "rb") as f:
             data = f.read()
@@ -222,11 +231,63 @@ def main(run_dir, ref_dir):
     for _, f in got:
         c.ok(os.path.isfile(os.path.join(run_dir, "vti", f)), f"series.pvd lists missing {f}")
 
+    n_files += check_ome_zarr(c, run_dir, ex, files, shape, h)
+
     if c.failures:
         print(f"readers: {len(c.failures)} of {c.n} checks FAILED", file=sys.stderr)
         return 1
     print(f"readers: all {c.n} checks passed on {n_files} files")
     return 0
+
+
+def check_ome_zarr(c, run_dir, ex, files, shape, h):
+    """The OME-Zarr store against the npy files; returns the number of store files."""
+    store = os.path.join(run_dir, "fields.ome.zarr")
+    g = zarr.open_group(store, mode="r")
+    img = g["0"]
+    meta = g.attrs.asdict()
+    names = [ch["name"] for ch in meta["ionfield"]["channels"]]
+    units = [ch["unit"] for ch in meta["ionfield"]["channels"]]
+    times = meta["ionfield"]["times_s"]
+    c.ok(img.dtype == np.float32 and tuple(img.shape[2:]) == shape and img.shape[0] == len(times)
+         and img.shape[1] == len(names), f"fields.ome.zarr/0: {img.dtype} {img.shape}")
+    c.ok(tuple(img.metadata.dimension_names) == ("t", "c", "z", "y", "x"), "dimension names")
+    c.ok(times == [o["time_s"] for o in ex["outputs"]], f"zarr times {times}")
+    compared = 0
+    for rel, rec in files.items():
+        if rec["kind"] != "npy":
+            continue
+        if not c.ok(rec["field"] in names, f"zarr: no channel {rec['field']}"):
+            continue
+        ci = names.index(rec["field"])
+        c.ok(units[ci] == rec["unit"], f"zarr: unit of {rec['field']} {units[ci]} != {rec['unit']}")
+        a = np.load(os.path.join(run_dir, rel))
+        z = img[times.index(rec["time_s"]), ci]
+        c.ok(np.array_equal(bits(z), bits(a)), f"zarr: {rec['field']} at {rec['time_s']} s differs from {rel}")
+        compared += 1
+    c.ok(compared > 0, "zarr: nothing compared")
+    # ome-zarr-py's reader: the image node, its axes and scale; the label nodes
+    nodes = list(Reader(parse_url(store))())
+    image = nodes[0]
+    axes = image.metadata["axes"]
+    c.ok([a["name"] for a in axes] == ["t", "c", "z", "y", "x"], f"ome-zarr axes {axes}")
+    c.ok([a.get("unit") for a in axes] == ["second", None, "micrometer", "micrometer", "micrometer"],
+         f"ome-zarr units {axes}")
+    scale, translation = image.metadata["coordinateTransformations"][0]
+    c.ok(scale["scale"][2:] == [h, h, h], f"ome-zarr scale {scale}")
+    c.ok(translation["translation"][2:] == [h / 2, h / 2, h / 2], f"ome-zarr translation {translation}")
+    c.ok(tuple(image.data[0].shape) == tuple(img.shape), "ome-zarr image shape")
+    labels = {n.zarr.path.rstrip("/").split("/")[-1]: n for n in nodes[1:] if n.data}
+    c.ok(sorted(labels) == ["tissue", "vessels"], f"ome-zarr labels {sorted(labels)}")
+    for name, node in labels.items():
+        d = np.asarray(node.data[0])
+        c.ok(d.dtype == np.uint8 and d.shape == (1, 1) + shape, f"label {name}: {d.dtype} {d.shape}")
+    n_store = sum(1 for r in files if r.startswith("fields.ome.zarr/"))
+    on_disk = sum(len(fs) for _, _, fs in os.walk(store))
+    c.ok(n_store == on_disk, f"zarr: manifest lists {n_store} store files, {on_disk} on disk")
+    print(f"  fields.ome.zarr: {compared} field-times bitwise equal to the npy; NGFF axes, scale, "
+          f"labels read by ome-zarr {len(nodes)} nodes; {on_disk} files")
+    return on_disk
 
 
 if __name__ == "__main__":
