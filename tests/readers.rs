@@ -225,7 +225,7 @@ fn npy_vti_tiff_read_back_by_numpy_vtk_and_tifffile() {
         "the script did not report its checks:\n{stdout}"
     );
     assert!(
-        stdout.contains("fields.ome.zarr: 9 field-times bitwise equal to the npy"),
+        stdout.contains("fields.ome.zarr: 9 field-times bitwise equal to the npy; NGFF 0.5 valid"),
         "no OME-Zarr comparison:\n{stdout}"
     );
     for tag in &tags {

@@ -111,7 +111,7 @@ def _from_zarr(path: Path) -> tuple:
     masks = {}
     for name in MASKS:
         if f"labels/{name}/0" in g:
-            masks[name] = np.asarray(g[f"labels/{name}/0"][0, 0], dtype=np.uint8)
+            masks[name] = np.asarray(g[f"labels/{name}/0"][:], dtype=np.uint8)
     return list(meta["times_s"]), fields, masks
 
 

@@ -619,10 +619,11 @@ impl RunWriter {
         Ok(())
     }
 
-    /// Writes the label images of `fields.ome.zarr` (if `output.zarr`): `tissue` (the
-    /// tissue index of each voxel, x fastest) and `vessels` (1 inside a vessel).
+    /// Writes the label images of `fields.ome.zarr` (if `output.zarr`, once per run):
+    /// `tissue` (the tissue index of each voxel, x fastest) and `vessels` (1 inside a
+    /// vessel).
     pub fn write_labels(&mut self, tissue: &[u8], vessels: &[u8]) -> Result<(), Error> {
-        if !self.scenario.output.zarr {
+        if !self.scenario.output.zarr || self.zarr.labels_written {
             return Ok(());
         }
         let grid = self.scenario.grid;

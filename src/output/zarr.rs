@@ -8,7 +8,8 @@
 //!                                    attributes.ionfield (channel names and units, exact times)
 //! fields.ome.zarr/0/zarr.json        array (t, c, z, y, x), float32, fill NaN, gzip level 1
 //! fields.ome.zarr/0/c/T/C/K/0/0      chunk: output time T, field C, z block K (whole y, x)
-//! fields.ome.zarr/labels/…           tissue and vessels label images (uint8, (1, 1, z, y, x))
+//! fields.ome.zarr/labels/…           tissue and vessels label images (uint8, (z, y, x): the
+//!                                    same at every time)
 //! ```
 //!
 //! Axes: t in s, c the fields (units per channel in `attributes.ionfield.channels` and the
@@ -73,6 +74,9 @@ pub struct ZarrState {
     pub times_s: Vec<f64>,
     /// Tissue names of the `tissue` label values (0, 1, …), once the labels are written.
     pub tissues: Vec<String>,
+    /// Whether the label images are written (once per run: a resumed run keeps them).
+    #[serde(default)]
+    pub labels_written: bool,
 }
 
 /// Chunk shape of the image: one time, one field, a block of whole z slices.
@@ -213,8 +217,9 @@ impl ZarrState {
         tissues: &[String],
     ) -> Result<Vec<(String, Vec<u8>)>, ZarrError> {
         self.tissues = tissues.to_vec();
+        self.labels_written = true;
         let store = Arc::new(MemoryStore::new());
-        let shape = vec![1, 1, grid.nz as u64, grid.ny as u64, grid.nx as u64];
+        let shape = vec![grid.nz as u64, grid.ny as u64, grid.nx as u64];
         GroupBuilder::new()
             .attributes(ome_attributes(json!({"labels": ["tissue", "vessels"]})))
             .build(store.clone(), "/labels")
@@ -234,7 +239,7 @@ impl ZarrState {
                 .map(|(v, n)| json!({"label-value": v, "name": n}))
                 .collect();
             let attrs = ome_attributes(json!({
-                "multiscales": [self.multiscales(grid, name)],
+                "multiscales": [self.multiscales(grid, name, true)],
                 "image-label": {
                     "version": "0.5",
                     "properties": properties,
@@ -249,20 +254,40 @@ impl ZarrState {
                 .map_err(err)?;
             let mut b = ArrayBuilder::new(shape.clone(), shape.clone(), data_type::uint8(), 0u8);
             b.bytes_to_bytes_codecs(vec![Arc::new(GzipCodec::new(GZIP_LEVEL).map_err(err)?)])
-                .dimension_names(Some(["t", "c", "z", "y", "x"]));
+                .dimension_names(Some(["z", "y", "x"]));
             let array = b.build(store.clone(), &format!("{path}/0")).map_err(err)?;
             array.store_metadata().map_err(err)?;
             let options = zarrs::array::CodecOptions::default().with_store_empty_chunks(true);
             array
-                .store_chunk_opt(&[0, 0, 0, 0, 0], values, &options)
+                .store_chunk_opt(&[0, 0, 0], values, &options)
                 .map_err(err)?;
         }
         drain(&store)
     }
 
     /// One NGFF multiscales entry (a single resolution, dataset `0`) named `name`.
-    fn multiscales(&self, grid: &Grid, name: &str) -> Value {
+    /// `space_only`: the axes z, y, x alone (the label images, which hold for every time and
+    /// field).
+    fn multiscales(&self, grid: &Grid, name: &str, space_only: bool) -> Value {
         let dx = grid.voxel_um;
+        let half = dx / 2.0;
+        if space_only {
+            return json!({
+                "name": name,
+                "axes": [
+                    {"name": "z", "type": "space", "unit": "micrometer"},
+                    {"name": "y", "type": "space", "unit": "micrometer"},
+                    {"name": "x", "type": "space", "unit": "micrometer"}
+                ],
+                "datasets": [{
+                    "path": "0",
+                    "coordinateTransformations": [
+                        {"type": "scale", "scale": [dx, dx, dx]},
+                        {"type": "translation", "translation": [half, half, half]}
+                    ]
+                }]
+            });
+        }
         let dt = match self.times_s.as_slice() {
             [a, b, ..] => b - a,
             _ => 1.0,
@@ -281,7 +306,7 @@ impl ZarrState {
                 "path": "0",
                 "coordinateTransformations": [
                     {"type": "scale", "scale": [dt, 1.0, dx, dx, dx]},
-                    {"type": "translation", "translation": [t0, 0.0, dx / 2.0, dx / 2.0, dx / 2.0]}
+                    {"type": "translation", "translation": [t0, 0.0, half, half, half]}
                 ]
             }]
         })
@@ -299,7 +324,8 @@ impl ZarrState {
         let channels: Vec<Value> = self
             .channels
             .iter()
-            .map(|c| {
+            .enumerate()
+            .map(|(i, c)| {
                 let (lo, hi) = if c.min <= c.max {
                     (c.min, c.max)
                 } else {
@@ -308,7 +334,9 @@ impl ZarrState {
                 json!({
                     "label": format!("{} [{}]", c.name, c.unit),
                     "color": "FFFFFF",
-                    "active": true,
+                    // One field shown at a time (the first); the viewer's layer list
+                    // switches between them.
+                    "active": i == 0,
                     "window": {"min": lo, "max": hi, "start": lo, "end": hi}
                 })
             })
@@ -319,7 +347,7 @@ impl ZarrState {
             .map(|c| json!({"name": c.name, "unit": c.unit}))
             .collect();
         let mut attrs = ome_attributes(json!({
-            "multiscales": [self.multiscales(grid, scenario_name)],
+            "multiscales": [self.multiscales(grid, scenario_name, false)],
             "omero": {"channels": channels, "rdefs": {"model": "greyscale"}}
         }));
         attrs.insert(

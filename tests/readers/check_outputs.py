@@ -24,11 +24,11 @@ Checks, per output time and field:
     0; the CellData array named <field>_<unit> bitwise equal to the npy (cells x fastest);
     VTK's own ComputeCellId((i, j, k)) gives the probe values; TimeValue = the time in s.
   * series.pvd: one DataSet per output time with timestep = time in s and the .vti file.
-  * fields.ome.zarr, read by zarr-python and by ome-zarr-py's Reader (what napari's
-    plugin uses): the image (t, c, z, y, x) float32 with every field at every time bitwise
+  * fields.ome.zarr, validated by the NGFF 0.5 models of ome-zarr-models and read by
+    zarr-python and ome-zarr-py's Reader: the image (t, c, z, y, x) float32 with every field at every time bitwise
     equal to its npy, channel names and units, the exact times; NGFF axes with units
     second/micrometer, scale (interval, 1, voxel, voxel, voxel), translation of half a
-    voxel; the tissue and vessels label images (1, 1, nz, ny, nx) uint8.
+    voxel; the tissue and vessels label images (nz, ny, nx) uint8.
   * manifest.json: every npy/tiff/vti/pvd/zarr file listed with its size and SHA-256.
 
 Exit codes: 0 all checks passed (the last line says how many); 1 a check failed;
@@ -55,6 +55,9 @@ try:
     import zarr
     from ome_zarr.io import parse_url
     from ome_zarr.reader import Reader
+    from ome_zarr_models import open_ome_zarr
+    from ome_zarr_models.v05.image import Image as NgffImage
+    from ome_zarr_models.v05.image_label import ImageLabel as NgffImageLabel
 except ImportError as e:  # also covers a vtk wheel whose shared libraries fail to load
     print(
         f"MISSING PYTHON PACKAGE: {e!r} (python {sys.executable}). "
@@ -266,6 +269,12 @@ def check_ome_zarr(c, run_dir, ex, files, shape, h):
         c.ok(np.array_equal(bits(z), bits(a)), f"zarr: {rec['field']} at {rec['time_s']} s differs from {rel}")
         compared += 1
     c.ok(compared > 0, "zarr: nothing compared")
+    # The NGFF 0.5 models (ome-zarr-models, pydantic) validate the image and each label
+    # image: a store that breaks the spec raises here.
+    c.ok(isinstance(open_ome_zarr(g), NgffImage), "fields.ome.zarr is not a valid NGFF 0.5 image")
+    for name in ("tissue", "vessels"):
+        lab = open_ome_zarr(zarr.open_group(os.path.join(store, "labels", name), mode="r"))
+        c.ok(isinstance(lab, NgffImageLabel), f"labels/{name} is not a valid NGFF 0.5 image-label")
     # ome-zarr-py's reader: the image node, its axes and scale; the label nodes
     nodes = list(Reader(parse_url(store))())
     image = nodes[0]
@@ -281,11 +290,11 @@ def check_ome_zarr(c, run_dir, ex, files, shape, h):
     c.ok(sorted(labels) == ["tissue", "vessels"], f"ome-zarr labels {sorted(labels)}")
     for name, node in labels.items():
         d = np.asarray(node.data[0])
-        c.ok(d.dtype == np.uint8 and d.shape == (1, 1) + shape, f"label {name}: {d.dtype} {d.shape}")
+        c.ok(d.dtype == np.uint8 and d.shape == shape, f"label {name}: {d.dtype} {d.shape}")
     n_store = sum(1 for r in files if r.startswith("fields.ome.zarr/"))
     on_disk = sum(len(fs) for _, _, fs in os.walk(store))
     c.ok(n_store == on_disk, f"zarr: manifest lists {n_store} store files, {on_disk} on disk")
-    print(f"  fields.ome.zarr: {compared} field-times bitwise equal to the npy; NGFF axes, scale, "
+    print(f"  fields.ome.zarr: {compared} field-times bitwise equal to the npy; NGFF 0.5 valid; axes, scale, "
           f"labels read by ome-zarr {len(nodes)} nodes; {on_disk} files")
     return on_disk
 
