@@ -37,6 +37,9 @@ pub enum Command {
     /// Print a scenario's model as Markdown: species, parameters with sources, reactions,
     /// doses. `--all` prints every preset (this is how docs/model.md is made).
     Describe(DescribeArgs),
+    /// Print the JSON Schema of a scenario file (editors complete and check keys with it;
+    /// the repository keeps a copy in docs/config.schema.json).
+    Schema,
     /// Run a parameter sweep (a sweep TOML file: base scenario, fixed sets, axes), or this
     /// worker's shard of it; each run is a child `ionfield run` in OUT/<run_id>/. Finished
     /// runs are skipped, interrupted ones resumed (README "Parameter sweeps").

@@ -24,6 +24,14 @@ pub fn dispatch(cli: args::Cli) -> Result<(), AppError> {
         Command::Info => info::info(),
         Command::List => list::list(),
         Command::Describe(args) => describe::describe(&args),
+        Command::Schema => {
+            let schema = crate::config::schema::scenario_schema();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&schema).expect("a JSON value prints")
+            );
+            Ok(())
+        }
         Command::Sweep(args) => sweep::sweep(&args),
         Command::Gather(args) => gather::gather(&args),
     }

@@ -9,13 +9,14 @@ use super::error::Error;
 use super::scenario::Beam;
 
 /// `species.<name>.initial.beam`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawBeam {
     /// The face the beam enters through: `x_min`, …, `z_max`.
     pub face: String,
     /// Amplitude attenuation coefficient α, Np/cm (a number, or per tissue); the intensity
     /// falls as exp(−2∫α ds).
+    #[schemars(with = "serde_json::Value")]
     pub attenuation_np_per_cm: toml::Value,
     /// 1/e² intensity radius of a Gaussian beam at its focus (or everywhere without a
     /// focus), µm; absent: a plane wave, uniform across the face.

@@ -8,7 +8,7 @@ use super::error::Error;
 use super::scenario::{Buffer, Species};
 
 /// `[buffer]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawBuffer {
     pub proton: String,

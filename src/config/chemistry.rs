@@ -8,7 +8,7 @@ use super::error::Error;
 use super::scenario::ChemistrySpec;
 
 /// `[chemistry]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawChemistry {
     pub rtol: Option<f64>,

@@ -44,6 +44,19 @@ fn unit_names() -> String {
 #[serde(transparent)]
 pub struct Duration(pub toml::Value);
 
+impl schemars::JsonSchema for Duration {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "a time with its unit: \"24 h\", \"30 min\", \"0.5 s\", \"1.5 d\" (keys ending in _s take seconds as a number)",
+            "pattern": "^\\s*[0-9.eE+-]+\\s*[a-z]+\\s*$"
+        })
+    }
+}
+
 /// A time key resolved to seconds, with the key it was written under (`time.end_s` or
 /// `time.end`): later checks name the key the user wrote.
 #[derive(Clone, Debug, PartialEq)]

@@ -8,7 +8,7 @@ use super::error::{did_you_mean, list, short, Error};
 use super::scenario::{Axis, FigureSpec, TimeSpec};
 
 /// `[output.figure]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawFigure {
     /// Rows: names from `output.fields` (species, `pH`, MRI fields).

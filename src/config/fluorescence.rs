@@ -9,7 +9,7 @@ use super::raw::NamedMap;
 use super::scenario::Fluorescence;
 
 /// `[fluorescence]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawFluorescence {
     /// Brightness ε·Φ_F per mM of each fluorescent species, a.u.

@@ -14,7 +14,7 @@ pub const MAX_VOXELS: u64 = 1 << 31;
 pub const MAX_EXTENT_UM: f64 = 1e6;
 
 /// `[grid]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawGrid {
     pub shape: Vec<i64>,

@@ -42,6 +42,7 @@ pub mod plasma;
 mod raw;
 mod reactions;
 mod region;
+pub mod schema;
 mod serde_error;
 mod species;
 mod syntax;

@@ -10,7 +10,7 @@ use super::raw::NamedMap;
 use super::scenario::Mri;
 
 /// `[mri]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawMri {
     #[serde(rename = "field_T")]
@@ -21,16 +21,19 @@ pub struct RawMri {
     pub r2_per_mm_s: Option<NamedMap<f64>>,
     /// A number or a per-tissue table (with optional `default`), s.
     #[serde(rename = "T1_0_s")]
+    #[schemars(with = "serde_json::Value")]
     pub t1_0_s: toml::Value,
     #[serde(rename = "T2_0_s")]
+    #[schemars(with = "serde_json::Value")]
     pub t2_0_s: toml::Value,
+    #[schemars(with = "Option<serde_json::Value>")]
     pub rho: Option<toml::Value>,
     pub t1w: Option<RawSequence>,
     pub t2w: Option<RawSequence>,
 }
 
 /// A spin-echo sequence.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawSequence {
     #[serde(rename = "TR_s")]

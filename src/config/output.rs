@@ -26,16 +26,18 @@ const COLORMAPS: [&str; 6] = [
 ];
 
 /// `[output]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawOutput {
     pub fields: Option<Vec<String>>,
     pub colormap: Option<String>,
     pub slice_axis: Option<String>,
     /// An array of indices or `"all"`; checked in `validate`.
+    #[schemars(with = "Option<serde_json::Value>")]
     pub slices: Option<toml::Value>,
     pub ranges_mm: Option<NamedMap<Vec<f64>>>,
     /// `true`, `false` or a list of written field names; checked in `validate`.
+    #[schemars(with = "Option<serde_json::Value>")]
     pub png16: Option<toml::Value>,
     pub npy: Option<bool>,
     /// OME-Zarr store `fields.ome.zarr` (default true).
@@ -57,7 +59,7 @@ pub struct RawOutput {
 }
 
 /// `[[output.probe]]`: a point probe in `timeseries.csv`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawProbe {
     pub name: String,

@@ -9,11 +9,12 @@ use super::raw::NamedMap;
 use super::scenario::Parameter;
 
 /// `parameters.<name>`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawParameter {
     /// A number, or a table tissue name → number (with an optional `default`); checked in
     /// `validate`.
+    #[schemars(with = "serde_json::Value")]
     pub value: toml::Value,
     pub unit: String,
     pub source: Option<String>,

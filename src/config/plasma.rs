@@ -23,7 +23,7 @@ use super::scenario::{
 };
 
 /// `[plasma.<species>]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawPlasma {
     /// Plasma concentration right after the bolus, mM.

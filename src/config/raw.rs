@@ -32,3 +32,16 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for NamedMap<T> {
         d.deserialize_map(V(PhantomData))
     }
 }
+
+/// A table of user-chosen names: any key, each value a `T` (for editors and `ionfield schema`).
+impl<T: schemars::JsonSchema> schemars::JsonSchema for NamedMap<T> {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        format!("Map_of_{}", T::schema_name()).into()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "object",
+            "additionalProperties": generator.subschema_for::<T>(),
+        })
+    }
+}

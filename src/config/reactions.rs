@@ -9,7 +9,7 @@ use super::raw::NamedMap;
 use super::scenario::Reaction;
 
 /// `reactions.<name>`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawReaction {
     pub equation: String,
@@ -17,6 +17,7 @@ pub struct RawReaction {
     /// `"everywhere"`, `"viable"`, a tissue name or an array of tissue names; checked in
     /// `validate`.
     #[serde(rename = "where")]
+    #[schemars(with = "Option<serde_json::Value>")]
     pub where_: Option<toml::Value>,
 }
 

@@ -27,7 +27,7 @@ pub struct RegionKeys<'a> {
 macro_rules! region_table {
     ($(#[$m:meta])* $name:ident { $($extra:ident : $ty:ty),* $(,)? }) => {
         $(#[$m])*
-        #[derive(Debug, serde::Deserialize)]
+        #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
         #[serde(deny_unknown_fields)]
         pub struct $name {
             pub shape: String,

@@ -10,7 +10,7 @@ use super::region::{self, region_table};
 use super::scenario::{BoundaryCondition, Face, Grid, InitialCondition, InitialRegion, Species};
 
 /// `species.<name>`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawSpecies {
     pub unit: Option<String>,
@@ -31,7 +31,7 @@ pub struct RawSpecies {
 /// `species.<name>.particle`: D = D0(r)·H, D0 by Stokes–Einstein in water at 37 °C and
 /// H the hindrance of the interstitium, given (`hindrance`) or from Ogston's fibre model
 /// (`fibre_radius_nm`, `fibre_volume_fraction`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawParticle {
     /// Hydrodynamic radius, nm.
@@ -45,7 +45,7 @@ pub struct RawParticle {
 }
 
 /// `species.<name>.initial`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawInitial {
     pub uniform_mm: Option<f64>,
@@ -62,15 +62,22 @@ region_table!(
 );
 
 /// Each value is `"zero_flux"` or a number (Dirichlet, mM); checked in `validate`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawBoundary {
+    #[schemars(with = "Option<serde_json::Value>")]
     pub all: Option<toml::Value>,
+    #[schemars(with = "Option<serde_json::Value>")]
     pub x_min: Option<toml::Value>,
+    #[schemars(with = "Option<serde_json::Value>")]
     pub x_max: Option<toml::Value>,
+    #[schemars(with = "Option<serde_json::Value>")]
     pub y_min: Option<toml::Value>,
+    #[schemars(with = "Option<serde_json::Value>")]
     pub y_max: Option<toml::Value>,
+    #[schemars(with = "Option<serde_json::Value>")]
     pub z_min: Option<toml::Value>,
+    #[schemars(with = "Option<serde_json::Value>")]
     pub z_max: Option<toml::Value>,
 }
 

@@ -66,7 +66,7 @@ pub fn output_count(end_s: f64, interval_s: f64) -> f64 {
 
 /// `[time]`. Each time is given in s under `<key>_s` or with a unit under `<key>`
 /// (`end = "24 h"`, see `duration.rs`); one of `dt_s`/`dt` and of `end_s`/`end` is required.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawTime {
     /// Step, s.

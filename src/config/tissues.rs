@@ -13,7 +13,7 @@ use super::region::{self, RegionKeys};
 use super::scenario::{Grid, Tissue, MAX_TISSUES};
 
 /// `tissues.<name>`: a region (the keys of [`RegionKeys`]) or `mask`, a file.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawTissue {
     pub shape: Option<String>,

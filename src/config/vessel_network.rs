@@ -20,7 +20,7 @@ use super::scenario::{
 };
 
 /// `[vessel_network]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawVesselNetwork {
     pub seed: Option<i64>,
@@ -38,22 +38,26 @@ pub struct RawVesselNetwork {
     pub persistence: Option<f64>,
     pub branch_probability: Option<f64>,
     /// Held blood values, mM: a number, or per tissue (`{ normal = 1.3, tumour = 1.8 }`).
+    #[schemars(with = "Option<NamedMap<serde_json::Value>>")]
     pub hold_mm: Option<NamedMap<toml::Value>>,
     pub exchange: Option<NamedMap<RawExchange>>,
 }
 
 /// `vessel_network.exchange.<species>`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawExchange {
     /// µm/s: a number, or per tissue.
+    #[schemars(with = "Option<serde_json::Value>")]
     pub permeability_um_per_s: Option<toml::Value>,
     /// Instead of a permeability, a particle by its hydrodynamic radius, nm: P from pore
     /// theory with `pore_radius_nm` (per tissue) and `pore_fraction_per_um` (ε/L, 1/µm).
     pub particle_radius_nm: Option<f64>,
+    #[schemars(with = "Option<serde_json::Value>")]
     pub pore_radius_nm: Option<toml::Value>,
     pub pore_fraction_per_um: Option<f64>,
     /// mM: a number, or per tissue; or `"plasma"`: the plasma curve of `[plasma.<species>]`.
+    #[schemars(with = "serde_json::Value")]
     pub blood_mm: toml::Value,
 }
 
