@@ -240,3 +240,108 @@ fn run_writes_figure_series_listed_in_the_manifest() {
     assert_eq!(fig["dpi"], 300);
     assert_eq!(fig["slice_index"], 8);
 }
+
+/// One colour range per field over the whole run: every 8-bit slice of OH· (automatic
+/// range, rising ~100× over the run) is drawn with the same lo/hi, which are the smallest
+/// and largest value of the OH· field over all output times (read from the .npy files);
+/// fields with a fixed range keep it; a stopped run keeps each time's own range until it
+/// completes.
+#[test]
+fn colour_slices_of_a_field_share_one_range_over_the_run() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let run = dir.path().join("run");
+    let run_s = run.to_str().expect("UTF-8 temp path");
+    let args = |extra: &[&'static str]| {
+        let mut a = vec![
+            "run",
+            "fe_fenton_cdt",
+            "--backend",
+            "cpu",
+            "--out",
+            run_s,
+            "--set",
+            "time.spin_up_s=60",
+            "--set",
+            "time.end_s=240",
+            "--set",
+            "time.output_interval_s=60",
+            "--set",
+            "grid.shape=[16,16,16]",
+            "--set",
+            "grid.voxel_um=40",
+            "--set",
+            "output.slices=[8]",
+            "--set",
+            "output.png16=false",
+            "--set",
+            "output.vti=false",
+        ];
+        a.extend_from_slice(extra);
+        a
+    };
+    let ranges = |field: &str| -> Vec<(f64, f64, String)> {
+        let text = std::fs::read_to_string(run.join("manifest.json")).expect("manifest");
+        let m: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+        m["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["kind"] == "png8" && f["field"] == field)
+            .map(|f| {
+                (
+                    f["lo"].as_f64().unwrap(),
+                    f["hi"].as_f64().unwrap(),
+                    f["mapping"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    // Stopped at 150 s: the slices so far keep the range of their own time.
+    let out = ionfield(dir.path(), &args(&["--stop-at", "150"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let part = ranges("OH");
+    assert_eq!(part.len(), 3, "{part:?}");
+    assert!(part[0].1 != part[2].1, "OH· rises: {part:?}");
+    // Resumed to the end: one range for all five times.
+    let out = ionfield(dir.path(), &["resume", run_s]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let oh = ranges("OH");
+    assert_eq!(oh.len(), 5, "{oh:?}");
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for entry in std::fs::read_dir(run.join("fields")).unwrap() {
+        let path = entry.unwrap().path();
+        if path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("OH_")
+        {
+            let bytes = std::fs::read(&path).unwrap();
+            // npy v1: header length at bytes 8..10, f32 little-endian after it
+            let start = 10 + u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+            for c in bytes[start..].chunks_exact(4) {
+                let v = f32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64;
+                lo = lo.min(v);
+                hi = hi.max(v);
+            }
+        }
+    }
+    for (l, h, mapping) in &oh {
+        assert_eq!(
+            (*l, *h),
+            (lo, hi),
+            "OH slice range is not the run's: {oh:?}"
+        );
+        assert!(mapping.contains("range of the whole run"), "{mapping}");
+    }
+    assert!(
+        hi > 10.0 * part[0].1,
+        "OH· should rise over the run: {hi} vs {:?}",
+        part[0]
+    );
+    // O2 has a fixed range in the preset: unchanged.
+    for (l, h, mapping) in ranges("O2") {
+        assert_eq!((l, h), (0.0, 0.06));
+        assert!(mapping.contains("fixed range"), "{mapping}");
+    }
+}

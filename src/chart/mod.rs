@@ -92,6 +92,29 @@ pub fn readable_unit(unit: &str, max_abs: f64) -> (f64, String) {
     (*factor, (*name).to_string())
 }
 
+/// Ticks of a colour bar over [lo, hi] (values in `unit`): at most `max_intervals` + 1
+/// round values, labelled in the SI prefix the range reads best in ([`readable_unit`]:
+/// `20 fM`, `1.5 µM`, `7.2 pH`); (value, label) pairs. When the range holds fewer than two
+/// round values, its ends.
+pub fn colour_bar_ticks(lo: f64, hi: f64, unit: &str, max_intervals: usize) -> Vec<(f64, String)> {
+    let (factor, shown) = readable_unit(unit, lo.abs().max(hi.abs()));
+    let (ticks, step) = ticks::coarse_ticks(lo, hi, max_intervals);
+    let (values, step) = if ticks.len() >= 2 {
+        (ticks, step)
+    } else {
+        (vec![lo, hi], (hi - lo).abs().max(f64::MIN_POSITIVE))
+    };
+    values
+        .iter()
+        .map(|&v| {
+            (
+                v,
+                format!("{} {shown}", ticks::format_tick(v * factor, step * factor)),
+            )
+        })
+        .collect()
+}
+
 /// Default resolution of plots, dots per inch.
 pub const DEFAULT_DPI: u32 = 150;
 

@@ -580,3 +580,22 @@ fn write_examples() {
     )
     .unwrap();
 }
+
+#[test]
+fn colour_bar_ticks_are_round_values_in_a_readable_unit() {
+    // OH·: 2.85e-17 … 2.31e-12 mM reads in fM.
+    let t = colour_bar_ticks(2.85e-17, 2.31e-12, "mM", 4);
+    let labels: Vec<&str> = t.iter().map(|(_, l)| l.as_str()).collect();
+    assert_eq!(labels, vec!["1 fM", "2 fM"]);
+    assert!(t.iter().all(|&(v, _)| (2.85e-17..=2.31e-12).contains(&v)));
+    // O2 over a fixed 0 … 0.06 mM: µM.
+    let t = colour_bar_ticks(0.0, 0.06, "mM", 4);
+    assert_eq!(t.first().unwrap().1, "0 µM");
+    assert_eq!(t.last().unwrap().1, "60 µM");
+    // pH keeps its unit; a narrow range gets distinct labels inside it.
+    let t = colour_bar_ticks(6.5, 7.5, "pH", 4);
+    assert!(t.iter().any(|(_, l)| l == "7.0 pH"), "{t:?}");
+    let t = colour_bar_ticks(1.0001, 1.0002, "1", 4);
+    assert!(t.len() >= 2 && t.iter().all(|&(v, _)| (1.0001..=1.0002).contains(&v)));
+    assert!(t.windows(2).all(|w| w[0].1 != w[1].1), "{t:?}");
+}

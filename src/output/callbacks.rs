@@ -138,6 +138,23 @@ impl Callback for FieldWriter {
     fn species(&self, _: &Stop) -> Vec<usize> {
         self.read.clone()
     }
+    /// A completed run's 8-bit colour slices of automatic range are drawn again with one
+    /// range per field over the whole run (an interrupted run keeps each time's own).
+    fn on_end(&mut self, end: End, _: &mut dyn Engine, _: &Status) -> Result<(), CallbackError> {
+        if end == End::Complete && !self.well_mixed {
+            let n = self
+                .writer
+                .borrow_mut()
+                .unify_slice_ranges()
+                .map_err(env_error)?;
+            if n > 0 {
+                log::info!(
+                    "{n} colour slices drawn again with one range per field over the whole run"
+                );
+            }
+        }
+        Ok(())
+    }
     fn on_stop(&mut self, stop: &Stop, fields: &Fields, _: &Status) -> Result<(), CallbackError> {
         let data: Vec<Vec<f32>> = self
             .read

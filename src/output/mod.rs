@@ -118,6 +118,10 @@ pub struct RunWriter {
     failure: Option<String>,
     /// What `fields.ome.zarr` holds so far (`output.zarr`).
     zarr: zarr::ZarrState,
+    /// 8-bit colour slices of automatic range, for [`RunWriter::unify_slice_ranges`].
+    kept_slices: Vec<KeptSlice>,
+    /// More slices than [`MAX_KEPT_SLICE_VALUES`]: none are kept.
+    kept_overflow: bool,
 }
 
 /// What a [`RunWriter`] has written so far, saved in checkpoints so a resumed run keeps
@@ -136,6 +140,10 @@ pub struct WriterState {
     wall_time_s: f64,
     #[serde(default)]
     zarr: zarr::ZarrState,
+    #[serde(default)]
+    kept_slices: Vec<KeptSlice>,
+    #[serde(default)]
+    kept_overflow: bool,
 }
 
 /// Smallest number of decimals (1 … 6) that writes every output time of the run
@@ -237,6 +245,8 @@ impl RunWriter {
             figure: Self::new_figure(scenario),
             failure: None,
             zarr: zarr::ZarrState::default(),
+            kept_slices: Vec::new(),
+            kept_overflow: false,
         })
     }
 
@@ -254,6 +264,8 @@ impl RunWriter {
             provenance: self.provenance.clone(),
             wall_time_s,
             zarr: self.zarr.clone(),
+            kept_slices: self.kept_slices.clone(),
+            kept_overflow: self.kept_overflow,
         }
     }
 
@@ -268,6 +280,8 @@ impl RunWriter {
         self.figure = state.figure;
         self.provenance = state.provenance;
         self.zarr = state.zarr;
+        self.kept_slices = state.kept_slices;
+        self.kept_overflow = state.kept_overflow;
         state.wall_time_s
     }
 
@@ -456,7 +470,7 @@ impl RunWriter {
         time_s: f64,
         step: u64,
     ) -> Result<(), Error> {
-        let out = &self.scenario.output;
+        let out = self.scenario.output.clone();
         let grid = self.scenario.grid;
         let axis = out.slice_axis;
         let axis_len = slice::axis_len(&grid, axis);
@@ -483,48 +497,44 @@ impl RunWriter {
             mapping: Some(mapping.to_string()),
             ..FileRecord::of_field(kind, &field_name, &unit, time_s, step)
         };
-        // 8-bit colour slices.
-        let cmap = out.colormap;
-        let mapping8 = format!(
-            "colour = {}((value - lo)/(hi - lo)), clamped to [lo, hi]; NaN = magenta; {range_note}",
-            colormap::name(cmap)
-        );
-        let (right, up) = match axis {
-            Axis::Z => ('x', 'y'),
-            Axis::Y => ('x', 'z'),
-            Axis::X => ('y', 'z'),
-        };
-        let footer = format!(
-            "{right} →   {up} ↑   voxel {} µm   {}, {range_note}",
-            short_number(grid.voxel_um, 3),
-            colormap::name(cmap)
-        );
+        // 8-bit colour slices. Those of an automatic range are kept, to be drawn again
+        // with the field's range over the whole run when it completes.
+        let mapping8 = mapping8(out.colormap, range_note);
+        let auto = matches!(range, ValueRange::Auto);
         for &index in &slice_indices {
-            let pos_um = (index as f64 + 0.5) * grid.voxel_um;
-            let title = format!(
-                "{} [{unit}]  t = {time_label} s  {} = {index} ({} µm)",
-                field_name,
-                axis.letter(),
-                short_number(pos_um, 3)
-            );
             let sl = slice::extract(field, &grid, axis, index);
-            let labels = png::Png8Labels {
-                title: &title,
+            let label = SliceLabel {
+                field: &field_name,
                 unit: &unit,
-                footer: &footer,
-                colormap: cmap,
-                lo,
-                hi,
+                time_label: &time_label,
+                index,
+                range_note,
             };
-            let img = png::render_colour(&sl, &labels, &self.text);
+            let encoded = self.draw_slice8(&label, &sl, lo, hi);
             let rel = format!("png/{name}/{}{index:03}_{tag}.png", axis.letter());
             write_slice_png(
                 &self.out_dir,
                 &mut self.files,
-                rel,
-                png::encode_rgb(&img),
+                rel.clone(),
+                encoded,
                 slice_of(index, "png8", &mapping8),
             )?;
+            if auto {
+                self.keep_slice8(KeptSlice {
+                    rel,
+                    field: field_name.clone(),
+                    unit: unit.clone(),
+                    time_s,
+                    time_label: time_label.clone(),
+                    step,
+                    index,
+                    width: sl.width,
+                    height: sl.height,
+                    values: sl.values,
+                    lo,
+                    hi,
+                });
+            }
         }
 
         // 16-bit stack: every slice, one pixel per voxel.
@@ -597,6 +607,127 @@ impl RunWriter {
             }
         }
         Ok(())
+    }
+
+    /// An 8-bit colour slice of `sl` labelled by `label`, colours over [lo, hi], encoded.
+    fn draw_slice8(
+        &self,
+        label: &SliceLabel,
+        sl: &chart::Slice,
+        lo: f64,
+        hi: f64,
+    ) -> Result<Vec<u8>, image::ImageError> {
+        let out = &self.scenario.output;
+        let grid = self.scenario.grid;
+        let axis = out.slice_axis;
+        let (right, up) = match axis {
+            Axis::Z => ('x', 'y'),
+            Axis::Y => ('x', 'z'),
+            Axis::X => ('y', 'z'),
+        };
+        let footer = format!(
+            "{right} →   {up} ↑   voxel {} µm   {}, {}",
+            short_number(grid.voxel_um, 3),
+            colormap::name(out.colormap),
+            label.range_note
+        );
+        let pos_um = (label.index as f64 + 0.5) * grid.voxel_um;
+        // The unit the colour bar reads in (fM … mM).
+        let (_, shown) = chart::readable_unit(label.unit, lo.abs().max(hi.abs()));
+        let title = format!(
+            "{} [{}]  t = {} s  {} = {} ({} µm)",
+            label.field,
+            shown,
+            label.time_label,
+            axis.letter(),
+            label.index,
+            short_number(pos_um, 3)
+        );
+        let labels = png::Png8Labels {
+            title: &title,
+            unit: label.unit,
+            footer: &footer,
+            colormap: out.colormap,
+            lo,
+            hi,
+        };
+        png::encode_rgb(&png::render_colour(sl, &labels, &self.text))
+    }
+
+    /// Keeps `slice` for [`RunWriter::unify_slice_ranges`], up to
+    /// [`MAX_KEPT_SLICE_VALUES`] values in all (then says once that the slices keep the
+    /// ranges of their own times).
+    fn keep_slice8(&mut self, slice: KeptSlice) {
+        if self.kept_overflow {
+            return;
+        }
+        let kept: usize = self.kept_slices.iter().map(|k| k.values.len()).sum();
+        if kept + slice.values.len() > MAX_KEPT_SLICE_VALUES {
+            self.kept_overflow = true;
+            self.kept_slices.clear();
+            log::warn!(
+                "the 8-bit colour slices keep the automatic range of their own time: one range per field over the run would keep more than {} MiB of slices. Fix: fewer slices (output.slices) or fixed ranges (output.ranges_mm)",
+                (MAX_KEPT_SLICE_VALUES * 4) >> 20
+            );
+            return;
+        }
+        self.kept_slices.push(slice);
+    }
+
+    /// Draws every kept 8-bit colour slice again with its field's range over the whole run
+    /// (the smallest and largest value of the 3D field at any output time), so one colour
+    /// means one value in every picture of a field; the manifest records the new range.
+    /// Called when the run completes; returns the number of slices redrawn.
+    pub fn unify_slice_ranges(&mut self) -> Result<usize, Error> {
+        let kept = std::mem::take(&mut self.kept_slices);
+        let mut ranges: Vec<(String, f64, f64)> = Vec::new();
+        for k in &kept {
+            match ranges.iter_mut().find(|(f, _, _)| *f == k.field) {
+                Some((_, lo, hi)) => {
+                    *lo = lo.min(k.lo);
+                    *hi = hi.max(k.hi);
+                }
+                None => ranges.push((k.field.clone(), k.lo, k.hi)),
+            }
+        }
+        let mapping = mapping8(self.scenario.output.colormap, RUN_RANGE_NOTE);
+        let axis = self.scenario.output.slice_axis;
+        for k in &kept {
+            let &(_, lo, hi) = ranges
+                .iter()
+                .find(|(f, _, _)| *f == k.field)
+                .expect("every kept field has a range");
+            let sl = chart::Slice {
+                width: k.width,
+                height: k.height,
+                values: k.values.clone(),
+            };
+            let label = SliceLabel {
+                field: &k.field,
+                unit: &k.unit,
+                time_label: &k.time_label,
+                index: k.index,
+                range_note: RUN_RANGE_NOTE,
+            };
+            let encoded = self.draw_slice8(&label, &sl, lo, hi);
+            self.files.retain(|f| f.path != k.rel);
+            let record = FileRecord {
+                axis: Some(axis.letter().to_string()),
+                slice_index: Some(k.index),
+                lo: Some(lo),
+                hi: Some(hi),
+                mapping: Some(mapping.clone()),
+                ..FileRecord::of_field("png8", &k.field, &k.unit, k.time_s, k.step)
+            };
+            write_slice_png(
+                &self.out_dir,
+                &mut self.files,
+                k.rel.clone(),
+                encoded,
+                record,
+            )?;
+        }
+        Ok(kept.len())
     }
 
     /// Rewrites the documents of `fields.ome.zarr` that grow with the run (the root
@@ -705,6 +836,51 @@ impl RunWriter {
         atomic::write_atomic(&path, &bytes)?;
         Ok(path)
     }
+}
+
+/// The mapping text of an 8-bit colour slice in the manifest.
+fn mapping8(cmap: crate::config::Colormap, range_note: &str) -> String {
+    format!(
+        "colour = {}((value - lo)/(hi - lo)), clamped to [lo, hi]; NaN = magenta; {range_note}",
+        colormap::name(cmap)
+    )
+}
+
+/// What the title and footer of an 8-bit colour slice say.
+struct SliceLabel<'a> {
+    field: &'a str,
+    unit: &'a str,
+    time_label: &'a str,
+    index: usize,
+    range_note: &'a str,
+}
+
+/// Most slice values kept for [`RunWriter::unify_slice_ranges`] (16 MiB of f32; they
+/// travel in checkpoints). Beyond it the slices keep the range of their own time.
+const MAX_KEPT_SLICE_VALUES: usize = 1 << 22;
+
+/// The note of a slice drawn with its field's range over the whole run.
+const RUN_RANGE_NOTE: &str =
+    "range of the whole run (min/max of the 3D field over every output time)";
+
+/// An 8-bit colour slice drawn with the automatic range of its own time, kept so that
+/// [`RunWriter::unify_slice_ranges`] can draw it again with its field's range over the
+/// whole run.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct KeptSlice {
+    rel: String,
+    field: String,
+    unit: String,
+    time_s: f64,
+    time_label: String,
+    step: u64,
+    index: usize,
+    width: usize,
+    height: usize,
+    values: Vec<f32>,
+    /// The range it was drawn with (its own time's min/max).
+    lo: f64,
+    hi: f64,
 }
 
 /// Writes an encoded slice image (8-bit colour or 16-bit gray) as the run's file `rel`,

@@ -114,8 +114,8 @@ fn frame(img: &mut RgbImage, x0: u32, y0: u32, w: u32, h: u32) {
     fill(img, x0 + w, y0 - 1, 1, h + 2, FRAME);
 }
 
-/// Renders the colour-mapped slice with a title band on top, a colour bar with lo / mid /
-/// hi ticks on the right and a footer line below.
+/// Renders the colour-mapped slice with a title band on top, a colour bar with round
+/// ticks in a readable unit on the right and a footer line below.
 pub fn render_colour(slice: &Slice, labels: &Png8Labels, text: &TextRenderer) -> RgbImage {
     let s = upscale_factor(slice.width, slice.height) as u32;
     let (plot_w, plot_h) = (slice.width as u32 * s, slice.height as u32 * s);
@@ -124,15 +124,12 @@ pub fn render_colour(slice: &Slice, labels: &Png8Labels, text: &TextRenderer) ->
     let footer_h = text.line_height(FOOTER_PX).ceil() as u32 + 2 * 6;
     let tick_h = text.line_height(TICK_PX);
 
-    let ticks = [
-        (0.0, labels.lo),
-        (0.5, 0.5 * (labels.lo + labels.hi)),
-        (1.0, labels.hi),
-    ];
-    let tick_labels: Vec<String> = ticks
-        .iter()
-        .map(|&(_, v)| format!("{} {}", format_value(v), labels.unit))
-        .collect();
+    // Round values in a readable unit (fM … mM), at their place on the bar.
+    let (ticks, tick_labels): (Vec<(f64, f64)>, Vec<String>) =
+        crate::chart::colour_bar_ticks(labels.lo, labels.hi, labels.unit, 4)
+            .into_iter()
+            .map(|(v, label)| (((v - labels.lo) / (labels.hi - labels.lo), v), label))
+            .unzip();
     let label_w = tick_labels
         .iter()
         .map(|l| text.width(l, TICK_PX).ceil() as u32)
