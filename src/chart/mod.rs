@@ -104,13 +104,17 @@ pub fn colour_bar_ticks(lo: f64, hi: f64, unit: &str, max_intervals: usize) -> V
     } else {
         (vec![lo, hi], (hi - lo).abs().max(f64::MIN_POSITIVE))
     };
+    // A dimensionless field (unit "1") is labelled with the bare number.
+    let suffix = if shown == "1" {
+        String::new()
+    } else {
+        format!(" {shown}")
+    };
     values
         .iter()
         .map(|&v| {
-            (
-                v,
-                format!("{} {shown}", ticks::format_tick(v * factor, step * factor)),
-            )
+            let label = ticks::format_tick(v * factor, step * factor);
+            (v, format!("{label}{suffix}"))
         })
         .collect()
 }

@@ -598,4 +598,7 @@ fn colour_bar_ticks_are_round_values_in_a_readable_unit() {
     let t = colour_bar_ticks(1.0001, 1.0002, "1", 4);
     assert!(t.len() >= 2 && t.iter().all(|&(v, _)| (1.0001..=1.0002).contains(&v)));
     assert!(t.windows(2).all(|w| w[0].1 != w[1].1), "{t:?}");
+    // A dimensionless field: bare numbers.
+    let t = colour_bar_ticks(0.0, 1.0, "1", 4);
+    assert_eq!(t.last().unwrap().1, "1.0");
 }

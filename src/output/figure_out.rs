@@ -7,7 +7,7 @@ use super::png::format_value;
 use super::{short_number, slice, write_file, Error, RunWriter};
 use crate::chart::colormap;
 use crate::chart::{self, FigureSeries, FigureStyle};
-use crate::config::{Axis, ValueRange};
+use crate::config::ValueRange;
 
 /// The fields that exist only in cells: `viab`, and every species that does not diffuse
 /// and is held neither by a vessel nor at a face (GSH, the labile iron pool, OH·, pHi,
@@ -109,11 +109,7 @@ impl RunWriter {
         let out = &self.scenario.output;
         let grid = self.scenario.grid;
         let axis = out.slice_axis;
-        let (right, up) = match axis {
-            Axis::Z => ('x', 'y'),
-            Axis::Y => ('x', 'z'),
-            Axis::X => ('y', 'z'),
-        };
+        let (right, up) = slice::drawn_axes(axis);
         let pos_um = (spec.slice_index as f64 + 0.5) * grid.voxel_um;
         let names = |fixed: bool| {
             fig.rows

@@ -48,7 +48,7 @@ use std::time::Instant;
 use crate::chart::text::TextRenderer;
 use crate::chart::{self, colormap};
 use crate::chart::{finite_min_max, nonempty_range};
-use crate::config::{Axis, Scenario, SliceSelection, ValueRange};
+use crate::config::{Scenario, SliceSelection, ValueRange};
 use manifest::{FileRecord, Manifest, OutputRecord, Provenance, StackRecord};
 
 /// Errors of the output writers. Each names the path, the OS error and a fix.
@@ -620,11 +620,7 @@ impl RunWriter {
         let out = &self.scenario.output;
         let grid = self.scenario.grid;
         let axis = out.slice_axis;
-        let (right, up) = match axis {
-            Axis::Z => ('x', 'y'),
-            Axis::Y => ('x', 'z'),
-            Axis::X => ('y', 'z'),
-        };
+        let (right, up) = slice::drawn_axes(axis);
         let footer = format!(
             "{right} →   {up} ↑   voxel {} µm   {}, {}",
             short_number(grid.voxel_um, 3),

@@ -19,6 +19,15 @@ use crate::config::{Axis, Grid};
 
 pub use crate::chart::Slice;
 
+/// The in-plane axes of a slice normal to `axis` as drawn: (left → right, bottom → top).
+pub fn drawn_axes(axis: Axis) -> (char, char) {
+    match axis {
+        Axis::Z => ('x', 'y'),
+        Axis::Y => ('x', 'z'),
+        Axis::X => ('y', 'z'),
+    }
+}
+
 /// Number of slices along `axis`.
 pub fn axis_len(grid: &Grid, axis: Axis) -> usize {
     match axis {

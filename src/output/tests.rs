@@ -4,6 +4,7 @@ use std::fs;
 use std::path::Path;
 
 use super::*;
+use crate::config::Axis;
 use crate::config::{
     BoundaryCondition, Colormap, Grid, InitialCondition, OutputSpec, Species, TimeSpec, Tissue,
 };

@@ -271,42 +271,34 @@ impl ZarrState {
     fn multiscales(&self, grid: &Grid, name: &str, space_only: bool) -> Value {
         let dx = grid.voxel_um;
         let half = dx / 2.0;
-        if space_only {
-            return json!({
-                "name": name,
-                "axes": [
-                    {"name": "z", "type": "space", "unit": "micrometer"},
-                    {"name": "y", "type": "space", "unit": "micrometer"},
-                    {"name": "x", "type": "space", "unit": "micrometer"}
+        let space = |axis: &str| json!({"name": axis, "type": "space", "unit": "micrometer"});
+        let mut axes = vec![space("z"), space("y"), space("x")];
+        let mut scale = vec![dx, dx, dx];
+        let mut translation = vec![half, half, half];
+        if !space_only {
+            let dt = match self.times_s.as_slice() {
+                [a, b, ..] => b - a,
+                _ => 1.0,
+            };
+            let t0 = self.times_s.first().copied().unwrap_or(0.0);
+            axes.splice(
+                0..0,
+                [
+                    json!({"name": "t", "type": "time", "unit": "second"}),
+                    json!({"name": "c", "type": "channel"}),
                 ],
-                "datasets": [{
-                    "path": "0",
-                    "coordinateTransformations": [
-                        {"type": "scale", "scale": [dx, dx, dx]},
-                        {"type": "translation", "translation": [half, half, half]}
-                    ]
-                }]
-            });
+            );
+            scale.splice(0..0, [dt, 1.0]);
+            translation.splice(0..0, [t0, 0.0]);
         }
-        let dt = match self.times_s.as_slice() {
-            [a, b, ..] => b - a,
-            _ => 1.0,
-        };
-        let t0 = self.times_s.first().copied().unwrap_or(0.0);
         json!({
             "name": name,
-            "axes": [
-                {"name": "t", "type": "time", "unit": "second"},
-                {"name": "c", "type": "channel"},
-                {"name": "z", "type": "space", "unit": "micrometer"},
-                {"name": "y", "type": "space", "unit": "micrometer"},
-                {"name": "x", "type": "space", "unit": "micrometer"}
-            ],
+            "axes": axes,
             "datasets": [{
                 "path": "0",
                 "coordinateTransformations": [
-                    {"type": "scale", "scale": [dt, 1.0, dx, dx, dx]},
-                    {"type": "translation", "translation": [t0, 0.0, half, half, half]}
+                    {"type": "scale", "scale": scale},
+                    {"type": "translation", "translation": translation}
                 ]
             }]
         })
