@@ -154,9 +154,11 @@ pub struct PresetRun {
 
 /// One octant of the default's block (fe_fenton_cdt_day and the scenarios built on it):
 /// [0, 640 µm]³, whose corner (640, 640, 640) µm is the tumour's centre; probes moved
-/// inside it; no VTK files.
+/// inside it; no VTK files; `.npy` fields on (the default writes only the OME-Zarr store,
+/// and [`PresetRun::field`] reads the `.npy`).
 pub const DEFAULT_OCTANT: &[&str] = &[
     "grid.shape=[32,32,32]",
+    "output.npy=true",
     "output.probe[0].point_um=[630,630,630]",
     "output.probe[1].point_um=[630,630,230]",
     "output.probe[2].point_um=[630,630,50]",
