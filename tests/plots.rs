@@ -307,7 +307,8 @@ fn colour_slices_of_a_field_share_one_range_over_the_run() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     let oh = ranges("OH");
     assert_eq!(oh.len(), 5, "{oh:?}");
-    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    // The run's OH· values, from the .npy of every output time.
+    let (mut lo, mut hi, mut min_pos) = (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY);
     for entry in std::fs::read_dir(run.join("fields")).unwrap() {
         let path = entry.unwrap().path();
         if path
@@ -323,22 +324,66 @@ fn colour_slices_of_a_field_share_one_range_over_the_run() {
                 let v = f32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64;
                 lo = lo.min(v);
                 hi = hi.max(v);
+                if v > 0.0 {
+                    min_pos = min_pos.min(v);
+                }
             }
         }
     }
+    // OH· spans more than three decades: a log bar (colour_scale = "auto"), the same for
+    // all five times, from a decade at or below the run's smallest positive value to a
+    // round value at or above its largest (less than 2.5× above it).
+    assert!(
+        (hi / min_pos).log10() > 3.0,
+        "OH· spans {lo}…{hi}, smallest positive {min_pos}"
+    );
+    let (bar_lo, bar_hi) = (oh[0].0, oh[0].1);
     for (l, h, mapping) in &oh {
         assert_eq!(
             (*l, *h),
-            (lo, hi),
+            (bar_lo, bar_hi),
             "OH slice range is not the run's: {oh:?}"
         );
         assert!(mapping.contains("range of the whole run"), "{mapping}");
+        assert!(mapping.contains("log10(value/lo)"), "{mapping}");
     }
+    assert!(
+        bar_hi >= hi && bar_hi < 2.5 * hi,
+        "top {bar_hi} for max {hi}"
+    );
+    assert!(
+        bar_lo <= min_pos && bar_lo > min_pos / 10.0,
+        "bottom {bar_lo} for {min_pos}"
+    );
+    let decade = bar_lo.log10();
+    assert!(
+        (decade - decade.round()).abs() < 1e-9,
+        "bottom {bar_lo} is a decade"
+    );
     assert!(
         hi > 10.0 * part[0].1,
         "OH· should rise over the run: {hi} vs {:?}",
         part[0]
     );
+    // Forced linear: the bar is the run's exact range.
+    let linear = dir.path().join("linear");
+    let linear_s = linear.to_str().unwrap();
+    let mut a = args(&["--set", "output.colour_scale=\"linear\""]);
+    let at = a.iter().position(|&x| x == run_s).unwrap();
+    a[at] = linear_s;
+    let out = ionfield(dir.path(), &a);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let text = std::fs::read_to_string(linear.join("manifest.json")).expect("manifest");
+    let m: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    let lin: Vec<(f64, f64)> = m["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "png8" && f["field"] == "OH")
+        .map(|f| (f["lo"].as_f64().unwrap(), f["hi"].as_f64().unwrap()))
+        .collect();
+    assert_eq!(lin.len(), 5);
+    assert!(lin.iter().all(|&r| r == (lo, hi)), "{lin:?} vs {lo}…{hi}");
     // O2 has a fixed range in the preset: unchanged.
     for (l, h, mapping) in ranges("O2") {
         assert_eq!((l, h), (0.0, 0.06));

@@ -14,10 +14,11 @@ use serde::{Deserialize, Serialize};
 use super::colormap;
 use super::pt_to_px;
 use super::raster::{fill, frame, shade, text_vertical};
+use super::scale::ColourBar;
 use super::text::TextRenderer;
-use super::ticks::{coarse_step, coarse_ticks, format_tick};
+use super::ticks::{coarse_step, format_tick};
 use super::Slice;
-use crate::config::Colormap;
+use crate::config::{Colormap, ColourScale};
 
 const WHITE: [u8; 3] = [255, 255, 255];
 const INK: [u8; 3] = [0, 0, 0];
@@ -40,7 +41,7 @@ const TICK_GAP_PT: f64 = 1.5;
 const BAR_TICKS: usize = 3;
 
 /// Colour range (lo, hi) of a row and its labelled ticks (value, label).
-type RowBar = ((f64, f64), Vec<(f64, String)>);
+type RowBar = (ColourBar, Vec<(f64, String)>);
 
 /// One field of the figure: its slices at the figure times.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -64,6 +65,10 @@ pub struct FigureRow {
 /// cell fields: white, outside every colour map, and not the NaN colour.
 pub const NO_TISSUE_RGB: [u8; 3] = [255, 255, 255];
 
+/// Colours of the dashes of tissue boundary lines: black and white, seen on any colour
+/// map and on blank pixels.
+pub const TISSUE_LINE_RGB: [[u8; 3]; 2] = [[0, 0, 0], [255, 255, 255]];
+
 /// The slices collected for `plots/figure_series.png` during a run (serialisable, so a
 /// checkpoint can carry them).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -78,6 +83,10 @@ pub struct FigureSeries {
     /// if any: see [`FigureRow::cells_only`].
     #[serde(default)]
     pub no_tissue: Option<Vec<bool>>,
+    /// Tissue id of each pixel of the slice (`width × height`), outlined on every panel
+    /// where it changes (the tumour's edge), if set.
+    #[serde(default)]
+    pub tissue: Option<Vec<u8>>,
     /// Whether the figure has been written.
     pub written: bool,
 }
@@ -94,10 +103,12 @@ pub struct FigureStyle {
     pub voxel_um: f64,
     /// Text under the figure, one line per `\n`, e.g. `slice z = 32 (325 µm); x →, y ↑`.
     pub caption: String,
+    /// Linear or log colour bars ([`FigureSeries::row_bar`]).
+    pub colour_scale: ColourScale,
 }
 
 impl FigureStyle {
-    /// Panels of 1.5 inches at `dpi`.
+    /// Panels of 1.5 inches at `dpi`, colour scales chosen per row (`"auto"`).
     pub fn new(colormap: Colormap, dpi: u32, voxel_um: f64, caption: &str) -> FigureStyle {
         FigureStyle {
             colormap,
@@ -105,6 +116,7 @@ impl FigureStyle {
             panel_in: 1.5,
             voxel_um,
             caption: caption.to_string(),
+            colour_scale: ColourScale::Auto,
         }
     }
 }
@@ -133,6 +145,7 @@ impl FigureSeries {
                 })
                 .collect(),
             no_tissue: None,
+            tissue: None,
             written: false,
         }
     }
@@ -148,6 +161,16 @@ impl FigureSeries {
             row.cells_only = cells_fields.contains(&row.field.as_str());
         }
         self.no_tissue = Some(no_tissue);
+    }
+
+    /// Outlines the tissues of `tissue` (tissue id per pixel, `width × height`) on every
+    /// panel; a slice without a boundary keeps none.
+    pub fn outline_tissues(&mut self, tissue: Vec<u8>) {
+        if tissue.len() == self.width * self.height
+            && super::raster::has_boundary(&tissue, self.width, self.height)
+        {
+            self.tissue = Some(tissue);
+        }
     }
 
     /// Names of the rows that draw pixels without tissue cells in [`NO_TISSUE_RGB`].
@@ -206,51 +229,54 @@ impl FigureSeries {
             .is_some_and(|&t| time_s >= t || same_time(t, time_s))
     }
 
-    /// Colour range (lo, hi) of row `r`, hi > lo: the fixed range, else min and max of the
-    /// finite values of its slices widened to the enclosing colour-bar ticks (so both
-    /// ends are labelled; at most one tick spacing wider).
-    pub fn row_range(&self, r: usize) -> (f64, f64) {
+    /// Colour bar of row `r` under `scale`: the fixed range, else min and max of the
+    /// finite values of its slices; on a linear bar widened to the enclosing colour-bar
+    /// ticks (so both ends are labelled; at most one tick spacing wider), on a log bar
+    /// ([`ColourBar::choose`]) to a decade at the bottom.
+    pub fn row_bar(&self, r: usize, scale: ColourScale) -> ColourBar {
         let row = &self.rows[r];
+        let values = || row.panels.iter().flatten().flatten().copied();
+        let min_pos = super::min_positive(values());
+        let data = super::finite_min_max(values());
         let (lo, hi) = match row.range {
-            Some(range) => range,
-            None => {
-                let values = row.panels.iter().flatten().flatten().copied();
-                let (lo, hi) = super::finite_min_max(values).unwrap_or((0.0, 1.0));
-                if hi > lo {
-                    let step = coarse_step(hi - lo, BAR_TICKS);
-                    let snap = |v: f64, up: bool| {
-                        let k = v / step;
-                        let k = if up {
-                            (k - 1e-9).ceil()
-                        } else {
-                            (k + 1e-9).floor()
-                        };
-                        k * step
-                    };
-                    (snap(lo, false), snap(hi, true))
-                } else {
-                    (lo, hi)
-                }
+            Some((lo, hi)) => {
+                let (data_lo, data_hi) = data.unwrap_or((lo, hi));
+                return ColourBar::fixed(scale, lo, hi).with_data(data_lo, data_hi);
             }
+            None => data.unwrap_or((0.0, 1.0)),
         };
-        super::nonempty_range(lo, hi)
+        let bar = ColourBar::choose(scale, lo, hi, min_pos);
+        if bar.log || hi <= lo {
+            return bar;
+        }
+        let step = coarse_step(hi - lo, BAR_TICKS);
+        let snap = |v: f64, up: bool| {
+            let k = v / step;
+            let k = if up {
+                (k - 1e-9).ceil()
+            } else {
+                (k + 1e-9).floor()
+            };
+            k * step
+        };
+        ColourBar::linear(snap(lo, false), snap(hi, true))
     }
 
     /// The unit row `r` is labelled in and the factor from its values to it: a
-    /// concentration in the SI prefix its colour range reads best in ([`super::readable_unit`]:
-    /// OH· in fM, O2 in µM), any other unit as it is.
-    pub fn row_unit(&self, r: usize) -> (f64, String) {
-        let (lo, hi) = self.row_range(r);
-        super::readable_unit(&self.rows[r].unit, lo.abs().max(hi.abs()))
+    /// concentration in the SI prefix its colour bar's top reads best in
+    /// ([`super::readable_unit`]: OH· in fM, O2 in µM), any other unit as it is.
+    pub fn row_unit(&self, r: usize, scale: ColourScale) -> (f64, String) {
+        let bar = self.row_bar(r, scale);
+        super::readable_unit(&self.rows[r].unit, bar.lo.abs().max(bar.hi.abs()))
     }
 
     /// Axis title of row `r`: `O2 [µM]`, or just `pH` when the unit is the name.
-    pub fn row_label(&self, r: usize) -> String {
+    pub fn row_label(&self, r: usize, scale: ColourScale) -> String {
         let row = &self.rows[r];
         if row.unit.is_empty() || row.unit == row.field {
             row.field.clone()
         } else {
-            format!("{} [{}]", row.field, self.row_unit(r).1)
+            format!("{} [{}]", row.field, self.row_unit(r, scale).1)
         }
     }
 }
@@ -260,6 +286,27 @@ impl FigureSeries {
 /// column (`t = 0 h` beside `t = 8 h`; a day-long run's columns are not 86400 s).
 fn time_label(t_s: f64, last_s: f64) -> String {
     format!("t = {}", crate::config::duration::human_in(t_s, last_s))
+}
+
+/// `line` broken at spaces into lines at most `max_px` wide at `px` (a word longer than
+/// that stays on its own line).
+fn wrap(text: &TextRenderer, line: &str, px: f32, max_px: f64) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut current = String::new();
+    for word in line.split(' ') {
+        let candidate = if current.is_empty() {
+            word.to_string()
+        } else {
+            format!("{current} {word}")
+        };
+        if !current.is_empty() && text.width(&candidate, px) as f64 > max_px {
+            lines.push(std::mem::replace(&mut current, word.to_string()));
+        } else {
+            current = candidate;
+        }
+    }
+    lines.push(current);
+    lines
 }
 
 /// Longest scale bar of 1, 2 or 5 × 10ᵏ µm not longer than `max_um`.
@@ -316,14 +363,8 @@ pub fn figure_series(fig: &FigureSeries, style: &FigureStyle) -> RgbImage {
     // Tick labels in the row's readable unit (µM … fM for small concentrations).
     let bars: Vec<RowBar> = (0..n_rows)
         .map(|r| {
-            let (lo, hi) = fig.row_range(r);
-            let (factor, _) = fig.row_unit(r);
-            let (ticks, step) = coarse_ticks(lo, hi, BAR_TICKS);
-            let labelled = ticks
-                .iter()
-                .map(|&t| (t, format_tick(t * factor, step * factor)))
-                .collect();
-            ((lo, hi), labelled)
+            let bar = fig.row_bar(r, style.colour_scale);
+            (bar, bar.ticks(&fig.rows[r].unit, BAR_TICKS, false))
         })
         .collect();
     let tick_label_w = bars
@@ -341,7 +382,13 @@ pub fn figure_series(fig: &FigureSeries, style: &FigureStyle) -> RgbImage {
     let bar_x = (grid_right + bar_gap).round();
     let content_w = bar_x + bar_w + tick_len + tick_gap + tick_label_w + margin;
     let caption_y = row_y(n_rows.max(1)) - row_gap + p(5.0);
-    let caption_lines: Vec<&str> = style.caption.lines().collect();
+    // The caption wraps to the width of the panels and bars (never narrower than 3 in).
+    let wrap_w = (content_w - 2.0 * margin).max(3.0 * dpi as f64);
+    let caption_lines: Vec<String> = style
+        .caption
+        .lines()
+        .flat_map(|l| wrap(&text, l, cap_px, wrap_w))
+        .collect();
     let caption_w = 2.0 * margin
         + caption_lines
             .iter()
@@ -365,12 +412,12 @@ pub fn figure_series(fig: &FigureSeries, style: &FigureStyle) -> RgbImage {
         text_vertical(
             &mut img,
             &text,
-            &fig.row_label(r),
+            &fig.row_label(r, style.colour_scale),
             label_px,
             (margin + row_label_w / 2.0 - p(1.0), y0 + ph / 2.0),
             INK,
         );
-        let ((lo, hi), ticks) = &bars[r];
+        let (bar, ticks) = &bars[r];
         let blank = fig.no_tissue.as_deref().filter(|_| row.cells_only);
         for (c, panel) in row.panels.iter().enumerate() {
             let x0 = col_x(c);
@@ -382,7 +429,7 @@ pub fn figure_series(fig: &FigureSeries, style: &FigureStyle) -> RgbImage {
                             let rgb = if blank.is_some_and(|b| b[ix]) {
                                 NO_TISSUE_RGB
                             } else {
-                                colormap::map_value(style.colormap, values[ix] as f64, *lo, *hi)
+                                bar.colour(style.colormap, values[ix] as f64)
                             };
                             fill(
                                 &mut img,
@@ -404,6 +451,19 @@ pub fn figure_series(fig: &FigureSeries, style: &FigureStyle) -> RgbImage {
                     let ty = y0 + (ph - tick_h) / 2.0;
                     text.draw(&mut img, tx as f32, ty as f32, tick_px, msg, FRAME);
                 }
+            }
+            if let (Some(t), true) = (&fig.tissue, panel.is_some()) {
+                let line = frame_px.max(s as i64 / 8);
+                super::raster::outlines(
+                    &mut img,
+                    (x0 as i64, y0 as i64),
+                    s as i64,
+                    (fig.width, fig.height),
+                    t,
+                    line,
+                    TISSUE_LINE_RGB,
+                    3 * line.max(2),
+                );
             }
             frame(
                 &mut img, x0 as i64, y0 as i64, pw as i64, ph as i64, frame_px, FRAME,
@@ -432,8 +492,7 @@ pub fn figure_series(fig: &FigureSeries, style: &FigureStyle) -> RgbImage {
             frame_px,
             FRAME,
         );
-        for (v, label) in ticks {
-            let frac = (v - lo) / (hi - lo);
+        for (frac, label) in ticks {
             let ty = y0 + ((1.0 - frac) * (ph - 1.0)).round();
             fill(
                 &mut img,

@@ -22,11 +22,16 @@ pub mod colormap;
 mod figure;
 mod line;
 mod raster;
+mod scale;
 pub mod text;
 mod ticks;
 
-pub use figure::{figure_series, FigureRow, FigureSeries, FigureStyle, NO_TISSUE_RGB};
+pub use figure::{
+    figure_series, FigureRow, FigureSeries, FigureStyle, NO_TISSUE_RGB, TISSUE_LINE_RGB,
+};
 pub use line::{chart_page, line_chart, line_chart_png, ChartPanel, ChartSpec, Series};
+pub use raster::{has_boundary, outlines};
+pub use scale::{min_positive, ColourBar, AUTO_LOG_DECADES, MAX_LOG_DECADES};
 pub use ticks::{
     coarse_step, coarse_ticks, format_log_tick, format_tick, log_ticks, nice_step, nice_ticks,
 };
@@ -72,8 +77,10 @@ pub fn nonempty_range(lo: f64, hi: f64) -> (f64, f64) {
 
 /// The unit in which values given in `unit` read best on an axis or colour bar: for a
 /// concentration in mM, the SI prefix that puts the largest magnitude `max_abs` in
-/// [1, 1000) (`0.054` mM → 54 µM, `1.4e-12` mM → 1.4 fM), never above mM; any other unit
-/// as it is. Returns (factor, unit): value in the new unit = value × factor.
+/// [1, 1000) (`0.054` mM → 54 µM, `1.4e-12` mM → 1.4 fM), never above mM; for a time in s,
+/// the unit of [`crate::config::duration::unit_for`] (min from 120 s, h from 2 h, d from
+/// 2 d); any other unit as it is. Returns (factor, unit): value in the new unit = value ×
+/// factor.
 pub fn readable_unit(unit: &str, max_abs: f64) -> (f64, String) {
     const PREFIXES: [(f64, &str); 5] = [
         (1.0, "mM"),
@@ -82,7 +89,14 @@ pub fn readable_unit(unit: &str, max_abs: f64) -> (f64, String) {
         (1e9, "pM"),
         (1e12, "fM"),
     ];
-    if unit != "mM" || !(max_abs.is_finite() && max_abs > 0.0) {
+    if !(max_abs.is_finite() && max_abs > 0.0) {
+        return (1.0, unit.to_string());
+    }
+    if unit == "s" {
+        let (seconds, name) = crate::config::duration::unit_for(max_abs);
+        return (1.0 / seconds, name.to_string());
+    }
+    if unit != "mM" {
         return (1.0, unit.to_string());
     }
     let (factor, name) = PREFIXES
@@ -90,33 +104,6 @@ pub fn readable_unit(unit: &str, max_abs: f64) -> (f64, String) {
         .find(|(f, _)| max_abs * f * (1.0 + 1e-9) >= 1.0)
         .unwrap_or(&PREFIXES[PREFIXES.len() - 1]);
     (*factor, (*name).to_string())
-}
-
-/// Ticks of a colour bar over [lo, hi] (values in `unit`): at most `max_intervals` + 1
-/// round values, labelled in the SI prefix the range reads best in ([`readable_unit`]:
-/// `20 fM`, `1.5 µM`, `7.2 pH`); (value, label) pairs. When the range holds fewer than two
-/// round values, its ends.
-pub fn colour_bar_ticks(lo: f64, hi: f64, unit: &str, max_intervals: usize) -> Vec<(f64, String)> {
-    let (factor, shown) = readable_unit(unit, lo.abs().max(hi.abs()));
-    let (ticks, step) = ticks::coarse_ticks(lo, hi, max_intervals);
-    let (values, step) = if ticks.len() >= 2 {
-        (ticks, step)
-    } else {
-        (vec![lo, hi], (hi - lo).abs().max(f64::MIN_POSITIVE))
-    };
-    // A dimensionless field (unit "1") is labelled with the bare number.
-    let suffix = if shown == "1" {
-        String::new()
-    } else {
-        format!(" {shown}")
-    };
-    values
-        .iter()
-        .map(|&v| {
-            let label = ticks::format_tick(v * factor, step * factor);
-            (v, format!("{label}{suffix}"))
-        })
-        .collect()
 }
 
 /// Default resolution of plots, dots per inch.

@@ -172,6 +172,63 @@ pub(crate) fn text_vertical(
     }
 }
 
+/// Draws the boundaries between edge-sharing cells of different `labels` (a grid of
+/// `cols × rows` cells, row-major), where cell (c, r) covers the `scale`-pixel square at
+/// (x0 + c·scale, y0 + r·scale): lines `line_px` wide, centred on the shared edge and
+/// clipped to the grid, dashed in the two colours `ink` (dashes `dash_px` long; the
+/// same colour twice draws a solid line). Black-and-white dashes stay visible on any
+/// colour map and on blank cells.
+#[allow(clippy::too_many_arguments)]
+pub fn outlines<T: PartialEq + Copy>(
+    img: &mut RgbImage,
+    (x0, y0): (i64, i64),
+    scale: i64,
+    (cols, rows): (usize, usize),
+    labels: &[T],
+    line_px: i64,
+    ink: [[u8; 3]; 2],
+    dash_px: i64,
+) {
+    if labels.len() != cols * rows {
+        return;
+    }
+    let half = line_px / 2;
+    let dash = dash_px.max(1);
+    let (right, bottom) = (x0 + cols as i64 * scale, y0 + rows as i64 * scale);
+    let mut line = |x: i64, y: i64, w: i64, h: i64| {
+        for py in y.max(y0)..(y + h).min(bottom).min(img.height() as i64) {
+            for px in x.max(x0)..(x + w).min(right).min(img.width() as i64) {
+                let rgb = ink[(((px - x0) + (py - y0)) / dash % 2) as usize];
+                img.put_pixel(px as u32, py as u32, Rgb(rgb));
+            }
+        }
+    };
+    for r in 0..rows {
+        for c in 0..cols {
+            let here = labels[c + cols * r];
+            let (px, py) = (x0 + c as i64 * scale, y0 + r as i64 * scale);
+            if c + 1 < cols && labels[c + 1 + cols * r] != here {
+                line(px + scale - half, py - half, line_px, scale + line_px);
+            }
+            if r + 1 < rows && labels[c + cols * (r + 1)] != here {
+                line(px - half, py + scale - half, scale + line_px, line_px);
+            }
+        }
+    }
+}
+
+/// Whether a `cols × rows` grid of `labels` has two edge-sharing cells that differ (so
+/// [`outlines`] draws something).
+pub fn has_boundary<T: PartialEq>(labels: &[T], cols: usize, rows: usize) -> bool {
+    (0..rows).any(|r| {
+        (0..cols).any(|c| {
+            let here = &labels[c + cols * r];
+            (c + 1 < cols && labels[c + 1 + cols * r] != *here)
+                || (r + 1 < rows && labels[c + cols * (r + 1)] != *here)
+        })
+    })
+}
+
 /// Darkens the rectangle (x0, y0, w, h) towards black by `amount` ∈ [0, 1].
 pub(crate) fn shade(img: &mut RgbImage, x0: i64, y0: i64, w: i64, h: i64, amount: f64) {
     let (iw, ih) = (img.width() as i64, img.height() as i64);
@@ -205,6 +262,37 @@ mod tests {
             (30..40).all(|x| (0..20).all(|y| img.get_pixel(x, y).0 == [255; 3])),
             "clipped"
         );
+    }
+
+    #[test]
+    fn outlines_follow_label_edges() {
+        // 3 × 2 cells, 4 px each: the left column differs from the rest.
+        let labels = [1u8, 2, 2, 1, 2, 2];
+        let mut img = RgbImage::from_pixel(12, 8, Rgb([0, 0, 0]));
+        outlines(&mut img, (0, 0), 4, (3, 2), &labels, 2, [[255; 3]; 2], 4);
+        // The edge x = 4 is drawn on both rows (pixels 3 and 4), nothing else.
+        for y in 0..8 {
+            for x in 0..12 {
+                let lit = img.get_pixel(x, y).0 == [255; 3];
+                assert_eq!(lit, x == 3 || x == 4, "pixel ({x}, {y})");
+            }
+        }
+        assert!(has_boundary(&labels, 3, 2));
+        // Dashed: both colours along the line, 3 px dashes.
+        let mut img = RgbImage::from_pixel(12, 8, Rgb([9, 9, 9]));
+        outlines(
+            &mut img,
+            (0, 0),
+            4,
+            (3, 2),
+            &labels,
+            1,
+            [[0; 3], [255; 3]],
+            3,
+        );
+        let column: Vec<u8> = (0..8).map(|y| img.get_pixel(4, y).0[0]).collect();
+        assert_eq!(column, vec![255, 255, 0, 0, 0, 255, 255, 255]);
+        assert!(!has_boundary(&[7u8; 6], 3, 2));
     }
 
     #[test]

@@ -426,8 +426,8 @@ fn figure_missing_panels_are_grey_and_due_after_the_last_time() {
         "the missing t = 0 panel is grey"
     );
     // Constant row: a usable range, no NaN colour.
-    let (lo, hi) = fig.row_range(0);
-    assert!(hi > lo);
+    let bar = fig.row_bar(0, crate::config::ColourScale::Auto);
+    assert!(bar.hi > bar.lo && !bar.log);
     assert_eq!(count_colour(&img, crate::chart::colormap::NAN_RGB), 0);
     // Serialisable (checkpoints).
     let json = serde_json::to_string(&fig).expect("serialise");
@@ -583,22 +583,100 @@ fn write_examples() {
 
 #[test]
 fn colour_bar_ticks_are_round_values_in_a_readable_unit() {
+    let labels = |bar: ColourBar, unit: &str| -> Vec<(f64, String)> { bar.ticks(unit, 4, true) };
     // OH·: 2.85e-17 … 2.31e-12 mM reads in fM.
-    let t = colour_bar_ticks(2.85e-17, 2.31e-12, "mM", 4);
-    let labels: Vec<&str> = t.iter().map(|(_, l)| l.as_str()).collect();
-    assert_eq!(labels, vec!["1 fM", "2 fM"]);
-    assert!(t.iter().all(|&(v, _)| (2.85e-17..=2.31e-12).contains(&v)));
-    // O2 over a fixed 0 … 0.06 mM: µM.
-    let t = colour_bar_ticks(0.0, 0.06, "mM", 4);
-    assert_eq!(t.first().unwrap().1, "0 µM");
-    assert_eq!(t.last().unwrap().1, "60 µM");
+    let t = labels(ColourBar::linear(2.85e-17, 2.31e-12), "mM");
+    let names: Vec<&str> = t.iter().map(|(_, l)| l.as_str()).collect();
+    assert_eq!(names, vec!["1 fM", "2 fM"]);
+    assert!(t.iter().all(|&(p, _)| (0.0..=1.0).contains(&p)));
+    // O2 over a fixed 0 … 0.06 mM: µM, the ends at the ends of the bar.
+    let t = labels(ColourBar::linear(0.0, 0.06), "mM");
+    assert_eq!(t.first().unwrap(), &(0.0, "0 µM".to_string()));
+    assert_eq!(t.last().unwrap(), &(1.0, "60 µM".to_string()));
     // pH keeps its unit; a narrow range gets distinct labels inside it.
-    let t = colour_bar_ticks(6.5, 7.5, "pH", 4);
+    let t = labels(ColourBar::linear(6.5, 7.5), "pH");
     assert!(t.iter().any(|(_, l)| l == "7.0 pH"), "{t:?}");
-    let t = colour_bar_ticks(1.0001, 1.0002, "1", 4);
-    assert!(t.len() >= 2 && t.iter().all(|&(v, _)| (1.0001..=1.0002).contains(&v)));
+    let t = labels(ColourBar::linear(1.0001, 1.0002), "1");
+    assert!(t.len() >= 2 && t.iter().all(|&(p, _)| (0.0..=1.0).contains(&p)));
     assert!(t.windows(2).all(|w| w[0].1 != w[1].1), "{t:?}");
     // A dimensionless field: bare numbers.
-    let t = colour_bar_ticks(0.0, 1.0, "1", 4);
+    let t = labels(ColourBar::linear(0.0, 1.0), "1");
     assert_eq!(t.last().unwrap().1, "1.0");
+    // A time (time_of_death over a 4 h run) in h, at round hours.
+    let t = labels(ColourBar::linear(0.0, 14_400.0), "s");
+    let names: Vec<&str> = t.iter().map(|(_, l)| l.as_str()).collect();
+    assert_eq!(names, vec!["0 h", "1 h", "2 h", "3 h", "4 h"]);
+    assert!((t[1].0 - 0.25).abs() < 1e-12);
+    // Without the unit (the figure series, whose row label carries it).
+    let t = ColourBar::linear(0.0, 0.06).ticks("mM", 4, false);
+    assert_eq!(t.last().unwrap().1, "60");
+}
+
+/// The figure test: a log colour scale is chosen for data spanning more than three
+/// decades, and only then (under `colour_scale = "auto"`).
+#[test]
+fn auto_colour_scale_is_log_for_data_spanning_more_than_three_decades() {
+    use crate::config::ColourScale;
+    // OH· of a Fenton run: 2.85e-17 … 2.31e-12 mM, five decades.
+    let bar = ColourBar::choose(ColourScale::Auto, 2.85e-17, 2.31e-12, Some(2.85e-17));
+    assert!(bar.log, "{bar:?}");
+    assert_eq!(
+        (bar.lo, bar.hi),
+        (1e-17, 5e-12),
+        "bottom to a decade, top to 1-2-5"
+    );
+    let t = bar.ticks("mM", 4, true);
+    let names: Vec<&str> = t.iter().map(|(_, l)| l.as_str()).collect();
+    assert_eq!(
+        names,
+        vec![
+            "10⁻⁵ fM",
+            "10⁻⁴ fM",
+            "0.001 fM",
+            "0.01 fM",
+            "0.1 fM",
+            "1 fM"
+        ]
+    );
+    assert!(!bar.below, "no value lies below the bar");
+    // Decades are evenly spaced on the bar.
+    let gaps: Vec<f64> = t.windows(2).map(|w| w[1].0 - w[0].0).collect();
+    assert!(gaps.iter().all(|g| (g - gaps[0]).abs() < 1e-12), "{gaps:?}");
+    // Zeros (a dose outside the tumour) with positive values over 3.5 decades: log; the
+    // zeros take the bottom colour.
+    let bar = ColourBar::choose(ColourScale::Auto, 0.0, 8.0, Some(2.5e-3));
+    assert!(bar.log && bar.lo == 1e-3 && bar.hi == 10.0, "{bar:?}");
+    assert_eq!(bar.position(0.0), 0.0);
+    assert_eq!(bar.position(10.0), 1.0);
+    assert!((bar.position(0.1) - 0.5).abs() < 1e-12);
+    let t = bar.ticks("mM", 4, true);
+    assert_eq!(
+        t.first().unwrap(),
+        &(0.0, "≤ 0.001 mM".to_string()),
+        "zeros lie below"
+    );
+    // Smaller values are clipped at five decades below the top.
+    let bar = ColourBar::choose(ColourScale::Auto, 0.0, 1.0, Some(1e-20));
+    assert!(bar.log && bar.lo == 1e-5, "{bar:?}");
+    assert_eq!(bar.position(1e-9), 0.0);
+    // Not log: 2.9 decades, negative values, or asked for linear.
+    assert!(!ColourBar::choose(ColourScale::Auto, 0.0, 0.8, Some(0.001)).log);
+    assert!(!ColourBar::choose(ColourScale::Auto, -1.0, 1e3, Some(1e-6)).log);
+    assert!(!ColourBar::choose(ColourScale::Linear, 1e-17, 1e-12, Some(1e-17)).log);
+    // "log" is honoured for a narrow range too, and falls back to linear without a
+    // positive value.
+    let bar = ColourBar::choose(ColourScale::Log, 0.02, 0.06, Some(0.02));
+    assert!(bar.log && bar.lo == 0.01 && bar.hi == 0.1, "{bar:?}");
+    assert!(!ColourBar::choose(ColourScale::Log, -2.0, 0.0, None).log);
+    // A fixed range that the data pass says so at its ends; ticks too close give way.
+    let bar = ColourBar::fixed(ColourScale::Auto, 7.0, 7.5).with_data(6.71, 7.6);
+    assert!(!bar.log && bar.below && bar.above);
+    let names: Vec<String> = bar.ticks("pH", 4, true).into_iter().map(|t| t.1).collect();
+    assert_eq!(names, vec!["≤ 7.0 pH", "7.2 pH", "7.4 pH", "≥ 7.5 pH"]);
+    let inside = ColourBar::fixed(ColourScale::Auto, 7.0, 7.5).with_data(7.1, 7.45);
+    assert!(!inside.below && !inside.above);
+    assert!(ColourBar::fixed(ColourScale::Auto, 1e-6, 1e-2).log);
+    assert!(!ColourBar::fixed(ColourScale::Auto, 0.0, 1e-2).log);
+    // pH (about 7) never spans decades.
+    assert!(!ColourBar::choose(ColourScale::Auto, 6.6, 7.4, Some(6.6)).log);
 }

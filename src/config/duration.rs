@@ -105,17 +105,23 @@ pub fn human(t_s: f64) -> String {
 /// `t` s in the unit that [`human`] picks for `scale_s`: times shown side by side (a
 /// figure's columns) share one unit, `0 h`, `8 h`, `24 h` rather than `0 s`, `8 h`.
 pub fn human_in(t_s: f64, scale_s: f64) -> String {
+    let (seconds, unit) = unit_for(scale_s);
+    format!("{} {unit}", three_digits(t_s / seconds))
+}
+
+/// The unit [`human`] writes times of about `scale_s` in, and its length in s: s below
+/// 2 min, min below 2 h, h below 2 d, else d.
+pub fn unit_for(scale_s: f64) -> (f64, &'static str) {
     let a = scale_s.abs();
-    let (v, unit) = if a < 120.0 {
-        (t_s, "s")
+    if a < 120.0 {
+        (1.0, "s")
     } else if a < 7200.0 {
-        (t_s / 60.0, "min")
+        (60.0, "min")
     } else if a < 172_800.0 {
-        (t_s / 3600.0, "h")
+        (3600.0, "h")
     } else {
-        (t_s / 86400.0, "d")
-    };
-    format!("{} {unit}", three_digits(v))
+        (86400.0, "d")
+    }
 }
 
 /// `v` with 2 decimals below 10, 1 below 100, none above, trailing zeros trimmed: `1.23`,

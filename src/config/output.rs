@@ -10,8 +10,8 @@ use super::error::{did_you_mean, list, short, Error, ErrorKind};
 use super::figure::{self, RawFigure};
 use super::raw::NamedMap;
 use super::scenario::{
-    Axis, Colormap, FluorescenceField, Grid, MaskField, MriField, OutputSpec, PhOutput, Png16,
-    Probe, SliceSelection, TimeSpec, TimeseriesField, ValueRange,
+    Axis, Colormap, ColourScale, FluorescenceField, Grid, MaskField, MriField, Outlines,
+    OutputSpec, PhOutput, Png16, Probe, SliceSelection, TimeSpec, TimeseriesField, ValueRange,
 };
 use super::time::{default_summary_interval_s, output_count, MAX_STOPS};
 use glam::DVec3;
@@ -31,6 +31,13 @@ const COLORMAPS: [&str; 6] = [
 pub struct RawOutput {
     pub fields: Option<Vec<String>>,
     pub colormap: Option<String>,
+    /// `"auto"` (default: log for a field spanning more than three decades), `"linear"`
+    /// or `"log"`: the colour bars of the 8-bit slices and the figure series.
+    pub colour_scale: Option<String>,
+    /// Boundaries drawn over the 8-bit slices and the figure series: any of `"tissue"`
+    /// (the tumour's edge) and `"vessels"` (vessel walls); default `["tissue"]`, `[]` for
+    /// none.
+    pub outlines: Option<Vec<String>>,
     pub slice_axis: Option<String>,
     /// An array of indices or `"all"`; checked in `validate`.
     #[schemars(with = "Option<serde_json::Value>")]
@@ -97,6 +104,8 @@ pub(super) fn validate(
             empty = RawOutput {
                 fields: None,
                 colormap: None,
+                colour_scale: None,
+                outlines: None,
                 slice_axis: None,
                 slices: None,
                 ranges_mm: None,
@@ -220,6 +229,51 @@ pub(super) fn validate(
             )
             .found(format!("{other:?}"))
             .fix(format!("use one of {}", list(COLORMAPS))))
+        }
+    };
+
+    let colour_scale = match o.colour_scale.as_deref() {
+        None | Some("auto") => ColourScale::Auto,
+        Some("linear") => ColourScale::Linear,
+        Some("log") => ColourScale::Log,
+        Some(other) => {
+            return Err(Error::invalid(
+                "output.colour_scale",
+                format!(
+                    "unknown colour scale{}",
+                    did_you_mean(other, ["auto", "linear", "log"])
+                ),
+            )
+            .found(format!("{other:?}"))
+            .fix("write colour_scale = \"auto\" (log for fields spanning more than three decades), \"linear\" or \"log\""))
+        }
+    };
+
+    let outlines = match &o.outlines {
+        None => Outlines::default(),
+        Some(names) => {
+            let mut outlines = Outlines {
+                tissue: false,
+                vessels: false,
+            };
+            for (i, name) in names.iter().enumerate() {
+                match name.as_str() {
+                    "tissue" => outlines.tissue = true,
+                    "vessels" => outlines.vessels = true,
+                    other => return Err(Error::invalid(
+                        format!("output.outlines[{i}]"),
+                        format!(
+                            "unknown outline{}",
+                            did_you_mean(other, ["tissue", "vessels"])
+                        ),
+                    )
+                    .found(format!("{other:?}"))
+                    .fix(
+                        "write outlines = [\"tissue\", \"vessels\"], a part of it, or [] for none",
+                    )),
+                }
+            }
+            outlines
         }
     };
 
@@ -425,6 +479,8 @@ pub(super) fn validate(
     let mut spec = OutputSpec {
         fields,
         colormap,
+        colour_scale,
+        outlines,
         slice_axis,
         slices,
         ranges,

@@ -449,6 +449,10 @@ pub struct OutputSpec {
     /// Species indices to write, in order.
     pub fields: Vec<usize>,
     pub colormap: Colormap,
+    /// Linear or log colour bars of the 8-bit slices and the figure series.
+    pub colour_scale: ColourScale,
+    /// Boundaries drawn over the 8-bit slices and the figure series (`output.outlines`).
+    pub outlines: Outlines,
     /// Axis of the 8-bit colour slices and of the 16-bit stacks.
     pub slice_axis: Axis,
     /// Which slices along `slice_axis` get an 8-bit colour PNG.
@@ -720,6 +724,41 @@ pub enum ValueRange {
     Auto,
     /// Fixed (lo, hi) in the field's unit; values outside are clamped.
     Fixed { lo: f64, hi: f64 },
+}
+
+/// `output.outlines`: which boundaries the 8-bit slices and the figure series draw over
+/// the values.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+pub struct Outlines {
+    /// Between voxels of different tissues (the tumour's edge), white.
+    pub tissue: bool,
+    /// Around vessel voxels (the vessel walls), vermilion.
+    pub vessels: bool,
+}
+
+impl Default for Outlines {
+    /// The tissue boundaries only (vessel walls crowd a coarse grid, where most voxels of
+    /// a tissue may hold a capillary).
+    fn default() -> Outlines {
+        Outlines {
+            tissue: true,
+            vessels: false,
+        }
+    }
+}
+
+/// `output.colour_scale`: how the 8-bit slices and the figure series map values to
+/// colours (see `chart::ColourBar`).
+#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ColourScale {
+    /// Log10 for a field without negative values whose largest value is more than three
+    /// decades above its smallest positive one, else linear.
+    #[default]
+    Auto,
+    Linear,
+    /// Log10 wherever the field has a positive value.
+    Log,
 }
 
 #[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]

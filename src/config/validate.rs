@@ -319,6 +319,42 @@ diffusion_um2_per_s = 0
         }
     }
 
+    /// `output.colour_scale` and `output.outlines`: defaults, values, and errors that name
+    /// the field and the accepted values.
+    #[test]
+    fn colour_scale_and_outlines() {
+        let base = edited(&[]);
+        let load = |set: &str| load_str(&base, FILE, &[set.to_string()]).map(|s| s.output);
+        let out = load_str(&base, FILE, &[]).unwrap().output;
+        assert_eq!(out.colour_scale, ColourScale::Auto);
+        assert_eq!(
+            out.outlines,
+            Outlines {
+                tissue: true,
+                vessels: false
+            }
+        );
+        let out = load("output.colour_scale=\"log\"").unwrap();
+        assert_eq!(out.colour_scale, ColourScale::Log);
+        let out = load("output.outlines=[\"vessels\"]").unwrap();
+        assert!(out.outlines.vessels && !out.outlines.tissue);
+        let out = load("output.outlines=[]").unwrap();
+        assert!(!out.outlines.vessels && !out.outlines.tissue);
+        let msg = check(
+            &load_err(&base, &["output.colour_scale=\"logarithmic\""]),
+            "output.colour_scale",
+        );
+        assert!(
+            msg.contains("did you mean `log`?") && msg.contains("\"linear\""),
+            "{msg}"
+        );
+        let msg = check(
+            &load_err(&base, &["output.outlines=[\"tissue\", \"vessel\"]"]),
+            "output.outlines[1]",
+        );
+        assert!(msg.contains("did you mean `vessels`?"), "{msg}");
+    }
+
     #[test]
     fn names_and_cross_references() {
         let text = edited(&[("[tissues.tumour]", "[tissues.normal]")]);

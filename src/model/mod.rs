@@ -449,8 +449,8 @@ impl StepCoefficients {
 mod tests {
     use super::*;
     use crate::config::{
-        Colormap, InitialCondition, OutputSpec, Region, SliceSelection, Species, TimeSpec, Tissue,
-        Vessel,
+        Colormap, ColourScale, InitialCondition, OutputSpec, Region, SliceSelection, Species,
+        TimeSpec, Tissue, Vessel,
     };
     use glam::DVec3;
 
@@ -533,6 +533,8 @@ mod tests {
             output: OutputSpec {
                 fields: vec![0],
                 colormap: Colormap::Viridis,
+                colour_scale: ColourScale::Auto,
+                outlines: crate::config::Outlines::default(),
                 slice_axis: crate::config::Axis::Z,
                 slices: SliceSelection::Indices(vec![1]),
                 ranges: vec![crate::config::ValueRange::Auto],

@@ -97,7 +97,11 @@ impl FieldWriter {
         let no_cells: Vec<bool> = (0..model.mask.len())
             .map(|ix| model.summary_tissue(ix).is_none())
             .collect();
-        writer.borrow_mut().mark_no_tissue(&no_cells);
+        let tissue_ids: Vec<u8> = model
+            .mask
+            .iter()
+            .map(|m| (m & crate::model::TISSUE_ID_MASK) as u8)
+            .collect();
         let wants_vessels = scenario
             .output
             .masks
@@ -109,14 +113,12 @@ impl FieldWriter {
             Vec::new()
         };
         let labels = (scenario.output.zarr && !well_mixed).then(|| {
-            let tissue = model
-                .mask
-                .iter()
-                .map(|m| (m & crate::model::TISSUE_ID_MASK) as u8)
-                .collect();
             let vessels = model.vessel.iter().map(|&v| u8::from(v)).collect();
-            (tissue, vessels)
+            (tissue_ids.clone(), vessels)
         });
+        writer
+            .borrow_mut()
+            .set_geometry(tissue_ids, model.vessel.clone(), no_cells);
         FieldWriter {
             writer,
             derived,

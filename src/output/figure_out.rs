@@ -45,11 +45,44 @@ impl RunWriter {
         Some(FigureSeries::new(&spec.fields, &spec.times_s, w, h))
     }
 
+    /// Tells the writer the model's geometry (one value per grid voxel, x fastest): the
+    /// tissue id, the vessel voxels and the voxels that hold no tissue cells (vessel
+    /// lumens and held boundary layers, the voxels every tissue summary leaves out).
+    /// Fields that live in cells ([`cell_bound_fields`], `time_of_death`) draw cell-free
+    /// voxels blank, in the 8-bit slices and the figure, instead of a value that means
+    /// nothing there; the slices outline tissues and vessels (`output.outlines`).
+    pub fn set_geometry(&mut self, tissue: Vec<u8>, vessel: Vec<bool>, no_cells: Vec<bool>) {
+        self.mark_no_tissue(&no_cells);
+        if self.scenario.output.outlines.tissue {
+            self.outline_figure_tissues(&tissue);
+        }
+        let mut cell_fields = cell_bound_fields(&self.scenario);
+        cell_fields.push("time_of_death".to_string());
+        self.geometry = Some(super::SliceGeometry {
+            tissue,
+            vessel,
+            no_cells,
+            cell_fields,
+        });
+    }
+
+    /// Outlines the tissues of the figure slice (`tissue`: the tissue id of every grid
+    /// voxel) on its panels.
+    fn outline_figure_tissues(&mut self, tissue: &[u8]) {
+        let (Some(fig), Some(spec)) = (self.figure.as_mut(), self.scenario.output.figure.as_ref())
+        else {
+            return;
+        };
+        let grid = self.scenario.grid;
+        let axis = self.scenario.output.slice_axis;
+        if tissue.len() == grid.n_voxels() && spec.slice_index < slice::axis_len(&grid, axis) {
+            fig.outline_tissues(slice::extract_values(tissue, &grid, axis, spec.slice_index));
+        }
+    }
+
     /// Marks the voxels of the figure slice that hold no tissue cells (`no_cells`, one per
-    /// grid voxel: vessel lumens and held boundary layers, the voxels every tissue summary
-    /// leaves out); the rows of cell-bound quantities draw them in white instead of a
-    /// value that means nothing there (see [`cell_bound_fields`]).
-    pub fn mark_no_tissue(&mut self, no_cells: &[bool]) {
+    /// grid voxel); the rows of cell-bound quantities draw them in white.
+    fn mark_no_tissue(&mut self, no_cells: &[bool]) {
         let (Some(fig), Some(spec)) = (self.figure.as_mut(), self.scenario.output.figure.as_ref())
         else {
             return;
@@ -127,12 +160,25 @@ impl RunWriter {
         if !auto.is_empty() {
             ranges.push(format!("min–max over the row ({auto})"));
         }
+        let log_rows: Vec<&str> = (0..fig.rows.len())
+            .filter(|&r| fig.row_bar(r, out.colour_scale).log)
+            .map(|r| fig.rows[r].field.as_str())
+            .collect();
+        if !log_rows.is_empty() {
+            ranges.push(format!(
+                "log10 scale in {} (values at or below the bar's bottom in its bottom colour)",
+                log_rows.join(", ")
+            ));
+        }
         let masked = fig.rows_masked().join(", ");
-        let no_tissue = if masked.is_empty() {
+        let mut no_tissue = if masked.is_empty() {
             String::new()
         } else {
             format!("\nWhite in {masked}: no tissue cells (vessel lumens, held faces).")
         };
+        if fig.tissue.is_some() {
+            no_tissue.push_str(" Black-and-white dashes: tissue boundaries.");
+        }
         let caption = format!(
             "Slice {} = {} ({} µm from the grid edge), voxel {} µm; {right} →, {up} ↑. Colour range per row: {}.{no_tissue}",
             axis.letter(),
@@ -141,7 +187,10 @@ impl RunWriter {
             short_number(grid.voxel_um, 3),
             ranges.join("; ")
         );
-        let style = FigureStyle::new(out.colormap, spec.dpi, grid.voxel_um, &caption);
+        let style = FigureStyle {
+            colour_scale: out.colour_scale,
+            ..FigureStyle::new(out.colormap, spec.dpi, grid.voxel_um, &caption)
+        };
         let img = chart::figure_series(fig, &style);
         let path = self.out_dir.join(FIGURE_PATH);
         let bytes = chart::encode_png(&img, spec.dpi).map_err(|e| Error::Encode {
@@ -151,17 +200,18 @@ impl RunWriter {
         let rows: Vec<String> = (0..fig.rows.len())
             .map(|r| {
                 // In the unit the row is labelled in (O2 in µM, OH· in fM), as drawn.
-                let (lo, hi) = fig.row_range(r);
-                let (factor, _) = fig.row_unit(r);
-                let (lo, hi) = (lo * factor, hi * factor);
+                let bar = fig.row_bar(r, style.colour_scale);
+                let (factor, _) = fig.row_unit(r, style.colour_scale);
+                let (lo, hi) = (bar.lo * factor, bar.hi * factor);
                 let how = if fig.rows[r].range.is_some() {
                     "fixed"
                 } else {
                     "auto over the row"
                 };
+                let scale = if bar.log { ", log10" } else { "" };
                 format!(
-                    "{} {} … {} ({how})",
-                    fig.row_label(r),
+                    "{} {} … {} ({how}{scale})",
+                    fig.row_label(r, style.colour_scale),
                     format_value(lo),
                     format_value(hi)
                 )
@@ -169,7 +219,7 @@ impl RunWriter {
             .collect();
         let times: Vec<String> = fig.times_s.iter().map(|t| format!("{t}")).collect();
         let mapping = format!(
-            "rows top to bottom: {}; columns t = {} s; colour = {}((value − lo)/(hi − lo)) per row, clamped; NaN = magenta;{} {} dpi (pHYs)",
+            "rows top to bottom: {}; columns t = {} s; colour = {}((value − lo)/(hi − lo)) per row, or of log10(value/lo)/log10(hi/lo) on a log10 row (values ≤ lo at the bottom colour), clamped; NaN = magenta;{} {} dpi (pHYs)",
             rows.join("; "),
             times.join(", "),
             colormap::name(out.colormap),

@@ -47,8 +47,8 @@ use std::time::Instant;
 
 use crate::chart::text::TextRenderer;
 use crate::chart::{self, colormap};
-use crate::chart::{finite_min_max, nonempty_range};
-use crate::config::{Scenario, SliceSelection, ValueRange};
+use crate::chart::{finite_min_max, nonempty_range, ColourBar};
+use crate::config::{duration, Scenario, SliceSelection, ValueRange};
 use manifest::{FileRecord, Manifest, OutputRecord, Provenance, StackRecord};
 
 /// Errors of the output writers. Each names the path, the OS error and a fix.
@@ -122,6 +122,22 @@ pub struct RunWriter {
     kept_slices: Vec<KeptSlice>,
     /// More slices than [`MAX_KEPT_SLICE_VALUES`]: none are kept.
     kept_overflow: bool,
+    /// Tissues, vessels and cell-free voxels, drawn over the 8-bit slices; set by
+    /// [`RunWriter::set_geometry`] (not in checkpoints: the model rebuilds it).
+    geometry: Option<SliceGeometry>,
+}
+
+/// Per-voxel geometry of the model (x fastest), for the 8-bit slices' overlay.
+struct SliceGeometry {
+    /// Tissue id of each voxel.
+    tissue: Vec<u8>,
+    /// Whether a vessel occupies the voxel.
+    vessel: Vec<bool>,
+    /// Whether the voxel holds no tissue cells (vessel lumens, held boundary layers).
+    no_cells: Vec<bool>,
+    /// Fields that live in cells (viab, bound species, time_of_death): their cell-free
+    /// voxels are drawn blank.
+    cell_fields: Vec<String>,
 }
 
 /// What a [`RunWriter`] has written so far, saved in checkpoints so a resumed run keeps
@@ -247,6 +263,7 @@ impl RunWriter {
             zarr: zarr::ZarrState::default(),
             kept_slices: Vec::new(),
             kept_overflow: false,
+            geometry: None,
         })
     }
 
@@ -479,27 +496,36 @@ impl RunWriter {
             SliceSelection::Indices(ix) => ix.clone(),
         };
         let tag = time_tag(time_s, self.time_decimals);
-        let time_label = short_number(time_s, self.time_decimals);
+        let time_label = duration::human_in(time_s, self.scenario.time.end_s);
         let (field_name, unit) = (field_name.to_string(), unit.to_string());
         let name = path_component(&field_name);
         let (lo, hi) = resolve_range(range, field);
-        let range_note = match range {
-            ValueRange::Auto => "auto range (min/max of the 3D field)",
-            ValueRange::Fixed { .. } => "fixed range",
+        let min_pos = chart::min_positive(field.iter().copied());
+        let (range_note, bar) = match range {
+            ValueRange::Auto => (
+                "auto range (min/max of the 3D field)",
+                ColourBar::choose(out.colour_scale, lo, hi, min_pos),
+            ),
+            ValueRange::Fixed { .. } => {
+                let bar = ColourBar::fixed(out.colour_scale, lo, hi);
+                let (data_lo, data_hi) = finite_min_max(field.iter().copied()).unwrap_or((lo, hi));
+                ("fixed range", bar.with_data(data_lo, data_hi))
+            }
         };
 
-        // The manifest record of one slice image.
-        let slice_of = |index: usize, kind: &'static str, mapping: &str| FileRecord {
-            axis: Some(axis.letter().to_string()),
-            slice_index: Some(index),
-            lo: Some(lo),
-            hi: Some(hi),
-            mapping: Some(mapping.to_string()),
-            ..FileRecord::of_field(kind, &field_name, &unit, time_s, step)
-        };
+        // The manifest record of one slice image over [lo, hi].
+        let slice_of =
+            |index: usize, kind: &'static str, mapping: &str, (lo, hi): (f64, f64)| FileRecord {
+                axis: Some(axis.letter().to_string()),
+                slice_index: Some(index),
+                lo: Some(lo),
+                hi: Some(hi),
+                mapping: Some(mapping.to_string()),
+                ..FileRecord::of_field(kind, &field_name, &unit, time_s, step)
+            };
         // 8-bit colour slices. Those of an automatic range are kept, to be drawn again
         // with the field's range over the whole run when it completes.
-        let mapping8 = mapping8(out.colormap, range_note);
+        let mapping8 = mapping8(&field_name, &bar, out.colormap, range_note);
         let auto = matches!(range, ValueRange::Auto);
         for &index in &slice_indices {
             let sl = slice::extract(field, &grid, axis, index);
@@ -510,14 +536,14 @@ impl RunWriter {
                 index,
                 range_note,
             };
-            let encoded = self.draw_slice8(&label, &sl, lo, hi);
+            let encoded = self.draw_slice8(&label, &sl, &bar);
             let rel = format!("png/{name}/{}{index:03}_{tag}.png", axis.letter());
             write_slice_png(
                 &self.out_dir,
                 &mut self.files,
                 rel.clone(),
                 encoded,
-                slice_of(index, "png8", &mapping8),
+                slice_of(index, "png8", &mapping8, (bar.lo, bar.hi)),
             )?;
             if auto {
                 self.keep_slice8(KeptSlice {
@@ -533,6 +559,7 @@ impl RunWriter {
                     values: sl.values,
                     lo,
                     hi,
+                    min_positive: min_pos,
                 });
             }
         }
@@ -550,7 +577,7 @@ impl RunWriter {
                     &mut self.files,
                     rel,
                     encoded,
-                    slice_of(index, "png16", manifest::PNG16_MAPPING),
+                    slice_of(index, "png16", manifest::PNG16_MAPPING, (lo, hi)),
                 )?;
             }
             self.stacks.push(StackRecord {
@@ -609,29 +636,29 @@ impl RunWriter {
         Ok(())
     }
 
-    /// An 8-bit colour slice of `sl` labelled by `label`, colours over [lo, hi], encoded.
+    /// An 8-bit colour slice of `sl` labelled by `label`, coloured on `bar`, encoded.
     fn draw_slice8(
         &self,
         label: &SliceLabel,
         sl: &chart::Slice,
-        lo: f64,
-        hi: f64,
+        bar: &ColourBar,
     ) -> Result<Vec<u8>, image::ImageError> {
         let out = &self.scenario.output;
         let grid = self.scenario.grid;
         let axis = out.slice_axis;
         let (right, up) = slice::drawn_axes(axis);
+        let scale = if bar.log { "log scale, " } else { "" };
         let footer = format!(
-            "{right} →   {up} ↑   voxel {} µm   {}, {}",
+            "{right} →   {up} ↑   voxel {} µm   {}, {scale}{}",
             short_number(grid.voxel_um, 3),
             colormap::name(out.colormap),
             label.range_note
         );
         let pos_um = (label.index as f64 + 0.5) * grid.voxel_um;
         // The unit the colour bar reads in (fM … mM).
-        let (_, shown) = chart::readable_unit(label.unit, lo.abs().max(hi.abs()));
+        let (_, shown) = chart::readable_unit(label.unit, bar.lo.abs().max(bar.hi.abs()));
         let title = format!(
-            "{} [{}]  t = {} s  {} = {} ({} µm)",
+            "{} [{}]  t = {}  {} = {} ({} µm)",
             label.field,
             shown,
             label.time_label,
@@ -639,13 +666,34 @@ impl RunWriter {
             label.index,
             short_number(pos_um, 3)
         );
+        // Overlay: the slice's geometry, as `output.outlines` asks.
+        let geometry = self
+            .geometry
+            .as_ref()
+            .filter(|g| g.tissue.len() == grid.n_voxels());
+        let cut = |v: &[bool]| slice::extract_values(v, &grid, axis, label.index);
+        let no_cells = geometry
+            .filter(|g| g.cell_fields.iter().any(|f| f == label.field))
+            .map(|g| cut(&g.no_cells));
+        let tissue = geometry
+            .filter(|_| out.outlines.tissue)
+            .map(|g| slice::extract_values(&g.tissue, &grid, axis, label.index));
+        let vessels = geometry
+            .filter(|_| out.outlines.vessels)
+            .map(|g| cut(&g.vessel));
+        let nan = (label.field == "time_of_death").then_some((ALIVE_LABEL, png::ALIVE_RGB));
         let labels = png::Png8Labels {
             title: &title,
             unit: label.unit,
             footer: &footer,
             colormap: out.colormap,
-            lo,
-            hi,
+            bar: *bar,
+            overlay: png::SliceOverlay {
+                no_cells: no_cells.as_deref(),
+                tissue: tissue.as_deref(),
+                vessels: vessels.as_deref(),
+                nan,
+            },
         };
         png::encode_rgb(&png::render_colour(sl, &labels, &self.text))
     }
@@ -676,23 +724,30 @@ impl RunWriter {
     /// Called when the run completes; returns the number of slices redrawn.
     pub fn unify_slice_ranges(&mut self) -> Result<usize, Error> {
         let kept = std::mem::take(&mut self.kept_slices);
-        let mut ranges: Vec<(String, f64, f64)> = Vec::new();
+        // Per field: the smallest and largest value, and the smallest positive one.
+        let mut ranges: Vec<(String, f64, f64, Option<f64>)> = Vec::new();
         for k in &kept {
-            match ranges.iter_mut().find(|(f, _, _)| *f == k.field) {
-                Some((_, lo, hi)) => {
+            match ranges.iter_mut().find(|r| r.0 == k.field) {
+                Some((_, lo, hi, min_pos)) => {
                     *lo = lo.min(k.lo);
                     *hi = hi.max(k.hi);
+                    *min_pos = match (*min_pos, k.min_positive) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
                 }
-                None => ranges.push((k.field.clone(), k.lo, k.hi)),
+                None => ranges.push((k.field.clone(), k.lo, k.hi, k.min_positive)),
             }
         }
-        let mapping = mapping8(self.scenario.output.colormap, RUN_RANGE_NOTE);
-        let axis = self.scenario.output.slice_axis;
+        let out = &self.scenario.output;
+        let (colormap, scale, axis) = (out.colormap, out.colour_scale, out.slice_axis);
         for k in &kept {
-            let &(_, lo, hi) = ranges
+            let &(_, lo, hi, min_pos) = ranges
                 .iter()
-                .find(|(f, _, _)| *f == k.field)
+                .find(|r| r.0 == k.field)
                 .expect("every kept field has a range");
+            let bar = ColourBar::choose(scale, lo, hi, min_pos);
+            let mapping = mapping8(&k.field, &bar, colormap, RUN_RANGE_NOTE);
             let sl = chart::Slice {
                 width: k.width,
                 height: k.height,
@@ -705,13 +760,13 @@ impl RunWriter {
                 index: k.index,
                 range_note: RUN_RANGE_NOTE,
             };
-            let encoded = self.draw_slice8(&label, &sl, lo, hi);
+            let encoded = self.draw_slice8(&label, &sl, &bar);
             self.files.retain(|f| f.path != k.rel);
             let record = FileRecord {
                 axis: Some(axis.letter().to_string()),
                 slice_index: Some(k.index),
-                lo: Some(lo),
-                hi: Some(hi),
+                lo: Some(bar.lo),
+                hi: Some(bar.hi),
                 mapping: Some(mapping.clone()),
                 ..FileRecord::of_field("png8", &k.field, &k.unit, k.time_s, k.step)
             };
@@ -835,12 +890,22 @@ impl RunWriter {
 }
 
 /// The mapping text of an 8-bit colour slice in the manifest.
-fn mapping8(cmap: crate::config::Colormap, range_note: &str) -> String {
-    format!(
-        "colour = {}((value - lo)/(hi - lo)), clamped to [lo, hi]; NaN = magenta; {range_note}",
-        colormap::name(cmap)
-    )
+fn mapping8(
+    field: &str,
+    bar: &ColourBar,
+    cmap: crate::config::Colormap,
+    range_note: &str,
+) -> String {
+    let nan = if field == "time_of_death" {
+        format!("NaN (alive at the end) = grey {:?}", png::ALIVE_RGB)
+    } else {
+        "NaN = magenta".to_string()
+    };
+    format!("{}; {nan}; {range_note}", bar.mapping(cmap))
 }
+
+/// Legend of the NaN voxels of `time_of_death`.
+const ALIVE_LABEL: &str = "alive at the end (never died)";
 
 /// What the title and footer of an 8-bit colour slice say.
 struct SliceLabel<'a> {
@@ -874,9 +939,12 @@ pub struct KeptSlice {
     width: usize,
     height: usize,
     values: Vec<f32>,
-    /// The range it was drawn with (its own time's min/max).
+    /// The range of the 3D field at its time (min/max), from which it was drawn.
     lo: f64,
     hi: f64,
+    /// The smallest positive value of the 3D field at its time (for a log colour bar).
+    #[serde(default)]
+    min_positive: Option<f64>,
 }
 
 /// Writes an encoded slice image (8-bit colour or 16-bit gray) as the run's file `rel`,

@@ -9,7 +9,7 @@ use image::{ImageBuffer, ImageFormat, Luma, Rgb, RgbImage};
 
 use crate::chart::colormap;
 use crate::chart::text::TextRenderer;
-use crate::chart::Slice;
+use crate::chart::{ColourBar, Slice};
 use crate::config::Colormap;
 
 /// Long side the voxel picture is upscaled to (at least), pixels.
@@ -61,9 +61,72 @@ pub struct Png8Labels<'a> {
     /// Bottom line, e.g. axis directions and voxel size.
     pub footer: &'a str,
     pub colormap: Colormap,
-    /// Value range of the colour bar; hi > lo.
-    pub lo: f64,
-    pub hi: f64,
+    /// The colour bar: range and linear or log scale.
+    pub bar: ColourBar,
+    /// What is drawn over the voxels, explained in a legend line above the footer.
+    pub overlay: SliceOverlay<'a>,
+}
+
+/// What an 8-bit slice draws over its voxel colours (each `width × height`, like the
+/// slice), and what its NaN values mean.
+#[derive(Clone, Copy, Default)]
+pub struct SliceOverlay<'a> {
+    /// Pixels without tissue cells (vessel lumens) of a field that lives in cells, drawn
+    /// in [`NO_CELLS_RGB`] instead of a value.
+    pub no_cells: Option<&'a [bool]>,
+    /// Tissue ids, outlined in [`TISSUE_LINE_RGB`] where they change.
+    pub tissue: Option<&'a [u8]>,
+    /// Vessel voxels, outlined in [`VESSEL_LINE_RGB`].
+    pub vessels: Option<&'a [bool]>,
+    /// What a NaN value means and its colour; default `no value` in the colour map's NaN
+    /// colour (magenta).
+    pub nan: Option<(&'a str, [u8; 3])>,
+}
+
+/// Colour of voxels without tissue cells in fields that live in cells.
+pub const NO_CELLS_RGB: [u8; 3] = crate::chart::NO_TISSUE_RGB;
+/// Colours of the dashes of the tissue boundary lines.
+pub const TISSUE_LINE_RGB: [[u8; 3]; 2] = crate::chart::TISSUE_LINE_RGB;
+/// Colour of the vessel wall lines (Okabe–Ito vermilion).
+pub const VESSEL_LINE_RGB: [u8; 3] = [213, 94, 0];
+/// Colour of a cell that is still alive in `time_of_death` (NaN there).
+pub const ALIVE_RGB: [u8; 3] = [160, 160, 160];
+
+/// One entry of the legend line: a filled square or a line sample, and its text.
+enum LegendMark {
+    Fill([u8; 3]),
+    /// A line sample dashed in two colours (the same twice: solid).
+    Line([[u8; 3]; 2]),
+}
+
+/// The legend entries of `slice` under `overlay`: only what the picture shows.
+fn legend_entries(slice: &Slice, overlay: &SliceOverlay) -> Vec<(LegendMark, String)> {
+    let (w, h) = (slice.width, slice.height);
+    let blank = |ix: usize| overlay.no_cells.is_some_and(|m| m.get(ix) == Some(&true));
+    let mut entries = Vec::new();
+    if (0..slice.values.len()).any(|ix| slice.values[ix].is_nan() && !blank(ix)) {
+        let (label, rgb) = overlay.nan.unwrap_or(("no value (NaN)", colormap::NAN_RGB));
+        entries.push((LegendMark::Fill(rgb), label.to_string()));
+    }
+    if overlay.no_cells.is_some_and(|m| m.iter().any(|&b| b)) {
+        entries.push((
+            LegendMark::Fill(NO_CELLS_RGB),
+            "no cells (vessel lumen)".into(),
+        ));
+    }
+    if overlay
+        .tissue
+        .is_some_and(|t| t.len() == w * h && crate::chart::has_boundary(t, w, h))
+    {
+        entries.push((LegendMark::Line(TISSUE_LINE_RGB), "tissue boundary".into()));
+    }
+    if overlay
+        .vessels
+        .is_some_and(|v| v.len() == w * h && crate::chart::has_boundary(v, w, h))
+    {
+        entries.push((LegendMark::Line([VESSEL_LINE_RGB; 2]), "vessel wall".into()));
+    }
+    entries
 }
 
 /// Integer upscale factor so the long side of a `width × height` slice is at least
@@ -122,14 +185,20 @@ pub fn render_colour(slice: &Slice, labels: &Png8Labels, text: &TextRenderer) ->
 
     let title_h = text.line_height(TITLE_PX).ceil() as u32 + 2 * 8;
     let footer_h = text.line_height(FOOTER_PX).ceil() as u32 + 2 * 6;
+    let legend = legend_entries(slice, &labels.overlay);
+    let swatch = text.line_height(FOOTER_PX).ceil() as u32;
+    let legend_h = if legend.is_empty() { 0 } else { footer_h };
+    let legend_w = MARGIN_PX
+        + legend
+            .iter()
+            .map(|(_, l)| swatch + 6 + text.width(l, FOOTER_PX).ceil() as u32 + 18)
+            .sum::<u32>()
+        + MARGIN_PX;
     let tick_h = text.line_height(TICK_PX);
 
     // Round values in a readable unit (fM … mM), at their place on the bar.
-    let (ticks, tick_labels): (Vec<(f64, f64)>, Vec<String>) =
-        crate::chart::colour_bar_ticks(labels.lo, labels.hi, labels.unit, 4)
-            .into_iter()
-            .map(|(v, label)| (((v - labels.lo) / (labels.hi - labels.lo), v), label))
-            .unzip();
+    let (ticks, tick_labels): (Vec<f64>, Vec<String>) =
+        labels.bar.ticks(labels.unit, 4, true).into_iter().unzip();
     let label_w = tick_labels
         .iter()
         .map(|l| text.width(l, TICK_PX).ceil() as u32)
@@ -143,20 +212,25 @@ pub fn render_colour(slice: &Slice, labels: &Png8Labels, text: &TextRenderer) ->
     let content_w = label_x + label_w + MARGIN_PX;
     let title_w = MARGIN_PX + text.width(labels.title, TITLE_PX).ceil() as u32 + MARGIN_PX;
     let footer_w = MARGIN_PX + text.width(labels.footer, FOOTER_PX).ceil() as u32 + MARGIN_PX;
-    let width = content_w.max(title_w).max(footer_w);
-    let height = plot_y + plot_h + MARGIN_PX + footer_h;
+    let width = content_w.max(title_w).max(footer_w).max(legend_w);
+    let height = plot_y + plot_h + MARGIN_PX + legend_h + footer_h;
 
     let mut img = RgbImage::from_pixel(width, height, Rgb(BACKGROUND));
 
     // Voxels, nearest-neighbour upscaled.
+    let overlay = &labels.overlay;
+    let nan_rgb = overlay.nan.map(|n| n.1);
     for row in 0..slice.height {
         for col in 0..slice.width {
-            let rgb = colormap::map_value(
-                labels.colormap,
-                slice.get(col, row) as f64,
-                labels.lo,
-                labels.hi,
-            );
+            let ix = col + slice.width * row;
+            let value = slice.get(col, row);
+            let rgb = if overlay.no_cells.is_some_and(|m| m.get(ix) == Some(&true)) {
+                NO_CELLS_RGB
+            } else if let (true, Some(rgb)) = (value.is_nan(), nan_rgb) {
+                rgb
+            } else {
+                labels.bar.colour(labels.colormap, value as f64)
+            };
             fill(
                 &mut img,
                 plot_x + col as u32 * s,
@@ -166,6 +240,21 @@ pub fn render_colour(slice: &Slice, labels: &Png8Labels, text: &TextRenderer) ->
                 rgb,
             );
         }
+    }
+    // Outlines: about an eighth of a voxel wide, at least one pixel.
+    let line_px = (s as i64 / 8).max(1);
+    let (cells, origin, dash) = (
+        (slice.width, slice.height),
+        (plot_x as i64, plot_y as i64),
+        3 * line_px.max(2),
+    );
+    if let Some(v) = overlay.vessels {
+        let ink = [VESSEL_LINE_RGB; 2];
+        crate::chart::outlines(&mut img, origin, s as i64, cells, v, line_px, ink, dash);
+    }
+    if let Some(t) = overlay.tissue {
+        let ink = TISSUE_LINE_RGB;
+        crate::chart::outlines(&mut img, origin, s as i64, cells, t, line_px, ink, dash);
     }
     frame(&mut img, plot_x, plot_y, plot_w, plot_h);
 
@@ -182,7 +271,7 @@ pub fn render_colour(slice: &Slice, labels: &Png8Labels, text: &TextRenderer) ->
         );
     }
     frame(&mut img, bar_x, plot_y, BAR_WIDTH_PX, plot_h);
-    for (&(t, _), label) in ticks.iter().zip(&tick_labels) {
+    for (&t, label) in ticks.iter().zip(&tick_labels) {
         let tick_y = plot_y + ((1.0 - t) * (plot_h - 1) as f64).round() as u32;
         fill(
             &mut img,
@@ -205,7 +294,41 @@ pub fn render_colour(slice: &Slice, labels: &Png8Labels, text: &TextRenderer) ->
         labels.title,
         FOREGROUND,
     );
-    let footer_top = (plot_y + plot_h + MARGIN_PX + 6) as f32;
+    // Legend line: a square or line sample per entry, then its text.
+    let legend_top = plot_y + plot_h + MARGIN_PX + 6;
+    let mut x = MARGIN_PX;
+    for (mark, label) in &legend {
+        match mark {
+            LegendMark::Fill(rgb) => {
+                fill(&mut img, x, legend_top + 1, swatch, swatch - 2, *rgb);
+                frame(&mut img, x, legend_top + 1, swatch, swatch - 2);
+            }
+            LegendMark::Line(ink) => {
+                for (i, dx) in (0..swatch).step_by(4).enumerate() {
+                    let w = 4.min(swatch - dx);
+                    fill(
+                        &mut img,
+                        x + dx,
+                        legend_top + swatch / 2 - 1,
+                        w,
+                        3,
+                        ink[i % 2],
+                    );
+                }
+            }
+        }
+        x += swatch + 6;
+        text.draw(
+            &mut img,
+            x as f32,
+            legend_top as f32,
+            FOOTER_PX,
+            label,
+            FOREGROUND,
+        );
+        x += text.width(label, FOOTER_PX).ceil() as u32 + 18;
+    }
+    let footer_top = (plot_y + plot_h + MARGIN_PX + legend_h + 6) as f32;
     text.draw(
         &mut img,
         MARGIN_PX as f32,
@@ -282,8 +405,8 @@ mod tests {
             unit: "mM",
             footer: "x →  y ↑",
             colormap: Colormap::Viridis,
-            lo: 0.0,
-            hi: 63.0,
+            bar: ColourBar::linear(0.0, 63.0),
+            overlay: SliceOverlay::default(),
         };
         let img = render_colour(&sl, &labels, &TextRenderer::new());
         let bytes = encode_rgb(&img).expect("encode");
@@ -314,6 +437,86 @@ mod tests {
         assert_eq!(
             top,
             colormap::rgb(Colormap::Viridis, 1.0 - 1.5 / (48 * s) as f64)
+        );
+    }
+
+    /// Cell-free voxels are blank, NaN takes the field's own colour, tissue edges are
+    /// dashed in black and white, and a legend line names each, only when present.
+    #[test]
+    fn png8_overlay_draws_blank_cells_nan_outlines_and_a_legend() {
+        // 8 × 4 voxels: left half tissue 0, right half tissue 1; voxel (0, 0) has no
+        // cells; voxel (7, 3) is NaN (alive in time_of_death).
+        let (w, h) = (8usize, 4usize);
+        let mut values = vec![100.0f32; w * h];
+        values[7 + w * 3] = f32::NAN;
+        let sl = Slice {
+            width: w,
+            height: h,
+            values,
+        };
+        let tissue: Vec<u8> = (0..w * h).map(|ix| u8::from(ix % w >= 4)).collect();
+        let mut no_cells = vec![false; w * h];
+        no_cells[0] = true;
+        let render = |overlay: SliceOverlay| {
+            let labels = Png8Labels {
+                title: "time_of_death [h]",
+                unit: "s",
+                footer: "x →  y ↑",
+                colormap: Colormap::Viridis,
+                bar: ColourBar::linear(0.0, 200.0),
+                overlay,
+            };
+            render_colour(&sl, &labels, &TextRenderer::new())
+        };
+        let plain = render(SliceOverlay::default());
+        let img = render(SliceOverlay {
+            no_cells: Some(&no_cells),
+            tissue: Some(&tissue),
+            vessels: None,
+            nan: Some(("alive", ALIVE_RGB)),
+        });
+        let plain_legend: Vec<String> = legend_entries(&sl, &SliceOverlay::default())
+            .into_iter()
+            .map(|e| e.1)
+            .collect();
+        assert_eq!(plain_legend, ["no value (NaN)"]);
+        let s = upscale_factor(w, h) as u32;
+        let title_h = TextRenderer::new().line_height(TITLE_PX).ceil() as u32 + 16;
+        let (px, py) = (MARGIN_PX, title_h + MARGIN_PX);
+        let centre = |c: u32, r: u32| img.get_pixel(px + c * s + s / 2, py + r * s + s / 2).0;
+        assert_eq!(centre(0, 0), NO_CELLS_RGB);
+        assert_eq!(centre(7, 3), ALIVE_RGB);
+        assert_eq!(
+            centre(2, 2),
+            ColourBar::linear(0.0, 200.0).colour(Colormap::Viridis, 100.0)
+        );
+        // The edge between columns 3 and 4 is dashed in black and white.
+        let edge: std::collections::BTreeSet<[u8; 3]> = (py..py + h as u32 * s)
+            .map(|y| img.get_pixel(px + 4 * s, y).0)
+            .collect();
+        assert!(
+            edge.contains(&[0, 0, 0]) && edge.contains(&[255, 255, 255]),
+            "{edge:?}"
+        );
+        // Without the overlay NaN is magenta and nothing is outlined or blank.
+        let plain_centre = plain.get_pixel(px + 7 * s + s / 2, py + 3 * s + s / 2).0;
+        assert_eq!(plain_centre, colormap::NAN_RGB);
+        // The legend entries are those shown.
+        let entries: Vec<String> = legend_entries(
+            &sl,
+            &SliceOverlay {
+                no_cells: Some(&no_cells),
+                tissue: Some(&tissue),
+                vessels: Some(&vec![false; w * h]),
+                nan: Some(("alive", ALIVE_RGB)),
+            },
+        )
+        .into_iter()
+        .map(|e| e.1)
+        .collect();
+        assert_eq!(
+            entries,
+            ["alive", "no cells (vessel lumen)", "tissue boundary"]
         );
     }
 

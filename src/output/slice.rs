@@ -80,6 +80,17 @@ pub fn extract_array_order(field: &[f32], grid: &Grid, axis: Axis, index: usize)
 /// (`i + nx·(j + ny·k)`). Panics if `field` does not match `grid` or `index` is out of
 /// range; [`super::RunWriter`] checks both before calling.
 pub fn extract(field: &[f32], grid: &Grid, axis: Axis, index: usize) -> Slice {
+    let (width, height) = slice_size(grid, axis);
+    Slice {
+        width,
+        height,
+        values: extract_values(field, grid, axis, index),
+    }
+}
+
+/// The values of [`extract`]'s slice for a per-voxel array of any type (tissue ids,
+/// vessel flags), row-major, top row first. Panics as [`extract`] does.
+pub fn extract_values<T: Copy>(field: &[T], grid: &Grid, axis: Axis, index: usize) -> Vec<T> {
     assert_eq!(
         field.len(),
         grid.n_voxels(),
@@ -94,11 +105,7 @@ pub fn extract(field: &[f32], grid: &Grid, axis: Axis, index: usize) -> Slice {
             values.push(field[i + grid.nx * (j + grid.ny * k)]);
         }
     }
-    Slice {
-        width,
-        height,
-        values,
-    }
+    values
 }
 
 #[cfg(test)]

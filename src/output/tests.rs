@@ -72,6 +72,8 @@ fn output_spec(slices: SliceSelection) -> OutputSpec {
     OutputSpec {
         fields: vec![0, 1],
         colormap: Colormap::Viridis,
+        colour_scale: crate::config::ColourScale::Auto,
+        outlines: crate::config::Outlines::default(),
         slice_axis: Axis::Z,
         slices,
         ranges: vec![ValueRange::Auto, ValueRange::Fixed { lo: 0.0, hi: 2.0 }],

@@ -205,7 +205,7 @@ impl TimeSeries {
                 for p in series.iter_mut().flat_map(|s| s.points.iter_mut()) {
                     p.1 *= factor;
                 }
-                let log_y = lo > 0.0 && hi / lo > 1e3;
+                let log_y = lo > 0.0 && (hi / lo).log10() > chart::AUTO_LOG_DECADES;
                 let y_label = match unit.as_str() {
                     "pH" => "pH".to_string(),
                     "1" => format!("{field} [fraction]"),
