@@ -373,7 +373,7 @@ fn manifest_status(run_dir: &Path) -> String {
 /// `sweep.sbatch` with a stand-in for ionfield that records its arguments, the array
 /// variables and its parent process: each task sees SLURM_ARRAY_TASK_ID/MIN/STEP/COUNT as
 /// Slurm sets them for job arrays ((ID − MIN) / STEP are distinct shards 0..COUNT), the script
-/// passes SWEEP, OUT and BACKEND as documented, and `exec` makes the stand-in a direct
+/// passes SWEEP, OUT, BACKEND and JOBS as documented, and `exec` makes the stand-in a direct
 /// child of slurmstepd (so --signal=B:TERM reaches it).
 #[test]
 fn slurm_array_env_reaches_tasks() {
@@ -408,6 +408,7 @@ mv "$f.tmp" "$f"
             ("OUT", "out/my_sweep"),
             ("IONFIELD", fake.to_str().unwrap()),
             ("BACKEND", "cpu"),
+            ("JOBS", "3"),
         ],
     );
     let tasks = cluster.wait(&job, Duration::from_secs(120), work.path());
@@ -438,7 +439,7 @@ mv "$f.tmp" "$f"
         };
         assert_eq!(
             get("args"),
-            "sweep|my_sweep.toml|--out|out/my_sweep|--backend|cpu|"
+            "sweep|my_sweep.toml|--out|out/my_sweep|--backend|cpu|--jobs|3|"
         );
         let v: Vec<i64> = get("array")
             .split_whitespace()

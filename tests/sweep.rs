@@ -158,6 +158,15 @@ fn sharded_dose_sweep_gathers_a_table_and_a_plot_and_reports_failed_runs() {
     assert!(peak.windows(2).all(|w| w[1] > w[0]), "{peak:?}");
     let png = out.join("plots/final_viable_fraction_tumour_vs_dosing_0_.amount_mm.png");
     assert!(std::fs::read(&png).unwrap().starts_with(b"\x89PNG"));
+    // The same dose-response chart as SVG (the dose axis title as text) and PDF.
+    let svg = std::fs::read_to_string(png.with_extension("svg")).unwrap();
+    assert!(
+        svg.contains("</text>") && svg.contains("<polyline"),
+        "vector SVG"
+    );
+    assert!(std::fs::read(png.with_extension("pdf"))
+        .unwrap()
+        .starts_with(b"%PDF-"));
 
     // One run failed, one folder gone: both reported, the table still written.
     let m1 = out.join(&ids[1]).join("manifest.json");
@@ -292,6 +301,95 @@ fn interrupted_shard_is_requeued_skipping_finished_runs_and_resuming_the_interru
         2
     );
     eprintln!("interrupted at model time {stopped_at} s of 300 s; resumed from there");
+}
+
+/// `--jobs 2`: two runs at once (sharing the machine, as several small runs share one GPU),
+/// the third waits; a SIGINT to the sweep checkpoints both running runs and starts no
+/// other; the requeued sweep resumes both and runs the third.
+#[test]
+fn jobs_run_at_once_and_a_signal_checkpoints_every_running_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    sweep_file(dir, 1800, "\"dosing[0].amount_mm\" = [0.25, 0.5, 1.0]");
+    let ids: Vec<String> = text(&ionfield(dir, &["sweep", "dose.toml", "--list"], &[]).stdout)
+        .lines()
+        .skip(1)
+        .map(|l| l.split(' ').nth(1).unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), 3);
+    let out = dir.join("o");
+    let args = [
+        "sweep",
+        "dose.toml",
+        "--out",
+        "o",
+        "--backend",
+        "cpu",
+        "--jobs",
+        "2",
+    ];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ionfield"))
+        .args(args)
+        .current_dir(dir)
+        .env("XDG_RUNTIME_DIR", dir)
+        .env_remove("SLURM_ARRAY_TASK_ID")
+        .env_remove("JOB_COMPLETION_INDEX")
+        .env("RAYON_NUM_THREADS", "2")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Both first runs are in their time loops (timeseries.csv is written at t = 0).
+    let t = Instant::now();
+    while !ids[..2]
+        .iter()
+        .all(|id| out.join(id).join("timeseries.csv").exists())
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(180),
+            "two runs did not start"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "the sweep ended early");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let first = child.wait_with_output().unwrap();
+    let err = text(&first.stderr);
+    assert_eq!(first.status.code(), Some(130), "{err}");
+    for id in &ids[..2] {
+        assert_eq!(
+            manifest(&out.join(id))["status"],
+            "interrupted",
+            "{id}: {err}"
+        );
+        assert!(out.join(id).join("checkpoint/state.ifck").is_file(), "{id}");
+    }
+    assert!(
+        !out.join(&ids[2]).exists(),
+        "the third run must not start: {err}"
+    );
+
+    // Requeued with --jobs 2: both resumed, the third run from scratch.
+    let second = ionfield(dir, &args, &[]);
+    let err = text(&second.stderr);
+    assert_eq!(second.status.code(), Some(0), "{err}");
+    for id in &ids[..2] {
+        assert!(
+            err.contains(&format!(
+                "{id} resumed from its checkpoint (status interrupted): complete"
+            )),
+            "{err}"
+        );
+    }
+    assert!(err.contains(&format!("{} ran: complete", ids[2])), "{err}");
+    for id in &ids {
+        assert_eq!(manifest(&out.join(id))["status"], "complete", "{id}");
+    }
 }
 
 #[test]

@@ -197,4 +197,40 @@ fn timeseries_rows_match_the_written_fields_and_plots_are_drawn() {
     assert!(
         manifest.contains("\"plots/timeseries.png\"") && manifest.contains("\"timeseries.csv\"")
     );
+    // Beside each PNG, the SVG and PDF of the same chart, listed in the manifest; the SVG
+    // holds the axis titles as text and the PDF's page is the PNG's size at 150 dpi.
+    for name in ["timeseries", "viability"] {
+        let png = image::open(out.join(format!("plots/{name}.png"))).unwrap();
+        let svg = std::fs::read_to_string(out.join(format!("plots/{name}.svg"))).unwrap();
+        assert!(
+            svg.contains(">time [h]</text>")
+                || svg.contains(">time [min]</text>")
+                || svg.contains(">time [s]</text>"),
+            "{name}.svg has no time axis title"
+        );
+        let pdf = std::fs::read(out.join(format!("plots/{name}.pdf"))).unwrap();
+        let text = String::from_utf8_lossy(&pdf);
+        // "/MediaBox [0 0 W H]" in pt (f32 in the file).
+        let media: Vec<f64> = text
+            .split("/MediaBox [")
+            .nth(1)
+            .and_then(|r| r.split(']').next())
+            .expect("a MediaBox")
+            .split_whitespace()
+            .map(|v| v.parse().unwrap())
+            .collect();
+        let pt = |px: u32| px as f64 / 150.0 * 72.0;
+        assert!(
+            (media[2] - pt(png.width())).abs() < 0.01 && (media[3] - pt(png.height())).abs() < 0.01,
+            "{name}.pdf: MediaBox {media:?} for a {}×{} px PNG at 150 dpi",
+            png.width(),
+            png.height()
+        );
+        for ext in ["svg", "pdf"] {
+            assert!(
+                manifest.contains(&format!("\"plots/{name}.{ext}\"")),
+                "{name}.{ext}"
+            );
+        }
+    }
 }

@@ -304,6 +304,74 @@ impl Overlay {
         }
     }
 
+    /// The overlay as SVG elements (after plotters' axes): the lines as polylines, clipped
+    /// to their plotting areas, then the text in DejaVu Sans.
+    fn svg(&self, text: &TextRenderer, dpi: u32) -> String {
+        let (on, off) = (px(3.5, dpi), px(2.0, dpi));
+        let mut clips: Vec<(f64, f64, f64, f64)> = Vec::new();
+        let mut body = String::new();
+        for l in &self.lines {
+            // Legend samples are "clipped" to the whole page (f64::MAX): no clip path.
+            let clip = if l.clip.2 < 1e9 && l.clip.3 < 1e9 {
+                let k = clips.iter().position(|c| *c == l.clip).unwrap_or_else(|| {
+                    clips.push(l.clip);
+                    clips.len() - 1
+                });
+                format!(r#" clip-path="url(#ionfield-clip-{k})""#)
+            } else {
+                String::new()
+            };
+            let dash = if l.dashed {
+                format!(r#" stroke-dasharray="{on:.2} {off:.2}""#)
+            } else {
+                String::new()
+            };
+            let points: Vec<String> = l
+                .pts
+                .iter()
+                .map(|(x, y)| format!("{x:.2},{y:.2}"))
+                .collect();
+            body.push_str(&format!(
+                r#"<polyline fill="none" stroke="{}" stroke-width="{:.2}" stroke-linecap="round" stroke-linejoin="round"{dash}{clip} points="{}"/>"#,
+                svg_colour(l.rgb),
+                l.width,
+                points.join(" ")
+            ));
+            body.push('\n');
+        }
+        for l in &self.labels {
+            let (x, y) = l.at;
+            let attrs = if l.vertical {
+                format!(
+                    r#"x="{x:.2}" y="{y:.2}" text-anchor="middle" dominant-baseline="central" transform="rotate(-90 {x:.2} {y:.2})""#
+                )
+            } else {
+                // `at` is the top-left of the line box; SVG places the baseline.
+                let baseline = y + text.ascent(l.px) as f64;
+                format!(r#"x="{x:.2}" y="{baseline:.2}""#)
+            };
+            body.push_str(&format!(
+                r#"<text {attrs} font-family="DejaVu Sans" font-size="{:.2}" fill="{}">{}</text>"#,
+                text.em_px(l.px),
+                svg_colour(INK),
+                xml_escape(&l.text)
+            ));
+            body.push('\n');
+        }
+        let defs: String = clips
+            .iter()
+            .enumerate()
+            .map(|(k, (x0, y0, x1, y1))| {
+                format!(
+                    r#"<clipPath id="ionfield-clip-{k}"><rect x="{x0:.2}" y="{y0:.2}" width="{:.2}" height="{:.2}"/></clipPath>"#,
+                    x1 - x0,
+                    y1 - y0
+                )
+            })
+            .collect();
+        format!("<defs>{defs}</defs>\n{body}")
+    }
+
     /// `s` with its left edge at `x` (or right edge, `right_align`) and its line box
     /// centred on `cy`.
     fn text_mid(
@@ -325,6 +393,18 @@ impl Overlay {
             vertical: false,
         });
     }
+}
+
+/// `#rrggbb`.
+fn svg_colour([r, g, b]: [u8; 3]) -> String {
+    format!("#{r:02x}{g:02x}{b:02x}")
+}
+
+/// `s` with `&`, `<` and `>` escaped for XML text.
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// Legend box width for these labels, pixels.
@@ -371,8 +451,8 @@ fn legend(
 /// Lays out one chart in `area` (plotters draws axes, ticks and grid) and adds its lines
 /// and text to `overlay`; with `with_legend`, the legend takes a column at the right.
 /// Returns the top of the plotting area, image pixels.
-fn draw_chart(
-    area: &DrawingArea<BitMapBackend, Shift>,
+fn draw_chart<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
     spec: &ChartSpec,
     series: &[Series],
     with_legend: bool,
@@ -618,38 +698,228 @@ fn draw_chart(
     Ok(ptop)
 }
 
-/// Draws into a white `w × h` bitmap with plotters, then the overlay on top.
-fn render(
-    w: u32,
-    h: u32,
+/// What a chart or a page of charts draws, on any plotters backend (a bitmap for PNG, an
+/// SVG document for SVG and PDF), at `size` pixels and `dpi`.
+trait Plot {
+    fn size(&self) -> (u32, u32);
+    fn dpi(&self) -> u32;
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        overlay: &mut Overlay,
+    ) -> Result<(), PlotError>;
+}
+
+/// One line chart ([`line_chart`]).
+struct OneChart<'a> {
+    spec: &'a ChartSpec,
+    series: &'a [Series],
+}
+
+impl Plot for OneChart<'_> {
+    fn size(&self) -> (u32, u32) {
+        (self.spec.width_px.max(16), self.spec.height_px.max(16))
+    }
+    fn dpi(&self) -> u32 {
+        self.spec.dpi.max(1)
+    }
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        overlay: &mut Overlay,
+    ) -> Result<(), PlotError> {
+        let with_legend = !self.series.is_empty();
+        draw_chart(root, self.spec, self.series, with_legend, overlay).map(|_| ())
+    }
+}
+
+/// A page of charts ([`chart_page`]).
+struct Page<'a> {
+    panels: &'a [ChartPanel],
+    columns: usize,
+    rows: usize,
+    cell: (u32, u32),
     dpi: u32,
-    draw: impl FnOnce(&DrawingArea<BitMapBackend, Shift>, &mut Overlay) -> Result<(), PlotError>,
-) -> Result<RgbImage, PlotError> {
+    /// The series labels shared by every panel (one legend for the page), if they are.
+    shared: Option<Vec<String>>,
+    legend_w: u32,
+}
+
+impl<'a> Page<'a> {
+    fn new(panels: &'a [ChartPanel], columns: usize) -> Page<'a> {
+        let columns = columns.clamp(1, panels.len().max(1));
+        let rows = panels.len().div_ceil(columns).max(1);
+        let largest = |f: fn(&ChartSpec) -> u32, default: u32| {
+            panels
+                .iter()
+                .map(|p| f(&p.spec))
+                .max()
+                .unwrap_or(default)
+                .max(16)
+        };
+        let cell = (largest(|s| s.width_px, 400), largest(|s| s.height_px, 300));
+        let dpi = panels.first().map_or(DEFAULT_DPI, |p| p.spec.dpi.max(1));
+        let labels_of =
+            |p: &ChartPanel| p.series.iter().map(|s| s.label.clone()).collect::<Vec<_>>();
+        let shared = panels
+            .first()
+            .map(labels_of)
+            .filter(|first| !first.is_empty() && panels.iter().all(|p| labels_of(p) == *first));
+        let legend_w = shared
+            .as_ref()
+            .map_or(0, |l| legend_width(&TextRenderer::new(), l, dpi));
+        Page {
+            panels,
+            columns,
+            rows,
+            cell,
+            dpi,
+            shared,
+            legend_w,
+        }
+    }
+}
+
+impl Plot for Page<'_> {
+    fn size(&self) -> (u32, u32) {
+        (
+            self.cell.0 * self.columns as u32 + self.legend_w,
+            self.cell.1 * self.rows as u32,
+        )
+    }
+    fn dpi(&self) -> u32 {
+        self.dpi
+    }
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        overlay: &mut Overlay,
+    ) -> Result<(), PlotError> {
+        let (grid_area, _) = root.split_horizontally(self.cell.0 * self.columns as u32);
+        let cells = grid_area.split_evenly((self.rows, self.columns));
+        let mut first_top = None;
+        for (panel, cell) in self.panels.iter().zip(&cells) {
+            let spec = ChartSpec {
+                dpi: self.dpi,
+                ..panel.spec.clone()
+            };
+            let top = draw_chart(cell, &spec, &panel.series, self.shared.is_none(), overlay)?;
+            first_top.get_or_insert(top);
+        }
+        if let Some(labels) = &self.shared {
+            let x = (self.cell.0 * self.columns as u32) as f64;
+            let dashes = self.panels.first().is_some_and(|p| p.spec.alternate_dashes);
+            legend(
+                overlay,
+                &TextRenderer::new(),
+                labels,
+                (x, first_top.unwrap_or(0.0)),
+                dashes,
+                self.dpi,
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Draws `plot` into a white bitmap with plotters, then the overlay on top.
+fn render(plot: &impl Plot) -> Result<RgbImage, PlotError> {
     register_font();
+    let (w, h) = plot.size();
     let mut buf = vec![255u8; (w as usize) * (h as usize) * 3];
     let mut overlay = Overlay::default();
     {
         let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
         root.fill(&WHITE).map_err(draw_err)?;
-        draw(&root, &mut overlay)?;
+        plot.draw(&root, &mut overlay)?;
         root.present().map_err(draw_err)?;
     }
     let mut img = RgbImage::from_raw(w, h, buf).expect("buffer is w × h × 3");
-    overlay.apply(&mut img, &TextRenderer::new(), dpi);
+    overlay.apply(&mut img, &TextRenderer::new(), plot.dpi());
     Ok(img)
+}
+
+/// Draws `plot` as an SVG document: plotters' axes and grid, then the overlay's lines
+/// (polylines, dashed where dashed, clipped to the plotting area) and text (`<text>` in
+/// DejaVu Sans at the positions the bitmap uses). Its size is given in inches (pixels /
+/// dpi), so it prints at the size of the PNG.
+fn render_svg(plot: &impl Plot) -> Result<String, PlotError> {
+    register_font();
+    let (w, h) = plot.size();
+    let mut svg = String::new();
+    let mut overlay = Overlay::default();
+    {
+        let root = SVGBackend::with_string(&mut svg, (w, h)).into_drawing_area();
+        root.fill(&WHITE).map_err(draw_err)?;
+        plot.draw(&root, &mut overlay)?;
+        root.present().map_err(draw_err)?;
+    }
+    let dpi = plot.dpi() as f64;
+    let size = format!(r#"width="{w}" height="{h}""#);
+    if !svg.contains(&size) {
+        return Err(PlotError::Draw(format!(
+            "plotters' SVG root has no {size} to give a physical size"
+        )));
+    }
+    let physical = format!(
+        r#"width="{:.4}in" height="{:.4}in""#,
+        w as f64 / dpi,
+        h as f64 / dpi
+    );
+    let svg = svg.replacen(&size, &physical, 1);
+    let end = svg
+        .rfind("</svg>")
+        .ok_or_else(|| PlotError::Draw("plotters' SVG has no closing tag".into()))?;
+    let overlay_svg = overlay.svg(&TextRenderer::new(), plot.dpi());
+    Ok(format!("{}{overlay_svg}{}", &svg[..end], &svg[end..]))
+}
+
+/// A chart in the three formats a run writes: PNG (pixels at the chart's dpi, `pHYs` set),
+/// SVG and PDF (vector, the same layout and physical size; the PDF embeds the bundled
+/// font).
+pub struct ChartFiles {
+    pub png: Vec<u8>,
+    pub svg: String,
+    pub pdf: Vec<u8>,
+}
+
+fn files(plot: &impl Plot) -> Result<ChartFiles, PlotError> {
+    let png = super::encode_png(&render(plot)?, plot.dpi())?;
+    let svg = render_svg(plot)?;
+    let pdf = svg_to_pdf(&svg)?;
+    Ok(ChartFiles { png, svg, pdf })
+}
+
+/// PDF of an SVG document drawn here (text in the bundled DejaVu Sans, embedded as a
+/// subset), one page at the SVG's physical size.
+pub fn svg_to_pdf(svg: &str) -> Result<Vec<u8>, PlotError> {
+    use svg2pdf::usvg;
+    let mut options = usvg::Options {
+        font_family: "DejaVu Sans".to_string(),
+        ..usvg::Options::default()
+    };
+    options.fontdb_mut().load_font_data(FONT_BYTES.to_vec());
+    let tree = usvg::Tree::from_str(svg, &options)
+        .map_err(|e| PlotError::Encode(format!("SVG for the PDF: {e}")))?;
+    // The SVG's size is in inches, which usvg reads at the CSS 96 user units per inch.
+    let page = svg2pdf::PageOptions { dpi: 96.0 };
+    svg2pdf::to_pdf(&tree, svg2pdf::ConversionOptions::default(), page)
+        .map_err(|e| PlotError::Encode(format!("PDF: {e}")))
 }
 
 /// Renders a line chart of `series` at `spec`'s size; see the module doc for the style.
 pub fn line_chart(spec: &ChartSpec, series: &[Series]) -> Result<RgbImage, PlotError> {
-    let (w, h) = (spec.width_px.max(16), spec.height_px.max(16));
-    render(w, h, spec.dpi.max(1), |root, overlay| {
-        draw_chart(root, spec, series, !series.is_empty(), overlay).map(|_| ())
-    })
+    render(&OneChart { spec, series })
 }
 
 /// [`line_chart`] as PNG bytes with the chart's dpi in the `pHYs` chunk.
 pub fn line_chart_png(spec: &ChartSpec, series: &[Series]) -> Result<Vec<u8>, PlotError> {
     super::encode_png(&line_chart(spec, series)?, spec.dpi)
+}
+
+/// [`line_chart`] as PNG, SVG and PDF.
+pub fn line_chart_files(spec: &ChartSpec, series: &[Series]) -> Result<ChartFiles, PlotError> {
+    files(&OneChart { spec, series })
 }
 
 /// Several charts on one page, `columns` per row, filled row by row. Each cell has the
@@ -658,53 +928,10 @@ pub fn line_chart_png(spec: &ChartSpec, series: &[Series]) -> Result<Vec<u8>, Pl
 /// probe), one shared legend is drawn at the right of the page instead of one per panel,
 /// so a probe keeps its colour across panels.
 pub fn chart_page(panels: &[ChartPanel], columns: usize) -> Result<RgbImage, PlotError> {
-    let columns = columns.clamp(1, panels.len().max(1));
-    let rows = panels.len().div_ceil(columns).max(1);
-    let cell_w = panels
-        .iter()
-        .map(|p| p.spec.width_px)
-        .max()
-        .unwrap_or(400)
-        .max(16);
-    let cell_h = panels
-        .iter()
-        .map(|p| p.spec.height_px)
-        .max()
-        .unwrap_or(300)
-        .max(16);
-    let dpi = panels.first().map_or(DEFAULT_DPI, |p| p.spec.dpi.max(1));
-    let labels_of = |p: &ChartPanel| p.series.iter().map(|s| s.label.clone()).collect::<Vec<_>>();
-    let shared = panels
-        .first()
-        .map(labels_of)
-        .filter(|first| !first.is_empty() && panels.iter().all(|p| labels_of(p) == *first));
-    let text = TextRenderer::new();
-    let legend_w = shared.as_ref().map_or(0, |l| legend_width(&text, l, dpi));
-    let (w, h) = (cell_w * columns as u32 + legend_w, cell_h * rows as u32);
-    render(w, h, dpi, |root, overlay| {
-        let (grid_area, _) = root.split_horizontally(cell_w * columns as u32);
-        let cells = grid_area.split_evenly((rows, columns));
-        let mut first_top = None;
-        for (panel, cell) in panels.iter().zip(&cells) {
-            let spec = ChartSpec {
-                dpi,
-                ..panel.spec.clone()
-            };
-            let top = draw_chart(cell, &spec, &panel.series, shared.is_none(), overlay)?;
-            first_top.get_or_insert(top);
-        }
-        if let Some(labels) = &shared {
-            let x = (cell_w * columns as u32) as f64;
-            let dashes = panels.first().is_some_and(|p| p.spec.alternate_dashes);
-            legend(
-                overlay,
-                &text,
-                labels,
-                (x, first_top.unwrap_or(0.0)),
-                dashes,
-                dpi,
-            );
-        }
-        Ok(())
-    })
+    render(&Page::new(panels, columns))
+}
+
+/// [`chart_page`] as PNG, SVG and PDF.
+pub fn chart_page_files(panels: &[ChartPanel], columns: usize) -> Result<ChartFiles, PlotError> {
+    files(&Page::new(panels, columns))
 }

@@ -29,7 +29,10 @@ mod ticks;
 pub use figure::{
     figure_series, FigureRow, FigureSeries, FigureStyle, NO_TISSUE_RGB, TISSUE_LINE_RGB,
 };
-pub use line::{chart_page, line_chart, line_chart_png, ChartPanel, ChartSpec, Series};
+pub use line::{
+    chart_page, chart_page_files, line_chart, line_chart_files, line_chart_png, svg_to_pdf,
+    ChartFiles, ChartPanel, ChartSpec, Series,
+};
 pub use raster::{has_boundary, outlines};
 pub use scale::{min_positive, ColourBar, AUTO_LOG_DECADES, MAX_LOG_DECADES};
 pub use ticks::{

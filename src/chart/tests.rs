@@ -97,6 +97,63 @@ fn line_chart_png_has_size_dpi_lines_and_legend() {
     assert!(dark(400, 525, 0, 200) > 100, "legend text");
 }
 
+/// The SVG and PDF of a chart: the PNG's layout at the same physical size, every text as
+/// text (the PDF with the bundled font embedded), one polyline per series and legend
+/// sample, data clipped to the plotting area.
+#[test]
+fn chart_files_give_svg_and_pdf_of_the_same_chart() {
+    let spec = ChartSpec::new("O2 at three probes", "time [s]", "O2 [mM]");
+    let series = o2_series();
+    let files = line_chart_files(&spec, &series).expect("chart");
+    assert_eq!(
+        files.png,
+        line_chart_png(&spec, &series).unwrap(),
+        "the same PNG"
+    );
+    // SVG: 525 × 360 px at 150 dpi is 3.5 × 2.4 in.
+    let svg = &files.svg;
+    assert!(svg.starts_with("<svg"), "{}", &svg[..80.min(svg.len())]);
+    assert!(
+        svg.contains(r#"width="3.5000in" height="2.4000in""#),
+        "{}",
+        &svg[..200]
+    );
+    assert!(svg.contains(r#"viewBox="0 0 525 360""#));
+    for label in ["O2 at three probes", "time [s]", "O2 [mM]"]
+        .into_iter()
+        .chain(series.iter().map(|s| s.label.as_str()))
+    {
+        assert!(
+            svg.contains(&format!(">{label}</text>")),
+            "no text {label:?}"
+        );
+    }
+    // Each series: its data line (clipped) and its legend sample (not clipped).
+    for rgb in OKABE_ITO.iter().take(series.len()) {
+        let stroke = format!(r##"stroke="#{:02x}{:02x}{:02x}""##, rgb[0], rgb[1], rgb[2]);
+        let lines: Vec<&str> = svg.lines().filter(|l| l.contains(&stroke)).collect();
+        assert_eq!(lines.len(), 2, "{stroke}: {lines:?}");
+        assert_eq!(lines.iter().filter(|l| l.contains("clip-path")).count(), 1);
+    }
+    // PDF: one page of 3.5 × 2.4 in = 252 × 172.8 pt, DejaVu Sans embedded.
+    let pdf = &files.pdf;
+    assert!(pdf.starts_with(b"%PDF-"));
+    let text = String::from_utf8_lossy(pdf);
+    assert!(
+        text.contains("/MediaBox [0 0 252 172.8]"),
+        "{}",
+        &text[..600.min(text.len())]
+    );
+    assert_eq!(
+        text.matches("/Type /Page\n").count() + text.matches("/Type /Page ").count(),
+        1
+    );
+    assert!(
+        text.contains("DejaVuSans") && text.contains("/FontFile2"),
+        "font embedded"
+    );
+}
+
 #[test]
 fn log_y_chart_draws_positive_values_only() {
     let spec = ChartSpec::new("", "time [s]", "OH [mM]").with_log_y(true);

@@ -25,7 +25,20 @@ impl TextRenderer {
         TextRenderer { font }
     }
 
-    /// Advance width of `text` at `px` pixels per em, in pixels.
+    /// The font size in pixels per em (what SVG's `font-size` and PDF mean) of text drawn
+    /// here at `px`: `px` is ab_glyph's scale, the line height (ascent − descent), which
+    /// for DejaVu Sans is 1.16 em.
+    pub fn em_px(&self, px: f32) -> f32 {
+        let units_per_em = self.font.units_per_em().unwrap_or(2048.0);
+        self.font
+            .as_scaled(PxScale::from(px))
+            .scale_factor()
+            .vertical
+            * units_per_em
+    }
+
+    /// Advance width of `text` at scale `px` (the line height, see [`Self::em_px`]), in
+    /// pixels.
     pub fn width(&self, text: &str, px: f32) -> f32 {
         let scaled = self.font.as_scaled(PxScale::from(px));
         let mut caret = 0.0;

@@ -68,6 +68,11 @@ pub struct SweepArgs {
     /// Backend of every run (passed to `ionfield run`).
     #[arg(long, value_enum, default_value_t = Backend::Auto)]
     pub backend: Backend,
+    /// Runs of this shard to run at once, sharing the machine (one GPU, its CPU cores: each
+    /// run's CPU threads are RAYON_NUM_THREADS, or the cores, divided by K). A small grid
+    /// leaves most of a GPU idle; several runs fill it. Default 1.
+    #[arg(long, value_name = "K", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub jobs: u32,
 }
 
 #[derive(Debug, clap::Args)]

@@ -12,6 +12,9 @@ fn input(msg: String) -> AppError {
 }
 
 /// `ionfield gather`.
+/// The files of one plot: (extension, bytes).
+type PlotFiles = Vec<(&'static str, Vec<u8>)>;
+
 pub fn gather(args: &GatherArgs) -> Result<(), AppError> {
     let dir = &args.dir;
     let (listed, keys) = gather::read_sweep_json(&dir.join("sweep.json")).map_err(input)?;
@@ -73,26 +76,32 @@ pub fn gather(args: &GatherArgs) -> Result<(), AppError> {
         rows.len()
     );
     let resolved = gather::resolved_scenario(dir, &rows);
-    let (png, name) = match &args.y {
+    // A heat map is an image (PNG); a dose-response chart is drawn as PNG, SVG and PDF.
+    let (files, stem): (Result<Option<PlotFiles>, _>, String) = match &args.y {
         Some(y) => (
-            plot::heat_map_png(&rows, &x, y, &args.metric, resolved.as_ref()),
+            plot::heat_map_png(&rows, &x, y, &args.metric, resolved.as_ref())
+                .map(|png| png.map(|b| vec![("png", b)])),
             format!(
-                "{}_vs_{}_and_{}.png",
+                "{}_vs_{}_and_{}",
                 args.metric,
                 plot::safe_name(&x),
                 plot::safe_name(y)
             ),
         ),
         None => (
-            plot::dose_response_png(&rows, &keys, &x, &args.metric, resolved.as_ref()),
-            format!("{}_vs_{}.png", args.metric, plot::safe_name(&x)),
+            plot::dose_response_files(&rows, &keys, &x, &args.metric, resolved.as_ref()).map(|f| {
+                f.map(|f| vec![("png", f.png), ("svg", f.svg.into_bytes()), ("pdf", f.pdf)])
+            }),
+            format!("{}_vs_{}", args.metric, plot::safe_name(&x)),
         ),
     };
-    match png.map_err(AppError::simulation)? {
-        Some(bytes) => {
-            let path = dir.join("plots").join(name);
-            write_atomic(&path, &bytes).map_err(AppError::input)?;
-            println!("{}", path.display());
+    match files.map_err(AppError::simulation)? {
+        Some(files) => {
+            for (ext, bytes) in files {
+                let path = dir.join("plots").join(format!("{stem}.{ext}"));
+                write_atomic(&path, &bytes).map_err(AppError::input)?;
+                println!("{}", path.display());
+            }
         }
         None => eprintln!(
             "no plot: no complete run has a numeric {x} and the metric {}",

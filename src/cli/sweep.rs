@@ -2,8 +2,9 @@
 //!
 //! Each run of a sweep is a child process (`ionfield run BASE --out DIR/<id> --set ...`,
 //! or `ionfield resume DIR/<id>`) of the current executable, so a GPU driver crash or a
-//! signal stays in one run. SIGINT/SIGTERM to the sweep is forwarded to the running child
-//! (as SIGINT), which checkpoints and exits 130; the sweep then exits 130 too.
+//! signal stays in one run. `--jobs K` runs K of them at once (several small runs share
+//! one GPU). SIGINT/SIGTERM to the sweep is forwarded to every running child (as SIGINT),
+//! which checkpoints and exits 130; the sweep starts no other run and exits 130 too.
 
 use super::args::{Backend, SweepArgs};
 use super::common::{load_resolved, AppError, EXIT_INTERRUPTED};
@@ -128,96 +129,99 @@ pub fn sweep(args: &SweepArgs) -> Result<(), AppError> {
             "cannot find the ionfield executable to run each sweep run ({e})"
         ))
     })?;
+    let jobs = args.jobs.max(1) as usize;
+    let threads = child_threads(jobs);
     let mut failed = Vec::new();
-    for (k, run) in mine.iter().enumerate() {
-        if interrupted.load(Ordering::SeqCst) {
-            return Err(interrupted_error(&args.sweep, &shard));
-        }
-        let dir = out.join(&run.run_id);
-        let tag = format!("[{}/{}] {}", k + 1, mine.len(), run.run_id);
-        let manifest = gather::read_manifest(&dir);
-        let status = manifest
-            .as_ref()
-            .and_then(|m| m["status"].as_str().map(str::to_string));
-        if status.as_deref() == Some("complete") {
-            eprintln!("sweep: {tag} skipped (already complete)");
-            continue;
-        }
-        let has_checkpoint = dir.join(checkpoint::REL_PATH).is_file();
-        // A run that failed by itself (an error it recorded, or an exit code other than an
-        // interruption) is run again from scratch: its checkpoint would replay the failure
-        // with the configuration resolved then, not the sweep file and base as they are now.
-        // One killed by a signal (out of memory, a lost node) resumes from its checkpoint.
-        let killed = manifest.as_ref().is_some_and(|m| {
-            m["sweep_failure"]
-                .as_str()
-                .is_some_and(|s| s.ends_with(KILLED_BY_SIGNAL))
-        });
-        let failed_itself = status.as_deref() == Some("failed") && !killed;
-        let mut cmd = std::process::Command::new(&exe);
-        let action = if has_checkpoint && !failed_itself {
-            cmd.arg("resume").arg(&dir);
-            format!(
-                "resumed from its checkpoint (status {})",
-                status.as_deref().unwrap_or("unknown")
-            )
-        } else {
-            cmd.arg("run").arg(&base).arg("--out").arg(&dir);
-            // A rerun from scratch replaces what an earlier attempt left (its manifest,
-            // partial outputs); the child deletes only ionfield's files there.
-            if dir.exists() {
-                cmd.arg("--overwrite");
+    let mut pending = mine.iter().enumerate();
+    let mut running: Vec<Running> = Vec::new();
+    let mut stop = false;
+    let mut forwarded = false;
+    loop {
+        // Start runs while there is room, unless a signal came.
+        while !stop && running.len() < jobs && !interrupted.load(Ordering::SeqCst) {
+            let Some((k, run)) = pending.next() else {
+                break;
+            };
+            let tag = format!("[{}/{}] {}", k + 1, mine.len(), run.run_id);
+            let dir = out.join(&run.run_id);
+            let Some((mut cmd, action)) = run_command(&exe, &base, &sweep, run, &dir, args) else {
+                eprintln!("sweep: {tag} skipped (already complete)");
+                continue;
+            };
+            if let Some(n) = threads {
+                cmd.env("RAYON_NUM_THREADS", n.to_string());
             }
-            for s in sweep.set.iter().cloned().chain(run.sets()) {
-                cmd.arg("--set").arg(s);
-            }
-            cmd.arg("--backend").arg(match args.backend {
-                Backend::Auto => "auto",
-                Backend::Gpu => "gpu",
-                Backend::Cpu => "cpu",
+            eprintln!("sweep: {tag} starting: {}", run.sets().join(" "));
+            let child = spawn_child(cmd).map_err(|e| {
+                AppError::simulation(anyhow::anyhow!("cannot start the run {}: {e}", run.run_id))
+            })?;
+            running.push(Running {
+                child,
+                run_id: run.run_id.clone(),
+                tag,
+                action,
+                dir,
+                started: Instant::now(),
             });
-            if has_checkpoint {
-                "ran from scratch (previous status failed; its checkpoint is not resumed)"
-                    .to_string()
-            } else if status.is_some() {
-                format!(
-                    "ran from scratch (previous status {}, no checkpoint)",
-                    status.as_deref().unwrap_or("")
-                )
-            } else {
-                "ran".to_string()
+        }
+        // A signal to the sweep goes to every running child, once, as SIGINT.
+        if !forwarded && interrupted.load(Ordering::SeqCst) {
+            forwarded = true;
+            stop = true;
+            for r in &running {
+                let _ = std::process::Command::new("kill")
+                    .args(["-INT", &r.child.id().to_string()])
+                    .status();
             }
-        };
-        eprintln!("sweep: {tag} starting: {}", run.sets().join(" "));
-        let started = Instant::now();
-        let code = run_child(cmd, &interrupted).map_err(|e| {
-            AppError::simulation(anyhow::anyhow!("cannot start the run {}: {e}", run.run_id))
-        })?;
-        let wall = started.elapsed().as_secs_f64();
-        match code {
-            Some(0) => eprintln!("sweep: {tag} {action}: complete in {wall:.1} s"),
-            Some(130) => {
-                eprintln!(
-                    "sweep: {tag} interrupted after {wall:.1} s (checkpoint written in {})",
-                    dir.display()
-                );
-                return Err(interrupted_error(&args.sweep, &shard));
-            }
-            other => {
-                let how = match other {
-                    Some(c) => format!("exit code {c}"),
-                    None => KILLED_BY_SIGNAL.to_string(),
-                };
-                mark_failed(&dir, &how);
-                eprintln!(
-                    "sweep: {tag} failed ({how}) after {wall:.1} s; continuing with the next run"
-                );
-                failed.push(run.run_id.clone());
-                if interrupted.load(Ordering::SeqCst) {
-                    return Err(interrupted_error(&args.sweep, &shard));
+        }
+        // Collect the runs that ended.
+        let mut k = 0;
+        while k < running.len() {
+            let Some(status) = running[k].child.try_wait().map_err(|e| {
+                AppError::simulation(anyhow::anyhow!(
+                    "cannot wait for {}: {e}",
+                    running[k].run_id
+                ))
+            })?
+            else {
+                k += 1;
+                continue;
+            };
+            let r = running.swap_remove(k);
+            let wall = r.started.elapsed().as_secs_f64();
+            match status.code() {
+                Some(0) => eprintln!("sweep: {} {}: complete in {wall:.1} s", r.tag, r.action),
+                Some(130) => {
+                    eprintln!(
+                        "sweep: {} interrupted after {wall:.1} s (checkpoint written in {})",
+                        r.tag,
+                        r.dir.display()
+                    );
+                    // Interrupted from outside the sweep: the others stop too.
+                    interrupted.store(true, Ordering::SeqCst);
+                }
+                other => {
+                    let how = match other {
+                        Some(c) => format!("exit code {c}"),
+                        None => KILLED_BY_SIGNAL.to_string(),
+                    };
+                    mark_failed(&r.dir, &how);
+                    eprintln!(
+                        "sweep: {} failed ({how}) after {wall:.1} s; continuing with the next run",
+                        r.tag
+                    );
+                    failed.push(r.run_id);
                 }
             }
         }
+        let idle = running.is_empty();
+        if idle && (stop || interrupted.load(Ordering::SeqCst)) {
+            return Err(interrupted_error(&args.sweep, &shard));
+        }
+        if idle && pending.len() == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
     if failed.is_empty() {
         eprintln!(
@@ -254,29 +258,103 @@ fn interrupted_error(sweep: &Path, shard: &Shard) -> AppError {
     }
 }
 
-/// Runs the child to its end; a signal to the sweep is forwarded once as SIGINT. The
-/// child is in its own process group, so a terminal's Ctrl-C reaches it only through us,
-/// and it is told (IONFIELD_SWEEP_CHILD) that a second signal is no reason to quit unsaved.
-fn run_child(
-    mut cmd: std::process::Command,
-    interrupted: &AtomicBool,
-) -> std::io::Result<Option<i32>> {
+/// A run of the sweep whose child process is running.
+struct Running {
+    child: std::process::Child,
+    run_id: String,
+    /// `[k/n] run_id`, for the log.
+    tag: String,
+    /// What was done (`ran`, `resumed from its checkpoint ...`), for the log.
+    action: String,
+    dir: PathBuf,
+    started: Instant,
+}
+
+/// Starts a run's child process in its own process group, so a terminal's Ctrl-C reaches
+/// it only through the sweep (which forwards it once as SIGINT), and tells it
+/// (IONFIELD_SWEEP_CHILD) that a second signal is no reason to quit unsaved.
+fn spawn_child(mut cmd: std::process::Command) -> std::io::Result<std::process::Child> {
     use std::os::unix::process::CommandExt;
     cmd.env("IONFIELD_SWEEP_CHILD", "1").process_group(0);
-    let mut child = cmd.spawn()?;
-    let mut forwarded = false;
-    loop {
-        if let Some(status) = child.try_wait()? {
-            return Ok(status.code());
-        }
-        if !forwarded && interrupted.load(Ordering::SeqCst) {
-            forwarded = true;
-            let _ = std::process::Command::new("kill")
-                .args(["-INT", &child.id().to_string()])
-                .status();
-        }
-        std::thread::sleep(Duration::from_millis(50));
+    cmd.spawn()
+}
+
+/// CPU threads of each of `jobs` runs at once: RAYON_NUM_THREADS (or the machine's cores)
+/// divided among them, at least 1; `None` (the child's own default) for one run at a time.
+fn child_threads(jobs: usize) -> Option<usize> {
+    if jobs <= 1 {
+        return None;
     }
+    let total = std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
+        .unwrap_or(1);
+    Some((total / jobs).max(1))
+}
+
+/// The child command of `run` (in `dir`) and what it does, or `None` when the run is
+/// already complete. A run that failed by itself (an error it recorded, or an exit code
+/// other than an interruption) is run again from scratch: its checkpoint would replay the
+/// failure with the configuration resolved then, not the sweep file and base as they are
+/// now. One killed by a signal (out of memory, a lost node) resumes from its checkpoint.
+fn run_command(
+    exe: &Path,
+    base: &Path,
+    sweep: &Sweep,
+    run: &Run,
+    dir: &Path,
+    args: &SweepArgs,
+) -> Option<(std::process::Command, String)> {
+    let manifest = gather::read_manifest(dir);
+    let status = manifest
+        .as_ref()
+        .and_then(|m| m["status"].as_str().map(str::to_string));
+    if status.as_deref() == Some("complete") {
+        return None;
+    }
+    let has_checkpoint = dir.join(checkpoint::REL_PATH).is_file();
+    let killed = manifest.as_ref().is_some_and(|m| {
+        m["sweep_failure"]
+            .as_str()
+            .is_some_and(|s| s.ends_with(KILLED_BY_SIGNAL))
+    });
+    let failed_itself = status.as_deref() == Some("failed") && !killed;
+    let mut cmd = std::process::Command::new(exe);
+    let action = if has_checkpoint && !failed_itself {
+        cmd.arg("resume").arg(dir);
+        format!(
+            "resumed from its checkpoint (status {})",
+            status.as_deref().unwrap_or("unknown")
+        )
+    } else {
+        cmd.arg("run").arg(base).arg("--out").arg(dir);
+        // A rerun from scratch replaces what an earlier attempt left (its manifest,
+        // partial outputs); the child deletes only ionfield's files there.
+        if dir.exists() {
+            cmd.arg("--overwrite");
+        }
+        for s in sweep.set.iter().cloned().chain(run.sets()) {
+            cmd.arg("--set").arg(s);
+        }
+        cmd.arg("--backend").arg(match args.backend {
+            Backend::Auto => "auto",
+            Backend::Gpu => "gpu",
+            Backend::Cpu => "cpu",
+        });
+        if has_checkpoint {
+            "ran from scratch (previous status failed; its checkpoint is not resumed)".to_string()
+        } else if status.is_some() {
+            format!(
+                "ran from scratch (previous status {}, no checkpoint)",
+                status.as_deref().unwrap_or("")
+            )
+        } else {
+            "ran".to_string()
+        }
+    };
+    Some((cmd, action))
 }
 
 /// Makes the run's manifest say `failed` (a child killed by a signal or refused at start

@@ -281,17 +281,22 @@ impl Callback for TimeSeriesWriter {
         let dpi = crate::chart::DEFAULT_DPI;
         let pages = [
             (
-                "plots/timeseries.png",
-                self.series.chart_page_png(&self.plotted, dpi),
+                "plots/timeseries",
+                self.series.chart_page_files(&self.plotted, dpi),
             ),
-            ("plots/viability.png", self.series.viability_png(dpi)),
+            ("plots/viability", self.series.viability_files(dpi)),
         ];
-        for (rel, png) in pages {
-            if let Some(bytes) = png.map_err(CallbackError::run)? {
-                self.writer
-                    .borrow_mut()
-                    .write_bytes(rel, "plot", &bytes)
-                    .map_err(env_error)?;
+        for (stem, files) in pages {
+            if let Some(f) = files.map_err(CallbackError::run)? {
+                let mut w = self.writer.borrow_mut();
+                for (ext, bytes) in [
+                    ("png", &f.png[..]),
+                    ("svg", f.svg.as_bytes()),
+                    ("pdf", &f.pdf[..]),
+                ] {
+                    w.write_bytes(&format!("{stem}.{ext}"), "plot", bytes)
+                        .map_err(env_error)?;
+                }
             }
         }
         Ok(())

@@ -19,7 +19,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::viability::NECROSIS_THRESHOLD;
-use crate::chart::{self, ChartPanel, ChartSpec, PlotError, Series};
+use crate::chart::{self, ChartFiles, ChartPanel, ChartSpec, PlotError, Series};
 use crate::config::Probe;
 use crate::model::Model;
 
@@ -149,20 +149,19 @@ impl TimeSeries {
         text
     }
 
-    /// `plots/timeseries.png`: the page of [`Self::chart_panels`]. `None` when there is
-    /// nothing to draw.
-    pub fn chart_page_png(
+    /// `plots/timeseries.{png,svg,pdf}`: the page of [`Self::chart_panels`]. `None` when
+    /// there is nothing to draw.
+    pub fn chart_page_files(
         &self,
         fields: &[(String, String)],
         dpi: u32,
-    ) -> Result<Option<Vec<u8>>, PlotError> {
+    ) -> Result<Option<ChartFiles>, PlotError> {
         let panels = self.chart_panels(fields, dpi);
         if panels.is_empty() {
             return Ok(None);
         }
         let columns = if panels.len() > 4 { 3 } else { 2 };
-        let page = chart::chart_page(&panels, columns)?;
-        chart::encode_png(&page, dpi).map(Some)
+        chart::chart_page_files(&panels, columns).map(Some)
     }
 
     /// One panel per field of `fields` (name, unit) that has data, each with the mean of
@@ -222,10 +221,10 @@ impl TimeSeries {
             .collect()
     }
 
-    /// `plots/viability.png`: per tissue, the mean viable fraction (solid) and the fraction
+    /// `plots/viability.{png,svg,pdf}`: per tissue, the mean viable fraction (solid) and the fraction
     /// of voxels alive (viab ≥ 0.05, dashed) over time, on a fixed 0–1.03 axis (a loss of 1 %
     /// does not fill the plot). `None` without a `viab` field.
-    pub fn viability_png(&self, dpi: u32) -> Result<Option<Vec<u8>>, PlotError> {
+    pub fn viability_files(&self, dpi: u32) -> Result<Option<ChartFiles>, PlotError> {
         let (per_unit_s, time_label) = self.time_axis();
         let mut series = Vec::new();
         for r in self.regions.iter().filter(|r| r.name != "whole") {
@@ -252,7 +251,7 @@ impl TimeSeries {
         // 3 % above 1, so that a line at 1 is not cut in half by the frame.
         .with_y_range(0.0, 1.03)
         .with_alternate_dashes();
-        chart::line_chart_png(&spec, &series).map(Some)
+        chart::line_chart_files(&spec, &series).map(Some)
     }
 
     /// The (time_s, value) series of one probe, field and statistic.

@@ -7,7 +7,8 @@ use super::gather::ResultRow;
 use crate::chart::colormap;
 use crate::chart::text::TextRenderer;
 use crate::chart::{
-    encode_png, line_chart_png, pt_to_px, ChartSpec, PlotError, Series, DEFAULT_DPI,
+    encode_png, line_chart_files, line_chart_png, pt_to_px, ChartFiles, ChartSpec, PlotError,
+    Series, DEFAULT_DPI,
 };
 use crate::config::Colormap;
 
@@ -190,6 +191,20 @@ pub fn dose_response_png(
 ) -> Result<Option<Vec<u8>>, PlotError> {
     match dose_response_chart(rows, keys, x, metric, resolved) {
         Some((spec, series)) => line_chart_png(&spec, &series).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// [`dose_response_chart`] as PNG, SVG and PDF.
+pub fn dose_response_files(
+    rows: &[ResultRow],
+    keys: &[String],
+    x: &str,
+    metric: &str,
+    resolved: Option<&toml::Table>,
+) -> Result<Option<ChartFiles>, PlotError> {
+    match dose_response_chart(rows, keys, x, metric, resolved) {
+        Some((spec, series)) => line_chart_files(&spec, &series).map(Some),
         None => Ok(None),
     }
 }
