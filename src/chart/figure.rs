@@ -20,10 +20,8 @@ use super::ticks::{coarse_step, format_tick};
 use super::Slice;
 use crate::config::{Colormap, ColourScale};
 
+/// The scale bar's colour (on its own dark box, whatever the theme).
 const WHITE: [u8; 3] = [255, 255, 255];
-const INK: [u8; 3] = [0, 0, 0];
-const FRAME: [u8; 3] = [90, 90, 90];
-const MISSING: [u8; 3] = [225, 225, 225];
 
 /// Font sizes, points.
 const LABEL_PT: f64 = 8.0;
@@ -105,6 +103,8 @@ pub struct FigureStyle {
     pub caption: String,
     /// Linear or log colour bars ([`FigureSeries::row_bar`]).
     pub colour_scale: ColourScale,
+    /// Background, text and frames.
+    pub theme: super::Theme,
 }
 
 impl FigureStyle {
@@ -117,6 +117,7 @@ impl FigureStyle {
             voxel_um,
             caption: caption.to_string(),
             colour_scale: ColourScale::Auto,
+            theme: super::Theme::LIGHT,
         }
     }
 }
@@ -396,14 +397,16 @@ pub fn figure_series(fig: &FigureSeries, style: &FigureStyle) -> RgbImage {
             .fold(0.0f32, f32::max) as f64;
     let width = content_w.max(caption_w).ceil() as u32;
     let height = (caption_y + cap_h * caption_lines.len().max(1) as f64 + margin).ceil() as u32;
-    let mut img = RgbImage::from_pixel(width, height, Rgb(WHITE));
+    let theme = style.theme;
+    let (ink, frame_rgb) = (theme.ink, theme.frame);
+    let mut img = RgbImage::from_pixel(width, height, Rgb(theme.background));
 
     // Column headers.
     let last_s = fig.times_s.iter().fold(0.0f64, |m, t| m.max(t.abs()));
     for (c, &t) in fig.times_s.iter().enumerate() {
         let label = time_label(t, last_s);
         let x = col_x(c) + (pw - text.width(&label, label_px) as f64) / 2.0;
-        text.draw(&mut img, x as f32, margin as f32, label_px, &label, INK);
+        text.draw(&mut img, x as f32, margin as f32, label_px, &label, ink);
     }
 
     let frame_px = (p(0.5).round() as i64).max(1);
@@ -415,7 +418,7 @@ pub fn figure_series(fig: &FigureSeries, style: &FigureStyle) -> RgbImage {
             &fig.row_label(r, style.colour_scale),
             label_px,
             (margin + row_label_w / 2.0 - p(1.0), y0 + ph / 2.0),
-            INK,
+            ink,
         );
         let (bar, ticks) = &bars[r];
         let blank = fig.no_tissue.as_deref().filter(|_| row.cells_only);
@@ -444,12 +447,17 @@ pub fn figure_series(fig: &FigureSeries, style: &FigureStyle) -> RgbImage {
                 }
                 None => {
                     fill(
-                        &mut img, x0 as i64, y0 as i64, pw as i64, ph as i64, MISSING,
+                        &mut img,
+                        x0 as i64,
+                        y0 as i64,
+                        pw as i64,
+                        ph as i64,
+                        theme.missing,
                     );
                     let msg = "no data";
                     let tx = x0 + (pw - text.width(msg, tick_px) as f64) / 2.0;
                     let ty = y0 + (ph - tick_h) / 2.0;
-                    text.draw(&mut img, tx as f32, ty as f32, tick_px, msg, FRAME);
+                    text.draw(&mut img, tx as f32, ty as f32, tick_px, msg, frame_rgb);
                 }
             }
             if let (Some(t), true) = (&fig.tissue, panel.is_some()) {
@@ -466,7 +474,7 @@ pub fn figure_series(fig: &FigureSeries, style: &FigureStyle) -> RgbImage {
                 );
             }
             frame(
-                &mut img, x0 as i64, y0 as i64, pw as i64, ph as i64, frame_px, FRAME,
+                &mut img, x0 as i64, y0 as i64, pw as i64, ph as i64, frame_px, frame_rgb,
             );
         }
 
@@ -490,7 +498,7 @@ pub fn figure_series(fig: &FigureSeries, style: &FigureStyle) -> RgbImage {
             bar_w as i64,
             bh,
             frame_px,
-            FRAME,
+            frame_rgb,
         );
         for (frac, label) in ticks {
             let ty = y0 + ((1.0 - frac) * (ph - 1.0)).round();
@@ -500,7 +508,7 @@ pub fn figure_series(fig: &FigureSeries, style: &FigureStyle) -> RgbImage {
                 ty as i64,
                 tick_len.round() as i64,
                 frame_px,
-                INK,
+                ink,
             );
             let label_top =
                 (ty - tick_h / 2.0).clamp(y0 - row_gap / 2.0, y0 + ph + row_gap / 2.0 - tick_h);
@@ -510,7 +518,7 @@ pub fn figure_series(fig: &FigureSeries, style: &FigureStyle) -> RgbImage {
                 label_top as f32,
                 tick_px,
                 label,
-                INK,
+                ink,
             );
         }
     }
@@ -567,7 +575,7 @@ pub fn figure_series(fig: &FigureSeries, style: &FigureStyle) -> RgbImage {
             (caption_y + i as f64 * cap_h) as f32,
             cap_px,
             line,
-            INK,
+            ink,
         );
     }
     img

@@ -27,7 +27,7 @@ use plotters::prelude::*;
 use super::raster;
 use super::text::{TextRenderer, FONT_BYTES};
 use super::ticks::{format_log_tick, format_log_tick_plain, format_tick, log_ticks, nice_ticks};
-use super::{pt_to_px, PlotError, DEFAULT_DPI, OKABE_ITO};
+use super::{pt_to_px, PlotError, Theme, DEFAULT_DPI, OKABE_ITO};
 
 /// Font sizes in points.
 const TITLE_PT: f64 = 9.0;
@@ -43,9 +43,10 @@ const LEGEND_SAMPLE_PT: f64 = 16.0;
 const MARKER_PT: f64 = 2.5;
 const PAD_PT: f64 = 4.0;
 
-const GRID_RGB: RGBColor = RGBColor(225, 225, 225);
-const MINOR_GRID_RGB: RGBColor = RGBColor(242, 242, 242);
-const INK: [u8; 3] = [0, 0, 0];
+/// A plotters colour.
+fn rgb_colour([r, g, b]: [u8; 3]) -> RGBColor {
+    RGBColor(r, g, b)
+}
 
 /// A linear axis over [lo, hi] (plot coordinates: log10 of the value on a log axis) whose
 /// ticks are given: `bold` labelled ticks with grid lines, `light` minor grid lines.
@@ -114,6 +115,8 @@ pub struct ChartSpec {
     pub height_px: u32,
     /// Resolution, dots per inch: fonts and lines are sized in points for it.
     pub dpi: u32,
+    /// Background, text, axes and grid colours (light by default).
+    pub theme: Theme,
 }
 
 impl ChartSpec {
@@ -131,7 +134,14 @@ impl ChartSpec {
             width_px: (3.5 * DEFAULT_DPI as f64) as u32,
             height_px: (2.4 * DEFAULT_DPI as f64) as u32,
             dpi: DEFAULT_DPI,
+            theme: Theme::LIGHT,
         }
+    }
+
+    /// The same chart in `theme`.
+    pub fn with_theme(mut self, theme: Theme) -> ChartSpec {
+        self.theme = theme;
+        self
     }
 
     /// The same chart at `width_in × height_in` inches and `dpi` dots per inch.
@@ -281,6 +291,8 @@ struct Line {
 struct Overlay {
     lines: Vec<Line>,
     labels: Vec<Label>,
+    /// Colour of the text (the theme's ink).
+    ink: [u8; 3],
 }
 
 impl Overlay {
@@ -297,9 +309,9 @@ impl Overlay {
         }
         for l in &self.labels {
             if l.vertical {
-                raster::text_vertical(img, text, &l.text, l.px, l.at, INK);
+                raster::text_vertical(img, text, &l.text, l.px, l.at, self.ink);
             } else {
-                text.draw(img, l.at.0 as f32, l.at.1 as f32, l.px, &l.text, INK);
+                text.draw(img, l.at.0 as f32, l.at.1 as f32, l.px, &l.text, self.ink);
             }
         }
     }
@@ -353,7 +365,7 @@ impl Overlay {
             body.push_str(&format!(
                 r#"<text {attrs} font-family="DejaVu Sans" font-size="{:.2}" fill="{}">{}</text>"#,
                 text.em_px(l.px),
-                svg_colour(INK),
+                svg_colour(self.ink),
                 xml_escape(&l.text)
             ));
             body.push('\n');
@@ -429,6 +441,7 @@ fn legend(
     (x, y): (f64, f64),
     alternate_dashes: bool,
     dpi: u32,
+    theme: Theme,
 ) {
     let lpx = px(LEGEND_PT, dpi) as f32;
     let row_h = text.line_height(lpx) as f64 * 1.35;
@@ -437,6 +450,7 @@ fn legend(
     for (i, label) in labels.iter().enumerate() {
         let yc = y + row_h * (i as f64 + 0.5);
         let (rgb, dashed) = series_style(i, alternate_dashes);
+        let rgb = theme.data_colour(rgb);
         overlay.lines.push(Line {
             pts: vec![(x0, yc), (x0 + sample, yc)],
             width: px(LINE_PT, dpi),
@@ -570,9 +584,9 @@ fn draw_chart<DB: DrawingBackend>(
         .configure_mesh()
         .x_label_formatter(&no_label)
         .y_label_formatter(&no_label)
-        .bold_line_style(GRID_RGB.stroke_width(1))
-        .light_line_style(MINOR_GRID_RGB.stroke_width(1))
-        .axis_style(BLACK.stroke_width(px_u(AXIS_PT, dpi)))
+        .bold_line_style(rgb_colour(spec.theme.grid).stroke_width(1))
+        .light_line_style(rgb_colour(spec.theme.minor_grid).stroke_width(1))
+        .axis_style(rgb_colour(spec.theme.ink).stroke_width(px_u(AXIS_PT, dpi)))
         .set_all_tick_mark_size(tick_len as u32)
         .draw()
         .map_err(draw_err)?;
@@ -589,6 +603,7 @@ fn draw_chart<DB: DrawingBackend>(
     let clip = (left, ptop, right, bottom);
     for (i, s) in series.iter().enumerate() {
         let (rgb, dashed) = series_style(i, spec.alternate_dashes);
+        let rgb = spec.theme.data_colour(rgb);
         let mut run: Vec<(f64, f64)> = Vec::new();
         let mut flush = |run: &mut Vec<(f64, f64)>| {
             if !run.is_empty() {
@@ -693,6 +708,7 @@ fn draw_chart<DB: DrawingBackend>(
             (area_right, ptop),
             spec.alternate_dashes,
             dpi,
+            spec.theme,
         );
     }
     Ok(ptop)
@@ -703,6 +719,7 @@ fn draw_chart<DB: DrawingBackend>(
 trait Plot {
     fn size(&self) -> (u32, u32);
     fn dpi(&self) -> u32;
+    fn theme(&self) -> Theme;
     fn draw<DB: DrawingBackend>(
         &self,
         root: &DrawingArea<DB, Shift>,
@@ -722,6 +739,9 @@ impl Plot for OneChart<'_> {
     }
     fn dpi(&self) -> u32 {
         self.spec.dpi.max(1)
+    }
+    fn theme(&self) -> Theme {
+        self.spec.theme
     }
     fn draw<DB: DrawingBackend>(
         &self,
@@ -790,6 +810,9 @@ impl Plot for Page<'_> {
     fn dpi(&self) -> u32 {
         self.dpi
     }
+    fn theme(&self) -> Theme {
+        self.panels.first().map_or(Theme::LIGHT, |p| p.spec.theme)
+    }
     fn draw<DB: DrawingBackend>(
         &self,
         root: &DrawingArea<DB, Shift>,
@@ -801,6 +824,7 @@ impl Plot for Page<'_> {
         for (panel, cell) in self.panels.iter().zip(&cells) {
             let spec = ChartSpec {
                 dpi: self.dpi,
+                theme: self.theme(),
                 ..panel.spec.clone()
             };
             let top = draw_chart(cell, &spec, &panel.series, self.shared.is_none(), overlay)?;
@@ -816,6 +840,7 @@ impl Plot for Page<'_> {
                 (x, first_top.unwrap_or(0.0)),
                 dashes,
                 self.dpi,
+                self.theme(),
             );
         }
         Ok(())
@@ -827,10 +852,14 @@ fn render(plot: &impl Plot) -> Result<RgbImage, PlotError> {
     register_font();
     let (w, h) = plot.size();
     let mut buf = vec![255u8; (w as usize) * (h as usize) * 3];
-    let mut overlay = Overlay::default();
+    let mut overlay = Overlay {
+        ink: plot.theme().ink,
+        ..Overlay::default()
+    };
     {
         let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
-        root.fill(&WHITE).map_err(draw_err)?;
+        root.fill(&rgb_colour(plot.theme().background))
+            .map_err(draw_err)?;
         plot.draw(&root, &mut overlay)?;
         root.present().map_err(draw_err)?;
     }
@@ -847,10 +876,14 @@ fn render_svg(plot: &impl Plot) -> Result<String, PlotError> {
     register_font();
     let (w, h) = plot.size();
     let mut svg = String::new();
-    let mut overlay = Overlay::default();
+    let mut overlay = Overlay {
+        ink: plot.theme().ink,
+        ..Overlay::default()
+    };
     {
         let root = SVGBackend::with_string(&mut svg, (w, h)).into_drawing_area();
-        root.fill(&WHITE).map_err(draw_err)?;
+        root.fill(&rgb_colour(plot.theme().background))
+            .map_err(draw_err)?;
         plot.draw(&root, &mut overlay)?;
         root.present().map_err(draw_err)?;
     }

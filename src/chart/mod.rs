@@ -109,6 +109,61 @@ pub fn readable_unit(unit: &str, max_abs: f64) -> (f64, String) {
     (*factor, (*name).to_string())
 }
 
+/// The colours around the data of a picture (background, text and axes, frames, grid):
+/// light (white paper, for print: the plots' default) or dark (for screens and slides:
+/// the 8-bit slices' default); `output.theme` sets one for all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Theme {
+    pub background: [u8; 3],
+    /// Text, axes and tick marks.
+    pub ink: [u8; 3],
+    /// Frames around panels and colour bars.
+    pub frame: [u8; 3],
+    /// Grid lines at labelled ticks, and at minor ticks.
+    pub grid: [u8; 3],
+    pub minor_grid: [u8; 3],
+    /// A panel without data.
+    pub missing: [u8; 3],
+}
+
+impl Theme {
+    pub const LIGHT: Theme = Theme {
+        background: [255, 255, 255],
+        ink: [0, 0, 0],
+        frame: [90, 90, 90],
+        grid: [225, 225, 225],
+        minor_grid: [242, 242, 242],
+        missing: [225, 225, 225],
+    };
+    pub const DARK: Theme = Theme {
+        background: [28, 28, 32],
+        ink: [240, 240, 240],
+        frame: [150, 150, 150],
+        grid: [72, 72, 80],
+        minor_grid: [46, 46, 52],
+        missing: [64, 64, 70],
+    };
+
+    /// The theme `output.theme` names, else `default`.
+    pub fn chosen(choice: Option<crate::config::ThemeName>, default: Theme) -> Theme {
+        match choice {
+            Some(crate::config::ThemeName::Light) => Theme::LIGHT,
+            Some(crate::config::ThemeName::Dark) => Theme::DARK,
+            None => default,
+        }
+    }
+
+    /// `rgb` as drawn on this theme: black data (the eighth Okabe–Ito colour) becomes
+    /// the ink colour, so it stays visible on a dark background.
+    pub fn data_colour(&self, rgb: [u8; 3]) -> [u8; 3] {
+        if rgb == [0, 0, 0] {
+            self.ink
+        } else {
+            rgb
+        }
+    }
+}
+
 /// Default resolution of plots, dots per inch.
 pub const DEFAULT_DPI: u32 = 150;
 

@@ -154,6 +154,31 @@ fn chart_files_give_svg_and_pdf_of_the_same_chart() {
     );
 }
 
+/// The dark theme: dark background, light text, and the black series drawn in the ink
+/// colour; the light theme is the default.
+#[test]
+fn dark_theme_chart_has_a_dark_background_and_light_text() {
+    let series = o2_series();
+    let light =
+        decode(&line_chart_png(&ChartSpec::new("t", "time [s]", "O2 [mM]"), &series).unwrap());
+    let spec = ChartSpec::new("t", "time [s]", "O2 [mM]").with_theme(Theme::DARK);
+    let dark = decode(&line_chart_png(&spec, &series).unwrap());
+    assert_eq!(light.get_pixel(1, 1).0, Theme::LIGHT.background);
+    assert_eq!(dark.get_pixel(1, 1).0, Theme::DARK.background);
+    let bright = dark
+        .pixels()
+        .filter(|p| p.0.iter().all(|&c| c > 200))
+        .count();
+    assert!(bright > 300, "light text and axes on dark: {bright} pixels");
+    assert_eq!(Theme::DARK.data_colour([0, 0, 0]), Theme::DARK.ink);
+    assert_eq!(Theme::DARK.data_colour(OKABE_ITO[0]), OKABE_ITO[0]);
+    let svg = line_chart_files(&spec, &series).unwrap().svg;
+    assert!(
+        svg.contains(&format!(r#"fill="{}""#, "#f0f0f0")),
+        "SVG text in the ink colour"
+    );
+}
+
 #[test]
 fn log_y_chart_draws_positive_values_only() {
     let spec = ChartSpec::new("", "time [s]", "OH [mM]").with_log_y(true);

@@ -11,7 +11,8 @@ use super::figure::{self, RawFigure};
 use super::raw::NamedMap;
 use super::scenario::{
     Axis, Colormap, ColourScale, FluorescenceField, Grid, MaskField, MriField, Outlines,
-    OutputSpec, PhOutput, Png16, Probe, SliceSelection, TimeSpec, TimeseriesField, ValueRange,
+    OutputSpec, PhOutput, Png16, Probe, SliceSelection, ThemeName, TimeSpec, TimeseriesField,
+    ValueRange,
 };
 use super::time::{default_summary_interval_s, output_count, MAX_STOPS};
 use glam::DVec3;
@@ -38,6 +39,9 @@ pub struct RawOutput {
     /// (the tumour's edge) and `"vessels"` (vessel walls); default `["tissue"]`, `[]` for
     /// none.
     pub outlines: Option<Vec<String>>,
+    /// `"light"` or `"dark"` for every picture; default: dark 8-bit slices (screens), light
+    /// plots and figure series (print).
+    pub theme: Option<String>,
     pub slice_axis: Option<String>,
     /// An array of indices or `"all"`; checked in `validate`.
     #[schemars(with = "Option<serde_json::Value>")]
@@ -106,6 +110,7 @@ pub(super) fn validate(
                 colormap: None,
                 colour_scale: None,
                 outlines: None,
+                theme: None,
                 slice_axis: None,
                 slices: None,
                 ranges_mm: None,
@@ -274,6 +279,20 @@ pub(super) fn validate(
                 }
             }
             outlines
+        }
+    };
+
+    let theme = match o.theme.as_deref() {
+        None => None,
+        Some("light") => Some(ThemeName::Light),
+        Some("dark") => Some(ThemeName::Dark),
+        Some(other) => {
+            return Err(Error::invalid(
+                "output.theme",
+                format!("unknown theme{}", did_you_mean(other, ["light", "dark"])),
+            )
+            .found(format!("{other:?}"))
+            .fix("write theme = \"light\" (white, for print) or \"dark\", or leave it out (dark slices, light plots)"))
         }
     };
 
@@ -481,6 +500,7 @@ pub(super) fn validate(
         colormap,
         colour_scale,
         outlines,
+        theme,
         slice_axis,
         slices,
         ranges,

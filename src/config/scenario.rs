@@ -453,6 +453,9 @@ pub struct OutputSpec {
     pub colour_scale: ColourScale,
     /// Boundaries drawn over the 8-bit slices and the figure series (`output.outlines`).
     pub outlines: Outlines,
+    /// Light or dark pictures (`output.theme`); `None`: dark 8-bit slices, light plots and
+    /// figure series.
+    pub theme: Option<ThemeName>,
     /// Axis of the 8-bit colour slices and of the 16-bit stacks.
     pub slice_axis: Axis,
     /// Which slices along `slice_axis` get an 8-bit colour PNG.
@@ -724,6 +727,16 @@ pub enum ValueRange {
     Auto,
     /// Fixed (lo, hi) in the field's unit; values outside are clamped.
     Fixed { lo: f64, hi: f64 },
+}
+
+/// `output.theme`: the colours around the data of every picture a run draws.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ThemeName {
+    /// White background, black text (print).
+    Light,
+    /// Dark grey background, light text (screens, slides).
+    Dark,
 }
 
 /// `output.outlines`: which boundaries the 8-bit slices and the figure series draw over

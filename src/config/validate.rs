@@ -319,8 +319,8 @@ diffusion_um2_per_s = 0
         }
     }
 
-    /// `output.colour_scale` and `output.outlines`: defaults, values, and errors that name
-    /// the field and the accepted values.
+    /// `output.colour_scale`, `output.outlines` and `output.theme`: defaults, values, and
+    /// errors that name the field and the accepted values.
     #[test]
     fn colour_scale_and_outlines() {
         let base = edited(&[]);
@@ -353,6 +353,14 @@ diffusion_um2_per_s = 0
             "output.outlines[1]",
         );
         assert!(msg.contains("did you mean `vessels`?"), "{msg}");
+        assert_eq!(load_str(&base, FILE, &[]).unwrap().output.theme, None);
+        let out = load("output.theme=\"dark\"").unwrap();
+        assert_eq!(out.theme, Some(ThemeName::Dark));
+        let msg = check(
+            &load_err(&base, &["output.theme=\"night\""]),
+            "output.theme",
+        );
+        assert!(msg.contains("\"light\""), "{msg}");
     }
 
     #[test]

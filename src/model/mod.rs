@@ -535,6 +535,7 @@ mod tests {
                 colormap: Colormap::Viridis,
                 colour_scale: ColourScale::Auto,
                 outlines: crate::config::Outlines::default(),
+                theme: None,
                 slice_axis: crate::config::Axis::Z,
                 slices: SliceSelection::Indices(vec![1]),
                 ranges: vec![crate::config::ValueRange::Auto],

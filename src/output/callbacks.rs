@@ -191,6 +191,8 @@ pub struct TimeSeriesWriter {
     labels: Vec<(String, String)>,
     /// (name, unit) of the panels of `plots/timeseries.png`.
     plotted: Vec<(String, String)>,
+    /// Colours of the plots (`output.theme`, light by default).
+    theme: crate::chart::Theme,
 }
 
 impl TimeSeriesWriter {
@@ -229,6 +231,7 @@ impl TimeSeriesWriter {
             fields: sc.output.timeseries.clone(),
             labels,
             plotted,
+            theme: crate::chart::Theme::chosen(sc.output.theme, crate::chart::Theme::LIGHT),
         }
     }
 }
@@ -282,9 +285,12 @@ impl Callback for TimeSeriesWriter {
         let pages = [
             (
                 "plots/timeseries",
-                self.series.chart_page_files(&self.plotted, dpi),
+                self.series.chart_page_files(&self.plotted, dpi, self.theme),
             ),
-            ("plots/viability", self.series.viability_files(dpi)),
+            (
+                "plots/viability",
+                self.series.viability_files(dpi, self.theme),
+            ),
         ];
         for (stem, files) in pages {
             if let Some(f) = files.map_err(CallbackError::run)? {

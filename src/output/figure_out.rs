@@ -189,6 +189,7 @@ impl RunWriter {
         );
         let style = FigureStyle {
             colour_scale: out.colour_scale,
+            theme: chart::Theme::chosen(out.theme, chart::Theme::LIGHT),
             ..FigureStyle::new(out.colormap, spec.dpi, grid.voxel_um, &caption)
         };
         let img = chart::figure_series(fig, &style);

@@ -688,6 +688,7 @@ impl RunWriter {
             footer: &footer,
             colormap: out.colormap,
             bar: *bar,
+            theme: chart::Theme::chosen(out.theme, chart::Theme::DARK),
             overlay: png::SliceOverlay {
                 no_cells: no_cells.as_deref(),
                 tissue: tissue.as_deref(),

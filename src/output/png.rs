@@ -9,15 +9,12 @@ use image::{ImageBuffer, ImageFormat, Luma, Rgb, RgbImage};
 
 use crate::chart::colormap;
 use crate::chart::text::TextRenderer;
-use crate::chart::{ColourBar, Slice};
+use crate::chart::{ColourBar, Slice, Theme};
 use crate::config::Colormap;
 
 /// Long side the voxel picture is upscaled to (at least), pixels.
 pub const MIN_LONG_SIDE_PX: usize = 400;
 
-const BACKGROUND: [u8; 3] = [28, 28, 32];
-const FOREGROUND: [u8; 3] = [240, 240, 240];
-const FRAME: [u8; 3] = [150, 150, 150];
 const MARGIN_PX: u32 = 12;
 const TITLE_PX: f32 = 17.0;
 const TICK_PX: f32 = 14.0;
@@ -63,6 +60,8 @@ pub struct Png8Labels<'a> {
     pub colormap: Colormap,
     /// The colour bar: range and linear or log scale.
     pub bar: ColourBar,
+    /// Background, text and frames.
+    pub theme: Theme,
     /// What is drawn over the voxels, explained in a legend line above the footer.
     pub overlay: SliceOverlay<'a>,
 }
@@ -170,11 +169,11 @@ fn fill(img: &mut RgbImage, x0: u32, y0: u32, w: u32, h: u32, rgb: [u8; 3]) {
 }
 
 /// 1-px frame just outside the rectangle (x0, y0, w, h).
-fn frame(img: &mut RgbImage, x0: u32, y0: u32, w: u32, h: u32) {
-    fill(img, x0 - 1, y0 - 1, w + 2, 1, FRAME);
-    fill(img, x0 - 1, y0 + h, w + 2, 1, FRAME);
-    fill(img, x0 - 1, y0 - 1, 1, h + 2, FRAME);
-    fill(img, x0 + w, y0 - 1, 1, h + 2, FRAME);
+fn frame(img: &mut RgbImage, x0: u32, y0: u32, w: u32, h: u32, rgb: [u8; 3]) {
+    fill(img, x0 - 1, y0 - 1, w + 2, 1, rgb);
+    fill(img, x0 - 1, y0 + h, w + 2, 1, rgb);
+    fill(img, x0 - 1, y0 - 1, 1, h + 2, rgb);
+    fill(img, x0 + w, y0 - 1, 1, h + 2, rgb);
 }
 
 /// Renders the colour-mapped slice with a title band on top, a colour bar with round
@@ -215,7 +214,8 @@ pub fn render_colour(slice: &Slice, labels: &Png8Labels, text: &TextRenderer) ->
     let width = content_w.max(title_w).max(footer_w).max(legend_w);
     let height = plot_y + plot_h + MARGIN_PX + legend_h + footer_h;
 
-    let mut img = RgbImage::from_pixel(width, height, Rgb(BACKGROUND));
+    let theme = labels.theme;
+    let mut img = RgbImage::from_pixel(width, height, Rgb(theme.background));
 
     // Voxels, nearest-neighbour upscaled.
     let overlay = &labels.overlay;
@@ -256,7 +256,7 @@ pub fn render_colour(slice: &Slice, labels: &Png8Labels, text: &TextRenderer) ->
         let ink = TISSUE_LINE_RGB;
         crate::chart::outlines(&mut img, origin, s as i64, cells, t, line_px, ink, dash);
     }
-    frame(&mut img, plot_x, plot_y, plot_w, plot_h);
+    frame(&mut img, plot_x, plot_y, plot_w, plot_h, theme.frame);
 
     // Colour bar: hi at the top, lo at the bottom, same height as the picture.
     for y in 0..plot_h {
@@ -270,7 +270,7 @@ pub fn render_colour(slice: &Slice, labels: &Png8Labels, text: &TextRenderer) ->
             colormap::rgb(labels.colormap, t),
         );
     }
-    frame(&mut img, bar_x, plot_y, BAR_WIDTH_PX, plot_h);
+    frame(&mut img, bar_x, plot_y, BAR_WIDTH_PX, plot_h, theme.frame);
     for (&t, label) in ticks.iter().zip(&tick_labels) {
         let tick_y = plot_y + ((1.0 - t) * (plot_h - 1) as f64).round() as u32;
         fill(
@@ -279,11 +279,11 @@ pub fn render_colour(slice: &Slice, labels: &Png8Labels, text: &TextRenderer) ->
             tick_y,
             TICK_LEN_PX,
             1,
-            FOREGROUND,
+            theme.ink,
         );
         let top = (tick_y as f32 - tick_h / 2.0)
             .clamp(plot_y as f32 - 4.0, (plot_y + plot_h) as f32 - tick_h + 4.0);
-        text.draw(&mut img, label_x as f32, top, TICK_PX, label, FOREGROUND);
+        text.draw(&mut img, label_x as f32, top, TICK_PX, label, theme.ink);
     }
 
     text.draw(
@@ -292,7 +292,7 @@ pub fn render_colour(slice: &Slice, labels: &Png8Labels, text: &TextRenderer) ->
         8.0,
         TITLE_PX,
         labels.title,
-        FOREGROUND,
+        theme.ink,
     );
     // Legend line: a square or line sample per entry, then its text.
     let legend_top = plot_y + plot_h + MARGIN_PX + 6;
@@ -301,7 +301,7 @@ pub fn render_colour(slice: &Slice, labels: &Png8Labels, text: &TextRenderer) ->
         match mark {
             LegendMark::Fill(rgb) => {
                 fill(&mut img, x, legend_top + 1, swatch, swatch - 2, *rgb);
-                frame(&mut img, x, legend_top + 1, swatch, swatch - 2);
+                frame(&mut img, x, legend_top + 1, swatch, swatch - 2, theme.frame);
             }
             LegendMark::Line(ink) => {
                 for (i, dx) in (0..swatch).step_by(4).enumerate() {
@@ -324,7 +324,7 @@ pub fn render_colour(slice: &Slice, labels: &Png8Labels, text: &TextRenderer) ->
             legend_top as f32,
             FOOTER_PX,
             label,
-            FOREGROUND,
+            theme.ink,
         );
         x += text.width(label, FOOTER_PX).ceil() as u32 + 18;
     }
@@ -335,7 +335,7 @@ pub fn render_colour(slice: &Slice, labels: &Png8Labels, text: &TextRenderer) ->
         footer_top,
         FOOTER_PX,
         labels.footer,
-        FOREGROUND,
+        theme.ink,
     );
     img
 }
@@ -406,6 +406,7 @@ mod tests {
             footer: "x →  y ↑",
             colormap: Colormap::Viridis,
             bar: ColourBar::linear(0.0, 63.0),
+            theme: Theme::DARK,
             overlay: SliceOverlay::default(),
         };
         let img = render_colour(&sl, &labels, &TextRenderer::new());
@@ -421,7 +422,7 @@ mod tests {
         let title_rows = MARGIN_PX..(MARGIN_PX + 10);
         let text_px = title_rows
             .flat_map(|y| (0..back.width()).map(move |x| (x, y)))
-            .filter(|&(x, y)| back.get_pixel(x, y).0 != BACKGROUND)
+            .filter(|&(x, y)| back.get_pixel(x, y).0 != Theme::DARK.background)
             .count();
         assert!(
             text_px > 30,
@@ -464,6 +465,7 @@ mod tests {
                 footer: "x →  y ↑",
                 colormap: Colormap::Viridis,
                 bar: ColourBar::linear(0.0, 200.0),
+                theme: Theme::DARK,
                 overlay,
             };
             render_colour(&sl, &labels, &TextRenderer::new())

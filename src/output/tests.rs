@@ -74,6 +74,7 @@ fn output_spec(slices: SliceSelection) -> OutputSpec {
         colormap: Colormap::Viridis,
         colour_scale: crate::config::ColourScale::Auto,
         outlines: crate::config::Outlines::default(),
+        theme: None,
         slice_axis: Axis::Z,
         slices,
         ranges: vec![ValueRange::Auto, ValueRange::Fixed { lo: 0.0, hi: 2.0 }],

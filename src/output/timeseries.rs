@@ -19,7 +19,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::viability::NECROSIS_THRESHOLD;
-use crate::chart::{self, ChartFiles, ChartPanel, ChartSpec, PlotError, Series};
+use crate::chart::{self, ChartFiles, ChartPanel, ChartSpec, PlotError, Series, Theme};
 use crate::config::Probe;
 use crate::model::Model;
 
@@ -155,8 +155,9 @@ impl TimeSeries {
         &self,
         fields: &[(String, String)],
         dpi: u32,
+        theme: Theme,
     ) -> Result<Option<ChartFiles>, PlotError> {
-        let panels = self.chart_panels(fields, dpi);
+        let panels = self.chart_panels(fields, dpi, theme);
         if panels.is_empty() {
             return Ok(None);
         }
@@ -168,7 +169,12 @@ impl TimeSeries {
     /// every tissue and the value at every point probe (the same lines in every panel, one
     /// shared legend); a log axis for positive fields spanning more than three decades
     /// (OH·); concentrations in the SI prefix they read best in (µM … fM).
-    pub fn chart_panels(&self, fields: &[(String, String)], dpi: u32) -> Vec<ChartPanel> {
+    pub fn chart_panels(
+        &self,
+        fields: &[(String, String)],
+        dpi: u32,
+        theme: Theme,
+    ) -> Vec<ChartPanel> {
         let lines: Vec<(String, &str, String)> = self
             .regions
             .iter()
@@ -213,6 +219,7 @@ impl TimeSeries {
                 ChartPanel {
                     spec: ChartSpec::new(field, time_label, &y_label)
                         .with_size_in(3.2, 2.3, dpi)
+                        .with_theme(theme)
                         .with_log_y(log_y),
                     series,
                 }
@@ -224,7 +231,7 @@ impl TimeSeries {
     /// `plots/viability.{png,svg,pdf}`: per tissue, the mean viable fraction (solid) and the fraction
     /// of voxels alive (viab ≥ 0.05, dashed) over time, on a fixed 0–1.03 axis (a loss of 1 %
     /// does not fill the plot). `None` without a `viab` field.
-    pub fn viability_files(&self, dpi: u32) -> Result<Option<ChartFiles>, PlotError> {
+    pub fn viability_files(&self, dpi: u32, theme: Theme) -> Result<Option<ChartFiles>, PlotError> {
         let (per_unit_s, time_label) = self.time_axis();
         let mut series = Vec::new();
         for r in self.regions.iter().filter(|r| r.name != "whole") {
@@ -248,6 +255,7 @@ impl TimeSeries {
             "fraction of voxels / viab [1]",
         )
         .with_size_in(4.5, 3.0, dpi)
+        .with_theme(theme)
         // 3 % above 1, so that a line at 1 is not cut in half by the frame.
         .with_y_range(0.0, 1.03)
         .with_alternate_dashes();
@@ -350,7 +358,7 @@ point_um = [35.0, 15.0, 5.0]
                 let a: Vec<f32> = (0..36).map(|v| (v as f64 * scale) as f32).collect();
                 ts.record(t, &[("A", unit, &a)]);
             }
-            let panels = ts.chart_panels(&[("A".to_string(), unit.to_string())], 100);
+            let panels = ts.chart_panels(&[("A".to_string(), unit.to_string())], 100, Theme::LIGHT);
             assert_eq!(panels[0].spec.y_label, label);
             let hi = panels[0]
                 .series
