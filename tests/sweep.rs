@@ -42,6 +42,49 @@ fn ionfield(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     out
 }
 
+/// Starts `ionfield sweep` (`args`) in `dir` in the background (no shard variables),
+/// waits until every run of `ids` has started its time loop (timeseries.csv is written at
+/// t = 0), then a little longer, and sends it SIGINT; returns its output.
+fn interrupt_once_started(
+    dir: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    ids: &[String],
+) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ionfield"));
+    cmd.args(args)
+        .current_dir(dir)
+        .env("XDG_RUNTIME_DIR", dir)
+        .env_remove("SLURM_ARRAY_TASK_ID")
+        .env_remove("JOB_COMPLETION_INDEX")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let out = dir.join("o");
+    let t = Instant::now();
+    while !ids
+        .iter()
+        .all(|id| out.join(id).join("timeseries.csv").exists())
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(180),
+            "{ids:?} did not start"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "the sweep ended early");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(400));
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    child.wait_with_output().unwrap()
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -233,30 +276,8 @@ fn interrupted_shard_is_requeued_skipping_finished_runs_and_resuming_the_interru
         .collect();
     let out = dir.join("o");
     let args = ["sweep", "dose.toml", "--out", "o", "--backend", "cpu"];
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ionfield"))
-        .args(args)
-        .current_dir(dir)
-        .env("XDG_RUNTIME_DIR", dir)
-        .env_remove("SLURM_ARRAY_TASK_ID")
-        .env_remove("JOB_COMPLETION_INDEX")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // The second run has started its time loop (timeseries.csv is written at t = 0).
-    let t = Instant::now();
-    while !out.join(&ids[1]).join("timeseries.csv").exists() {
-        assert!(t.elapsed() < Duration::from_secs(180), "no second run");
-        assert!(child.try_wait().unwrap().is_none(), "the sweep ended early");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    std::thread::sleep(Duration::from_millis(500));
-    let kill = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let first = child.wait_with_output().unwrap();
+    // Interrupted once the second run is in its time loop.
+    let first = interrupt_once_started(dir, &args, &[], &ids[1..2]);
     let err = text(&first.stderr);
     assert_eq!(first.status.code(), Some(130), "{err}");
     assert!(err.contains(&format!("{} interrupted", ids[1])), "{err}");
@@ -328,37 +349,8 @@ fn jobs_run_at_once_and_a_signal_checkpoints_every_running_run() {
         "--jobs",
         "2",
     ];
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ionfield"))
-        .args(args)
-        .current_dir(dir)
-        .env("XDG_RUNTIME_DIR", dir)
-        .env_remove("SLURM_ARRAY_TASK_ID")
-        .env_remove("JOB_COMPLETION_INDEX")
-        .env("RAYON_NUM_THREADS", "2")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Both first runs are in their time loops (timeseries.csv is written at t = 0).
-    let t = Instant::now();
-    while !ids[..2]
-        .iter()
-        .all(|id| out.join(id).join("timeseries.csv").exists())
-    {
-        assert!(
-            t.elapsed() < Duration::from_secs(180),
-            "two runs did not start"
-        );
-        assert!(child.try_wait().unwrap().is_none(), "the sweep ended early");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    std::thread::sleep(Duration::from_millis(300));
-    let kill = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let first = child.wait_with_output().unwrap();
+    // Interrupted once both first runs are in their time loops.
+    let first = interrupt_once_started(dir, &args, &[("RAYON_NUM_THREADS", "2")], &ids[..2]);
     let err = text(&first.stderr);
     assert_eq!(first.status.code(), Some(130), "{err}");
     for id in &ids[..2] {

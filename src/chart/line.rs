@@ -847,22 +847,32 @@ impl Plot for Page<'_> {
     }
 }
 
-/// Draws `plot` into a white bitmap with plotters, then the overlay on top.
-fn render(plot: &impl Plot) -> Result<RgbImage, PlotError> {
+/// Fills `root` with the theme's background and lets plotters draw `plot` on it; returns
+/// what is drawn over it afterwards.
+fn draw_on<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    plot: &impl Plot,
+) -> Result<Overlay, PlotError> {
     register_font();
-    let (w, h) = plot.size();
-    let mut buf = vec![255u8; (w as usize) * (h as usize) * 3];
     let mut overlay = Overlay {
         ink: plot.theme().ink,
         ..Overlay::default()
     };
-    {
-        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
-        root.fill(&rgb_colour(plot.theme().background))
-            .map_err(draw_err)?;
-        plot.draw(&root, &mut overlay)?;
-        root.present().map_err(draw_err)?;
-    }
+    root.fill(&rgb_colour(plot.theme().background))
+        .map_err(draw_err)?;
+    plot.draw(&root, &mut overlay)?;
+    root.present().map_err(draw_err)?;
+    Ok(overlay)
+}
+
+/// Draws `plot` into a bitmap with plotters, then the overlay on top.
+fn render(plot: &impl Plot) -> Result<RgbImage, PlotError> {
+    let (w, h) = plot.size();
+    let mut buf = vec![255u8; (w as usize) * (h as usize) * 3];
+    let overlay = draw_on(
+        BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area(),
+        plot,
+    )?;
     let mut img = RgbImage::from_raw(w, h, buf).expect("buffer is w × h × 3");
     overlay.apply(&mut img, &TextRenderer::new(), plot.dpi());
     Ok(img)
@@ -873,20 +883,12 @@ fn render(plot: &impl Plot) -> Result<RgbImage, PlotError> {
 /// DejaVu Sans at the positions the bitmap uses). Its size is given in inches (pixels /
 /// dpi), so it prints at the size of the PNG.
 fn render_svg(plot: &impl Plot) -> Result<String, PlotError> {
-    register_font();
     let (w, h) = plot.size();
     let mut svg = String::new();
-    let mut overlay = Overlay {
-        ink: plot.theme().ink,
-        ..Overlay::default()
-    };
-    {
-        let root = SVGBackend::with_string(&mut svg, (w, h)).into_drawing_area();
-        root.fill(&rgb_colour(plot.theme().background))
-            .map_err(draw_err)?;
-        plot.draw(&root, &mut overlay)?;
-        root.present().map_err(draw_err)?;
-    }
+    let overlay = draw_on(
+        SVGBackend::with_string(&mut svg, (w, h)).into_drawing_area(),
+        plot,
+    )?;
     let dpi = plot.dpi() as f64;
     let size = format!(r#"width="{w}" height="{h}""#);
     if !svg.contains(&size) {
