@@ -85,6 +85,16 @@ fn interrupt_once_started(
     child.wait_with_output().unwrap()
 }
 
+/// The run ids of `dose.toml` in `dir`, in index order (`ionfield sweep --list`: a header,
+/// then `<index> <run_id> ...` per run).
+fn run_ids(dir: &Path) -> Vec<String> {
+    text(&ionfield(dir, &["sweep", "dose.toml", "--list"], &[]).stdout)
+        .lines()
+        .skip(1)
+        .map(|l| l.split(' ').nth(1).unwrap().to_string())
+        .collect()
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -269,11 +279,7 @@ fn interrupted_shard_is_requeued_skipping_finished_runs_and_resuming_the_interru
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     sweep_file(dir, 300, "\"dosing[0].amount_mm\" = [0.5, 1.0]");
-    let ids: Vec<String> = text(&ionfield(dir, &["sweep", "dose.toml", "--list"], &[]).stdout)
-        .lines()
-        .skip(1)
-        .map(|l| l.split(' ').nth(1).unwrap().to_string())
-        .collect();
+    let ids = run_ids(dir);
     let out = dir.join("o");
     let args = ["sweep", "dose.toml", "--out", "o", "--backend", "cpu"];
     // Interrupted once the second run is in its time loop.
@@ -332,11 +338,7 @@ fn jobs_run_at_once_and_a_signal_checkpoints_every_running_run() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     sweep_file(dir, 1800, "\"dosing[0].amount_mm\" = [0.25, 0.5, 1.0]");
-    let ids: Vec<String> = text(&ionfield(dir, &["sweep", "dose.toml", "--list"], &[]).stdout)
-        .lines()
-        .skip(1)
-        .map(|l| l.split(' ').nth(1).unwrap().to_string())
-        .collect();
+    let ids = run_ids(dir);
     assert_eq!(ids.len(), 3);
     let out = dir.join("o");
     let args = [

@@ -582,7 +582,7 @@ fn field_files(scenario: &Scenario, schedule: &OutputSchedule) -> Vec<FileGroup>
     let viab = scenario.species.iter().position(|s| s.name == "viab");
     if viab.is_some() {
         // The per-voxel time of death, written like a field at the end (`.npy`, slices).
-        let tod = [("time_of_death".to_string(), "s".to_string())];
+        let tod = [(super::TIME_OF_DEATH.to_string(), "s".to_string())];
         groups.extend(per_field_groups(scenario, &tod, 1, " (time_of_death)"));
     }
     if out.zarr {

@@ -57,7 +57,7 @@ impl RunWriter {
             self.outline_figure_tissues(&tissue);
         }
         let mut cell_fields = cell_bound_fields(&self.scenario);
-        cell_fields.push("time_of_death".to_string());
+        cell_fields.push(super::TIME_OF_DEATH.to_string());
         self.geometry = Some(super::SliceGeometry {
             tissue,
             vessel,

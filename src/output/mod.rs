@@ -681,7 +681,7 @@ impl RunWriter {
         let vessels = geometry
             .filter(|_| out.outlines.vessels)
             .map(|g| cut(&g.vessel));
-        let nan = (label.field == "time_of_death").then_some((ALIVE_LABEL, png::ALIVE_RGB));
+        let nan = (label.field == TIME_OF_DEATH).then_some((ALIVE_LABEL, png::ALIVE_RGB));
         let labels = png::Png8Labels {
             title: &title,
             unit: label.unit,
@@ -845,7 +845,7 @@ impl RunWriter {
         let end_s = self.scenario.time.end_s;
         let step = self.outputs.last().map_or(0, |o| o.step);
         self.write_field(
-            "time_of_death",
+            TIME_OF_DEATH,
             "s",
             ValueRange::Fixed { lo: 0.0, hi: end_s },
             time_of_death_s,
@@ -897,13 +897,16 @@ fn mapping8(
     cmap: crate::config::Colormap,
     range_note: &str,
 ) -> String {
-    let nan = if field == "time_of_death" {
+    let nan = if field == TIME_OF_DEATH {
         format!("NaN (alive at the end) = grey {:?}", png::ALIVE_RGB)
     } else {
         "NaN = magenta".to_string()
     };
     format!("{}; {nan}; {range_note}", bar.mapping(cmap))
 }
+
+/// Name of the per-voxel time-of-death field (s; NaN = alive at the end).
+pub const TIME_OF_DEATH: &str = "time_of_death";
 
 /// Legend of the NaN voxels of `time_of_death`.
 const ALIVE_LABEL: &str = "alive at the end (never died)";
