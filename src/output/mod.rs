@@ -681,7 +681,9 @@ impl RunWriter {
         let vessels = geometry
             .filter(|_| out.outlines.vessels)
             .map(|g| cut(&g.vessel));
-        let nan = (label.field == TIME_OF_DEATH).then_some((ALIVE_LABEL, png::ALIVE_RGB));
+        let is_death = label.field == TIME_OF_DEATH;
+        let nan = is_death.then_some((ALIVE_LABEL, png::ALIVE_RGB));
+        let marked = is_death.then_some((0.0, DEAD_AT_START_LABEL, png::DEAD_AT_START_RGB));
         let labels = png::Png8Labels {
             title: &title,
             unit: label.unit,
@@ -694,6 +696,7 @@ impl RunWriter {
                 tissue: tissue.as_deref(),
                 vessels: vessels.as_deref(),
                 nan,
+                marked,
             },
         };
         png::encode_rgb(&png::render_colour(sl, &labels, &self.text))
@@ -898,18 +901,26 @@ fn mapping8(
     range_note: &str,
 ) -> String {
     let nan = if field == TIME_OF_DEATH {
-        format!("NaN (alive at the end) = grey {:?}", png::ALIVE_RGB)
+        format!(
+            "NaN (alive at the end) = grey {:?}; 0 ({DEAD_AT_START_LABEL}) = black {:?}",
+            png::ALIVE_RGB,
+            png::DEAD_AT_START_RGB
+        )
     } else {
         "NaN = magenta".to_string()
     };
     format!("{}; {nan}; {range_note}", bar.mapping(cmap))
 }
 
-/// Name of the per-voxel time-of-death field (s; NaN = alive at the end).
+/// Name of the per-voxel time-of-death field (s; NaN = alive at the end, 0 = dead at t = 0).
 pub const TIME_OF_DEATH: &str = "time_of_death";
 
 /// Legend of the NaN voxels of `time_of_death`.
 const ALIVE_LABEL: &str = "alive at the end (never died)";
+/// Legend of the voxels of `time_of_death` that were dead at the first summary, t = 0,
+/// before any step of the run: necrosis of the spin-up (or of the initial state), not of
+/// the therapy.
+const DEAD_AT_START_LABEL: &str = "dead already at t = 0";
 
 /// What the title and footer of an 8-bit colour slice say.
 struct SliceLabel<'a> {

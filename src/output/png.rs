@@ -80,6 +80,10 @@ pub struct SliceOverlay<'a> {
     /// What a NaN value means and its colour; default `no value` in the colour map's NaN
     /// colour (magenta).
     pub nan: Option<(&'a str, [u8; 3])>,
+    /// One value that means something of its own (`time_of_death` 0: dead before any dose),
+    /// what it means and its colour: voxels holding exactly it are drawn in that colour,
+    /// not from the colour bar.
+    pub marked: Option<(f32, &'a str, [u8; 3])>,
 }
 
 /// Colour of voxels without tissue cells in fields that live in cells.
@@ -90,6 +94,9 @@ pub const TISSUE_LINE_RGB: [[u8; 3]; 2] = crate::chart::TISSUE_LINE_RGB;
 pub const VESSEL_LINE_RGB: [u8; 3] = [213, 94, 0];
 /// Colour of a cell that is still alive in `time_of_death` (NaN there).
 pub const ALIVE_RGB: [u8; 3] = [160, 160, 160];
+/// Colour of a cell that was dead at t = 0 in `time_of_death` (0 there): black, which no
+/// colour map's low end is but magma's and inferno's, whose bottom is (0, 0, 4).
+pub const DEAD_AT_START_RGB: [u8; 3] = [0, 0, 0];
 
 /// One entry of the legend line: a filled square or a line sample, and its text.
 enum LegendMark {
@@ -106,6 +113,11 @@ fn legend_entries(slice: &Slice, overlay: &SliceOverlay) -> Vec<(LegendMark, Str
     if (0..slice.values.len()).any(|ix| slice.values[ix].is_nan() && !blank(ix)) {
         let (label, rgb) = overlay.nan.unwrap_or(("no value (NaN)", colormap::NAN_RGB));
         entries.push((LegendMark::Fill(rgb), label.to_string()));
+    }
+    if let Some((value, label, rgb)) = overlay.marked {
+        if (0..slice.values.len()).any(|ix| slice.values[ix] == value && !blank(ix)) {
+            entries.push((LegendMark::Fill(rgb), label.to_string()));
+        }
     }
     if overlay.no_cells.is_some_and(|m| m.iter().any(|&b| b)) {
         entries.push((
@@ -227,6 +239,8 @@ pub fn render_colour(slice: &Slice, labels: &Png8Labels, text: &TextRenderer) ->
             let rgb = if overlay.no_cells.is_some_and(|m| m.get(ix) == Some(&true)) {
                 NO_CELLS_RGB
             } else if let (true, Some(rgb)) = (value.is_nan(), nan_rgb) {
+                rgb
+            } else if let Some((_, _, rgb)) = overlay.marked.filter(|m| m.0 == value) {
                 rgb
             } else {
                 labels.bar.colour(labels.colormap, value as f64)
@@ -446,10 +460,12 @@ mod tests {
     #[test]
     fn png8_overlay_draws_blank_cells_nan_outlines_and_a_legend() {
         // 8 × 4 voxels: left half tissue 0, right half tissue 1; voxel (0, 0) has no
-        // cells; voxel (7, 3) is NaN (alive in time_of_death).
+        // cells; voxel (7, 3) is NaN (alive in time_of_death), voxel (6, 3) 0 (dead at the
+        // start).
         let (w, h) = (8usize, 4usize);
         let mut values = vec![100.0f32; w * h];
         values[7 + w * 3] = f32::NAN;
+        values[6 + w * 3] = 0.0;
         let sl = Slice {
             width: w,
             height: h,
@@ -476,6 +492,7 @@ mod tests {
             tissue: Some(&tissue),
             vessels: None,
             nan: Some(("alive", ALIVE_RGB)),
+            marked: Some((0.0, "dead at t = 0", DEAD_AT_START_RGB)),
         });
         let plain_legend: Vec<String> = legend_entries(&sl, &SliceOverlay::default())
             .into_iter()
@@ -488,6 +505,13 @@ mod tests {
         let centre = |c: u32, r: u32| img.get_pixel(px + c * s + s / 2, py + r * s + s / 2).0;
         assert_eq!(centre(0, 0), NO_CELLS_RGB);
         assert_eq!(centre(7, 3), ALIVE_RGB);
+        assert_eq!(centre(6, 3), DEAD_AT_START_RGB);
+        // Without the mark, 0 takes the bar's bottom colour.
+        let plain_zero = plain.get_pixel(px + 6 * s + s / 2, py + 3 * s + s / 2).0;
+        assert_eq!(
+            plain_zero,
+            ColourBar::linear(0.0, 200.0).colour(Colormap::Viridis, 0.0)
+        );
         assert_eq!(
             centre(2, 2),
             ColourBar::linear(0.0, 200.0).colour(Colormap::Viridis, 100.0)
@@ -511,6 +535,7 @@ mod tests {
                 tissue: Some(&tissue),
                 vessels: Some(&vec![false; w * h]),
                 nan: Some(("alive", ALIVE_RGB)),
+                marked: Some((0.0, "dead at t = 0", DEAD_AT_START_RGB)),
             },
         )
         .into_iter()
@@ -518,7 +543,12 @@ mod tests {
         .collect();
         assert_eq!(
             entries,
-            ["alive", "no cells (vessel lumen)", "tissue boundary"]
+            [
+                "alive",
+                "dead at t = 0",
+                "no cells (vessel lumen)",
+                "tissue boundary"
+            ]
         );
     }
 
