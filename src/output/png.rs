@@ -80,7 +80,7 @@ pub struct SliceOverlay<'a> {
     /// What a NaN value means and its colour; default `no value` in the colour map's NaN
     /// colour (magenta).
     pub nan: Option<(&'a str, [u8; 3])>,
-    /// One value that means something of its own (`time_of_death` 0: dead before any dose),
+    /// One value that means something of its own (`time_of_death` 0: dead already at t = 0),
     /// what it means and its colour: voxels holding exactly it are drawn in that colour,
     /// not from the colour bar.
     pub marked: Option<(f32, &'a str, [u8; 3])>,
