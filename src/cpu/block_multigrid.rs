@@ -525,10 +525,9 @@ impl BlockMultigrid {
         let jz: Vec<f64> = if n < PARALLEL_VOXELS {
             (0..chunks).map(partial).fold(vec![0.0; plan.m], add)
         } else {
-            (0..chunks)
-                .into_par_iter()
-                .map(partial)
-                .reduce(|| vec![0.0; plan.m], add)
+            // Collected, then added in order: the same sums for any work stealing.
+            let parts: Vec<Vec<f64>> = (0..chunks).into_par_iter().map(partial).collect();
+            parts.into_iter().fold(vec![0.0; plan.m], add)
         };
         let nc = closed.len();
         let mut a = vec![0.0; nc * nc];

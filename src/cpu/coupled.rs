@@ -1055,12 +1055,23 @@ impl Coupled {
         let len = self.len();
         let pool = self.scratch.clone();
         let w = pool.copy_of(&self.weight);
+        // Partial sums over fixed chunks, added in order: the same value for any number of
+        // threads and any work stealing (rayon's `sum` splits where threads steal, so its
+        // rounding, and with it the solver's steps, would change from run to run).
         let dot = |a: &[f64], c: &[f64]| -> f64 {
-            a.par_iter()
-                .zip(c)
-                .zip(&*w)
-                .map(|((p, q), s)| p * q * s * s)
-                .sum()
+            let partial: Vec<f64> = a
+                .par_chunks(CHUNK)
+                .zip(c.par_chunks(CHUNK))
+                .zip(w.par_chunks(CHUNK))
+                .map(|((a, c), w)| {
+                    a.iter()
+                        .zip(c)
+                        .zip(w)
+                        .map(|((p, q), s)| p * q * s * s)
+                        .sum()
+                })
+                .collect();
+            partial.iter().sum()
         };
         // Stop when the weighted RMS of γh·r is below LINEAR_TOL.
         let target = LINEAR_TOL * (len as f64).sqrt() / (GAMMA * h);

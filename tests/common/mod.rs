@@ -116,11 +116,17 @@ pub fn run_cpu(dir: &std::path::Path, scenario: &std::path::Path, out: &str) -> 
 /// Mesa's "XDG_RUNTIME_DIR is invalid" warning), RUST_LOG unset; fails on a panic or a
 /// signal.
 pub fn ionfield(dir: &std::path::Path, args: &[&str]) -> Output {
+    ionfield_env(dir, args, &[])
+}
+
+/// [`ionfield`] with extra environment variables.
+pub fn ionfield_env(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_ionfield"))
         .args(args)
         .current_dir(dir)
         .env("XDG_RUNTIME_DIR", dir)
         .env_remove("RUST_LOG")
+        .envs(env.iter().copied())
         .output()
         .expect("the ionfield binary starts");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
