@@ -681,9 +681,7 @@ impl RunWriter {
         let vessels = geometry
             .filter(|_| out.outlines.vessels)
             .map(|g| cut(&g.vessel));
-        let is_death = label.field == TIME_OF_DEATH;
-        let nan = is_death.then_some((ALIVE_LABEL, png::ALIVE_RGB));
-        let marked = is_death.then_some((0.0, DEAD_AT_START_LABEL, png::DEAD_AT_START_RGB));
+        let (nan, marked) = special_values(label.field);
         let labels = png::Png8Labels {
             title: &title,
             unit: label.unit,
@@ -900,16 +898,36 @@ fn mapping8(
     cmap: crate::config::Colormap,
     range_note: &str,
 ) -> String {
-    let nan = if field == TIME_OF_DEATH {
-        format!(
-            "NaN (alive at the end) = grey {:?}; 0 ({DEAD_AT_START_LABEL}) = black {:?}",
-            png::ALIVE_RGB,
-            png::DEAD_AT_START_RGB
+    let (nan, marked) = special_values(field);
+    let mut special = match nan {
+        Some((meaning, rgb)) => format!("NaN = {rgb:?}: {meaning}"),
+        None => "NaN = magenta".to_string(),
+    };
+    if let Some((value, meaning, rgb)) = marked {
+        special += &format!("; {value} = {rgb:?}: {meaning}");
+    }
+    format!("{}; {special}; {range_note}", bar.mapping(cmap))
+}
+
+/// What a field's special values mean and how its 8-bit slices draw them, for the slice
+/// legend and the manifest's mapping alike: its NaN (None: "no value" in the colour map's
+/// NaN colour) and one value drawn apart from the colour bar. Only `time_of_death` has
+/// them: NaN = alive at the end, 0 = dead already at t = 0.
+#[allow(clippy::type_complexity)]
+fn special_values(
+    field: &str,
+) -> (
+    Option<(&'static str, [u8; 3])>,
+    Option<(f32, &'static str, [u8; 3])>,
+) {
+    if field == TIME_OF_DEATH {
+        (
+            Some((ALIVE_LABEL, png::ALIVE_RGB)),
+            Some((0.0, DEAD_AT_START_LABEL, png::DEAD_AT_START_RGB)),
         )
     } else {
-        "NaN = magenta".to_string()
-    };
-    format!("{}; {nan}; {range_note}", bar.mapping(cmap))
+        (None, None)
+    }
 }
 
 /// Name of the per-voxel time-of-death field (s; NaN = alive at the end, 0 = dead at t = 0).

@@ -363,3 +363,29 @@ fn cell_bound_fields_are_viab_and_the_species_nothing_holds_that_do_not_diffuse(
         assert!(!cells.iter().any(|c| c == name), "{name} in {cells:?}");
     }
 }
+
+#[test]
+fn mapping_text_names_the_special_values_the_slices_draw() {
+    let bar = ColourBar {
+        lo: 0.0,
+        hi: 3600.0,
+        log: false,
+        below: false,
+        above: false,
+    };
+    let cmap = crate::config::Colormap::Viridis;
+    let death = mapping8(TIME_OF_DEATH, &bar, cmap, "note");
+    assert!(
+        death.contains("NaN = [160, 160, 160]: alive at the end (never died); 0 = [0, 0, 0]: dead already at t = 0; note"),
+        "{death}"
+    );
+    let oh = mapping8("OH", &bar, cmap, "note");
+    assert!(oh.ends_with("; NaN = magenta; note"), "{oh}");
+    let (nan, marked) = special_values(TIME_OF_DEATH);
+    assert_eq!(nan, Some((ALIVE_LABEL, png::ALIVE_RGB)));
+    assert_eq!(
+        marked,
+        Some((0.0, DEAD_AT_START_LABEL, png::DEAD_AT_START_RGB))
+    );
+    assert_eq!(special_values("viab"), (None, None));
+}
