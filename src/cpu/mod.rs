@@ -182,7 +182,6 @@ impl CpuEngine {
     }
 
     /// [`Engine::advance_adaptive`] on the current thread.
-
     fn advance_adaptive_here(&mut self, span_s: f64, max_steps: u64) -> Result<(f64, u64), Error> {
         let Some(c) = &mut self.coupled else {
             return Err(Error::Device(
