@@ -705,30 +705,16 @@ fn coupled_results_are_bitwise_the_same_on_one_and_two_threads() {
     let config = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("configs/therapies/fe_fenton_cdt.toml");
     let dir = tempfile::tempdir().unwrap();
+    let sets = [
+        "grid.shape=[16,16,16]",
+        "grid.voxel_um=40",
+        "output.slices=[8]",
+        "time.scheme=coupled",
+    ];
     let run = |threads: &str| {
-        let out = dir.path().join(format!("threads_{threads}"));
-        let o = common::ionfield_env(
-            dir.path(),
-            &[
-                "run",
-                config.to_str().unwrap(),
-                "--backend",
-                "cpu",
-                "--out",
-                out.to_str().unwrap(),
-                "--set",
-                "grid.shape=[16,16,16]",
-                "--set",
-                "grid.voxel_um=40",
-                "--set",
-                "output.slices=[8]",
-                "--set",
-                "time.scheme=coupled",
-            ],
-            &[("RAYON_NUM_THREADS", threads)],
-        );
-        assert_eq!(o.code, 0, "{}", o.stderr);
-        out
+        let out = format!("threads_{threads}");
+        let env = [("RAYON_NUM_THREADS", threads)];
+        common::run_in_env(dir.path(), &config, &out, "cpu", &sets, &env).0
     };
     let (one, two) = (run("1"), run("2"));
     let read = |p: std::path::PathBuf| std::fs::read(&p).unwrap_or_else(|e| panic!("{p:?}: {e}"));

@@ -128,6 +128,10 @@ fn figure_time_that_is_not_an_output_time_lists_the_output_times() {
         "lists them: {msg}"
     );
     assert!(msg.contains("output_interval_s = 120 s"), "{msg}");
+    assert!(
+        msg.contains("or remove output.figure.times_s for up to 4"),
+        "names the key it was given: {msg}"
+    );
     // The same after --set changes the output times.
     let msg = error_on(
         &with_figure("fields = [\"O2\"]\ntimes_s = [0, 120]"),

@@ -120,9 +120,8 @@ pub(super) fn validate(
                 let field = format!("{key}[{i}]");
                 let Some(&exact) = outputs.iter().find(|&&o| same(o, t)) else {
                     return Err(Error::invalid(&field, format!("{} s is not an output time", short(t)))
-                        .found(t)
                         .fix(format!(
-                            "use output times (t = 0, every time.output_interval_s = {} s, and time.end_s = {} s): {}; or remove times_s for up to 4 evenly spaced ones",
+                            "use output times (t = 0, every time.output_interval_s = {} s, and time.end_s = {} s): {}; or remove {key} for up to 4 evenly spaced ones",
                             time.output_interval_s,
                             time.end_s,
                             list_times(&outputs)

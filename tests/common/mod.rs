@@ -90,6 +90,18 @@ pub fn run_in(
     backend: &str,
     sets: &[&str],
 ) -> (std::path::PathBuf, Output) {
+    run_in_env(dir, scenario, out, backend, sets, &[])
+}
+
+/// [`run_in`] with extra environment variables.
+pub fn run_in_env(
+    dir: &std::path::Path,
+    scenario: &std::path::Path,
+    out: &str,
+    backend: &str,
+    sets: &[&str],
+    env: &[(&str, &str)],
+) -> (std::path::PathBuf, Output) {
     let out = dir.join(out);
     let mut args = vec![
         "run",
@@ -102,7 +114,7 @@ pub fn run_in(
     for s in sets {
         args.extend(["--set", s]);
     }
-    let o = ionfield(dir, &args);
+    let o = ionfield_env(dir, &args, env);
     assert_eq!(o.code, 0, "{} failed:\n{}", scenario.display(), o.stderr);
     (out, o)
 }
