@@ -45,12 +45,13 @@ fn error_on(text: &str, sets: &[&str], field: &str) -> String {
 }
 
 #[test]
-fn figure_defaults_evenly_spaced_output_times_middle_slice_150_dpi() {
+fn figure_defaults_to_log_spaced_output_times_middle_slice_150_dpi() {
     let s = load(&with_figure("fields = [\"glucose\", \"O2\"]"), &[]).expect("loads");
     let f = s.output.figure.expect("a figure");
     assert_eq!(f.fields, ["glucose", "O2"]);
-    // Outputs 0, 120, …, 600 s: four picked evenly by index, first and last included.
-    assert_eq!(f.times_s, [0.0, 240.0, 360.0, 600.0]);
+    // Outputs 0, 120, …, 600 s: t = 0, the outputs nearest end/16 = 37.5 s (120 s) and
+    // end/4 = 150 s on a log scale (120 s is taken, so the next, 240 s), and the end.
+    assert_eq!(f.times_s, [0.0, 120.0, 240.0, 600.0]);
     assert_eq!(f.slice_index, 32);
     assert_eq!(f.dpi, 150);
     // Fewer outputs than four: all of them.
@@ -129,7 +130,7 @@ fn figure_time_that_is_not_an_output_time_lists_the_output_times() {
     );
     assert!(msg.contains("output_interval_s = 120 s"), "{msg}");
     assert!(
-        msg.contains("or remove output.figure.times_s for up to 4"),
+        msg.contains("or remove output.figure.times_s for 4 chosen on a log time scale"),
         "names the key it was given: {msg}"
     );
     // The same after --set changes the output times.
@@ -178,7 +179,9 @@ fn figure_slice_and_dpi_out_of_range() {
 
 /// The built-in default (with its `[output.figure]`) on 16³ voxels for 20 s, outputs every
 /// 10 s, the figure at 300 dpi: `plots/figure_series.png` is written, listed in the
-/// manifest as a plot with its checksum, and is a PNG of 3 columns × 5 rows at 300 dpi.
+/// manifest as a plot with its checksum, and is a PNG of 3 columns × 5 rows at 300 dpi;
+/// its `.svg` and `.pdf` are beside it at the PNG's physical size, the SVG with vector
+/// text and one image per panel and colour bar.
 #[test]
 fn run_writes_figure_series_listed_in_the_manifest() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -239,6 +242,41 @@ fn run_writes_figure_series_listed_in_the_manifest() {
     // Rows are labelled in the unit they are drawn in: O2's fixed 0–0.06 mM as µM.
     assert!(mapping.contains("O2 [µM] 0 … 60 (fixed)"), "{mapping}");
     assert!(mapping.contains("t = 0, 10, 20 s"), "{mapping}");
+    // The vector twins: listed, the same physical size as the PNG (pixels / 300 dpi), the
+    // column headers as text, 15 panels and 5 colour bars as images, a one-page PDF.
+    let svg = std::fs::read_to_string(run.join("plots/figure_series.svg")).expect("SVG");
+    let size = format!(
+        r#"width="{:.4}in" height="{:.4}in""#,
+        w as f64 / 300.0,
+        h as f64 / 300.0
+    );
+    assert!(svg.contains(&size), "SVG sized {size}");
+    assert_eq!(
+        svg.matches("<image ").count(),
+        15 + 5,
+        "panels and colour bars"
+    );
+    for header in ["t = 0 s", "t = 10 s", "t = 20 s", "O2 [µM]"] {
+        assert!(
+            svg.contains(&format!(">{header}</text>")),
+            "SVG text {header:?}"
+        );
+    }
+    let pdf = std::fs::read(run.join("plots/figure_series.pdf")).expect("PDF");
+    assert!(pdf.starts_with(b"%PDF-"), "a PDF");
+    for (path, len) in [
+        ("plots/figure_series.svg", svg.len()),
+        ("plots/figure_series.pdf", pdf.len()),
+    ] {
+        let rec = manifest["files"]
+            .as_array()
+            .expect("files")
+            .iter()
+            .find(|f| f["path"] == path)
+            .unwrap_or_else(|| panic!("{path} is listed in manifest.json"));
+        assert_eq!(rec["kind"], "plot");
+        assert_eq!(rec["bytes"].as_u64(), Some(len as u64));
+    }
     // The figure's settings are in the resolved scenario.
     let fig = &manifest["scenario"]["output"]["figure"];
     assert_eq!(fig["dpi"], 300);

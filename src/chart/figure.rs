@@ -1,8 +1,10 @@
 //! The figure series: a grid of 2D slices, one row per field and one column per time,
 //! with one colour bar per row (the same range for every time of the row, so times
 //! compare), column headers `t = 600 s`, row labels `O2 [mM]`, a scale bar in µm and a
-//! caption giving the slice. Drawn directly on an RGB image with the bundled font: it is
-//! image compositing, where `plotters` would add nothing but a second text layout.
+//! caption giving the slice. Laid out once and drawn on a [`Canvas`]: pixels with the
+//! bundled font for the PNG, vectors and embedded panel images for the SVG (and the PDF
+//! converted from it). It is image compositing, where `plotters` would add nothing but a
+//! second text layout.
 //!
 //! Voxels are upscaled by a whole number of pixels (nearest neighbour, no blur), chosen so
 //! a panel's long side is at most (and close to) [`FigureStyle::panel_in`] × dpi. Slices
@@ -11,9 +13,9 @@
 use image::{Rgb, RgbImage};
 use serde::{Deserialize, Serialize};
 
+use super::canvas::{Canvas, RasterCanvas, SvgCanvas};
 use super::colormap;
 use super::pt_to_px;
-use super::raster::{fill, frame, shade, text_vertical};
 use super::scale::ColourBar;
 use super::text::TextRenderer;
 use super::ticks::{coarse_step, format_tick};
@@ -341,9 +343,35 @@ pub(crate) fn voxel_scale(width: usize, height: usize, panel_in: f64, dpi: u32) 
 /// one of the wrong size) shows a grey `no data` panel there. Voxels are never shrunk: a
 /// slice wider than `panel_in × dpi` pixels gets 1 pixel per voxel.
 pub fn figure_series(fig: &FigureSeries, style: &FigureStyle) -> RgbImage {
+    let text = TextRenderer::new();
+    draw(fig, style, &text, |w, h, background| RasterCanvas {
+        img: RgbImage::from_pixel(w, h, Rgb(background)),
+        text: &text,
+    })
+    .img
+}
+
+/// [`figure_series`] as an SVG document of the same layout and physical size: text,
+/// frames, ticks and outlines as vectors, each panel and colour bar an embedded PNG of
+/// one pixel per voxel, drawn without smoothing.
+pub fn figure_series_svg(fig: &FigureSeries, style: &FigureStyle) -> String {
+    let text = TextRenderer::new();
+    draw(fig, style, &text, |w, h, background| {
+        SvgCanvas::new(w, h, style.dpi.max(1), background, &text)
+    })
+    .finish()
+}
+
+/// Lays the figure out and draws it on the canvas `make` gives for the page's size in
+/// pixels and its background colour.
+fn draw<C: Canvas>(
+    fig: &FigureSeries,
+    style: &FigureStyle,
+    text: &TextRenderer,
+    make: impl FnOnce(u32, u32, [u8; 3]) -> C,
+) -> C {
     let dpi = style.dpi.max(1);
     let p = |pt: f64| pt_to_px(pt, dpi);
-    let text = TextRenderer::new();
     let (label_px, tick_px, cap_px) = (p(LABEL_PT) as f32, p(TICK_PT) as f32, p(CAPTION_PT) as f32);
     let label_h = text.line_height(label_px) as f64;
     let tick_h = text.line_height(tick_px) as f64;
@@ -388,7 +416,7 @@ pub fn figure_series(fig: &FigureSeries, style: &FigureStyle) -> RgbImage {
     let caption_lines: Vec<String> = style
         .caption
         .lines()
-        .flat_map(|l| wrap(&text, l, cap_px, wrap_w))
+        .flat_map(|l| wrap(text, l, cap_px, wrap_w))
         .collect();
     let caption_w = 2.0 * margin
         + caption_lines
@@ -399,22 +427,20 @@ pub fn figure_series(fig: &FigureSeries, style: &FigureStyle) -> RgbImage {
     let height = (caption_y + cap_h * caption_lines.len().max(1) as f64 + margin).ceil() as u32;
     let theme = style.theme;
     let (ink, frame_rgb) = (theme.ink, theme.frame);
-    let mut img = RgbImage::from_pixel(width, height, Rgb(theme.background));
+    let mut canvas = make(width, height, theme.background);
 
     // Column headers.
     let last_s = fig.times_s.iter().fold(0.0f64, |m, t| m.max(t.abs()));
     for (c, &t) in fig.times_s.iter().enumerate() {
         let label = time_label(t, last_s);
         let x = col_x(c) + (pw - text.width(&label, label_px) as f64) / 2.0;
-        text.draw(&mut img, x as f32, margin as f32, label_px, &label, ink);
+        canvas.text(x as f32, margin as f32, label_px, &label, ink);
     }
 
     let frame_px = (p(0.5).round() as i64).max(1);
     for (r, row) in fig.rows.iter().enumerate() {
         let y0 = row_y(r);
-        text_vertical(
-            &mut img,
-            &text,
+        canvas.text_vertical(
             &fig.row_label(r, style.colour_scale),
             label_px,
             (margin + row_label_w / 2.0 - p(1.0), y0 + ph / 2.0),
@@ -426,44 +452,36 @@ pub fn figure_series(fig: &FigureSeries, style: &FigureStyle) -> RgbImage {
             let x0 = col_x(c);
             match panel.as_ref().filter(|v| v.len() == fig.width * fig.height) {
                 Some(values) => {
-                    for vr in 0..fig.height {
-                        for vc in 0..fig.width {
-                            let ix = vc + fig.width * vr;
-                            let rgb = if blank.is_some_and(|b| b[ix]) {
+                    let colours: Vec<[u8; 3]> = values
+                        .iter()
+                        .enumerate()
+                        .map(|(ix, &v)| {
+                            if blank.is_some_and(|b| b[ix]) {
                                 NO_TISSUE_RGB
                             } else {
-                                bar.colour(style.colormap, values[ix] as f64)
-                            };
-                            fill(
-                                &mut img,
-                                x0 as i64 + (vc * s) as i64,
-                                y0 as i64 + (vr * s) as i64,
-                                s as i64,
-                                s as i64,
-                                rgb,
-                            );
-                        }
-                    }
-                }
-                None => {
-                    fill(
-                        &mut img,
+                                bar.colour(style.colormap, v as f64)
+                            }
+                        })
+                        .collect();
+                    canvas.cells(
                         x0 as i64,
                         y0 as i64,
-                        pw as i64,
-                        ph as i64,
-                        theme.missing,
+                        (s as i64, s as i64),
+                        (fig.width, fig.height),
+                        &colours,
                     );
+                }
+                None => {
+                    canvas.fill(x0 as i64, y0 as i64, pw as i64, ph as i64, theme.missing);
                     let msg = "no data";
                     let tx = x0 + (pw - text.width(msg, tick_px) as f64) / 2.0;
                     let ty = y0 + (ph - tick_h) / 2.0;
-                    text.draw(&mut img, tx as f32, ty as f32, tick_px, msg, frame_rgb);
+                    canvas.text(tx as f32, ty as f32, tick_px, msg, frame_rgb);
                 }
             }
             if let (Some(t), true) = (&fig.tissue, panel.is_some()) {
                 let line = frame_px.max(s as i64 / 8);
-                super::raster::outlines(
-                    &mut img,
+                canvas.outlines(
                     (x0 as i64, y0 as i64),
                     s as i64,
                     (fig.width, fig.height),
@@ -473,26 +491,24 @@ pub fn figure_series(fig: &FigureSeries, style: &FigureStyle) -> RgbImage {
                     3 * line.max(2),
                 );
             }
-            frame(
-                &mut img, x0 as i64, y0 as i64, pw as i64, ph as i64, frame_px, frame_rgb,
+            canvas.frame(
+                x0 as i64, y0 as i64, pw as i64, ph as i64, frame_px, frame_rgb,
             );
         }
 
         // Colour bar: hi at the top, lo at the bottom, the height of the panels.
         let bh = ph as i64;
-        for y in 0..bh {
-            let t = 1.0 - (y as f64 + 0.5) / bh as f64;
-            fill(
-                &mut img,
-                bar_x as i64,
-                y0 as i64 + y,
-                bar_w as i64,
-                1,
-                colormap::rgb(style.colormap, t),
-            );
-        }
-        frame(
-            &mut img,
+        let bar_colours: Vec<[u8; 3]> = (0..bh)
+            .map(|y| colormap::rgb(style.colormap, 1.0 - (y as f64 + 0.5) / bh as f64))
+            .collect();
+        canvas.cells(
+            bar_x as i64,
+            y0 as i64,
+            (bar_w as i64, 1),
+            (1, bh.max(0) as usize),
+            &bar_colours,
+        );
+        canvas.frame(
             bar_x as i64,
             y0 as i64,
             bar_w as i64,
@@ -502,8 +518,7 @@ pub fn figure_series(fig: &FigureSeries, style: &FigureStyle) -> RgbImage {
         );
         for (frac, label) in ticks {
             let ty = y0 + ((1.0 - frac) * (ph - 1.0)).round();
-            fill(
-                &mut img,
+            canvas.fill(
                 (bar_x + bar_w) as i64,
                 ty as i64,
                 tick_len.round() as i64,
@@ -512,8 +527,7 @@ pub fn figure_series(fig: &FigureSeries, style: &FigureStyle) -> RgbImage {
             );
             let label_top =
                 (ty - tick_h / 2.0).clamp(y0 - row_gap / 2.0, y0 + ph + row_gap / 2.0 - tick_h);
-            text.draw(
-                &mut img,
+            canvas.text(
                 (bar_x + bar_w + tick_len + tick_gap) as f32,
                 label_top as f32,
                 tick_px,
@@ -538,39 +552,17 @@ pub fn figure_series(fig: &FigureSeries, style: &FigureStyle) -> RgbImage {
             let box_h = tick_h + p(1.0) + bar_h + 2.0 * pad;
             let bx = col_x(0) + p(3.0).round();
             let by = row_y(n_rows - 1) + ph - p(3.0).round() - box_h;
-            shade(
-                &mut img,
-                bx as i64,
-                by as i64,
-                box_w as i64,
-                box_h as i64,
-                0.55,
-            );
+            canvas.shade(bx as i64, by as i64, box_w as i64, box_h as i64, 0.55);
             let bar_x = bx + (box_w - len) / 2.0;
             let bar_y = by + box_h - pad - bar_h;
-            fill(
-                &mut img,
-                bar_x as i64,
-                bar_y as i64,
-                len as i64,
-                bar_h as i64,
-                WHITE,
-            );
+            canvas.fill(bar_x as i64, bar_y as i64, len as i64, bar_h as i64, WHITE);
             let lx = bx + (box_w - lw) / 2.0;
-            text.draw(
-                &mut img,
-                lx as f32,
-                (by + pad) as f32,
-                tick_px,
-                &label,
-                WHITE,
-            );
+            canvas.text(lx as f32, (by + pad) as f32, tick_px, &label, WHITE);
         }
     }
 
     for (i, line) in caption_lines.iter().enumerate() {
-        text.draw(
-            &mut img,
+        canvas.text(
             margin as f32,
             (caption_y + i as f64 * cap_h) as f32,
             cap_px,
@@ -578,5 +570,5 @@ pub fn figure_series(fig: &FigureSeries, style: &FigureStyle) -> RgbImage {
             ink,
         );
     }
-    img
+    canvas
 }

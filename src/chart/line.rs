@@ -24,6 +24,7 @@ use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+use super::canvas::{svg_colour, xml_escape};
 use super::raster;
 use super::text::{TextRenderer, FONT_BYTES};
 use super::ticks::{format_log_tick, format_log_tick_plain, format_tick, log_ticks, nice_ticks};
@@ -405,18 +406,6 @@ impl Overlay {
             vertical: false,
         });
     }
-}
-
-/// `#rrggbb`.
-fn svg_colour([r, g, b]: [u8; 3]) -> String {
-    format!("#{r:02x}{g:02x}{b:02x}")
-}
-
-/// `s` with `&`, `<` and `>` escaped for XML text.
-fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }
 
 /// Legend box width for these labels, pixels.

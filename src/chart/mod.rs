@@ -18,6 +18,7 @@
 //! Colours of lines follow the Okabe–Ito palette ([`OKABE_ITO`]), which stays distinct
 //! for the common forms of colour blindness.
 
+mod canvas;
 pub mod colormap;
 mod figure;
 mod line;
@@ -27,7 +28,8 @@ pub mod text;
 mod ticks;
 
 pub use figure::{
-    figure_series, FigureRow, FigureSeries, FigureStyle, NO_TISSUE_RGB, TISSUE_LINE_RGB,
+    figure_series, figure_series_svg, FigureRow, FigureSeries, FigureStyle, NO_TISSUE_RGB,
+    TISSUE_LINE_RGB,
 };
 pub use line::{
     chart_page, chart_page_files, line_chart, line_chart_files, line_chart_png, svg_to_pdf,

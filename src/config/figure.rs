@@ -13,14 +13,47 @@ use super::scenario::{Axis, FigureSpec, TimeSpec};
 pub struct RawFigure {
     /// Rows: names from `output.fields` (species, `pH`, MRI fields).
     pub fields: Vec<String>,
-    /// Columns: output times, s (default: up to 4 evenly spaced, first and last included);
-    /// or `times = ["0 h", "24 h"]` with units.
+    /// Columns: output times, s (default: t = 0 and the output times nearest end/16, end/4
+    /// and the end on a log scale, see `auto_columns`); or `times = ["0 h", "24 h"]` with
+    /// units.
     pub times_s: Option<Vec<f64>>,
     pub times: Option<Vec<Duration>>,
     /// Slice along `output.slice_axis` (default: the middle one).
     pub slice_index: Option<i64>,
     /// Resolution, dots per inch (default 150).
     pub dpi: Option<i64>,
+}
+
+/// The automatic columns after t = 0 aim at end/ratio², end/ratio and the end.
+const AUTO_COLUMN_RATIO: f64 = 4.0;
+
+/// The figure's columns when none are given: t = 0, then the output times nearest (in
+/// log time) to end/16 and end/4, then the end; all output times if there are at most 4.
+/// After a dose at t = 0 a tissue changes fastest at first (the default's tumour loses
+/// 60 % of its viability in the first 4 h of 24), so columns evenly spaced in time would
+/// show three nearly equal late states and miss the kill. Each pick comes after the
+/// previous one and leaves room for the rest, so there are always min(4, outputs) columns.
+fn auto_columns(outputs: &[f64]) -> Vec<f64> {
+    let n = outputs.len();
+    if n <= 4 {
+        return outputs.to_vec();
+    }
+    let end = outputs[n - 1];
+    let mut picked = vec![0usize];
+    for k in (1..=2usize).rev() {
+        let target = end / AUTO_COLUMN_RATIO.powi(k as i32);
+        let from = picked[picked.len() - 1] + 1;
+        // Leave k output times for the picks still to come (the last is the end).
+        let best = (from..n - k)
+            .min_by(|&a, &b| {
+                let d = |i: usize| (outputs[i] / target).ln().abs();
+                d(a).total_cmp(&d(b))
+            })
+            .expect("n > 4 leaves a candidate");
+        picked.push(best);
+    }
+    picked.push(n - 1);
+    picked.into_iter().map(|i| outputs[i]).collect()
 }
 
 /// At most this many output times are listed in an error message.
@@ -92,26 +125,12 @@ pub(super) fn validate(
         f.times.as_deref(),
     )?;
     let times_s = match &given {
-        None => {
-            // Up to 4 output times evenly spread by index, first and last included.
-            let n = outputs.len();
-            let mut picked: Vec<usize> = (0..4.min(n))
-                .map(|k| {
-                    if n <= 4 {
-                        k
-                    } else {
-                        (k as f64 * (n - 1) as f64 / 3.0).round() as usize
-                    }
-                })
-                .collect();
-            picked.dedup();
-            picked.into_iter().map(|i| outputs[i]).collect()
-        }
+        None => auto_columns(&outputs),
         Some((times, key)) => {
             if times.is_empty() {
                 return Err(
                     Error::invalid(key, "needs at least one time").fix(
-                        "list output times (times_s in s, or times with units), or remove the key for up to 4 evenly spaced ones",
+                        "list output times (times_s in s, or times with units), or remove the key for 4 chosen on a log time scale",
                     ),
                 );
             }
@@ -121,7 +140,7 @@ pub(super) fn validate(
                 let Some(&exact) = outputs.iter().find(|&&o| same(o, t)) else {
                     return Err(Error::invalid(&field, format!("{} s is not an output time", short(t)))
                         .fix(format!(
-                            "use output times (t = 0, every time.output_interval_s = {} s, and time.end_s = {} s): {}; or remove {key} for up to 4 evenly spaced ones",
+                            "use output times (t = 0, every time.output_interval_s = {} s, and time.end_s = {} s): {}; or remove {key} for 4 chosen on a log time scale",
                             time.output_interval_s,
                             time.end_s,
                             list_times(&outputs)
@@ -177,4 +196,34 @@ pub(super) fn validate(
         slice_index,
         dpi,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::auto_columns;
+
+    fn every(step_s: f64, end_s: f64) -> Vec<f64> {
+        let n = (end_s / step_s).round() as usize;
+        (0..=n).map(|i| i as f64 * step_s).collect()
+    }
+
+    #[test]
+    fn automatic_columns_follow_a_log_time_scale() {
+        let h = 3600.0;
+        // The default: hourly outputs over a day → 0, 2 h (nearest 1.5 h in log), 6 h, 24 h.
+        assert_eq!(
+            auto_columns(&every(h, 24.0 * h)),
+            [0.0, 2.0 * h, 6.0 * h, 24.0 * h]
+        );
+        // Outputs every 5 min over a day: 1.5 h and 6 h are outputs themselves.
+        assert_eq!(
+            auto_columns(&every(300.0, 24.0 * h)),
+            [0.0, 1.5 * h, 6.0 * h, 24.0 * h]
+        );
+        // Five outputs: the picks crowd at the start but stay distinct and keep the end.
+        assert_eq!(auto_columns(&every(60.0, 240.0)), [0.0, 60.0, 120.0, 240.0]);
+        // Four or fewer: all of them.
+        assert_eq!(auto_columns(&every(60.0, 180.0)), [0.0, 60.0, 120.0, 180.0]);
+        assert_eq!(auto_columns(&[0.0]), [0.0]);
+    }
 }

@@ -4,7 +4,7 @@
 
 use super::manifest::FileRecord;
 use super::png::format_value;
-use super::{short_number, slice, write_file, Error, RunWriter};
+use super::{short_number, slice, Error, RunWriter};
 use crate::chart::colormap;
 use crate::chart::{self, FigureSeries, FigureStyle};
 use crate::config::ValueRange;
@@ -34,8 +34,10 @@ pub fn cell_bound_fields(scenario: &crate::config::Scenario) -> Vec<String> {
     fields
 }
 
-/// Path of the figure in the output folder.
+/// Path of the figure in the output folder; the same figure in vector form is beside it
+/// as `.svg` and `.pdf` ([`FIGURE_VECTOR_PATHS`]).
 pub const FIGURE_PATH: &str = "plots/figure_series.png";
+pub const FIGURE_VECTOR_PATHS: [&str; 2] = ["plots/figure_series.svg", "plots/figure_series.pdf"];
 
 impl RunWriter {
     /// The empty figure of `[output.figure]`, if configured.
@@ -129,8 +131,8 @@ impl RunWriter {
         fig.keep(field_name, unit, range, time_s, &sl);
     }
 
-    /// After the last figure time: renders and writes `plots/figure_series.png` (kind
-    /// `plot` in the manifest), once.
+    /// After the last figure time: renders and writes `plots/figure_series.png`, `.svg`
+    /// and `.pdf` (kind `plot` in the manifest), once.
     pub(super) fn write_figure_if_due(&mut self, time_s: f64, step: u64) -> Result<(), Error> {
         let (Some(fig), Some(spec)) = (self.figure.as_ref(), self.scenario.output.figure.as_ref())
         else {
@@ -234,14 +236,18 @@ impl RunWriter {
             mapping: Some(mapping),
             ..FileRecord::of_field("plot", &fields.join(","), "", time_s, step)
         };
-        self.files.retain(|f| f.path != FIGURE_PATH);
-        write_file(
-            &self.out_dir,
-            &mut self.files,
-            FIGURE_PATH.to_string(),
-            &bytes,
-            record,
-        )?;
+        let svg = chart::figure_series_svg(fig, &style);
+        let pdf = chart::svg_to_pdf(&svg).map_err(|e| Error::Encode {
+            path: self.out_dir.join(FIGURE_VECTOR_PATHS[1]),
+            message: e.to_string(),
+        })?;
+        for (rel, bytes) in [
+            (FIGURE_PATH, &bytes[..]),
+            (FIGURE_VECTOR_PATHS[0], svg.as_bytes()),
+            (FIGURE_VECTOR_PATHS[1], &pdf[..]),
+        ] {
+            self.replace_file(rel, bytes, record.clone())?;
+        }
         if let Some(fig) = self.figure.as_mut() {
             fig.written = true;
         }

@@ -310,13 +310,24 @@ impl RunWriter {
         kind: &'static str,
         bytes: &[u8],
     ) -> Result<(), Error> {
+        self.replace_file(rel, bytes, FileRecord::other(kind))
+    }
+
+    /// Writes `bytes` as the run's file `rel`, replacing an earlier version of it and its
+    /// manifest entry, listed with `record`.
+    pub(super) fn replace_file(
+        &mut self,
+        rel: &str,
+        bytes: &[u8],
+        record: FileRecord,
+    ) -> Result<(), Error> {
         self.files.retain(|f| f.path != rel);
         write_file(
             &self.out_dir,
             &mut self.files,
             rel.to_string(),
             bytes,
-            FileRecord::other(kind),
+            record,
         )
     }
 
