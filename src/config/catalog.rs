@@ -214,6 +214,44 @@ pub fn unknown_preset(config: &std::path::Path) -> Option<super::Error> {
 mod tests {
     use super::*;
 
+    /// Every catalogue scenario loads on a 4× coarser grid of the same size in µm, given
+    /// with `--set grid.shape` and `grid.voxel_um` alone (as README's test-grid runs and
+    /// Python example do): nothing in a preset is tied to its voxel count (slices default
+    /// to the middle one, the figure's slice too).
+    #[test]
+    fn every_scenario_loads_on_a_coarser_grid() {
+        let mut checked = 0;
+        for (path, text) in FILES {
+            if !path.starts_with("configs/") || path.starts_with("configs/sweeps/") {
+                continue;
+            }
+            // Included pieces (chemistry, tissue, time) are not scenarios on their own.
+            if !text.lines().any(|l| l.starts_with("name = ")) {
+                continue;
+            }
+            let load = |sets: &[String]| {
+                super::super::load_resolved(
+                    text,
+                    &source_name(path),
+                    std::path::Path::new("."),
+                    sets,
+                    false,
+                )
+            };
+            let grid = load(&[]).expect("the catalogue loads").scenario.grid;
+            let shape = grid.shape().map(|n| n.div_ceil(4).to_string());
+            let sets = [
+                format!("grid.shape=[{}]", shape.join(",")),
+                format!("grid.voxel_um={}", grid.voxel_um * 4.0),
+            ];
+            if let Err(e) = load(&sets) {
+                panic!("{path} with {sets:?}: {e}");
+            }
+            checked += 1;
+        }
+        assert!(checked >= 20, "{checked} scenarios checked");
+    }
+
     #[test]
     fn unknown_preset_lists_the_presets() {
         let msg = unknown_preset(std::path::Path::new("fe_fenton_cdx"))
