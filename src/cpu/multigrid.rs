@@ -16,24 +16,24 @@
 use rayon::prelude::*;
 
 /// Relaxation sweeps before and after the coarse correction.
-const SWEEPS: usize = 2;
+pub(crate) const SWEEPS: usize = 2;
 
 /// Levels smaller than this run on one thread (rayon's hand-off costs more than the work).
 const PARALLEL_VOXELS: usize = 1 << 15;
 
 /// Sweeps on the coarsest level.
-const COARSEST_SWEEPS: usize = 30;
+pub(crate) const COARSEST_SWEEPS: usize = 30;
 
 /// One level's operator without σ.
 #[derive(Clone, Debug)]
-pub(super) struct Level {
-    pub(super) shape: [usize; 3],
+pub(crate) struct Level {
+    pub(crate) shape: [usize; 3],
     /// Fine voxels per aggregate (the multiple of σ on the diagonal).
-    pub(super) count: Vec<f64>,
+    pub(crate) count: Vec<f64>,
     /// Diagonal without σ, 1/s.
-    pub(super) diag: Vec<f64>,
+    pub(crate) diag: Vec<f64>,
     /// Coupling to the +x, +y, +z neighbour (the matrix entry is −w), 1/s.
-    pub(super) w: [Vec<f64>; 3],
+    pub(crate) w: [Vec<f64>; 3],
 }
 
 /// The levels of one species.
@@ -89,7 +89,7 @@ impl Hierarchy {
     }
 
     /// The levels, finest first (shapes as [`coarse_shapes`] gives them).
-    pub(super) fn levels(&self) -> &[Level] {
+    pub(crate) fn levels(&self) -> &[Level] {
         &self.levels
     }
 

@@ -3,6 +3,7 @@
 
 pub mod context;
 pub mod diffuse;
+pub mod multigrid;
 pub mod plan;
 pub mod react;
 

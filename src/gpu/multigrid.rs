@@ -1,0 +1,372 @@
+//! The aggregation multigrid of σ·I − A on the device (`shaders/multigrid.wgsl`): one
+//! V-cycle for every species of a set of hierarchies at once, recorded into a command
+//! encoder with no host round-trip. CPU twin: `cpu::multigrid`, whose level operators
+//! (Galerkin, built once per species in f64) are flattened to f32 here, so both run the
+//! same operator, the same sweeps in the same colour order.
+//!
+//! This is the diffusion half of the coupled scheme's factored preconditioner; the GPU
+//! twin of the coupled scheme (per-voxel reaction blocks, Krylov solves, the step) is
+//! being built around it and does not run scenarios yet (`--backend gpu` refuses
+//! `time.scheme = "coupled"`).
+//!
+//! Memory: per species about 4 × 8/7 f32 per voxel of operator and 2 × 8/7 of vectors.
+
+use wgpu::util::DeviceExt;
+
+use super::diffuse::workgroups_2d;
+use super::{map_read, Error, GpuContext};
+use crate::cpu::multigrid::{Hierarchy, COARSEST_SWEEPS, SWEEPS};
+
+/// Rust twin of `LevelParams` in `shaders/multigrid.wgsl` (layout checked by a test).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable, PartialEq)]
+pub struct LevelParams {
+    pub nx: u32,
+    pub ny: u32,
+    pub nz: u32,
+    pub n: u32,
+    pub op_off: u32,
+    pub vec_off: u32,
+    pub cnt_off: u32,
+    pub colour: u32,
+    pub cnx: u32,
+    pub cny: u32,
+    pub cnz: u32,
+    pub cn: u32,
+    pub c_vec_off: u32,
+    pub n_species: u32,
+    pub _pad: [u32; 2],
+}
+
+/// WGSL source as written in `shaders/`.
+pub const SHADER: &str = include_str!("../../shaders/multigrid.wgsl");
+
+/// The hierarchies of several species on the device, with their vectors.
+pub struct GpuMultigrid {
+    /// Voxels per level, finest first.
+    level_voxels: Vec<usize>,
+    n_species: usize,
+    relax: wgpu::ComputePipeline,
+    restrict: wgpu::ComputePipeline,
+    prolong: wgpu::ComputePipeline,
+    /// Per level, the bind groups of colour 0 and colour 1 (restriction and
+    /// prolongation use colour 0's).
+    bind_groups: Vec<[wgpu::BindGroup; 2]>,
+    sigma: wgpu::Buffer,
+    /// Solutions and right-hand sides of every level; level 0's species s at s·n₀.
+    pub x: wgpu::Buffer,
+    pub b: wgpu::Buffer,
+}
+
+impl GpuMultigrid {
+    /// The hierarchies (all of one grid's shape, finest level first) on the device.
+    pub fn new(ctx: &GpuContext, hierarchies: &[&Hierarchy]) -> Result<GpuMultigrid, Error> {
+        let device = &ctx.device;
+        let n_species = hierarchies.len();
+        let first = hierarchies.first().ok_or_else(|| Error::Validation {
+            message: "a device multigrid needs at least one species".into(),
+        })?;
+        let shapes: Vec<[usize; 3]> = first.levels().iter().map(|l| l.shape).collect();
+        let level_voxels: Vec<usize> = shapes.iter().map(|s| s.iter().product()).collect();
+        // Flatten: per level, species-major [diag | w_x | w_y | w_z].
+        let mut op: Vec<f32> = Vec::new();
+        let mut count: Vec<f32> = Vec::new();
+        let (mut op_off, mut cnt_off, mut vec_off) = (Vec::new(), Vec::new(), Vec::new());
+        let mut vec_len = 0usize;
+        for (l, &n) in level_voxels.iter().enumerate() {
+            op_off.push(op.len());
+            cnt_off.push(count.len());
+            vec_off.push(vec_len);
+            vec_len += n * n_species;
+            count.extend(first.levels()[l].count.iter().map(|&c| c as f32));
+            for h in hierarchies {
+                let lv = &h.levels()[l];
+                if lv.shape != shapes[l] {
+                    return Err(Error::Validation {
+                        message: "device multigrid: hierarchies of different grids".into(),
+                    });
+                }
+                op.extend(lv.diag.iter().map(|&v| v as f32));
+                for w in &lv.w {
+                    op.extend(w.iter().map(|&v| v as f32));
+                }
+            }
+        }
+        let too_big = |what: &str, elements: usize| {
+            (elements > u32::MAX as usize).then(|| Error::TooLarge {
+                what: format!("{what} of {elements} values"),
+                allowed: "at most 2³² per buffer index".into(),
+            })
+        };
+        if let Some(e) = too_big("the multigrid operator", op.len())
+            .or_else(|| too_big("the multigrid vectors", vec_len))
+        {
+            return Err(e);
+        }
+        let storage = |label: &str, data: &[f32], usage: wgpu::BufferUsages| {
+            device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents: bytemuck::cast_slice(data),
+                usage: wgpu::BufferUsages::STORAGE | usage,
+            })
+        };
+        let op_buf = storage("ionfield.mg.op", &op, wgpu::BufferUsages::empty());
+        let count_buf = storage("ionfield.mg.count", &count, wgpu::BufferUsages::empty());
+        let vec_usage = wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
+        let x = storage("ionfield.mg.x", &vec![0.0; vec_len], vec_usage);
+        let b = storage("ionfield.mg.b", &vec![0.0; vec_len], vec_usage);
+        let sigma = storage("ionfield.mg.sigma", &[1.0], wgpu::BufferUsages::COPY_DST);
+
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("ionfield.multigrid"),
+            source: wgpu::ShaderSource::Wgsl(SHADER.into()),
+        });
+        let entry = |binding, ty| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty,
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+            count: None,
+        };
+        let read = wgpu::BufferBindingType::Storage { read_only: true };
+        let write = wgpu::BufferBindingType::Storage { read_only: false };
+        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("ionfield.multigrid.layout"),
+            entries: &[
+                entry(0, wgpu::BufferBindingType::Uniform),
+                entry(1, read),
+                entry(2, read),
+                entry(3, read),
+                entry(4, write),
+                entry(5, write),
+            ],
+        });
+        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("ionfield.multigrid.pipeline_layout"),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let pipeline = |name: &str| {
+            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(&format!("ionfield.multigrid.{name}")),
+                layout: Some(&pipeline_layout),
+                module: &module,
+                entry_point: Some(name),
+                compilation_options: Default::default(),
+                cache: None,
+            })
+        };
+        let (relax, restrict, prolong) = (
+            pipeline("relax"),
+            pipeline("restrict_residual"),
+            pipeline("prolong"),
+        );
+        let mut bind_groups = Vec::new();
+        for (l, &shape) in shapes.iter().enumerate() {
+            let coarse = shapes.get(l + 1).copied().unwrap_or([1, 1, 1]);
+            let make = |colour: u32| {
+                let params = LevelParams {
+                    nx: shape[0] as u32,
+                    ny: shape[1] as u32,
+                    nz: shape[2] as u32,
+                    n: level_voxels[l] as u32,
+                    op_off: op_off[l] as u32,
+                    vec_off: vec_off[l] as u32,
+                    cnt_off: cnt_off[l] as u32,
+                    colour,
+                    cnx: coarse[0] as u32,
+                    cny: coarse[1] as u32,
+                    cnz: coarse[2] as u32,
+                    cn: coarse.iter().product::<usize>() as u32,
+                    c_vec_off: vec_off.get(l + 1).copied().unwrap_or(0) as u32,
+                    n_species: n_species as u32,
+                    _pad: [0; 2],
+                };
+                let uniform = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some("ionfield.mg.level"),
+                    contents: bytemuck::bytes_of(&params),
+                    usage: wgpu::BufferUsages::UNIFORM,
+                });
+                device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some("ionfield.mg.bind_group"),
+                    layout: &layout,
+                    entries: &[
+                        wgpu::BindGroupEntry {
+                            binding: 0,
+                            resource: uniform.as_entire_binding(),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 1,
+                            resource: sigma.as_entire_binding(),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 2,
+                            resource: op_buf.as_entire_binding(),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 3,
+                            resource: count_buf.as_entire_binding(),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 4,
+                            resource: x.as_entire_binding(),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 5,
+                            resource: b.as_entire_binding(),
+                        },
+                    ],
+                })
+            };
+            bind_groups.push([make(0), make(1)]);
+        }
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(Error::Shader {
+                shader: "multigrid.wgsl".into(),
+                message: e.to_string(),
+            });
+        }
+        Ok(GpuMultigrid {
+            level_voxels,
+            n_species,
+            relax,
+            restrict,
+            prolong,
+            bind_groups,
+            sigma,
+            x,
+            b,
+        })
+    }
+
+    /// Voxels of the finest level (the grid).
+    pub fn n_voxels(&self) -> usize {
+        self.level_voxels[0]
+    }
+
+    /// Sets σ (1/s) for the cycles recorded after it is submitted.
+    pub fn set_sigma(&self, ctx: &GpuContext, sigma: f64) {
+        ctx.queue
+            .write_buffer(&self.sigma, 0, bytemuck::bytes_of(&(sigma as f32)));
+    }
+
+    /// Records x ≈ (σ·I − A)⁻¹·b for every species by one V-cycle from x = 0 (level 0 of
+    /// `x` and `b`, species s at s·n₀), as `cpu::multigrid::Hierarchy::solve`.
+    pub fn encode_v_cycle(&self, encoder: &mut wgpu::CommandEncoder) {
+        let level0_bytes = (self.level_voxels[0] * self.n_species * 4) as u64;
+        encoder.clear_buffer(&self.x, 0, Some(level0_bytes));
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("ionfield.mg.v_cycle"),
+            timestamp_writes: None,
+        });
+        let last = self.level_voxels.len() - 1;
+        let dispatch = |pass: &mut wgpu::ComputePass<'_>,
+                        pipeline: &wgpu::ComputePipeline,
+                        group: &wgpu::BindGroup,
+                        voxels: usize| {
+            pass.set_pipeline(pipeline);
+            pass.set_bind_group(0, group, &[]);
+            let (gx, gy) = workgroups_2d(voxels * self.n_species);
+            pass.dispatch_workgroups(gx, gy, 1);
+        };
+        let sweep = |pass: &mut wgpu::ComputePass<'_>, l: usize, colours: [usize; 2]| {
+            for c in colours {
+                dispatch(
+                    pass,
+                    &self.relax,
+                    &self.bind_groups[l][c],
+                    self.level_voxels[l],
+                );
+            }
+        };
+        // Down: smooth, restrict the residual.
+        for l in 0..last {
+            for _ in 0..SWEEPS {
+                sweep(&mut pass, l, [0, 1]);
+            }
+            let coarse = self.level_voxels[l + 1];
+            dispatch(&mut pass, &self.restrict, &self.bind_groups[l][0], coarse);
+        }
+        for _ in 0..COARSEST_SWEEPS {
+            sweep(&mut pass, last, [0, 1]);
+        }
+        // Up: prolong, smooth with the colours reversed.
+        for l in (0..last).rev() {
+            dispatch(
+                &mut pass,
+                &self.prolong,
+                &self.bind_groups[l][0],
+                self.level_voxels[l],
+            );
+            for _ in 0..SWEEPS {
+                sweep(&mut pass, l, [1, 0]);
+            }
+        }
+    }
+
+    /// Reads level 0 of `x` back (species-major, n_species × n₀). Waits for the device.
+    pub fn read_x(&self, ctx: &GpuContext) -> Result<Vec<f32>, Error> {
+        let bytes = (self.level_voxels[0] * self.n_species * 4) as u64;
+        let staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("ionfield.mg.staging"),
+            size: bytes,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("ionfield.mg.read"),
+            });
+        encoder.copy_buffer_to_buffer(&self.x, 0, &staging, 0, bytes);
+        ctx.queue.submit([encoder.finish()]);
+        map_read(ctx, &staging)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::mem::{offset_of, size_of};
+
+    /// The WGSL struct has the Rust twin's layout (naga reflection).
+    #[test]
+    fn level_params_layout_matches_the_wgsl_struct() {
+        let module = naga::front::wgsl::parse_str(SHADER).expect("multigrid.wgsl parses");
+        let mut validator = naga::valid::Validator::new(
+            naga::valid::ValidationFlags::all(),
+            naga::valid::Capabilities::default(),
+        );
+        validator
+            .validate(&module)
+            .expect("multigrid.wgsl validates");
+        let (_, ty) = module
+            .types
+            .iter()
+            .find(|(_, t)| t.name.as_deref() == Some("LevelParams"))
+            .expect("LevelParams in the shader");
+        let naga::TypeInner::Struct { members, span } = &ty.inner else {
+            panic!("LevelParams is a struct");
+        };
+        assert_eq!(*span as usize, size_of::<LevelParams>());
+        let rust = [
+            ("nx", offset_of!(LevelParams, nx)),
+            ("n", offset_of!(LevelParams, n)),
+            ("colour", offset_of!(LevelParams, colour)),
+            ("cn", offset_of!(LevelParams, cn)),
+            ("c_vec_off", offset_of!(LevelParams, c_vec_off)),
+            ("n_species", offset_of!(LevelParams, n_species)),
+        ];
+        for (name, offset) in rust {
+            let m = members
+                .iter()
+                .find(|m| m.name.as_deref() == Some(name))
+                .unwrap_or_else(|| panic!("{name} in LevelParams"));
+            assert_eq!(m.offset as usize, offset, "{name}");
+        }
+    }
+}
