@@ -106,6 +106,9 @@ pub fn run_with(args: &RunArgs, mut hooks: Hooks) -> Result<(), AppError> {
         }
     }
     let model = Model::build(scenario);
+    for w in model.warnings() {
+        log::warn!("{}: {w}", scenario.source);
+    }
     let (engine, adapter_name) = build_engine(chosen, &model)?;
     let text = resolved_config_text(&resolved);
     let base_dir = std::path::absolute(&resolved.base_dir)
@@ -201,6 +204,9 @@ pub fn resume_with(args: &ResumeArgs, mut hooks: Hooks) -> Result<(), AppError> 
         )),
     };
     let model = Model::build(scenario);
+    for w in model.warnings() {
+        log::warn!("{}: {w}", scenario.source);
+    }
     let (engine, adapter_name) = build_engine(chosen, &model)?;
     let info = engine.info();
     if info.adapter != h.adapter || info.driver != h.driver {
