@@ -248,6 +248,12 @@ impl GpuMultigrid {
         self.level_voxels[0]
     }
 
+    /// Dispatches one V-cycle records: per level but the coarsest, 4·SWEEPS relax
+    /// dispatches, a restriction and a prolongation; 2·COARSEST_SWEEPS on the coarsest.
+    pub fn dispatches_per_cycle(&self) -> usize {
+        (self.level_voxels.len() - 1) * (4 * SWEEPS + 2) + 2 * COARSEST_SWEEPS
+    }
+
     /// Sets σ (1/s) for the cycles recorded after it is submitted.
     pub fn set_sigma(&self, ctx: &GpuContext, sigma: f64) {
         ctx.queue
