@@ -927,8 +927,69 @@ pub fn svg_to_pdf(svg: &str) -> Result<Vec<u8>, PlotError> {
         .map_err(|e| PlotError::Encode(format!("SVG for the PDF: {e}")))?;
     // The SVG's size is in inches, which usvg reads at the CSS 96 user units per inch.
     let page = svg2pdf::PageOptions { dpi: 96.0 };
-    svg2pdf::to_pdf(&tree, svg2pdf::ConversionOptions::default(), page)
-        .map_err(|e| PlotError::Encode(format!("PDF: {e}")))
+    let mut pdf = svg2pdf::to_pdf(&tree, svg2pdf::ConversionOptions::default(), page)
+        .map_err(|e| PlotError::Encode(format!("PDF: {e}")))?;
+    sort_resource_entries(&mut pdf);
+    Ok(pdf)
+}
+
+/// svg2pdf writes the entries of a resource dictionary (`/XObject << /xo3 10 0 R … >>`)
+/// in hash-map order, which changes from call to call: the figure series' PDF, with one
+/// image per panel, differed between two identical runs. Sorts the entry lines of every
+/// such dictionary outside the streams, so the same SVG gives the same bytes (a resumed
+/// run's files equal an uninterrupted run's). The lines are only permuted within their
+/// dictionary, so no object moves and the cross-reference table stays valid.
+fn sort_resource_entries(pdf: &mut [u8]) {
+    let is_entry = |line: &[u8]| {
+        let t = line.trim_ascii();
+        let words: Vec<&[u8]> = t.split(|&b| b == b' ').collect();
+        words.len() == 4
+            && words[0].first() == Some(&b'/')
+            && words[1].iter().all(u8::is_ascii_digit)
+            && words[2] == b"0"
+            && words[3] == b"R"
+    };
+    let find = |hay: &[u8], needle: &[u8], from: usize| {
+        hay[from..]
+            .windows(needle.len())
+            .position(|w| w == needle)
+            .map(|p| p + from)
+    };
+    let mut i = 0;
+    while i < pdf.len() {
+        // A stream's data follows the keyword right after its dictionary.
+        if pdf[i..].starts_with(b"stream\n") && i >= 3 && &pdf[i - 3..i] == b">>\n" {
+            match find(pdf, b"\nendstream", i) {
+                Some(end) => i = end + 10,
+                None => return,
+            }
+            continue;
+        }
+        if pdf[i..].starts_with(b" <<\n") {
+            let start = i + 4;
+            let mut j = start;
+            let mut lines: Vec<Vec<u8>> = Vec::new();
+            let mut closed = false;
+            while let Some(end) = find(pdf, b"\n", j) {
+                let line = &pdf[j..end];
+                if line.trim_ascii() == b">>" {
+                    closed = true;
+                    break;
+                }
+                if !is_entry(line) {
+                    break;
+                }
+                lines.push(line.to_vec());
+                j = end + 1;
+            }
+            if closed && lines.len() > 1 {
+                lines.sort();
+                let joined = lines.join(&b'\n');
+                pdf[start..start + joined.len()].copy_from_slice(&joined);
+            }
+        }
+        i += 1;
+    }
 }
 
 /// Renders a line chart of `series` at `spec`'s size; see the module doc for the style.

@@ -762,3 +762,25 @@ fn auto_colour_scale_is_log_for_data_spanning_more_than_three_decades() {
     // pH (about 7) never spans decades.
     assert!(!ColourBar::choose(ColourScale::Auto, 6.6, 7.4, Some(6.6)).log);
 }
+
+/// The figure's PDF is the same bytes every time it is made (svg2pdf lists its images'
+/// resources in hash-map order; `svg_to_pdf` sorts them), and its SVG holds one image per
+/// panel and colour bar and the column headers as text.
+#[test]
+fn figure_series_pdf_is_deterministic() {
+    let fig = test_figure(4);
+    let style = FigureStyle::new(Colormap::Viridis, 150, 10.0, "slice z = 16");
+    let svg = super::figure_series_svg(&fig, &style);
+    assert_eq!(
+        svg.matches("<image ").count(),
+        fig.rows.len() * (fig.times_s.len() + 1)
+    );
+    let first = super::svg_to_pdf(&svg).expect("PDF");
+    assert!(first.starts_with(b"%PDF-"));
+    for _ in 0..3 {
+        assert!(
+            super::svg_to_pdf(&svg).expect("PDF") == first,
+            "PDF bytes differ"
+        );
+    }
+}
