@@ -35,6 +35,24 @@ pub enum FactorOp {
 }
 
 impl LuPlan {
+    /// The entries a factored block keeps: the pattern of J (with the diagonal) and the
+    /// LU's fill-in, as indices of the dense row-major matrix, increasing.
+    pub fn slots(&self) -> Vec<usize> {
+        let mut used = vec![false; self.n * self.n];
+        for &ix in &self.matrix {
+            used[ix] = true;
+        }
+        for i in 0..self.n {
+            used[i * self.n + i] = true;
+        }
+        for op in &self.factor {
+            if let FactorOp::Update(ij, _, _) = *op {
+                used[ij] = true;
+            }
+        }
+        (0..used.len()).filter(|&ix| used[ix]).collect()
+    }
+
     pub fn new(net: &Network) -> LuPlan {
         Self::from_jacobian(&net.graph, &net.jac, net.state.len())
     }

@@ -10,6 +10,10 @@ use super::sparse::{FactorOp, LuPlan};
 use super::Network;
 use crate::grid::held_bit;
 
+/// The coupled scheme's per-voxel block template (the generated block in
+/// [`Layout::Vectors`] and [`coupled_functions`] inserted at its marker).
+pub const COUPLED_TEMPLATE: &str = include_str!("../../shaders/coupled_blocks.wgsl");
+
 /// The integrator template with the generated block marker.
 pub const TEMPLATE: &str = include_str!("../../shaders/react_ros2.wgsl");
 const MARKER: &str = "//!GENERATED";
@@ -93,8 +97,27 @@ impl Emitter<'_> {
     }
 }
 
-/// The generated block (declarations and functions) for `net`.
+/// Where the generated block's kernel finds the species.
+pub enum Layout<'a> {
+    /// One storage binding per bound species (`s_O2`, …), from
+    /// [`FIRST_SPECIES_BINDING`]: the split scheme's reaction kernel.
+    Bindings,
+    /// The coupled scheme's vectors (`shaders/coupled_blocks.wgsl`): an integrated species
+    /// at `y[var · cp.n + v]`, a read-only one at `fixed[j · cp.n + v]`; per scenario
+    /// species, its var index and its fixed index.
+    Vectors {
+        var_of: &'a [Option<usize>],
+        fixed_of: &'a [Option<usize>],
+    },
+}
+
+/// The generated block (declarations and functions) for `net`, species in bindings.
 pub fn generate(net: &Network) -> String {
+    generate_block(net, &Layout::Bindings)
+}
+
+/// The generated block for `net` with the species where `layout` says.
+pub fn generate_block(net: &Network, layout: &Layout) -> String {
     let g = &net.graph;
     let e = Emitter { net, g };
     let ns = net.state.len();
@@ -186,44 +209,32 @@ pub fn generate(net: &Network) -> String {
             let _ = writeln!(out, "var<private> P_{name}: array<f32, 16> = array<f32, 16>({}); // {note}; by tissue id", v.join(", "));
         }
     }
-    let _ = writeln!(
-        out,
-        "\n// Species fields, one binding each, and the voxel's values."
-    );
     let bound = net.bound_species();
-    for (b, &s) in bound.iter().enumerate() {
-        let access = if net.inputs.contains(&s) {
-            "read"
-        } else {
-            "read_write"
-        };
-        let role = if net.state.contains(&s) {
-            "state"
-        } else if net.inputs.contains(&s) {
-            "input"
-        } else {
-            "quasi-steady (written)"
-        };
-        let _ = writeln!(
-            out,
-            "@group(0) @binding({}) var<storage, {access}> s_{}: array<f32>; // {role}",
-            FIRST_SPECIES_BINDING as usize + b,
-            e.species(s)
-        );
+    match layout {
+        Layout::Bindings => species_bindings(&mut out, net, &e, &bound),
+        Layout::Vectors { var_of, fixed_of } => {
+            for &s in &bound {
+                let _ = writeln!(out, "var<private> c_{}: f32;", e.species(s));
+            }
+            out.push_str("\nfn load_voxel(v: u32) {\n");
+            for &s in net.state.iter().chain(&net.inputs) {
+                let name = e.species(s);
+                match (var_of[s], fixed_of[s]) {
+                    (Some(k), _) => {
+                        let _ = writeln!(out, "    c_{name} = y[{k}u * cp.n + v];");
+                    }
+                    (None, Some(j)) => {
+                        let _ = writeln!(out, "    c_{name} = fixed[{j}u * cp.n + v];");
+                    }
+                    (None, None) => {
+                        let _ = writeln!(out, "    c_{name} = 0.0; // not stored");
+                    }
+                }
+            }
+            out.push_str("}\n");
+        }
     }
-    for &s in &bound {
-        let _ = writeln!(out, "var<private> c_{}: f32;", e.species(s));
-    }
-
-    out.push_str("\nfn load_voxel(v: u32) {\n");
-    for &s in net.state.iter().chain(&net.inputs) {
-        let _ = writeln!(out, "    c_{0} = s_{0}[v];", e.species(s));
-    }
-    out.push_str("}\n\nfn store_voxel(v: u32) {\n");
-    for &s in net.state.iter().chain(net.qss.iter().map(|(q, _)| q)) {
-        let _ = writeln!(out, "    s_{0}[v] = c_{0};", e.species(s));
-    }
-    out.push_str("}\n\nfn get_state(y: ptr<function, array<f32, NS>>) {\n");
+    out.push_str("\nfn get_state(y: ptr<function, array<f32, NS>>) {\n");
     for (i, &s) in net.state.iter().enumerate() {
         let _ = writeln!(out, "    (*y)[{i}] = c_{};", e.species(s));
     }
@@ -269,6 +280,134 @@ pub fn generate(net: &Network) -> String {
     lu_functions(&mut out, &LuPlan::new(net), net);
     out.push_str("// ---- end of generated block ----\n");
     out
+}
+
+/// [`Layout::Bindings`]: one storage binding per bound species, the voxel's private values,
+/// `load_voxel` and `store_voxel`.
+fn species_bindings(out: &mut String, net: &Network, e: &Emitter, bound: &[usize]) {
+    let _ = writeln!(
+        out,
+        "\n// Species fields, one binding each, and the voxel's values."
+    );
+    for (b, &s) in bound.iter().enumerate() {
+        let access = if net.inputs.contains(&s) {
+            "read"
+        } else {
+            "read_write"
+        };
+        let role = if net.state.contains(&s) {
+            "state"
+        } else if net.inputs.contains(&s) {
+            "input"
+        } else {
+            "quasi-steady (written)"
+        };
+        let _ = writeln!(
+            out,
+            "@group(0) @binding({}) var<storage, {access}> s_{}: array<f32>; // {role}",
+            FIRST_SPECIES_BINDING as usize + b,
+            e.species(s)
+        );
+    }
+    for &s in bound {
+        let _ = writeln!(out, "var<private> c_{}: f32;", e.species(s));
+    }
+
+    out.push_str("\nfn load_voxel(v: u32) {\n");
+    for &s in net.state.iter().chain(&net.inputs) {
+        let _ = writeln!(out, "    c_{0} = s_{0}[v];", e.species(s));
+    }
+    out.push_str("}\n\nfn store_voxel(v: u32) {\n");
+    for &s in net.state.iter().chain(net.qss.iter().map(|(q, _)| q)) {
+        let _ = writeln!(out, "    s_{0}[v] = c_{0};", e.species(s));
+    }
+    out.push_str("}\n");
+}
+
+/// The coupled block kernel's source for `net`: integrated species at `y[var · n + v]`
+/// (`var_of`, per scenario species), read-only ones at `fixed[j · n + v]` (`fixed_of`),
+/// `n_vars` integrated species in all.
+pub fn coupled_kernel_source(
+    net: &Network,
+    var_of: &[Option<usize>],
+    fixed_of: &[Option<usize>],
+    n_vars: usize,
+) -> String {
+    let mut block = generate_block(net, &Layout::Vectors { var_of, fixed_of });
+    coupled_functions(&mut block, net, var_of, n_vars);
+    crate::grid::wgsl_constants() + &COUPLED_TEMPLATE.replacen(MARKER, &block, 1)
+}
+
+/// The coupled template's storage functions, unrolled: f and J_R (on the plan's
+/// `matrix` entries, `NJ` per voxel) and the LU (on [`LuPlan::slots`], `NL` per voxel) to and
+/// from their buffers, the block solve's gather and scatter, σ⁻¹ for integrated species
+/// outside the network, and out −= J_R·x.
+fn coupled_functions(out: &mut String, net: &Network, var_of: &[Option<usize>], n_vars: usize) {
+    let plan = LuPlan::new(net);
+    let n = plan.n;
+    let slots = plan.slots();
+    let var = |i: usize| var_of[net.state[i]].expect("every state species is integrated");
+    let _ = writeln!(
+        out,
+        "\n// Per voxel: {} entries of J_R, {} of the factored block.\nconst NJ: u32 = {}u;\nconst NL: u32 = {}u;",
+        plan.matrix.len(),
+        slots.len(),
+        plan.matrix.len().max(1),
+        slots.len().max(1)
+    );
+    out.push_str("\nfn store_f(v: u32, f: ptr<function, array<f32, NS>>) {\n");
+    for i in 0..n {
+        let _ = writeln!(out, "    fout[{}u * cp.n + v] = (*f)[{i}];", var(i));
+    }
+    out.push_str("}\n\nfn store_jac(v: u32, jm: ptr<function, array<f32, NSS>>) {\n");
+    for (q, &ix) in plan.matrix.iter().enumerate() {
+        let _ = writeln!(out, "    jac[v * NJ + {q}u] = (*jm)[{ix}];");
+    }
+    out.push_str("}\n\nfn store_lu(v: u32, m: ptr<function, array<f32, NSS>>) {\n");
+    for (q, &ix) in slots.iter().enumerate() {
+        let _ = writeln!(out, "    lu[v * NL + {q}u] = (*m)[{ix}];");
+    }
+    out.push_str("}\n\nfn load_lu(v: u32, m: ptr<function, array<f32, NSS>>) {\n");
+    for (q, &ix) in slots.iter().enumerate() {
+        let _ = writeln!(out, "    (*m)[{ix}] = lu[v * NL + {q}u];");
+    }
+    out.push_str("}\n\nfn gather_b(v: u32, b: ptr<function, array<f32, NS>>) {\n");
+    for i in 0..n {
+        let _ = writeln!(out, "    (*b)[{i}] = xin[{}u * cp.n + v];", var(i));
+    }
+    out.push_str("}\n\nfn scatter_b(v: u32, b: ptr<function, array<f32, NS>>) {\n");
+    for i in 0..n {
+        let _ = writeln!(out, "    xout[{}u * cp.n + v] = (*b)[{i}];", var(i));
+    }
+    out.push_str(
+        "}\n\n// Integrated species outside the network: σ⁻¹.\nfn scale_others(v: u32) {\n",
+    );
+    let in_net: Vec<usize> = (0..n).map(var).collect();
+    for k in (0..n_vars).filter(|k| !in_net.contains(k)) {
+        let _ = writeln!(
+            out,
+            "    xout[{k}u * cp.n + v] = xin[{k}u * cp.n + v] / cp.sigma;"
+        );
+    }
+    out.push_str("}\n\n// xout −= J_R·xin in voxel v.\nfn jr_apply(v: u32) {\n");
+    for i in 0..n {
+        let terms: Vec<String> = plan
+            .matrix
+            .iter()
+            .enumerate()
+            .filter(|(_, &ix)| ix / n == i)
+            .map(|(q, &ix)| format!("jac[v * NJ + {q}u] * xin[{}u * cp.n + v]", var(ix % n)))
+            .collect();
+        if !terms.is_empty() {
+            let _ = writeln!(
+                out,
+                "    xout[{0}u * cp.n + v] -= {1};",
+                var(i),
+                terms.join(" + ")
+            );
+        }
+    }
+    out.push_str("}\n");
 }
 
 /// The complete kernel source: the template with the generated block inserted.

@@ -215,6 +215,18 @@ impl Check {
     }
 }
 
+/// The species the coupled scheme integrates, in scenario order: those the network
+/// changes, those that diffuse and those that decay (the vector's species-major order).
+pub fn integrated_species(model: &Model) -> Vec<usize> {
+    let net = model.network.as_ref();
+    (0..model.species.len())
+        .filter(|&s| {
+            let sp = &model.species[s];
+            net.is_some_and(|net| net.state.contains(&s)) || sp.diffuses() || sp.decays()
+        })
+        .collect()
+}
+
 /// The coupled integrator's state: the integrated species and their scratch vectors.
 pub struct Coupled {
     shape: [usize; 3],
@@ -273,13 +285,11 @@ impl Coupled {
         let dx2 = model.grid.voxel_um * model.grid.voxel_um;
         let net = model.network.clone();
         let mut vars = Vec::new();
-        for (s, sp) in model.species.iter().enumerate() {
+        for s in integrated_species(model) {
+            let sp = &model.species[s];
             let state_ix = net
                 .as_ref()
                 .and_then(|net| net.state.iter().position(|&x| x == s));
-            if state_ix.is_none() && !sp.diffuses() && !sp.decays() {
-                continue;
-            }
             let atol_mm = match (&net, state_ix) {
                 (Some(net), Some(i)) => net.atol_mm[i],
                 _ => sp.atol_mm.unwrap_or(DEFAULT_ATOL_MM),
@@ -298,25 +308,11 @@ impl Coupled {
         let chem = net.map(|net| {
             let prep = Prepared::new(&net);
             let m = net.state.len();
-            let mut used = vec![false; m * m];
-            for &ix in &prep.lu.matrix {
-                used[ix] = true;
-            }
-            for i in 0..m {
-                used[i * m + i] = true;
-            }
-            for op in &prep.lu.factor {
-                if let FactorOp::Update(ij, _, _) = *op {
-                    used[ij] = true;
-                }
-            }
             let mut slot = vec![usize::MAX; m * m];
             let mut n_slots = 0;
-            for (ix, u) in used.iter().enumerate() {
-                if *u {
-                    slot[ix] = n_slots;
-                    n_slots += 1;
-                }
+            for ix in prep.lu.slots() {
+                slot[ix] = n_slots;
+                n_slots += 1;
             }
             let matrix: Vec<(usize, usize, usize)> = prep
                 .lu
@@ -901,6 +897,12 @@ impl Coupled {
                 .zip(&*ax)
                 .for_each(|(o, d)| *o -= d);
         }
+        self.subtract_jr(x, out);
+    }
+
+    /// out −= J_R·x (the reaction Jacobian of the current step, per voxel).
+    fn subtract_jr(&self, x: &[f64], out: &mut [f64]) {
+        let n = self.n;
         let Some(chem) = &self.chem else {
             return;
         };
@@ -945,6 +947,36 @@ impl Coupled {
     }
 
     fn apply_split(&self, v: &[f64], z: &mut [f64], sigma: f64) {
+        let n = self.n;
+        self.solve_blocks(v, z, sigma);
+        // σ·(σ − A)⁻¹ per species by one multigrid V-cycle; a closed species (no held
+        // voxel, no loss) is then shifted uniformly so that its sum is that of the input,
+        // as for the exact inverse (1ᵀ(σ − A) = σ·1ᵀ): the Krylov increments then keep
+        // every conserved total.
+        for (k, var) in self.vars.iter().enumerate() {
+            let Some(mg) = &self.multigrid[k] else {
+                continue;
+            };
+            let field = &mut z[k * n..(k + 1) * n];
+            let mut rhs = self.scratch.uninit(n);
+            rhs.par_iter_mut()
+                .zip(&*field)
+                .for_each(|(r, v)| *r = v * sigma);
+            mg.solve(sigma, &rhs, field);
+            if var.closed {
+                let want: f64 = rhs.iter().sum::<f64>() / sigma;
+                let have: f64 = field.iter().sum();
+                let shift = (want - have) / n as f64;
+                for x in field.iter_mut() {
+                    *x += shift;
+                }
+            }
+        }
+    }
+
+    /// z = (σ − J_R)⁻¹·v in every voxel (the factored blocks), σ⁻¹·v for integrated
+    /// species outside the network.
+    fn solve_blocks(&self, v: &[f64], z: &mut [f64], sigma: f64) {
         let n = self.n;
         z.copy_from_slice(v);
         if let Some(chem) = &self.chem {
@@ -999,29 +1031,29 @@ impl Coupled {
                 *x /= sigma;
             }
         }
-        // σ·(σ − A)⁻¹ per species by one multigrid V-cycle; a closed species (no held
-        // voxel, no loss) is then shifted uniformly so that its sum is that of the input,
-        // as for the exact inverse (1ᵀ(σ − A) = σ·1ᵀ): the Krylov increments then keep
-        // every conserved total.
-        for (k, var) in self.vars.iter().enumerate() {
-            let Some(mg) = &self.multigrid[k] else {
-                continue;
-            };
-            let field = &mut z[k * n..(k + 1) * n];
-            let mut rhs = self.scratch.uninit(n);
-            rhs.par_iter_mut()
-                .zip(&*field)
-                .for_each(|(r, v)| *r = v * sigma);
-            mg.solve(sigma, &rhs, field);
-            if var.closed {
-                let want: f64 = rhs.iter().sum::<f64>() / sigma;
-                let have: f64 = field.iter().sum();
-                let shift = (want - have) / n as f64;
-                for x in field.iter_mut() {
-                    *x += shift;
-                }
-            }
-        }
+    }
+
+    /// The per-voxel reaction parts of a step at `conc` (all species, mM), for checking the
+    /// device twin (`gpu::coupled_blocks`): R(y) (mM/s, 0 in held rows, integrated species
+    /// only, species-major as [`Coupled::species`]), J_R·x (mM/s) and the factored blocks'
+    /// solve (σ − J_R)⁻¹·x (σ⁻¹·x outside the network; σ in 1/s), without diffusion.
+    pub fn reaction_parts(
+        &mut self,
+        conc: &[Vec<f64>],
+        sigma: f64,
+        x: &[f64],
+    ) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+        let y = self.gather(conc);
+        let mut r = vec![0.0; self.len()];
+        self.reaction_rhs(&y, conc, &mut r, true);
+        let ok = self.factor_split(sigma);
+        debug_assert!(ok, "a pivot of σ − J_R vanished");
+        let mut jx = vec![0.0; self.len()];
+        self.subtract_jr(x, &mut jx);
+        jx.iter_mut().for_each(|v| *v = -*v);
+        let mut z = vec![0.0; self.len()];
+        self.solve_blocks(x, &mut z, sigma);
+        (r, jx, z)
     }
 
     /// Solves W·x = b (x = 0 on entry) by right-preconditioned restarted GMRES in the

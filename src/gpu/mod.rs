@@ -2,6 +2,7 @@
 //! `shaders/`. Twin of `cpu/`.
 
 pub mod context;
+pub mod coupled_blocks;
 pub mod diffuse;
 pub mod multigrid;
 pub mod plan;
@@ -401,6 +402,30 @@ impl GpuEngine {
         values.truncate(bytes as usize / std::mem::size_of::<T>());
         Ok(values)
     }
+}
+
+/// The first `len` 4-byte values of `buffer` (a STORAGE | COPY_SRC buffer), through a new
+/// staging buffer. Waits for the device.
+pub(crate) fn read_back<T: bytemuck::Pod>(
+    ctx: &GpuContext,
+    buffer: &wgpu::Buffer,
+    len: usize,
+) -> Result<Vec<T>, Error> {
+    let bytes = (len * 4) as u64;
+    let staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("ionfield.read_back"),
+        size: bytes,
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let mut encoder = ctx
+        .device
+        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("ionfield.read_back"),
+        });
+    encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, bytes);
+    ctx.queue.submit([encoder.finish()]);
+    map_read(ctx, &staging)
 }
 
 /// Maps a MAP_READ buffer whose copy was submitted, waits, and returns its contents.

@@ -14,7 +14,7 @@
 use wgpu::util::DeviceExt;
 
 use super::diffuse::workgroups_2d;
-use super::{map_read, Error, GpuContext};
+use super::{read_back, Error, GpuContext};
 use crate::cpu::multigrid::{Hierarchy, COARSEST_SWEEPS, SWEEPS};
 
 /// Rust twin of `LevelParams` in `shaders/multigrid.wgsl` (layout checked by a test).
@@ -316,21 +316,7 @@ impl GpuMultigrid {
 
     /// Reads level 0 of `x` back (species-major, n_species × n₀). Waits for the device.
     pub fn read_x(&self, ctx: &GpuContext) -> Result<Vec<f32>, Error> {
-        let bytes = (self.level_voxels[0] * self.n_species * 4) as u64;
-        let staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("ionfield.mg.staging"),
-            size: bytes,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        let mut encoder = ctx
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("ionfield.mg.read"),
-            });
-        encoder.copy_buffer_to_buffer(&self.x, 0, &staging, 0, bytes);
-        ctx.queue.submit([encoder.finish()]);
-        map_read(ctx, &staging)
+        read_back(ctx, &self.x, self.level_voxels[0] * self.n_species)
     }
 }
 

@@ -1,0 +1,274 @@
+//! The coupled scheme's per-voxel reaction parts on the device
+//! (`shaders/coupled_blocks.wgsl` with the network generated into it by
+//! `chem::wgsl::coupled_kernel_source`): R(y) and J_R at a state, the factored blocks
+//! σ − J_R, their solve and J_R·x. CPU twin: `cpu::coupled` (`Coupled::reaction_parts`).
+//!
+//! Part of the coupled scheme's GPU twin, with `gpu::multigrid` (the diffusion half of the
+//! preconditioner); the Krylov solve and the step around them are not written yet, so
+//! runs do not use it (`--backend gpu` refuses `time.scheme = "coupled"`).
+//!
+//! Vectors are species-major over the integrated species (`cpu::coupled::
+//! integrated_species`): species k of voxel v at k·n + v.
+
+use wgpu::util::DeviceExt;
+
+use super::diffuse::workgroups_2d;
+use super::{read_back, Error, GpuContext};
+use crate::chem::wgsl::coupled_kernel_source;
+use crate::cpu::coupled::integrated_species;
+use crate::model::Model;
+
+/// Rust twin of `CoupledParams` in `shaders/coupled_blocks.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable, PartialEq)]
+pub struct CoupledParams {
+    pub n: u32,
+    pub n_vars: u32,
+    /// σ = 1/(γh), 1/s.
+    pub sigma: f32,
+    pub _pad: u32,
+}
+
+/// An entry point of the block kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlockPass {
+    /// fout = R(y), jac = J_R(y), lu = σ − J_R factored.
+    Blocks,
+    /// xout = (σ − J_R)⁻¹·xin per voxel (σ⁻¹ outside the network).
+    Precond,
+    /// xout −= J_R·xin.
+    ApplyJr,
+}
+
+/// The block kernel's buffers and pipelines for one model with a reaction network.
+pub struct GpuBlocks {
+    n: usize,
+    n_vars: usize,
+    params: CoupledParams,
+    uniform: wgpu::Buffer,
+    pipelines: [wgpu::ComputePipeline; 3],
+    bind_group: wgpu::BindGroup,
+    status: wgpu::Buffer,
+    /// The state (mM), R(y) (mM/s), and the input and output vectors of the solves.
+    pub y: wgpu::Buffer,
+    pub fout: wgpu::Buffer,
+    pub xin: wgpu::Buffer,
+    pub xout: wgpu::Buffer,
+}
+
+impl GpuBlocks {
+    /// The kernel for `model`'s network (`None` without one). The read-only species
+    /// take the model's initial values.
+    pub fn new(ctx: &GpuContext, model: &Model) -> Result<Option<GpuBlocks>, Error> {
+        let Some(net) = &model.network else {
+            return Ok(None);
+        };
+        let device = &ctx.device;
+        let n = model.grid.n_voxels();
+        let vars = integrated_species(model);
+        let mut var_of = vec![None; model.species.len()];
+        for (k, &s) in vars.iter().enumerate() {
+            var_of[s] = Some(k);
+        }
+        let mut fixed_of = vec![None; model.species.len()];
+        let mut fixed: Vec<f32> = Vec::new();
+        for &s in &net.inputs {
+            if var_of[s].is_none() {
+                fixed_of[s] = Some(fixed.len() / n);
+                fixed.extend(model.initial_mm[s].iter().map(|&v| v as f32));
+            }
+        }
+        if fixed.is_empty() {
+            fixed.push(0.0); // a binding needs at least one value
+        }
+        let source = coupled_kernel_source(net, &var_of, &fixed_of, vars.len());
+        let plan = crate::chem::sparse::LuPlan::new(net);
+        let (nj, nl) = (plan.matrix.len().max(1), plan.slots().len().max(1));
+        let len = n * vars.len();
+        for (what, values) in [
+            ("J_R", n * nj),
+            ("the LU blocks", n * nl),
+            ("a vector", len),
+        ] {
+            if values as u64 * 4 > device.limits().max_storage_buffer_binding_size {
+                return Err(Error::TooLarge {
+                    what: format!("{what} needs {} MB", values as u64 * 4 / 1_000_000),
+                    allowed: format!(
+                        "a storage binding holds at most {} MB",
+                        device.limits().max_storage_buffer_binding_size / 1_000_000
+                    ),
+                });
+            }
+        }
+        let buffer = |label: &str, size_f32: usize, usage: wgpu::BufferUsages| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: (size_f32.max(1) * 4) as u64,
+                usage: wgpu::BufferUsages::STORAGE | usage,
+                mapped_at_creation: false,
+            })
+        };
+        let copy = wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
+        let init = |label: &str, bytes: &[u8]| {
+            device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents: bytes,
+                usage: wgpu::BufferUsages::STORAGE | copy,
+            })
+        };
+        let mask = init("ionfield.cb.mask", bytemuck::cast_slice(&model.mask));
+        let fixed_buf = init("ionfield.cb.fixed", bytemuck::cast_slice(&fixed));
+        let y = buffer("ionfield.cb.y", len, copy);
+        let fout = buffer("ionfield.cb.fout", len, copy);
+        let jac = buffer("ionfield.cb.jac", n * nj, copy);
+        let lu = buffer("ionfield.cb.lu", n * nl, copy);
+        let status = init("ionfield.cb.status", &[0u8; 16]);
+        let xin = buffer("ionfield.cb.xin", len, copy);
+        let xout = buffer("ionfield.cb.xout", len, copy);
+        let params = CoupledParams {
+            n: n as u32,
+            n_vars: vars.len() as u32,
+            sigma: 1.0,
+            _pad: 0,
+        };
+        let uniform = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("ionfield.cb.params"),
+            contents: bytemuck::bytes_of(&params),
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        });
+
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("ionfield.coupled_blocks"),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
+        });
+        let entry = |binding, ty| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty,
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+            count: None,
+        };
+        let read = wgpu::BufferBindingType::Storage { read_only: true };
+        let write = wgpu::BufferBindingType::Storage { read_only: false };
+        let kinds = [
+            wgpu::BufferBindingType::Uniform,
+            read,
+            read,
+            read,
+            write,
+            write,
+            write,
+            write,
+            read,
+            write,
+        ];
+        let entries: Vec<_> = kinds
+            .iter()
+            .enumerate()
+            .map(|(b, &k)| entry(b as u32, k))
+            .collect();
+        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("ionfield.coupled_blocks.layout"),
+            entries: &entries,
+        });
+        let buffers = [
+            &uniform, &mask, &y, &fixed_buf, &fout, &jac, &lu, &status, &xin, &xout,
+        ];
+        let bind_entries: Vec<_> = buffers
+            .iter()
+            .enumerate()
+            .map(|(b, buf)| wgpu::BindGroupEntry {
+                binding: b as u32,
+                resource: buf.as_entire_binding(),
+            })
+            .collect();
+        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("ionfield.coupled_blocks.bind_group"),
+            layout: &layout,
+            entries: &bind_entries,
+        });
+        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("ionfield.coupled_blocks.pipeline_layout"),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let pipeline = |name: &str| {
+            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(&format!("ionfield.coupled_blocks.{name}")),
+                layout: Some(&pipeline_layout),
+                module: &module,
+                entry_point: Some(name),
+                compilation_options: Default::default(),
+                cache: None,
+            })
+        };
+        let pipelines = [
+            pipeline("blocks"),
+            pipeline("precond"),
+            pipeline("apply_jr"),
+        ];
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(Error::Shader {
+                shader: "coupled_blocks.wgsl (generated)".into(),
+                message: e.to_string(),
+            });
+        }
+        Ok(Some(GpuBlocks {
+            n,
+            n_vars: vars.len(),
+            params,
+            uniform,
+            pipelines,
+            bind_group,
+            status,
+            y,
+            fout,
+            xin,
+            xout,
+        }))
+    }
+
+    /// Values in a vector (integrated species × voxels).
+    pub fn vector_len(&self) -> usize {
+        self.n * self.n_vars
+    }
+
+    /// Sets σ (1/s) for the passes recorded after it is submitted.
+    pub fn set_sigma(&mut self, ctx: &GpuContext, sigma: f64) {
+        self.params.sigma = sigma as f32;
+        ctx.queue
+            .write_buffer(&self.uniform, 0, bytemuck::bytes_of(&self.params));
+    }
+
+    /// Records one pass over every voxel.
+    pub fn encode(&self, encoder: &mut wgpu::CommandEncoder, pass: BlockPass) {
+        let index = match pass {
+            BlockPass::Blocks => 0,
+            BlockPass::Precond => 1,
+            BlockPass::ApplyJr => 2,
+        };
+        let mut cpass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("ionfield.coupled_blocks"),
+            timestamp_writes: None,
+        });
+        cpass.set_pipeline(&self.pipelines[index]);
+        cpass.set_bind_group(0, &self.bind_group, &[]);
+        let (gx, gy) = workgroups_2d(self.n);
+        cpass.dispatch_workgroups(gx, gy, 1);
+    }
+
+    /// Reads `buffer` (one of the vectors) back. Waits for the device.
+    pub fn read(&self, ctx: &GpuContext, buffer: &wgpu::Buffer) -> Result<Vec<f32>, Error> {
+        read_back(ctx, buffer, self.vector_len())
+    }
+
+    /// Voxels whose block σ − J_R had a vanished pivot since the kernel was made.
+    pub fn failed_pivots(&self, ctx: &GpuContext) -> Result<u32, Error> {
+        let s: Vec<u32> = read_back(ctx, &self.status, 4)?;
+        Ok(s[0])
+    }
+}
