@@ -158,8 +158,8 @@ fn stop_and_resume_with(
         2
     );
     assert!(
-        !dir.path().join("part/checkpoint/state.ifck").exists(),
-        "a completed run deletes its checkpoint"
+        !dir.path().join("part/checkpoint").exists(),
+        "a completed run deletes its checkpoint and the emptied checkpoint/ folder"
     );
     assert_identical(&dir.path().join("full"), &dir.path().join("part"));
 }

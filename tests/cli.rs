@@ -591,3 +591,19 @@ fn no_adapter_exits_2_and_says_how_to_install_lavapipe() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("mesa-vulkan-drivers"), "{stderr}");
 }
+
+/// A reader that stops early (`ionfield schema | true`: `true` reads nothing) ends the
+/// command quietly, as for any Unix tool: no panic ("failed printing to stdout: Broken
+/// pipe"), killed by SIGPIPE (bash reports 128 + 13).
+#[cfg(unix)]
+#[test]
+fn a_closed_pipe_ends_output_commands_without_a_panic() {
+    let out = std::process::Command::new("bash")
+        .args(["-c", r#""$0" schema | true; exit "${PIPESTATUS[0]}""#])
+        .arg(env!("CARGO_BIN_EXE_ionfield"))
+        .output()
+        .expect("bash runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(141), "{:?}: {stderr}", out.status);
+}

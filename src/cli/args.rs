@@ -102,7 +102,7 @@ pub struct DescribeArgs {
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
     /// Scenario TOML file, or the name of a built-in preset (`ionfield list`). Omitted: the
-    /// built-in default (configs/therapies/fe_fenton_cdt.toml).
+    /// built-in default (configs/therapies/fe_fenton_cdt_day.toml).
     pub config: Option<PathBuf>,
     /// Output folder. Default: out/<scenario name>/. A run folder belongs to one run: a
     /// folder that already holds files is refused (resume an unfinished run there with

@@ -104,7 +104,7 @@ pub fn gather(args: &GatherArgs) -> Result<(), AppError> {
             }
         }
         None => eprintln!(
-            "no plot: no complete run has a numeric {x} and the metric {}",
+            "no plot: no complete run has both a numeric {x} and a value of {} (time_to_50pct_kill_s has none where a run never reached 50 % kill)",
             args.metric
         ),
     }

@@ -27,15 +27,15 @@ pub fn info() -> Result<(), AppError> {
     println!(
         "--backend auto would use: {}",
         match adapters.iter().find(|a| a.is_hardware()) {
-            Some(a) => format!("gpu on {}", a.info.name),
-            None => match adapters.first() {
-                Some(a) => format!(
-                    "gpu on {} for scenarios with reactions, cpu ({} threads) for diffusion only",
-                    a.info.name,
-                    rayon::current_num_threads()
-                ),
-                None => format!("cpu ({} threads)", rayon::current_num_threads()),
-            },
+            Some(a) => format!(
+                "gpu on {} (split scheme); cpu ({} threads) for time.scheme = \"coupled\", which has no GPU kernels yet",
+                a.info.name,
+                rayon::current_num_threads()
+            ),
+            None => format!(
+                "cpu ({} threads): no hardware GPU, and the native CPU backend is faster than software Vulkan (--backend gpu forces it)",
+                rayon::current_num_threads()
+            ),
         }
     );
     Ok(())

@@ -352,6 +352,11 @@ impl RunWriter {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(os_error) => return Err(Error::Write { path, os_error }),
         }
+        // Its folder too, once empty (`checkpoint/` of a completed run); a folder that
+        // holds anything else stays.
+        if let Some(parent) = path.parent().filter(|p| *p != self.out_dir) {
+            let _ = fs::remove_dir(parent);
+        }
         self.files.retain(|f| f.path != rel);
         Ok(())
     }

@@ -3,7 +3,9 @@
 //! Every metric comes from a run folder's `timeseries.csv` (tidy: `time_s, probe, field,
 //! unit, statistic, value`), `viability.csv` (fallback for the viability metrics) and
 //! `manifest.json`; a metric whose rows are absent (no `OH` species, no `viab`) is left
-//! out. Definitions (the tumour = probe `tumour` of timeseries.csv):
+//! out, and one the run has the rows for but no value of (`time_to_50pct_kill_s` of a run
+//! that never reached it) is NaN in the map and an empty cell in `results.csv`.
+//! Definitions (the tumour = probe `tumour` of timeseries.csv):
 //!
 //! - `final_viable_fraction_tumour` (1): `viab` `fraction_alive` (voxels with viab ≥ 0.05)
 //!   at the last time.
@@ -114,9 +116,11 @@ pub fn run_metrics(dir: &Path) -> BTreeMap<&'static str, f64> {
     });
     if let Some(s) = &mean_viab {
         m.insert("final_mean_viab_tumour", s.last().unwrap().1);
-        if let Some(t) = time_to_level(s, 0.5) {
-            m.insert("time_to_50pct_kill_s", t);
-        }
+        // Never reached: NaN, an empty cell (the column is kept).
+        m.insert(
+            "time_to_50pct_kill_s",
+            time_to_level(s, 0.5).unwrap_or(f64::NAN),
+        );
     }
     if let Some(s) = get("OH", "mean") {
         m.insert(
@@ -258,8 +262,8 @@ pub fn metric_columns(rows: &[ResultRow]) -> Vec<&'static str> {
         .collect()
 }
 
-/// `results.csv`: `run_id,index,status,<axis keys>,<metrics>`; a metric a run lacks is
-/// an empty cell; values in shortest round-trip form.
+/// `results.csv`: `run_id,index,status,<axis keys>,<metrics>`; a metric a run lacks or
+/// has no value of (NaN) is an empty cell; values in shortest round-trip form.
 pub fn results_csv(rows: &[ResultRow], keys: &[String]) -> String {
     let metrics = metric_columns(rows);
     let mut head: Vec<String> = vec!["run_id".into(), "index".into(), "status".into()];
@@ -282,6 +286,7 @@ pub fn results_csv(rows: &[ResultRow], keys: &[String]) -> String {
             cols.push(
                 r.metrics
                     .get(m)
+                    .filter(|v| !v.is_nan())
                     .map(|v| format!("{v:?}"))
                     .unwrap_or_default(),
             );
@@ -340,8 +345,22 @@ mod tests {
         let csv = "time_s,probe,field,unit,statistic,value\n0,tumour,viab,1,mean,1e0\n60,tumour,viab,1,mean,9e-1\n";
         std::fs::write(dir.path().join("timeseries.csv"), csv).unwrap();
         let m = run_metrics(dir.path());
-        assert_eq!(m.len(), 1, "{m:?}");
+        assert_eq!(m.len(), 2, "{m:?}");
         assert_eq!(m["final_mean_viab_tumour"], 0.9);
+        // Never below 0.5: no value, but the column stays, with an empty cell.
+        assert!(m["time_to_50pct_kill_s"].is_nan());
+        let row = ResultRow {
+            run_id: "r0".into(),
+            index: 0,
+            status: "complete".into(),
+            assignments: Vec::new(),
+            metrics: m,
+        };
+        let csv = results_csv(&[row], &[]);
+        assert_eq!(
+            csv,
+            "run_id,index,status,final_mean_viab_tumour,time_to_50pct_kill_s\nr0,0,complete,0.9,\n"
+        );
         assert_eq!(time_to_level(&[(0.0, 0.4), (60.0, 0.3)], 0.5), Some(0.0));
     }
 

@@ -148,6 +148,9 @@ pub fn dose_response_chart(
         let (Some(xv), Some(&yv)) = (axis_number(r, x), r.metrics.get(metric)) else {
             continue;
         };
+        if !yv.is_finite() {
+            continue; // no value (time_to_50pct_kill_s of a run that never got there)
+        }
         let label: Vec<String> = r
             .assignments
             .iter()
