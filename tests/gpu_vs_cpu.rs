@@ -232,10 +232,10 @@ fn device_multigrid_v_cycle_matches_the_cpu() {
 
 /// The coupled scheme's per-voxel reaction parts on the device (`gpu::coupled_blocks`, the
 /// network generated into `shaders/coupled_blocks.wgsl`) against the CPU twin
-/// (`Coupled::reaction_parts`) on fe_fenton_cdt's 640 µm block at 10³ with its vessels
+/// (`Coupled::step_parts`) on fe_fenton_cdt's 640 µm block at 10³ with its vessels
 /// (held rows) and every integrated species raised off its baseline so every reaction
-/// runs: R(y), J_R·x and the block solve (σ − J_R)⁻¹·x at σ = 1/(γ·10 s), each within
-/// 2e-4 of the species' largest value (f32 against f64).
+/// runs: R(y), J_R·x, the block solve (σ − J_R)⁻¹·x and W·x = σx − A·x − J_R·x at
+/// σ = 1/(γ·10 s), each within 2e-4 of the species' largest value (f32 against f64).
 #[test]
 fn device_reaction_blocks_match_the_cpu() {
     use ionfield::cpu::coupled::{integrated_species, Coupled};
@@ -280,7 +280,7 @@ fn device_reaction_blocks_match_the_cpu() {
         vars,
         "the device and the CPU integrate the same species"
     );
-    let (r, jx, z) = cpu.reaction_parts(&conc, sigma, &x);
+    let parts = cpu.step_parts(&conc, sigma, &x);
 
     let mut gpu = GpuBlocks::new(&ctx, &model)
         .expect("device blocks")
@@ -313,12 +313,19 @@ fn device_reaction_blocks_match_the_cpu() {
         .iter()
         .map(|v| -v)
         .collect();
+    // W·x = σx − A·x − J_R·x: the diffusion operator, then J_R.
+    let mut encoder = ctx.device.create_command_encoder(&Default::default());
+    gpu.encode(&mut encoder, BlockPass::SigmaMinusA);
+    gpu.encode(&mut encoder, BlockPass::ApplyJr);
+    ctx.queue.submit([encoder.finish()]);
+    let wx_gpu = gpu.read(&ctx, &gpu.xout).expect("W x");
     assert_eq!(gpu.failed_pivots(&ctx).expect("status"), 0);
 
     for (what, cpu_v, gpu_v) in [
-        ("R(y)", &r, &r_gpu),
-        ("J_R·x", &jx, &jx_gpu),
-        ("(σ − J_R)⁻¹·x", &z, &z_gpu),
+        ("R(y)", &parts.r, &r_gpu),
+        ("J_R·x", &parts.jx, &jx_gpu),
+        ("(σ − J_R)⁻¹·x", &parts.block_solve, &z_gpu),
+        ("W·x", &parts.wx, &wx_gpu),
     ] {
         let mut worst = (0.0f64, 0usize);
         for k in 0..vars.len() {

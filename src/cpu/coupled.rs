@@ -227,6 +227,18 @@ pub fn integrated_species(model: &Model) -> Vec<usize> {
         .collect()
 }
 
+/// The parts of one step's linear algebra ([`Coupled::step_parts`]).
+pub struct StepParts {
+    /// R(y), mM/s, 0 in held rows (integrated species only).
+    pub r: Vec<f64>,
+    /// J_R·x, mM/s.
+    pub jx: Vec<f64>,
+    /// (σ − J_R)⁻¹·x per voxel (σ⁻¹·x outside the network), without diffusion.
+    pub block_solve: Vec<f64>,
+    /// W·x = σx − J_R·x − A·x.
+    pub wx: Vec<f64>,
+}
+
 /// The coupled integrator's state: the integrated species and their scratch vectors.
 pub struct Coupled {
     shape: [usize; 3],
@@ -1033,16 +1045,9 @@ impl Coupled {
         }
     }
 
-    /// The per-voxel reaction parts of a step at `conc` (all species, mM), for checking the
-    /// device twin (`gpu::coupled_blocks`): R(y) (mM/s, 0 in held rows, integrated species
-    /// only, species-major as [`Coupled::species`]), J_R·x (mM/s) and the factored blocks'
-    /// solve (σ − J_R)⁻¹·x (σ⁻¹·x outside the network; σ in 1/s), without diffusion.
-    pub fn reaction_parts(
-        &mut self,
-        conc: &[Vec<f64>],
-        sigma: f64,
-        x: &[f64],
-    ) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    /// The parts of a step at `conc` (all species, mM), for checking the device twin
+    /// (`gpu::coupled_blocks`); vectors species-major as [`Coupled::species`].
+    pub fn step_parts(&mut self, conc: &[Vec<f64>], sigma: f64, x: &[f64]) -> StepParts {
         let y = self.gather(conc);
         let mut r = vec![0.0; self.len()];
         self.reaction_rhs(&y, conc, &mut r, true);
@@ -1051,9 +1056,16 @@ impl Coupled {
         let mut jx = vec![0.0; self.len()];
         self.subtract_jr(x, &mut jx);
         jx.iter_mut().for_each(|v| *v = -*v);
-        let mut z = vec![0.0; self.len()];
-        self.solve_blocks(x, &mut z, sigma);
-        (r, jx, z)
+        let mut block_solve = vec![0.0; self.len()];
+        self.solve_blocks(x, &mut block_solve, sigma);
+        let mut wx = vec![0.0; self.len()];
+        self.apply_w(x, &mut wx, sigma);
+        StepParts {
+            r,
+            jx,
+            block_solve,
+            wx,
+        }
     }
 
     /// Solves W·x = b (x = 0 on entry) by right-preconditioned restarted GMRES in the

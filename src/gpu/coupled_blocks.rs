@@ -1,7 +1,8 @@
 //! The coupled scheme's per-voxel reaction parts on the device
 //! (`shaders/coupled_blocks.wgsl` with the network generated into it by
 //! `chem::wgsl::coupled_kernel_source`): R(y) and J_R at a state, the factored blocks
-//! σ − J_R, their solve and J_R·x. CPU twin: `cpu::coupled` (`Coupled::reaction_parts`).
+//! σ − J_R, their solve, J_R·x and (`shaders/coupled_operator.wgsl`) σ·x − A·x, so W·x.
+//! CPU twin: `cpu::coupled` (`Coupled::step_parts`).
 //!
 //! Part of the coupled scheme's GPU twin, with `gpu::multigrid` (the diffusion half of the
 //! preconditioner); the Krylov solve and the step around them are not written yet, so
@@ -15,6 +16,7 @@ use wgpu::util::DeviceExt;
 use super::diffuse::workgroups_2d;
 use super::{read_back, Error, GpuContext};
 use crate::chem::wgsl::coupled_kernel_source;
+use crate::config::MAX_TISSUES;
 use crate::cpu::coupled::integrated_species;
 use crate::model::Model;
 
@@ -29,7 +31,35 @@ pub struct CoupledParams {
     pub _pad: u32,
 }
 
-/// An entry point of the block kernel.
+/// Rust twin of `OperatorParams` in `shaders/coupled_operator.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable, PartialEq)]
+pub struct OperatorParams {
+    pub nx: u32,
+    pub ny: u32,
+    pub nz: u32,
+    pub n_vars: u32,
+    /// σ = 1/(γh), 1/s.
+    pub sigma: f32,
+    pub _pad: [u32; 3],
+}
+
+/// Rust twin of `VarParams` in `shaders/coupled_operator.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable, PartialEq)]
+pub struct VarParams {
+    /// D/dx², 1/s.
+    pub c: f32,
+    pub held_bit: u32,
+    pub _pad: [u32; 2],
+    /// First-order loss per tissue id, 1/s.
+    pub decay: [f32; MAX_TISSUES],
+}
+
+/// The diffusion operator's WGSL (`shaders/coupled_operator.wgsl`).
+pub const OPERATOR_SHADER: &str = include_str!("../../shaders/coupled_operator.wgsl");
+
+/// A pass of the device kernels over every voxel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BlockPass {
     /// fout = R(y), jac = J_R(y), lu = σ − J_R factored.
@@ -38,6 +68,9 @@ pub enum BlockPass {
     Precond,
     /// xout −= J_R·xin.
     ApplyJr,
+    /// xout = σ·xin − A·xin (every integrated species); with [`BlockPass::ApplyJr`]
+    /// after it, xout = W·xin.
+    SigmaMinusA,
 }
 
 /// The block kernel's buffers and pipelines for one model with a reaction network.
@@ -48,6 +81,10 @@ pub struct GpuBlocks {
     uniform: wgpu::Buffer,
     pipelines: [wgpu::ComputePipeline; 3],
     bind_group: wgpu::BindGroup,
+    operator: wgpu::ComputePipeline,
+    operator_uniform: wgpu::Buffer,
+    operator_params: OperatorParams,
+    operator_group: wgpu::BindGroup,
     status: wgpu::Buffer,
     /// The state (mM), R(y) (mM/s), and the input and output vectors of the solves.
     pub y: wgpu::Buffer,
@@ -217,6 +254,85 @@ impl GpuBlocks {
                 message: e.to_string(),
             });
         }
+
+        // The diffusion operator over the same vectors.
+        let dx2 = model.grid.voxel_um * model.grid.voxel_um;
+        let var_params: Vec<VarParams> = vars
+            .iter()
+            .map(|&s| {
+                let sp = &model.species[s];
+                VarParams {
+                    c: (sp.diffusion_um2_per_s / dx2) as f32,
+                    held_bit: crate::grid::held_bit(s),
+                    _pad: [0; 2],
+                    decay: sp.decay_per_s_by_tissue.map(|k| k as f32),
+                }
+            })
+            .collect();
+        let [nx, ny, nz] = model.grid.shape();
+        let operator_params = OperatorParams {
+            nx: nx as u32,
+            ny: ny as u32,
+            nz: nz as u32,
+            n_vars: vars.len() as u32,
+            sigma: 1.0,
+            _pad: [0; 3],
+        };
+        let operator_uniform = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("ionfield.cb.operator_params"),
+            contents: bytemuck::bytes_of(&operator_params),
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        });
+        let var_buf = init("ionfield.cb.vars", bytemuck::cast_slice(&var_params));
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let op_module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("ionfield.coupled_operator"),
+            source: wgpu::ShaderSource::Wgsl(
+                (crate::grid::wgsl_constants() + OPERATOR_SHADER).into(),
+            ),
+        });
+        let op_kinds = [wgpu::BufferBindingType::Uniform, read, read, read, write];
+        let op_entries: Vec<_> = op_kinds
+            .iter()
+            .enumerate()
+            .map(|(b, &k)| entry(b as u32, k))
+            .collect();
+        let op_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("ionfield.coupled_operator.layout"),
+            entries: &op_entries,
+        });
+        let op_bind: Vec<_> = [&operator_uniform, &var_buf, &mask, &xin, &xout]
+            .iter()
+            .enumerate()
+            .map(|(b, buf)| wgpu::BindGroupEntry {
+                binding: b as u32,
+                resource: buf.as_entire_binding(),
+            })
+            .collect();
+        let operator_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("ionfield.coupled_operator.bind_group"),
+            layout: &op_layout,
+            entries: &op_bind,
+        });
+        let op_pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("ionfield.coupled_operator.pipeline_layout"),
+            bind_group_layouts: &[Some(&op_layout)],
+            immediate_size: 0,
+        });
+        let operator = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some("ionfield.coupled_operator.sigma_minus_a"),
+            layout: Some(&op_pipeline_layout),
+            module: &op_module,
+            entry_point: Some("sigma_minus_a"),
+            compilation_options: Default::default(),
+            cache: None,
+        });
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(Error::Shader {
+                shader: "coupled_operator.wgsl".into(),
+                message: e.to_string(),
+            });
+        }
         Ok(Some(GpuBlocks {
             n,
             n_vars: vars.len(),
@@ -224,6 +340,10 @@ impl GpuBlocks {
             uniform,
             pipelines,
             bind_group,
+            operator,
+            operator_uniform,
+            operator_params,
+            operator_group,
             status,
             y,
             fout,
@@ -240,24 +360,31 @@ impl GpuBlocks {
     /// Sets σ (1/s) for the passes recorded after it is submitted.
     pub fn set_sigma(&mut self, ctx: &GpuContext, sigma: f64) {
         self.params.sigma = sigma as f32;
+        self.operator_params.sigma = sigma as f32;
         ctx.queue
             .write_buffer(&self.uniform, 0, bytemuck::bytes_of(&self.params));
+        ctx.queue.write_buffer(
+            &self.operator_uniform,
+            0,
+            bytemuck::bytes_of(&self.operator_params),
+        );
     }
 
     /// Records one pass over every voxel.
     pub fn encode(&self, encoder: &mut wgpu::CommandEncoder, pass: BlockPass) {
-        let index = match pass {
-            BlockPass::Blocks => 0,
-            BlockPass::Precond => 1,
-            BlockPass::ApplyJr => 2,
-        };
         let mut cpass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some("ionfield.coupled_blocks"),
             timestamp_writes: None,
         });
-        cpass.set_pipeline(&self.pipelines[index]);
-        cpass.set_bind_group(0, &self.bind_group, &[]);
-        let (gx, gy) = workgroups_2d(self.n);
+        let (pipeline, group, invocations) = match pass {
+            BlockPass::Blocks => (&self.pipelines[0], &self.bind_group, self.n),
+            BlockPass::Precond => (&self.pipelines[1], &self.bind_group, self.n),
+            BlockPass::ApplyJr => (&self.pipelines[2], &self.bind_group, self.n),
+            BlockPass::SigmaMinusA => (&self.operator, &self.operator_group, self.vector_len()),
+        };
+        cpass.set_pipeline(pipeline);
+        cpass.set_bind_group(0, group, &[]);
+        let (gx, gy) = workgroups_2d(invocations);
         cpass.dispatch_workgroups(gx, gy, 1);
     }
 
