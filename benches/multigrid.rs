@@ -75,7 +75,7 @@ fn main() {
         match GpuContext::new(std::env::var("IONFIELD_ADAPTER").ok().as_deref()) {
             Ok(ctx) => {
                 let refs: Vec<&Hierarchy> = hs.iter().collect();
-                let mg = GpuMultigrid::new(&ctx, &refs).expect("device multigrid");
+                let mg = GpuMultigrid::new(&ctx, &refs, &[]).expect("device multigrid");
                 let b32: Vec<f32> = b.iter().map(|&v| v as f32).collect();
                 ctx.queue.write_buffer(&mg.b, 0, bytemuck::cast_slice(&b32));
                 mg.set_sigma(&ctx, 1.0);

@@ -14,8 +14,17 @@
 // binding 3 count  storage r   f32: fine voxels per aggregate, at level.cnt_off + voxel
 // binding 4 x      storage rw  f32: solutions, at level.vec_off + s·level.n + voxel
 // binding 5 b      storage rw  f32: right-hand sides, same layout as x
+// binding 6 closed storage r   u32 per species: 1 for a species with no held voxel and no
+//                              loss (its grid sum is kept by the shift below)
+// binding 7 partial storage rw f32: per species, level.sum_groups partial sums
+// binding 8 totals storage rw  f32 per species
 // dispatch: one invocation per (species, voxel) of the level (restrict_residual: of the
-//           coarser level); workgroup WORKGROUP_SIZE, groups laid out 2D and flattened.
+//           coarser level; partial_sums: level.sum_groups workgroups per species;
+//           finish_sums: one per species); workgroup WORKGROUP_SIZE, groups laid out 2D
+//           and flattened.
+// The factored preconditioner on level 0 (host order): scale_b (b ← σ·b), the V-cycle,
+// then for the closed species partial_sums, finish_sums and shift_closed, which adds
+// (Σ b/σ − Σ x)/n to x so that its sum is that of the exact inverse (1ᵀ(σ − A) = σ·1ᵀ).
 
 struct LevelParams {
     nx: u32,
@@ -35,7 +44,8 @@ struct LevelParams {
     cn: u32,
     c_vec_off: u32,
     n_species: u32,
-    _pad0: u32,
+    // partial_sums: workgroups per species (each sums SUM_CHUNK values).
+    sum_groups: u32,
     _pad1: u32,
 }
 
@@ -45,8 +55,15 @@ struct LevelParams {
 @group(0) @binding(3) var<storage, read> count: array<f32>;
 @group(0) @binding(4) var<storage, read_write> x: array<f32>;
 @group(0) @binding(5) var<storage, read_write> b: array<f32>;
+@group(0) @binding(6) var<storage, read> closed: array<u32>;
+@group(0) @binding(7) var<storage, read_write> partial: array<f32>;
+@group(0) @binding(8) var<storage, read_write> totals: array<f32>;
 
 const WORKGROUP_SIZE: u32 = 64u;
+// Values one workgroup of partial_sums adds (16 per invocation).
+const SUM_CHUNK: u32 = 1024u;
+
+var<workgroup> wg_sum: array<f32, WORKGROUP_SIZE>;
 
 fn flat_id(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return gid.x + gid.y * nwg.x * WORKGROUP_SIZE;
@@ -144,4 +161,69 @@ fn prolong(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     let k = ix / (level.nx * level.ny);
     let c = i / 2u + level.cnx * (j / 2u + level.cny * (k / 2u));
     x[level.vec_off + s * level.n + ix] += x[level.c_vec_off + s * level.cn + c];
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn scale_b(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let id = flat_id(gid, nwg);
+    if (id >= level.n * level.n_species) {
+        return;
+    }
+    b[level.vec_off + id] *= sigma[0];
+}
+
+// Per species s and group g: Σ (b/σ − x) over voxels g·SUM_CHUNK … (g + 1)·SUM_CHUNK − 1 of
+// level 0, in a fixed order (the same sum every time).
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn partial_sums(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                @builtin(local_invocation_index) lid: u32) {
+    let group = wid.x + wid.y * nwg.x;
+    let s = group / level.sum_groups;
+    let g = group % level.sum_groups;
+    var acc = 0.0;
+    if (s < level.n_species) {
+        let base = level.vec_off + s * level.n;
+        for (var t = 0u; t < SUM_CHUNK / WORKGROUP_SIZE; t++) {
+            let ix = g * SUM_CHUNK + t * WORKGROUP_SIZE + lid;
+            if (ix < level.n) {
+                acc += b[base + ix] / sigma[0] - x[base + ix];
+            }
+        }
+    }
+    wg_sum[lid] = acc;
+    workgroupBarrier();
+    for (var stride = WORKGROUP_SIZE / 2u; stride > 0u; stride /= 2u) {
+        if (lid < stride) {
+            wg_sum[lid] += wg_sum[lid + stride];
+        }
+        workgroupBarrier();
+    }
+    if (lid == 0u && s < level.n_species) {
+        partial[s * level.sum_groups + g] = wg_sum[0];
+    }
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn finish_sums(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let s = flat_id(gid, nwg);
+    if (s >= level.n_species) {
+        return;
+    }
+    var acc = 0.0;
+    for (var g = 0u; g < level.sum_groups; g++) {
+        acc += partial[s * level.sum_groups + g];
+    }
+    totals[s] = acc;
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn shift_closed(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let id = flat_id(gid, nwg);
+    if (id >= level.n * level.n_species) {
+        return;
+    }
+    let s = id / level.n;
+    if (closed[s] != 0u) {
+        x[level.vec_off + id] += totals[s] / f32(level.n);
+    }
 }

@@ -195,7 +195,7 @@ fn device_multigrid_v_cycle_matches_the_cpu() {
             Hierarchy::new(shape, 2.0 * c, &zero, &none),
         ];
         let refs: Vec<&Hierarchy> = hs.iter().collect();
-        let mg = GpuMultigrid::new(&ctx, &refs).expect("device multigrid");
+        let mg = GpuMultigrid::new(&ctx, &refs, &[false, false, true]).expect("device multigrid");
         let b: Vec<f64> = (0..3 * n)
             .map(|i| ((i * 7919) % 13) as f64 - 6.0 + 0.25 * (i % 5) as f64)
             .collect();
@@ -230,19 +230,33 @@ fn device_multigrid_v_cycle_matches_the_cpu() {
     }
 }
 
-/// The coupled scheme's per-voxel reaction parts on the device (`gpu::coupled_blocks`, the
-/// network generated into `shaders/coupled_blocks.wgsl`) against the CPU twin
-/// (`Coupled::step_parts`) on fe_fenton_cdt's 640 µm block at 10³ with its vessels
-/// (held rows) and every integrated species raised off its baseline so every reaction
-/// runs: R(y), J_R·x, the block solve (σ − J_R)⁻¹·x and W·x = σx − A·x − J_R·x at
-/// σ = 1/(γ·10 s), each within 2e-4 of the species' largest value (f32 against f64).
-#[test]
-fn device_reaction_blocks_match_the_cpu() {
-    use ionfield::cpu::coupled::{integrated_species, Coupled};
-    use ionfield::gpu::coupled_blocks::{BlockPass, GpuBlocks};
-    let Some(ctx) = common::gpu_context() else {
-        return;
-    };
+/// (largest max |GPU − CPU| / max |CPU| over the species of species-major vectors of
+/// `n` voxels each, that species); a species that is 0 on the CPU must be 0 on the GPU.
+fn worst_per_species(what: &str, cpu: &[f64], gpu: &[f32], n: usize) -> (f64, usize) {
+    let mut worst = (0.0f64, 0usize);
+    for k in 0..cpu.len() / n {
+        let (c, g) = (&cpu[k * n..(k + 1) * n], &gpu[k * n..(k + 1) * n]);
+        let scale = c.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        if scale == 0.0 {
+            assert!(
+                g.iter().all(|&v| v == 0.0),
+                "{what}: species {k} should be 0"
+            );
+            continue;
+        }
+        let err = c
+            .iter()
+            .zip(g)
+            .fold(0.0f64, |m, (a, b)| m.max((a - *b as f64).abs()));
+        if err / scale > worst.0 {
+            worst = (err / scale, k);
+        }
+    }
+    worst
+}
+
+/// fe_fenton_cdt's 640 µm block on 10³ voxels of 64 µm, with its vessels and network.
+fn fenton_model_10() -> Model {
     let path = "configs/therapies/fe_fenton_cdt.toml";
     let sets: Vec<String> = ["grid.shape=[10,10,10]", "grid.voxel_um=64"]
         .iter()
@@ -256,7 +270,23 @@ fn device_reaction_blocks_match_the_cpu() {
         false,
     )
     .expect("the preset loads");
-    let model = Model::build(&resolved.scenario);
+    Model::build(&resolved.scenario)
+}
+
+/// The coupled scheme's per-voxel reaction parts on the device (`gpu::coupled_blocks`, the
+/// network generated into `shaders/coupled_blocks.wgsl`) against the CPU twin
+/// (`Coupled::step_parts`) on fe_fenton_cdt's 640 µm block at 10³ with its vessels
+/// (held rows) and every integrated species raised off its baseline so every reaction
+/// runs: R(y), J_R·x, the block solve (σ − J_R)⁻¹·x and W·x = σx − A·x − J_R·x at
+/// σ = 1/(γ·10 s), each within 2e-4 of the species' largest value (f32 against f64).
+#[test]
+fn device_reaction_blocks_match_the_cpu() {
+    use ionfield::cpu::coupled::{integrated_species, Coupled};
+    use ionfield::gpu::coupled_blocks::{BlockPass, GpuBlocks};
+    let Some(ctx) = common::gpu_context() else {
+        return;
+    };
+    let model = fenton_model_10();
     let vars = integrated_species(&model);
     let n = model.grid.n_voxels();
     let mut conc = model.initial_mm.clone();
@@ -327,30 +357,91 @@ fn device_reaction_blocks_match_the_cpu() {
         ("(σ − J_R)⁻¹·x", &parts.block_solve, &z_gpu),
         ("W·x", &parts.wx, &wx_gpu),
     ] {
-        let mut worst = (0.0f64, 0usize);
-        for k in 0..vars.len() {
-            let (c, g) = (&cpu_v[k * n..(k + 1) * n], &gpu_v[k * n..(k + 1) * n]);
-            let scale = c.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-            if scale == 0.0 {
-                assert!(
-                    g.iter().all(|&v| v == 0.0),
-                    "{what}: species {k} should be 0"
-                );
-                continue;
-            }
-            let err = c
-                .iter()
-                .zip(g)
-                .fold(0.0f64, |m, (a, b)| m.max((a - *b as f64).abs()));
-            if err / scale > worst.0 {
-                worst = (err / scale, k);
-            }
-        }
+        let worst = worst_per_species(what, cpu_v, gpu_v, n);
         let name = &model.species[vars[worst.1]].name;
         println!(
             "{what}: worst max |GPU − CPU| / max |CPU| = {:.2e} ({name})",
             worst.0
         );
         assert!(worst.0 <= 2e-4, "{what}: {:e} in {name}", worst.0);
+    }
+}
+
+/// The whole factored preconditioner on the device against `Coupled::step_parts`'s
+/// apply_split: the block solve (`gpu::coupled_blocks`), then σ·(σ − A)⁻¹ by one V-cycle of
+/// every integrated species (`gpu::multigrid`, species without diffusion or loss on the
+/// identity's levels) and the uniform shift of the closed species (no held voxel, no loss:
+/// their sums are kept, by a fixed-order reduction). fe_fenton_cdt on 10³ × 64 µm, as
+/// above, at σ = 1/(γ·10 s) and 1/(γ·600 s); within 2e-4 of each species' largest value,
+/// and the closed species' sums within 1e-5 of the CPU's.
+#[test]
+fn device_preconditioner_matches_the_cpu() {
+    use ionfield::cpu::coupled::{integrated_species, is_closed, species_hierarchy, Coupled};
+    use ionfield::cpu::multigrid::Hierarchy;
+    use ionfield::gpu::coupled_blocks::{BlockPass, GpuBlocks};
+    use ionfield::gpu::multigrid::GpuMultigrid;
+    let Some(ctx) = common::gpu_context() else {
+        return;
+    };
+    let model = fenton_model_10();
+    let vars = integrated_species(&model);
+    let closed: Vec<bool> = vars.iter().map(|&s| is_closed(&model, s)).collect();
+    assert!(closed.iter().any(|&c| c), "the case has a closed species");
+    let n = model.grid.n_voxels();
+    let hs: Vec<Hierarchy> = vars.iter().map(|&s| species_hierarchy(&model, s)).collect();
+    let refs: Vec<&Hierarchy> = hs.iter().collect();
+    let mg = GpuMultigrid::new(&ctx, &refs, &closed).expect("device multigrid");
+    let mut blocks = GpuBlocks::new(&ctx, &model)
+        .expect("device blocks")
+        .expect("the preset has a network");
+    let conc = model.initial_mm.clone();
+    let x: Vec<f64> = (0..vars.len() * n)
+        .map(|i| ((i * 104_729) % 23) as f64 / 23.0 - 0.3)
+        .collect();
+    let y32: Vec<f32> = vars
+        .iter()
+        .flat_map(|&s| conc[s].iter().map(|&v| v as f32))
+        .collect();
+    let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+    ctx.queue
+        .write_buffer(&blocks.y, 0, bytemuck::cast_slice(&y32));
+    ctx.queue
+        .write_buffer(&blocks.xin, 0, bytemuck::cast_slice(&x32));
+    let bytes = (vars.len() * n * 4) as u64;
+    for h in [10.0, 600.0] {
+        let sigma = 1.0 / ((1.0 + 1.0 / 2f64.sqrt()) * h);
+        let mut cpu = Coupled::new(&model, 1e-2, 1.0, true);
+        let want = cpu.step_parts(&conc, sigma, &x).precond;
+        blocks.set_sigma(&ctx, sigma);
+        mg.set_sigma(&ctx, sigma);
+        let mut encoder = ctx.device.create_command_encoder(&Default::default());
+        blocks.encode(&mut encoder, BlockPass::Blocks);
+        blocks.encode(&mut encoder, BlockPass::Precond);
+        encoder.copy_buffer_to_buffer(&blocks.xout, 0, &mg.b, 0, bytes);
+        mg.encode_preconditioner(&mut encoder);
+        ctx.queue.submit([encoder.finish()]);
+        let got = mg.read_x(&ctx).expect("read back");
+        let worst = worst_per_species("P⁻¹·x", &want, &got, n);
+        for k in 0..vars.len() {
+            let (c, g) = (&want[k * n..(k + 1) * n], &got[k * n..(k + 1) * n]);
+            if closed[k] {
+                let (sc, sg) = (
+                    c.iter().sum::<f64>(),
+                    g.iter().map(|&v| v as f64).sum::<f64>(),
+                );
+                let size = c.iter().map(|v| v.abs()).sum::<f64>();
+                assert!(
+                    (sc - sg).abs() <= 1e-5 * size,
+                    "h = {h} s: closed {} sums {sc:e} against {sg:e}",
+                    model.species[vars[k]].name
+                );
+            }
+        }
+        let name = &model.species[vars[worst.1]].name;
+        println!(
+            "h = {h} s: P⁻¹·x worst max |GPU − CPU| / max |CPU| = {:.2e} ({name})",
+            worst.0
+        );
+        assert!(worst.0 <= 2e-4, "h = {h} s: {:e} in {name}", worst.0);
     }
 }

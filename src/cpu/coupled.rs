@@ -227,6 +227,27 @@ pub fn integrated_species(model: &Model) -> Vec<usize> {
         .collect()
 }
 
+/// The multigrid levels of σ − A for species `s` (c = D/dx², its loss per tissue, its
+/// held voxels); for a species that neither diffuses nor decays the operator is σ alone.
+pub fn species_hierarchy(model: &Model, s: usize) -> Hierarchy {
+    let sp = &model.species[s];
+    let c_per_s = sp.diffusion_um2_per_s / (model.grid.voxel_um * model.grid.voxel_um);
+    let held: Vec<bool> = model.mask.iter().map(|&m| m & held_bit(s) != 0).collect();
+    let loss: Vec<f64> = model
+        .mask
+        .iter()
+        .map(|&m| sp.decay_per_s_by_tissue[(m & TISSUE_ID_MASK) as usize])
+        .collect();
+    Hierarchy::new(model.grid.shape(), c_per_s, &loss, &held)
+}
+
+/// Whether species `s` is closed: no held voxel and no loss, so only reactions change its
+/// grid total (the preconditioner then keeps its sum).
+pub fn is_closed(model: &Model, s: usize) -> bool {
+    let held_anywhere = model.mask.iter().any(|&m| m & held_bit(s) != 0);
+    !held_anywhere && !model.species[s].decays()
+}
+
 /// The parts of one step's linear algebra ([`Coupled::step_parts`]).
 pub struct StepParts {
     /// R(y), mM/s, 0 in held rows (integrated species only).
@@ -237,6 +258,9 @@ pub struct StepParts {
     pub block_solve: Vec<f64>,
     /// W·x = σx − J_R·x − A·x.
     pub wx: Vec<f64>,
+    /// The factored preconditioner P⁻¹·x = σ·(σ − A)⁻¹·(σ − J_R)⁻¹·x (one V-cycle per
+    /// species, closed species shifted to keep their sum).
+    pub precond: Vec<f64>,
 }
 
 /// The coupled integrator's state: the integrated species and their scratch vectors.
@@ -302,13 +326,13 @@ impl Coupled {
             let state_ix = net
                 .as_ref()
                 .and_then(|net| net.state.iter().position(|&x| x == s));
+            let closed = is_closed(model, s);
             let atol_mm = match (&net, state_ix) {
                 (Some(net), Some(i)) => net.atol_mm[i],
                 _ => sp.atol_mm.unwrap_or(DEFAULT_ATOL_MM),
             };
-            let held_anywhere = model.mask.iter().any(|&m| m & held_bit(s) != 0);
             vars.push(Var {
-                closed: !held_anywhere && !sp.decays(),
+                closed,
                 species: s,
                 c_per_s: sp.diffusion_um2_per_s / dx2,
                 decay_per_s: sp.decay_per_s_by_tissue,
@@ -383,15 +407,7 @@ impl Coupled {
             .iter()
             .map(|v| {
                 let decays = v.decay_per_s.iter().any(|&d| d > 0.0);
-                (v.c_per_s > 0.0 || decays).then(|| {
-                    let held: Vec<bool> = model.mask.iter().map(|&m| m & v.held_bit != 0).collect();
-                    let loss: Vec<f64> = model
-                        .mask
-                        .iter()
-                        .map(|&m| v.decay_per_s[(m & TISSUE_ID_MASK) as usize])
-                        .collect();
-                    Hierarchy::new(model.grid.shape(), v.c_per_s, &loss, &held)
-                })
+                (v.c_per_s > 0.0 || decays).then(|| species_hierarchy(model, v.species))
             })
             .collect();
         let n_slots = chem.as_ref().map_or(0, |c| c.n_slots);
@@ -1060,11 +1076,14 @@ impl Coupled {
         self.solve_blocks(x, &mut block_solve, sigma);
         let mut wx = vec![0.0; self.len()];
         self.apply_w(x, &mut wx, sigma);
+        let mut precond = vec![0.0; self.len()];
+        self.apply_split(x, &mut precond, sigma);
         StepParts {
             r,
             jx,
             block_solve,
             wx,
+            precond,
         }
     }
 

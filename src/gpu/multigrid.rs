@@ -35,8 +35,13 @@ pub struct LevelParams {
     pub cn: u32,
     pub c_vec_off: u32,
     pub n_species: u32,
-    pub _pad: [u32; 2],
+    /// `partial_sums`: workgroups per species, each adding [`SUM_CHUNK`] values.
+    pub sum_groups: u32,
+    pub _pad: u32,
 }
+
+/// Values one workgroup of `partial_sums` adds; equal to `SUM_CHUNK` in the shader.
+pub const SUM_CHUNK: usize = 1024;
 
 /// WGSL source as written in `shaders/`.
 pub const SHADER: &str = include_str!("../../shaders/multigrid.wgsl");
@@ -49,6 +54,13 @@ pub struct GpuMultigrid {
     relax: wgpu::ComputePipeline,
     restrict: wgpu::ComputePipeline,
     prolong: wgpu::ComputePipeline,
+    scale_b: wgpu::ComputePipeline,
+    partial_sums: wgpu::ComputePipeline,
+    finish_sums: wgpu::ComputePipeline,
+    shift_closed: wgpu::ComputePipeline,
+    /// Whether some species is closed (the shift has work).
+    any_closed: bool,
+    sum_groups: usize,
     /// Per level, the bind groups of colour 0 and colour 1 (restriction and
     /// prolongation use colour 0's).
     bind_groups: Vec<[wgpu::BindGroup; 2]>,
@@ -59,8 +71,14 @@ pub struct GpuMultigrid {
 }
 
 impl GpuMultigrid {
-    /// The hierarchies (all of one grid's shape, finest level first) on the device.
-    pub fn new(ctx: &GpuContext, hierarchies: &[&Hierarchy]) -> Result<GpuMultigrid, Error> {
+    /// The hierarchies (all of one grid's shape, finest level first) on the device;
+    /// `closed[s]`: species s has no held voxel and no loss, so the preconditioner keeps
+    /// its grid sum ([`GpuMultigrid::encode_preconditioner`]).
+    pub fn new(
+        ctx: &GpuContext,
+        hierarchies: &[&Hierarchy],
+        closed: &[bool],
+    ) -> Result<GpuMultigrid, Error> {
         let device = &ctx.device;
         let n_species = hierarchies.len();
         let first = hierarchies.first().ok_or_else(|| Error::Validation {
@@ -116,6 +134,25 @@ impl GpuMultigrid {
         let x = storage("ionfield.mg.x", &vec![0.0; vec_len], vec_usage);
         let b = storage("ionfield.mg.b", &vec![0.0; vec_len], vec_usage);
         let sigma = storage("ionfield.mg.sigma", &[1.0], wgpu::BufferUsages::COPY_DST);
+        let sum_groups = level_voxels[0].div_ceil(SUM_CHUNK);
+        let closed_flags: Vec<u32> = (0..n_species)
+            .map(|s| u32::from(closed.get(s).copied().unwrap_or(false)))
+            .collect();
+        let closed_buf = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("ionfield.mg.closed"),
+            contents: bytemuck::cast_slice(&closed_flags),
+            usage: wgpu::BufferUsages::STORAGE,
+        });
+        let partial = storage(
+            "ionfield.mg.partial",
+            &vec![0.0; sum_groups * n_species],
+            wgpu::BufferUsages::empty(),
+        );
+        let totals = storage(
+            "ionfield.mg.totals",
+            &vec![0.0; n_species],
+            wgpu::BufferUsages::COPY_SRC,
+        );
 
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
@@ -143,6 +180,9 @@ impl GpuMultigrid {
                 entry(3, read),
                 entry(4, write),
                 entry(5, write),
+                entry(6, read),
+                entry(7, write),
+                entry(8, write),
             ],
         });
         let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
@@ -165,6 +205,12 @@ impl GpuMultigrid {
             pipeline("restrict_residual"),
             pipeline("prolong"),
         );
+        let (scale_b, partial_sums, finish_sums, shift_closed) = (
+            pipeline("scale_b"),
+            pipeline("partial_sums"),
+            pipeline("finish_sums"),
+            pipeline("shift_closed"),
+        );
         let mut bind_groups = Vec::new();
         for (l, &shape) in shapes.iter().enumerate() {
             let coarse = shapes.get(l + 1).copied().unwrap_or([1, 1, 1]);
@@ -184,7 +230,8 @@ impl GpuMultigrid {
                     cn: coarse.iter().product::<usize>() as u32,
                     c_vec_off: vec_off.get(l + 1).copied().unwrap_or(0) as u32,
                     n_species: n_species as u32,
-                    _pad: [0; 2],
+                    sum_groups: sum_groups as u32,
+                    _pad: 0,
                 };
                 let uniform = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
                     label: Some("ionfield.mg.level"),
@@ -219,6 +266,18 @@ impl GpuMultigrid {
                             binding: 5,
                             resource: b.as_entire_binding(),
                         },
+                        wgpu::BindGroupEntry {
+                            binding: 6,
+                            resource: closed_buf.as_entire_binding(),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 7,
+                            resource: partial.as_entire_binding(),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 8,
+                            resource: totals.as_entire_binding(),
+                        },
                     ],
                 })
             };
@@ -236,6 +295,12 @@ impl GpuMultigrid {
             relax,
             restrict,
             prolong,
+            scale_b,
+            partial_sums,
+            finish_sums,
+            shift_closed,
+            any_closed: closed_flags.iter().any(|&c| c != 0),
+            sum_groups,
             bind_groups,
             sigma,
             x,
@@ -314,6 +379,44 @@ impl GpuMultigrid {
         }
     }
 
+    /// Records x = σ·(σ·I − A)⁻¹·b on level 0 (one V-cycle of σ·b, then the closed
+    /// species shifted uniformly so that Σx = Σb: the diffusion half of the coupled
+    /// scheme's factored preconditioner, `cpu::coupled`'s apply_split after its block
+    /// solve). `b` holds the block solve's output on entry and σ times it on exit.
+    pub fn encode_preconditioner(&self, encoder: &mut wgpu::CommandEncoder) {
+        let n0 = self.level_voxels[0];
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("ionfield.mg.scale_b"),
+                timestamp_writes: None,
+            });
+            pass.set_pipeline(&self.scale_b);
+            pass.set_bind_group(0, &self.bind_groups[0][0], &[]);
+            let (gx, gy) = workgroups_2d(n0 * self.n_species);
+            pass.dispatch_workgroups(gx, gy, 1);
+        }
+        self.encode_v_cycle(encoder);
+        if !self.any_closed {
+            return;
+        }
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("ionfield.mg.closed_shift"),
+            timestamp_writes: None,
+        });
+        pass.set_bind_group(0, &self.bind_groups[0][0], &[]);
+        pass.set_pipeline(&self.partial_sums);
+        // Whole workgroups here, laid out as workgroups_2d lays out invocations.
+        let groups = self.sum_groups * self.n_species;
+        let gx = groups.min(65535);
+        pass.dispatch_workgroups(gx as u32, groups.div_ceil(gx) as u32, 1);
+        pass.set_pipeline(&self.finish_sums);
+        let (gx, gy) = workgroups_2d(self.n_species);
+        pass.dispatch_workgroups(gx, gy, 1);
+        pass.set_pipeline(&self.shift_closed);
+        let (gx, gy) = workgroups_2d(n0 * self.n_species);
+        pass.dispatch_workgroups(gx, gy, 1);
+    }
+
     /// Reads level 0 of `x` back (species-major, n_species × n₀). Waits for the device.
     pub fn read_x(&self, ctx: &GpuContext) -> Result<Vec<f32>, Error> {
         read_back(ctx, &self.x, self.level_voxels[0] * self.n_species)
@@ -345,6 +448,7 @@ mod tests {
             panic!("LevelParams is a struct");
         };
         assert_eq!(*span as usize, size_of::<LevelParams>());
+        assert!(SHADER.contains(&format!("const SUM_CHUNK: u32 = {SUM_CHUNK}u;")));
         let rust = [
             ("nx", offset_of!(LevelParams, nx)),
             ("n", offset_of!(LevelParams, n)),
@@ -352,6 +456,7 @@ mod tests {
             ("cn", offset_of!(LevelParams, cn)),
             ("c_vec_off", offset_of!(LevelParams, c_vec_off)),
             ("n_species", offset_of!(LevelParams, n_species)),
+            ("sum_groups", offset_of!(LevelParams, sum_groups)),
         ];
         for (name, offset) in rust {
             let m = members
