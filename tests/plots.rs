@@ -276,6 +276,11 @@ fn run_writes_figure_series_listed_in_the_manifest() {
             .unwrap_or_else(|| panic!("{path} is listed in manifest.json"));
         assert_eq!(rec["kind"], "plot");
         assert_eq!(rec["bytes"].as_u64(), Some(len as u64));
+        let how = rec["mapping"].as_str().expect("mapping");
+        assert!(
+            how.contains("embedded PNG") && !how.contains("pHYs"),
+            "{how}"
+        );
     }
     // The figure's settings are in the resolved scenario.
     let fig = &manifest["scenario"]["output"]["figure"];

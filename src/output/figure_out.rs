@@ -222,18 +222,24 @@ impl RunWriter {
             .collect();
         let times: Vec<String> = fig.times_s.iter().map(|t| format!("{t}")).collect();
         let mapping = format!(
-            "rows top to bottom: {}; columns t = {} s; colour = {}((value − lo)/(hi − lo)) per row, or of log10(value/lo)/log10(hi/lo) on a log10 row (values ≤ lo at the bottom colour), clamped; NaN = magenta;{} {} dpi (pHYs)",
+            "rows top to bottom: {}; columns t = {} s; colour = {}((value − lo)/(hi − lo)) per row, or of log10(value/lo)/log10(hi/lo) on a log10 row (values ≤ lo at the bottom colour), clamped; NaN = magenta;{}",
             rows.join("; "),
             times.join(", "),
             colormap::name(out.colormap),
             no_tissue.replace('\n', " "),
-            spec.dpi
         );
+        let how_drawn = [
+            format!(" {} dpi (pHYs)", spec.dpi),
+            format!(
+                " vector text and lines, each panel an embedded PNG of one pixel per voxel drawn unsmoothed; the size of the {} dpi PNG",
+                spec.dpi
+            ),
+        ];
         let fields: Vec<&str> = fig.rows.iter().map(|r| r.field.as_str()).collect();
         let record = FileRecord {
             axis: Some(axis.letter().to_string()),
             slice_index: Some(spec.slice_index),
-            mapping: Some(mapping),
+            mapping: Some(mapping.clone() + &how_drawn[0]),
             ..FileRecord::of_field("plot", &fields.join(","), "", time_s, step)
         };
         let svg = chart::figure_series_svg(fig, &style);
@@ -246,7 +252,11 @@ impl RunWriter {
             (FIGURE_VECTOR_PATHS[0], svg.as_bytes()),
             (FIGURE_VECTOR_PATHS[1], &pdf[..]),
         ] {
-            self.replace_file(rel, bytes, record.clone())?;
+            let mut record = record.clone();
+            if rel != FIGURE_PATH {
+                record.mapping = Some(mapping.clone() + &how_drawn[1]);
+            }
+            self.replace_file(rel, bytes, record)?;
         }
         if let Some(fig) = self.figure.as_mut() {
             fig.written = true;
