@@ -33,6 +33,7 @@ pub fn check(args: &CheckArgs) -> Result<(), AppError> {
         g.extent_um().y,
         g.extent_um().z
     );
+    print_vessels(&scenario);
     print_time(&scenario, &estimate);
     let dx2 = g.voxel_um * g.voxel_um;
     for s in &scenario.species {
@@ -97,6 +98,29 @@ pub fn check(args: &CheckArgs) -> Result<(), AppError> {
     println!("{}", scenario_json(&mut scenario));
     print_origins(&scenario, &origins);
     Ok(())
+}
+
+/// Grids up to this many voxels are rasterised by `check` to report their vessels (a
+/// 256³ model builds in seconds; 1024³ would take minutes and gigabytes).
+const CHECK_RASTER_VOXELS: usize = 1 << 24;
+
+/// The fraction of voxels inside vessels, and the model's warnings (a grid too coarse
+/// for its capillaries), as `run` logs them before it starts.
+fn print_vessels(scenario: &crate::config::Scenario) {
+    if scenario.grid.n_voxels() > CHECK_RASTER_VOXELS {
+        println!(
+            "vessels: not rasterised here above 256³ voxels (`run` reports them before it starts)"
+        );
+        return;
+    }
+    let model = crate::model::Model::build(scenario);
+    println!(
+        "vessels: {:.1} % of the voxels",
+        100.0 * model.vessel_fraction()
+    );
+    for w in model.warnings() {
+        println!("warning: {w}");
+    }
 }
 
 /// Vessels listed in full by `check`'s JSON; a longer list (a network file may hold up to
