@@ -14,6 +14,7 @@
 use wgpu::util::DeviceExt;
 
 use super::diffuse::workgroups_2d;
+use super::kernel::{Kernel, Slot};
 use super::{read_back, Error, GpuContext};
 use crate::chem::wgsl::coupled_kernel_source;
 use crate::config::MAX_TISSUES;
@@ -174,86 +175,25 @@ impl GpuBlocks {
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
         });
 
-        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("ionfield.coupled_blocks"),
-            source: wgpu::ShaderSource::Wgsl(source.into()),
-        });
-        let entry = |binding, ty| wgpu::BindGroupLayoutEntry {
-            binding,
-            visibility: wgpu::ShaderStages::COMPUTE,
-            ty: wgpu::BindingType::Buffer {
-                ty,
-                has_dynamic_offset: false,
-                min_binding_size: None,
-            },
-            count: None,
-        };
-        let read = wgpu::BufferBindingType::Storage { read_only: true };
-        let write = wgpu::BufferBindingType::Storage { read_only: false };
-        let kinds = [
-            wgpu::BufferBindingType::Uniform,
-            read,
-            read,
-            read,
-            write,
-            write,
-            write,
-            write,
-            read,
-            write,
-        ];
-        let entries: Vec<_> = kinds
-            .iter()
-            .enumerate()
-            .map(|(b, &k)| entry(b as u32, k))
-            .collect();
-        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("ionfield.coupled_blocks.layout"),
-            entries: &entries,
-        });
-        let buffers = [
-            &uniform, &mask, &y, &fixed_buf, &fout, &jac, &lu, &status, &xin, &xout,
-        ];
-        let bind_entries: Vec<_> = buffers
-            .iter()
-            .enumerate()
-            .map(|(b, buf)| wgpu::BindGroupEntry {
-                binding: b as u32,
-                resource: buf.as_entire_binding(),
-            })
-            .collect();
-        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("ionfield.coupled_blocks.bind_group"),
-            layout: &layout,
-            entries: &bind_entries,
-        });
-        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some("ionfield.coupled_blocks.pipeline_layout"),
-            bind_group_layouts: &[Some(&layout)],
-            immediate_size: 0,
-        });
-        let pipeline = |name: &str| {
-            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(&format!("ionfield.coupled_blocks.{name}")),
-                layout: Some(&pipeline_layout),
-                module: &module,
-                entry_point: Some(name),
-                compilation_options: Default::default(),
-                cache: None,
-            })
-        };
-        let pipelines = [
-            pipeline("blocks"),
-            pipeline("precond"),
-            pipeline("apply_jr"),
-        ];
-        if let Some(e) = pollster::block_on(scope.pop()) {
-            return Err(Error::Shader {
-                shader: "coupled_blocks.wgsl (generated)".into(),
-                message: e.to_string(),
-            });
-        }
+        let (r, w) = (Slot::Read, Slot::Write);
+        let blocks_kernel = Kernel::new(
+            device,
+            "coupled_blocks.wgsl (generated)",
+            source,
+            &[Slot::Uniform, r, r, r, w, w, w, w, r, w],
+            &["blocks", "precond", "apply_jr"],
+        )?;
+        let bind_group = blocks_kernel.bind(
+            device,
+            "ionfield.coupled_blocks.bind_group",
+            &[
+                &uniform, &mask, &y, &fixed_buf, &fout, &jac, &lu, &status, &xin, &xout,
+            ],
+        );
+        let pipelines: [_; 3] = blocks_kernel
+            .pipelines
+            .try_into()
+            .expect("three entry points");
 
         // The diffusion operator over the same vectors.
         let dx2 = model.grid.voxel_um * model.grid.voxel_um;
@@ -284,55 +224,19 @@ impl GpuBlocks {
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
         });
         let var_buf = init("ionfield.cb.vars", bytemuck::cast_slice(&var_params));
-        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let op_module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("ionfield.coupled_operator"),
-            source: wgpu::ShaderSource::Wgsl(
-                (crate::grid::wgsl_constants() + OPERATOR_SHADER).into(),
-            ),
-        });
-        let op_kinds = [wgpu::BufferBindingType::Uniform, read, read, read, write];
-        let op_entries: Vec<_> = op_kinds
-            .iter()
-            .enumerate()
-            .map(|(b, &k)| entry(b as u32, k))
-            .collect();
-        let op_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("ionfield.coupled_operator.layout"),
-            entries: &op_entries,
-        });
-        let op_bind: Vec<_> = [&operator_uniform, &var_buf, &mask, &xin, &xout]
-            .iter()
-            .enumerate()
-            .map(|(b, buf)| wgpu::BindGroupEntry {
-                binding: b as u32,
-                resource: buf.as_entire_binding(),
-            })
-            .collect();
-        let operator_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("ionfield.coupled_operator.bind_group"),
-            layout: &op_layout,
-            entries: &op_bind,
-        });
-        let op_pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some("ionfield.coupled_operator.pipeline_layout"),
-            bind_group_layouts: &[Some(&op_layout)],
-            immediate_size: 0,
-        });
-        let operator = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some("ionfield.coupled_operator.sigma_minus_a"),
-            layout: Some(&op_pipeline_layout),
-            module: &op_module,
-            entry_point: Some("sigma_minus_a"),
-            compilation_options: Default::default(),
-            cache: None,
-        });
-        if let Some(e) = pollster::block_on(scope.pop()) {
-            return Err(Error::Shader {
-                shader: "coupled_operator.wgsl".into(),
-                message: e.to_string(),
-            });
-        }
+        let op_kernel = Kernel::new(
+            device,
+            "coupled_operator.wgsl",
+            crate::grid::wgsl_constants() + OPERATOR_SHADER,
+            &[Slot::Uniform, r, r, r, w],
+            &["sigma_minus_a"],
+        )?;
+        let operator_group = op_kernel.bind(
+            device,
+            "ionfield.coupled_operator.bind_group",
+            &[&operator_uniform, &var_buf, &mask, &xin, &xout],
+        );
+        let [operator]: [_; 1] = op_kernel.pipelines.try_into().expect("one entry point");
         Ok(Some(GpuBlocks {
             n,
             n_vars: vars.len(),

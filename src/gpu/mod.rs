@@ -4,6 +4,7 @@
 pub mod context;
 pub mod coupled_blocks;
 pub mod diffuse;
+mod kernel;
 pub mod multigrid;
 pub mod plan;
 pub mod react;

@@ -14,6 +14,7 @@
 use wgpu::util::DeviceExt;
 
 use super::diffuse::workgroups_2d;
+use super::kernel::{Kernel, Slot};
 use super::{read_back, Error, GpuContext};
 use crate::cpu::multigrid::{Hierarchy, COARSEST_SWEEPS, SWEEPS};
 
@@ -154,63 +155,37 @@ impl GpuMultigrid {
             wgpu::BufferUsages::COPY_SRC,
         );
 
-        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("ionfield.multigrid"),
-            source: wgpu::ShaderSource::Wgsl(SHADER.into()),
-        });
-        let entry = |binding, ty| wgpu::BindGroupLayoutEntry {
-            binding,
-            visibility: wgpu::ShaderStages::COMPUTE,
-            ty: wgpu::BindingType::Buffer {
-                ty,
-                has_dynamic_offset: false,
-                min_binding_size: None,
-            },
-            count: None,
-        };
-        let read = wgpu::BufferBindingType::Storage { read_only: true };
-        let write = wgpu::BufferBindingType::Storage { read_only: false };
-        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("ionfield.multigrid.layout"),
-            entries: &[
-                entry(0, wgpu::BufferBindingType::Uniform),
-                entry(1, read),
-                entry(2, read),
-                entry(3, read),
-                entry(4, write),
-                entry(5, write),
-                entry(6, read),
-                entry(7, write),
-                entry(8, write),
+        let kernel = Kernel::new(
+            device,
+            "multigrid.wgsl",
+            SHADER.to_string(),
+            &[
+                Slot::Uniform,
+                Slot::Read,
+                Slot::Read,
+                Slot::Read,
+                Slot::Write,
+                Slot::Write,
+                Slot::Read,
+                Slot::Write,
+                Slot::Write,
             ],
-        });
-        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some("ionfield.multigrid.pipeline_layout"),
-            bind_group_layouts: &[Some(&layout)],
-            immediate_size: 0,
-        });
-        let pipeline = |name: &str| {
-            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(&format!("ionfield.multigrid.{name}")),
-                layout: Some(&pipeline_layout),
-                module: &module,
-                entry_point: Some(name),
-                compilation_options: Default::default(),
-                cache: None,
-            })
-        };
-        let (relax, restrict, prolong) = (
-            pipeline("relax"),
-            pipeline("restrict_residual"),
-            pipeline("prolong"),
-        );
-        let (scale_b, partial_sums, finish_sums, shift_closed) = (
-            pipeline("scale_b"),
-            pipeline("partial_sums"),
-            pipeline("finish_sums"),
-            pipeline("shift_closed"),
-        );
+            &[
+                "relax",
+                "restrict_residual",
+                "prolong",
+                "scale_b",
+                "partial_sums",
+                "finish_sums",
+                "shift_closed",
+            ],
+        )?;
+        let [relax, restrict, prolong, scale_b, partial_sums, finish_sums, shift_closed]: [_; 7] =
+            kernel
+                .pipelines
+                .clone()
+                .try_into()
+                .expect("seven entry points");
         let mut bind_groups = Vec::new();
         for (l, &shape) in shapes.iter().enumerate() {
             let coarse = shapes.get(l + 1).copied().unwrap_or([1, 1, 1]);
@@ -238,56 +213,23 @@ impl GpuMultigrid {
                     contents: bytemuck::bytes_of(&params),
                     usage: wgpu::BufferUsages::UNIFORM,
                 });
-                device.create_bind_group(&wgpu::BindGroupDescriptor {
-                    label: Some("ionfield.mg.bind_group"),
-                    layout: &layout,
-                    entries: &[
-                        wgpu::BindGroupEntry {
-                            binding: 0,
-                            resource: uniform.as_entire_binding(),
-                        },
-                        wgpu::BindGroupEntry {
-                            binding: 1,
-                            resource: sigma.as_entire_binding(),
-                        },
-                        wgpu::BindGroupEntry {
-                            binding: 2,
-                            resource: op_buf.as_entire_binding(),
-                        },
-                        wgpu::BindGroupEntry {
-                            binding: 3,
-                            resource: count_buf.as_entire_binding(),
-                        },
-                        wgpu::BindGroupEntry {
-                            binding: 4,
-                            resource: x.as_entire_binding(),
-                        },
-                        wgpu::BindGroupEntry {
-                            binding: 5,
-                            resource: b.as_entire_binding(),
-                        },
-                        wgpu::BindGroupEntry {
-                            binding: 6,
-                            resource: closed_buf.as_entire_binding(),
-                        },
-                        wgpu::BindGroupEntry {
-                            binding: 7,
-                            resource: partial.as_entire_binding(),
-                        },
-                        wgpu::BindGroupEntry {
-                            binding: 8,
-                            resource: totals.as_entire_binding(),
-                        },
+                kernel.bind(
+                    device,
+                    "ionfield.mg.bind_group",
+                    &[
+                        &uniform,
+                        &sigma,
+                        &op_buf,
+                        &count_buf,
+                        &x,
+                        &b,
+                        &closed_buf,
+                        &partial,
+                        &totals,
                     ],
-                })
+                )
             };
             bind_groups.push([make(0), make(1)]);
-        }
-        if let Some(e) = pollster::block_on(scope.pop()) {
-            return Err(Error::Shader {
-                shader: "multigrid.wgsl".into(),
-                message: e.to_string(),
-            });
         }
         Ok(GpuMultigrid {
             level_voxels,
