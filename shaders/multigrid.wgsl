@@ -100,6 +100,20 @@ fn neighbour_sum(s: u32, i: u32, j: u32, k: u32, ix: u32) -> f32 {
     return acc;
 }
 
+// Species and voxel (index and i, j, k) of invocation `id` over this level's voxels.
+struct Voxel {
+    s: u32,
+    ix: u32,
+    i: u32,
+    j: u32,
+    k: u32,
+}
+
+fn voxel_of(id: u32) -> Voxel {
+    let ix = id % level.n;
+    return Voxel(id / level.n, ix, ix % level.nx, (ix / level.nx) % level.ny, ix / (level.nx * level.ny));
+}
+
 fn diagonal(s: u32, ix: u32) -> f32 {
     return sigma[0] * count[level.cnt_off + ix] + op[level.op_off + 4u * s * level.n + ix];
 }
@@ -110,16 +124,12 @@ fn relax(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
     if (id >= level.n * level.n_species) {
         return;
     }
-    let s = id / level.n;
-    let ix = id % level.n;
-    let i = ix % level.nx;
-    let j = (ix / level.nx) % level.ny;
-    let k = ix / (level.nx * level.ny);
-    if ((i + j + k) % 2u != level.colour) {
+    let p = voxel_of(id);
+    if ((p.i + p.j + p.k) % 2u != level.colour) {
         return;
     }
-    let v = level.vec_off + s * level.n + ix;
-    x[v] = (b[v] + neighbour_sum(s, i, j, k, ix)) / diagonal(s, ix);
+    let v = level.vec_off + p.s * level.n + p.ix;
+    x[v] = (b[v] + neighbour_sum(p.s, p.i, p.j, p.k, p.ix)) / diagonal(p.s, p.ix);
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -154,13 +164,9 @@ fn prolong(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     if (id >= level.n * level.n_species) {
         return;
     }
-    let s = id / level.n;
-    let ix = id % level.n;
-    let i = ix % level.nx;
-    let j = (ix / level.nx) % level.ny;
-    let k = ix / (level.nx * level.ny);
-    let c = i / 2u + level.cnx * (j / 2u + level.cny * (k / 2u));
-    x[level.vec_off + s * level.n + ix] += x[level.c_vec_off + s * level.cn + c];
+    let p = voxel_of(id);
+    let c = p.i / 2u + level.cnx * (p.j / 2u + level.cny * (p.k / 2u));
+    x[level.vec_off + p.s * level.n + p.ix] += x[level.c_vec_off + p.s * level.cn + c];
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
