@@ -56,16 +56,14 @@
 //! to 0 (a change below atol per voxel, which breaks the conservation above only by that);
 //! larger ones reject the step.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-
 use rayon::prelude::*;
 
 use crate::chem::lanes::{RhsJacLanes, LANES};
 use crate::chem::ros2::{Prepared, GAMMA};
 use crate::chem::sparse::{factor_in_place, FactorOp};
 use crate::chem::Network;
-use crate::engine::StepStats;
+use crate::engine::control::{Attempt, StepController};
+use crate::engine::{StepControl, StepStats};
 use crate::grid::MAX_TISSUES;
 use crate::model::{held_bit, Model, TISSUE_ID_MASK};
 
@@ -98,11 +96,6 @@ const MAX_LINEAR_ITERATIONS: usize = 300;
 /// buffer's positive eigenvalue, see `chem::network`), so waiting for the iteration limit
 /// only cost 300 iterations per try.
 const RESTART_MIN_REDUCTION: f64 = 0.5;
-
-/// After a linear solve fails at h, steps are capped at h/2; the cap doubles after this many
-/// accepted steps (the error control alone would grow the step straight back to where the
-/// solves stall, measured: 2–3 failed tries every 2–3 accepted steps).
-const CAP_RELEASE_STEPS: u32 = 10;
 
 /// Voxels per parallel task in pointwise passes.
 const CHUNK: usize = 4096;
@@ -167,15 +160,6 @@ const SPLIT_LIMIT: f64 = 100.0;
 /// fewer than [`V_CYCLE_BELOW`] with W-cycles (see [`Cycle`]).
 const W_CYCLE_FROM: usize = 5;
 const V_CYCLE_BELOW: usize = 3;
-
-/// Why a step attempt failed (the caller shrinks h).
-enum Attempt {
-    Accepted { err: f64 },
-    Rejected { err: f64 },
-    Negative,
-    LinearFailed,
-    NonFinite,
-}
 
 /// The error test of a step attempt over a range of voxels.
 #[derive(Clone, Copy)]
@@ -273,19 +257,12 @@ pub struct Coupled {
     /// Multiplies `rtol` (the spin-up loosens it; [`crate::engine::Engine::scale_tolerance`]).
     pub rtol_scale: f64,
     mask: Vec<u32>,
-    /// Step to try next, s (0: none yet).
-    pub h_s: f64,
-    /// Longest step allowed after a failed linear solve, s (0: no cap), and the steps
-    /// accepted since it was set or last doubled ([`CAP_RELEASE_STEPS`]).
-    pub h_cap_s: f64,
-    pub steps_under_cap: u32,
-    /// Set by a signal handler: [`Coupled::advance`] returns before its next attempt.
-    pub interrupt: Option<Arc<AtomicBool>>,
-    /// Error control on (false: fixed steps of `h_s`).
-    adaptive: bool,
-    /// The configured step of fixed stepping, s.
-    fixed_dt_s: f64,
-    pub stats: StepStats,
+    /// The step-size control (shared with the device twin), with the next step, the
+    /// interrupt flag and the counters.
+    pub controller: StepController,
+    /// Krylov iterations and attempts preconditioned by the coupled multigrid so far.
+    linear_iterations: u64,
+    multigrid_attempts: u64,
     /// Reaction Jacobian entries per voxel (compact slots), and σ − J_R factored per voxel
     /// (the factored preconditioner).
     jac: Vec<f64>,
@@ -417,13 +394,9 @@ impl Coupled {
             rtol,
             rtol_scale: 1.0,
             mask: model.mask.clone(),
-            h_s: first_dt_s,
-            h_cap_s: 0.0,
-            steps_under_cap: 0,
-            interrupt: None,
-            adaptive,
-            fixed_dt_s: first_dt_s,
-            stats: StepStats::default(),
+            controller: StepController::new(first_dt_s, adaptive),
+            linear_iterations: 0,
+            multigrid_attempts: 0,
             jac: vec![0.0; n * n_slots],
             lu: vec![0.0; n * n_slots],
             preconditioner: Preconditioner::Split,
@@ -452,15 +425,6 @@ impl Coupled {
         self.vars.len() * self.n
     }
 
-    /// After a jump in the fields (a dose): the next step starts again from the first
-    /// step (`time.dt_s`), not from the long steps of the settled tissue before it, which
-    /// the error test would reject one after another.
-    pub fn restart_steps(&mut self) {
-        if self.adaptive && self.h_s > 0.0 {
-            self.h_s = self.h_s.min(self.fixed_dt_s);
-        }
-    }
-
     /// Gathers the integrated species of `conc` into one vector (species-major).
     fn gather(&self, conc: &[Vec<f64>]) -> Vec<f64> {
         let mut y = Vec::with_capacity(self.len());
@@ -471,7 +435,8 @@ impl Coupled {
     }
 
     /// Advances `conc` (all species, mM) to `t_end_s` from `t_s`, or until `max_steps`
-    /// steps are accepted, or until [`Coupled::interrupt`] is set; returns the time reached.
+    /// steps are accepted, or until the controller's interrupt flag is set; returns the time
+    /// reached.
     /// `h_max_s` caps the step.
     pub fn advance(
         &mut self,
@@ -481,145 +446,33 @@ impl Coupled {
         max_steps: u64,
         h_max_s: f64,
     ) -> Result<f64, String> {
-        let mut t = t_s;
         let mut y = self.gather(conc);
-        let mut h = if self.h_s > 0.0 {
-            self.h_s
-        } else {
-            t_end_s - t_s
-        };
-        let mut taken = 0u64;
-        let mut rejected_in_row = 0u32;
-        let mut after_reject = false;
-        // (h, err) of the last rejected try, while tries are being rejected.
-        let mut last_reject: Option<(f64, f64)> = None;
-        let tiny = 1e-12 * t_end_s.abs().max(1.0);
-        while t < t_end_s - tiny && taken < max_steps {
-            if let Some(flag) = &self.interrupt {
-                if flag.load(Ordering::Relaxed) {
-                    break;
-                }
-            }
-            h = h.min(h_max_s);
-            if self.h_cap_s > 0.0 {
-                h = h.min(self.h_cap_s);
-            }
-            let last = h >= t_end_s - t;
-            let h_try = if last { t_end_s - t } else { h };
-            match self.attempt(&mut y, conc, h_try) {
-                Attempt::Accepted { err } => {
-                    if std::env::var("IONFIELD_DEBUG_COUPLED").is_ok() {
-                        eprintln!(
-                            "accept h={h_try} t={t} err={err:.3} lin={} {:?}",
-                            self.stats.linear_iterations, self.preconditioner
-                        );
-                    }
-                    t = if last { t_end_s } else { t + h_try };
-                    taken += 1;
-                    rejected_in_row = 0;
-                    last_reject = None;
-                    self.stats.steps += 1;
-                    if self.h_cap_s > 0.0 {
-                        self.steps_under_cap += 1;
-                        if self.steps_under_cap >= CAP_RELEASE_STEPS {
-                            self.h_cap_s *= 2.0;
-                            self.steps_under_cap = 0;
-                        }
-                    }
-                    let st = &mut self.stats;
-                    if !last || st.h_min_s == 0.0 {
-                        st.h_min_s = if st.h_min_s == 0.0 {
-                            h_try
-                        } else {
-                            st.h_min_s.min(h_try)
-                        };
-                    }
-                    st.h_max_s = st.h_max_s.max(h_try);
-                    let mut fac = (0.9 / err.max(1e-10).sqrt()).clamp(0.2, 5.0);
-                    if !self.adaptive {
-                        fac = 1.0;
-                    }
-                    if after_reject {
-                        fac = fac.min(1.0);
-                    }
-                    after_reject = false;
-                    // A step shortened to land on t_end keeps the longer step for later.
-                    h = if last {
-                        h.max(h_try * fac)
-                    } else {
-                        h_try * fac
-                    };
-                    // Fixed steps: back to the configured step, doubling after a forced
-                    // halving (a negative value or an unconverged solve).
-                    if !self.adaptive {
-                        h = (2.0 * h_try).max(h).min(self.fixed_dt_s);
-                    }
-                }
-                other => {
-                    if std::env::var("IONFIELD_DEBUG_COUPLED").is_ok() {
-                        eprintln!(
-                            "reject h={h_try} t={t}: {}",
-                            match &other {
-                                Attempt::Rejected { err } => format!("err {err}"),
-                                Attempt::Negative => "neg".into(),
-                                Attempt::LinearFailed => "lin".into(),
-                                _ => "nonfinite".into(),
-                            }
-                        );
-                    }
-                    self.stats.rejected += 1;
-                    rejected_in_row += 1;
-                    after_reject = true;
-                    if rejected_in_row > 60 {
-                        return Err(format!(
-                            "the coupled step was rejected 60 times in a row at t = {t} s (last try h = {h_try:e} s)"
-                        ));
-                    }
-                    let fac = match other {
-                        Attempt::Rejected { err } => {
-                            // The error of ROS2's embedded estimate scales as h²; from the
-                            // second rejection in a row the exponent is the one observed
-                            // between the last two tries, and below 1 (the error does not
-                            // shrink with h: a transient faster than the step, as at the
-                            // start of a spin-up) the step falls 5× at once (CVODE's
-                            // η ≤ 0.2 after repeated error-test failures) instead of the
-                            // ~0.8× that h² would give.
-                            let order = match last_reject {
-                                Some((h_prev, err_prev)) if rejected_in_row >= 2 => {
-                                    (err_prev / err).ln() / (h_prev / h_try).ln()
-                                }
-                                _ => 2.0,
-                            };
-                            last_reject = Some((h_try, err));
-                            if order < 1.0 {
-                                0.2
-                            } else {
-                                (0.9 / err).powf(1.0 / order.min(2.0)).clamp(0.2, 0.9)
-                            }
-                        }
-                        Attempt::NonFinite => 0.25,
-                        Attempt::LinearFailed if self.adaptive => {
-                            let cap = 0.5 * h_try;
-                            self.h_cap_s = if self.h_cap_s > 0.0 {
-                                self.h_cap_s.min(cap)
-                            } else {
-                                cap
-                            };
-                            self.steps_under_cap = 0;
-                            0.5
-                        }
-                        _ => 0.5,
-                    };
-                    h = h_try * fac;
-                }
-            }
-        }
-        self.h_s = h;
+        let mut controller =
+            std::mem::replace(&mut self.controller, StepController::new(0.0, false));
+        let reached = controller.advance(t_s, t_end_s, max_steps, h_max_s, |h, stats| {
+            let outcome = self.attempt(&mut y, conc, h);
+            stats.linear_iterations = self.linear_iterations;
+            stats.coupled_multigrid_attempts = self.multigrid_attempts;
+            outcome
+        });
+        self.controller = controller;
         for (k, v) in self.vars.iter().enumerate() {
             conc[v.species].copy_from_slice(&y[k * self.n..(k + 1) * self.n]);
         }
         self.set_quasi_steady(conc);
-        Ok(t)
+        reached
+    }
+
+    /// The counters of the step control, with the solver's work.
+    pub fn stats(&self) -> StepStats {
+        self.controller.control.stats
+    }
+
+    /// Puts back the step control saved with a checkpoint.
+    pub fn restore_control(&mut self, control: StepControl) {
+        self.controller.control = control;
+        self.linear_iterations = control.stats.linear_iterations;
+        self.multigrid_attempts = control.stats.coupled_multigrid_attempts;
     }
 
     /// One step attempt of length `h` from `y`; on acceptance `y` holds the result.
@@ -702,7 +555,7 @@ impl Coupled {
         if negative {
             return Attempt::Negative;
         }
-        if err > 1.0 && self.adaptive {
+        if err > 1.0 && self.controller.adaptive {
             return Attempt::Rejected { err };
         }
         y.par_iter_mut()
@@ -828,7 +681,7 @@ impl Coupled {
         if self.preconditioner == Preconditioner::Split {
             return self.factor_split(sigma);
         }
-        self.stats.coupled_multigrid_attempts += 1;
+        self.multigrid_attempts += 1;
         let (Some(chem), Some(block)) = (&self.chem, &mut self.block) else {
             return true;
         };
@@ -1233,7 +1086,7 @@ impl Coupled {
             for (zj, yj) in zs.iter().take(k_used).zip(&yv) {
                 x.par_iter_mut().zip(zj).for_each(|(a, b)| *a += yj * b);
             }
-            self.stats.linear_iterations += k_used as u64;
+            self.linear_iterations += k_used as u64;
             let resid = g[k_used].abs();
             if resid <= target {
                 return Some(iterations);

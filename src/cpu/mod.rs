@@ -188,7 +188,7 @@ impl CpuEngine {
                 "advance_adaptive needs time.scheme = \"coupled\"".into(),
             ));
         };
-        let before = c.stats.steps;
+        let before = c.stats().steps;
         let t0 = self.clock_s;
         let mut start = self.span_start.take().map(|s| s.0).unwrap_or_default();
         start.resize_with(self.conc_mm.len(), Vec::new);
@@ -207,7 +207,7 @@ impl CpuEngine {
             })?;
         self.clock_s = t0 + reached;
         self.span_start = Some((start, reached));
-        Ok((reached, c.stats.steps - before))
+        Ok((reached, c.stats().steps - before))
     }
 }
 
@@ -249,11 +249,14 @@ impl Engine for CpuEngine {
     }
 
     fn step_stats(&self) -> Option<StepStats> {
-        self.coupled.as_ref().map(|c| c.stats)
+        self.coupled.as_ref().map(|c| c.stats())
     }
 
     fn next_step_s(&self) -> Option<f64> {
-        self.coupled.as_ref().map(|c| c.h_s).filter(|&h| h > 0.0)
+        self.coupled
+            .as_ref()
+            .map(|c| c.controller.control.h_s)
+            .filter(|&h| h > 0.0)
     }
 
     fn has_dense_output(&self) -> bool {
@@ -298,7 +301,7 @@ impl Engine for CpuEngine {
 
     fn set_interrupt(&mut self, flag: std::sync::Arc<std::sync::atomic::AtomicBool>) {
         if let Some(c) = &mut self.coupled {
-            c.interrupt = Some(flag);
+            c.controller.interrupt = Some(flag);
         }
     }
 
@@ -325,10 +328,8 @@ impl Engine for CpuEngine {
             reaction_residual_mm: Vec::new(),
             reaction_stats: self.reaction_stats(),
             step_control: self.coupled.as_ref().map(|c| StepControl {
-                h_s: c.h_s,
-                h_cap_s: c.h_cap_s,
-                steps_under_cap: c.steps_under_cap,
-                stats: c.stats,
+                stats: c.stats(),
+                ..c.controller.control
             }),
         })
     }
@@ -362,10 +363,7 @@ impl Engine for CpuEngine {
             c.substeps_max = st.max_substeps;
         }
         if let (Some(c), Some(sc)) = (&mut self.coupled, state.step_control) {
-            c.h_s = sc.h_s;
-            c.h_cap_s = sc.h_cap_s;
-            c.steps_under_cap = sc.steps_under_cap;
-            c.stats = sc.stats;
+            c.restore_control(sc);
         }
         self.clock_s = state.clock_s;
         self.span_start = None;
@@ -382,7 +380,7 @@ impl Engine for CpuEngine {
     fn add_to_field(&mut self, species_ix: usize, delta_mm: &[f64]) -> Result<(), Error> {
         self.span_start = None;
         if let Some(c) = &mut self.coupled {
-            c.restart_steps();
+            c.controller.restart_steps();
         }
         for (c, d) in self.conc_mm[species_ix].iter_mut().zip(delta_mm) {
             *c += d;

@@ -3,6 +3,8 @@
 //!
 //! This is the ground floor with [`crate::grid`]: it imports nothing else from ionfield.
 
+pub mod control;
+
 /// What ran, for logs and the manifest.
 #[derive(Clone, Debug)]
 pub struct EngineInfo {
