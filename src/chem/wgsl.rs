@@ -220,8 +220,9 @@ pub fn generate_block(net: &Network, layout: &Layout) -> String {
             for &s in net.state.iter().chain(&net.inputs) {
                 let name = e.species(s);
                 match (var_of[s], fixed_of[s]) {
+                    // Negative values within the tolerance read as 0, as on the CPU.
                     (Some(k), _) => {
-                        let _ = writeln!(out, "    c_{name} = y[{k}u * cp.n + v];");
+                        let _ = writeln!(out, "    c_{name} = max(y[{k}u * cp.n + v], 0.0);");
                     }
                     (None, Some(j)) => {
                         let _ = writeln!(out, "    c_{name} = fixed[{j}u * cp.n + v];");
@@ -230,6 +231,11 @@ pub fn generate_block(net: &Network, layout: &Layout) -> String {
                         let _ = writeln!(out, "    c_{name} = 0.0; // not stored");
                     }
                 }
+            }
+            out.push_str("}\n");
+            out.push_str("\n// Quasi-steady species q (in net.qss order) into xout[q · n + v].\nfn store_qss(v: u32) {\n");
+            for (q, &(s, _)) in net.qss.iter().enumerate() {
+                let _ = writeln!(out, "    xout[{q}u * cp.n + v] = c_{};", e.species(s));
             }
             out.push_str("}\n");
         }

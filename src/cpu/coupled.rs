@@ -63,6 +63,7 @@ use crate::chem::ros2::{Prepared, GAMMA};
 use crate::chem::sparse::{factor_in_place, FactorOp};
 use crate::chem::Network;
 use crate::engine::control::{Attempt, StepController};
+use crate::engine::krylov::Arnoldi;
 use crate::engine::{StepControl, StepStats};
 use crate::grid::MAX_TISSUES;
 use crate::model::{held_bit, Model, TISSUE_ID_MASK};
@@ -83,10 +84,10 @@ pub const LINEAR_TOL: f64 = 0.1;
 pub const DEFAULT_ATOL_MM: f64 = 1e-6;
 
 /// GMRES basis size before a restart.
-const RESTART: usize = 30;
+pub const RESTART: usize = 30;
 
 /// Most GMRES iterations per linear solve (all restarts); more rejects the step.
-const MAX_LINEAR_ITERATIONS: usize = 300;
+pub const MAX_LINEAR_ITERATIONS: usize = 300;
 
 /// A restart cycle must bring the true residual below this fraction of the one it started
 /// from, or the solve is given up (the step is retried shorter). In an acidic tumour
@@ -95,7 +96,7 @@ const MAX_LINEAR_ITERATIONS: usize = 300;
 /// 65–110× the target (or grew, 34× → 3833×, while the Jacobian still had the proton
 /// buffer's positive eigenvalue, see `chem::network`), so waiting for the iteration limit
 /// only cost 300 iterations per try.
-const RESTART_MIN_REDUCTION: f64 = 0.5;
+pub const RESTART_MIN_REDUCTION: f64 = 0.5;
 
 /// Voxels per parallel task in pointwise passes.
 const CHUNK: usize = 4096;
@@ -453,7 +454,7 @@ impl Coupled {
             let outcome = self.attempt(&mut y, conc, h);
             stats.linear_iterations = self.linear_iterations;
             stats.coupled_multigrid_attempts = self.multigrid_attempts;
-            outcome
+            Ok(outcome)
         });
         self.controller = controller;
         for (k, v) in self.vars.iter().enumerate() {
@@ -1029,13 +1030,9 @@ impl Coupled {
                     .for_each(|(a, b)| *a = b * scale);
             };
             vector(basis, 0, &r, 1.0 / beta);
-            let mut hess = vec![vec![0.0; RESTART]; RESTART + 1];
-            let mut cs = [0.0; RESTART];
-            let mut sn = [0.0; RESTART];
-            let mut g = vec![0.0; RESTART + 1];
-            g[0] = beta;
+            let mut arnoldi = Arnoldi::new(RESTART, beta);
             let mut wz = pool.uninit(len);
-            let mut k_used = 0;
+            let mut resid = beta;
             for j in 0..RESTART {
                 // z_j = P⁻¹v_j is kept, so that x = Z·y needs no further preconditioner
                 // application (P is linear and fixed within a solve: the same x).
@@ -1044,50 +1041,27 @@ impl Coupled {
                 }
                 self.apply_preconditioner(&basis[j], &mut zs[j], sigma);
                 self.apply_w(&zs[j], &mut wz, sigma);
-                for (i, v) in basis.iter().enumerate().take(j + 1) {
+                let mut h = Vec::with_capacity(j + 1);
+                for v in basis.iter().take(j + 1) {
                     let hij = dot(&wz, v);
-                    hess[i][j] = hij;
+                    h.push(hij);
                     wz.par_iter_mut().zip(v).for_each(|(a, b)| *a -= hij * b);
                 }
                 let hn = dot(&wz, &wz).sqrt();
-                hess[j + 1][j] = hn;
-                for i in 0..j {
-                    let t = cs[i] * hess[i][j] + sn[i] * hess[i + 1][j];
-                    hess[i + 1][j] = -sn[i] * hess[i][j] + cs[i] * hess[i + 1][j];
-                    hess[i][j] = t;
-                }
-                let d = (hess[j][j] * hess[j][j] + hn * hn).sqrt();
-                if d == 0.0 || !d.is_finite() {
-                    return None;
-                }
-                cs[j] = hess[j][j] / d;
-                sn[j] = hn / d;
-                hess[j][j] = d;
-                hess[j + 1][j] = 0.0;
-                g[j + 1] = -sn[j] * g[j];
-                g[j] *= cs[j];
+                resid = arnoldi.push(&h, hn)?;
                 iterations += 1;
-                k_used = j + 1;
-                let resid = g[j + 1].abs();
                 if resid <= target || iterations >= MAX_LINEAR_ITERATIONS || hn == 0.0 {
                     break;
                 }
                 vector(basis, j + 1, &wz, 1.0 / hn);
             }
             // y = H⁻¹g, x += Z·y (= P⁻¹·V·y: right preconditioning with the images kept).
-            let mut yv = vec![0.0; k_used];
-            for i in (0..k_used).rev() {
-                let mut s = g[i];
-                for (l, yl) in yv.iter().enumerate().skip(i + 1) {
-                    s -= hess[i][l] * yl;
-                }
-                yv[i] = s / hess[i][i];
-            }
+            let k_used = arnoldi.columns();
+            let yv = arnoldi.solve();
             for (zj, yj) in zs.iter().take(k_used).zip(&yv) {
                 x.par_iter_mut().zip(zj).for_each(|(a, b)| *a += yj * b);
             }
             self.linear_iterations += k_used as u64;
-            let resid = g[k_used].abs();
             if resid <= target {
                 return Some(iterations);
             }

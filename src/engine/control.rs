@@ -72,15 +72,15 @@ impl StepController {
 
     /// Advances from `t_s` to `t_end_s` (s) by calling `attempt(h, stats)` with the step to
     /// try, or until `max_steps` steps are accepted, or until the interrupt flag is set;
-    /// returns the time reached. `h_max_s` caps the step. An error says where the attempts
-    /// kept failing.
+    /// returns the time reached. `h_max_s` caps the step. An error from `attempt` (the
+    /// device failed) is returned at once; another says where the attempts kept failing.
     pub fn advance(
         &mut self,
         t_s: f64,
         t_end_s: f64,
         max_steps: u64,
         h_max_s: f64,
-        mut attempt: impl FnMut(f64, &mut StepStats) -> Attempt,
+        mut attempt: impl FnMut(f64, &mut StepStats) -> Result<Attempt, String>,
     ) -> Result<f64, String> {
         let debug = std::env::var("IONFIELD_DEBUG_COUPLED").is_ok();
         let mut t = t_s;
@@ -104,7 +104,7 @@ impl StepController {
             }
             let last = h >= t_end_s - t;
             let h_try = if last { t_end_s - t } else { h };
-            let outcome = attempt(h_try, &mut c.stats);
+            let outcome = attempt(h_try, &mut c.stats)?;
             if debug {
                 eprintln!(
                     "{outcome:?} h={h_try} t={t} lin={}",
@@ -221,10 +221,10 @@ mod tests {
             .advance(0.0, 10.0, u64::MAX, f64::INFINITY, |h, _| {
                 let err = (h / 0.5).powi(2);
                 if err > 1.0 {
-                    return Attempt::Rejected { err };
+                    return Ok(Attempt::Rejected { err });
                 }
                 y *= (-h).exp();
-                Attempt::Accepted { err }
+                Ok(Attempt::Accepted { err })
             })
             .unwrap();
         assert_eq!(reached, 10.0);
@@ -242,11 +242,11 @@ mod tests {
         let mut tries = Vec::new();
         ctl.advance(0.0, 1000.0, 10, f64::INFINITY, |h, _| {
             tries.push(h);
-            if h > 4.0 {
+            Ok(if h > 4.0 {
                 Attempt::LinearFailed
             } else {
                 Attempt::Accepted { err: 1e-6 }
-            }
+            })
         })
         .unwrap();
         assert_eq!(tries[0], 8.0);
@@ -261,9 +261,7 @@ mod tests {
     #[test]
     fn endless_rejection_is_an_error() {
         let mut ctl = StepController::new(1.0, true);
-        let r = ctl.advance(0.0, 10.0, u64::MAX, f64::INFINITY, |_, _| {
-            Attempt::NonFinite
-        });
+        let r = ctl.advance(0.0, 10.0, u64::MAX, f64::INFINITY, |_, _| Ok(Attempt::NonFinite));
         assert!(r.unwrap_err().contains("rejected 60 times"));
     }
 }

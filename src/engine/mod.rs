@@ -4,6 +4,7 @@
 //! This is the ground floor with [`crate::grid`]: it imports nothing else from ionfield.
 
 pub mod control;
+pub mod krylov;
 
 /// What ran, for logs and the manifest.
 #[derive(Clone, Debug)]

@@ -72,6 +72,12 @@ pub enum BlockPass {
     /// xout = σ·xin − A·xin (every integrated species); with [`BlockPass::ApplyJr`]
     /// after it, xout = W·xin.
     SigmaMinusA,
+    /// xout = −A·xin (the diffusion and loss part of f(y), negated).
+    MinusA,
+    /// fout = R(y) alone (J_R and the factored blocks are kept).
+    Rates,
+    /// The quasi-steady species at y into xout (quasi-steady species q at q·n + v).
+    QuasiSteady,
 }
 
 /// The block kernel's buffers and pipelines for one model with a reaction network.
@@ -80,12 +86,15 @@ pub struct GpuBlocks {
     n_vars: usize,
     params: CoupledParams,
     uniform: wgpu::Buffer,
-    pipelines: [wgpu::ComputePipeline; 3],
+    pipelines: [wgpu::ComputePipeline; 5],
     bind_group: wgpu::BindGroup,
     operator: wgpu::ComputePipeline,
     operator_uniform: wgpu::Buffer,
     operator_params: OperatorParams,
     operator_group: wgpu::BindGroup,
+    /// The operator with σ = 0.
+    _zero_uniform: wgpu::Buffer,
+    zero_group: wgpu::BindGroup,
     status: wgpu::Buffer,
     /// The state (mM), R(y) (mM/s), and the input and output vectors of the solves.
     pub y: wgpu::Buffer,
@@ -181,7 +190,7 @@ impl GpuBlocks {
             "coupled_blocks.wgsl (generated)",
             source,
             &[Slot::Uniform, r, r, r, w, w, w, w, r, w],
-            &["blocks", "precond", "apply_jr"],
+            &["blocks", "precond", "apply_jr", "rates", "quasi_steady"],
         )?;
         let bind_group = blocks_kernel.bind(
             device,
@@ -190,10 +199,10 @@ impl GpuBlocks {
                 &uniform, &mask, &y, &fixed_buf, &fout, &jac, &lu, &status, &xin, &xout,
             ],
         );
-        let pipelines: [_; 3] = blocks_kernel
+        let pipelines: [_; 5] = blocks_kernel
             .pipelines
             .try_into()
-            .expect("three entry points");
+            .expect("five entry points");
 
         // The diffusion operator over the same vectors.
         let dx2 = model.grid.voxel_um * model.grid.voxel_um;
@@ -236,6 +245,19 @@ impl GpuBlocks {
             "ionfield.coupled_operator.bind_group",
             &[&operator_uniform, &var_buf, &mask, &xin, &xout],
         );
+        let zero_uniform = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("ionfield.cb.operator_params_zero"),
+            contents: bytemuck::bytes_of(&OperatorParams {
+                sigma: 0.0,
+                ..operator_params
+            }),
+            usage: wgpu::BufferUsages::UNIFORM,
+        });
+        let zero_group = op_kernel.bind(
+            device,
+            "ionfield.coupled_operator.bind_group_zero",
+            &[&zero_uniform, &var_buf, &mask, &xin, &xout],
+        );
         let [operator]: [_; 1] = op_kernel.pipelines.try_into().expect("one entry point");
         Ok(Some(GpuBlocks {
             n,
@@ -248,6 +270,8 @@ impl GpuBlocks {
             operator_uniform,
             operator_params,
             operator_group,
+            _zero_uniform: zero_uniform,
+            zero_group,
             status,
             y,
             fout,
@@ -285,6 +309,9 @@ impl GpuBlocks {
             BlockPass::Precond => (&self.pipelines[1], &self.bind_group, self.n),
             BlockPass::ApplyJr => (&self.pipelines[2], &self.bind_group, self.n),
             BlockPass::SigmaMinusA => (&self.operator, &self.operator_group, self.vector_len()),
+            BlockPass::MinusA => (&self.operator, &self.zero_group, self.vector_len()),
+            BlockPass::Rates => (&self.pipelines[3], &self.bind_group, self.n),
+            BlockPass::QuasiSteady => (&self.pipelines[4], &self.bind_group, self.n),
         };
         cpass.set_pipeline(pipeline);
         cpass.set_bind_group(0, group, &[]);
@@ -295,6 +322,11 @@ impl GpuBlocks {
     /// Reads `buffer` (one of the vectors) back. Waits for the device.
     pub fn read(&self, ctx: &GpuContext, buffer: &wgpu::Buffer) -> Result<Vec<f32>, Error> {
         read_back(ctx, buffer, self.vector_len())
+    }
+
+    /// The status buffer (u32: [0] the vanished-pivot count).
+    pub(crate) fn status_buffer(&self) -> &wgpu::Buffer {
+        &self.status
     }
 
     /// Voxels whose block σ − J_R had a vanished pivot since the kernel was made.

@@ -5,10 +5,16 @@
 
 use super::Error;
 
+/// Bytes per entry of a [`Slot::DynamicUniform`] buffer (the largest minimum offset
+/// alignment wgpu allows an adapter to ask for).
+pub(crate) const DYNAMIC_STRIDE: u64 = 256;
+
 /// What a binding holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Slot {
     Uniform,
+    /// A uniform bound at a dynamic offset, [`DYNAMIC_STRIDE`] bytes per entry.
+    DynamicUniform,
     Read,
     Write,
 }
@@ -18,6 +24,7 @@ pub(crate) struct Kernel {
     layout: wgpu::BindGroupLayout,
     /// One per entry point, in the order given to [`Kernel::new`].
     pub pipelines: Vec<wgpu::ComputePipeline>,
+    slots: Vec<Slot>,
 }
 
 impl Kernel {
@@ -44,11 +51,11 @@ impl Kernel {
                 visibility: wgpu::ShaderStages::COMPUTE,
                 ty: wgpu::BindingType::Buffer {
                     ty: match slot {
-                        Slot::Uniform => wgpu::BufferBindingType::Uniform,
+                        Slot::Uniform | Slot::DynamicUniform => wgpu::BufferBindingType::Uniform,
                         Slot::Read => wgpu::BufferBindingType::Storage { read_only: true },
                         Slot::Write => wgpu::BufferBindingType::Storage { read_only: false },
                     },
-                    has_dynamic_offset: false,
+                    has_dynamic_offset: *slot == Slot::DynamicUniform,
                     min_binding_size: None,
                 },
                 count: None,
@@ -82,10 +89,15 @@ impl Kernel {
                 message: e.to_string(),
             });
         }
-        Ok(Kernel { layout, pipelines })
+        Ok(Kernel {
+            layout,
+            pipelines,
+            slots: slots.to_vec(),
+        })
     }
 
-    /// A bind group of `buffers` at bindings 0, 1, … (whole buffers).
+    /// A bind group of `buffers` at bindings 0, 1, … (whole buffers; one
+    /// [`DYNAMIC_STRIDE`] entry of a dynamic uniform).
     pub(crate) fn bind(
         &self,
         device: &wgpu::Device,
@@ -97,7 +109,14 @@ impl Kernel {
             .enumerate()
             .map(|(b, buf)| wgpu::BindGroupEntry {
                 binding: b as u32,
-                resource: buf.as_entire_binding(),
+                resource: match self.slots[b] {
+                    Slot::DynamicUniform => wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: buf,
+                        offset: 0,
+                        size: std::num::NonZeroU64::new(DYNAMIC_STRIDE),
+                    }),
+                    _ => buf.as_entire_binding(),
+                },
             })
             .collect();
         device.create_bind_group(&wgpu::BindGroupDescriptor {

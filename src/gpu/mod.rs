@@ -2,6 +2,7 @@
 //! `shaders/`. Twin of `cpu/`.
 
 pub mod context;
+pub mod coupled;
 pub mod coupled_blocks;
 pub mod diffuse;
 mod kernel;
@@ -13,7 +14,9 @@ pub use context::{GpuContext, INSTALL_LAVAPIPE};
 pub use plan::BufferPlan;
 
 use crate::chem::Network;
-use crate::engine::{self, strang_react_call, Engine, EngineInfo, EngineState, ReactionStats};
+use crate::engine::{
+    self, strang_react_call, Engine, EngineInfo, EngineState, ReactionStats, StepControl, StepStats,
+};
 use crate::model::{Model, SpeciesModel, StepCoefficients};
 pub use diffuse::XSweep;
 use diffuse::{DiffuseKernel, DiffuseParams, Sweep};
@@ -92,6 +95,8 @@ pub struct GpuEngine {
     /// Diffusion sub-steps per step of each species at that dt.
     substeps: Vec<u32>,
     chemistry: Option<GpuChemistry>,
+    /// The coupled scheme (`time.scheme = "coupled"`), which replaces the split step.
+    coupled: Option<coupled::CoupledRun>,
     /// Model time reached, s.
     clock_s: f64,
 }
@@ -113,12 +118,6 @@ impl GpuEngine {
         model: &Model,
         x_sweep: XSweep,
     ) -> Result<GpuEngine, Error> {
-        if model.scheme != crate::config::Scheme::Split {
-            return Err(Error::Device {
-                adapter: ctx.adapter.describe(),
-                message: "time.scheme = \"coupled\" has no GPU kernels yet; use the CPU backend (--backend cpu)".into(),
-            });
-        }
         let plan = BufferPlan::new(&model.grid, model.species.len());
         plan.check_adapter(&ctx.adapter)?;
         let device = &ctx.device;
@@ -189,8 +188,14 @@ impl GpuEngine {
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
+        let split = model.scheme == crate::config::Scheme::Split;
+        let coupled = if split {
+            None
+        } else {
+            Some(coupled::CoupledRun::new(&ctx, model)?)
+        };
         let chemistry = match &model.network {
-            Some(net) => {
+            Some(net) if split => {
                 let kernel = ReactKernel::new(
                     device,
                     &ctx.adapter.limits,
@@ -209,7 +214,7 @@ impl GpuEngine {
                     stats: ReactionStats::default(),
                 })
             }
-            None => None,
+            _ => None,
         };
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(Error::TooLarge {
@@ -236,6 +241,7 @@ impl GpuEngine {
             params_dt_s: None,
             substeps: vec![1; model.species.len()],
             chemistry,
+            coupled,
             clock_s: 0.0,
             ctx,
         })
@@ -430,7 +436,7 @@ pub(crate) fn read_back<T: bytemuck::Pod>(
 }
 
 /// Maps a MAP_READ buffer whose copy was submitted, waits, and returns its contents.
-fn map_read<T: bytemuck::Pod>(ctx: &GpuContext, staging: &wgpu::Buffer) -> Result<Vec<T>, Error> {
+pub(crate) fn map_read<T: bytemuck::Pod>(ctx: &GpuContext, staging: &wgpu::Buffer) -> Result<Vec<T>, Error> {
     let (tx, rx) = std::sync::mpsc::channel();
     staging.map_async(wgpu::MapMode::Read, .., move |r| {
         let _ = tx.send(r);
@@ -475,6 +481,14 @@ impl Engine for GpuEngine {
         if n_steps == 0 {
             return Ok(());
         }
+        if self.coupled.is_some() {
+            // The coupled scheme chooses its own steps over the same span.
+            let end = self.clock_s + n_steps as f64 * dt_s;
+            while self.clock_s < end - 1e-12 * end.abs().max(1.0) {
+                self.advance_adaptive(end - self.clock_s, u64::MAX)?;
+            }
+            return Ok(());
+        }
         self.set_dt(dt_s);
         let t0 = self.clock_s;
         let mut done = 0;
@@ -501,6 +515,98 @@ impl Engine for GpuEngine {
         self.clock_s = t0 + n_steps as f64 * dt_s;
         self.ctx.check_errors()?;
         self.check_reactions()
+    }
+
+    fn is_adaptive(&self) -> bool {
+        self.coupled.is_some()
+    }
+
+    fn advance_adaptive(
+        &mut self,
+        span_s: f64,
+        max_steps: u64,
+    ) -> Result<(f64, u64), engine::Error> {
+        let t0 = self.clock_s;
+        let Some(c) = &mut self.coupled else {
+            return Err(engine::Error::Device(
+                "advance_adaptive needs time.scheme = \"coupled\"".into(),
+            ));
+        };
+        let fields: Vec<&wgpu::Buffer> = self.buffers.iter().map(|b| &b.conc).collect();
+        let (reached, steps) = c
+            .advance(&self.ctx, &fields, span_s, max_steps)
+            .map_err(|problem| engine::Error::Reaction {
+                problem,
+                voxel: [0, 0, 0],
+                t0_s: t0,
+                t1_s: t0 + span_s,
+                reactions: "all".into(),
+                fix: "tighten time.tolerance or shorten time.dt_s (the first step); if it persists, run with --backend cpu and report it".into(),
+            })?;
+        self.clock_s = t0 + reached;
+        self.ctx.check_errors()?;
+        Ok((reached, steps))
+    }
+
+    fn step_stats(&self) -> Option<StepStats> {
+        self.coupled.as_ref().map(|c| c.stats())
+    }
+
+    fn next_step_s(&self) -> Option<f64> {
+        self.coupled
+            .as_ref()
+            .map(|c| c.controller.control.h_s)
+            .filter(|&h| h > 0.0)
+    }
+
+    fn has_dense_output(&self) -> bool {
+        self.coupled.is_some()
+    }
+
+    /// As `cpu::CpuEngine`'s: linear in time between the span's start and end, in f32.
+    fn read_fields_before(
+        &mut self,
+        species: &[usize],
+        lag_s: f64,
+    ) -> Result<Vec<Vec<f32>>, engine::Error> {
+        let Some(span_s) = self.coupled.as_ref().and_then(|c| c.span_s) else {
+            return Err(engine::Error::Device(
+                "no coupled step to interpolate in (internal: a summary stop before any step)"
+                    .into(),
+            ));
+        };
+        if lag_s > span_s * (1.0 + 1e-9) {
+            return Err(engine::Error::Device(format!(
+                "internal: a summary {lag_s} s back lies before the last step ({span_s} s)"
+            )));
+        }
+        let back = (lag_s / span_s).clamp(0.0, 1.0);
+        let mut out = Vec::with_capacity(species.len());
+        for &s in species {
+            let end = self.read_one(s)?;
+            let c = self.coupled.as_ref().expect("checked above");
+            let start: Vec<f32> = self.read_buffer(c.start_field(s))?;
+            out.push(
+                start
+                    .iter()
+                    .zip(&end)
+                    .map(|(&a, &b)| (b as f64 + back * (a as f64 - b as f64)) as f32)
+                    .collect(),
+            );
+        }
+        Ok(out)
+    }
+
+    fn scale_tolerance(&mut self, factor: f64) {
+        if let Some(c) = &mut self.coupled {
+            c.step.rtol_scale = factor;
+        }
+    }
+
+    fn set_interrupt(&mut self, flag: std::sync::Arc<std::sync::atomic::AtomicBool>) {
+        if let Some(c) = &mut self.coupled {
+            c.controller.interrupt = Some(flag);
+        }
     }
 
     fn reaction_stats(&mut self) -> Option<ReactionStats> {
@@ -547,7 +653,10 @@ impl Engine for GpuEngine {
             reaction_h_s,
             reaction_residual_mm,
             reaction_stats,
-            step_control: None,
+            step_control: self.coupled.as_ref().map(|c| StepControl {
+                stats: c.stats(),
+                ..c.controller.control
+            }),
         })
     }
 
@@ -582,6 +691,10 @@ impl Engine for GpuEngine {
             c.call_times = vec![(f64::NAN, f64::NAN); stats.calls as usize];
             c.stats = ReactionStats { calls: 0, ..stats };
         }
+        if let (Some(c), Some(sc)) = (&mut self.coupled, state.step_control) {
+            c.restore_control(sc);
+            c.span_s = None;
+        }
         self.clock_s = state.clock_s;
         self.ctx.check_errors()?;
         Ok(())
@@ -596,6 +709,10 @@ impl Engine for GpuEngine {
 
     /// Read, add on the host in f32, write back (doses are rare: once per dose event).
     fn add_to_field(&mut self, species_ix: usize, delta_mm: &[f64]) -> Result<(), engine::Error> {
+        if let Some(c) = &mut self.coupled {
+            c.controller.restart_steps();
+            c.span_s = None;
+        }
         let mut values = self.read_one(species_ix)?;
         for (v, d) in values.iter_mut().zip(delta_mm) {
             *v += *d as f32;
