@@ -1,6 +1,7 @@
 //! The coupled implicit scheme (`time.scheme = "coupled"`, `cpu::coupled`) against
 //! analytic solutions, dt-independence of steady states, and conservation. CPU backend
-//! (the GPU twin does not exist yet). Each test prints what it measured.
+//! (the device twin is checked against it in tests/coupled_gpu.rs). Each test prints what
+//! it measured.
 
 mod common;
 
@@ -363,75 +364,7 @@ fn iron_and_copper_totals_are_kept_over_ten_thousand_steps() {
 
 /// Runs the conservation case for 10⁴ fixed steps of `dt_s`; returns the step counters.
 fn conservation_over_ten_thousand_steps(dt_s: f64) -> StepStats {
-    let toml = format!(
-        r#"
-name = "conservation"
-[grid]
-shape = [8, 6, 5]
-voxel_um = 10.0
-{time}
-[species.Fe2]
-diffusion_um2_per_s = 300.0
-[species.Fe2.initial]
-uniform_mm = 0.01
-[[species.Fe2.initial.regions]]
-shape = "sphere"
-centre_um = [20.0, 20.0, 20.0]
-radius_um = 20.0
-value_mm = 0.5
-[species.Fe3]
-diffusion_um2_per_s = 100.0
-initial = {{ uniform_mm = 0.01 }}
-[species.Cu1]
-diffusion_um2_per_s = 500.0
-initial = {{ uniform_mm = 0.02 }}
-[species.Cu2]
-diffusion_um2_per_s = 50.0
-[species.Cu2.initial]
-uniform_mm = 0.2
-[[species.Cu2.initial.regions]]
-shape = "sphere"
-centre_um = [60.0, 40.0, 30.0]
-radius_um = 20.0
-value_mm = 1.0
-[species.H2O2]
-diffusion_um2_per_s = 1400.0
-initial = {{ uniform_mm = 0.05 }}
-[species.GSH]
-diffusion_um2_per_s = 0.0
-initial = {{ uniform_mm = 2.0 }}
-[parameters]
-kf = {{ value = 0.07, unit = "1/(mM*s)" }}
-kr = {{ value = 1e-3, unit = "1/(mM*s)" }}
-kc = {{ value = 1.0, unit = "1/(mM*s)" }}
-kg = {{ value = 0.5, unit = "1/(mM*s)" }}
-s = {{ value = 1e-3, unit = "mM/s" }}
-kd = {{ value = 0.05, unit = "1/s" }}
-syn = {{ value = 1e-3, unit = "mM/s" }}
-[reactions.fenton]
-equation = "Fe2 + H2O2 -> Fe3"
-rate = "kf * Fe2 * H2O2"
-[reactions.fe_reduction]
-equation = "Fe3 + GSH -> Fe2"
-rate = "kr * Fe3 * GSH"
-[reactions.cu_fenton]
-equation = "Cu1 + H2O2 -> Cu2"
-rate = "kc * Cu1 * H2O2"
-[reactions.cu_reduction]
-equation = "Cu2 + GSH -> Cu1"
-rate = "kg * Cu2 * GSH"
-[reactions.h2o2_supply]
-equation = "-> H2O2"
-rate = "s"
-[reactions.h2o2_clearance]
-equation = "H2O2 ->"
-rate = "kd * H2O2"
-[reactions.gsh_synthesis]
-equation = "-> GSH"
-rate = "syn"
-"#,
-        time = time_table(dt_s, 1e-3, true)
-    );
+    let toml = common::redox_box_toml(&time_table(dt_s, 1e-3, true));
     let sc = scenario(&toml);
     let ix = |name: &str| sc.species.iter().position(|s| s.name == name).unwrap();
     let model = Model::build(&sc);

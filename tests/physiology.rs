@@ -3,7 +3,7 @@
 //! conserved (lactate gained = bicarbonate lost); and an acid-triggered particle dissolves
 //! faster in the tumour from its pH alone. The runs are the scenario's physics on a narrower
 //! window (480 × 480 µm across, the full 1.28 mm depth at 20 µm voxels), on the CPU backend
-//! (the coupled scheme has no GPU twin yet).
+//! (where `--backend auto` runs the coupled scheme).
 //!
 //! Each assertion prints what it measured (run with `--nocapture`).
 

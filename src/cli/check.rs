@@ -222,7 +222,7 @@ fn print_time(scenario: &Scenario, e: &Estimate) {
         );
     }
     if e.adaptive {
-        println!("  gpu backend: refuses time.scheme = \"coupled\" (its GPU kernels are not written yet); --backend auto runs it on the CPU");
+        println!("  gpu backend: runs time.scheme = \"coupled\" with --backend gpu (not estimated here: its cost is not yet measured on a hardware GPU); --backend auto runs it on the CPU");
         println!("  (the coupled scheme's cost per step measured on the 24 h benchmark at 64³, BENCHMARKS.md; 0.95–1.4× of three other measured runs)");
     } else {
         println!("  (a hardware GPU has not been measured; docs/performance.md §7 estimates it 100–1000× faster than lavapipe)");

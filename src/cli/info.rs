@@ -28,7 +28,7 @@ pub fn info() -> Result<(), AppError> {
         "--backend auto would use: {}",
         match adapters.iter().find(|a| a.is_hardware()) {
             Some(a) => format!(
-                "gpu on {} (split scheme); cpu ({} threads) for time.scheme = \"coupled\", which has no GPU kernels yet",
+                "gpu on {} (split scheme); cpu ({} threads) for time.scheme = \"coupled\", whose GPU twin is not yet measured on a hardware GPU (--backend gpu runs it)",
                 a.info.name,
                 rayon::current_num_threads()
             ),

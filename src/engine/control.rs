@@ -261,7 +261,9 @@ mod tests {
     #[test]
     fn endless_rejection_is_an_error() {
         let mut ctl = StepController::new(1.0, true);
-        let r = ctl.advance(0.0, 10.0, u64::MAX, f64::INFINITY, |_, _| Ok(Attempt::NonFinite));
+        let r = ctl.advance(0.0, 10.0, u64::MAX, f64::INFINITY, |_, _| {
+            Ok(Attempt::NonFinite)
+        });
         assert!(r.unwrap_err().contains("rejected 60 times"));
     }
 }

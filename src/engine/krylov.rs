@@ -43,7 +43,11 @@ impl Arnoldi {
     /// pivot).
     pub fn push(&mut self, h: &[f64], h_next: f64) -> Option<f64> {
         let j = self.columns;
-        assert!(j < self.restart && h.len() == j + 1, "column {j} of {}", self.restart);
+        assert!(
+            j < self.restart && h.len() == j + 1,
+            "column {j} of {}",
+            self.restart
+        );
         for (i, &v) in h.iter().enumerate() {
             self.hess[i][j] = v;
         }

@@ -32,8 +32,8 @@ use crate::cpu::coupled::{
 };
 use crate::cpu::multigrid::Hierarchy;
 use crate::engine::control::{Attempt, StepController};
-use crate::engine::{StepControl, StepStats};
 use crate::engine::krylov::Arnoldi;
+use crate::engine::{StepControl, StepStats};
 use crate::model::Model;
 
 /// ROS2's γ = 1 + 1/√2.
@@ -110,6 +110,8 @@ enum V {
     R,
     X,
     Weight,
+    /// The state's rounding residual (bound to every vector op, written by `update`).
+    Lo,
     /// Small buffers bound where an entry reads nothing (read-only slots) or writes
     /// nothing (the `out` slot): one buffer cannot be bound both ways in a dispatch.
     Dummy,
@@ -130,6 +132,11 @@ enum Op {
     },
     Blocks(BlockPass),
     Precondition,
+    /// The multigrid's closed-species shift of `MgX` against `MgB` (see
+    /// `GpuMultigrid::encode_closed_shift`).
+    ClosedShift,
+    /// Zeroes a vector.
+    Clear(V),
     Copy(V, V),
 }
 
@@ -209,7 +216,7 @@ impl GpuCoupled {
             device,
             "coupled_vectors.wgsl",
             SHADER.to_string(),
-            &[u, r, r, w, r, w, w, r],
+            &[u, r, r, w, r, w, w, r, w],
             &ENTRIES,
         )?;
         let params = device.create_buffer(&wgpu::BufferDescriptor {
@@ -243,7 +250,17 @@ impl GpuCoupled {
             usage: wgpu::BufferUsages::STORAGE,
         });
         let mut own = HashMap::new();
-        for v in [V::Y0, V::F, V::F2, V::K1, V::K2, V::R, V::X, V::Weight] {
+        for v in [
+            V::Y0,
+            V::F,
+            V::F2,
+            V::K1,
+            V::K2,
+            V::R,
+            V::X,
+            V::Weight,
+            V::Lo,
+        ] {
             own.insert(v, storage(&format!("ionfield.cv.{v:?}"), len, copy));
         }
         own.insert(V::Dummy, storage("ionfield.cv.dummy", 4, copy));
@@ -273,6 +290,12 @@ impl GpuCoupled {
     /// copies its fields in and out of it.
     pub fn state(&self) -> &wgpu::Buffer {
         &self.blocks.y
+    }
+
+    /// The state's rounding residual (same layout as the state, mM): the state is the
+    /// double-f32 value state + residual. Zero it when the fields change outside the step.
+    pub fn residual(&self) -> &wgpu::Buffer {
+        &self.own[&V::Lo]
     }
 
     /// The buffer [`GpuCoupled::encode_quasi_steady`] writes.
@@ -395,11 +418,18 @@ impl GpuCoupled {
         }
     }
 
-    /// The ops of out = f(y) = R(y) + A·y at the state `y` (R already in `fout`).
+    /// The ops of out = f(y) = R(y) + A·y at the state `y` (R already in `fout`). The
+    /// grid sum of A·y is 0 for a closed species (no held voxel, no loss); the f32 sum of
+    /// its rounding is removed by the multigrid's closed shift, as in the preconditioner:
+    /// without it that rounding repeats step after step in a settled field (measured: the
+    /// Fe total of tests/coupled_gpu.rs drifted 9.2e-6 over 10⁴ steps).
     fn rhs(&self, ops: &mut Vec<Op>, out: V) {
         ops.push(Op::Copy(V::Y, V::Xin));
         ops.push(Op::Blocks(BlockPass::MinusA));
-        ops.push(self.axpby(out, 1.0, V::Fout, -1.0, V::Xout));
+        ops.push(Op::Copy(V::Xout, V::MgX));
+        ops.push(Op::Clear(V::MgB));
+        ops.push(Op::ClosedShift);
+        ops.push(self.axpby(out, 1.0, V::Fout, -1.0, V::MgX));
     }
 
     /// Records and submits `ops`; with `read`, copies scalar slots `read` back and returns
@@ -443,6 +473,7 @@ impl GpuCoupled {
                             &self.partial,
                             &self.scalars,
                             &self.atol,
+                            &self.own[&V::Lo],
                         ],
                     );
                     self.groups.insert(*vectors, group);
@@ -486,6 +517,14 @@ impl GpuCoupled {
                     pass = None;
                     self.multigrid.encode_preconditioner(&mut encoder);
                 }
+                Op::ClosedShift => {
+                    pass = None;
+                    self.multigrid.encode_closed_shift(&mut encoder);
+                }
+                Op::Clear(v) => {
+                    pass = None;
+                    encoder.clear_buffer(self.buffer(*v), 0, Some(bytes_per_vector));
+                }
                 Op::Copy(from, to) => {
                     pass = None;
                     encoder.copy_buffer_to_buffer(
@@ -524,7 +563,12 @@ impl GpuCoupled {
 
     /// One ROS2 step attempt of length `h_s` from the state; on acceptance the state holds
     /// the result. `stats`-free: the caller adds [`GpuCoupled::linear_iterations`].
-    pub fn attempt(&mut self, ctx: &GpuContext, h_s: f64, adaptive: bool) -> Result<Attempt, Error> {
+    pub fn attempt(
+        &mut self,
+        ctx: &GpuContext,
+        h_s: f64,
+        adaptive: bool,
+    ) -> Result<Attempt, Error> {
         let sigma = 1.0 / (GAMMA * h_s);
         self.blocks.set_sigma(ctx, sigma);
         self.multigrid.set_sigma(ctx, sigma);
@@ -610,8 +654,22 @@ impl GpuCoupled {
         ops.push(self.axpy(V::X, 0.0, 0.0, 0.0, 0, b));
         let got = self.run(ctx, ops, Some(SLOT_NORM..SLOT_NORM + 1))?;
         let mut beta = (got[0] as f64).max(0.0).sqrt();
+        // The solution of W·x = b keeps, for a closed species k (no held voxel, no loss:
+        // Σ A·x = 0), σ·Σx_k = Σ(b + J_R·x)_k, with no diffusion term. The f32 Krylov
+        // vectors carry the rounding of A·x into their sums; shifting x_k uniformly onto
+        // that relation (the multigrid's closed shift against b + J_R·x) removes it, so the
+        // totals the reactions keep (Fe, Cu) drift only by the reactions' own rounding.
         let finish = |this: &mut GpuCoupled, converged: bool| -> Result<bool, Error> {
-            this.run(ctx, vec![Op::Copy(V::X, x)], None)?;
+            let ops = vec![
+                Op::Copy(V::X, V::Xin),
+                Op::Clear(V::Xout),
+                Op::Blocks(BlockPass::ApplyJr),
+                this.axpby(V::MgB, 1.0, b, -1.0, V::Xout),
+                Op::Copy(V::X, V::MgX),
+                Op::ClosedShift,
+                Op::Copy(V::MgX, x),
+            ];
+            this.run(ctx, ops, None)?;
             Ok(converged)
         };
         if beta == 0.0 {
@@ -639,7 +697,8 @@ impl GpuCoupled {
             }
             first = false;
             self.ensure(ctx, V::Basis(0));
-            let mut pending = vec![self.axpy(V::Basis(0), 0.0, (1.0 / beta) as f32, 0.0, 0, residual)];
+            let mut pending =
+                vec![self.axpy(V::Basis(0), 0.0, (1.0 / beta) as f32, 0.0, 0, residual)];
             let mut arnoldi = Arnoldi::new(RESTART, beta);
             let mut resid = beta;
             for j in 0..RESTART {
@@ -658,7 +717,14 @@ impl GpuCoupled {
                         ops.extend(self.dot(first_slot + i as u32, V::Xout, V::Basis(i)));
                     }
                     for i in 0..=j {
-                        ops.push(self.axpy(V::Xout, 1.0, 0.0, -1.0, first_slot + i as u32, V::Basis(i)));
+                        ops.push(self.axpy(
+                            V::Xout,
+                            1.0,
+                            0.0,
+                            -1.0,
+                            first_slot + i as u32,
+                            V::Basis(i),
+                        ));
                     }
                 }
                 ops.extend(self.dot(SLOT_NORM, V::Xout, V::Xout));
@@ -779,22 +845,34 @@ impl CoupledRun {
             encoder.copy_buffer_to_buffer(field, 0, start, 0, n_bytes);
         }
         for (k, &s) in self.vars.iter().enumerate() {
-            encoder.copy_buffer_to_buffer(fields[s], 0, self.step.state(), k as u64 * n_bytes, n_bytes);
+            encoder.copy_buffer_to_buffer(
+                fields[s],
+                0,
+                self.step.state(),
+                k as u64 * n_bytes,
+                n_bytes,
+            );
         }
         ctx.queue.submit([encoder.finish()]);
         let before = self.controller.control.stats.steps;
         let adaptive = self.controller.adaptive;
         let step = &mut self.step;
-        let reached = self
-            .controller
-            .advance(0.0, span_s, max_steps, self.max_dt_s, |h, stats| {
-                let outcome = step.attempt(ctx, h, adaptive).map_err(|e| e.to_string())?;
-                stats.linear_iterations = step.linear_iterations;
-                Ok(outcome)
-            })?;
+        let reached =
+            self.controller
+                .advance(0.0, span_s, max_steps, self.max_dt_s, |h, stats| {
+                    let outcome = step.attempt(ctx, h, adaptive).map_err(|e| e.to_string())?;
+                    stats.linear_iterations = step.linear_iterations;
+                    Ok(outcome)
+                })?;
         let mut encoder = ctx.device.create_command_encoder(&Default::default());
         for (k, &s) in self.vars.iter().enumerate() {
-            encoder.copy_buffer_to_buffer(self.step.state(), k as u64 * n_bytes, fields[s], 0, n_bytes);
+            encoder.copy_buffer_to_buffer(
+                self.step.state(),
+                k as u64 * n_bytes,
+                fields[s],
+                0,
+                n_bytes,
+            );
         }
         self.step.encode_quasi_steady(&mut encoder);
         for (q, &s) in self.step.quasi_steady.iter().enumerate() {

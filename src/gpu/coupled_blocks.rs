@@ -5,8 +5,7 @@
 //! CPU twin: `cpu::coupled` (`Coupled::step_parts`).
 //!
 //! Part of the coupled scheme's GPU twin, with `gpu::multigrid` (the diffusion half of the
-//! preconditioner); the Krylov solve and the step around them are not written yet, so
-//! runs do not use it (`--backend gpu` refuses `time.scheme = "coupled"`).
+//! preconditioner); `gpu::coupled` runs the step around them.
 //!
 //! Vectors are species-major over the integrated species (`cpu::coupled::
 //! integrated_species`): species k of voxel v at k·n + v.

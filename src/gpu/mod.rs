@@ -436,7 +436,10 @@ pub(crate) fn read_back<T: bytemuck::Pod>(
 }
 
 /// Maps a MAP_READ buffer whose copy was submitted, waits, and returns its contents.
-pub(crate) fn map_read<T: bytemuck::Pod>(ctx: &GpuContext, staging: &wgpu::Buffer) -> Result<Vec<T>, Error> {
+pub(crate) fn map_read<T: bytemuck::Pod>(
+    ctx: &GpuContext,
+    staging: &wgpu::Buffer,
+) -> Result<Vec<T>, Error> {
     let (tx, rx) = std::sync::mpsc::channel();
     staging.map_async(wgpu::MapMode::Read, .., move |r| {
         let _ = tx.send(r);
@@ -643,7 +646,21 @@ impl Engine for GpuEngine {
                 };
                 (h, residual, Some(stats))
             }
-            None => (Vec::new(), Vec::new(), None),
+            None => {
+                // The coupled state's rounding residual, one field-sized chunk at a time.
+                let mut residual = Vec::new();
+                if let Some(c) = &self.coupled {
+                    let buf = c.step.residual();
+                    for k in 0..buf.size() / n_bytes as u64 {
+                        residual.extend(self.read_range::<u8>(
+                            buf,
+                            k * n_bytes as u64,
+                            n_bytes as u64,
+                        )?);
+                    }
+                }
+                (Vec::new(), residual, None)
+            }
         };
         Ok(EngineState {
             backend: "gpu".into(),
@@ -662,8 +679,13 @@ impl Engine for GpuEngine {
 
     fn restore_state(&mut self, state: &EngineState) -> Result<(), engine::Error> {
         let n_voxels: usize = self.shape.iter().product();
-        let residual_bytes = self.chemistry.as_ref().map_or(0, |c| {
-            (c.kernel.residual.size() / (4 * n_voxels as u64)) as usize * 4 * n_voxels
+        let residual_buffer = match (&self.chemistry, &self.coupled) {
+            (Some(c), _) => Some(&c.kernel.residual),
+            (None, Some(c)) => Some(c.step.residual()),
+            (None, None) => None,
+        };
+        let residual_bytes = residual_buffer.map_or(0, |b| {
+            (b.size() / (4 * n_voxels as u64)) as usize * 4 * n_voxels
         });
         state
             .check_fits(
@@ -694,6 +716,9 @@ impl Engine for GpuEngine {
         if let (Some(c), Some(sc)) = (&mut self.coupled, state.step_control) {
             c.restore_control(sc);
             c.span_s = None;
+            self.ctx
+                .queue
+                .write_buffer(c.step.residual(), 0, &state.reaction_residual_mm);
         }
         self.clock_s = state.clock_s;
         self.ctx.check_errors()?;
@@ -712,6 +737,9 @@ impl Engine for GpuEngine {
         if let Some(c) = &mut self.coupled {
             c.controller.restart_steps();
             c.span_s = None;
+            let mut encoder = self.ctx.device.create_command_encoder(&Default::default());
+            encoder.clear_buffer(c.step.residual(), 0, None);
+            self.ctx.queue.submit([encoder.finish()]);
         }
         let mut values = self.read_one(species_ix)?;
         for (v, d) in values.iter_mut().zip(delta_mm) {

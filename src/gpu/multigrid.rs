@@ -338,6 +338,14 @@ impl GpuMultigrid {
             pass.dispatch_workgroups(gx, gy, 1);
         }
         self.encode_v_cycle(encoder);
+        self.encode_closed_shift(encoder);
+    }
+
+    /// Records the closed species' shift alone: x += (Σ b/σ − Σ x)/n per closed species
+    /// (level 0; fixed-order sums). With b = 0 it removes the rounding from the grid sum of
+    /// an x whose exact sum is 0.
+    pub fn encode_closed_shift(&self, encoder: &mut wgpu::CommandEncoder) {
+        let n0 = self.level_voxels[0];
         if !self.any_closed {
             return;
         }

