@@ -36,7 +36,10 @@ struct VectorParams {
     groups: u32,
     // 1/γ of ROS2 (γ = 1 + 1/√2).
     inv_gamma: f32,
-    _pad: u32,
+    // Always 0. XOR-ed into bit patterns so the driver's compiler cannot see through the
+    // compensated sum of update (Mesa's NIR otherwise simplifies (a + b) − a to b, and the
+    // residual stays 0: measured).
+    opaque_zero: u32,
 }
 
 @group(0) @binding(0) var<uniform> vp: VectorParams;
@@ -60,6 +63,11 @@ var<workgroup> tree3: array<f32, REDUCE_SIZE>;
 
 fn flat_id(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return gid.x + gid.y * nwg.x * WORKGROUP_SIZE;
+}
+
+// x, hidden from algebraic simplification.
+fn opaque(x: f32) -> f32 {
+    return bitcast<f32>(bitcast<u32>(x) ^ vp.opaque_zero);
 }
 
 fn is_finite(x: f32) -> bool {
@@ -104,9 +112,9 @@ fn update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     let y = out[i];
     let d = (1.5 * a[i] + 0.5 * b[i]) * vp.inv_gamma + lo[i];
     // Two-sum: s + e = y + d exactly.
-    let s = y + d;
-    let bb = s - y;
-    let e = (y - (s - bb)) + (d - bb);
+    let s = opaque(y + d);
+    let bb = opaque(s - y);
+    let e = (y - opaque(s - bb)) + (d - bb);
     if (s < 0.0) {
         out[i] = 0.0;
         lo[i] = 0.0;

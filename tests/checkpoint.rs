@@ -183,6 +183,22 @@ fn resume_is_bit_identical_with_the_coupled_scheme() {
     );
 }
 
+/// The coupled scheme on the device: the step control and the state's rounding residual
+/// (the f32 state is a double-f32 value) travel in the checkpoint.
+#[test]
+fn resume_is_bit_identical_with_the_coupled_scheme_on_the_gpu() {
+    if std::env::var("IONFIELD_SKIP_GPU_TESTS").as_deref() == Ok("1") {
+        eprintln!("SKIPPED GPU part: IONFIELD_SKIP_GPU_TESTS=1");
+        return;
+    }
+    stop_and_resume_with(
+        "gpu",
+        &["--stop-at", "30"],
+        None,
+        &["time.scheme=coupled", "time.dt_s=0.05"],
+    );
+}
+
 #[test]
 fn resume_is_bit_identical_on_the_gpu_backend() {
     if std::env::var("IONFIELD_SKIP_GPU_TESTS").as_deref() == Ok("1") {

@@ -59,7 +59,8 @@ pub struct VectorParams {
     pub rtol: f32,
     pub groups: u32,
     pub inv_gamma: f32,
-    pub _pad: u32,
+    /// Always 0: hides the compensated sum from the driver's algebraic simplification.
+    pub opaque_zero: u32,
 }
 
 /// The vector kernel's WGSL.
