@@ -181,6 +181,23 @@ fn dot_finish(@builtin(local_invocation_id) lid: vec3<u32>) {
     }
 }
 
+// The error test's workgroup reduction into tree[0] (largest error), tree2[0] and
+// tree3[0] (counts), from thread t's values; called by every thread of the workgroup.
+fn reduce_check(t: u32, err: f32, negative: f32, bad: f32) {
+    tree[t] = err;
+    tree2[t] = negative;
+    tree3[t] = bad;
+    workgroupBarrier();
+    for (var half = REDUCE_SIZE / 2u; half > 0u; half = half / 2u) {
+        if (t < half) {
+            tree[t] = max(tree[t], tree[t + half]);
+            tree2[t] += tree2[t + half];
+            tree3[t] += tree3[t + half];
+        }
+        workgroupBarrier();
+    }
+}
+
 // The error test of a step from out = y with a = K1, b = K2, per voxel over its species:
 // the weighted RMS of e = (K1 + K2)/(2γ) with scale atol + rtol·max(|y|, |y⁺|), whether
 // y⁺ = y + (1.5·K1 + 0.5·K2)/γ has a value below −atol, whether any is not finite. Per
@@ -216,18 +233,7 @@ fn check_partial(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgrou
             err = 0.0;
         }
     }
-    tree[t] = err;
-    tree2[t] = negative;
-    tree3[t] = bad;
-    workgroupBarrier();
-    for (var half = REDUCE_SIZE / 2u; half > 0u; half = half / 2u) {
-        if (t < half) {
-            tree[t] = max(tree[t], tree[t + half]);
-            tree2[t] += tree2[t + half];
-            tree3[t] += tree3[t + half];
-        }
-        workgroupBarrier();
-    }
+    reduce_check(t, err, negative, bad);
     if (t == 0u) {
         partial[3u * g] = tree[0];
         partial[3u * g + 1u] = tree2[0];
@@ -247,18 +253,7 @@ fn check_finish(@builtin(local_invocation_id) lid: vec3<u32>) {
         negative += partial[3u * g + 1u];
         bad += partial[3u * g + 2u];
     }
-    tree[t] = err;
-    tree2[t] = negative;
-    tree3[t] = bad;
-    workgroupBarrier();
-    for (var half = REDUCE_SIZE / 2u; half > 0u; half = half / 2u) {
-        if (t < half) {
-            tree[t] = max(tree[t], tree[t + half]);
-            tree2[t] += tree2[t + half];
-            tree3[t] += tree3[t + half];
-        }
-        workgroupBarrier();
-    }
+    reduce_check(t, err, negative, bad);
     if (t == 0u) {
         scalars[vp.slot] = tree[0];
         scalars[vp.slot + 1u] = tree2[0];

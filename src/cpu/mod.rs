@@ -268,19 +268,13 @@ impl Engine for CpuEngine {
         species: &[usize],
         lag_s: f64,
     ) -> Result<Vec<Vec<f32>>, Error> {
-        let Some((start, span_s)) = &self.span_start else {
-            return Err(Error::Device(
-                "no coupled step to interpolate in (internal: a summary stop before any step)"
-                    .into(),
-            ));
-        };
-        if lag_s > span_s * (1.0 + 1e-9) {
-            return Err(Error::Device(format!(
-                "internal: a summary {lag_s} s back lies before the last step ({span_s} s)"
-            )));
-        }
-        // Fraction of the way back from the end of the step.
-        let back = (lag_s / span_s).clamp(0.0, 1.0);
+        let back =
+            crate::engine::dense_output_fraction(self.span_start.as_ref().map(|s| s.1), lag_s)?;
+        let start = &self
+            .span_start
+            .as_ref()
+            .expect("checked by dense_output_fraction")
+            .0;
         Ok(species
             .iter()
             .map(|&s| {

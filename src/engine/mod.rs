@@ -231,6 +231,23 @@ pub enum Error {
     },
 }
 
+/// Dense output: how far back from the end of the last adaptive span (of `span_s`
+/// seconds; `None` before any) a summary `lag_s` seconds before the present lies, as a
+/// fraction in [0, 1] for linear interpolation between the span's end and start.
+pub fn dense_output_fraction(span_s: Option<f64>, lag_s: f64) -> Result<f64, Error> {
+    let Some(span_s) = span_s else {
+        return Err(Error::Device(
+            "no coupled step to interpolate in (internal: a summary stop before any step)".into(),
+        ));
+    };
+    if lag_s > span_s * (1.0 + 1e-9) {
+        return Err(Error::Device(format!(
+            "internal: a summary {lag_s} s back lies before the last step ({span_s} s)"
+        )));
+    }
+    Ok((lag_s / span_s).clamp(0.0, 1.0))
+}
+
 /// The reaction calls of one [`Engine::advance`] of `n_steps` steps of `dt_s` seconds
 /// from model time `t0_s`, as Strang splitting orders them: call 0 is react(dt/2) before
 /// the first diffusion step; call k (1 ≤ k ≤ n_steps) follows diffusion step k − 1 and

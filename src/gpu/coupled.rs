@@ -392,21 +392,13 @@ impl GpuCoupled {
             groups: groups as u32,
             ..self.params()
         };
-        let gx = groups.min(65535);
-        [
-            Op::Kernel {
-                entry: Entry::DotPartial,
-                params: p,
-                vectors: [a, b, V::Sink, V::Weight],
-                groups: (gx as u32, groups.div_ceil(gx) as u32),
-            },
-            Op::Kernel {
-                entry: Entry::DotFinish,
-                params: p,
-                vectors: [V::Dummy, V::Dummy, V::Sink, V::Dummy],
-                groups: (1, 1),
-            },
-        ]
+        reduction(
+            Entry::DotPartial,
+            Entry::DotFinish,
+            p,
+            [a, b, V::Sink, V::Weight],
+            groups,
+        )
     }
 
     /// The ops of out = W·x (through `xin`, `xout`).
@@ -605,21 +597,14 @@ impl GpuCoupled {
             groups: check_groups as u32,
             ..self.params()
         };
-        let gx = check_groups.min(65535);
-        let ops = vec![
-            Op::Kernel {
-                entry: Entry::CheckPartial,
-                params: p,
-                vectors: [V::K1, V::K2, V::Y0, V::Dummy],
-                groups: (gx as u32, check_groups.div_ceil(gx) as u32),
-            },
-            Op::Kernel {
-                entry: Entry::CheckFinish,
-                params: p,
-                vectors: [V::Dummy, V::Dummy, V::Sink, V::Dummy],
-                groups: (1, 1),
-            },
-        ];
+        let ops = reduction(
+            Entry::CheckPartial,
+            Entry::CheckFinish,
+            p,
+            [V::K1, V::K2, V::Y0, V::Dummy],
+            check_groups,
+        )
+        .into();
         let got = self.run(ctx, ops, Some(SLOT_CHECK..SLOT_CHECK + 3))?;
         let (err, negative, bad, pivots) = (got[0] as f64, got[1], got[2], got[3] as u32);
         if pivots != self.pivots_seen {
@@ -762,6 +747,32 @@ impl GpuCoupled {
             }
         }
     }
+}
+
+/// A reduction: `partial` over `groups` workgroups (laid out 2D) on `vectors`, then
+/// `finish` in one workgroup, both with `params`.
+fn reduction(
+    partial: Entry,
+    finish: Entry,
+    params: VectorParams,
+    vectors: [V; 4],
+    groups: usize,
+) -> [Op; 2] {
+    let gx = groups.min(65535);
+    [
+        Op::Kernel {
+            entry: partial,
+            params,
+            vectors,
+            groups: (gx as u32, groups.div_ceil(gx) as u32),
+        },
+        Op::Kernel {
+            entry: finish,
+            params,
+            vectors: [V::Dummy, V::Dummy, V::Sink, V::Dummy],
+            groups: (1, 1),
+        },
+    ]
 }
 
 /// The coupled scheme as the GPU engine runs it: the step, the shared step control, and

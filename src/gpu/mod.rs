@@ -572,18 +572,8 @@ impl Engine for GpuEngine {
         species: &[usize],
         lag_s: f64,
     ) -> Result<Vec<Vec<f32>>, engine::Error> {
-        let Some(span_s) = self.coupled.as_ref().and_then(|c| c.span_s) else {
-            return Err(engine::Error::Device(
-                "no coupled step to interpolate in (internal: a summary stop before any step)"
-                    .into(),
-            ));
-        };
-        if lag_s > span_s * (1.0 + 1e-9) {
-            return Err(engine::Error::Device(format!(
-                "internal: a summary {lag_s} s back lies before the last step ({span_s} s)"
-            )));
-        }
-        let back = (lag_s / span_s).clamp(0.0, 1.0);
+        let back =
+            engine::dense_output_fraction(self.coupled.as_ref().and_then(|c| c.span_s), lag_s)?;
         let mut out = Vec::with_capacity(species.len());
         for &s in species {
             let end = self.read_one(s)?;
