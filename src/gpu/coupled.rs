@@ -169,8 +169,10 @@ pub struct GpuCoupled {
     rtol: f64,
     /// Multiplies `rtol` (the spin-up loosens it).
     pub rtol_scale: f64,
-    /// Vanished pivots counted by the block kernel so far.
+    /// Vanished pivots counted by the block kernel up to the last attempt, and at the
+    /// last read-back (every read-back carries the count).
     pivots_seen: u32,
+    pivots_now: u32,
     /// Krylov iterations so far.
     pub linear_iterations: u64,
     /// Quasi-steady species of the network (scenario indices), written by
@@ -282,6 +284,7 @@ impl GpuCoupled {
             rtol,
             rtol_scale: 1.0,
             pivots_seen: 0,
+            pivots_now: 0,
             linear_iterations: 0,
             quasi_steady: net.qss.iter().map(|&(s, _)| s).collect(),
         }))
@@ -550,6 +553,7 @@ impl GpuCoupled {
             .iter()
             .map(|&b| f32::from_bits(b))
             .collect();
+        self.pivots_now = all[count as usize];
         out.push(all[count as usize] as f32);
         Ok(out)
     }
@@ -576,7 +580,10 @@ impl GpuCoupled {
         ];
         self.rhs(&mut ops, V::F);
         self.run(ctx, ops, None)?;
+        // A failed solve ends the attempt; the pivots its read-backs counted are this
+        // attempt's (the next one compares against them).
         if !self.solve(ctx, V::F, V::K1, h_s)? {
+            self.pivots_seen = self.pivots_now;
             return Ok(Attempt::LinearFailed);
         }
         // Second stage: f(y + K1/γ) − 2/(γh)·K1, J_R and the blocks kept from y.
@@ -589,6 +596,7 @@ impl GpuCoupled {
         ops.push(Op::Copy(V::Y0, V::Y));
         self.run(ctx, ops, None)?;
         if !self.solve(ctx, V::F2, V::K2, h_s)? {
+            self.pivots_seen = self.pivots_now;
             return Ok(Attempt::LinearFailed);
         }
         let check_groups = self.n.div_ceil(CHECK_GROUP);
