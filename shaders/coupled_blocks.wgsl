@@ -22,7 +22,10 @@
 // binding 4 fout   storage rw  f32, mM/s: R(y), same layout as y
 // binding 5 jac    storage rw  f32, 1/s: J_R, jac[v · NJ + entry]
 // binding 6 lu     storage rw  f32: the factored σ − J_R, lu[v · NL + slot]
-// binding 7 status storage rw  atomic u32: [0] voxels whose block had a vanished pivot
+// binding 7 status storage rw  atomic u32: [0] voxels whose block had a vanished pivot;
+//                              [4 + i] the largest Σ_k |J_R(i, k)| over voxels (row i's
+//                              absolute row sum, 1/s, as the bits of a non-negative f32,
+//                              which order as u32 do: the host's choice of preconditioner)
 // binding 8 xin    storage r   f32: a vector in y's layout
 // binding 9 xout   storage rw  f32: a vector in y's layout
 // dispatch: one invocation per voxel; workgroup WORKGROUP_SIZE, groups laid out 2D and
@@ -45,7 +48,7 @@ struct CoupledParams {
 @group(0) @binding(4) var<storage, read_write> fout: array<f32>;
 @group(0) @binding(5) var<storage, read_write> jac: array<f32>;
 @group(0) @binding(6) var<storage, read_write> lu: array<f32>;
-@group(0) @binding(7) var<storage, read_write> status: array<atomic<u32>, 4>;
+@group(0) @binding(7) var<storage, read_write> status: array<atomic<u32>>;
 @group(0) @binding(8) var<storage, read> xin: array<f32>;
 @group(0) @binding(9) var<storage, read_write> xout: array<f32>;
 
@@ -86,6 +89,13 @@ fn blocks(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     }
     store_f(v, &f);
     store_jac(v, &jm);
+    for (var i = 0u; i < NS; i++) {
+        var row_sum = 0.0;
+        for (var k = 0u; k < NS; k++) {
+            row_sum += abs(jm[i * NS + k]);
+        }
+        atomicMax(&status[4u + i], bitcast<u32>(row_sum));
+    }
     var mm: array<f32, NSS>;
     assemble(cp.sigma, m, &jm, &mm);
     if (!lu_factor(&mm)) {

@@ -46,6 +46,13 @@ struct LevelParams {
     n_species: u32,
     // partial_sums: workgroups per species (each sums SUM_CHUNK values).
     sum_groups: u32,
+    // The coupled multigrid (block_multigrid.wgsl, appended to this file): offsets of
+    // this level's reaction blocks J_R (NJ per voxel) and factored blocks (NL per voxel),
+    // and of the next coarser level's J_R; 0 in the per-species multigrid.
+    jac_off: u32,
+    lu_off: u32,
+    c_jac_off: u32,
+    _pad0: u32,
     _pad1: u32,
 }
 

@@ -154,7 +154,7 @@ enum Preconditioner {
 /// 2 GMRES iterations per solve below an estimate of 10, 3 between 10 and 100, 14 between
 /// 100 and 1000 and 53 above, against about 3 with the coupled multigrid, whose iteration
 /// costs 3–4 of the factored one's.
-const SPLIT_LIMIT: f64 = 100.0;
+pub const SPLIT_LIMIT: f64 = 100.0;
 
 /// The coupled multigrid switches to W-cycles after a linear solve that took this many
 /// Krylov iterations or more with V-cycles, and back to V-cycles after one that took

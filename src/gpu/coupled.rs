@@ -1,17 +1,15 @@
 //! The coupled scheme's step on the device (docs/numerics.md §10): ROS2 over reaction and
 //! diffusion together, its two linear solves by restarted GMRES in the error-weighted
-//! inner product, right-preconditioned by the factored preconditioner (`gpu::coupled_blocks`
-//! for the per-voxel blocks, `gpu::multigrid` for one V-cycle of σ − A), and the error
-//! test. The step-size control is `engine::control`, shared with the CPU twin
+//! inner product, right-preconditioned either by the factored preconditioner
+//! (`gpu::coupled_blocks` for the per-voxel blocks, `gpu::multigrid` for one V-cycle of
+//! σ − A) or by the coupled multigrid (`gpu::block_multigrid`), chosen per attempt as the
+//! CPU twin chooses, and the error test. The step-size control is `engine::control`, shared with the CPU twin
 //! (`cpu::coupled`); the Hessenberg least squares is `engine::krylov`.
 //!
 //! What stays on the host: after each Krylov iteration the new column of H (j + 1 dot
 //! products and a norm, a few hundred bytes) is read back to decide whether to go on,
 //! and after each attempt the error test's three numbers. Everything with a vector's
-//! length stays on the device. The coupled (block) multigrid of the CPU twin, which it
-//! uses above an estimated preconditioner error of 100, is not on the device: here every
-//! step uses the factored preconditioner, which needs more Krylov iterations at steps of
-//! minutes (docs/numerics.md §10).
+//! length stays on the device.
 //!
 //! Gram–Schmidt is classical with one reorthogonalisation (CGS2: two batches of dot
 //! products per iteration, each in one pass, instead of the CPU's j + 1 sequential
@@ -21,6 +19,7 @@ use std::collections::HashMap;
 
 use wgpu::util::DeviceExt;
 
+use super::block_multigrid::GpuBlockMultigrid;
 use super::coupled_blocks::{BlockPass, GpuBlocks};
 use super::diffuse::workgroups_2d;
 use super::kernel::{Kernel, Slot, DYNAMIC_STRIDE};
@@ -28,7 +27,7 @@ use super::multigrid::GpuMultigrid;
 use super::{map_read, Error, GpuContext};
 use crate::cpu::coupled::{
     integrated_species, is_closed, species_hierarchy, DEFAULT_ATOL_MM, LINEAR_TOL,
-    MAX_LINEAR_ITERATIONS, RESTART, RESTART_MIN_REDUCTION,
+    MAX_LINEAR_ITERATIONS, RESTART, RESTART_MIN_REDUCTION, SPLIT_LIMIT,
 };
 use crate::cpu::multigrid::Hierarchy;
 use crate::engine::control::{Attempt, StepController};
@@ -133,6 +132,10 @@ enum Op {
     },
     Blocks(BlockPass),
     Precondition,
+    /// Level 0's J_R into the coupled multigrid, and every level's blocks factored.
+    BlockFactor,
+    /// One V-cycle of the coupled multigrid: `MgX` ≈ W⁻¹·`MgB`.
+    BlockCycle,
     /// The multigrid's closed-species shift of `MgX` against `MgB` (see
     /// `GpuMultigrid::encode_closed_shift`).
     ClosedShift,
@@ -173,8 +176,20 @@ pub struct GpuCoupled {
     /// last read-back (every read-back carries the count).
     pivots_seen: u32,
     pivots_now: u32,
-    /// Krylov iterations so far.
+    /// Krylov iterations so far, and attempts preconditioned by the coupled multigrid.
     pub linear_iterations: u64,
+    pub multigrid_attempts: u64,
+    /// The coupled multigrid of W.
+    block: GpuBlockMultigrid,
+    /// The preconditioner of the current attempt: the coupled multigrid (else the
+    /// factored one), chosen as the CPU twin chooses (`cpu::coupled`'s
+    /// choose_preconditioner) from the largest absolute row sums of J_R the block kernel
+    /// reports with the attempt's first read-back.
+    use_block: Option<bool>,
+    /// 12·D/dx² of each state row's species, 1/s (the diffusion rate of the estimate).
+    row_diffusion_per_s: Vec<f64>,
+    /// The largest absolute row sum of J_R per state row at the last read-back, 1/s.
+    k_max: Vec<f64>,
     /// Quasi-steady species of the network (scenario indices), written by
     /// [`GpuCoupled::encode_quasi_steady`] into `xout` in this order.
     pub quasi_steady: Vec<usize>,
@@ -204,6 +219,11 @@ impl GpuCoupled {
         let refs: Vec<&Hierarchy> = hierarchies.iter().collect();
         let closed: Vec<bool> = vars.iter().map(|&s| is_closed(model, s)).collect();
         let multigrid = GpuMultigrid::new(ctx, &refs, &closed)?;
+        let mut var_of = vec![None; model.species.len()];
+        for (k, &s) in vars.iter().enumerate() {
+            var_of[s] = Some(k);
+        }
+        let block = GpuBlockMultigrid::new(ctx, &multigrid, net, &var_of, n_vars)?;
         let atol: Vec<f32> = vars
             .iter()
             .map(|&s| {
@@ -243,7 +263,7 @@ impl GpuCoupled {
         let scalars = storage("ionfield.cv.scalars", N_SLOTS, copy);
         let staging = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("ionfield.cv.staging"),
-            size: (N_SLOTS * 4 + 16) as u64,
+            size: (N_SLOTS * 4 + 16 + 4 * net.state.len()) as u64,
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
@@ -286,6 +306,18 @@ impl GpuCoupled {
             pivots_seen: 0,
             pivots_now: 0,
             linear_iterations: 0,
+            multigrid_attempts: 0,
+            block,
+            use_block: None,
+            k_max: vec![0.0; net.state.len()],
+            row_diffusion_per_s: net
+                .state
+                .iter()
+                .map(|&s| {
+                    12.0 * model.species[s].diffusion_um2_per_s
+                        / (model.grid.voxel_um * model.grid.voxel_um)
+                })
+                .collect(),
             quasi_steady: net.qss.iter().map(|&(s, _)| s).collect(),
         }))
     }
@@ -513,6 +545,21 @@ impl GpuCoupled {
                     pass = None;
                     self.multigrid.encode_preconditioner(&mut encoder);
                 }
+                Op::BlockFactor => {
+                    pass = None;
+                    encoder.copy_buffer_to_buffer(
+                        self.blocks.jac_buffer(),
+                        0,
+                        &self.block.jacs,
+                        0,
+                        self.block.level0_jac_bytes,
+                    );
+                    self.block.encode_factor(&mut encoder);
+                }
+                Op::BlockCycle => {
+                    pass = None;
+                    self.block.encode_v_cycle(&mut encoder);
+                }
                 Op::ClosedShift => {
                     pass = None;
                     self.multigrid.encode_closed_shift(&mut encoder);
@@ -546,15 +593,26 @@ impl GpuCoupled {
             0,
             count * 4,
         );
-        encoder.copy_buffer_to_buffer(self.blocks.status_buffer(), 0, &self.staging, count * 4, 4);
+        let n_rows = self.k_max.len() as u64;
+        encoder.copy_buffer_to_buffer(
+            self.blocks.status_buffer(),
+            0,
+            &self.staging,
+            count * 4,
+            16 + 4 * n_rows,
+        );
         ctx.queue.submit([encoder.finish()]);
         let all: Vec<u32> = map_read(ctx, &self.staging)?;
         let mut out: Vec<f32> = all[..count as usize]
             .iter()
             .map(|&b| f32::from_bits(b))
             .collect();
-        self.pivots_now = all[count as usize];
-        out.push(all[count as usize] as f32);
+        let status = &all[count as usize..];
+        self.pivots_now = status[0];
+        for (k, &bits) in self.k_max.iter_mut().zip(&status[4..]) {
+            *k = f32::from_bits(bits) as f64;
+        }
+        out.push(status[0] as f32);
         Ok(out)
     }
 
@@ -569,6 +627,13 @@ impl GpuCoupled {
         let sigma = 1.0 / (GAMMA * h_s);
         self.blocks.set_sigma(ctx, sigma);
         self.multigrid.set_sigma(ctx, sigma);
+        // The row sums the Blocks pass reports are this attempt's.
+        ctx.queue.write_buffer(
+            self.blocks.status_buffer(),
+            16,
+            &vec![0u8; 4 * self.k_max.len()],
+        );
+        self.use_block = None;
         let mut ops = vec![
             Op::Blocks(BlockPass::Blocks),
             Op::Copy(V::Y, V::Y0),
@@ -637,6 +702,17 @@ impl GpuCoupled {
         Ok(Attempt::Accepted { err })
     }
 
+    /// The estimated relative error of the factored preconditioner at σ (1/s), as the CPU
+    /// twin estimates it: max over state rows of k·a/(σ(σ + k + a)), k the row's largest
+    /// absolute row sum of J_R, a = 12·D/dx² of its species.
+    fn splitting_estimate(&self, sigma: f64) -> f64 {
+        self.k_max
+            .iter()
+            .zip(&self.row_diffusion_per_s)
+            .map(|(&k, &a)| k * a / (sigma * (sigma + k + a)))
+            .fold(0.0, f64::max)
+    }
+
     /// Solves W·x = b into `x` by restarted GMRES (as `cpu::coupled`'s); false if it did not
     /// converge.
     fn solve(&mut self, ctx: &GpuContext, b: V, x: V, h_s: f64) -> Result<bool, Error> {
@@ -648,6 +724,16 @@ impl GpuCoupled {
         ops.push(self.axpy(V::X, 0.0, 0.0, 0.0, 0, b));
         let got = self.run(ctx, ops, Some(SLOT_NORM..SLOT_NORM + 1))?;
         let mut beta = (got[0] as f64).max(0.0).sqrt();
+        let mut pending = Vec::new();
+        if self.use_block.is_none() {
+            let block = self.splitting_estimate(1.0 / (GAMMA * h_s)) > SPLIT_LIMIT;
+            self.use_block = Some(block);
+            if block {
+                self.multigrid_attempts += 1;
+                pending.push(Op::BlockFactor);
+            }
+        }
+        let block = self.use_block == Some(true);
         // The solution of W·x = b keeps, for a closed species k (no held voxel, no loss:
         // Σ A·x = 0), σ·Σx_k = Σ(b + J_R·x)_k, with no diffusion term. The f32 Krylov
         // vectors carry the rounding of A·x into their sums; shifting x_k uniformly onto
@@ -691,18 +777,22 @@ impl GpuCoupled {
             }
             first = false;
             self.ensure(ctx, V::Basis(0));
-            let mut pending =
-                vec![self.axpy(V::Basis(0), 0.0, (1.0 / beta) as f32, 0.0, 0, residual)];
+            pending.push(self.axpy(V::Basis(0), 0.0, (1.0 / beta) as f32, 0.0, 0, residual));
             let mut arnoldi = Arnoldi::new(RESTART, beta);
             let mut resid = beta;
             for j in 0..RESTART {
                 self.ensure(ctx, V::Image(j));
                 let mut ops = std::mem::take(&mut pending);
                 // z_j = P⁻¹·v_j, kept for the update.
-                ops.push(Op::Copy(V::Basis(j), V::Xin));
-                ops.push(Op::Blocks(BlockPass::Precond));
-                ops.push(Op::Copy(V::Xout, V::MgB));
-                ops.push(Op::Precondition);
+                if block {
+                    ops.push(Op::Copy(V::Basis(j), V::MgB));
+                    ops.push(Op::BlockCycle);
+                } else {
+                    ops.push(Op::Copy(V::Basis(j), V::Xin));
+                    ops.push(Op::Blocks(BlockPass::Precond));
+                    ops.push(Op::Copy(V::Xout, V::MgB));
+                    ops.push(Op::Precondition);
+                }
                 ops.push(Op::Copy(V::MgX, V::Image(j)));
                 self.apply_w(&mut ops, V::Image(j), V::Xout);
                 // CGS2 into xout: two passes of j + 1 products each.
@@ -848,6 +938,7 @@ impl CoupledRun {
     pub fn restore_control(&mut self, control: StepControl) {
         self.controller.control = control;
         self.step.linear_iterations = control.stats.linear_iterations;
+        self.step.multigrid_attempts = control.stats.coupled_multigrid_attempts;
     }
 
     /// Advances `fields` (every species' buffer, scenario order) by `span_s` seconds or
@@ -873,6 +964,16 @@ impl CoupledRun {
                 n_bytes,
             );
         }
+        // The read-only inputs as they are now (a dose or a light switched on changes them).
+        for (j, &s) in self.step.blocks.fixed_species.iter().enumerate() {
+            encoder.copy_buffer_to_buffer(
+                fields[s],
+                0,
+                &self.step.blocks.fixed,
+                j as u64 * n_bytes,
+                n_bytes,
+            );
+        }
         ctx.queue.submit([encoder.finish()]);
         let before = self.controller.control.stats.steps;
         let adaptive = self.controller.adaptive;
@@ -882,6 +983,7 @@ impl CoupledRun {
                 .advance(0.0, span_s, max_steps, self.max_dt_s, |h, stats| {
                     let outcome = step.attempt(ctx, h, adaptive).map_err(|e| e.to_string())?;
                     stats.linear_iterations = step.linear_iterations;
+                    stats.coupled_multigrid_attempts = step.multigrid_attempts;
                     Ok(outcome)
                 })?;
         let mut encoder = ctx.device.create_command_encoder(&Default::default());

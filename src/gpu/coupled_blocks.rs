@@ -90,6 +90,11 @@ pub struct GpuBlocks {
     operator: wgpu::ComputePipeline,
     operator_uniform: wgpu::Buffer,
     operator_params: OperatorParams,
+    jac: wgpu::Buffer,
+    /// The network's read-only species that are not integrated (scenario index, in the
+    /// order of `fixed`), and their values (mM), `fixed[j · n + v]`.
+    pub fixed_species: Vec<usize>,
+    pub fixed: wgpu::Buffer,
     operator_group: wgpu::BindGroup,
     /// The operator with σ = 0.
     _zero_uniform: wgpu::Buffer,
@@ -168,7 +173,8 @@ impl GpuBlocks {
         let fout = buffer("ionfield.cb.fout", len, copy);
         let jac = buffer("ionfield.cb.jac", n * nj, copy);
         let lu = buffer("ionfield.cb.lu", n * nl, copy);
-        let status = init("ionfield.cb.status", &[0u8; 16]);
+        // [0] vanished pivots, [4 + i] the largest absolute row sum of J_R's row i.
+        let status = init("ionfield.cb.status", &vec![0u8; 16 + 4 * net.state.len()]);
         let xin = buffer("ionfield.cb.xin", len, copy);
         let xout = buffer("ionfield.cb.xout", len, copy);
         let params = CoupledParams {
@@ -270,6 +276,15 @@ impl GpuBlocks {
             operator_params,
             operator_group,
             _zero_uniform: zero_uniform,
+            jac,
+            fixed_species: {
+                let mut by_slot: Vec<(usize, usize)> = (0..model.species.len())
+                    .filter_map(|s| fixed_of[s].map(|j| (j, s)))
+                    .collect();
+                by_slot.sort_unstable();
+                by_slot.into_iter().map(|(_, s)| s).collect()
+            },
+            fixed: fixed_buf,
             zero_group,
             status,
             y,
@@ -323,9 +338,15 @@ impl GpuBlocks {
         read_back(ctx, buffer, self.vector_len())
     }
 
-    /// The status buffer (u32: [0] the vanished-pivot count).
+    /// The status buffer (u32: [0] the vanished-pivot count; [4 + i] the bits of the
+    /// largest absolute row sum of J_R's row i over voxels, an f32, since last zeroed).
     pub(crate) fn status_buffer(&self) -> &wgpu::Buffer {
         &self.status
+    }
+
+    /// J_R per voxel on its pattern (`NJ` entries per voxel), as the last `Blocks` pass left it.
+    pub(crate) fn jac_buffer(&self) -> &wgpu::Buffer {
+        &self.jac
     }
 
     /// Voxels whose block σ − J_R had a vanished pivot since the kernel was made.

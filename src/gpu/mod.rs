@@ -1,6 +1,7 @@
 //! The wgpu backend: f32 fields in one storage buffer per species, WGSL kernels from
 //! `shaders/`. Twin of `cpu/`.
 
+pub mod block_multigrid;
 pub mod context;
 pub mod coupled;
 pub mod coupled_blocks;

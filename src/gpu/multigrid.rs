@@ -38,7 +38,11 @@ pub struct LevelParams {
     pub n_species: u32,
     /// `partial_sums`: workgroups per species, each adding [`SUM_CHUNK`] values.
     pub sum_groups: u32,
-    pub _pad: u32,
+    /// Offsets of the coupled multigrid's blocks (`gpu::block_multigrid`); 0 here.
+    pub jac_off: u32,
+    pub lu_off: u32,
+    pub c_jac_off: u32,
+    pub _pad: [u32; 2],
 }
 
 /// Values one workgroup of `partial_sums` adds; equal to `SUM_CHUNK` in the shader.
@@ -69,6 +73,11 @@ pub struct GpuMultigrid {
     /// Solutions and right-hand sides of every level; level 0's species s at s·n₀.
     pub x: wgpu::Buffer,
     pub b: wgpu::Buffer,
+    /// What the coupled multigrid (`gpu::block_multigrid`) shares: each level's parameters
+    /// (colour 0) and the buffers of bindings 1–8 in binding order (σ, operators, counts,
+    /// x, b, closed flags, partial sums, totals).
+    pub(crate) level_params: Vec<LevelParams>,
+    pub(crate) shared: [wgpu::Buffer; 8],
 }
 
 impl GpuMultigrid {
@@ -187,6 +196,7 @@ impl GpuMultigrid {
                 .try_into()
                 .expect("seven entry points");
         let mut bind_groups = Vec::new();
+        let mut level_params = Vec::new();
         for (l, &shape) in shapes.iter().enumerate() {
             let coarse = shapes.get(l + 1).copied().unwrap_or([1, 1, 1]);
             let make = |colour: u32| {
@@ -206,14 +216,17 @@ impl GpuMultigrid {
                     c_vec_off: vec_off.get(l + 1).copied().unwrap_or(0) as u32,
                     n_species: n_species as u32,
                     sum_groups: sum_groups as u32,
-                    _pad: 0,
+                    jac_off: 0,
+                    lu_off: 0,
+                    c_jac_off: 0,
+                    _pad: [0; 2],
                 };
                 let uniform = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
                     label: Some("ionfield.mg.level"),
                     contents: bytemuck::bytes_of(&params),
                     usage: wgpu::BufferUsages::UNIFORM,
                 });
-                kernel.bind(
+                let group = kernel.bind(
                     device,
                     "ionfield.mg.bind_group",
                     &[
@@ -227,9 +240,12 @@ impl GpuMultigrid {
                         &partial,
                         &totals,
                     ],
-                )
+                );
+                (group, params)
             };
-            bind_groups.push([make(0), make(1)]);
+            let ((g0, p0), (g1, _)) = (make(0), make(1));
+            bind_groups.push([g0, g1]);
+            level_params.push(p0);
         }
         Ok(GpuMultigrid {
             level_voxels,
@@ -244,6 +260,17 @@ impl GpuMultigrid {
             any_closed: closed_flags.iter().any(|&c| c != 0),
             sum_groups,
             bind_groups,
+            level_params,
+            shared: [
+                sigma.clone(),
+                op_buf,
+                count_buf,
+                x.clone(),
+                b.clone(),
+                closed_buf,
+                partial,
+                totals,
+            ],
             sigma,
             x,
             b,
