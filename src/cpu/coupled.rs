@@ -448,10 +448,13 @@ impl Coupled {
         h_max_s: f64,
     ) -> Result<f64, String> {
         let mut y = self.gather(conc);
+        // The attempt takes `adaptive` from here: `self.controller` is a placeholder while
+        // the controller runs (its adaptive = false had let every error pass).
+        let adaptive = self.controller.adaptive;
         let mut controller =
             std::mem::replace(&mut self.controller, StepController::new(0.0, false));
         let reached = controller.advance(t_s, t_end_s, max_steps, h_max_s, |h, stats| {
-            let outcome = self.attempt(&mut y, conc, h);
+            let outcome = self.attempt(&mut y, conc, h, adaptive);
             stats.linear_iterations = self.linear_iterations;
             stats.coupled_multigrid_attempts = self.multigrid_attempts;
             Ok(outcome)
@@ -477,7 +480,8 @@ impl Coupled {
     }
 
     /// One step attempt of length `h` from `y`; on acceptance `y` holds the result.
-    fn attempt(&mut self, y: &mut [f64], conc: &[Vec<f64>], h: f64) -> Attempt {
+    /// With `adaptive` false (fixed steps) the error estimate does not reject.
+    fn attempt(&mut self, y: &mut [f64], conc: &[Vec<f64>], h: f64, adaptive: bool) -> Attempt {
         let len = self.len();
         let sigma = 1.0 / (GAMMA * h);
         let pool = self.scratch.clone();
@@ -556,7 +560,7 @@ impl Coupled {
         if negative {
             return Attempt::Negative;
         }
-        if err > 1.0 && self.controller.adaptive {
+        if err > 1.0 && adaptive {
             return Attempt::Rejected { err };
         }
         y.par_iter_mut()
