@@ -92,7 +92,10 @@ fn run(label: &str, n: usize, end_s: f64, time: &str) {
     let t = Instant::now();
     let steps = if e.is_adaptive() {
         let (reached, steps) = e.advance_adaptive(end_s, u64::MAX).expect("advance");
-        assert!((reached - end_s).abs() <= 1e-9 * end_s, "{reached} vs {end_s}");
+        assert!(
+            (reached - end_s).abs() <= 1e-9 * end_s,
+            "{reached} vs {end_s}"
+        );
         steps
     } else {
         let dt = sc.time.dt_s;
@@ -116,10 +119,7 @@ fn run(label: &str, n: usize, end_s: f64, time: &str) {
         .map(|st| {
             format!(
                 ", {} rejected, h {:.3}–{:.3} s, {} linear iterations",
-                st.rejected,
-                st.h_min_s,
-                st.h_max_s,
-                st.linear_iterations
+                st.rejected, st.h_min_s, st.h_max_s, st.linear_iterations
             )
         })
         .unwrap_or_default();
@@ -151,7 +151,9 @@ fn main() {
             &format!("coupled, tolerance {tol:e}"),
             n,
             end_s,
-            &format!("[time]\ndt_s = 1.0\nend_s = {end_s}\nscheme = \"coupled\"\ntolerance = {tol}\n"),
+            &format!(
+                "[time]\ndt_s = 1.0\nend_s = {end_s}\nscheme = \"coupled\"\ntolerance = {tol}\n"
+            ),
         );
     }
     if args.len() <= 2 {

@@ -208,6 +208,32 @@ fn decay_as_reaction_has_dt_independent_cosh_steady_state() {
     }
 }
 
+/// The error test rejects a step that is too long: first-order decay c' = −k·c (k = 1/s,
+/// c(0) = 1 mM, no diffusion) over 5 s from a first step of 10 s at tolerance 1e-3. ROS2
+/// over the whole 5 s in one step gives R(−5) = 0.144 mM against e⁻⁵ = 6.74e-3 mM, an
+/// error the control must refuse; retried shorter, the result is within 1 % of e⁻⁵. (From
+/// 28c076d to 8a073dc the CPU attempt read `adaptive` from a placeholder, accepted every
+/// step, and this run ended in one step at 0.144 mM.)
+#[test]
+fn an_oversized_step_is_rejected_and_retried_shorter() {
+    let toml = format!(
+        "name = \"decay\"\n[grid]\nshape = [4, 4, 4]\nvoxel_um = 10.0\n{}\n[species.c]\ndiffusion_um2_per_s = 0.0\ninitial = {{ uniform_mm = 1.0 }}\n[parameters]\nk = {{ value = 1.0, unit = \"1/s\", source = \"test\" }}\n[reactions.decay]\nequation = \"c ->\"\nrate = \"k * c\"\n",
+        time_table(10.0, 1e-3, false)
+    );
+    let (f, st) = run_coupled(&scenario(&toml), 5.0);
+    let exact = (-5.0f64).exp();
+    let rel = f[0]
+        .iter()
+        .map(|c| (c / exact - 1.0).abs())
+        .fold(0.0, f64::max);
+    println!(
+        "decay over 5 s from a first step of 10 s, tolerance 1e-3: {} steps, {} rejected, h {:.3}–{:.3} s; c = {:.5e} mM against e⁻⁵ = {exact:.5e} (relative {rel:.2e})",
+        st.steps, st.rejected, st.h_min_s, st.h_max_s, f[0][0]
+    );
+    assert!(st.rejected >= 1, "no attempt was rejected");
+    assert!(rel < 0.01, "relative error {rel}");
+}
+
 /// Krogh-like uptake beside a held vessel (a 1-voxel column and a resolved one of radius
 /// 15 µm = 3 voxels): near-zero-order O2 consumption (5e-3 mM/s, Km 1e-6 mM) in a 100 µm
 /// tissue cylinder. The steady profile is the same at fixed steps of 0.1 s and 100 s
