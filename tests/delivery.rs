@@ -392,8 +392,8 @@ npy = true
     }
 }
 
-/// `configs/iv_fe_liposome.toml` (the default's tumour with liposomal iron given into the
-/// blood) on the octant of tests/default_day.rs, against the same run with a zero bolus:
+/// `configs/iv_fe_liposome.toml` (the default's chemistry in the spherical-tumour block,
+/// with liposomal iron given into the blood) on one octant of that block, against the same run with a zero bolus:
 /// particles leave only the leaky tumour capillaries (EPR from pore theory), are taken up
 /// into lysosomes and dissolve there, and the Fe2+ they release damages the tumour and
 /// spares normal tissue. Figures printed (run with `--nocapture`).
@@ -402,8 +402,8 @@ fn intravenous_liposomal_iron_reaches_the_tumour_only_and_damages_it() {
     let config =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/iv_fe_liposome.toml");
     let (treated, control) = std::thread::scope(|s| {
-        let t = s.spawn(|| common::run_config_with(&config, "cpu", common::DEFAULT_OCTANT));
-        let mut sets = common::DEFAULT_OCTANT.to_vec();
+        let t = s.spawn(|| common::run_config_with(&config, "cpu", common::SPHERE_OCTANT));
+        let mut sets = common::SPHERE_OCTANT.to_vec();
         sets.push("plasma.NP_lip.dose_mm=0");
         let c = common::run_config_with(&config, "cpu", &sets);
         (t.join().expect("treated run"), c)

@@ -5,7 +5,9 @@
 //! on top. Tables merge key by key (recursively); any other value (number, string, array,
 //! array of tables) is replaced whole by the later file; a time key written in either form
 //! (`end_s` or `end = "24 h"`, `duration.rs`) replaces both forms. New keys keep file
-//! order, so the species of an included chemistry file come first in buffer order. Includes
+//! order, so the species of an included chemistry file come first in buffer order. A table
+//! with a `shape` (a tissue, a region, a dose) redefined with another shape replaces the
+//! earlier one whole: a box over an included sphere does not inherit its `radius_um`. Includes
 //! may include; paths are relative to the including file. Files of the built-in catalogue
 //! ([`super::catalog`]) resolve inside the binary, so the built-in default needs no files.
 
@@ -79,21 +81,77 @@ fn load(
             ));
         }
         let (sub, sub_writers) = load(&inc_text, &inc_source, layers, stack)?;
-        merge(&mut merged, sub);
-        merge(&mut writers, sub_writers);
+        merge_layer((&mut merged, &mut writers), (sub, sub_writers));
     }
     stack.pop();
     // A time key this file writes in either form replaces both forms underneath.
     super::duration::drop_replaced_forms(&mut merged, &table);
     super::duration::drop_replaced_forms(&mut writers, &table);
     // This file's index: its includes are pushed before it.
-    merge(&mut writers, written_by(&table, layers.len()));
-    merge(&mut merged, table);
+    let own_writers = written_by(&table, layers.len());
+    merge_layer((&mut merged, &mut writers), (table, own_writers));
     layers.push(Layer {
         source: source.to_string(),
         text: text.to_string(),
     });
     Ok((merged, writers))
+}
+
+/// Paths of the tables of `base` that `top` redefines with a different `shape` (a region:
+/// a tissue, an initial region, a dose). They are removed before `top` is merged (from the
+/// values and from their writers alike), so that the later file's region replaces the
+/// earlier one whole instead of inheriting keys its shape does not take (a sphere's
+/// `radius_um` under a box).
+fn replaced_regions(base: &toml::Table, top: &toml::Table) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    for (key, value) in top {
+        let (Some(toml::Value::Table(b)), toml::Value::Table(t)) = (base.get(key), value) else {
+            continue;
+        };
+        match (b.get("shape"), t.get("shape")) {
+            (Some(toml::Value::String(old)), Some(toml::Value::String(new))) if old != new => {
+                out.push(vec![key.clone()]);
+            }
+            _ => out.extend(replaced_regions(b, t).into_iter().map(|mut p| {
+                p.insert(0, key.clone());
+                p
+            })),
+        }
+    }
+    out
+}
+
+/// Removes the tables at `paths` from `table` (those present).
+fn remove_paths(table: &mut toml::Table, paths: &[Vec<String>]) {
+    fn remove(t: &mut toml::Table, path: &[String]) {
+        match path {
+            [last] => {
+                t.remove(last);
+            }
+            [first, rest @ ..] => {
+                if let Some(toml::Value::Table(next)) = t.get_mut(first) {
+                    remove(next, rest);
+                }
+            }
+            [] => {}
+        }
+    }
+    for path in paths {
+        remove(table, path);
+    }
+}
+
+/// Merges `top` onto the values and their writers, a region redefined with a new shape
+/// replacing the old one whole ([`replaced_regions`]).
+fn merge_layer(
+    (merged, writers): (&mut toml::Table, &mut toml::Table),
+    (top, top_writers): (toml::Table, toml::Table),
+) {
+    let replaced = replaced_regions(merged, &top);
+    remove_paths(merged, &replaced);
+    remove_paths(writers, &replaced);
+    merge(merged, top);
+    merge(writers, top_writers);
 }
 
 /// `table` with every value that is not a table replaced by `layer` (the shape [`merge`]
@@ -210,6 +268,38 @@ mod tests {
             a["p"]["x"].as_array().unwrap().len(),
             1,
             "arrays are replaced"
+        );
+    }
+
+    #[test]
+    fn a_region_with_a_new_shape_replaces_the_included_one() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("sphere.toml"),
+            "[tissues.tumour]\nshape = \"sphere\"\ncentre_um = [1.0, 2.0, 3.0]\nradius_um = 4.0\n[tissues.rim]\nshape = \"sphere\"\ncentre_um = [0.0, 0.0, 0.0]\nradius_um = 9.0\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("box.toml"),
+            "[tissues.tumour]\nshape = \"box\"\nmin_um = [0.0, 0.0, 0.0]\nmax_um = [5.0, 5.0, 5.0]\n",
+        )
+        .unwrap();
+        let top = dir.path().join("top.toml").display().to_string();
+        let text = "include = [\"sphere.toml\", \"box.toml\"]\n[tissues.rim]\nshape = \"sphere\"\nradius_um = 8.0\n";
+        let c = compose(text, &top).unwrap();
+        let tumour = c.table["tissues"]["tumour"].as_table().unwrap();
+        let keys: Vec<&String> = tumour.keys().collect();
+        assert_eq!(keys, ["shape", "min_um", "max_um"], "no sphere keys left");
+        let w = c.writers["tissues"]["tumour"].as_table().unwrap();
+        assert_eq!(w.keys().collect::<Vec<_>>(), keys, "writers pruned alike");
+        assert_eq!(w["shape"].as_integer(), Some(1), "written by box.toml");
+        // The same shape still merges key by key.
+        let rim = &c.table["tissues"]["rim"];
+        assert_eq!(rim["radius_um"].as_float(), Some(8.0));
+        assert_eq!(rim["centre_um"].as_array().unwrap().len(), 3);
+        assert_eq!(
+            c.writers["tissues"]["rim"]["centre_um"].as_integer(),
+            Some(0)
         );
     }
 

@@ -170,11 +170,24 @@ pub struct PresetRun {
     pub stderr: String,
 }
 
-/// One octant of the default's block (fe_fenton_cdt_day and the scenarios built on it):
-/// [0, 640 µm]³, whose corner (640, 640, 640) µm is the tumour's centre; probes moved
-/// inside it; no VTK files; `.npy` fields on (the default writes only the OME-Zarr store,
-/// and [`PresetRun::field`] reads the `.npy`).
-pub const DEFAULT_OCTANT: &[&str] = &[
+/// One quarter of the default's block (fe_fenton_cdt_day): [0, 640] × [0, 640] ×
+/// [0, 1280] µm, the whole depth of the margin window with the injection's centre
+/// (640, 640, 400) µm on the quarter's mirror edge (the tumour's box cut to the grid; the
+/// default's probes all lie inside it); no VTK files;
+/// `.npy` fields on (the default writes only the OME-Zarr store, and
+/// [`PresetRun::field`] reads the `.npy`).
+pub const DEFAULT_QUARTER: &[&str] = &[
+    "grid.shape=[32,32,64]",
+    "tissues.tumour.max_um=[640,640,800]",
+    "output.npy=true",
+    "output.slices=[31]",
+    "output.vti=false",
+];
+
+/// One octant of the spherical-tumour block (`tissue/tumour_1280um_sphere.toml`, the
+/// tissue of iv_fe_liposome): [0, 640 µm]³, whose corner (640, 640, 640) µm is the
+/// tumour's centre; probes moved inside it; no VTK files; `.npy` fields on.
+pub const SPHERE_OCTANT: &[&str] = &[
     "grid.shape=[32,32,32]",
     "output.npy=true",
     "output.probe[0].point_um=[630,630,630]",
