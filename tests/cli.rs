@@ -388,10 +388,10 @@ fn check_default_prints_step_count_and_memory() {
         memory.contains("GPU") && memory.contains("CPU") && memory.contains("iB"),
         "memory line: {memory}"
     );
-    // Its vessels: 9.4 % of the 64³ voxels, no warning; the same block at 80 µm is mostly
+    // Its vessels: 5.9 % of the 64³ voxels, no warning; the same block at 80 µm is mostly
     // vessel lumen, and check says so before a run would.
     assert!(
-        out.stdout.contains("vessels: 9.4 % of the voxels"),
+        out.stdout.contains("vessels: 5.9 % of the voxels"),
         "{}",
         out.stdout
     );
@@ -414,7 +414,7 @@ fn check_default_prints_step_count_and_memory() {
     assert!(
         coarse
             .stdout
-            .contains("warning: vessels fill 84 % of the voxels: voxels of 80 µm"),
+            .contains("warning: vessels fill 61 % of the voxels: voxels of 80 µm"),
         "{}",
         coarse.stdout
     );
