@@ -632,7 +632,10 @@ fn no_adapter_exits_2_and_says_how_to_install_lavapipe() {
 #[test]
 fn a_closed_pipe_ends_output_commands_without_a_panic() {
     let out = std::process::Command::new("bash")
-        .args(["-c", r#""$0" describe --all | true; exit "${PIPESTATUS[0]}""#])
+        .args([
+            "-c",
+            r#""$0" describe --all | true; exit "${PIPESTATUS[0]}""#,
+        ])
         .arg(env!("CARGO_BIN_EXE_ionfield"))
         .output()
         .expect("bash runs");
