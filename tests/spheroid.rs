@@ -127,18 +127,27 @@ fn spheroid_o2_follows_the_analytic_sphere_profile_and_its_core_is_lactic_and_ac
         core(&o2) / mmhg,
         rim(&o2) / mmhg
     );
+    // [Swi09]: HCT116 spheroids of radius ≈ 300 µm without CA9 (the scenario's cells: no
+    // extracellular carbonic anhydrase) reach pHe ≈ 6.9 at the core, read from confocal
+    // dye images; the band allows 0.15 on either side for that reading [E].
+    let swi09_core_phe = 6.9;
     eprintln!(
-        "core: pHe {:.3} (rim {:.3}, medium 7.40); HCT116 spheroids r ≈ 300 µm: core pHe ≈ 6.9 without CA9, ≈ 6.6 with CA9 [Swi09]: not met",
+        "core: pHe {:.3} (rim {:.3}, medium 7.40); HCT116 spheroids r ≈ 300 µm without CA9: core pHe ≈ {swi09_core_phe} [Swi09]",
         core(&ph),
         rim(&ph)
+    );
+    assert!(
+        (core(&ph) - swi09_core_phe).abs() < 0.15,
+        "core pHe {} against ≈ {swi09_core_phe} [Swi09]",
+        core(&ph)
     );
     eprintln!(
         "core: lactate {:.2} mM (rim {:.2} mM, medium 0)",
         core(&lac),
         rim(&lac)
     );
-    // pHi (chemistry/intracellular_ph.toml): NHE1 holds it near its 7.2 set point here,
-    // where the core pHe is only mildly acidic; reported, not asserted.
+    // pHi (chemistry/intracellular_ph.toml): NHE1 holds it at its 7.2 set point, as nothing
+    // in the model inhibits it in acid; reported, not asserted.
     let phi = common::field_at(&out, "pHi", 0.0);
     eprintln!(
         "core: pHi {:.3} (rim {:.3}); HCT116 spheroids r ≈ 300 µm: core pHi ≈ 6.3 without CA9, ≈ 6.6 with CA9 [Swi09]: not met",
@@ -150,7 +159,6 @@ fn spheroid_o2_follows_the_analytic_sphere_profile_and_its_core_is_lactic_and_ac
         core(&ph) < rim(&ph) - 0.05,
         "pHe does not fall toward the core"
     );
-    assert!(core(&ph) < 7.35, "core pHe {}", core(&ph));
     assert!(
         core(&lac) > rim(&lac) + 0.5,
         "lactate does not build up in the core"
