@@ -115,6 +115,16 @@ pub fn metric_title(metric: &str) -> String {
     .to_string()
 }
 
+/// The range a metric can take when it has one: fractions and mean viab lie in [0, 1], and a
+/// plot of them on that scale does not turn a fall from 0.96 to 0.64 into one across the
+/// whole axis. `None`: the axis follows the data.
+pub fn metric_bounds(metric: &str) -> Option<(f64, f64)> {
+    match metric {
+        "final_viable_fraction_tumour" | "final_mean_viab_tumour" => Some((0.0, 1.0)),
+        _ => None,
+    }
+}
+
 /// A file-name-safe form of an axis key: `dosing[0].amount_mm` → `dosing_0_.amount_mm`.
 pub fn safe_name(key: &str) -> String {
     key.chars()
@@ -177,10 +187,13 @@ pub fn dose_response_chart(
         s.points.sort_by(|a, b| a.0.total_cmp(&b.0));
     }
     let x_title = axis_title(x, resolved);
-    let spec = ChartSpec::new(&format!("{y_title} against {x_title}"), &x_title, &y_title)
+    let mut spec = ChartSpec::new(&format!("{y_title} against {x_title}"), &x_title, &y_title)
         .with_size_in(6.0, 3.5, DEFAULT_DPI)
         .with_log_x(log_x)
         .with_markers();
+    if let Some((low, high)) = metric_bounds(metric) {
+        spec = spec.with_y_range(low, high);
+    }
     Some((spec, series))
 }
 
@@ -276,8 +289,13 @@ pub fn heat_map_png(
     if present.is_empty() {
         return Ok(None);
     }
-    let lo = present.iter().copied().fold(f64::INFINITY, f64::min);
-    let mut hi = present.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let (mut lo, mut hi) = (
+        present.iter().copied().fold(f64::INFINITY, f64::min),
+        present.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+    );
+    if let Some(bounds) = metric_bounds(metric) {
+        (lo, hi) = bounds;
+    }
     if hi <= lo {
         hi = lo + lo.abs().max(1e-12) * 1e-6;
     }
@@ -451,5 +469,31 @@ mod tests {
         }
         assert!(wants_log(&[0.01, 10.0]) && wants_log(&[0.01, 1.0]) && !wants_log(&[1.0, 5.0]));
         assert_eq!(safe_name("dosing[0].amount_mm"), "dosing_0_.amount_mm");
+    }
+
+    #[test]
+    fn fractions_are_plotted_on_zero_to_one_and_other_metrics_follow_their_data() {
+        let rows: Vec<ResultRow> = [("0.1", 0.96), ("1.0", 0.80), ("5.0", 0.64)]
+            .iter()
+            .map(|&(x, v)| row(x, "0.001", Some(v)))
+            .collect();
+        let keys = vec!["dose_mm".to_string()];
+        let (spec, _) = dose_response_chart(
+            &rows,
+            &keys,
+            "dose_mm",
+            "final_viable_fraction_tumour",
+            None,
+        )
+        .unwrap();
+        assert_eq!(spec.y_range, Some((0.0, 1.0)));
+        let mut rows = rows;
+        for r in &mut rows {
+            let v = r.metrics.remove("final_viable_fraction_tumour").unwrap();
+            r.metrics.insert("peak_OH_mM_tumour", v * 1e-12);
+        }
+        let (spec, _) =
+            dose_response_chart(&rows, &keys, "dose_mm", "peak_OH_mM_tumour", None).unwrap();
+        assert_eq!(spec.y_range, None);
     }
 }
