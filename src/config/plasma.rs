@@ -94,6 +94,7 @@ pub(super) fn build(
             species.push(Species {
                 name: g.clone(),
                 unit: "mM".to_string(),
+                display_unit: "mM".to_string(),
                 diffusion_um2_per_s: 0.0,
                 decay_per_s_by_tissue: vec![0.0; tissues.len()],
                 initial: InitialCondition {

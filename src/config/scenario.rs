@@ -252,8 +252,11 @@ pub enum Region {
 #[derive(Clone, Debug, Serialize)]
 pub struct Species {
     pub name: String,
-    /// Display unit of the concentration (the numbers are always mM unless stated).
+    /// Unit of the value as the rates' dimension check reads it (mM, s, µm, K, `1`; the
+    /// numbers are always mM unless stated).
     pub unit: String,
+    /// The unit outputs print: `display_unit` of the config, else `unit`.
+    pub display_unit: String,
     /// D, µm²/s. 0 means the species does not diffuse (cell-bound).
     pub diffusion_um2_per_s: f64,
     /// First-order uptake/decay rate in each tissue (indexed by tissue id), 1/s: the global

@@ -14,6 +14,10 @@ use super::scenario::{BoundaryCondition, Face, Grid, InitialCondition, InitialRe
 #[serde(deny_unknown_fields)]
 pub struct RawSpecies {
     pub unit: Option<String>,
+    /// What outputs print as the unit (figures, colour bars, time series, Zarr), where
+    /// `unit` (the one the rates' dimension check reads, in mM, s, µm and K) cannot say it:
+    /// CEM43 counts equivalent minutes at 43 °C with `unit = "1"`. Default: `unit`.
+    pub display_unit: Option<String>,
     /// Diffusivity in tissue, µm²/s; or, for a particle, `particle` (not both).
     pub diffusion_um2_per_s: Option<f64>,
     /// A nanoparticle whose diffusivity follows from its size (docs/scientific-model.md §11).
@@ -301,6 +305,11 @@ pub(super) fn validate(
     Ok(Species {
         name: name.to_string(),
         unit: s.unit.clone().unwrap_or_else(|| "mM".to_string()),
+        display_unit: s
+            .display_unit
+            .clone()
+            .or_else(|| s.unit.clone())
+            .unwrap_or_else(|| "mM".to_string()),
         diffusion_um2_per_s,
         decay_per_s_by_tissue,
         initial,
@@ -372,6 +381,32 @@ mod tests {
         let ok = edited(&[(o2, "[species.O2]\nunit = \"K\"")]);
         let sc = load_str(&ok, "test.toml", &[]).expect("K is a unit");
         assert_eq!(sc.species[0].unit, "K");
+    }
+
+    /// `display_unit` changes what outputs print, not what the dimension check reads; without
+    /// it outputs print `unit`.
+    #[test]
+    fn display_unit_is_for_outputs_only() {
+        let o2 = "[species.O2]\nunit = \"mM\"";
+        let sc = load_str(&edited(&[]), "test.toml", &[]).unwrap();
+        assert_eq!(
+            (
+                sc.species[0].unit.as_str(),
+                sc.species[0].display_unit.as_str()
+            ),
+            ("mM", "mM")
+        );
+        let shown = edited(&[(
+            o2,
+            "[species.O2]\nunit = \"1\"\ndisplay_unit = \"min at 43 °C\"",
+        )]);
+        let sc = load_str(&shown, "test.toml", &[]).unwrap();
+        assert_eq!(sc.species[0].unit, "1");
+        assert_eq!(sc.species[0].display_unit, "min at 43 °C");
+        // A display unit is free text; the unit itself is still checked.
+        let bad = edited(&[(o2, "[species.O2]\nunit = \"min\"\ndisplay_unit = \"min\"")]);
+        let msg = check(&load_err(&bad, &[]), "species.O2.unit");
+        assert!(msg.contains("unknown unit"), "{msg}");
     }
 
     #[test]

@@ -392,6 +392,7 @@ pub(super) fn build(
         species.push(Species {
             name: SURFACE_SPECIES.to_string(),
             unit: "1/um".to_string(),
+            display_unit: "1/µm".to_string(),
             diffusion_um2_per_s: 0.0,
             decay_per_s_by_tissue: vec![0.0; n_tissues],
             // Filled per voxel by `Model::build` from the rasterised vessels.

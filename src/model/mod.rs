@@ -550,6 +550,7 @@ mod tests {
             species: vec![Species {
                 name: "O2".into(),
                 unit: "mM".into(),
+                display_unit: "mM".into(),
                 diffusion_um2_per_s: 100.0,
                 decay_per_s_by_tissue: vec![0.0, 0.3],
                 initial: InitialCondition {

@@ -206,7 +206,7 @@ impl TimeSeriesWriter {
             .map(|f| match *f {
                 TimeseriesField::Species(s) => (
                     sc.species[s].name.clone(),
-                    sc.species[s].unit.clone(),
+                    sc.species[s].display_unit.clone(),
                     sc.output.fields.contains(&s),
                 ),
                 TimeseriesField::Ph(_) => ("pH".into(), "pH".into(), sc.output.ph.is_some()),

@@ -85,7 +85,7 @@ pub fn markdown(sc: &Scenario, shown: &str) -> String {
         let _ = writeln!(
             md,
             "| {} | {} | {} | {init} | {note} |",
-            s.name, s.unit, s.diffusion_um2_per_s
+            s.name, s.display_unit, s.diffusion_um2_per_s
         );
     }
 

@@ -484,7 +484,7 @@ fn written_fields(scenario: &Scenario) -> Vec<(String, String)> {
         .iter()
         .map(|&s| {
             let sp = &scenario.species[s];
-            (sp.name.clone(), sp.unit.clone())
+            (sp.name.clone(), sp.display_unit.clone())
         })
         .chain(
             out.derived()

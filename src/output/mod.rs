@@ -461,7 +461,7 @@ impl RunWriter {
                         ))
                     })?;
                     let range = out.ranges.get(n).copied().unwrap_or(ValueRange::Auto);
-                    (species.name.clone(), species.unit.clone(), range)
+                    (species.name.clone(), species.display_unit.clone(), range)
                 }
                 None => {
                     let (name, unit, range) = derived[n - out.fields.len()];

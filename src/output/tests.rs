@@ -13,6 +13,7 @@ fn species(name: &str) -> Species {
     Species {
         name: name.to_string(),
         unit: "mM".to_string(),
+        display_unit: "mM".to_string(),
         diffusion_um2_per_s: 2000.0,
         decay_per_s_by_tissue: vec![0.0],
         initial: InitialCondition {
