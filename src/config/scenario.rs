@@ -632,7 +632,7 @@ impl FluorescenceField {
     }
     pub fn unit(self) -> &'static str {
         match self {
-            FluorescenceField::Fl => "a.u./um",
+            FluorescenceField::Fl => "a.u./µm",
             FluorescenceField::FlImg => "a.u.",
         }
     }
