@@ -37,6 +37,25 @@ fn spheroid_o2_follows_the_analytic_sphere_profile_and_its_core_is_lactic_and_ac
         "untreated_spheroid: {:.1} s wall",
         started.elapsed().as_secs_f64()
     );
+    // The closing line's step count and rate are over the run after the spin-up: fewer
+    // steps than the coupled scheme's total, which counts the spin-up's too.
+    let number_after = |prefix: &str| -> u64 {
+        let rest = o
+            .stderr
+            .split_once(prefix)
+            .unwrap_or_else(|| panic!("no {prefix:?} in:\n{}", o.stderr))
+            .1;
+        rest.chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>()
+            .parse()
+            .unwrap()
+    };
+    let (after, total) = (number_after("done: "), number_after("spin-up included): "));
+    assert!(
+        after >= 1 && after < total,
+        "done: {after} steps, {total} with the spin-up"
+    );
     // The spin-up ran until settled, and said so in the manifest.
     let manifest = common::manifest(&out);
     assert_eq!(

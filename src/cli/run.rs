@@ -418,6 +418,9 @@ impl RunFolder {
     fn execute(mut self, scenario: &Scenario) -> Result<(), AppError> {
         let loop_started = Instant::now();
         let start_step = self.sim.position().step;
+        // The coupled scheme counts its steps from the spin-up on; the rate below is over
+        // this loop's wall time, so it counts only this loop's steps.
+        let coupled_steps_before = self.sim.engine().step_stats().map_or(0, |st| st.steps);
         let total_steps = self.sim.total_steps();
         let result = self.sim.run();
         let outcome = match result {
@@ -479,16 +482,17 @@ impl RunFolder {
             .write_manifest("complete")
             .map_err(AppError::simulation)?;
         let loop_s = loop_started.elapsed().as_secs_f64();
-        // Accepted steps of the coupled scheme (spin-up included), else the fixed steps.
+        // Accepted steps of the coupled scheme after the spin-up, else the fixed steps.
         let steps = match self.sim.engine().step_stats() {
-            Some(st) => st.steps,
+            Some(st) => st.steps - coupled_steps_before,
             None => total_steps - start_step,
         };
         let diffusing = scenario.species.iter().filter(|s| s.diffuses()).count();
         let svu = steps as f64 * scenario.grid.n_voxels() as f64 * diffusing as f64;
         let w = self.writer.borrow();
         eprintln!(
-            "done: {steps} steps in {loop_s:.1} s ({:.1} M species-voxel updates/s incl. output), {} files in {}\nmanifest: {}",
+            "done: {steps} step{} in {loop_s:.1} s ({:.1} M species-voxel updates/s incl. output), {} files in {}\nmanifest: {}",
+            if steps == 1 { "" } else { "s" },
             svu / loop_s / 1e6,
             w.files_written(),
             w.out_dir().display(),
