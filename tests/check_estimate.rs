@@ -30,22 +30,6 @@ fn files_and_bytes(dir: &Path) -> (u64, u64) {
     (files, bytes)
 }
 
-/// The number after `prefix` on the line of `text` that starts with `line_start`.
-fn number_after(text: &str, line_start: &str, prefix: &str) -> u64 {
-    let line = text
-        .lines()
-        .find(|l| l.starts_with(line_start))
-        .unwrap_or_else(|| panic!("no line starting with {line_start:?} in:\n{text}"));
-    let rest = line
-        .split_once(prefix)
-        .unwrap_or_else(|| panic!("no {prefix:?} in {line:?}"))
-        .1;
-    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    digits
-        .parse()
-        .unwrap_or_else(|_| panic!("no number after {prefix:?} in {line:?}"))
-}
-
 /// Runs `check` and `run` of `config` with `sets` and compares: steps and files exactly,
 /// bytes within `tolerance` (relative). Returns (estimated, actual) bytes.
 fn compare(dir: &Path, config: &str, sets: &[&str], tolerance: f64) -> (u64, u64) {
@@ -63,20 +47,20 @@ fn compare(dir: &Path, config: &str, sets: &[&str], tolerance: f64) -> (u64, u64
     assert_eq!(run.code, 0, "run failed:\n{}", run.stderr);
 
     // Steps: the run's own count, and the spin-up's from its manifest.
-    let steps = number_after(&check.stdout, "steps:", "steps: ");
-    assert_eq!(steps, number_after(&run.stderr, "done:", "done: "));
+    let steps = common::number_after(&check.stdout, "steps:", "steps: ");
+    assert_eq!(steps, common::number_after(&run.stderr, "done:", "done: "));
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("manifest.json")).expect("manifest.json"))
             .expect("manifest JSON");
     if let Some(spin) = manifest.get("spin_up").filter(|s| !s.is_null()) {
         let taken = spin["duration_s"].as_f64().unwrap() / spin["dt_s"].as_f64().unwrap();
-        let predicted = number_after(&check.stdout, "spin-up:", "spin-up: ");
+        let predicted = common::number_after(&check.stdout, "spin-up:", "spin-up: ");
         assert_eq!(predicted, taken.round() as u64, "spin-up steps");
     }
 
     // Files exactly (manifest.json included), bytes within the tolerance.
     let (files, bytes) = files_and_bytes(&out);
-    let predicted_files = number_after(&check.stdout, "output:", "output: ");
+    let predicted_files = common::number_after(&check.stdout, "output:", "output: ");
     assert_eq!(predicted_files, files, "files in {}", out.display());
     let resolved =
         ionfield::config::load_file_resolved(&dir.join(config), &sets_owned(sets), false)

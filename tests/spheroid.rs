@@ -39,19 +39,10 @@ fn spheroid_o2_follows_the_analytic_sphere_profile_and_its_core_is_lactic_and_ac
     );
     // The closing line's step count and rate are over the run after the spin-up: fewer
     // steps than the coupled scheme's total, which counts the spin-up's too.
-    let number_after = |prefix: &str| -> u64 {
-        let rest = o
-            .stderr
-            .split_once(prefix)
-            .unwrap_or_else(|| panic!("no {prefix:?} in:\n{}", o.stderr))
-            .1;
-        rest.chars()
-            .take_while(char::is_ascii_digit)
-            .collect::<String>()
-            .parse()
-            .unwrap()
-    };
-    let (after, total) = (number_after("done: "), number_after("spin-up included): "));
+    let (after, total) = (
+        common::number_after(&o.stderr, "done:", "done: "),
+        common::number_after(&o.stderr, "time steps", "spin-up included): "),
+    );
     assert!(
         after >= 1 && after < total,
         "done: {after} steps, {total} with the spin-up"

@@ -545,3 +545,19 @@ rate = "syn"
         time = time
     )
 }
+
+/// The number after `prefix` on the line of `text` that starts with `line_start`.
+pub fn number_after(text: &str, line_start: &str, prefix: &str) -> u64 {
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(line_start))
+        .unwrap_or_else(|| panic!("no line starting with {line_start:?} in:\n{text}"));
+    let rest = line
+        .split_once(prefix)
+        .unwrap_or_else(|| panic!("no {prefix:?} in {line:?}"))
+        .1;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits
+        .parse()
+        .unwrap_or_else(|_| panic!("no number after {prefix:?} in {line:?}"))
+}
